@@ -1,0 +1,1 @@
+"""The product's face: Flask app (JSON API and pages) and the `python -m api` command line."""

@@ -1,0 +1,142 @@
+"""`python -m api ...`: ingest, search, serve, recompute and maintenance over the same engine as the API."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from pathlib import Path
+
+from graph.catalog import CatalogError
+
+BUNDLED = Path(__file__).resolve().parent.parent / "data"
+log = logging.getLogger("matchgraph")
+
+
+def _engine(args: argparse.Namespace):
+    from search.config import Config
+    from search.engine import Engine
+
+    return Engine(Config.from_env(data_dir=args.data_dir))
+
+
+def cmd_ingest(args: argparse.Namespace) -> int:
+    engine = _engine(args)
+    try:
+        report = engine.ingest(args.paths, progress=not args.quiet)
+    except CatalogError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        print("nothing was written; the previous catalog is intact", file=sys.stderr)
+        return 2
+    print(f"ingested {report.artifacts} artifacts ({report.capabilities} capabilities, "
+          f"{report.embedded} newly embedded, {report.removed} removed) -> {report.generation}; "
+          f"catalog now {len(engine.artifacts)} artifacts, {len(engine.capabilities)} capabilities "
+          f"({engine.index.kind} index)")
+    return 0
+
+
+def result_json(result) -> dict:
+    return {
+        "query": result.query,
+        "results": [
+            {"rank": h.rank, "artifact_id": h.artifact.id, "name": h.artifact.name, "type": h.artifact.type,
+             "score": round(h.score, 4),
+             "matched_capabilities": [
+                 {"capability_id": cid, "title": h.artifact_capability(cid), "score": round(s, 4)}
+                 for cid, s in h.capabilities[:3]]}
+            for h in result.hits
+        ],
+    }
+
+
+def cmd_search(args: argparse.Namespace) -> int:
+    engine = _engine(args)
+    if not engine.artifacts:
+        print("error: the data dir holds no catalog; run `python -m api ingest data` first", file=sys.stderr)
+        return 1
+    result = engine.search(args.query, k=args.k, types=args.type or (), pricing=args.pricing or (),
+                           record=not args.no_record)
+    if args.json:
+        print(json.dumps(result_json(result), indent=2, ensure_ascii=False))
+        return 0
+    print(f"{len(result.hits)} results for {args.query!r} in {result.took_ms:.0f} ms"
+          + (" (low confidence)" if result.low_confidence else ""))
+    for h in result.hits:
+        print(f"{h.rank:>3}. {h.artifact.name}  [{h.artifact.type}]  score {h.score:.3f}  ({h.artifact.id})")
+        for cid, s in h.capabilities[:3]:
+            print(f"       {s:.3f}  {h.artifact_capability(cid)}")
+    return 0
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    from api.app import create_app
+    from api.server import run
+
+    app = create_app(data_dir=args.data_dir, bootstrap=True)
+    run(app, host=args.host, port=args.port, threads=args.threads)
+    return 0
+
+
+def cmd_recompute(args: argparse.Namespace) -> int:
+    import time
+
+    engine = _engine(args)
+    while True:
+        scores = engine.recompute()
+        print(f"match graph scores recomputed for {len(scores)} artifacts", flush=True)
+        if not args.every:
+            return 0
+        time.sleep(args.every)
+
+
+def cmd_rebuild(args: argparse.Namespace) -> int:
+    engine = _engine(args)
+    engine.store.rebuild()
+    print(f"derived match state rebuilt from {engine.store.last_seq()} logged events")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m api", description=__doc__)
+    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    def with_data_dir(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
+        p.add_argument("--data-dir", default=None, help="data dir (default $MATCHGRAPH_DATA_DIR or ./var)")
+        return p
+
+    p = with_data_dir(sub.add_parser("ingest", help="validate and upsert .json/.jsonl catalog files"))
+    p.add_argument("paths", nargs="+", help="files or folders")
+    p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(func=cmd_ingest)
+
+    p = with_data_dir(sub.add_parser("search", help="search the catalog by intent"))
+    p.add_argument("query")
+    p.add_argument("--k", type=int, default=10, choices=range(1, 101), metavar="K", help="results (1-100)")
+    p.add_argument("--type", action="append", help="only this artifact type (repeatable)")
+    p.add_argument("--pricing", action="append", help="only this pricing (repeatable)")
+    p.add_argument("--json", action="store_true", help="JSON output")
+    p.add_argument("--no-record", action="store_true", help="do not record match edges")
+    p.set_defaults(func=cmd_search)
+
+    p = with_data_dir(sub.add_parser("serve", help="serve the API and pages"))
+    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--port", type=int, default=8000)
+    p.add_argument("--threads", type=int, default=4)
+    p.set_defaults(func=cmd_serve)
+
+    p = with_data_dir(sub.add_parser("recompute", help="recompute Match Graph scores"))
+    p.add_argument("--every", type=float, default=0, help="repeat every N seconds (worker mode)")
+    p.set_defaults(func=cmd_recompute)
+
+    p = with_data_dir(sub.add_parser("rebuild", help="rebuild derived match state from the event log"))
+    p.set_defaults(func=cmd_rebuild)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    return args.func(args)

@@ -1,0 +1,54 @@
+"""One JSON error shape for every failure: {"error": {"code", "message", "field"}}."""
+
+from __future__ import annotations
+
+from flask import Flask, jsonify
+from werkzeug.exceptions import HTTPException
+
+CODES = {400: "bad_request", 401: "unauthorized", 403: "forbidden", 404: "not_found", 405: "method_not_allowed",
+         413: "too_large", 415: "unsupported_media_type", 422: "invalid", 429: "rate_limited",
+         503: "unavailable"}
+
+
+class ApiError(Exception):
+    """An error the client can act on."""
+
+    def __init__(self, status: int, message: str, field: str | None = None, code: str | None = None) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+        self.field = field
+        self.code = code or CODES.get(status, "error")
+
+
+def error_response(status: int, message: str, field: str | None = None, code: str | None = None):
+    body = {"error": {"code": code or CODES.get(status, "error"), "message": message, "field": field}}
+    return jsonify(body), status
+
+
+def register(app: Flask) -> None:
+    @app.errorhandler(ApiError)
+    def _api_error(exc: ApiError):
+        return error_response(exc.status, exc.message, exc.field, exc.code)
+
+    @app.errorhandler(HTTPException)
+    def _http_error(exc: HTTPException):
+        status = exc.code or 500
+        if status == 413:
+            limit = app.config.get("MAX_CONTENT_LENGTH") or 0
+            return error_response(413, f"request body is larger than {limit} bytes", "body")
+        if status == 429:
+            resp, code = error_response(429, f"rate limit exceeded: {exc.description}", None)
+            if exc.response is not None:
+                for key in ("Retry-After", "X-RateLimit-Limit", "X-RateLimit-Remaining", "X-RateLimit-Reset"):
+                    if key in exc.response.headers:
+                        resp.headers[key] = exc.response.headers[key]
+            return resp, code
+        resp = exc.get_response()
+        if resp.status_code < 400 or resp.headers.get("Content-Type", "").startswith("application/json"):
+            return resp
+        return error_response(status, exc.description or exc.name)
+
+    @app.errorhandler(UnicodeDecodeError)
+    def _bad_bytes(exc: UnicodeDecodeError):
+        return error_response(400, "request is not valid UTF-8", None)

@@ -1,0 +1,31 @@
+"""Prometheus metrics; multi-process aware when PROMETHEUS_MULTIPROC_DIR is set (gunicorn)."""
+
+from __future__ import annotations
+
+import os
+
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    CollectorRegistry,
+    Counter,
+    Histogram,
+    generate_latest,
+    multiprocess,
+)
+
+REQUESTS = Counter("matchgraph_http_requests_total", "HTTP requests", ["endpoint", "status"])
+LATENCY = Histogram("matchgraph_http_request_seconds", "HTTP request latency", ["endpoint"],
+                    buckets=(0.005, 0.01, 0.015, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5))
+SEARCH_SECONDS = Histogram("matchgraph_search_seconds", "Engine search time (embedding included)",
+                           buckets=(0.002, 0.005, 0.01, 0.015, 0.025, 0.05, 0.1, 0.25, 1))
+SEARCHES = Counter("matchgraph_searches_total", "Searches answered")
+ZERO_RESULTS = Counter("matchgraph_zero_result_searches_total", "Searches with no result")
+FEEDBACK = Counter("matchgraph_feedback_total", "Feedback events", ["event"])
+
+
+def exposition() -> tuple[bytes, str]:
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        registry = CollectorRegistry()
+        multiprocess.MultiProcessCollector(registry)
+        return generate_latest(registry), CONTENT_TYPE_LATEST
+    return generate_latest(), CONTENT_TYPE_LATEST

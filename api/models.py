@@ -1,0 +1,321 @@
+"""Request and response models: the single source of validation and of the OpenAPI document."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+ARTIFACT_TYPES = Literal["model", "fine-tune", "dataset", "tool", "api", "library", "prompt", "benchmark",
+                         "agent", "other"]
+PRICING = Literal["free", "freemium", "paid", "open-source", "unknown"]
+ID_PATTERN = r"^[a-z0-9][a-z0-9._-]*(/[a-z0-9][a-z0-9._-]*)?$"
+
+
+def _no_control(value: str) -> str:
+    if any(ord(ch) < 32 and ch not in "\t\n\r" for ch in value) or "\x7f" in value:
+        raise ValueError("must not contain control characters")
+    return value
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class ErrorBody(BaseModel):
+    code: str
+    message: str
+    field: str | None = None
+
+
+class ErrorResponse(BaseModel):
+    error: ErrorBody
+
+
+class SearchQuery(Strict):
+    q: str = Field(..., min_length=1, max_length=512, description="What the user needs, in their words.")
+    k: int = Field(10, ge=1, le=100, description="Results per page.")
+    offset: int = Field(0, ge=0, le=1000, description="Results to skip (pagination).")
+    type: ARTIFACT_TYPES | None = Field(None, description="Only this artifact type.")
+    pricing: PRICING | None = Field(None, description="Only this pricing.")
+
+    _clean = field_validator("q")(_no_control)
+
+
+class MatchedCapability(BaseModel):
+    capability_id: str
+    title: str
+    score: float
+
+
+class SearchResultItem(BaseModel):
+    rank: int
+    artifact_id: str
+    name: str
+    type: str
+    pricing: str
+    score: float
+    unfragile_rank: int
+    times_matched: int
+    matched_capabilities: list[MatchedCapability]
+
+
+class SearchResponse(BaseModel):
+    search_id: str
+    query: str
+    took_ms: float
+    total: int
+    low_confidence: bool
+    results: list[SearchResultItem]
+
+
+class FeedbackRequest(Strict):
+    search_id: str = Field(..., min_length=1, max_length=64, pattern=r"^[0-9a-f]+$")
+    artifact_id: str = Field(..., min_length=1, max_length=200)
+    event: Literal["click", "dwell", "upvote", "downvote"]
+    dwell_ms: int | None = Field(None, ge=0, le=86_400_000)
+
+
+class Accepted(BaseModel):
+    status: Literal["accepted"] = "accepted"
+
+
+class ArtifactListQuery(Strict):
+    type: ARTIFACT_TYPES | None = None
+    sort: Literal["unfragile_rank", "times_matched", "name"] = "unfragile_rank"
+    limit: int = Field(20, ge=1, le=100)
+    cursor: str | None = Field(None, max_length=200, description="Opaque cursor from `next_cursor`.")
+
+
+class ArtifactSummary(BaseModel):
+    artifact_id: str
+    name: str
+    type: str
+    pricing: str
+    unfragile_rank: int
+    times_matched: int
+    capabilities: int
+
+
+class ArtifactList(BaseModel):
+    items: list[ArtifactSummary]
+    next_cursor: str | None
+
+
+class CapabilityOut(BaseModel):
+    capability_id: str
+    title: str
+    description: str = ""
+    unique: str = ""
+    vs_alternatives: str = ""
+    times_matched: int = 0
+
+
+class ComponentExplanation(BaseModel):
+    value: float
+    weight: float
+    points: float
+    reasons: list[str]
+
+
+class ScoresOut(BaseModel):
+    unfragile_rank: int = Field(..., ge=0, le=100)
+    adoption: float = Field(..., ge=0, le=1)
+    quality: float = Field(..., ge=0, le=1)
+    ecosystem: float = Field(..., ge=0, le=1)
+    match_graph: float = Field(..., ge=0, le=1)
+    freshness: float = Field(..., ge=0, le=1)
+    explanation: dict[str, ComponentExplanation]
+
+
+class ArtifactOut(BaseModel):
+    artifact_id: str
+    name: str
+    type: str
+    pricing: str
+    description: str
+    url: str
+    tags: list[str]
+    signals: dict[str, Any]
+    updated_at: str
+    capabilities: list[CapabilityOut]
+    times_matched: int
+    scores: ScoresOut
+
+
+class SimilarQuery(Strict):
+    k: int = Field(5, ge=1, le=100)
+    type: ARTIFACT_TYPES | None = None
+
+
+class AlternativeOut(BaseModel):
+    artifact_id: str
+    name: str
+    type: str
+    score: float
+    unfragile_rank: int
+    reasons: list[str]
+
+
+class SimilarResponse(BaseModel):
+    artifact_id: str
+    alternatives: list[AlternativeOut]
+
+
+class RecommendRequest(Strict):
+    positive: list[str] = Field(..., min_length=1, max_length=20)
+    negative: list[str] = Field(default_factory=list, max_length=20)
+    query: str | None = Field(None, max_length=512)
+    k: int = Field(10, ge=1, le=100)
+    type: ARTIFACT_TYPES | None = None
+
+    _clean = field_validator("query")(lambda v: v if v is None else _no_control(v))
+
+
+class RecommendResponse(BaseModel):
+    alternatives: list[AlternativeOut]
+
+
+class CompareQuery(Strict):
+    a: str = Field(..., min_length=1, max_length=200)
+    b: str = Field(..., min_length=1, max_length=200)
+
+
+class CompareRow(BaseModel):
+    feature: str
+    a: str
+    b: str
+
+
+class AlignmentItem(BaseModel):
+    artifact_id: str
+    capability_id: str
+    title: str
+    counterpart_id: str
+    counterpart_title: str
+    similarity: float
+    times_matched: int
+    counterpart_times_matched: int
+
+
+class CompareResponse(BaseModel):
+    a: str
+    b: str
+    names: dict[str, str]
+    headline: str
+    rows: list[CompareRow]
+    verdict: str
+    scores: dict[str, ScoresOut]
+    capability_alignment: list[AlignmentItem]
+    capabilities: dict[str, list[CapabilityOut]]
+
+
+class TopQuery(Strict):
+    metric: Literal["times_matched"] = "times_matched"
+    since: str | None = Field(None, pattern=r"^\d{4}-\d{2}-\d{2}$", description="YYYY-MM-DD")
+    limit: int = Field(10, ge=1, le=100)
+
+
+class TopItem(BaseModel):
+    artifact_id: str
+    name: str
+    type: str
+    times_matched: int
+
+
+class TopResponse(BaseModel):
+    metric: str
+    since: str | None
+    items: list[TopItem]
+
+
+class TimelineQuery(Strict):
+    bucket: Literal["day"] = "day"
+    since: str | None = Field(None, pattern=r"^\d{4}-\d{2}-\d{2}$")
+
+
+class TimelinePoint(BaseModel):
+    day: str
+    times_matched: int
+
+
+class TimelineResponse(BaseModel):
+    artifact_id: str
+    bucket: str
+    points: list[TimelinePoint]
+
+
+class QueriesQuery(Strict):
+    kind: Literal["zero_results", "low_confidence", "top"] = "top"
+    limit: int = Field(20, ge=1, le=100)
+
+
+class QueryItem(BaseModel):
+    query: str
+    searches: int
+    zero_results: int
+    low_confidence: int
+    last_ts: float
+
+
+class QueriesResponse(BaseModel):
+    kind: str
+    items: list[QueryItem]
+
+
+class DayCount(BaseModel):
+    day: str
+    searches: int
+
+
+class SummaryResponse(BaseModel):
+    artifacts: int
+    capabilities: int
+    searches: int
+    feedback: int
+    clicks: int
+    intents: int
+    matched_artifacts: int
+    zero_result_searches: int
+    low_confidence_searches: int
+    searches_per_day: list[DayCount]
+
+
+class CapabilityIn(Strict):
+    title: str | None = Field(None, min_length=1, max_length=300)
+    description: str | None = Field(None, min_length=1, max_length=10000)
+    unique: str | None = Field(None, max_length=5000)
+    vs_alternatives: str | None = Field(None, max_length=5000)
+
+
+class ArtifactIn(Strict):
+    """Same shape as the catalog schema (graph/artifact.schema.json), which is checked too."""
+
+    id: str = Field(..., pattern=ID_PATTERN, max_length=200)
+    name: str = Field(..., min_length=1, max_length=300)
+    type: ARTIFACT_TYPES
+    pricing: PRICING = "free"
+    description: str = Field("", max_length=20000)
+    url: str | None = Field(None, max_length=2000)
+    tags: list[str] = Field(default_factory=list, max_length=100)
+    signals: dict[str, Any] = Field(default_factory=dict)
+    updated_at: str | None = None
+    capabilities: list[CapabilityIn] = Field(..., min_length=1, max_length=200)
+
+
+class BatchRequest(Strict):
+    upsert: list[ArtifactIn] = Field(default_factory=list, max_length=1000)
+    delete: list[str] = Field(default_factory=list, max_length=1000)
+
+
+class WriteResponse(BaseModel):
+    artifacts: int
+    capabilities: int
+    embedded: int
+    removed: int
+    generation: str
+
+
+class Health(BaseModel):
+    status: str
+    checks: dict[str, Any] = Field(default_factory=dict)

@@ -1,0 +1,49 @@
+"""Engine objects -> response dicts, shared by the API blueprints and the pages."""
+
+from __future__ import annotations
+
+from search.engine import Engine, SearchResult
+
+
+def search_response(engine: Engine, result: SearchResult) -> dict:
+    ids = [h.artifact.id for h in result.hits]
+    counts = engine.times_matched(ids)
+    book = engine.scorebook()
+    return {
+        "search_id": result.search_id, "query": result.query, "took_ms": result.took_ms,
+        "total": result.total, "low_confidence": result.low_confidence,
+        "results": [
+            {"rank": h.rank, "artifact_id": h.artifact.id, "name": h.artifact.name, "type": h.artifact.type,
+             "pricing": h.artifact.pricing, "score": round(h.score, 4),
+             "unfragile_rank": book.scores(h.artifact.id).unfragile_rank,
+             "times_matched": counts.get(h.artifact.id, 0),
+             "matched_capabilities": [{"capability_id": cid, "title": h.artifact_capability(cid),
+                                       "score": round(s, 4)} for cid, s in h.capabilities[:3]]}
+            for h in result.hits
+        ],
+    }
+
+
+def artifact_response(engine: Engine, artifact_id: str) -> dict:
+    a = engine.artifacts[artifact_id]
+    cap_counts = engine.store.capability_times_matched([c.id for c in a.capabilities])
+    return {
+        "artifact_id": a.id, "name": a.name, "type": a.type, "pricing": a.pricing,
+        "description": a.description, "url": a.url, "tags": list(a.tags), "signals": a.signals,
+        "updated_at": a.updated_at,
+        "capabilities": [{"capability_id": c.id, "title": c.label, "description": c.description,
+                          "unique": c.unique, "vs_alternatives": c.vs_alternatives,
+                          "times_matched": cap_counts.get(c.id, 0)} for c in a.capabilities],
+        "times_matched": engine.times_matched([a.id]).get(a.id, 0),
+        "scores": engine.scores(a.id).to_dict(),
+    }
+
+
+def alternatives_response(engine: Engine, alternatives) -> list[dict]:
+    book = engine.scorebook()
+    out = []
+    for alt in alternatives:
+        a = engine.artifacts[alt.artifact_id]
+        out.append({"artifact_id": a.id, "name": a.name, "type": a.type, "score": alt.score,
+                    "unfragile_rank": book.scores(a.id).unfragile_rank, "reasons": alt.reasons})
+    return out

@@ -1,0 +1,42 @@
+"""The SpecTree instance: validates requests/responses with pydantic and generates OpenAPI 3."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from spectree import SecurityScheme, SpecTree
+
+from api.errors import ApiError
+
+
+def _field(loc: tuple[Any, ...]) -> str:
+    parts = [str(p) for p in loc if p not in ("body", "query", "json", "__root__")]
+    return ".".join(parts)
+
+
+def _before(req, resp, req_validation_error, instance, *args) -> None:
+    """Turn pydantic's error list into our error shape, naming the first bad field."""
+    if req_validation_error is None:
+        return
+    errors = req_validation_error.errors()
+    first = errors[0] if errors else {"loc": (), "msg": "invalid request"}
+    field = _field(tuple(first.get("loc", ())))
+    message = first.get("msg", "invalid value")
+    if first.get("type") == "missing":
+        message = "field required"
+    elif first.get("type") == "extra_forbidden":
+        message = "unknown field"
+    raise ApiError(422, f"{field or 'request'}: {message}", field or None)
+
+
+spec = SpecTree(
+    "flask",
+    title="matchgraph API",
+    version="1.0.0",
+    description="Semantic search over AI artifacts, decomposed into capabilities, with a learning match graph.",
+    path="apidoc",
+    before=_before,
+    validation_error_status=422,
+    security_schemes=[SecurityScheme(name="bearer", data={"type": "http", "scheme": "bearer"})],
+    annotations=True,
+)

@@ -1,0 +1,69 @@
+"""Access to the engine from request handlers, with loading in the background."""
+
+from __future__ import annotations
+
+import fcntl
+import logging
+import threading
+from pathlib import Path
+
+from flask import current_app
+
+from api.errors import ApiError
+from graph import generations
+from search.config import Config
+from search.engine import Engine
+
+log = logging.getLogger(__name__)
+BUNDLED = Path(__file__).resolve().parent.parent / "data"
+
+
+class EngineHolder:
+    """Owns the engine; `/readyz` answers 503 until `ready`."""
+
+    def __init__(self, config: Config, engine: Engine | None = None) -> None:
+        self.config = config
+        self.engine = engine
+        self.error: str | None = None
+        self.ready = threading.Event()
+        if engine is not None:
+            self.ready.set()
+
+    def start(self, bootstrap: bool) -> None:
+        threading.Thread(target=self._load, args=(bootstrap,), name="engine-loader", daemon=True).start()
+
+    def _load(self, bootstrap: bool) -> None:
+        try:
+            self.engine = Engine(self.config)
+            if bootstrap:
+                bootstrap_catalog(self.engine)
+            self.ready.set()
+            log.info("engine ready: %d artifacts, %d capabilities", len(self.engine.artifacts),
+                     len(self.engine.capabilities))
+        except Exception as exc:  # reported by /readyz
+            log.exception("engine failed to load")
+            self.error = f"{type(exc).__name__}: {exc}"
+
+    def get(self) -> Engine:
+        if not self.ready.is_set() or self.engine is None:
+            raise ApiError(503, self.error or "the search engine is still loading; retry shortly")
+        return self.engine
+
+
+def bootstrap_catalog(engine: Engine, progress: bool = False) -> None:
+    """Ingest the bundled catalog when the data dir holds none; one process does it, others wait."""
+    if generations.current(engine.data_dir) is not None:
+        return
+    lock_path = engine.data_dir / ".bootstrap.lock"
+    with open(lock_path, "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if generations.current(engine.data_dir) is None:
+            log.info("empty data dir: ingesting the bundled catalog from %s", BUNDLED)
+            report = engine.ingest([BUNDLED], progress=progress)
+            log.info("bundled catalog ingested: %d artifacts -> %s", report.artifacts, report.generation)
+        else:
+            engine.reload()
+
+
+def engine() -> Engine:
+    return current_app.extensions["matchgraph"].get()

@@ -1,0 +1,85 @@
+"""Catalog writes behind `Authorization: Bearer $MATCHGRAPH_API_KEY`."""
+
+from __future__ import annotations
+
+import hmac
+import os
+
+from flask import Blueprint, request
+from spectree import Response
+
+from api.errors import ApiError
+from api.models import ArtifactIn, BatchRequest, ErrorResponse, WriteResponse
+from api.spec import spec
+from api.state import engine
+from graph.catalog import Artifact, CatalogError
+
+bp = Blueprint("admin", __name__, url_prefix="/v1")
+AUTH = Response(HTTP_200=WriteResponse, HTTP_401=ErrorResponse, HTTP_403=ErrorResponse,
+                HTTP_404=ErrorResponse, HTTP_422=ErrorResponse)
+
+
+@bp.before_request
+def require_key() -> None:
+    """401 without a key, 403 with a wrong one; open when no key is configured (local use)."""
+    if request.method not in ("PUT", "POST", "DELETE") or request.endpoint not in ADMIN_ENDPOINTS:
+        return
+    key = os.environ.get("MATCHGRAPH_API_KEY", "")
+    if not key:
+        return
+    header = request.headers.get("Authorization", "")
+    if not header.startswith("Bearer "):
+        raise ApiError(401, "Authorization: a bearer token is required", "Authorization")
+    if not hmac.compare_digest(header[7:].encode(), key.encode()):
+        raise ApiError(403, "Authorization: the token is not valid", "Authorization")
+
+
+def _artifact(model: ArtifactIn, field: str) -> Artifact:
+    record = model.model_dump(exclude_none=True)
+    record["capabilities"] = [c.model_dump(exclude_none=True) for c in model.capabilities]
+    try:
+        return Artifact.from_record(record)
+    except CatalogError as exc:
+        where = f"{field}.{exc.field}" if exc.field else field
+        raise ApiError(422, f"{where}: {exc.message}", where) from None
+
+
+def _report(report) -> dict:
+    return {"artifacts": report.artifacts, "capabilities": report.capabilities, "embedded": report.embedded,
+            "removed": report.removed, "generation": report.generation}
+
+
+@bp.put("/artifacts/<path:artifact_id>")
+@spec.validate(json=ArtifactIn, resp=AUTH, tags=["admin"], security={"bearer": []})
+def put_artifact(artifact_id: str, json: ArtifactIn):
+    """Create or replace one artifact; index, graph and caches update at once."""
+    if json.id != artifact_id:
+        raise ApiError(422, "id: must equal the id in the path", "id")
+    return _report(engine().apply(upserts=[_artifact(json, "body")]))
+
+
+@bp.post("/artifacts:batch")
+@spec.validate(json=BatchRequest, resp=AUTH, tags=["admin"], security={"bearer": []})
+def batch(json: BatchRequest):
+    """Upsert and delete many artifacts in one step: all of it happens or none of it."""
+    if not json.upsert and not json.delete:
+        raise ApiError(422, "upsert: nothing to do", "upsert")
+    upserts = [_artifact(m, f"upsert[{i}]") for i, m in enumerate(json.upsert)]
+    eng = engine()
+    for i, artifact_id in enumerate(json.delete):
+        if artifact_id not in eng.artifacts:
+            raise ApiError(404, f"delete[{i}]: no artifact {artifact_id[:200]!r}", f"delete[{i}]")
+    return _report(eng.apply(upserts=upserts, deletes=json.delete))
+
+
+@bp.delete("/artifacts/<path:artifact_id>")
+@spec.validate(resp=AUTH, tags=["admin"], security={"bearer": []})
+def delete_artifact(artifact_id: str):
+    """Remove an artifact and its capabilities from index, graph and results."""
+    eng = engine()
+    if artifact_id not in eng.artifacts:
+        raise ApiError(404, f"id: no artifact {artifact_id[:200]!r}", "id")
+    return _report(eng.delete([artifact_id]))
+
+
+ADMIN_ENDPOINTS = {"admin.put_artifact", "admin.batch", "admin.delete_artifact"}

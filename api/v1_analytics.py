@@ -1,0 +1,66 @@
+"""Match-count analytics for dashboards."""
+
+from __future__ import annotations
+
+from flask import Blueprint
+from spectree import Response
+
+from api.errors import ApiError
+from api.models import (
+    ErrorResponse,
+    QueriesQuery,
+    QueriesResponse,
+    SummaryResponse,
+    TimelineQuery,
+    TimelineResponse,
+    TopQuery,
+    TopResponse,
+)
+from api.spec import spec
+from api.state import engine
+
+bp = Blueprint("analytics", __name__, url_prefix="/v1/analytics")
+
+
+@bp.get("/top")
+@spec.validate(resp=Response(HTTP_200=TopResponse, HTTP_422=ErrorResponse), tags=["analytics"])
+def top(query: TopQuery):
+    """Most matched artifacts, all time or since a day."""
+    eng = engine()
+    rows = eng.store.top_artifacts(limit=query.limit, since=query.since)
+    items = [{"artifact_id": a, "name": eng.artifacts[a].name if a in eng.artifacts else a,
+              "type": eng.artifacts[a].type if a in eng.artifacts else "deleted", "times_matched": n}
+             for a, n in rows]
+    return {"metric": query.metric, "since": query.since, "items": items}
+
+
+@bp.get("/artifacts/<path:artifact_id>/timeline")
+@spec.validate(resp=Response(HTTP_200=TimelineResponse, HTTP_404=ErrorResponse, HTTP_422=ErrorResponse),
+               tags=["analytics"])
+def timeline(artifact_id: str, query: TimelineQuery):
+    """Times Matched per day of one artifact."""
+    eng = engine()
+    if artifact_id not in eng.artifacts:
+        raise ApiError(404, f"id: no artifact {artifact_id[:200]!r}", "id")
+    points = [{"day": d, "times_matched": n} for d, n in eng.store.timeline(artifact_id, since=query.since)]
+    return {"artifact_id": artifact_id, "bucket": query.bucket, "points": points}
+
+
+@bp.get("/queries")
+@spec.validate(resp=Response(HTTP_200=QueriesResponse, HTTP_422=ErrorResponse), tags=["analytics"])
+def queries(query: QueriesQuery):
+    """Zero-result, low-confidence or most frequent queries."""
+    rows = engine().store.queries(query.kind, limit=query.limit)
+    return {"kind": query.kind, "items": [vars(r) for r in rows]}
+
+
+@bp.get("/summary")
+@spec.validate(resp=Response(HTTP_200=SummaryResponse), tags=["analytics"])
+def summary():
+    """Totals for a dashboard header."""
+    eng = engine()
+    s = eng.store.summary()
+    return {"artifacts": len(eng.artifacts), "capabilities": len(eng.capabilities),
+            **{k: s.get(k, 0) for k in ("searches", "feedback", "clicks", "intents", "matched_artifacts",
+                                        "zero_result_searches", "low_confidence_searches")},
+            "searches_per_day": [{"day": d, "searches": n} for d, n in eng.store.searches_per_day()]}

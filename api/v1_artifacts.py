@@ -1,0 +1,123 @@
+"""Artifacts, "Need something different?" alternatives, recommendations and comparisons."""
+
+from __future__ import annotations
+
+import base64
+import json as jsonlib
+
+from flask import Blueprint
+from spectree import Response
+
+from api.errors import ApiError
+from api.models import (
+    ArtifactList,
+    ArtifactListQuery,
+    ArtifactOut,
+    CompareQuery,
+    CompareResponse,
+    ErrorResponse,
+    RecommendRequest,
+    RecommendResponse,
+    SimilarQuery,
+    SimilarResponse,
+)
+from api.serialize import alternatives_response, artifact_response
+from api.spec import spec
+from api.state import engine
+from search import related
+
+bp = Blueprint("artifacts", __name__, url_prefix="/v1")
+
+
+def _known(eng, artifact_id: str, field: str = "id") -> None:
+    if artifact_id not in eng.artifacts:
+        raise ApiError(404, f"{field}: no artifact {artifact_id[:200]!r}", field)
+
+
+def _encode_cursor(key: list) -> str:
+    return base64.urlsafe_b64encode(jsonlib.dumps(key).encode()).decode().rstrip("=")
+
+
+def _decode_cursor(cursor: str) -> list:
+    try:
+        key = jsonlib.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
+        if not isinstance(key, list) or len(key) != 2:
+            raise ValueError
+        return key
+    except ValueError:
+        raise ApiError(422, "cursor: not a cursor this API issued", "cursor") from None
+
+
+@bp.get("/artifacts")
+@spec.validate(resp=Response(HTTP_200=ArtifactList, HTTP_422=ErrorResponse), tags=["artifacts"])
+def list_artifacts(query: ArtifactListQuery):
+    """Browse the catalog with cursor pagination (stable under inserts)."""
+    eng = engine()
+    book = eng.scorebook()
+    ids = [a for a, art in eng.artifacts.items() if not query.type or art.type == query.type]
+    counts = eng.times_matched(ids)
+    if query.sort == "name":
+        keyed = [((eng.artifacts[a].name.lower(), a), a) for a in ids]
+    elif query.sort == "times_matched":
+        keyed = [((-counts.get(a, 0), a), a) for a in ids]
+    else:
+        keyed = [((-book.scores(a).unfragile_rank, a), a) for a in ids]
+    keyed.sort()
+    if query.cursor:
+        after = tuple(_decode_cursor(query.cursor))
+        keyed = [k for k in keyed if k[0] > after]
+    page = keyed[: query.limit]
+    items = [{"artifact_id": a, "name": eng.artifacts[a].name, "type": eng.artifacts[a].type,
+              "pricing": eng.artifacts[a].pricing, "unfragile_rank": book.scores(a).unfragile_rank,
+              "times_matched": counts.get(a, 0), "capabilities": len(eng.artifacts[a].capabilities)}
+             for _, a in page]
+    nxt = _encode_cursor(list(page[-1][0])) if len(keyed) > query.limit else None
+    return {"items": items, "next_cursor": nxt}
+
+
+@bp.get("/artifacts/<path:artifact_id>/similar")
+@spec.validate(resp=Response(HTTP_200=SimilarResponse, HTTP_404=ErrorResponse, HTTP_422=ErrorResponse),
+               tags=["artifacts"])
+def similar(artifact_id: str, query: SimilarQuery):
+    """Need something different? Alternatives with concrete reasons; never the artifact itself."""
+    eng = engine()
+    _known(eng, artifact_id)
+    alts = related.similar(eng, artifact_id, k=query.k, types=[query.type] if query.type else ())
+    return {"artifact_id": artifact_id, "alternatives": alternatives_response(eng, alts)}
+
+
+@bp.get("/artifacts/<path:artifact_id>")
+@spec.validate(resp=Response(HTTP_200=ArtifactOut, HTTP_404=ErrorResponse), tags=["artifacts"])
+def get_artifact(artifact_id: str):
+    """One artifact with its capabilities, Times Matched and explained scores."""
+    eng = engine()
+    _known(eng, artifact_id)
+    return artifact_response(eng, artifact_id)
+
+
+@bp.post("/recommend")
+@spec.validate(json=RecommendRequest, resp=Response(HTTP_200=RecommendResponse, HTTP_404=ErrorResponse,
+                                                    HTTP_422=ErrorResponse), tags=["artifacts"])
+def recommend(json: RecommendRequest):
+    """Like the positives, unlike the negatives, optionally near a query."""
+    eng = engine()
+    for i, a in enumerate(json.positive):
+        _known(eng, a, f"positive[{i}]")
+    for i, a in enumerate(json.negative):
+        _known(eng, a, f"negative[{i}]")
+    alts = related.recommend(eng, json.positive, json.negative, json.query, json.k,
+                             [json.type] if json.type else ())
+    return {"alternatives": alternatives_response(eng, alts)}
+
+
+@bp.get("/compare")
+@spec.validate(resp=Response(HTTP_200=CompareResponse, HTTP_404=ErrorResponse, HTTP_422=ErrorResponse),
+               tags=["artifacts"])
+def compare(query: CompareQuery):
+    """Side by side: feature rows, headline, verdict and capability alignment."""
+    eng = engine()
+    _known(eng, query.a, "a")
+    _known(eng, query.b, "b")
+    if query.a == query.b:
+        raise ApiError(422, "b: compare two different artifacts", "b")
+    return related.compare(eng, query.a, query.b)

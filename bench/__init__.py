@@ -1,0 +1,1 @@
+"""Benchmarks and development sets for matchgraph search quality."""

@@ -1,0 +1,82 @@
+"""Retrieval quality on the Gorilla dev sets: BM25 alone, dense alone, the hybrid search, and learning.
+
+    python -m bench.quality [--limit N] [--skip-learning]
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import shutil
+import time
+
+from bench.common import WORK, bundled_engine, load_devset, machine, metrics, split, table
+
+
+def evaluate(engine, rows: list[dict], mode: str = "hybrid", learn: bool = False) -> dict[str, float]:
+    ranked = [[h.artifact.id for h in engine.search(r["query"], k=10, record=False, learn=learn, mode=mode).hits]
+              for r in rows]
+    return metrics(ranked, [r["gold"] for r in rows])
+
+
+def zero_shot(engine, limit: int | None) -> list[dict]:
+    rows = load_devset("huggingface_eval")[:limit]
+    out = []
+    for mode, label in (("lexical", "BM25 alone (bm25s)"), ("dense", "dense alone (BERT mean pooling, FAISS)"),
+                        ("hybrid", "matchgraph hybrid")):
+        start = time.perf_counter()
+        m = evaluate(engine, rows, mode)
+        out.append({"system": label, **m, "queries": len(rows),
+                    "ms/query": round(1000 * (time.perf_counter() - start) / len(rows), 1)})
+    return out
+
+
+def learning(limit: int | None) -> list[dict]:
+    """80% of torchhub_train as searches with a click on the gold result, measured on the other 20%."""
+    rows = load_devset("torchhub_train")[:limit]
+    train, test = split(rows)
+    work = WORK / "learning"
+    shutil.rmtree(work, ignore_errors=True)
+    shutil.copytree(WORK / "catalog", work, ignore=shutil.ignore_patterns("matches.db*"))
+    engine = bundled_engine(work)
+    engine.store.clear()
+    before = evaluate(engine, test, learn=False)
+    clicks = 0
+    for r in train:
+        result = engine.search(r["query"], k=10)
+        for h in result.hits:
+            if h.artifact.id == r["gold"]:
+                engine.feedback(result.search_id, h.artifact.id, "click")
+                clicks += 1
+    after = evaluate(engine, test, learn=True)
+    return [
+        {"system": "no feedback", **before, "queries": len(test)},
+        {"system": f"after {len(train)} searches, {clicks} clicks", **after, "queries": len(test)},
+    ]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--limit", type=int, default=None, help="use only the first N dev rows (smoke runs)")
+    parser.add_argument("--skip-learning", action="store_true")
+    parser.add_argument("--json", action="store_true")
+    args = parser.parse_args()
+    engine = bundled_engine()
+    report = {"date": dt.date.today().isoformat(), "machine": machine(),
+              "zero_shot": zero_shot(engine, args.limit)}
+    if not args.skip_learning:
+        report["learning"] = learning(args.limit)
+    if args.json:
+        print(json.dumps(report, indent=2))
+        return
+    cols = ["system", "R@1", "R@5", "R@10", "MRR@10", "queries", "ms/query"]
+    print(f"## Zero-shot retrieval, huggingface_eval ({report['date']}, {report['machine']})\n")
+    print(table(report["zero_shot"], cols))
+    if "learning" in report:
+        print("\n## Learning from feedback, torchhub_train 80/20 split\n")
+        print(table(report["learning"], cols[:-1]))
+
+
+if __name__ == "__main__":
+    main()

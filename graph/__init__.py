@@ -1,0 +1,1 @@
+"""Catalog model, match graph, stores and scores. No ML imports live here."""

@@ -1,0 +1,159 @@
+"""The catalog model: artifacts decomposed into capabilities, validated against the JSON Schema."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+
+SCHEMA_PATH = Path(__file__).with_name("artifact.schema.json")
+DEFAULT_PRICING = "free"
+
+
+class CatalogError(ValueError):
+    """A record that does not fit the schema; names the file, line and field."""
+
+    def __init__(self, message: str, *, field: str = "", source: str = "", line: int = 0) -> None:
+        self.message = message
+        self.field = field
+        self.source = source
+        self.line = line
+        where = f"{source}:{line}: " if source else (f"line {line}: " if line else "")
+        at = f" (field '{field}')" if field else ""
+        super().__init__(f"{where}{message}{at}")
+
+
+@lru_cache(maxsize=1)
+def schema() -> dict[str, Any]:
+    """The artifact JSON Schema, loaded once."""
+    return json.loads(SCHEMA_PATH.read_text())
+
+
+@lru_cache(maxsize=1)
+def _validator() -> jsonschema.Draft202012Validator:
+    return jsonschema.Draft202012Validator(schema())
+
+
+def _field_path(error: jsonschema.ValidationError) -> str:
+    path = ""
+    for part in error.absolute_path:
+        path += f"[{part}]" if isinstance(part, int) else (f".{part}" if path else str(part))
+    if error.validator == "required" and isinstance(error.message, str):
+        missing = re.match(r"'([^']+)' is a required property", error.message)
+        if missing:
+            path = f"{path}.{missing.group(1)}" if path else missing.group(1)
+    if error.validator == "additionalProperties":
+        extra = re.findall(r"'([^']+)'", error.message)
+        if extra:
+            path = f"{path}.{extra[0]}" if path else extra[0]
+    return path
+
+
+def capability_id(artifact_id: str, title: str, description: str) -> str:
+    """Stable id: the same artifact and capability text always give the same id."""
+    digest = hashlib.sha1(f"{title}\x1f{description}".encode()).hexdigest()[:12]
+    return f"{artifact_id}#{digest}"
+
+
+@dataclass(frozen=True)
+class Capability:
+    """What an artifact does, what is unique about it, and how it compares."""
+
+    id: str
+    artifact_id: str
+    title: str
+    description: str = ""
+    unique: str = ""
+    vs_alternatives: str = ""
+
+    @property
+    def text(self) -> str:
+        """The text that is embedded and indexed for search."""
+        return f"{self.title}. {self.description}".strip(". ") if self.title else self.description
+
+    @property
+    def label(self) -> str:
+        """A short title for display; capabilities without a title use their first sentence."""
+        if self.title:
+            return self.title
+        first = re.split(r"(?<=[.!?])\s", self.description, maxsplit=1)[0]
+        return first if len(first) <= 120 else first[:117].rstrip() + "..."
+
+    def to_record(self) -> dict[str, str]:
+        out = {"title": self.title, "description": self.description,
+               "unique": self.unique, "vs_alternatives": self.vs_alternatives}
+        return {k: v for k, v in out.items() if v}
+
+
+@dataclass(frozen=True)
+class Artifact:
+    """One catalog entry with its capabilities and the signals the scores read."""
+
+    id: str
+    name: str
+    type: str
+    capabilities: tuple[Capability, ...]
+    pricing: str = DEFAULT_PRICING
+    description: str = ""
+    url: str = ""
+    tags: tuple[str, ...] = ()
+    signals: dict[str, Any] = field(default_factory=dict)
+    updated_at: str = ""
+
+    @classmethod
+    def from_record(cls, record: Any, *, source: str = "", line: int = 0, validate: bool = True) -> Artifact:
+        """Validate a raw record against the schema and build the artifact.
+
+        `validate=False` is for the data dir's own canonical catalog, already validated at ingest.
+        """
+        if not isinstance(record, dict):
+            raise CatalogError("record must be a JSON object", source=source, line=line)
+        errors = sorted(_validator().iter_errors(record), key=lambda e: list(e.absolute_path)) if validate else []
+        if errors:
+            err = errors[0]
+            raise CatalogError(err.message, field=_field_path(err), source=source, line=line)
+        aid = record["id"]
+        caps: list[Capability] = []
+        seen: set[str] = set()
+        for raw in record["capabilities"]:
+            title = raw.get("title", "").strip()
+            desc = raw.get("description", "").strip()
+            cid = capability_id(aid, title, desc)
+            if cid in seen:
+                continue
+            seen.add(cid)
+            caps.append(Capability(cid, aid, title, desc, raw.get("unique", "").strip(),
+                                   raw.get("vs_alternatives", "").strip()))
+        return cls(
+            id=aid, name=record["name"].strip(), type=record["type"], capabilities=tuple(caps),
+            pricing=record.get("pricing", DEFAULT_PRICING), description=record.get("description", ""),
+            url=record.get("url", ""), tags=tuple(record.get("tags", ())),
+            signals=dict(record.get("signals", {})), updated_at=record.get("updated_at", ""),
+        )
+
+    def to_record(self) -> dict[str, Any]:
+        """The canonical JSON form; `from_record(to_record())` round-trips."""
+        out: dict[str, Any] = {"id": self.id, "name": self.name, "type": self.type,
+                               "pricing": self.pricing}
+        for key in ("description", "url", "updated_at"):
+            if getattr(self, key):
+                out[key] = getattr(self, key)
+        if self.tags:
+            out["tags"] = list(self.tags)
+        if self.signals:
+            out["signals"] = self.signals
+        out["capabilities"] = [c.to_record() for c in self.capabilities]
+        return out
+
+    @property
+    def lexical_text(self) -> str:
+        """Names, tags and capability text for the BM25 index; the name counts three times."""
+        parts = [self.name] * 3 + [self.id.replace("/", " ")] + list(self.tags) + [self.description]
+        parts += [c.text for c in self.capabilities]
+        return "\n".join(p for p in parts if p)

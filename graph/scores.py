@@ -1,0 +1,189 @@
+"""UnfragileRank and its five components, each able to explain where its points came from.
+
+Every component is in 0..1; UnfragileRank = round(100 * sum(weight * component)) with
+per-type weights (DEFAULT_WEIGHTS, overridable with MATCHGRAPH_WEIGHTS as JSON).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import math
+import os
+from collections import defaultdict
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+
+from graph.catalog import Artifact
+
+COMPONENTS = ("adoption", "quality", "ecosystem", "match_graph", "freshness")
+DEFAULT_WEIGHTS: dict[str, dict[str, float]] = {
+    "default": {"adoption": 0.30, "quality": 0.25, "ecosystem": 0.15, "match_graph": 0.20, "freshness": 0.10},
+    "dataset": {"adoption": 0.25, "quality": 0.35, "ecosystem": 0.10, "match_graph": 0.20, "freshness": 0.10},
+    "fine-tune": {"adoption": 0.30, "quality": 0.20, "ecosystem": 0.20, "match_graph": 0.20, "freshness": 0.10},
+    "api": {"adoption": 0.30, "quality": 0.20, "ecosystem": 0.15, "match_graph": 0.20, "freshness": 0.15},
+}
+ADOPTION_SIGNALS = ("downloads", "likes", "stars")
+FRESHNESS_HALF_LIFE_DAYS = 365.0
+
+# Quality checklist: (key, points, what it checks). Points add up to 1.
+QUALITY_CHECKLIST = (
+    ("description", 0.15, "a description of at least 80 characters"),
+    ("url", 0.10, "a link to a home page or card"),
+    ("updated_at", 0.05, "an update date"),
+    ("tags", 0.05, "tags"),
+    ("capabilities", 0.15, "at least 3 capabilities"),
+    ("depth", 0.15, "capability descriptions of 150+ characters on average"),
+    ("unique", 0.175, "each capability says what is unique (share of capabilities)"),
+    ("vs_alternatives", 0.175, "each capability compares with alternatives (share of capabilities)"),
+)
+
+
+def weights_for(kind: str) -> dict[str, float]:
+    """Weights of one artifact type: MATCHGRAPH_WEIGHTS overrides, then the defaults."""
+    table = dict(DEFAULT_WEIGHTS)
+    override = os.environ.get("MATCHGRAPH_WEIGHTS")
+    if override:
+        table.update(json.loads(override))
+    return table.get(kind, table["default"])
+
+
+@dataclass
+class Component:
+    value: float
+    reasons: list[str] = field(default_factory=list)
+
+
+@dataclass
+class Scores:
+    """All five components, the composed rank and the explanation of each."""
+
+    components: dict[str, Component]
+    weights: dict[str, float]
+
+    @property
+    def unfragile_rank(self) -> int:
+        total = sum(self.weights[c] * self.components[c].value for c in COMPONENTS)
+        return int(round(100 * min(1.0, max(0.0, total))))
+
+    def points(self) -> dict[str, float]:
+        """Points each component adds to UnfragileRank."""
+        return {c: round(100 * self.weights[c] * self.components[c].value, 1) for c in COMPONENTS}
+
+    def to_dict(self) -> dict:
+        out: dict = {"unfragile_rank": self.unfragile_rank}
+        out.update({c: round(self.components[c].value, 4) for c in COMPONENTS})
+        pts = self.points()
+        out["explanation"] = {
+            c: {"value": round(self.components[c].value, 4), "weight": self.weights[c], "points": pts[c],
+                "reasons": self.components[c].reasons}
+            for c in COMPONENTS
+        }
+        return out
+
+
+def quality(artifact: Artifact) -> Component:
+    caps = artifact.capabilities
+    n = len(caps) or 1
+    checks = {
+        "description": 1.0 if len(artifact.description) >= 80 else 0.0,
+        "url": 1.0 if artifact.url else 0.0,
+        "updated_at": 1.0 if artifact.updated_at else 0.0,
+        "tags": 1.0 if artifact.tags else 0.0,
+        "capabilities": 1.0 if len(caps) >= 3 else len(caps) / 3,
+        "depth": min(1.0, sum(len(c.description) for c in caps) / n / 150),
+        "unique": sum(1 for c in caps if c.unique) / n,
+        "vs_alternatives": sum(1 for c in caps if c.vs_alternatives) / n,
+    }
+    value = 0.0
+    reasons = []
+    for key, pts, what in QUALITY_CHECKLIST:
+        got = pts * checks[key]
+        value += got
+        mark = "ok" if checks[key] >= 0.999 else ("partly" if checks[key] > 0 else "missing")
+        reasons.append(f"{what}: {mark} (+{got:.3f} of {pts})")
+    return Component(min(1.0, value), reasons)
+
+
+def freshness(artifact: Artifact, today: dt.date | None = None) -> Component:
+    if not artifact.updated_at:
+        return Component(0.0, ["no update date: 0"])
+    try:
+        updated = dt.date.fromisoformat(artifact.updated_at[:10])
+    except ValueError:
+        return Component(0.0, [f"unreadable update date {artifact.updated_at!r}: 0"])
+    age = max(0, ((today or dt.date.today()) - updated).days)
+    value = 0.5 ** (age / FRESHNESS_HALF_LIFE_DAYS)
+    return Component(value, [f"updated {updated.isoformat()}, {age} days ago; half-life "
+                             f"{FRESHNESS_HALF_LIFE_DAYS:.0f} days -> {value:.3f}"])
+
+
+def _count(value: object) -> int:
+    return len(value) if isinstance(value, list) else 0
+
+
+class ScoreBook:
+    """Computes components that need the whole catalog (per-type normalisation) once per change."""
+
+    def __init__(self, artifacts: Iterable[Artifact], match_scores: Mapping[str, float] | None = None,
+                 co_matched: Mapping[str, int] | None = None, today: dt.date | None = None) -> None:
+        self.artifacts = {a.id: a for a in artifacts}
+        self.match_scores = dict(match_scores or {})
+        self.co_matched = dict(co_matched or {})
+        self.today = today
+        self._max_signal: dict[tuple[str, str], float] = defaultdict(float)
+        for a in self.artifacts.values():
+            for key in ADOPTION_SIGNALS:
+                raw = a.signals.get(key)
+                if isinstance(raw, (int, float)) and raw > 0:
+                    self._max_signal[(a.type, key)] = max(self._max_signal[(a.type, key)], math.log1p(raw))
+        self._max_co = max(self.co_matched.values(), default=0)
+        self._cache: dict[str, Scores] = {}
+
+    def adoption(self, a: Artifact) -> Component:
+        parts, reasons = [], []
+        for key in ADOPTION_SIGNALS:
+            raw = a.signals.get(key)
+            top = self._max_signal.get((a.type, key), 0.0)
+            if isinstance(raw, (int, float)) and raw > 0 and top > 0:
+                share = math.log1p(raw) / top
+                parts.append(share)
+                reasons.append(f"{key} {int(raw):,}: log-scaled against the top {a.type} -> {share:.3f}")
+        if not parts:
+            return Component(0.0, ["no downloads, likes or stars reported: 0"])
+        return Component(sum(parts) / len(parts), reasons)
+
+    def ecosystem(self, a: Artifact) -> Component:
+        formats = _count(a.signals.get("formats"))
+        frameworks = _count(a.signals.get("frameworks"))
+        integrations = _count(a.signals.get("integrations"))
+        co = self.co_matched.get(a.id, 0)
+        co_share = math.log1p(co) / math.log1p(self._max_co) if self._max_co else 0.0
+        items = [
+            (0.35, min(formats, 4) / 4, f"{formats} formats (4+ = full)"),
+            (0.30, min(frameworks, 3) / 3, f"{frameworks} frameworks (3+ = full)"),
+            (0.20, min(integrations, 2) / 2, f"{integrations} integrations (2+ = full)"),
+            (0.15, co_share, f"co-matched with {co} other artifacts by the same intents"),
+        ]
+        value = sum(w * s for w, s, _ in items)
+        return Component(value, [f"{what}: +{w * s:.3f} of {w}" for w, s, what in items])
+
+    def match_graph(self, a: Artifact) -> Component:
+        value = self.match_scores.get(a.id, 0.0)
+        if value <= 0:
+            return Component(0.0, ["not matched by any search yet: 0"])
+        return Component(value, [f"weighted PageRank over intent -> capability -> artifact, log-damped "
+                                 f"and normalised among {a.type}s -> {value:.3f}"])
+
+    def scores(self, artifact_id: str) -> Scores:
+        cached = self._cache.get(artifact_id)
+        if cached is not None:
+            return cached
+        a = self.artifacts[artifact_id]
+        comps = {
+            "adoption": self.adoption(a), "quality": quality(a), "ecosystem": self.ecosystem(a),
+            "match_graph": self.match_graph(a), "freshness": freshness(a, self.today),
+        }
+        result = Scores(comps, weights_for(a.type))
+        self._cache[artifact_id] = result
+        return result

@@ -1,0 +1,176 @@
+"""The match-store interface every backend implements, and the rules they share."""
+
+from __future__ import annotations
+
+import datetime as dt
+from abc import ABC, abstractmethod
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass
+
+from graph.events import FEEDBACK_EVENTS, EdgeStats, FeedbackEvent, SearchEvent
+
+
+class UnknownSearch(LookupError):
+    """Feedback names a search_id the store has never seen."""
+
+
+class NotServed(LookupError):
+    """Feedback names an artifact that the search did not serve."""
+
+
+@dataclass(frozen=True)
+class Intent:
+    intent_id: str
+    text: str
+    searches: int
+    seq: int  # log sequence number of the first search with this intent
+
+
+@dataclass(frozen=True)
+class QueryStat:
+    query: str
+    searches: int
+    zero_results: int
+    low_confidence: int
+    last_ts: float
+
+
+def day_of(ts: float) -> str:
+    """The UTC day bucket of a timestamp, as YYYY-MM-DD."""
+    return dt.datetime.fromtimestamp(ts, dt.UTC).strftime("%Y-%m-%d")
+
+
+class MatchStore(ABC):
+    """Append-only event log plus the state derived from it.
+
+    `record_search` and `record_feedback` append the event and apply its effects in one
+    atomic step, so a crash never leaves the log and the counts disagreeing. `rebuild`
+    re-derives all state from the log and must give exactly what incremental updates gave.
+
+    Times Matched of an artifact (or capability) = the number of searches that served it
+    among their top k results (k recorded per search).
+    """
+
+    # --- writing ---------------------------------------------------------------------------
+    @abstractmethod
+    def record_search(self, event: SearchEvent) -> int:
+        """Append a search and apply it: times matched, day buckets, intent, edges, query log.
+        Returns the log sequence number."""
+
+    @abstractmethod
+    def record_feedback(self, event: FeedbackEvent) -> int:
+        """Append feedback and apply it to the intent -> artifact edge of its search.
+        Fills `intent_id` and `rank` from the stored search. Raises UnknownSearch or NotServed."""
+
+    @abstractmethod
+    def put_match_scores(self, scores: Mapping[str, float]) -> None:
+        """Replace the stored Match Graph scores (artifact id -> 0..1)."""
+
+    @abstractmethod
+    def rebuild(self) -> None:
+        """Drop all derived state and replay the event log."""
+
+    @abstractmethod
+    def clear(self) -> None:
+        """Remove everything, log included (tests and `reset`)."""
+
+    # --- reading ---------------------------------------------------------------------------
+    @abstractmethod
+    def get_search(self, search_id: str) -> SearchEvent | None: ...
+
+    @abstractmethod
+    def times_matched(self, artifact_ids: Iterable[str]) -> dict[str, int]:
+        """Counts for the given ids (0 for unknown ids)."""
+
+    @abstractmethod
+    def capability_times_matched(self, capability_ids: Iterable[str]) -> dict[str, int]: ...
+
+    @abstractmethod
+    def top_artifacts(self, limit: int = 10, since: str | None = None) -> list[tuple[str, int]]:
+        """Most matched artifacts, highest first (ties by id); `since` is a YYYY-MM-DD day."""
+
+    @abstractmethod
+    def timeline(self, artifact_id: str, since: str | None = None) -> list[tuple[str, int]]:
+        """(day, times matched that day), oldest first, days without matches left out."""
+
+    @abstractmethod
+    def searches_per_day(self, since: str | None = None) -> list[tuple[str, int]]: ...
+
+    @abstractmethod
+    def queries(self, kind: str, limit: int = 20) -> list[QueryStat]:
+        """kind: 'zero_results' | 'low_confidence' | 'top' (most searched)."""
+
+    @abstractmethod
+    def summary(self) -> dict[str, int]:
+        """{'searches', 'feedback', 'intents', 'matched_artifacts', 'zero_result_searches',
+        'low_confidence_searches', 'clicks'}"""
+
+    @abstractmethod
+    def intents(self, after_seq: int = 0) -> list[Intent]:
+        """Intents first seen after `after_seq`, in log order (workers poll for new ones)."""
+
+    @abstractmethod
+    def intent_edges(self, intent_ids: Iterable[str]) -> dict[str, dict[str, EdgeStats]]:
+        """intent id -> artifact id -> evidence."""
+
+    @abstractmethod
+    def capability_edges(self) -> Iterator[tuple[str, str, int, float]]:
+        """All intent -> capability edges: (intent_id, capability_id, times, max similarity)."""
+
+    @abstractmethod
+    def artifact_edges(self) -> Iterator[tuple[str, str, EdgeStats]]:
+        """All intent -> artifact edges."""
+
+    @abstractmethod
+    def match_scores(self) -> dict[str, float]: ...
+
+    @abstractmethod
+    def events(self, after_seq: int = 0) -> Iterator[tuple[int, SearchEvent | FeedbackEvent]]:
+        """The log in order, from after `after_seq`."""
+
+    @abstractmethod
+    def last_seq(self) -> int: ...
+
+    @abstractmethod
+    def snapshot(self) -> dict:
+        """All derived state in a canonical, comparable form (used to check rebuild == incremental)."""
+
+    def ping(self) -> bool:
+        """True when the backend answers (readiness checks)."""
+        return True
+
+    def close(self) -> None:  # noqa: B027 - optional hook
+        """Release connections."""
+
+
+# --- shared helpers (both backends validate and canonicalise the same way) -------------------
+QUERY_KINDS = ("zero_results", "low_confidence", "top")
+
+
+def check_search(event: SearchEvent) -> None:
+    """Reject a search the derived state cannot represent (examination(rank) needs rank >= 1)."""
+    for s in event.served:
+        if s.rank < 1:
+            raise ValueError(f"served rank must be >= 1, got {s.rank} for {s.artifact_id!r}")
+
+
+def check_feedback(event: FeedbackEvent) -> None:
+    """Reject unknown feedback kinds before anything is written, so the log holds only applied events."""
+    if event.event not in FEEDBACK_EVENTS:
+        raise ValueError(f"unknown feedback event {event.event!r}; expected one of {FEEDBACK_EVENTS}")
+    if event.dwell_ms < 0:
+        raise ValueError("dwell_ms must be >= 0")
+
+
+def served_ranks(event: SearchEvent) -> dict[str, int]:
+    """artifact id -> rank of its first appearance: the rank feedback on that artifact is filled with."""
+    ranks: dict[str, int] = {}
+    for s in event.served:
+        ranks.setdefault(s.artifact_id, s.rank)
+    return ranks
+
+
+def edge_snapshot(e: EdgeStats) -> dict[str, int | float]:
+    """Edge stats as a comparable dict; exposure rounded to 9 places so float-sum noise never differs."""
+    return {"impressions": e.impressions, "exposure": round(e.exposure, 9), "clicks": e.clicks,
+            "dwell_ms": e.dwell_ms, "dwells": e.dwells, "upvotes": e.upvotes, "downvotes": e.downvotes}

@@ -1,0 +1,1 @@
+"""Semantic search: a local sentence embedder, a persistent vector cache and a FAISS index."""

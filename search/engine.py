@@ -1,0 +1,337 @@
+"""The query engine: one facade over catalog, vectors, BM25, the match store and the scores.
+
+Like txtai's `Embeddings`, callers (CLI, API, benchmarks) only talk to `Engine`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import threading
+import time
+import uuid
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from graph import generations, matchgraph
+from graph.catalog import Artifact, Capability, CatalogError
+from graph.events import FeedbackEvent, SearchEvent, Served, normalise_query
+from graph.loader import load_artifacts
+from graph.scores import ScoreBook, Scores
+from graph.store import open_store
+from graph.store.base import MatchStore
+from search.config import Config
+from search.embedder import Embedder
+from search.index import IndexCorrupt, VectorIndex
+from search.learning import IntentMemory
+from search.lexical import LexicalIndex
+from search.ranking import dense_score, fuse, group_hits
+from search.vectorcache import VectorCache
+
+log = logging.getLogger(__name__)
+CATALOG_FILE = "catalog.jsonl"
+GRAPH_FILE = "graph.json"
+MANIFEST_FILE = "manifest.json"
+
+
+@dataclass
+class Hit:
+    """One ranked artifact of a search."""
+
+    rank: int
+    artifact: Artifact
+    score: float
+    capabilities: list[tuple[str, float]]
+    dense: float = 0.0
+    lexical: float = 0.0
+    learned: float = 0.0
+
+    def artifact_capability(self, capability_id: str) -> str:
+        """Display title of one of this artifact's capabilities."""
+        for c in self.artifact.capabilities:
+            if c.id == capability_id:
+                return c.label
+        return capability_id
+
+
+@dataclass
+class SearchResult:
+    search_id: str
+    query: str
+    took_ms: float
+    hits: list[Hit]
+    total: int
+    low_confidence: bool = False
+    learned_from: dict[str, list[str]] = field(default_factory=dict)
+
+
+@dataclass
+class IngestReport:
+    artifacts: int
+    capabilities: int
+    embedded: int
+    removed: int
+    generation: str
+
+
+class Engine:
+    """Loads the committed generation of a data dir and serves searches over it."""
+
+    def __init__(self, config: Config, *, embedder: Embedder | None = None,
+                 store: MatchStore | None = None) -> None:
+        self.config = config
+        self.data_dir = Path(config.data_dir)
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        self.cache = VectorCache(self.data_dir / "vectors.db")
+        self.embedder = embedder or Embedder(config.model, layers=config.layers, pooling=config.pooling,
+                                             cache=self.cache)
+        if self.embedder.cache is None:
+            self.embedder.cache = self.cache
+        self.store = store or open_store(config.store_url, self.data_dir)
+        self.intents = IntentMemory(self.embedder, self.store)
+        self._lock = threading.RLock()
+        self._scorebook: ScoreBook | None = None
+        self._scorebook_at = 0.0
+        self._intents_by_artifact: dict[str, set[str]] | None = None
+        self.generation = ""
+        self._reset_state()
+        self.reload()
+
+    # --- state -------------------------------------------------------------------------------
+    def _reset_state(self) -> None:
+        self.artifacts: dict[str, Artifact] = {}
+        self.capabilities: dict[str, Capability] = {}
+        self.index = VectorIndex(self.embedder.dim, ann_threshold=self.config.ann_threshold)
+        self.lexical = LexicalIndex({})
+        self.artifact_vectors: dict[str, np.ndarray] = {}
+
+    def reload(self) -> bool:
+        """Load the committed generation if it differs from the one in memory; True when it did."""
+        folder = generations.current(self.data_dir)
+        name = folder.name if folder else ""
+        if name == self.generation:
+            return False
+        with self._lock:
+            self._reset_state()
+            if folder is not None:
+                self._load(folder)
+            self.generation = name
+            self._invalidate()
+        return True
+
+    def _load(self, folder: Path) -> None:
+        with open(folder / CATALOG_FILE, encoding="utf-8") as fh:
+            for line in fh:
+                a = Artifact.from_record(json.loads(line), validate=False)
+                self.artifacts[a.id] = a
+        self.capabilities = {c.id: c for a in self.artifacts.values() for c in a.capabilities}
+        try:
+            self.index = VectorIndex.load(folder)
+            if set(self.index.ids()) != set(self.capabilities):
+                raise IndexCorrupt("index ids differ from the catalog's capabilities")
+        except (IndexCorrupt, FileNotFoundError, OSError, ValueError) as exc:
+            log.warning("index of %s is unusable (%s): rebuilding it from the catalog and vector cache",
+                        folder.name, exc)
+            self.index = VectorIndex(self.embedder.dim, ann_threshold=self.config.ann_threshold)
+            caps = list(self.capabilities.values())
+            if caps:
+                self.index.upsert([c.id for c in caps], self.embedder.encode([c.text for c in caps]))
+            self.index.save(folder)
+        self._refresh_derived(self.artifacts)
+
+    def _refresh_derived(self, touched: Iterable[str]) -> None:
+        """Artifact vectors for touched artifacts and the BM25 index (cheap: rebuilt whole)."""
+        for artifact_id in touched:
+            a = self.artifacts.get(artifact_id)
+            if a is None:
+                self.artifact_vectors.pop(artifact_id, None)
+                continue
+            vecs = np.stack([self.index.reconstruct(c.id) for c in a.capabilities])
+            mean = vecs.mean(axis=0)
+            self.artifact_vectors[artifact_id] = mean / (np.linalg.norm(mean) or 1.0)
+        self.lexical = LexicalIndex({a.id: a.lexical_text for a in self.artifacts.values()})
+
+    def _invalidate(self) -> None:
+        self._scorebook = None
+        self._intents_by_artifact = None
+
+    def capability_vector(self, capability_id: str) -> np.ndarray:
+        return self.index.reconstruct(capability_id)
+
+    # --- writing -----------------------------------------------------------------------------
+    def ingest(self, paths: Sequence[str | Path], progress: bool = False) -> IngestReport:
+        """Validate every record of the files, then upsert them all in one generation."""
+        artifacts = load_artifacts(paths)
+        if not artifacts:
+            raise CatalogError("no catalog records found in " + ", ".join(str(p) for p in paths))
+        return self.apply(upserts=artifacts, progress=progress)
+
+    def apply(self, upserts: Sequence[Artifact] = (), deletes: Sequence[str] = (),
+              progress: bool = False) -> IngestReport:
+        """Upsert and delete artifacts; memory and disk move to the new state together or not at all."""
+        with self._lock:
+            self.reload()
+            missing = [d for d in deletes if d not in self.artifacts and d not in {u.id for u in upserts}]
+            if missing:
+                raise KeyError(missing[0])
+            new_catalog = dict(self.artifacts)
+            for artifact_id in deletes:
+                new_catalog.pop(artifact_id, None)
+            for a in upserts:
+                new_catalog[a.id] = a
+            touched = {a.id for a in upserts} | set(deletes)
+            old_caps = {c.id for t in touched if t in self.artifacts for c in self.artifacts[t].capabilities}
+            new_caps = {c.id: c for t in touched if t in new_catalog for c in new_catalog[t].capabilities}
+            added = [c for cid, c in new_caps.items() if cid not in self.index]
+            removed = sorted(old_caps - set(new_caps))
+            before = self.embedder.encoded_texts
+            vectors = self.embedder.encode([c.text for c in added], progress=progress)
+            embedded = self.embedder.encoded_texts - before
+            try:
+                if removed:
+                    self.index.remove(removed)
+                if added:
+                    self.index.upsert([c.id for c in added], vectors)
+                self.artifacts = new_catalog
+                self.capabilities = {c.id: c for a in new_catalog.values() for c in a.capabilities}
+                self._refresh_derived(touched)
+                folder = generations.commit(self.data_dir, self._write_generation)
+            except BaseException:
+                log.exception("write failed: restoring the committed generation")
+                self.generation = "(failed)"
+                self.reload()
+                raise
+            self.generation = folder.name
+            self._invalidate()
+            return IngestReport(len(upserts), sum(len(a.capabilities) for a in upserts), embedded,
+                                len(removed), folder.name)
+
+    def _write_generation(self, folder: Path) -> None:
+        with open(folder / CATALOG_FILE, "w", encoding="utf-8") as fh:
+            for artifact_id in sorted(self.artifacts):
+                fh.write(json.dumps(self.artifacts[artifact_id].to_record(), ensure_ascii=False) + "\n")
+        matchgraph.save(matchgraph.catalog_graph(self.artifacts.values()), folder / GRAPH_FILE)
+        self.index.save(folder)
+        manifest = {"artifacts": len(self.artifacts), "capabilities": len(self.capabilities),
+                    "model": self.embedder.model_id, "index": self.index.kind, "created_at": time.time()}
+        (folder / MANIFEST_FILE).write_text(json.dumps(manifest, indent=2))
+
+    def delete(self, artifact_ids: Sequence[str]) -> IngestReport:
+        return self.apply(deletes=artifact_ids)
+
+    # --- searching ---------------------------------------------------------------------------
+    def search(self, query: str, k: int = 10, *, offset: int = 0, types: Sequence[str] = (),
+               pricing: Sequence[str] = (), record: bool = True, learn: bool = True,
+               mode: str = "hybrid") -> SearchResult:
+        """Rank artifacts for a query; records the match edges of what was served when `record`.
+
+        `mode` "dense" or "lexical" switches one signal off (for evaluation); "hybrid" is the product.
+        """
+        started = time.perf_counter()
+        self.reload()
+        normalised = normalise_query(query)
+        vector = self.embedder.encode_query(normalised or query)
+        wanted = offset + k
+        filtered = bool(types or pricing)
+        with self._lock:
+            n = len(self.index)
+            depth = min(n, max(200, 20 * wanted) if not filtered else max(2000, 50 * wanted))
+            hits = self.index.search(vector[None, :], depth)[0] if n else []
+            grouped = group_hits(hits, _Owner(self.capabilities))
+            lexical = self.lexical.scores(normalised or query)
+            artifacts = self.artifacts
+
+        def allowed(artifact_id: str) -> bool:
+            a = artifacts.get(artifact_id)
+            return a is not None and (not types or a.type in types) and (not pricing or a.pricing in pricing)
+
+        dense = {a: dense_score([s for _, s in caps], self.config.multi_match_credit)
+                 for a, caps in grouped.items() if allowed(a) and mode != "lexical"}
+        lexical = {a: s for a, s in lexical.items() if allowed(a) and mode != "dense"}
+        fused = fuse(dense, lexical, self.config.lexical_weight)
+        learned, why = ({}, {})
+        if learn and self.config.learned_cap > 0:
+            learned, why = self.intents.learned(vector, cap=self.config.learned_cap,
+                                                min_similarity=self.config.intent_min_similarity)
+            learned = {a: v for a, v in learned.items() if allowed(a) and a in fused}
+        final = {a: s + learned.get(a, 0.0) for a, s in fused.items()}
+        order = sorted(final, key=lambda a: (-final[a], a))
+        top_lex = max(lexical.values(), default=0.0)
+        ranked = [
+            Hit(rank, artifacts[a], final[a], grouped.get(a, [])[:5], dense.get(a, 0.0),
+                lexical.get(a, 0.0) / top_lex if top_lex else 0.0, learned.get(a, 0.0))
+            for rank, a in enumerate(order[offset:wanted], start=offset + 1)
+        ]
+        best_sim = max((s for caps in grouped.values() for _, s in caps[:1]), default=0.0)
+        low = bool(ranked) and best_sim < self.config.low_confidence
+        result = SearchResult(uuid.uuid4().hex, query, 0.0, ranked, len(order), low, why)
+        if record:
+            self._record(result, normalised or query, vector)
+        result.took_ms = round((time.perf_counter() - started) * 1000, 2)
+        return result
+
+    def _record(self, result: SearchResult, normalised: str, vector: np.ndarray) -> None:
+        intent_id = hashlib.sha1(normalised.encode()).hexdigest()[:16]
+        served = tuple(
+            Served(h.artifact.id, h.rank, round(h.score, 6), tuple((c, round(s, 6)) for c, s in h.capabilities))
+            for h in result.hits if h.rank <= self.config.match_k
+        )
+        event = SearchEvent(result.search_id, intent_id, normalised, time.time(), served,
+                            self.config.match_k, round(result.hits[0].score, 6) if result.hits else 0.0,
+                            result.low_confidence)
+        self.store.record_search(event)
+        self.intents.remember(intent_id, vector)
+
+    def feedback(self, search_id: str, artifact_id: str, event: str, dwell_ms: int = 0) -> None:
+        """Record a click, dwell or vote on a served result (raises UnknownSearch / NotServed)."""
+        self.store.record_feedback(FeedbackEvent(search_id, artifact_id, event, time.time(), dwell_ms))
+        self._intents_by_artifact = None
+
+    # --- scores ------------------------------------------------------------------------------
+    def scorebook(self) -> ScoreBook:
+        """Scores for the whole catalog, refreshed after catalog changes or `scores_ttl_s`."""
+        now = time.monotonic()
+        if self._scorebook is None or now - self._scorebook_at > self.config.scores_ttl_s:
+            self._scorebook = ScoreBook(self.artifacts.values(), self.store.match_scores(),
+                                        matchgraph.co_matched(self.store))
+            self._scorebook_at = now
+        return self._scorebook
+
+    def scores(self, artifact_id: str) -> Scores:
+        return self.scorebook().scores(artifact_id)
+
+    def times_matched(self, artifact_ids: Iterable[str]) -> dict[str, int]:
+        return self.store.times_matched(list(artifact_ids))
+
+    def intents_by_artifact(self) -> dict[str, set[str]]:
+        if self._intents_by_artifact is None:
+            self._intents_by_artifact = matchgraph.intents_by_artifact(self.store)
+        return self._intents_by_artifact
+
+    def recompute(self) -> dict[str, float]:
+        """Recompute Match Graph scores from the whole graph and store them for every worker."""
+        g = matchgraph.add_matches(matchgraph.catalog_graph(self.artifacts.values()), self.store)
+        scores = matchgraph.match_scores(g)
+        self.store.put_match_scores(scores)
+        matchgraph.save(g, self.data_dir / "matchgraph.json")
+        self._invalidate()
+        return scores
+
+    def close(self) -> None:
+        self.store.close()
+
+
+class _Owner(dict):
+    """Capability id -> artifact id, looked up lazily from the capability table."""
+
+    def __init__(self, capabilities: dict[str, Capability]) -> None:
+        super().__init__()
+        self._caps = capabilities
+
+    def get(self, key: str, default: str | None = None) -> str | None:  # type: ignore[override]
+        cap = self._caps.get(key)
+        return cap.artifact_id if cap is not None else default

@@ -1,0 +1,430 @@
+"""Cosine nearest-neighbour search over FAISS with string ids: exact when small, IVF when large."""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import math
+import os
+import tempfile
+import threading
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from typing import Any
+
+import faiss
+import numpy as np
+
+INDEX_FILE = "index.faiss"
+IDS_FILE = "index.ids.json"
+META_FILE = "index.meta.json"
+FORMAT = "matchgraph-vectorindex/1"
+_ID_MASK = 0x7FFF_FFFF_FFFF_FFFF
+_TUNE_QUERIES = 200
+_TUNE_NOISE = 0.2  # L2 norm of the noise added to a stored unit vector to make a tuning query
+_RECALL_MARGIN = 0.02
+_EXACT_BLOCK = 65_536  # stored vectors per matmul block in brute-force ground truth
+_MIN_POINTS_PER_LIST = 39  # faiss k-means warns and degrades below this many training points per centroid
+
+
+class IndexCorrupt(Exception):
+    """Saved index files are missing, truncated or inconsistent; rebuild from the catalog and vector cache."""
+
+
+def id_to_int(key: str) -> int:
+    """Stable 63-bit int for a string id (blake2b), identical across processes, unlike hash()."""
+    return int.from_bytes(hashlib.blake2b(key.encode("utf-8"), digest_size=8).digest(), "little") & _ID_MASK
+
+
+def _unit_rows(vectors: np.ndarray, dim: int) -> np.ndarray:
+    x = np.array(vectors, dtype=np.float32, order="C", copy=True)
+    if x.ndim == 1:
+        x = x.reshape(1, -1)
+    if x.ndim != 2 or x.shape[1] != dim:
+        raise ValueError(f"expected vectors of dimension {dim}, got shape {np.shape(vectors)}")
+    if not np.isfinite(x).all():
+        raise ValueError("vectors contain NaN or inf")
+    faiss.normalize_L2(x)
+    return x
+
+
+def _recall(found: np.ndarray, truth: np.ndarray) -> float:
+    hits = total = 0
+    for got, want in zip(found, truth, strict=True):
+        want_set = {int(i) for i in want if i >= 0}
+        hits += len(want_set.intersection(int(i) for i in got if i >= 0))
+        total += len(want_set)
+    return hits / total if total else 1.0
+
+
+class VectorIndex:
+    """Inner-product search on L2-normalised vectors, keyed by capability id strings.
+
+    Below `ann_threshold` vectors the search is exact; crossing it switches once to IVF-Flat, which then
+    takes adds, updates and deletes in place (centroids and nprobe stay fixed until `tune_nprobe()`).
+    """
+
+    def __init__(self, dim: int, *, ann_threshold: int = 50_000, target_recall: float = 0.95) -> None:
+        if dim < 1:
+            raise ValueError("dim must be >= 1")
+        self.dim = int(dim)
+        self.ann_threshold = int(ann_threshold)
+        self.target_recall = float(target_recall)
+        self.kind = "exact"
+        self.nprobe = 0
+        self._index: Any = faiss.IndexIDMap2(faiss.IndexFlatIP(self.dim))
+        self._ids: dict[int, str] = {}
+        self._lock = threading.RLock()
+
+    # -- basic container protocol -------------------------------------------------------------------
+
+    def __len__(self) -> int:
+        return len(self._ids)
+
+    def __contains__(self, key: object) -> bool:
+        return isinstance(key, str) and self._ids.get(id_to_int(key)) == key
+
+    def ids(self) -> list[str]:
+        return list(self._ids.values())
+
+    @property
+    def nlist(self) -> int:
+        return int(self._index.nlist) if self.kind == "ivf" else 0
+
+    @property
+    def faiss_index(self) -> Any:
+        """The underlying FAISS index, for diagnostics; mutate only through this class."""
+        return self._index
+
+    def __repr__(self) -> str:
+        return f"VectorIndex(dim={self.dim}, kind={self.kind!r}, count={len(self)}, nprobe={self.nprobe})"
+
+    # -- mutation -----------------------------------------------------------------------------------
+
+    def upsert(self, ids: Sequence[str], vectors: np.ndarray) -> None:
+        """Add or replace vectors; the last occurrence wins when an id repeats in one call."""
+        if isinstance(ids, str):
+            raise TypeError("ids must be a sequence of strings")
+        x = _unit_rows(vectors, self.dim) if len(ids) else np.empty((0, self.dim), np.float32)
+        if x.shape[0] != len(ids):
+            raise ValueError(f"{len(ids)} ids but {x.shape[0]} vectors")
+        with self._lock:
+            last: dict[int, int] = {}
+            names: dict[int, str] = {}
+            for row, key in enumerate(ids):
+                if not isinstance(key, str):
+                    raise TypeError(f"ids must be str, got {type(key).__name__}")
+                num = id_to_int(key)
+                if names.get(num, key) != key or self._ids.get(num, key) != key:
+                    other = names.get(num) or self._ids[num]
+                    raise ValueError(f"63-bit id collision between {key!r} and {other!r}")
+                names[num] = key
+                last[num] = row
+            if not last:
+                return
+            nums = np.fromiter(last.keys(), dtype=np.int64, count=len(last))
+            rows = x[np.fromiter(last.values(), dtype=np.int64, count=len(last))]
+            self._remove_nums(np.array([n for n in nums if int(n) in self._ids], dtype=np.int64))
+            self._index.add_with_ids(rows, nums)
+            self._ids.update(names)
+            if self.kind == "exact" and len(self._ids) >= self.ann_threshold:
+                self._switch_to_ivf()
+
+    def remove(self, ids: Iterable[str]) -> int:
+        """Delete ids (unknown ones are ignored); returns how many were removed."""
+        if isinstance(ids, str):
+            raise TypeError("ids must be an iterable of strings")
+        with self._lock:
+            nums = {id_to_int(k) for k in ids if k in self}
+            arr = np.fromiter(nums, dtype=np.int64, count=len(nums))
+            self._remove_nums(arr)
+            for n in nums:
+                del self._ids[n]
+            return len(nums)
+
+    def _remove_nums(self, nums: np.ndarray) -> None:
+        if nums.size == 0:
+            return
+        nums = np.ascontiguousarray(nums, dtype=np.int64)
+        if self.kind == "ivf":
+            # The IVF hashtable direct map only accepts an explicit id array.
+            sel: Any = faiss.IDSelectorArray(nums.size, faiss.swig_ptr(nums))
+        else:
+            sel = faiss.IDSelectorBatch(nums.size, faiss.swig_ptr(nums))  # O(1) membership for IDMap2's scan
+        removed = self._index.remove_ids(sel)
+        if removed != nums.size:
+            raise RuntimeError(f"faiss removed {removed} of {nums.size} vectors; index and id map disagree")
+
+    # -- IVF ----------------------------------------------------------------------------------------
+
+    def _switch_to_ivf(self) -> None:
+        nums, vecs = self._stored()
+        n = len(nums)
+        nlist = int(min(65536, max(64, round(4 * math.sqrt(n)))))
+        nlist = max(1, min(nlist, n // _MIN_POINTS_PER_LIST))
+        quantizer = faiss.IndexFlatIP(self.dim)
+        ivf = faiss.IndexIVFFlat(quantizer, self.dim, nlist, faiss.METRIC_INNER_PRODUCT)
+        ivf.cp.spherical = True  # unit-norm centroids suit inner product on unit vectors
+        sample = np.random.default_rng(0).choice(n, size=min(n, 64 * nlist), replace=False)
+        ivf.train(vecs[np.sort(sample)])
+        ivf.set_direct_map_type(faiss.DirectMap.Hashtable)  # reconstruct(id) and remove by id
+        ivf.add_with_ids(vecs, nums)
+        self._index, self.kind = ivf, "ivf"
+        self.tune_nprobe(_stored=(nums, vecs))
+
+    def tune_nprobe(self, *, _stored: tuple[np.ndarray, np.ndarray] | None = None) -> int:
+        """Smallest power-of-two nprobe whose recall@10 on noisy copies of stored vectors meets the target."""
+        with self._lock:
+            if self.kind != "ivf":
+                return 0
+            nums, vecs = self._stored() if _stored is None else _stored
+            rng = np.random.default_rng(1)
+            picks = rng.choice(len(vecs), size=min(_TUNE_QUERIES, len(vecs)), replace=False)
+            noise = rng.standard_normal((len(picks), self.dim)).astype(np.float32)
+            noise *= _TUNE_NOISE / np.linalg.norm(noise, axis=1, keepdims=True)
+            queries = _unit_rows(vecs[picks] + noise, self.dim)
+            k = min(10, len(self))
+            truth = self._exact_search(queries, k, (nums, vecs))
+            goal = min(1.0, max(self.target_recall, 0.95) + _RECALL_MARGIN)
+            nlist = self.nlist
+            candidates = [p for p in (2 ** i for i in range(17)) if p < nlist] + [nlist]
+            for p in candidates:
+                self._index.nprobe = p
+                _, found = self._index.search(queries, k)
+                if _recall(found, truth) >= goal:
+                    break
+            self.nprobe = p
+            return p
+
+    # -- queries ------------------------------------------------------------------------------------
+
+    def search(self, queries: np.ndarray, k: int) -> list[list[tuple[str, float]]]:
+        """Top-k (id, cosine) per query row, best first; fewer than k when the index holds fewer."""
+        q = _unit_rows(queries, self.dim)
+        with self._lock:
+            k = min(int(k), len(self._ids))
+            if k <= 0:
+                return [[] for _ in range(q.shape[0])]
+            if self.kind == "ivf":
+                self._index.nprobe = self.nprobe
+            scores, nums = self._index.search(q, k)
+            names = self._ids
+            return [[(names[int(n)], float(s)) for n, s in zip(row_n, row_s, strict=True) if int(n) in names]
+                    for row_n, row_s in zip(nums, scores, strict=True)]
+
+    def reconstruct(self, key: str) -> np.ndarray:
+        """The stored (normalised) vector for an id; KeyError if absent."""
+        with self._lock:
+            if key not in self:
+                raise KeyError(key)
+            return np.asarray(self._index.reconstruct(id_to_int(key)), dtype=np.float32)
+
+    def measure_recall(self, queries: np.ndarray, k: int = 10) -> float:
+        """recall@k of `search` against exact brute force over the stored vectors (1.0 for exact indexes)."""
+        q = _unit_rows(queries, self.dim)
+        with self._lock:
+            k = min(int(k), len(self._ids))
+            if k <= 0:
+                return 1.0
+            if self.kind == "ivf":
+                self._index.nprobe = self.nprobe
+            _, found = self._index.search(q, k)
+            return _recall(found, self._exact_search(q, k))
+
+    def _exact_search(self, q: np.ndarray, k: int,
+                      stored: tuple[np.ndarray, np.ndarray] | None = None) -> np.ndarray:
+        """Brute-force top-k int ids over the stored vectors: the ground truth for recall.
+
+        Blocked numpy matmul: several times faster than a throwaway IndexFlatIP here, and bounded memory.
+        """
+        nums, vecs = self._stored() if stored is None else stored
+        k = min(k, len(nums))
+        best_s = np.full((q.shape[0], 0), -np.inf, np.float32)
+        best_i = np.empty((q.shape[0], 0), np.int64)
+        for start in range(0, len(nums), _EXACT_BLOCK):
+            scores = q @ vecs[start:start + _EXACT_BLOCK].T
+            top = np.argpartition(-scores, k - 1, axis=1)[:, :k] if scores.shape[1] > k else \
+                np.broadcast_to(np.arange(scores.shape[1]), (q.shape[0], scores.shape[1]))
+            best_s = np.hstack([best_s, np.take_along_axis(scores, top, axis=1)])
+            best_i = np.hstack([best_i, nums[start:start + _EXACT_BLOCK][top]])
+            keep = np.argsort(-best_s, axis=1, kind="stable")[:, :k]
+            best_s = np.take_along_axis(best_s, keep, axis=1)
+            best_i = np.take_along_axis(best_i, keep, axis=1)
+        return best_i
+
+    def _stored_ids(self) -> np.ndarray:
+        return self._stored(with_vectors=False)[0]
+
+    def _stored(self, *, with_vectors: bool = True) -> tuple[np.ndarray, np.ndarray]:
+        """All (int ids, vectors) in the FAISS index, in one consistent order."""
+        empty = np.empty((0, self.dim), np.float32)
+        if self.kind == "exact":
+            nums = faiss.vector_to_array(self._index.id_map).astype(np.int64)
+            if not with_vectors or nums.size == 0:
+                return nums, empty
+            flat = faiss.downcast_index(self._index.index)
+            return nums, flat.reconstruct_n(0, flat.ntotal).astype(np.float32)
+        invlists = self._index.invlists
+        id_parts, vec_parts = [], []
+        for lst in range(self._index.nlist):
+            size = invlists.list_size(lst)
+            if size == 0:
+                continue
+            id_parts.append(faiss.rev_swig_ptr(invlists.get_ids(lst), size).copy())
+            if with_vectors:
+                codes = faiss.rev_swig_ptr(invlists.get_codes(lst), size * invlists.code_size).copy()
+                vec_parts.append(codes.view(np.float32).reshape(size, self.dim))
+        nums = np.concatenate(id_parts).astype(np.int64) if id_parts else np.empty(0, np.int64)
+        vecs = np.concatenate(vec_parts) if vec_parts else empty
+        return nums, vecs
+
+    # -- persistence --------------------------------------------------------------------------------
+
+    def save(self, directory: str | os.PathLike[str]) -> None:
+        """Write index, id map, then meta, each as temp + fsync + rename; the meta's checksums bind the three.
+
+        All temps are complete before the first rename, so a crash while writing leaves the old set intact;
+        a crash between renames leaves a set that `load` rejects as IndexCorrupt rather than mixes.
+        """
+        d = Path(directory)
+        d.mkdir(parents=True, exist_ok=True)
+        temps: list[Path] = []
+        try:
+            with self._lock:
+                index_tmp = _temp_path(d, INDEX_FILE, temps)
+                faiss.write_index(self._index, str(index_tmp))
+                ids_blob = json.dumps({str(n): s for n, s in self._ids.items()}, ensure_ascii=False,
+                                      separators=(",", ":")).encode()
+                meta = {
+                    "format": FORMAT, "dim": self.dim, "kind": self.kind, "nprobe": self.nprobe,
+                    "nlist": self.nlist, "count": len(self._ids), "ann_threshold": self.ann_threshold,
+                    "target_recall": self.target_recall, "files": {},
+                }
+            index_sha, index_size = _fsync_and_hash(index_tmp)
+            meta["files"] = {
+                INDEX_FILE: {"size": index_size, "sha256": index_sha},
+                IDS_FILE: {"size": len(ids_blob), "sha256": hashlib.sha256(ids_blob).hexdigest()},
+            }
+            ids_tmp = _write_temp(d, IDS_FILE, ids_blob, temps)
+            meta_tmp = _write_temp(d, META_FILE, json.dumps(meta, indent=1).encode(), temps)
+            os.replace(index_tmp, d / INDEX_FILE)
+            os.replace(ids_tmp, d / IDS_FILE)
+            os.replace(meta_tmp, d / META_FILE)
+            _fsync_dir(d)
+        finally:
+            for tmp in temps:
+                with contextlib.suppress(FileNotFoundError):
+                    tmp.unlink()
+
+    @classmethod
+    def load(cls, directory: str | os.PathLike[str]) -> VectorIndex:
+        """Load a saved index, verifying sizes, checksums and id consistency; IndexCorrupt on any mismatch.
+
+        A mismatch caused by another process saving mid-read is retried rather than reported.
+        """
+        d = Path(directory)
+        for attempt in range(3):
+            before = _stat_key(d / META_FILE)
+            try:
+                return cls._load_once(d)
+            except IndexCorrupt:
+                if attempt == 2 or before is None or _stat_key(d / META_FILE) == before:
+                    raise
+        raise AssertionError("unreachable")
+
+    @classmethod
+    def _load_once(cls, d: Path) -> VectorIndex:
+        try:
+            meta = json.loads((d / META_FILE).read_bytes())
+            index_bytes = (d / INDEX_FILE).read_bytes()
+            ids_bytes = (d / IDS_FILE).read_bytes()
+        except (OSError, ValueError) as exc:
+            raise IndexCorrupt(f"cannot read index files in {d}: {exc}") from exc
+        if not isinstance(meta, dict) or meta.get("format") != FORMAT:
+            raise IndexCorrupt(f"{d / META_FILE}: unknown format")
+        try:
+            files = meta["files"]
+            for name, blob in ((INDEX_FILE, index_bytes), (IDS_FILE, ids_bytes)):
+                want = files[name]
+                if len(blob) != want["size"]:
+                    raise IndexCorrupt(f"{d / name}: {len(blob)} bytes, meta says {want['size']}")
+                if hashlib.sha256(blob).hexdigest() != want["sha256"]:
+                    raise IndexCorrupt(f"{d / name}: checksum mismatch")
+            dim, kind, count, nprobe = int(meta["dim"]), meta["kind"], int(meta["count"]), int(meta["nprobe"])
+            threshold, target = int(meta["ann_threshold"]), float(meta["target_recall"])
+            out = cls(dim, ann_threshold=threshold, target_recall=target)
+        except (KeyError, TypeError, ValueError) as exc:
+            raise IndexCorrupt(f"{d / META_FILE}: malformed meta ({exc!r})") from exc
+        try:
+            index = faiss.deserialize_index(np.frombuffer(index_bytes, dtype=np.uint8))
+            raw_ids = json.loads(ids_bytes)
+            ids = {int(n): s for n, s in raw_ids.items()}
+        except (RuntimeError, ValueError, AttributeError) as exc:
+            raise IndexCorrupt(f"{d}: unreadable index ({exc})") from exc
+        expected = {"exact": faiss.IndexIDMap2, "ivf": faiss.IndexIVFFlat}.get(kind)
+        if expected is None or not isinstance(index, expected):
+            raise IndexCorrupt(f"{d}: kind {kind!r} does not match {type(index).__name__}")
+        if index.d != dim or index.ntotal != count or len(ids) != count:
+            raise IndexCorrupt(f"{d}: dim/count mismatch between meta, index and id map")
+        if any(not isinstance(s, str) or id_to_int(s) != n for n, s in ids.items()):
+            raise IndexCorrupt(f"{d / IDS_FILE}: id map does not match its hashes")
+        out._index, out.kind, out.nprobe, out._ids = index, kind, nprobe, ids
+        stored = out._stored_ids()
+        if stored.size != count or set(stored.tolist()) != ids.keys():
+            raise IndexCorrupt(f"{d}: ids in {INDEX_FILE} differ from {IDS_FILE}")
+        if kind == "ivf":
+            index.nprobe = nprobe
+        return out
+
+
+def _stat_key(path: Path) -> tuple[int, int, int] | None:
+    try:
+        st = path.stat()
+    except OSError:
+        return None
+    return st.st_ino, st.st_mtime_ns, st.st_size
+
+
+def _temp_path(directory: Path, name: str, temps: list[Path]) -> Path:
+    """A unique temp name next to the target, so concurrent savers never share one."""
+    fd, path = tempfile.mkstemp(prefix=f".{name}.", suffix=".tmp", dir=directory)
+    os.close(fd)
+    os.chmod(path, 0o644)  # mkstemp's 0600 would lock other service users out of the renamed file
+    temps.append(Path(path))
+    return Path(path)
+
+
+def _fsync_and_hash(path: Path) -> tuple[str, int]:
+    """Hash what actually reached the file (not what we meant to write) and flush it to disk."""
+    h = hashlib.sha256()
+    size = 0
+    with path.open("rb+") as f:
+        while chunk := f.read(1 << 20):
+            h.update(chunk)
+            size += len(chunk)
+        os.fsync(f.fileno())
+    return h.hexdigest(), size
+
+
+def _write_temp(directory: Path, name: str, data: bytes, temps: list[Path]) -> Path:
+    tmp = _temp_path(directory, name, temps)
+    with tmp.open("wb") as f:
+        f.write(data)
+        f.flush()
+        os.fsync(f.fileno())
+    return tmp
+
+
+def _fsync_dir(directory: Path) -> None:
+    """Make the renames themselves durable (POSIX); a no-op where directories cannot be opened."""
+    try:
+        fd = os.open(directory, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)

@@ -1,0 +1,75 @@
+"""What past searches teach the next one: nearest past intents vote with their feedback evidence."""
+
+from __future__ import annotations
+
+import math
+import threading
+
+import numpy as np
+
+from graph.feedback import evidence
+from graph.store.base import MatchStore
+from search.embedder import Embedder
+from search.index import VectorIndex
+
+
+class IntentMemory:
+    """Past intents in their own vector index, kept in step with the store's log."""
+
+    def __init__(self, embedder: Embedder, store: MatchStore) -> None:
+        self.embedder = embedder
+        self.store = store
+        self.index = VectorIndex(embedder.dim)
+        self.seq = 0
+        self._lock = threading.Lock()
+
+    def sync(self) -> None:
+        """Load intents recorded since the last sync (by this or any other process)."""
+        new = self.store.intents(after_seq=self.seq)
+        if not new:
+            return
+        vectors = self.embedder.encode([i.text for i in new])
+        with self._lock:
+            self.index.upsert([i.intent_id for i in new], vectors)
+            self.seq = max(self.seq, max(i.seq for i in new))
+
+    def remember(self, intent_id: str, vector: np.ndarray) -> None:
+        with self._lock:
+            if intent_id not in self.index:
+                self.index.upsert([intent_id], vector[None, :])
+
+    def neighbours(self, vector: np.ndarray, k: int, min_similarity: float) -> list[tuple[str, float]]:
+        if not len(self.index):
+            return []
+        with self._lock:
+            hits = self.index.search(vector[None, :], k)[0]
+        return [(i, s) for i, s in hits if s >= min_similarity]
+
+    def learned(self, vector: np.ndarray, *, cap: float, min_similarity: float,
+                k: int = 10) -> tuple[dict[str, float], dict[str, list[str]]]:
+        """Learned bonus per artifact (bounded by `cap`) and why.
+
+        Each neighbour intent votes with the lift of its Beta posterior (chosen-when-seen minus
+        the prior), weighted by how close it is. Only edges where someone clicked or voted take
+        part: impressions alone never add a bonus.
+        """
+        self.sync()
+        near = self.neighbours(vector, k, min_similarity)
+        if not near:
+            return {}, {}
+        weights = {i: (s - min_similarity) / (1 - min_similarity) for i, s in near}
+        edges = self.store.intent_edges(list(weights))
+        raw: dict[str, float] = {}
+        why: dict[str, list[str]] = {}
+        for intent_id, by_artifact in edges.items():
+            w = weights.get(intent_id, 0.0)
+            for artifact_id, stats in by_artifact.items():
+                ev = evidence(stats)
+                if not ev.explicit:
+                    continue
+                raw[artifact_id] = raw.get(artifact_id, 0.0) + w * ev.lift
+                why.setdefault(artifact_id, []).append(
+                    f"similar past search (similarity {w:.2f} weight): {stats.clicks} clicks, "
+                    f"{stats.upvotes} up, {stats.downvotes} down over {stats.impressions} impressions")
+        bonus = {a: cap * math.tanh(v / 0.2) for a, v in raw.items()}
+        return bonus, why

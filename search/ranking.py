@@ -1,0 +1,45 @@
+"""How capability hits and BM25 scores become one artifact ranking."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable, Mapping
+
+
+def group_hits(hits: Iterable[tuple[str, float]], owner: Mapping[str, str]) -> dict[str, list[tuple[str, float]]]:
+    """Capability hits grouped by artifact, best first."""
+    grouped: dict[str, list[tuple[str, float]]] = defaultdict(list)
+    for cap_id, sim in hits:
+        artifact_id = owner.get(cap_id)
+        if artifact_id is not None:
+            grouped[artifact_id].append((cap_id, sim))
+    for caps in grouped.values():
+        caps.sort(key=lambda c: -c[1])
+    return grouped
+
+
+def dense_score(sims: list[float], credit: float) -> float:
+    """Best capability match, plus a little credit for each further matching capability.
+
+    The credit uses only what the further capabilities add above half the best match, so an
+    artifact with many weak capabilities does not outrank one strong match.
+    """
+    if not sims:
+        return 0.0
+    best = sims[0]
+    extra = sum(max(0.0, s - best / 2) for s in sims[1:4])
+    return best + credit * extra
+
+
+def fuse(dense: Mapping[str, float], lexical: Mapping[str, float], lexical_weight: float) -> dict[str, float]:
+    """Dense similarity plus BM25 normalised by the query's best BM25 score.
+
+    BM25 is scaled per query so its contribution stays comparable across queries; an artifact
+    the query names outright gets the full lexical weight.
+    """
+    top = max(lexical.values(), default=0.0)
+    out = dict(dense)
+    if top > 0:
+        for artifact_id, score in lexical.items():
+            out[artifact_id] = out.get(artifact_id, 0.0) + lexical_weight * score / top
+    return out

@@ -1,0 +1,72 @@
+"""Shared pytest fixtures. Expensive ones are session-scoped so the model loads once per run."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:  # plain `pytest` (unlike `python -m pytest`) does not add the repo root
+    sys.path.insert(0, str(ROOT))
+
+
+@pytest.fixture(scope="session")
+def embedder(tmp_path_factory: pytest.TempPathFactory):
+    """The default model, loaded once, with a persistent vector cache in a per-session tmp dir."""
+    from search.embedder import Embedder  # imported lazily: tests that never embed skip torch entirely
+    from search.vectorcache import VectorCache
+
+    cache = VectorCache(tmp_path_factory.mktemp("vectorcache") / "vectors.sqlite")
+    yield Embedder(cache=cache)
+    cache.close()
+
+
+DATA = ROOT / "data"
+SMALL_IDS = (
+    "bert-large-uncased-whole-word-masking-finetuned-squad", "bigcode/the-stack-v2",
+    "deepset/roberta-base-squad2", "distilbert-base-uncased-distilled-squad", "salesforce/codegen-350m-multi",
+    "salesforce/codet5-base", "dmis-lab/biobert-v1.1", "princeton-nlp/unsup-simcse-roberta-base",
+    "torchhub/pytorch-vision-fcn_resnet50", "facebook/detr-resnet-50",
+)
+
+
+def small_records(extra: int = 30) -> list[dict]:
+    """The seed page's two artifacts, a few named neighbours and `extra` more from the bundled catalog."""
+    import json
+
+    rows = [json.loads(line) for f in sorted(DATA.glob("*.jsonl")) for line in f.read_text().splitlines()]
+    by_id = {r["id"]: r for r in rows}
+    chosen = [by_id[i] for i in SMALL_IDS if i in by_id]
+    chosen += [r for r in rows if r["id"] not in SMALL_IDS][:extra]
+    return chosen
+
+
+@pytest.fixture
+def small_catalog(tmp_path: Path) -> Path:
+    import json
+
+    path = tmp_path / "catalog" / "small.jsonl"
+    path.parent.mkdir()
+    path.write_text("".join(json.dumps(r) + "\n" for r in small_records()))
+    return path
+
+
+@pytest.fixture
+def make_engine(embedder, tmp_path: Path):
+    """Factory of engines on fresh data dirs (SQLite store), sharing the session's model."""
+    from search.config import Config
+    from search.engine import Engine
+
+    made = []
+
+    def make(data_dir: Path | None = None, **overrides):
+        cfg = Config.from_env(data_dir=data_dir or tmp_path / f"var{len(made)}", store_url="", **overrides)
+        engine = Engine(cfg, embedder=embedder)
+        made.append(engine)
+        return engine
+
+    yield make
+    for engine in made:
+        engine.close()

@@ -1,0 +1,221 @@
+"""Embedder parity with sentence-transformers, pooling options, length-sorted batches and the vector cache."""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from search.embedder import Embedder, default_model_path
+from search.vectorcache import VectorCache
+
+ROOT = Path(__file__).resolve().parents[1]
+
+LONG_TEXT = " ".join(
+    f"Paragraph {i}: the model card says this checkpoint was fine-tuned on code search pairs, "
+    f"supports Python, Rust and TypeScript, and is licensed under Apache-2.0." for i in range(12)
+)
+
+VARIED_TEXTS = [
+    "text embeddings for semantic search",
+    "A dataset of 3M permissively licensed GitHub repositories (The Stack v2).",
+    "",
+    "   ",
+    "x",
+    "Speech recognition that runs offline on a Raspberry Pi",
+    "naïve café résumé — Ünïcødé handling",
+    "日本語の文章を要約するモデル",
+    "Модель для классификации отзывов",
+    "🤖🚀 emoji-heavy tagline!!! ???",
+    "def fibonacci(n):\n    return n if n < 2 else fibonacci(n - 1) + fibonacci(n - 2)",
+    "SELECT * FROM artifacts WHERE pricing = 'free' ORDER BY stars DESC LIMIT 10;",
+    "https://huggingface.co/datasets/bigcode/the-stack-v2",
+    "image segmentation",
+    "IMAGE SEGMENTATION",
+    "a b c d e f g h i j k l m n o p q r s t u v w x y z",
+    "Tabs\tand\nnewlines\r\nmixed   spacing",
+    "1234567890 3.14159 2e-10",
+    LONG_TEXT,
+    "word " * 400,
+]
+
+
+def _manual_vectors(emb: Embedder, texts: list[str]) -> np.ndarray:
+    """The option semantics spelled out one unpadded text at a time, straight from the HF model."""
+    import torch
+
+    rows = []
+    with torch.inference_mode():
+        for text in texts:
+            tok = emb.tokenizer([text], truncation=True, max_length=emb.max_length, return_tensors="pt")
+            states = emb.model(**tok, output_hidden_states=True).hidden_states
+            h = torch.stack([states[i] for i in emb.layers]).mean(dim=0)[0]
+            pooled = {"mean": h.mean(dim=0), "cls": h[0], "max": h.max(dim=0).values}[emb.pooling]
+            if emb.normalize:
+                pooled = pooled / pooled.norm()
+            rows.append(pooled.numpy())
+    return np.stack(rows)
+
+
+def test_default_model_path_honours_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("MATCHGRAPH_MODEL", "/models/custom")
+    assert default_model_path() == "/models/custom"
+    monkeypatch.delenv("MATCHGRAPH_MODEL")
+    assert Path(default_model_path(), "config.json").is_file()
+
+
+def test_default_matches_sentence_transformers(embedder: Embedder) -> None:
+    from sentence_transformers import SentenceTransformer
+
+    assert len(embedder.tokenizer(LONG_TEXT)["input_ids"]) > 256  # exercises truncation at max_seq_length
+    assert embedder.max_length == 256 and embedder.dim == 384
+    st = SentenceTransformer(embedder.model_path, local_files_only=True, device="cpu")
+    expected = st.encode(VARIED_TEXTS, normalize_embeddings=True)
+    got = embedder.encode(VARIED_TEXTS)
+    assert got.dtype == np.float32 and got.shape == (len(VARIED_TEXTS), 384)
+    np.testing.assert_allclose(got, expected, atol=1e-5, rtol=0)
+    np.testing.assert_allclose(np.linalg.norm(got, axis=1), 1.0, atol=1e-5)
+
+
+@pytest.mark.parametrize("options", [
+    {"layers": (-2,)},
+    {"layers": (-1, -2, -3)},
+    {"pooling": "cls"},
+    {"pooling": "max"},
+    {"normalize": False},
+])
+def test_layer_and_pooling_options(embedder: Embedder, options: dict) -> None:
+    texts = ["options: short", "options: a noticeably longer text, so the short one is padded in the batch"]
+    default = embedder.encode(texts)
+    emb = Embedder(embedder.model_path, cache=embedder.cache, **options)  # same cache: keys must not collide
+    got = emb.encode(texts)
+    assert emb.model_id != embedder.model_id
+    assert emb.forward_batches == 1  # the default's cached vectors were not served for these options
+    assert got.shape == default.shape == (2, emb.dim)
+    assert np.abs(got - default).max() > 1e-3
+    np.testing.assert_allclose(got, _manual_vectors(emb, texts), atol=1e-5, rtol=0)
+
+
+def test_invalid_options_are_rejected(embedder: Embedder) -> None:
+    with pytest.raises(ValueError):
+        Embedder(embedder.model_path, pooling="median")
+    with pytest.raises(ValueError):
+        Embedder(embedder.model_path, layers=(7,))  # 6 layers + embeddings = 7 hidden states
+    with pytest.raises(TypeError):
+        embedder.encode("a bare string is almost always a bug")
+
+
+def test_batches_sorted_by_length_and_independent_of_order(embedder: Embedder) -> None:
+    emb = Embedder(embedder.model_path, batch_size=4)  # no cache: every call reaches the model
+    seen_lengths: list[int] = []
+    forward = emb.model.forward
+
+    def spy(*args, **kwargs):
+        seen_lengths.append(int(kwargs["input_ids"].shape[1]))
+        return forward(*args, **kwargs)
+
+    emb.model.forward = spy
+    rng = np.random.default_rng(0)
+    texts = [" ".join(["token"] * int(n)) + f" batch-{i}" for i, n in enumerate(rng.integers(1, 120, 13))]
+    texts.append(texts[0])  # a duplicate is encoded once
+    first = emb.encode(texts)
+    assert emb.forward_batches == 4 and emb.encoded_texts == 13
+    assert seen_lengths == sorted(seen_lengths, reverse=True)  # longest batch first, dynamic padding
+    token_lengths = sorted((len(ids) for ids in emb.tokenizer(texts[:13])["input_ids"]), reverse=True)
+    assert seen_lengths == token_lengths[::4]  # each batch is padded only to its own longest text
+    np.testing.assert_array_equal(first[0], first[-1])
+
+    perm = rng.permutation(len(texts))
+    emb.batch_size = 32
+    shuffled = emb.encode([texts[i] for i in perm])
+    assert emb.forward_batches == 5
+    np.testing.assert_allclose(shuffled, first[perm], atol=1e-5, rtol=0)
+
+
+def test_persistent_cache_skips_the_model(embedder: Embedder) -> None:
+    texts = [f"cache test capability number {i}: tabular data {'augmentation ' * i}" for i in range(40)]
+    before = embedder.forward_batches
+    first = embedder.encode(texts)
+    assert embedder.forward_batches - before == 2  # 40 misses in batches of 32
+
+    before = embedder.forward_batches
+    np.testing.assert_array_equal(embedder.encode(texts), first)
+    assert embedder.forward_batches == before
+
+    fresh = Embedder(embedder.model_path, cache=VectorCache(embedder.cache.path))  # a new process, same file
+    assert fresh.model_id == embedder.model_id
+    np.testing.assert_array_equal(fresh.encode(list(reversed(texts))), first[::-1])
+    assert fresh.forward_batches == 0 and fresh.encoded_texts == 0
+
+    changed = texts[:5] + ["cache test: a brand new capability", "cache test: another new one"] + texts[5:]
+    out = fresh.encode(changed)
+    assert fresh.forward_batches == 1 and fresh.encoded_texts == 2
+    np.testing.assert_array_equal(out[:5], first[:5])
+    np.testing.assert_array_equal(out[7:], first[5:])
+
+
+def test_encode_query_matches_encode_and_is_memoised(embedder: Embedder) -> None:
+    query = "query test: find a small model for german named entity recognition"
+    vec = embedder.encode_query(query)
+    assert vec.shape == (384,) and vec.dtype == np.float32
+    np.testing.assert_allclose(vec, embedder.encode([query])[0], atol=1e-6, rtol=0)
+    before = embedder.forward_batches
+    vec[:] = 0  # callers get a copy, not the memoised array
+    np.testing.assert_allclose(embedder.encode_query(query), embedder.encode([query])[0], atol=1e-6, rtol=0)
+    assert embedder.forward_batches == before
+
+
+def test_empty_input(embedder: Embedder) -> None:
+    before = embedder.forward_batches
+    out = embedder.encode([])
+    assert out.shape == (0, 384) and out.dtype == np.float32
+    assert embedder.forward_batches == before
+
+
+# -- VectorCache ------------------------------------------------------------------------------------
+
+
+def test_vector_cache_round_trip_without_pickle(tmp_path: Path) -> None:
+    rng = np.random.default_rng(0)
+    items = {f"key-{i}": rng.standard_normal(8 + i % 3).astype(np.float32) for i in range(1234)}
+    with VectorCache(tmp_path / "c.sqlite") as cache:
+        cache.put_many(items)
+        assert len(cache) == 1234
+        got = cache.get_many(list(items) + ["absent"])  # more keys than one IN (...) chunk
+        assert got.keys() == items.keys()
+        for key, vec in items.items():
+            np.testing.assert_array_equal(got[key], vec)
+        cache.put_many({"key-0": np.ones(4, np.float32)})
+        np.testing.assert_array_equal(cache.get_many(["key-0"])["key-0"], np.ones(4))
+        with pytest.raises(ValueError):
+            cache.put_many({"bad": np.ones((2, 2), np.float32)})
+    with sqlite3.connect(tmp_path / "c.sqlite") as conn:
+        blob, dim = conn.execute("SELECT vec, dim FROM vectors WHERE key = 'key-1'").fetchone()
+    assert dim == 9 and blob == items["key-1"].astype("<f4").tobytes()
+
+
+def test_vector_cache_shared_between_processes(tmp_path: Path) -> None:
+    path = tmp_path / "shared.sqlite"
+    writer = textwrap.dedent(f"""
+        import sys
+        import numpy as np
+        from search.vectorcache import VectorCache
+        cache = VectorCache({str(path)!r})
+        tag = sys.argv[1]
+        for batch in range(20):
+            cache.put_many({{f"{{tag}}-{{batch}}-{{i}}": np.full(16, batch, np.float32) for i in range(10)}})
+    """)
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    procs = [subprocess.Popen([sys.executable, "-c", writer, tag], env=env) for tag in ("a", "b")]
+    cache = VectorCache(path)
+    while any(p.poll() is None for p in procs):
+        cache.get_many([f"a-0-{i}" for i in range(10)])  # reads interleave with both writers
+    assert [p.returncode for p in procs] == [0, 0]
+    assert len(cache) == 400
+    np.testing.assert_array_equal(cache.get_many(["b-19-9"])["b-19-9"], np.full(16, 19, np.float32))
