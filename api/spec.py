@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from spectree import SecurityScheme, SpecTree
+from flask import request
+from spectree import SecurityScheme, SecuritySchemeData, SpecTree
 
 from api.errors import ApiError
 
@@ -18,6 +19,8 @@ def _before(req, resp, req_validation_error, instance, *args) -> None:
     """Turn pydantic's error list into our error shape, naming the first bad field."""
     if req_validation_error is None:
         return
+    if request.mimetype == "application/json" and request.get_data() and request.get_json(silent=True) is None:
+        raise ApiError(400, "body: not valid JSON", "body")
     errors = req_validation_error.errors()
     first = errors[0] if errors else {"loc": (), "msg": "invalid request"}
     field = _field(tuple(first.get("loc", ())))
@@ -37,6 +40,6 @@ spec = SpecTree(
     path="apidoc",
     before=_before,
     validation_error_status=422,
-    security_schemes=[SecurityScheme(name="bearer", data={"type": "http", "scheme": "bearer"})],
+    security_schemes=[SecurityScheme(name="bearer", data=SecuritySchemeData(type="http", scheme="bearer"))],
     annotations=True,
 )

@@ -186,9 +186,9 @@ def _verdict(name: dict[str, str], a: str, b: str, comp: dict) -> str:
         first = f"{name[hi]} scores higher at {comp[hi]['unfragile_rank']}/100 vs {name[lo]} at " \
                 f"{comp[lo]['unfragile_rank']}/100."
     parts = []
-    for x in (a, b):
+    for x, verb in ((a, "leads on"), (b, "is stronger on")):
         if lead[x]:
-            parts.append(f"{name[x]} leads on {_join(lead[x])}")
+            parts.append(f"{name[x]} {verb} {_join(lead[x])}")
     sentence = first
     if parts:
         sentence += " " + ", while ".join(parts) + "."
