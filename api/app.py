@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import os
 import time
+from urllib.parse import parse_qsl, unquote_to_bytes, urlencode, urlsplit, urlunsplit
 
 from flask import Flask, g, request
 from flask_cors import CORS
@@ -25,6 +26,22 @@ SECURITY_HEADERS = {
     "Content-Security-Policy": "default-src 'self'; img-src 'self' data:; style-src 'self'; "
                                "script-src 'self'; frame-ancestors *",
 }
+
+
+def limiter_storage(uri: str) -> tuple[str, dict]:
+    """Flask-Limiter storage URI and options: the store URL minus our own `prefix` parameter, with
+    short timeouts and no retries so a dead Redis costs a request milliseconds (then the fallback)."""
+    if not uri.startswith(("redis://", "rediss://", "redis+cluster://", "rediss+cluster://")):
+        return uri, {}
+    parts = urlsplit(uri)
+    query = urlencode([(k, v) for k, v in parse_qsl(parts.query) if k != "prefix"])
+    options: dict = {"socket_connect_timeout": 0.5, "socket_timeout": 0.5}
+    if "+cluster" not in parts.scheme:
+        from redis.backoff import NoBackoff
+        from redis.retry import Retry
+
+        options["retry"] = Retry(NoBackoff(), 0)
+    return urlunsplit((parts.scheme, parts.netloc, parts.path, query, "")), options
 
 
 def create_app(data_dir: str | None = None, *, engine: Engine | None = None, bootstrap: bool | None = None,
@@ -48,11 +65,13 @@ def create_app(data_dir: str | None = None, *, engine: Engine | None = None, boo
         holder.start(bootstrap if bootstrap is not None else os.environ.get("MATCHGRAPH_BOOTSTRAP", "1") == "1")
 
     errors.register(app)
-    storage = os.environ.get("MATCHGRAPH_RATELIMIT_STORAGE") or (
-        cfg.store_url if cfg.store_url.startswith("redis") else "memory://")
-    limiter = Limiter(get_remote_address, app=app, storage_uri=storage,
+    storage, storage_options = limiter_storage(
+        os.environ.get("MATCHGRAPH_RATELIMIT_STORAGE") or (cfg.store_url if cfg.store_url.startswith("redis")
+                                                            else "memory://"))
+    # swallow_errors + in-memory fallback: a Redis outage degrades limits to per-process, never to 500s
+    limiter = Limiter(get_remote_address, app=app, storage_uri=storage, storage_options=storage_options,
                       default_limits=[app.config["RATELIMIT_DEFAULT"]], swallow_errors=True,
-                      enabled=app.config.get("RATELIMIT_ENABLED", True))
+                      in_memory_fallback_enabled=True, enabled=app.config.get("RATELIMIT_ENABLED", True))
     app.extensions["limiter_obj"] = limiter
     CORS(app, resources={r"/v1/*": {"origins": app.config["CORS_ORIGINS"].split(",")},
                          r"/widget/*": {"origins": "*"}})
@@ -67,6 +86,26 @@ def create_app(data_dir: str | None = None, *, engine: Engine | None = None, boo
     @app.before_request
     def _start_timer() -> None:
         g.started = time.perf_counter()
+
+    @app.before_request
+    def _utf8_urls_only() -> None:
+        """Percent-escapes in the path or query string must decode to UTF-8 (werkzeug would quietly keep
+        or replace bad bytes): a clear 400 instead of a search recorded for mojibake."""
+        raw_path = (request.environ.get("RAW_URI") or request.environ.get("REQUEST_URI") or "").split("?", 1)[0]
+        try:
+            for path in (raw_path, request.environ.get("PATH_INFO", "")):
+                unquote_to_bytes(path.encode("latin-1")).decode("utf-8")
+            unquote_to_bytes(request.query_string.replace(b"+", b" ")).decode("utf-8")
+        except UnicodeError:
+            raise errors.ApiError(400, "URL: path or query string is not valid UTF-8", None) from None
+
+    @app.before_request
+    def _json_bodies_only() -> None:
+        """Writes under /v1 take JSON: any other media type is a clear 415 (spectree would hand the view
+        no body at all for a form or multipart upload)."""
+        if request.method in ("POST", "PUT", "PATCH") and request.path.startswith("/v1/") \
+                and request.routing_exception is None and request.mimetype != "application/json":  # 404/405 first
+            raise errors.ApiError(415, "Content-Type: must be application/json", "Content-Type")
 
     @app.after_request
     def _finish(resp):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import sys
 from pathlib import Path
 
@@ -73,8 +74,9 @@ def cmd_serve(args: argparse.Namespace) -> int:
     from api.app import create_app
     from api.server import run
 
-    app = create_app(data_dir=args.data_dir, bootstrap=True)
-    run(app, host=args.host, port=args.port, threads=args.threads)
+    os.environ.setdefault("MATCHGRAPH_RECOMPUTE_EVERY", "60")
+    run(lambda: create_app(data_dir=args.data_dir, bootstrap=True), host=args.host, port=args.port,
+        threads=args.threads)
     return 0
 
 

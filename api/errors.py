@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
-from flask import Flask, jsonify
+from flask import Flask, jsonify, request
 from werkzeug.exceptions import HTTPException
+
+from graph.store.base import StoreUnavailable
 
 CODES = {400: "bad_request", 401: "unauthorized", 403: "forbidden", 404: "not_found", 405: "method_not_allowed",
          413: "too_large", 415: "unsupported_media_type", 422: "invalid", 429: "rate_limited",
@@ -47,7 +49,23 @@ def register(app: Flask) -> None:
         resp = exc.get_response()
         if resp.status_code < 400 or resp.headers.get("Content-Type", "").startswith("application/json"):
             return resp
-        return error_response(status, exc.description or exc.name)
+        out, code = error_response(status, exc.description or exc.name)
+        if "Allow" in resp.headers:  # 405 must name the allowed methods (RFC 9110)
+            out.headers["Allow"] = resp.headers["Allow"]
+        return out, code
+
+    @app.errorhandler(RecursionError)
+    def _too_deep(exc: RecursionError):
+        # json.loads raises RecursionError (not ValueError) on deeply nested arrays/objects
+        if request.get_data(cache=True):
+            return error_response(400, "body: JSON nested too deeply", "body")
+        raise exc
+
+    @app.errorhandler(StoreUnavailable)
+    def _store_down(exc: StoreUnavailable):
+        resp, code = error_response(503, "match store temporarily unavailable; retry shortly", None)
+        resp.headers["Retry-After"] = "5"
+        return resp, code
 
     @app.errorhandler(UnicodeDecodeError)
     def _bad_bytes(exc: UnicodeDecodeError):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
@@ -38,6 +39,8 @@ class SearchQuery(Strict):
     offset: int = Field(0, ge=0, le=1000, description="Results to skip (pagination).")
     type: ARTIFACT_TYPES | None = Field(None, description="Only this artifact type.")
     pricing: PRICING | None = Field(None, description="Only this pricing.")
+    record: bool = Field(True, description="false for as-you-type previews: nothing is recorded and the "
+                                           "search_id cannot take feedback.")
 
     _clean = field_validator("q")(_no_control)
 
@@ -66,6 +69,7 @@ class SearchResponse(BaseModel):
     took_ms: float
     total: int
     low_confidence: bool
+    recorded: bool
     results: list[SearchResultItem]
 
 
@@ -210,10 +214,21 @@ class CompareResponse(BaseModel):
     capabilities: dict[str, list[CapabilityOut]]
 
 
+def _valid_day(value: str | None) -> str | None:
+    if value is not None:
+        try:
+            datetime.date.fromisoformat(value)
+        except ValueError:
+            raise ValueError("not a calendar date (YYYY-MM-DD)") from None
+    return value
+
+
 class TopQuery(Strict):
     metric: Literal["times_matched"] = "times_matched"
     since: str | None = Field(None, pattern=r"^\d{4}-\d{2}-\d{2}$", description="YYYY-MM-DD")
     limit: int = Field(10, ge=1, le=100)
+
+    _day = field_validator("since")(_valid_day)
 
 
 class TopItem(BaseModel):
@@ -232,6 +247,8 @@ class TopResponse(BaseModel):
 class TimelineQuery(Strict):
     bucket: Literal["day"] = "day"
     since: str | None = Field(None, pattern=r"^\d{4}-\d{2}-\d{2}$")
+
+    _day = field_validator("since")(_valid_day)
 
 
 class TimelinePoint(BaseModel):
@@ -287,6 +304,9 @@ class CapabilityIn(Strict):
     unique: str | None = Field(None, max_length=5000)
     vs_alternatives: str | None = Field(None, max_length=5000)
 
+    _clean = field_validator("title", "description", "unique", "vs_alternatives")(
+        lambda v: v if v is None else _no_control(v))
+
 
 class ArtifactIn(Strict):
     """Same shape as the catalog schema (graph/artifact.schema.json), which is checked too."""
@@ -301,6 +321,9 @@ class ArtifactIn(Strict):
     signals: dict[str, Any] = Field(default_factory=dict)
     updated_at: str | None = None
     capabilities: list[CapabilityIn] = Field(..., min_length=1, max_length=200)
+
+    _clean = field_validator("name", "description", "url", "updated_at")(lambda v: v if v is None else _no_control(v))
+    _clean_tags = field_validator("tags")(lambda v: [_no_control(t) for t in v])
 
 
 class BatchRequest(Strict):

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 from flask import Blueprint, Response, current_app, jsonify, render_template
 
 from api import metrics
@@ -20,20 +22,27 @@ def healthz():
 def readyz():
     """Model, index and store ready: 503 until then, so load balancers wait."""
     holder = current_app.extensions["matchgraph"]
-    checks: dict = {"engine": holder.ready.is_set()}
+    checks: dict = {"engine": holder.ready.is_set(), "pid": os.getpid()}  # pid: which worker answered
     if holder.error:
         checks["error"] = holder.error
     if holder.ready.is_set() and holder.engine is not None:
         eng = holder.engine
+        try:
+            eng.reload()  # a catalog committed meanwhile by `python -m api ingest` or another worker
+        except Exception as exc:  # the loaded generation keeps serving; report why the new one did not load
+            checks["reload_error"] = f"{type(exc).__name__}: {exc}"
         checks.update({"model": eng.embedder.model_id, "artifacts": len(eng.artifacts),
                        "capabilities": len(eng.capabilities), "index": eng.index.kind,
                        "generation": eng.generation})
         try:
             checks["store"] = bool(eng.store.ping())
+            if hasattr(eng.store, "status"):  # the Redis outage spool: primary up? events waiting?
+                checks["spool"] = eng.store.status()
         except Exception as exc:  # a dead store makes the instance not ready, not crash
             checks["store"] = False
             checks["store_error"] = type(exc).__name__
-    ok = checks["engine"] and checks.get("store", False)
+    # no catalog (empty data dir with MATCHGRAPH_BOOTSTRAP=0): every search would come back empty
+    ok = checks["engine"] and checks.get("store", False) and bool(checks.get("generation"))
     return jsonify({"status": "ready" if ok else "not_ready", "checks": checks}), 200 if ok else 503
 
 

@@ -5,13 +5,13 @@ from __future__ import annotations
 from search.engine import Engine, SearchResult
 
 
-def search_response(engine: Engine, result: SearchResult) -> dict:
+def search_response(engine: Engine, result: SearchResult, recorded: bool = True) -> dict:
     ids = [h.artifact.id for h in result.hits]
     counts = engine.times_matched(ids)
     book = engine.scorebook()
     return {
         "search_id": result.search_id, "query": result.query, "took_ms": result.took_ms,
-        "total": result.total, "low_confidence": result.low_confidence,
+        "total": result.total, "low_confidence": result.low_confidence, "recorded": recorded,
         "results": [
             {"rank": h.rank, "artifact_id": h.artifact.id, "name": h.artifact.name, "type": h.artifact.type,
              "pricing": h.artifact.pricing, "score": round(h.score, 4),

@@ -11,8 +11,13 @@ from api.errors import ApiError
 
 
 def _field(loc: tuple[Any, ...]) -> str:
-    parts = [str(p) for p in loc if p not in ("body", "query", "json", "__root__")]
-    return ".".join(parts)
+    """pydantic's location as the API names fields elsewhere: `upsert[0].capabilities[1].title`."""
+    out = ""
+    for p in loc:
+        if p == "__root__":  # pydantic's locations are field names only: a body field may be called `query`
+            continue
+        out += f"[{p}]" if isinstance(p, int) else (f".{p}" if out else str(p))
+    return out
 
 
 def _before(req, resp, req_validation_error, instance, *args) -> None:
@@ -23,7 +28,7 @@ def _before(req, resp, req_validation_error, instance, *args) -> None:
         raise ApiError(400, "body: not valid JSON", "body")
     errors = req_validation_error.errors()
     first = errors[0] if errors else {"loc": (), "msg": "invalid request"}
-    field = _field(tuple(first.get("loc", ())))
+    field = _field(tuple(first.get("loc", ()))) or ("body" if request.method in ("POST", "PUT", "PATCH") else "")
     message = first.get("msg", "invalid value")
     if first.get("type") == "missing":
         message = "field required"
@@ -42,4 +47,5 @@ spec = SpecTree(
     validation_error_status=422,
     security_schemes=[SecurityScheme(name="bearer", data=SecuritySchemeData(type="http", scheme="bearer"))],
     annotations=True,
+    mode="strict",
 )

@@ -5,6 +5,7 @@ from __future__ import annotations
 import fcntl
 import logging
 import threading
+import time
 from pathlib import Path
 
 from flask import current_app
@@ -36,13 +37,24 @@ class EngineHolder:
         try:
             self.engine = Engine(self.config)
             if bootstrap:
-                bootstrap_catalog(self.engine)
+                bootstrap_catalog(self.engine, progress=True)
             self.ready.set()
+            if self.config.recompute_every > 0:
+                threading.Thread(target=self._recompute_loop, name="recompute", daemon=True).start()
             log.info("engine ready: %d artifacts, %d capabilities", len(self.engine.artifacts),
                      len(self.engine.capabilities))
         except Exception as exc:  # reported by /readyz
             log.exception("engine failed to load")
             self.error = f"{type(exc).__name__}: {exc}"
+
+    def _recompute_loop(self) -> None:
+        """Keep Match Graph scores fresh in a single-process deployment (the Procfile has a worker)."""
+        while True:
+            time.sleep(self.config.recompute_every)
+            try:
+                self.engine.recompute()
+            except Exception:  # the next round tries again; searches are unaffected
+                log.exception("match graph recompute failed")
 
     def get(self) -> Engine:
         if not self.ready.is_set() or self.engine is None:

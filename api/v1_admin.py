@@ -19,14 +19,25 @@ AUTH = Response(HTTP_200=WriteResponse, HTTP_401=ErrorResponse, HTTP_403=ErrorRe
                 HTTP_404=ErrorResponse, HTTP_422=ErrorResponse)
 
 
+LOOPBACK = {"127.0.0.1", "::1", "localhost"}
+PROXY_HEADERS = ("X-Forwarded-For", "X-Real-IP", "Forwarded")
+
+
 @bp.before_request
 def require_key() -> None:
-    """401 without a key, 403 with a wrong one; open when no key is configured (local use)."""
+    """401 without a key, 403 with a wrong one. With no key configured (local use) writes are open only
+    to direct loopback clients: a request from elsewhere, or relayed by a proxy, gets 403."""
     if request.method not in ("PUT", "POST", "DELETE") or request.endpoint not in ADMIN_ENDPOINTS:
         return
+    if os.environ.get("MATCHGRAPH_READ_ONLY", "") == "1":  # an API host serving a shipped copy of the catalog
+        raise ApiError(403, "catalog writes go to the catalog host: this host serves a read-only copy",
+                       None, code="read_only")
     key = os.environ.get("MATCHGRAPH_API_KEY", "")
     if not key:
-        return
+        if request.remote_addr in LOOPBACK and not any(h in request.headers for h in PROXY_HEADERS):
+            return
+        raise ApiError(403, "Authorization: catalog writes are disabled until MATCHGRAPH_API_KEY is set "
+                            "(without it only direct local clients may write)", "Authorization")
     header = request.headers.get("Authorization", "")
     if not header.startswith("Bearer "):
         raise ApiError(401, "Authorization: a bearer token is required", "Authorization")
@@ -40,7 +51,7 @@ def _artifact(model: ArtifactIn, field: str) -> Artifact:
     try:
         return Artifact.from_record(record)
     except CatalogError as exc:
-        where = f"{field}.{exc.field}" if exc.field else field
+        where = ".".join(part for part in (field, exc.field) if part) or "body"
         raise ApiError(422, f"{where}: {exc.message}", where) from None
 
 
@@ -55,7 +66,7 @@ def put_artifact(artifact_id: str, json: ArtifactIn):
     """Create or replace one artifact; index, graph and caches update at once."""
     if json.id != artifact_id:
         raise ApiError(422, "id: must equal the id in the path", "id")
-    return _report(engine().apply(upserts=[_artifact(json, "body")]))
+    return _report(engine().apply(upserts=[_artifact(json, "")]))
 
 
 @bp.post("/artifacts:batch")

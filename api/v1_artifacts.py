@@ -38,11 +38,12 @@ def _encode_cursor(key: list) -> str:
     return base64.urlsafe_b64encode(jsonlib.dumps(key).encode()).decode().rstrip("=")
 
 
-def _decode_cursor(cursor: str) -> list:
+def _decode_cursor(cursor: str, sort: str) -> list:
     try:
         key = jsonlib.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
-        if not isinstance(key, list) or len(key) != 2:
-            raise ValueError
+        first = str if sort == "name" else int
+        if not isinstance(key, list) or len(key) != 2 or type(key[0]) is not first or not isinstance(key[1], str):
+            raise ValueError  # a cursor of another sort (or forged) would not compare with the keys
         return key
     except ValueError:
         raise ApiError(422, "cursor: not a cursor this API issued", "cursor") from None
@@ -64,7 +65,7 @@ def list_artifacts(query: ArtifactListQuery):
         keyed = [((-book.scores(a).unfragile_rank, a), a) for a in ids]
     keyed.sort()
     if query.cursor:
-        after = tuple(_decode_cursor(query.cursor))
+        after = tuple(_decode_cursor(query.cursor, query.sort))
         keyed = [k for k in keyed if k[0] > after]
     page = keyed[: query.limit]
     items = [{"artifact_id": a, "name": eng.artifacts[a].name, "type": eng.artifacts[a].type,

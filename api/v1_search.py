@@ -25,11 +25,11 @@ def search(query: SearchQuery):
     with metrics.SEARCH_SECONDS.time():
         result = eng.search(query.q, k=query.k, offset=query.offset,
                             types=[query.type] if query.type else (),
-                            pricing=[query.pricing] if query.pricing else ())
+                            pricing=[query.pricing] if query.pricing else (), record=query.record)
     metrics.SEARCHES.inc()
     if not result.hits:
         metrics.ZERO_RESULTS.inc()
-    resp = jsonify(search_response(eng, result))
+    resp = jsonify(search_response(eng, result, recorded=query.record))
     resp.headers["Cache-Control"] = "no-store"
     return resp
 

@@ -13,6 +13,8 @@ import time
 
 from bench.common import WORK, bundled_engine, load_devset, machine, metrics, split, table
 
+SCROLL = 50
+
 
 def evaluate(engine, rows: list[dict], mode: str = "hybrid", learn: bool = False) -> dict[str, float]:
     ranked = [[h.artifact.id for h in engine.search(r["query"], k=10, record=False, learn=learn, mode=mode).hits]
@@ -33,7 +35,11 @@ def zero_shot(engine, limit: int | None) -> list[dict]:
 
 
 def learning(limit: int | None) -> list[dict]:
-    """80% of torchhub_train as searches with a click on the gold result, measured on the other 20%."""
+    """80% of torchhub_train as searches with a click on the gold result, measured on the other 20%.
+
+    The simulated user reads up to `SCROLL` results (k=SCROLL is served) and clicks the gold model
+    where it appears; a gold model outside what was served cannot be clicked.
+    """
     rows = load_devset("torchhub_train")[:limit]
     train, test = split(rows)
     work = WORK / "learning"
@@ -44,7 +50,7 @@ def learning(limit: int | None) -> list[dict]:
     before = evaluate(engine, test, learn=False)
     clicks = 0
     for r in train:
-        result = engine.search(r["query"], k=10)
+        result = engine.search(r["query"], k=SCROLL)
         for h in result.hits:
             if h.artifact.id == r["gold"]:
                 engine.feedback(result.search_id, h.artifact.id, "click")

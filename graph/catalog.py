@@ -119,11 +119,16 @@ class Artifact:
             err = errors[0]
             raise CatalogError(err.message, field=_field_path(err), source=source, line=line)
         aid = record["id"]
+        if validate and not record["name"].strip():  # the canonical form strips: it must stay valid
+            raise CatalogError("must not be blank", field="name", source=source, line=line)
         caps: list[Capability] = []
         seen: set[str] = set()
-        for raw in record["capabilities"]:
+        for i, raw in enumerate(record["capabilities"]):
             title = raw.get("title", "").strip()
             desc = raw.get("description", "").strip()
+            if validate and not (title or desc):
+                raise CatalogError("needs a title or description that is not blank", field=f"capabilities[{i}]",
+                                   source=source, line=line)
             cid = capability_id(aid, title, desc)
             if cid in seen:
                 continue

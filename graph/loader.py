@@ -33,7 +33,7 @@ def _json_items(text: str) -> Iterator[tuple[int, Any]]:
     decoder = json.JSONDecoder()
     start = len(text) - len(text.lstrip())
     if not text[start:start + 1] == "[":
-        obj, _ = decoder.raw_decode(text, start)
+        obj, _ = _decode(decoder, text, start)
         yield text.count("\n", 0, start) + 1, obj
         return
     pos = start + 1
@@ -44,9 +44,38 @@ def _json_items(text: str) -> Iterator[tuple[int, Any]]:
             raise json.JSONDecodeError("unterminated array", text, pos)
         if text[pos] == "]":
             return
-        obj, end = decoder.raw_decode(text, pos)
+        obj, end = _decode(decoder, text, pos)
         yield text.count("\n", 0, pos) + 1, obj
         pos = end
+
+
+def _decode(decoder: json.JSONDecoder, text: str, pos: int) -> tuple[Any, int]:
+    """raw_decode, tagging errors that carry no position (too deep, too many digits) with their line."""
+    try:
+        return decoder.raw_decode(text, pos)
+    except json.JSONDecodeError:
+        raise
+    except (ValueError, RecursionError) as exc:
+        exc.matchgraph_line = text.count("\n", 0, pos) + 1  # type: ignore[attr-defined]
+        raise
+
+
+def _why(exc: BaseException) -> str:
+    """A one-line reason for JSON the decoder refused (syntax, nesting depth, 4300+ digit numbers)."""
+    if isinstance(exc, json.JSONDecodeError):
+        return exc.msg
+    if isinstance(exc, RecursionError):
+        return "nested too deeply"
+    return str(exc).split(";")[0]
+
+
+def _checked(obj: Any) -> Any:
+    """JSON may escape lone surrogates (\\ud800) that are not Unicode text: refuse them here, not mid-ingest."""
+    try:
+        json.dumps(obj, ensure_ascii=False).encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise ValueError("lone surrogate escape, not valid Unicode text") from exc
+    return obj
 
 
 def read_records(path: Path) -> Iterator[tuple[int, Any]]:
@@ -54,20 +83,33 @@ def read_records(path: Path) -> Iterator[tuple[int, Any]]:
     try:
         text = path.read_text(encoding="utf-8")
     except UnicodeDecodeError as exc:
-        raise CatalogError(f"file is not UTF-8: {exc.reason}", source=str(path)) from exc
+        raise CatalogError(f"file is not UTF-8: {exc.reason}", source=str(path), line=1) from exc
     if path.suffix == ".jsonl":
         for number, line in enumerate(text.splitlines(), start=1):
             if not line.strip():
                 continue
             try:
-                yield number, json.loads(line)
-            except json.JSONDecodeError as exc:
-                raise CatalogError(f"invalid JSON: {exc.msg}", source=str(path), line=number) from exc
+                record = _checked(json.loads(line))
+            except (ValueError, RecursionError) as exc:  # JSONDecodeError is a ValueError
+                raise CatalogError(f"invalid JSON: {_why(exc)}", source=str(path), line=number) from exc
+            yield number, record
         return
-    try:
-        yield from _json_items(text)
-    except json.JSONDecodeError as exc:
-        raise CatalogError(f"invalid JSON: {exc.msg}", source=str(path), line=exc.lineno) from exc
+    items = _json_items(text)
+    while True:
+        try:
+            number, record = next(items)
+            record = _checked(record)
+        except StopIteration:
+            return
+        except (ValueError, RecursionError) as exc:
+            line = exc.lineno if isinstance(exc, json.JSONDecodeError) else _json_line(text, exc)
+            raise CatalogError(f"invalid JSON: {_why(exc)}", source=str(path), line=line) from exc
+        yield number, record
+
+
+def _json_line(text: str, exc: BaseException) -> int:
+    """The line an error without a position happened on, as recorded by `_json_items` (else 1)."""
+    return getattr(exc, "matchgraph_line", 1)
 
 
 def load_artifacts(paths: Iterable[str | Path]) -> list[Artifact]:

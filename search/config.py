@@ -25,9 +25,12 @@ class Config:
     lexical_weight: float = 0.3
     multi_match_credit: float = 0.15
     learned_cap: float = 0.3
-    intent_min_similarity: float = 0.6
+    intent_min_similarity: float = 0.5
+    learned_scale: float = 0.05
+    intent_neighbours: int = 10
     low_confidence: float = 0.35
     scores_ttl_s: float = 30.0
+    recompute_every: float = 0.0
     extra: dict = field(default_factory=dict)
 
     @classmethod
@@ -40,6 +43,7 @@ class Config:
             store_url=os.environ.get("MATCHGRAPH_STORE") or os.environ.get("REDIS_URL", ""),
             match_k=int(_env("MATCHGRAPH_MATCH_K", "10")),
             ann_threshold=int(_env("MATCHGRAPH_ANN_THRESHOLD", "50000")),
+            recompute_every=float(_env("MATCHGRAPH_RECOMPUTE_EVERY", "0")),
         )
         for key, value in overrides.items():
             if value is not None:

@@ -100,8 +100,9 @@ class Embedder:
         self.normalize = normalize
         self.batch_size = batch_size
         self.max_length = int(max_length) if max_length is not None else self._default_max_length(model_dir)
-        if self.max_length < 2:
-            raise ValueError("max_length must leave room for the special tokens")
+        positions = getattr(self.model.config, "max_position_embeddings", None)
+        if self.max_length < 2 or (positions and self.max_length > positions):
+            raise ValueError(f"max_length must be in [2, {positions}], got {self.max_length}")
         self.dim: int = int(self.model.config.hidden_size)
         self.cache = cache
         self.model_id: str = self._model_id(model_dir)
@@ -123,6 +124,8 @@ class Embedder:
     def _model_id(self, model_dir: Path) -> str:
         """Stable across machines and restarts; changes with the model files or any setting moving vectors."""
         h = hashlib.sha1(_ID_VERSION)
+        if not model_dir.is_dir():  # a name resolved from the local HF cache: the name tells models apart
+            h.update(f"\0{self.model_path}\0{self.model.config.to_json_string()}".encode())
         for name in ("config.json", "tokenizer.json", "vocab.txt", "tokenizer_config.json",
                      "special_tokens_map.json"):
             p = model_dir / name
@@ -173,14 +176,23 @@ class Embedder:
             out[i] = found[t]
         return out
 
-    def encode_query(self, text: str) -> np.ndarray:
-        """(dim,) vector for one query, behind an in-process LRU: repeated queries skip the model."""
+    def encode_query(self, text: str, shared: Any = None) -> np.ndarray:
+        """(dim,) vector for one query, behind an in-process LRU: repeated queries skip the model.
+
+        `shared` (e.g. `search.querycache.RedisQueryCache`: `get(key, dim)` / `put(key, vec)`) is a
+        second level between the LRU and the model, shared by every worker.
+        """
         with self._lru_lock:
             vec = self._lru.get(text)
             if vec is not None:
                 self._lru.move_to_end(text)
                 return vec.copy()
-        vec = self._encode_uncached([text])[0]
+        key = self.cache_key(text) if shared is not None else ""
+        vec = shared.get(key, self.dim) if shared is not None else None
+        if vec is None:
+            vec = self._encode_uncached([text])[0]
+            if shared is not None:
+                shared.put(key, vec)
         with self._lru_lock:
             self._lru[text] = vec
             self._lru.move_to_end(text)

@@ -8,6 +8,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import os
 import threading
 import time
 import uuid
@@ -92,12 +93,14 @@ class Engine:
         if self.embedder.cache is None:
             self.embedder.cache = self.cache
         self.store = store or open_store(config.store_url, self.data_dir)
+        self.query_cache = _query_cache(config)
         self.intents = IntentMemory(self.embedder, self.store)
         self._lock = threading.RLock()
         self._scorebook: ScoreBook | None = None
         self._scorebook_at = 0.0
         self._intents_by_artifact: dict[str, set[str]] | None = None
         self.generation = ""
+        self._broken_generation = ""
         self._reset_state()
         self.reload()
 
@@ -113,12 +116,20 @@ class Engine:
         """Load the committed generation if it differs from the one in memory; True when it did."""
         folder = generations.current(self.data_dir)
         name = folder.name if folder else ""
-        if name == self.generation:
+        if name == self.generation or name == self._broken_generation:
             return False
         with self._lock:
+            previous = (self.artifacts, self.capabilities, self.index, self.lexical, self.artifact_vectors)
             self._reset_state()
-            if folder is not None:
-                self._load(folder)
+            try:
+                if folder is not None:
+                    self._load(folder)
+            except Exception:
+                log.exception("could not load generation %s: keeping the one in memory", name)
+                self._broken_generation = name
+                (self.artifacts, self.capabilities, self.index, self.lexical,
+                 self.artifact_vectors) = previous
+                raise
             self.generation = name
             self._invalidate()
         return True
@@ -224,6 +235,10 @@ class Engine:
         return self.apply(deletes=artifact_ids)
 
     # --- searching ---------------------------------------------------------------------------
+    def encode_query(self, text: str) -> np.ndarray:
+        """Query vector: the embedder's LRU, then the Redis query cache when the store is Redis, then the model."""
+        return self.embedder.encode_query(text, shared=self.query_cache)
+
     def search(self, query: str, k: int = 10, *, offset: int = 0, types: Sequence[str] = (),
                pricing: Sequence[str] = (), record: bool = True, learn: bool = True,
                mode: str = "hybrid") -> SearchResult:
@@ -232,9 +247,12 @@ class Engine:
         `mode` "dense" or "lexical" switches one signal off (for evaluation); "hybrid" is the product.
         """
         started = time.perf_counter()
-        self.reload()
+        try:
+            self.reload()
+        except Exception:  # logged in reload; keep serving the generation in memory
+            pass
         normalised = normalise_query(query)
-        vector = self.embedder.encode_query(normalised or query)
+        vector = self.encode_query(normalised or query)
         wanted = offset + k
         filtered = bool(types or pricing)
         with self._lock:
@@ -256,7 +274,8 @@ class Engine:
         learned, why = ({}, {})
         if learn and self.config.learned_cap > 0:
             learned, why = self.intents.learned(vector, cap=self.config.learned_cap,
-                                                min_similarity=self.config.intent_min_similarity)
+                                                min_similarity=self.config.intent_min_similarity,
+                                                k=self.config.intent_neighbours, scale=self.config.learned_scale)
             learned = {a: v for a, v in learned.items() if allowed(a) and a in fused}
         final = {a: s + learned.get(a, 0.0) for a, s in fused.items()}
         order = sorted(final, key=lambda a: (-final[a], a))
@@ -278,7 +297,7 @@ class Engine:
         intent_id = hashlib.sha1(normalised.encode()).hexdigest()[:16]
         served = tuple(
             Served(h.artifact.id, h.rank, round(h.score, 6), tuple((c, round(s, 6)) for c, s in h.capabilities))
-            for h in result.hits if h.rank <= self.config.match_k
+            for h in result.hits
         )
         event = SearchEvent(result.search_id, intent_id, normalised, time.time(), served,
                             self.config.match_k, round(result.hits[0].score, 6) if result.hits else 0.0,
@@ -314,7 +333,8 @@ class Engine:
 
     def recompute(self) -> dict[str, float]:
         """Recompute Match Graph scores from the whole graph and store them for every worker."""
-        g = matchgraph.add_matches(matchgraph.catalog_graph(self.artifacts.values()), self.store)
+        # authoritative(): a degraded read (a Redis outage behind the spool) must never become stored scores
+        g = matchgraph.add_matches(matchgraph.catalog_graph(self.artifacts.values()), self.store.authoritative())
         scores = matchgraph.match_scores(g)
         self.store.put_match_scores(scores)
         matchgraph.save(g, self.data_dir / "matchgraph.json")
@@ -323,6 +343,20 @@ class Engine:
 
     def close(self) -> None:
         self.store.close()
+        if self.query_cache is not None:
+            self.query_cache.close()
+
+
+def _query_cache(config: Config):
+    """A Redis query-vector cache when the store URL is Redis (TTL `MATCHGRAPH_QUERY_CACHE_TTL`, 0 = off)."""
+    from search.querycache import DEFAULT_TTL_S, REDIS_SCHEMES
+
+    ttl = int(os.environ.get("MATCHGRAPH_QUERY_CACHE_TTL", DEFAULT_TTL_S))
+    if not config.store_url.startswith(REDIS_SCHEMES) or ttl <= 0:
+        return None
+    from search.querycache import RedisQueryCache
+
+    return RedisQueryCache(config.store_url, ttl_s=ttl)
 
 
 class _Owner(dict):

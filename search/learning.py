@@ -24,13 +24,19 @@ class IntentMemory:
         self._lock = threading.Lock()
 
     def sync(self) -> None:
-        """Load intents recorded since the last sync (by this or any other process)."""
+        """Load intents recorded since the last sync (by this or any other process).
+
+        Intents this process searched for are already in memory (`remember`): only the others are
+        embedded, so a served search costs one model forward pass, not two.
+        """
         new = self.store.intents(after_seq=self.seq)
         if not new:
             return
-        vectors = self.embedder.encode([i.text for i in new])
+        todo = [i for i in new if i.intent_id not in self.index]
+        vectors = self.embedder.encode([i.text for i in todo]) if todo else None
         with self._lock:
-            self.index.upsert([i.intent_id for i in new], vectors)
+            if todo:
+                self.index.upsert([i.intent_id for i in todo], vectors)
             self.seq = max(self.seq, max(i.seq for i in new))
 
     def remember(self, intent_id: str, vector: np.ndarray) -> None:
@@ -45,8 +51,8 @@ class IntentMemory:
             hits = self.index.search(vector[None, :], k)[0]
         return [(i, s) for i, s in hits if s >= min_similarity]
 
-    def learned(self, vector: np.ndarray, *, cap: float, min_similarity: float,
-                k: int = 10) -> tuple[dict[str, float], dict[str, list[str]]]:
+    def learned(self, vector: np.ndarray, *, cap: float, min_similarity: float, k: int = 10,
+                scale: float = 0.05) -> tuple[dict[str, float], dict[str, list[str]]]:
         """Learned bonus per artifact (bounded by `cap`) and why.
 
         Each neighbour intent votes with the lift of its Beta posterior (chosen-when-seen minus
@@ -71,5 +77,5 @@ class IntentMemory:
                 why.setdefault(artifact_id, []).append(
                     f"similar past search (similarity {w:.2f} weight): {stats.clicks} clicks, "
                     f"{stats.upvotes} up, {stats.downvotes} down over {stats.impressions} impressions")
-        bonus = {a: cap * math.tanh(v / 0.2) for a, v in raw.items()}
+        bonus = {a: cap * math.tanh(v / scale) for a, v in raw.items()}
         return bonus, why

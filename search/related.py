@@ -60,7 +60,9 @@ def _reasons(engine: Engine, a: str, b: str, shared: int) -> list[str]:
     if ra == rb:
         reasons.append(f"same UnfragileRank ({rb}/100)")
     else:
-        reasons.append(f"UnfragileRank {rb}/100, {abs(rb - ra)} points {'higher' if rb > ra else 'lower'}")
+        diff = abs(rb - ra)
+        reasons.append(f"UnfragileRank {rb}/100, {diff} point{'s' if diff != 1 else ''} "
+                       f"{'higher' if rb > ra else 'lower'}")
     art_a, art_b = engine.artifacts[a], engine.artifacts[b]
     if art_a.type != art_b.type:
         reasons.append(f"a {art_b.type} instead of a {art_a.type}")
@@ -102,13 +104,15 @@ def recommend(engine: Engine, positive: Sequence[str], negative: Sequence[str] =
         return []
     anchors = [engine.artifact_vectors[p] for p in positive]
     if query:
-        anchors.append(engine.embedder.encode_query(query))
+        anchors.append(engine.encode_query(query))
     pos = (mat @ np.stack(anchors).T).max(axis=1)
     neg = (mat @ np.stack([engine.artifact_vectors[n] for n in negative]).T).max(axis=1) if negative \
         else np.zeros(len(ids))
-    score = np.where(pos >= neg, pos - 0.5 * neg, -neg)
+    liked = pos >= neg
+    score = np.where(liked, pos - 0.5 * neg, -neg) if negative else pos
     out = []
-    for i in np.argsort(-score)[:k]:
+    # cosines can be negative, so scores alone would not keep every liked candidate above every sinking one
+    for i in np.lexsort((np.asarray(ids), -score, ~liked))[:k]:
         reasons = [f"similarity {pos[i]:.2f} to what you liked"]
         if negative:
             reasons.append(f"similarity {neg[i]:.2f} to what you ruled out")
@@ -130,14 +134,14 @@ def compare(engine: Engine, a: str, b: str) -> dict:
     tm = engine.times_matched([a, b])
     comp = {x: sc[x].to_dict() for x in (a, b)}
     rows = [
-        {"feature": "Type", "a": art[a].type.title(), "b": art[b].type.title()},
+        {"feature": "Type", "a": art[a].type.capitalize(), "b": art[b].type.capitalize()},
         {"feature": "UnfragileRank", "a": f"{comp[a]['unfragile_rank']}/100", "b": f"{comp[b]['unfragile_rank']}/100"},
     ]
     for c in ("adoption", "quality", "ecosystem", "match_graph"):
         rows.append({"feature": LABELS[c].title() if c != "match_graph" else "Match Graph",
                      "a": _fmt(round(comp[a][c], 2)), "b": _fmt(round(comp[b][c], 2))})
     rows += [
-        {"feature": "Pricing", "a": art[a].pricing.title(), "b": art[b].pricing.title()},
+        {"feature": "Pricing", "a": art[a].pricing.capitalize(), "b": art[b].pricing.capitalize()},
         {"feature": "Capabilities", "a": f"{len(art[a].capabilities)} decomposed",
          "b": f"{len(art[b].capabilities)} decomposed"},
         {"feature": "Times Matched", "a": str(tm.get(a, 0)), "b": str(tm.get(b, 0))},

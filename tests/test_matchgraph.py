@@ -32,9 +32,12 @@ def test_times_matched_counts_searches_that_served_the_artifact_in_top_k(engine)
             if h.rank <= engine.config.match_k:
                 served_counts[h.artifact.id] = served_counts.get(h.artifact.id, 0) + 1
     assert engine.times_matched(served_counts) == served_counts
+    before = engine.times_matched(engine.artifacts)
     beyond = engine.search("image classification", k=5, offset=10)
     assert all(h.rank > 10 for h in beyond.hits)
-    assert engine.store.get_search(beyond.search_id).served == ()
+    assert [s.rank for s in engine.store.get_search(beyond.search_id).served] == [11, 12, 13, 14, 15]
+    assert engine.times_matched(engine.artifacts) == before, "ranks beyond k are served, not matched"
+    engine.feedback(beyond.search_id, beyond.hits[0].artifact.id, "click")
 
 
 def test_each_search_records_an_intent_and_match_edges(engine) -> None:
@@ -78,9 +81,10 @@ def test_downvotes_push_a_result_down(engine) -> None:
     query = "extract answers from passages"
     before = ranking(engine, query)
     for _ in range(3):
-        result = engine.search(query, k=10)
+        result = engine.search(query, k=40)
         engine.feedback(result.search_id, before[1], "downvote")
-    assert ranking(engine, query).index(before[1]) > 1
+    after = ranking(engine, query, k=40)
+    assert after.index(before[1]) > 1
 
 
 def test_feedback_must_name_a_served_result(engine) -> None:

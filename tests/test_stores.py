@@ -101,6 +101,20 @@ def test_times_matched_and_capabilities(store: MatchStore) -> None:
     assert store.last_seq() == 3
 
 
+def test_ranks_beyond_k_are_served_but_not_counted(store: MatchStore) -> None:
+    served = tuple(Served(a, r, 1.0, ((f"{a}#1", 0.5),)) for r, a in enumerate(["a", "b", "c"], 1))
+    store.record_search(SearchEvent("s1", "i1", "q", T0 + 3600, served, k=2))
+    assert store.times_matched(["a", "b", "c"]) == {"a": 1, "b": 1, "c": 0}
+    assert store.capability_times_matched(["c#1"]) == {"c#1": 0}
+    assert store.timeline("c") == []
+    assert store.intent_edges(["i1"])["i1"]["c"].impressions == 1, "rank 3 still has its match edge"
+    store.record_feedback(FeedbackEvent("s1", "c", "click", T0 + 3700))
+    assert store.intent_edges(["i1"])["i1"]["c"].clicks == 1
+    snap = store.snapshot()
+    store.rebuild()
+    assert_close(store.snapshot(), snap)
+
+
 def test_day_buckets_since_and_top_order(store: MatchStore) -> None:
     store.record_search(search("s1", ["a", "b"], day=0))
     store.record_search(search("s2", ["a", "c"], day=0))
@@ -428,8 +442,12 @@ def test_open_store(tmp_path: Path) -> None:
     named = open_store(f"sqlite:///{tmp_path / 'other.db'}", tmp_path)
     assert isinstance(named, SQLiteStore) and named.path == tmp_path / "other.db"
     named.close()
-    remote = open_store(REDIS_URL + "?prefix=mgopen", tmp_path)
-    assert isinstance(remote, RedisStore) and remote.prefix == "mgopen" and remote.ping()
+    remote = open_store(REDIS_URL + "?prefix=mgopen", tmp_path)  # wrapped in the outage spool
+    assert isinstance(remote.authoritative(), RedisStore) and remote.authoritative().prefix == "mgopen"
+    assert remote.ping()
     remote.close()
+    bare = open_store(REDIS_URL + "?prefix=mgopen", tmp_path, spool=False)
+    assert isinstance(bare, RedisStore)
+    bare.close()
     with pytest.raises(ValueError):
         open_store("mysql://nope", tmp_path)

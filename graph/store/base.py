@@ -18,6 +18,10 @@ class NotServed(LookupError):
     """Feedback names an artifact that the search did not serve."""
 
 
+class StoreUnavailable(RuntimeError):
+    """The backend does not answer and this read cannot be served from anywhere else (API: 503)."""
+
+
 @dataclass(frozen=True)
 class Intent:
     intent_id: str
@@ -48,7 +52,8 @@ class MatchStore(ABC):
     re-derives all state from the log and must give exactly what incremental updates gave.
 
     Times Matched of an artifact (or capability) = the number of searches that served it
-    among their top k results (k recorded per search).
+    among their top k results (k recorded per search as `SearchEvent.k`). Results served
+    beyond rank k (a scrolled page) get match edges and can take feedback, but are not counted.
     """
 
     # --- writing ---------------------------------------------------------------------------
@@ -138,6 +143,11 @@ class MatchStore(ABC):
     def ping(self) -> bool:
         """True when the backend answers (readiness checks)."""
         return True
+
+    def authoritative(self) -> MatchStore:
+        """The store whose reads never degrade (wrappers such as the spool return the wrapped backend).
+        Jobs that write back what they read (recompute) read from this, never from a fallback."""
+        return self
 
     def close(self) -> None:  # noqa: B027 - optional hook
         """Release connections."""

@@ -7,6 +7,7 @@ is where `rebuild` replays before swapping in):
     {p}:seq                 INCR counter, the log sequence number
     {p}:log                 stream, entry id `<seq>-0`, field `e` = event JSON
     {p}:sid                 hash search_id -> {"s": seq, "i": intent_id, "r": {artifact: rank}}
+    {p}:fid                 hash feedback identity (hash of search, artifact, event, ts, dwell) -> seq
     {p}:scores              hash artifact -> match score (not derived from the log)
     {p}:rebuild             lock held while a rebuild runs
     D:tm                    zset artifact -> -times matched (negated: ZRANGE gives ties by id ascending)
@@ -23,10 +24,16 @@ is where `rebuild` replays before swapping in):
 Floats cross into Lua as Python `repr` strings and are stored as sent (max similarity) or
 summed with HINCRBYFLOAT (exposure), never formatted by Lua, so no precision is lost and a
 replay performs exactly the same operations in the same order.
+
+Writes are idempotent: a search whose search_id is already recorded, or a feedback event whose
+identity is already in `{p}:fid`, returns the stored sequence number and changes nothing. A write
+retried after a lost reply (client retries, or the spool replaying an event whose first attempt
+timed out after Redis had applied it) therefore counts once.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import uuid
 from collections.abc import Iterable, Iterator, Mapping
@@ -83,14 +90,16 @@ local function apply_search(P, seq)
   local ae, ce, dk = P .. ':ae:' .. iid, P .. ':ce:' .. iid, P .. ':tmday:' .. day
   if n > 0 then redis.call('ZADD', P .. ':days', 0, day) end
   for _ = 1, n do
-    local aid, expo, nc = arg(), arg(), tonumber(arg())
-    redis.call('ZINCRBY', P .. ':tm', -1, aid)
-    redis.call('ZINCRBY', dk, -1, aid)
+    local aid, expo, counted, nc = arg(), arg(), arg() == '1', tonumber(arg())
+    if counted then
+      redis.call('ZINCRBY', P .. ':tm', -1, aid)
+      redis.call('ZINCRBY', dk, -1, aid)
+    end
     redis.call('HINCRBY', ae, aid .. '|i', 1)
     redis.call('HINCRBYFLOAT', ae, aid .. '|x', expo)
     for _ = 1, nc do
       local cid, sim = arg(), arg()
-      redis.call('HINCRBY', P .. ':ctm', cid, 1)
+      if counted then redis.call('HINCRBY', P .. ':ctm', cid, 1) end
       redis.call('HINCRBY', ce, cid .. '|t', 1)
       local old = redis.call('HGET', ce, cid .. '|s')
       if (not old) or tonumber(sim) > tonumber(old) then redis.call('HSET', ce, cid .. '|s', sim) end
@@ -121,6 +130,8 @@ end
 # KEYS: seq, log, sid.  ARGV: D, body, search_id, sid-json-without-"{"s":seq,", search fields...
 _RECORD_SEARCH = _LUA_COMMON + r"""
 local D, body, sid, rest = arg(), arg(), arg(), arg()
+local old = redis.call('HGET', KEYS[3], sid)
+if old then return cjson.decode(old)['s'] end  -- already recorded: idempotent
 local seq = redis.call('INCR', KEYS[1])
 redis.call('XADD', KEYS[2], seq .. '-0', 'e', body)
 redis.call('HSET', KEYS[3], sid, '{"s": ' .. seq .. ', ' .. rest)
@@ -128,11 +139,13 @@ apply_search(D, seq)
 return seq
 """
 
-# KEYS: seq, log, sid.  ARGV: D, body JSON without intent_id/rank and closing brace, search_id,
-# artifact_id, event, dwell_ms.  Validates against the stored search so the check and the write
-# are one atomic step; -1 = unknown search, -2 = artifact not served (nothing written).
+# KEYS: seq, log, sid, fid.  ARGV: D, body JSON without intent_id/rank and closing brace, search_id,
+# artifact_id, event, dwell_ms, identity.  Validates against the stored search so the check and the
+# write are one atomic step; -1 = unknown search, -2 = artifact not served (nothing written).
 _RECORD_FEEDBACK = _LUA_COMMON + r"""
-local D, head, sid, aid, ev, dwell = arg(), arg(), arg(), arg(), arg(), arg()
+local D, head, sid, aid, ev, dwell, fid = arg(), arg(), arg(), arg(), arg(), arg(), arg()
+local done = redis.call('HGET', KEYS[4], fid)
+if done then return tonumber(done) end  -- already recorded: idempotent
 local raw = redis.call('HGET', KEYS[3], sid)
 if not raw then return -1 end
 local s = cjson.decode(raw)
@@ -142,6 +155,7 @@ local seq = redis.call('INCR', KEYS[1])
 local body = head .. ', "intent_id": ' .. cjson.encode(s['i'])
   .. ', "rank": ' .. string.format('%d', rank) .. '}'
 redis.call('XADD', KEYS[2], seq .. '-0', 'e', body)
+redis.call('HSET', KEYS[4], fid, seq)
 apply_feedback(D, s['i'], aid, ev, dwell)
 return seq
 """
@@ -186,7 +200,7 @@ for _, k in ipairs(DERIVED) do mv(T .. k, D .. k) end
 return 1
 """
 
-# KEYS: seq, log, sid, scores.  ARGV: D, T.
+# KEYS: seq, log, sid, scores, fid.  ARGV: D, T.
 _CLEAR_ALL = _LUA_COMMON + r"""
 clear_derived(ARGV[1])
 clear_derived(ARGV[2])
@@ -208,12 +222,18 @@ return 0
 """
 
 
+def feedback_identity(ev: FeedbackEvent) -> str:
+    """What makes two feedback events the same event: a retry of a write carries the same one."""
+    raw = "\x1f".join((ev.search_id, ev.artifact_id, ev.event, repr(float(ev.ts)), str(int(ev.dwell_ms))))
+    return hashlib.blake2b(raw.encode("utf-8"), digest_size=12).hexdigest()
+
+
 def _search_args(ev: SearchEvent) -> list[Any]:
     """The flat argument list `apply_search` reads; floats as repr so Lua never rounds them."""
     out: list[Any] = [ev.intent_id, ev.query, day_of(ev.ts), int(ev.zero_results), int(ev.low_confidence),
                       repr(float(ev.ts)), len(ev.served)]
     for s in ev.served:
-        out += [s.artifact_id, repr(examination(s.rank)), len(s.capabilities)]
+        out += [s.artifact_id, repr(examination(s.rank)), int(s.rank <= ev.k), len(s.capabilities)]
         for cid, sim in s.capabilities:
             out += [cid, repr(float(sim))]
     return out
@@ -268,7 +288,7 @@ class RedisStore(MatchStore):
         client_cls = RedisCluster if cluster else redis.Redis
         self.r = client_cls.from_url(conn_url, decode_responses=True, **kwargs)
         tag = "{" + prefix + "}"
-        self.k_seq, self.k_log, self.k_sid = f"{tag}:seq", f"{tag}:log", f"{tag}:sid"
+        self.k_seq, self.k_log, self.k_sid, self.k_fid = f"{tag}:seq", f"{tag}:log", f"{tag}:sid", f"{tag}:fid"
         self.k_scores, self.k_lock = f"{tag}:scores", f"{tag}:rebuild"
         self.D, self.T = f"{tag}:d", f"{tag}:t"
         reg = self.r.register_script
@@ -277,26 +297,81 @@ class RedisStore(MatchStore):
         self._s_clear_all, self._s_scores, self._s_unlock = reg(_CLEAR_ALL), reg(_PUT_SCORES), reg(_UNLOCK)
 
     # --- writing ---------------------------------------------------------------------------
-    def record_search(self, event: SearchEvent) -> int:
+    def _search_call(self, event: SearchEvent) -> tuple[list[str], list[Any]]:
         check_search(event)
         rest = json.dumps({"i": event.intent_id, "r": served_ranks(event)}, ensure_ascii=False)[1:]
-        args = [self.D, json.dumps(event.to_dict(), ensure_ascii=False), event.search_id, rest,
-                *_search_args(event)]
-        return int(self._s_search(keys=[self.k_seq, self.k_log, self.k_sid], args=args))
+        return [self.k_seq, self.k_log, self.k_sid], [self.D, json.dumps(event.to_dict(), ensure_ascii=False),
+                                                      event.search_id, rest, *_search_args(event)]
 
-    def record_feedback(self, event: FeedbackEvent) -> int:
+    def _feedback_call(self, event: FeedbackEvent) -> tuple[list[str], list[Any]]:
         check_feedback(event)
         d = event.to_dict()
         del d["intent_id"], d["rank"]  # filled in by the script from the stored search
         head = json.dumps(d, ensure_ascii=False)[:-1]
-        res = int(self._s_feedback(keys=[self.k_seq, self.k_log, self.k_sid],
-                                   args=[self.D, head, event.search_id, event.artifact_id, event.event,
-                                         int(event.dwell_ms)]))
+        return [self.k_seq, self.k_log, self.k_sid, self.k_fid], [
+            self.D, head, event.search_id, event.artifact_id, event.event, int(event.dwell_ms),
+            feedback_identity(event)]
+
+    @staticmethod
+    def _feedback_result(event: FeedbackEvent, res: int) -> int:
         if res == -1:
             raise UnknownSearch(event.search_id)
         if res == -2:
             raise NotServed(f"{event.artifact_id} was not served by search {event.search_id}")
         return res
+
+    def record_search(self, event: SearchEvent) -> int:
+        keys, args = self._search_call(event)
+        return int(self._s_search(keys=keys, args=args))
+
+    def record_feedback(self, event: FeedbackEvent) -> int:
+        keys, args = self._feedback_call(event)
+        return self._feedback_result(event, int(self._s_feedback(keys=keys, args=args)))
+
+    def record_many(self, events: list[SearchEvent | FeedbackEvent]) -> list[int | Exception]:
+        """Record events in order in one round trip (a pipeline of the same scripts): for each event its
+        sequence number, or the exception recording it alone would raise (UnknownSearch, NotServed,
+        ValueError, a Redis error reply). A lost connection raises; the writes are idempotent, so the
+        caller simply sends the batch again. Used by the outage spool to replay fast."""
+        if self.cluster:  # keep cluster pipelines out of it: one call per event
+            out: list[int | Exception] = []
+            for ev in events:
+                try:
+                    out.append(self.record_search(ev) if isinstance(ev, SearchEvent) else self.record_feedback(ev))
+                except (UnknownSearch, NotServed, ValueError, redis.ResponseError) as exc:
+                    out.append(exc)
+            return out
+        pipe = self.r.pipeline(transaction=False)
+        refused: dict[int, Exception] = {}
+        for i, ev in enumerate(events):
+            try:
+                if isinstance(ev, SearchEvent):
+                    keys, args = self._search_call(ev)
+                    self._s_search(keys=keys, args=args, client=pipe)
+                else:
+                    keys, args = self._feedback_call(ev)
+                    self._s_feedback(keys=keys, args=args, client=pipe)
+            except ValueError as exc:
+                refused[i] = exc
+        replies = iter(pipe.execute(raise_on_error=False) if len(refused) < len(events) else [])
+        results: list[int | Exception] = []
+        for i, ev in enumerate(events):
+            if i in refused:
+                results.append(refused[i])
+                continue
+            reply = next(replies)
+            if isinstance(reply, Exception):
+                if isinstance(reply, redis.ConnectionError | redis.TimeoutError):
+                    raise reply
+                results.append(reply)
+            elif isinstance(ev, SearchEvent):
+                results.append(int(reply))
+            else:
+                try:
+                    results.append(self._feedback_result(ev, int(reply)))
+                except (UnknownSearch, NotServed) as exc:
+                    results.append(exc)
+        return results
 
     def put_match_scores(self, scores: Mapping[str, float]) -> None:
         args: list[str] = []
@@ -334,7 +409,8 @@ class RedisStore(MatchStore):
             self._s_unlock(keys=[self.k_lock], args=[token])
 
     def clear(self) -> None:
-        self._s_clear_all(keys=[self.k_seq, self.k_log, self.k_sid, self.k_scores], args=[self.D, self.T])
+        self._s_clear_all(keys=[self.k_seq, self.k_log, self.k_sid, self.k_scores, self.k_fid],
+                          args=[self.D, self.T])
 
     # --- reading ---------------------------------------------------------------------------
     def get_search(self, search_id: str) -> SearchEvent | None:

@@ -209,17 +209,20 @@ class SQLiteStore(MatchStore):
                   "low_confidence = low_confidence + excluded.low_confidence, last_ts = excluded.last_ts",
                   (ev.query, zero, low, float(ev.ts)))
         for s in ev.served:
-            c.execute("INSERT INTO artifact_tm (artifact_id, n) VALUES (?, 1) "
-                      "ON CONFLICT (artifact_id) DO UPDATE SET n = n + 1", (s.artifact_id,))
-            c.execute("INSERT INTO artifact_day (artifact_id, day, n) VALUES (?, ?, 1) "
-                      "ON CONFLICT (artifact_id, day) DO UPDATE SET n = n + 1", (s.artifact_id, day))
+            counted = s.rank <= ev.k
+            if counted:
+                c.execute("INSERT INTO artifact_tm (artifact_id, n) VALUES (?, 1) "
+                          "ON CONFLICT (artifact_id) DO UPDATE SET n = n + 1", (s.artifact_id,))
+                c.execute("INSERT INTO artifact_day (artifact_id, day, n) VALUES (?, ?, 1) "
+                          "ON CONFLICT (artifact_id, day) DO UPDATE SET n = n + 1", (s.artifact_id, day))
             c.execute("INSERT INTO artifact_edges (intent_id, artifact_id, impressions, exposure) "
                       "VALUES (?, ?, 1, ?) ON CONFLICT (intent_id, artifact_id) DO UPDATE SET "
                       "impressions = impressions + 1, exposure = exposure + excluded.exposure",
                       (ev.intent_id, s.artifact_id, examination(s.rank)))
             for cid, sim in s.capabilities:
-                c.execute("INSERT INTO capability_tm (capability_id, n) VALUES (?, 1) "
-                          "ON CONFLICT (capability_id) DO UPDATE SET n = n + 1", (cid,))
+                if counted:
+                    c.execute("INSERT INTO capability_tm (capability_id, n) VALUES (?, 1) "
+                              "ON CONFLICT (capability_id) DO UPDATE SET n = n + 1", (cid,))
                 c.execute("INSERT INTO capability_edges (intent_id, capability_id, times, max_sim) "
                           "VALUES (?, ?, 1, ?) ON CONFLICT (intent_id, capability_id) DO UPDATE SET "
                           "times = times + 1, max_sim = max(max_sim, excluded.max_sim)",

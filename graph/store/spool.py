@@ -1,0 +1,578 @@
+"""A durable local spool in front of a remote match store, so an outage loses no event.
+
+`SpoolingStore(primary, spool_path)` forwards everything to `primary` (a `RedisStore`). When the
+primary does not answer (connection refused or reset, timeout, cluster down, read-only replica,
+MISCONF/OOM), a search or feedback event is appended to a local SQLite file instead (WAL,
+`synchronous=FULL`: fsync'd before the request is answered, kept in arrival order) and a background
+thread replays the spool, oldest first, once the primary answers again. While the spool holds
+events, new writes are appended behind them, so the primary receives every host's events in the
+order that host saw them (a feedback always after its search).
+
+Replay is exactly-once because the primary's writes are idempotent (RedisStore: a search_id or a
+feedback identity already recorded is acknowledged and not applied again), so an event whose
+first attempt timed out *after* Redis applied it, or a batch replayed again after a crash between
+"written to Redis" and "removed from the spool", still counts once.
+
+Feedback is validated against the stored search when the primary answers. During an outage it is
+checked against the searches this process recorded recently and the spool (NotServed at once);
+feedback on a search nobody here knows is accepted and checked on replay: a search that only
+another host has spooled is waited for (the row is parked and retried), and feedback that is still
+unknown after `orphan_after` seconds, or names an artifact the search did not serve, moves to the
+`rejected` table with a warning in the log (never silently dropped).
+
+Reads on the serving path degrade instead of failing: Times Matched, capability counts and match
+scores answer with the last values this process read (0 / empty when never read); intents and
+their edges answer empty (no learned bonus during the outage). Analytics reads raise
+`StoreUnavailable` (the API answers 503 with Retry-After). Jobs that write back what they read
+(`Engine.recompute`) read through `authoritative()`, the primary itself, so a degraded read never
+turns into stored scores.
+
+Several processes (gunicorn workers) may share one spool file: appends are SQLite transactions and
+one replayer at a time holds an exclusive `flock` on `<spool>.lock`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import json
+import logging
+import os
+import sqlite3
+import threading
+import time
+from collections import OrderedDict
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from pathlib import Path
+from typing import Any, TypeVar
+
+from graph.events import EdgeStats, FeedbackEvent, SearchEvent, event_from_dict
+from graph.store.base import (
+    Intent,
+    MatchStore,
+    NotServed,
+    QueryStat,
+    StoreUnavailable,
+    UnknownSearch,
+    check_feedback,
+    check_search,
+    served_ranks,
+)
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+BUSY_TIMEOUT_S = 30.0
+RECENT_SEARCHES = 20_000  # searches remembered per process to validate feedback during an outage
+LAST_KNOWN_MAX = 200_000  # cached counts per process (cleared when exceeded)
+MAX_ATTEMPTS = 20  # replays of one event failing with an unexpected backend error before it is rejected
+PARK_S = 5.0  # retry interval of feedback waiting for a search spooled elsewhere
+PROBE_S = 0.5  # while the primary is down, at most one availability probe per process this often
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS spool (
+    n INTEGER PRIMARY KEY AUTOINCREMENT,
+    kind TEXT NOT NULL,                 -- 'search' | 'feedback'
+    search_id TEXT NOT NULL,
+    body TEXT NOT NULL,                 -- the event as JSON (SearchEvent / FeedbackEvent.to_dict)
+    created REAL NOT NULL,              -- wall clock when spooled
+    parked INTEGER NOT NULL DEFAULT 0,  -- 1: feedback waiting for a search recorded on another host
+    retry_at REAL NOT NULL DEFAULT 0,
+    attempts INTEGER NOT NULL DEFAULT 0,
+    last_error TEXT NOT NULL DEFAULT '');
+CREATE INDEX IF NOT EXISTS spool_by_search ON spool (search_id, kind);
+CREATE INDEX IF NOT EXISTS spool_ready ON spool (parked, n);
+CREATE TABLE IF NOT EXISTS rejected (
+    n INTEGER PRIMARY KEY, kind TEXT NOT NULL, body TEXT NOT NULL, created REAL NOT NULL,
+    rejected_at REAL NOT NULL, reason TEXT NOT NULL);
+"""
+
+_UNAVAILABLE_REPLIES = ("MISCONF", "OOM", "LOADING", "READONLY", "MASTERDOWN", "CLUSTERDOWN", "TRYAGAIN",
+                        "NOREPLICAS", "BUSY ")
+
+
+def redis_unavailable(exc: BaseException) -> bool:
+    """True for Redis errors that mean "not now" (retry later), False for errors in the request itself."""
+    import redis.exceptions as rx
+
+    if isinstance(exc, rx.ConnectionError | rx.TimeoutError | rx.ClusterError | rx.RedisClusterException
+                  | rx.ReadOnlyError | rx.TryAgainError | ConnectionError | TimeoutError):
+        return True
+    return isinstance(exc, rx.ResponseError) and str(exc).upper().startswith(_UNAVAILABLE_REPLIES)
+
+
+class _SpoolIt(Exception):
+    """Internal: the event must go behind an earlier spooled event."""
+
+
+class SpoolingStore(MatchStore):
+    """`primary` when it answers, a local fsync'd spool when it does not; see the module docstring."""
+
+    def __init__(self, primary: MatchStore, spool_path: str | Path, *,
+                 unavailable: Callable[[BaseException], bool] = redis_unavailable,
+                 retry_interval: float = 1.0, batch: int = 200, orphan_after: float = 3600.0,
+                 replay: bool = True) -> None:
+        self.primary = primary
+        self.spool_path = Path(spool_path)
+        self.spool_path.parent.mkdir(parents=True, exist_ok=True)
+        self.is_unavailable = unavailable
+        self.retry_interval = float(retry_interval)
+        self.batch = int(batch)
+        self.orphan_after = float(orphan_after)
+        self.replay_enabled = replay
+        self._conn: sqlite3.Connection | None = None
+        self._pid = -1
+        self._lock = threading.RLock()
+        self._thread: threading.Thread | None = None
+        self._thread_pid = -1
+        self._stop = threading.Event()
+        self._down = False
+        self._down_reason = ""
+        self._probed_at = 0.0
+        self._recent: OrderedDict[str, frozenset[str]] = OrderedDict()
+        self._tm: dict[str, int] = {}
+        self._ctm: dict[str, int] = {}
+        self._scores: dict[str, float] = {}
+        self._artifact_edges: list[tuple[str, str, EdgeStats]] = []
+        self.replayed = 0  # events this process moved from the spool into the primary
+        with self._lock:
+            self._db()  # schema now, so a bad path fails at open
+        if self._ready_rows():
+            log.warning("match-store spool %s holds events from an earlier run: replaying them",
+                        self.spool_path)
+        self._ensure_thread()
+
+    # --- the spool file --------------------------------------------------------------------------
+    def _db(self) -> sqlite3.Connection:
+        """This process's connection (call with `_lock` held); reopened after fork."""
+        pid = os.getpid()
+        if self._conn is None or self._pid != pid:
+            conn = sqlite3.connect(self.spool_path, timeout=BUSY_TIMEOUT_S, isolation_level=None,
+                                   check_same_thread=False)
+            conn.execute(f"PRAGMA busy_timeout = {int(BUSY_TIMEOUT_S * 1000)}")
+            conn.execute("PRAGMA journal_mode = WAL")
+            conn.execute("PRAGMA synchronous = FULL")  # an acknowledged event is on disk
+            try:
+                conn.executescript("BEGIN IMMEDIATE;" + _SCHEMA + "COMMIT;")
+            except BaseException:
+                if conn.in_transaction:
+                    conn.execute("ROLLBACK")
+                conn.close()
+                raise
+            self._conn, self._pid = conn, pid
+        return self._conn
+
+    def _after_fork(self) -> None:
+        if self._pid != -1 and self._pid != os.getpid():
+            self._lock = threading.RLock()  # may have been copied in a held state
+            self._conn = None  # the parent's connection stays the parent's
+
+    def _sql(self, fn: Callable[[sqlite3.Connection], T], write: bool = False) -> T:
+        self._after_fork()
+        try:
+            with self._lock:
+                c = self._db()
+                if not write:
+                    return fn(c)
+                c.execute("BEGIN IMMEDIATE")
+                try:
+                    out = fn(c)
+                except BaseException:
+                    c.execute("ROLLBACK")
+                    raise
+                c.execute("COMMIT")
+                return out
+        except sqlite3.Error as exc:
+            raise StoreUnavailable(f"match-store spool {self.spool_path} failed: {exc}") from exc
+
+    def _append(self, kind: str, event: SearchEvent | FeedbackEvent) -> None:
+        body = json.dumps(event.to_dict(), ensure_ascii=False)
+        self._sql(lambda c: c.execute("INSERT INTO spool (kind, search_id, body, created) VALUES (?, ?, ?, ?)",
+                                      (kind, event.search_id, body, time.time())), write=True)
+
+    def _pending(self) -> bool:
+        """Spooled events not yet replayed (parked feedback aside): new writes must queue behind them."""
+        return bool(self._sql(lambda c: c.execute(
+            "SELECT EXISTS (SELECT 1 FROM spool WHERE parked = 0)").fetchone()[0]))
+
+    def _ready_rows(self) -> bool:
+        now = time.time()
+        return bool(self._sql(lambda c: c.execute(
+            "SELECT EXISTS (SELECT 1 FROM spool WHERE parked = 0 OR retry_at <= ?)", (now,)).fetchone()[0]))
+
+    def _spooled_search(self, search_id: str) -> SearchEvent | None:
+        row = self._sql(lambda c: c.execute(
+            "SELECT body FROM spool WHERE search_id = ? AND kind = 'search' ORDER BY n LIMIT 1",
+            (search_id,)).fetchone())
+        return SearchEvent.from_dict(json.loads(row[0])) if row else None
+
+    def status(self) -> dict[str, Any]:
+        """For /readyz and operators: is the primary up, and what waits in the spool."""
+        rows = self._sql(lambda c: c.execute(
+            "SELECT (SELECT COUNT(*) FROM spool WHERE parked = 0), (SELECT COUNT(*) FROM spool WHERE parked = 1), "
+            "(SELECT COUNT(*) FROM rejected)").fetchone())
+        return {"primary": not self._down, "spooled": int(rows[0]), "parked": int(rows[1]),
+                "rejected": int(rows[2]), "replayed": self.replayed}
+
+    def rejected(self) -> list[tuple[str, dict, str]]:
+        """(kind, event dict, reason) of events the primary refused on replay, oldest first."""
+        rows = self._sql(lambda c: c.execute("SELECT kind, body, reason FROM rejected ORDER BY n").fetchall())
+        return [(k, json.loads(b), r) for k, b, r in rows]
+
+    # --- availability ----------------------------------------------------------------------------
+    def _is_down(self) -> bool:
+        """The circuit: while down, the primary is not called, except for one probe per `PROBE_S` (from
+        whichever thread asks first), so recovery is seen at once without every request paying a timeout."""
+        if self._down:
+            now = time.monotonic()
+            if now - self._probed_at >= PROBE_S:
+                self._probed_at = now
+                if self._probe():
+                    self._down = False
+        return self._down
+
+    def _mark_down(self, exc: BaseException) -> None:
+        self._probed_at = time.monotonic()
+        if not self._down:
+            self._down_reason = f"{type(exc).__name__}: {exc}"
+            log.warning("match store unavailable (%s): spooling writes to %s and serving last-known counts",
+                        self._down_reason, self.spool_path)
+        self._down = True
+
+    def _try(self, fn: Callable[[], T]) -> T:
+        """Call the primary; an outage becomes `_down` and re-raises as StoreUnavailable."""
+        try:
+            return fn()
+        except Exception as exc:
+            if not self.is_unavailable(exc):
+                raise
+            self._mark_down(exc)
+            raise StoreUnavailable(f"match store unavailable: {type(exc).__name__}: {exc}") from exc
+
+    def _strict(self, fn: Callable[[], T]) -> T:
+        self._ensure_thread()
+        if self._is_down():
+            raise StoreUnavailable(f"match store unavailable ({self._down_reason}); retry shortly")
+        return self._try(fn)
+
+    def _degraded(self, fn: Callable[[], T], fallback: Callable[[], T]) -> T:
+        self._ensure_thread()
+        if self._is_down():
+            return fallback()
+        try:
+            return self._try(fn)
+        except StoreUnavailable:
+            return fallback()
+
+    def _probe(self) -> bool:
+        try:
+            return bool(self.primary.ping())
+        except Exception:
+            return False
+
+    # --- writing ---------------------------------------------------------------------------------
+    def record_search(self, event: SearchEvent) -> int:
+        check_search(event)
+        self._ensure_thread()
+        with self._lock:
+            self._recent[event.search_id] = frozenset(served_ranks(event))
+            while len(self._recent) > RECENT_SEARCHES:
+                self._recent.popitem(last=False)
+        if not self._is_down() and not self._pending():
+            with contextlib.suppress(StoreUnavailable):
+                return self._try(lambda: self.primary.record_search(event))
+        self._append("search", event)
+        return 0
+
+    def record_feedback(self, event: FeedbackEvent) -> int:
+        check_feedback(event)
+        self._ensure_thread()
+        if not self._is_down() and not self._pending():
+            with contextlib.suppress(StoreUnavailable, _SpoolIt):
+                return self._try(lambda: self._feedback_direct(event))
+        self._check_locally(event)
+        self._append("feedback", event)
+        return 0
+
+    def _feedback_direct(self, event: FeedbackEvent) -> int:
+        try:
+            return self.primary.record_feedback(event)
+        except UnknownSearch:
+            if self._spooled_search(event.search_id) is not None:
+                raise _SpoolIt from None  # its search is still queued here: queue behind it
+            return self.primary.record_feedback(event)  # replayed meanwhile, or truly unknown
+
+    def _check_locally(self, event: FeedbackEvent) -> None:
+        """NotServed now when this process knows the search; otherwise the replay checks it."""
+        with self._lock:
+            served = self._recent.get(event.search_id)
+        if served is None:
+            spooled = self._spooled_search(event.search_id)
+            served = frozenset(served_ranks(spooled)) if spooled else None
+        if served is not None and event.artifact_id not in served:
+            raise NotServed(f"{event.artifact_id} was not served by search {event.search_id}")
+
+    def put_match_scores(self, scores: Mapping[str, float]) -> None:
+        self._strict(lambda: self.primary.put_match_scores(scores))
+        self._scores = dict(scores)
+
+    def rebuild(self) -> None:
+        self.flush()
+        self._strict(self.primary.rebuild)
+
+    def clear(self) -> None:
+        self._try(self.primary.clear)
+        self._sql(lambda c: (c.execute("DELETE FROM spool"), c.execute("DELETE FROM rejected")), write=True)
+        with self._lock:
+            self._recent.clear()
+        self._tm, self._ctm, self._scores, self._artifact_edges = {}, {}, {}, []
+
+    # --- replay ----------------------------------------------------------------------------------
+    def _ensure_thread(self) -> None:
+        if not self.replay_enabled:
+            return
+        self._after_fork()
+        pid = os.getpid()
+        if self._thread_pid == pid and self._thread is not None and self._thread.is_alive():
+            return
+        with self._lock:
+            if self._thread_pid == pid and self._thread is not None and self._thread.is_alive():
+                return
+            self._stop = threading.Event()
+            self._thread = threading.Thread(target=self._run, args=(self._stop,), name="match-spool-replayer",
+                                            daemon=True)
+            self._thread_pid = pid
+            self._thread.start()
+
+    def _run(self, stop: threading.Event) -> None:
+        while not stop.wait(self.retry_interval):
+            try:
+                self.flush()
+            except Exception:  # keep the replayer alive whatever happens; the next round retries
+                log.exception("match-store spool replay failed; retrying in %.1fs", self.retry_interval)
+
+    @contextlib.contextmanager
+    def _replay_lock(self) -> Iterator[bool]:
+        """One replayer per spool file across processes (non-blocking: others simply skip a round)."""
+        with open(self.spool_path.with_name(self.spool_path.name + ".lock"), "a") as fh:
+            try:
+                fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                yield False
+                return
+            try:
+                yield True
+            finally:
+                fcntl.flock(fh, fcntl.LOCK_UN)
+
+    def flush(self) -> int:
+        """Replay the spool into the primary, oldest first; returns how many events left it.
+
+        Called by the background thread every `retry_interval`; tests and `rebuild` call it directly."""
+        if not self._ready_rows():
+            if self._down and self._probe():
+                log.warning("match store is back (spool empty): writing to it directly again")
+                self._down = False
+            return 0
+        if not self._probe():
+            self._down = True
+            return 0
+        done = 0
+        with self._replay_lock() as mine:
+            if not mine:
+                return 0
+            while True:
+                now = time.time()
+                rows = self._sql(lambda c, now=now: c.execute(
+                    "SELECT n, kind, body, created, attempts FROM spool WHERE parked = 0 OR retry_at <= ? "
+                    "ORDER BY n LIMIT ?", (now, self.batch)).fetchall())
+                if not rows:
+                    break
+                finished, parked, rejected, failed, stop = self._replay_rows(rows)
+                self._settle(finished, parked, rejected, failed)
+                done += len(finished)
+                self.replayed += len(finished)
+                if stop:
+                    break
+        if done:
+            left = self.status()
+            log.warning("match store: replayed %d spooled events (%d still spooled, %d parked, %d rejected)",
+                        done, left["spooled"], left["parked"], left["rejected"])
+        if not self._pending():
+            self._down = False
+        return done
+
+    def _send(self, events: list[SearchEvent | FeedbackEvent]) -> list[int | Exception]:
+        """Results per event, in order; shorter than `events` when the primary went away part way.
+        One round trip per batch when the primary offers `record_many` (RedisStore does)."""
+        many = getattr(self.primary, "record_many", None)
+        if many is not None:
+            try:
+                return list(many(events))
+            except Exception as exc:
+                if not self.is_unavailable(exc):
+                    raise
+                self._mark_down(exc)
+                return []
+        out: list[int | Exception] = []
+        for ev in events:
+            try:
+                out.append(self.primary.record_search(ev) if isinstance(ev, SearchEvent)
+                           else self.primary.record_feedback(ev))
+            except Exception as exc:
+                if self.is_unavailable(exc):
+                    self._mark_down(exc)
+                    break
+                out.append(exc)
+        return out
+
+    def _replay_rows(self, rows: list[tuple]) -> tuple[list[int], list[int], list[tuple], list[tuple], bool]:
+        events = [event_from_dict(json.loads(body)) for _, _, body, _, _ in rows]
+        results = self._send(events)
+        finished: list[int] = []
+        parked: list[int] = []
+        rejected: list[tuple[int, str]] = []
+        failed: list[tuple[int, str]] = []
+        for (n, _, _, created, attempts), event, result in zip(rows, events, results, strict=False):
+            if not isinstance(result, Exception):
+                finished.append(n)
+            elif isinstance(result, UnknownSearch):
+                if time.time() - created > self.orphan_after:
+                    rejected.append((n, f"unknown search {event.search_id!r} after {self.orphan_after:.0f}s"))
+                else:
+                    parked.append(n)
+            elif isinstance(result, NotServed | ValueError):
+                rejected.append((n, f"{type(result).__name__}: {result}"))
+            elif self.is_unavailable(result):  # e.g. MISCONF / READONLY as a reply inside a pipeline
+                self._mark_down(result)
+                return finished, parked, rejected, failed, True
+            else:
+                reason = f"{type(result).__name__}: {result}"
+                if attempts + 1 >= MAX_ATTEMPTS:
+                    rejected.append((n, reason))
+                else:
+                    log.warning("match store refused spooled event %d (%s); will retry", n, reason)
+                    failed.append((n, reason))
+        return finished, parked, rejected, failed, len(results) < len(rows) or bool(failed)
+
+    def _settle(self, finished: list[int], parked: list[int], rejected: list[tuple[int, str]],
+                failed: list[tuple[int, str]]) -> None:
+        now = time.time()
+        for n, reason in rejected:
+            log.warning("match store rejected spooled event %d for good (%s): kept in the spool's "
+                        "'rejected' table", n, reason)
+
+        def tx(c: sqlite3.Connection) -> None:
+            c.executemany("DELETE FROM spool WHERE n = ?", [(n,) for n in finished])
+            c.executemany("UPDATE spool SET parked = 1, retry_at = ?, attempts = attempts + 1 WHERE n = ?",
+                          [(now + PARK_S, n) for n in parked])
+            c.executemany("UPDATE spool SET attempts = attempts + 1, last_error = ? WHERE n = ?",
+                          [(reason, n) for n, reason in failed])
+            for n, reason in rejected:
+                c.execute("INSERT OR REPLACE INTO rejected (n, kind, body, created, rejected_at, reason) "
+                          "SELECT n, kind, body, created, ?, ? FROM spool WHERE n = ?", (now, reason, n))
+                c.execute("DELETE FROM spool WHERE n = ?", (n,))
+
+        if finished or parked or rejected or failed:
+            self._sql(tx, write=True)
+
+    # --- reading: the serving path degrades -------------------------------------------------------
+    def times_matched(self, artifact_ids: Iterable[str]) -> dict[str, int]:
+        ids = list(artifact_ids)
+        got = self._degraded(lambda: self.primary.times_matched(ids),
+                             lambda: {a: self._tm.get(a, 0) for a in dict.fromkeys(ids)})
+        self._remember(self._tm, got)
+        return got
+
+    def capability_times_matched(self, capability_ids: Iterable[str]) -> dict[str, int]:
+        ids = list(capability_ids)
+        got = self._degraded(lambda: self.primary.capability_times_matched(ids),
+                             lambda: {c: self._ctm.get(c, 0) for c in dict.fromkeys(ids)})
+        self._remember(self._ctm, got)
+        return got
+
+    @staticmethod
+    def _remember(cache: dict[str, int], values: dict[str, int]) -> None:
+        if len(cache) > LAST_KNOWN_MAX:
+            cache.clear()
+        cache.update(values)
+
+    def match_scores(self) -> dict[str, float]:
+        got = self._degraded(self.primary.match_scores, lambda: dict(self._scores))
+        self._scores = got
+        return dict(got)
+
+    def intents(self, after_seq: int = 0) -> list[Intent]:
+        return self._degraded(lambda: self.primary.intents(after_seq), list)
+
+    def intent_edges(self, intent_ids: Iterable[str]) -> dict[str, dict[str, EdgeStats]]:
+        ids = list(intent_ids)
+        return self._degraded(lambda: self.primary.intent_edges(ids), dict)
+
+    def artifact_edges(self) -> Iterator[tuple[str, str, EdgeStats]]:
+        edges = self._degraded(lambda: list(self.primary.artifact_edges()), lambda: self._artifact_edges)
+        self._artifact_edges = edges
+        return iter(edges)
+
+    def get_search(self, search_id: str) -> SearchEvent | None:
+        try:
+            found = self._strict(lambda: self.primary.get_search(search_id))
+        except StoreUnavailable:
+            found = None
+            if self._spooled_search(search_id) is None:
+                raise
+        return found or self._spooled_search(search_id)
+
+    # --- reading: analytics and maintenance need the primary ---------------------------------------
+    def capability_edges(self) -> Iterator[tuple[str, str, int, float]]:
+        return iter(self._strict(lambda: list(self.primary.capability_edges())))
+
+    def top_artifacts(self, limit: int = 10, since: str | None = None) -> list[tuple[str, int]]:
+        return self._strict(lambda: self.primary.top_artifacts(limit, since))
+
+    def timeline(self, artifact_id: str, since: str | None = None) -> list[tuple[str, int]]:
+        return self._strict(lambda: self.primary.timeline(artifact_id, since))
+
+    def searches_per_day(self, since: str | None = None) -> list[tuple[str, int]]:
+        return self._strict(lambda: self.primary.searches_per_day(since))
+
+    def queries(self, kind: str, limit: int = 20) -> list[QueryStat]:
+        return self._strict(lambda: self.primary.queries(kind, limit))
+
+    def summary(self) -> dict[str, int]:
+        return self._strict(self.primary.summary)
+
+    def events(self, after_seq: int = 0) -> Iterator[tuple[int, SearchEvent | FeedbackEvent]]:
+        """The primary's log (spooled events join it when replayed)."""
+        return self._strict(lambda: self.primary.events(after_seq))
+
+    def last_seq(self) -> int:
+        return self._strict(self.primary.last_seq)
+
+    def snapshot(self) -> dict:
+        return self._strict(self.primary.snapshot)
+
+    def authoritative(self) -> MatchStore:
+        return self.primary
+
+    def ping(self) -> bool:
+        """Ready while writes are safe: the primary answers, or the spool takes them."""
+        if self._probe():
+            return True
+        try:
+            self._sql(lambda c: c.execute("SELECT 1").fetchone())
+            return True
+        except StoreUnavailable:
+            return False
+
+    def close(self) -> None:
+        self._stop.set()
+        thread = self._thread
+        if thread is not None and thread is not threading.current_thread() and self._thread_pid == os.getpid():
+            thread.join(timeout=5)
+        self._thread = None
+        with self._lock:
+            if self._conn is not None and self._pid == os.getpid():
+                self._conn.close()
+            self._conn = None
+        self.primary.close()

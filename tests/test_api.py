@@ -1,0 +1,1039 @@
+"""The Flask API through its test client: every endpoint, every error path, one JSON error shape.
+
+One module-scoped app over the small catalog (SQLite store). Tests that change the catalog put it
+back; tests that count read counts before and after, so the order of the tests does not matter.
+"""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import json
+import re
+import threading
+
+import numpy as np
+import pytest
+from conftest import SMALL_IDS, small_records
+
+QA = ("bert-large-uncased-whole-word-masking-finetuned-squad", "deepset/roberta-base-squad2",
+      "distilbert-base-uncased-distilled-squad")
+KEY = "s3cret-admin-key"
+ROW_FEATURES = ["Type", "UnfragileRank", "Adoption", "Quality", "Ecosystem", "Match Graph", "Pricing",
+                "Capabilities", "Times Matched"]
+
+
+# --- fixtures and helpers ------------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def engine(embedder, tmp_path_factory):
+    from search.config import Config
+    from search.engine import Engine
+
+    root = tmp_path_factory.mktemp("api")
+    catalog = root / "small.jsonl"
+    catalog.write_text("".join(json.dumps(r) + "\n" for r in small_records()))
+    eng = Engine(Config.from_env(data_dir=root / "var", store_url=""), embedder=embedder)
+    eng.ingest([catalog])
+    yield eng
+    eng.close()
+
+
+@pytest.fixture(scope="module")
+def app(engine):
+    from api.app import create_app
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.delenv("MATCHGRAPH_API_KEY", raising=False)
+        yield create_app(engine=engine, RATELIMIT_ENABLED=False, CORS_ORIGINS="*")
+
+
+@pytest.fixture
+def client(app):
+    return app.test_client()
+
+
+@pytest.fixture
+def admin(monkeypatch):
+    monkeypatch.setenv("MATCHGRAPH_API_KEY", KEY)
+    return {"Authorization": f"Bearer {KEY}"}
+
+
+def assert_error(resp, status: int, field: str | None):
+    """The one error shape: {"error": {"code", "message", "field"}}, JSON, with the right field."""
+    assert resp.status_code == status, resp.get_data(as_text=True)
+    assert resp.mimetype == "application/json"
+    body = resp.get_json()
+    assert set(body) == {"error"}
+    err = body["error"]
+    assert set(err) == {"code", "message", "field"}
+    assert isinstance(err["code"], str) and err["code"]
+    assert isinstance(err["message"], str) and err["message"]
+    assert err["field"] == field, err
+    return err
+
+
+def search(client, q: str, **params) -> dict:
+    resp = client.get("/v1/search", query_string={"q": q, **params})
+    assert resp.status_code == 200, resp.get_data(as_text=True)
+    return resp.get_json()
+
+
+def summary(client) -> dict:
+    return client.get("/v1/analytics/summary").get_json()
+
+
+def times_matched(client, artifact_id: str) -> int:
+    return client.get(f"/v1/artifacts/{artifact_id}").get_json()["times_matched"]
+
+
+def record(artifact_id: str, title: str, description: str, **extra) -> dict:
+    return {"id": artifact_id, "name": artifact_id.title(), "type": "tool", "pricing": "free",
+            "description": description, "capabilities": [{"title": title, "description": description}], **extra}
+
+
+def list_all(client, **params) -> list[dict]:
+    resp = client.get("/v1/artifacts", query_string={"limit": 100, **params})
+    assert resp.status_code == 200
+    body = resp.get_json()
+    assert body["next_cursor"] is None
+    return body["items"]
+
+
+# --- search ------------------------------------------------------------------------------------
+@pytest.mark.parametrize("q, expected", [
+    ("pull the answer to a question out of a paragraph", QA),
+    ("huge corpus of source code files to pretrain a code model", ("bigcode/the-stack-v2",)),
+    ("write python code from an english description", ("salesforce/codegen-350m-multi", "salesforce/codet5-base")),
+    ("find and box the objects in a photo", ("facebook/detr-resnet-50",)),
+    ("segment an image into regions of each class", ("torchhub/pytorch-vision-fcn_resnet50",)),
+    ("language model for biomedical papers and clinical text", ("dmis-lab/biobert-v1.1",)),
+])
+def test_search_finds_seed_artifacts_for_paraphrased_intents(client, q, expected):
+    body = search(client, q, k=5)
+    ids = [r["artifact_id"] for r in body["results"]]
+    assert set(ids[:3]) & set(expected), (q, ids)
+    assert re.fullmatch(r"[0-9a-f]{32}", body["search_id"])
+    assert body["query"] == q and body["took_ms"] >= 0 and body["total"] >= len(ids)
+    assert [r["rank"] for r in body["results"]] == list(range(1, len(ids) + 1))
+    scores = [r["score"] for r in body["results"]]
+    assert scores == sorted(scores, reverse=True)
+    for r in body["results"]:
+        assert 0 <= r["unfragile_rank"] <= 100 and r["times_matched"] >= 1  # this search matched it
+        assert r["matched_capabilities"], r
+        assert all(c["capability_id"].startswith(r["artifact_id"] + "#") and c["title"]
+                   for c in r["matched_capabilities"])
+
+
+def test_search_headers_offset_and_filters(client):
+    resp = client.get("/v1/search?q=question+answering+model&k=6")
+    assert resp.headers["Cache-Control"] == "no-store" and "ETag" not in resp.headers
+    full = [r["artifact_id"] for r in resp.get_json()["results"]]
+    first = search(client, "question answering model", k=3)
+    second = search(client, "question answering model", k=3, offset=3)
+    assert [r["artifact_id"] for r in first["results"] + second["results"]] == full
+    assert [r["rank"] for r in second["results"]] == [4, 5, 6]
+
+    datasets = search(client, "question answering model", type="dataset")
+    assert [r["artifact_id"] for r in datasets["results"]] == ["bigcode/the-stack-v2"]
+    free = search(client, "question answering model", pricing="free", k=3)
+    assert free["results"] and all(r["pricing"] == "free" for r in free["results"])
+    assert search(client, "question answering model", pricing="paid")["results"] == []
+
+
+def test_search_limits_accept_the_edges(client, engine):
+    assert search(client, "q" * 512, k=1)["query"] == "q" * 512
+    assert len(search(client, "image classification", k=100)["results"]) == len(engine.artifacts)
+    assert search(client, "image classification", offset=1000)["results"] == []
+
+
+@pytest.mark.parametrize("query, field", [
+    ("", "q"),
+    ("q=", "q"),
+    ("q=" + "a" * 513, "q"),
+    ("q=ok&k=0", "k"),
+    ("q=ok&k=101", "k"),
+    ("q=ok&k=abc", "k"),
+    ("q=ok&k=1.5", "k"),
+    ("q=ok&offset=-1", "offset"),
+    ("q=ok&offset=1001", "offset"),
+    ("q=ok&type=spaceship", "type"),
+    ("q=ok&pricing=cheap", "pricing"),
+    ("q=ok&colour=blue", "colour"),
+    ("q=bad%00byte", "q"),
+])
+def test_search_rejects_bad_parameters(client, query, field):
+    err = assert_error(client.get("/v1/search?" + query), 422, field)
+    assert err["code"] == "invalid" and err["message"].startswith(field + ":")
+
+
+def test_zero_result_and_low_confidence_queries_reach_analytics(client):
+    before = summary(client)
+    zero = search(client, "autonomous agent that books flights", type="agent")
+    assert zero["results"] == [] and zero["total"] == 0
+    low = search(client, "zxqv blorf wibbleflap")
+    assert low["low_confidence"] is True and low["results"]
+    after = summary(client)
+    assert after["searches"] == before["searches"] + 2
+    assert after["zero_result_searches"] == before["zero_result_searches"] + 1
+    assert after["low_confidence_searches"] == before["low_confidence_searches"] + 1
+
+    zeros = client.get("/v1/analytics/queries?kind=zero_results").get_json()
+    assert zeros["kind"] == "zero_results"
+    item = next(i for i in zeros["items"] if i["query"] == "autonomous agent that books flights")
+    assert item["zero_results"] >= 1 and item["searches"] >= 1
+    lows = client.get("/v1/analytics/queries", query_string={"kind": "low_confidence", "limit": 100}).get_json()
+    assert "zxqv blorf wibbleflap" in [i["query"] for i in lows["items"]]
+    assert "zxqv blorf wibbleflap" not in [i["query"] for i in zeros["items"]]
+    top = client.get("/v1/analytics/queries?kind=top&limit=100").get_json()["items"]
+    counts = [i["searches"] for i in top]
+    assert counts == sorted(counts, reverse=True) and all(i["last_ts"] > 0 for i in top)
+
+
+# --- feedback ----------------------------------------------------------------------------------
+def test_feedback_is_accepted_and_counts_move(client):
+    artifact = "deepset/roberta-base-squad2"
+    tm_before = times_matched(client, artifact)
+    top_before = dict((i["artifact_id"], i["times_matched"]) for i in
+                      client.get("/v1/analytics/top?limit=100").get_json()["items"])
+    today = dt.datetime.now(dt.UTC).strftime("%Y-%m-%d")
+    timeline = client.get(f"/v1/analytics/artifacts/{artifact}/timeline").get_json()
+    day_before = dict((p["day"], p["times_matched"]) for p in timeline["points"]).get(today, 0)
+    s_before = summary(client)
+
+    body = search(client, "roberta fine-tuned on squad 2.0 for extractive question answering", k=5)
+    assert artifact in [r["artifact_id"] for r in body["results"]]
+    for event, extra in (("click", {}), ("dwell", {"dwell_ms": 4200}), ("upvote", {}), ("downvote", {})):
+        resp = client.post("/v1/feedback", json={"search_id": body["search_id"], "artifact_id": artifact,
+                                                 "event": event, **extra})
+        assert resp.status_code == 202 and resp.get_json() == {"status": "accepted"}
+
+    assert times_matched(client, artifact) == tm_before + 1
+    top_after = dict((i["artifact_id"], i["times_matched"]) for i in
+                     client.get("/v1/analytics/top?limit=100").get_json()["items"])
+    assert top_after[artifact] == top_before.get(artifact, 0) + 1 == tm_before + 1
+    since = client.get(f"/v1/analytics/top?limit=100&since={today}").get_json()
+    assert since["since"] == today and artifact in [i["artifact_id"] for i in since["items"]]
+    timeline = client.get(f"/v1/analytics/artifacts/{artifact}/timeline?bucket=day").get_json()
+    assert timeline["artifact_id"] == artifact and timeline["bucket"] == "day"
+    assert dict((p["day"], p["times_matched"]) for p in timeline["points"])[today] == day_before + 1
+    future = client.get(f"/v1/analytics/artifacts/{artifact}/timeline?since=2999-01-01").get_json()
+    assert future["points"] == []
+    s_after = summary(client)
+    assert s_after["searches"] == s_before["searches"] + 1
+    assert s_after["feedback"] == s_before["feedback"] + 4
+    assert s_after["clicks"] == s_before["clicks"] + 1
+    assert s_after["artifacts"] == len(small_records())
+    assert sum(d["searches"] for d in s_after["searches_per_day"]) == s_after["searches"]
+
+
+def test_clicks_shape_later_searches(client):
+    q = "turn a question and a passage into an answer span"
+    first = search(client, q, k=10)["results"]
+    target = first[-1]
+    for _ in range(3):
+        body = search(client, q, k=10)
+        assert client.post("/v1/feedback", json={"search_id": body["search_id"], "artifact_id":
+                                                 target["artifact_id"], "event": "upvote"}).status_code == 202
+    later = {r["artifact_id"]: r for r in search(client, q, k=10)["results"]}
+    assert target["artifact_id"] in later
+    assert later[target["artifact_id"]]["score"] > target["score"]
+    assert later[target["artifact_id"]]["rank"] < target["rank"]
+
+
+def test_feedback_errors(client):
+    body = search(client, "object detection transformer", k=3)
+    sid = body["search_id"]
+    served = body["results"][0]["artifact_id"]
+    not_served = next(a for a in SMALL_IDS if a not in [r["artifact_id"] for r in body["results"]])
+    post = client.post
+    assert_error(post("/v1/feedback", json={"search_id": "0" * 32, "artifact_id": served, "event": "click"}),
+                 404, "search_id")
+    assert_error(post("/v1/feedback", json={"search_id": sid, "artifact_id": not_served, "event": "click"}),
+                 422, "artifact_id")
+    assert_error(post("/v1/feedback", json={"search_id": sid, "artifact_id": served, "event": "poke"}),
+                 422, "event")
+    assert_error(post("/v1/feedback", json={"search_id": sid, "artifact_id": served, "event": "dwell"}),
+                 422, "dwell_ms")
+    assert_error(post("/v1/feedback", json={"search_id": sid, "artifact_id": served, "event": "dwell",
+                                            "dwell_ms": -5}), 422, "dwell_ms")
+    assert_error(post("/v1/feedback", json={"search_id": sid, "artifact_id": served}), 422, "event")
+    assert_error(post("/v1/feedback", json={"search_id": 7, "artifact_id": served, "event": "click"}),
+                 422, "search_id")
+    assert_error(post("/v1/feedback", json={"search_id": "not-hex!", "artifact_id": served, "event": "click"}),
+                 422, "search_id")
+    assert_error(post("/v1/feedback", json={"search_id": sid, "artifact_id": ["x"], "event": "click"}),
+                 422, "artifact_id")
+    assert_error(post("/v1/feedback", json={"search_id": sid, "artifact_id": served, "event": "click",
+                                            "extra": 1}), 422, "extra")
+    assert_error(post("/v1/feedback", json=[sid, served, "click"]), 422, "body")
+    err = assert_error(post("/v1/feedback", data='{"search_id": ', content_type="application/json"), 400, "body")
+    assert err["code"] == "bad_request"
+    assert_error(post("/v1/feedback", data="[" * 50_000, content_type="application/json"), 400, "body")
+    big = json.dumps({"search_id": sid, "artifact_id": served, "event": "click", "pad": "x" * (1024 * 1024)})
+    err = assert_error(post("/v1/feedback", data=big, content_type="application/json"), 413, "body")
+    assert err["code"] == "too_large"
+    # nothing above reached the store
+    assert client.post("/v1/feedback", json={"search_id": sid, "artifact_id": served,
+                                             "event": "click"}).status_code == 202
+
+
+# --- artifacts -------------------------------------------------------------------------------
+@pytest.mark.parametrize("sort", ["unfragile_rank", "times_matched", "name"])
+def test_cursor_pages_are_disjoint_and_cover_everything_in_order(client, sort):
+    everything = list_all(client, sort=sort)
+    assert len(everything) == len(small_records())
+    seen, cursor, pages = [], None, 0
+    while True:
+        resp = client.get("/v1/artifacts", query_string={"sort": sort, "limit": 7, **({"cursor": cursor}
+                                                                                      if cursor else {})})
+        assert resp.status_code == 200
+        page = resp.get_json()
+        assert 1 <= len(page["items"]) <= 7
+        seen += page["items"]
+        pages += 1
+        cursor = page["next_cursor"]
+        if cursor is None:
+            break
+    assert pages == -(-len(everything) // 7)
+    assert [i["artifact_id"] for i in seen] == [i["artifact_id"] for i in everything]
+    assert len({i["artifact_id"] for i in seen}) == len(seen)
+    if sort == "name":
+        keys = [(i["name"].lower(), i["artifact_id"]) for i in seen]
+    else:
+        keys = [(-i[sort], i["artifact_id"]) for i in seen]
+    assert keys == sorted(keys)
+
+
+def test_artifact_list_type_filter_and_items(client):
+    items = list_all(client, type="fine-tune")
+    assert items and all(i["type"] == "fine-tune" for i in items)
+    assert set(QA) <= {i["artifact_id"] for i in items}
+    by_id = {r["id"]: r for r in small_records()}
+    for i in items:
+        assert i["capabilities"] >= 1 and i["name"] == by_id[i["artifact_id"]]["name"]
+    assert list_all(client, type="agent") == []
+
+
+@pytest.mark.parametrize("query, field", [
+    ("sort=popularity", "sort"),
+    ("limit=0", "limit"),
+    ("limit=101", "limit"),
+    ("type=spaceship", "type"),
+    ("cursor=!!!", "cursor"),
+    ("cursor=" + "A" * 201, "cursor"),
+    ("cursor=" + base64.urlsafe_b64encode(b'{"a": 1}').decode(), "cursor"),
+    ("cursor=" + base64.urlsafe_b64encode(b'["a", 1]').decode(), "cursor"),  # used to be a 500
+    ("sort=name&cursor=" + base64.urlsafe_b64encode(b'[1, "x"]').decode(), "cursor"),  # used to be a 500
+    ("page=2", "page"),
+])
+def test_artifact_list_rejects_bad_parameters(client, query, field):
+    assert_error(client.get("/v1/artifacts?" + query), 422, field)
+
+
+def test_cursor_of_another_sort_is_rejected(client):
+    cursor = client.get("/v1/artifacts?sort=name&limit=2").get_json()["next_cursor"]
+    assert_error(client.get(f"/v1/artifacts?sort=unfragile_rank&cursor={cursor}"), 422, "cursor")
+
+
+def test_artifact_detail(client):
+    artifact_id = "bigcode/the-stack-v2"
+    resp = client.get(f"/v1/artifacts/{artifact_id}")
+    assert resp.status_code == 200
+    a = resp.get_json()
+    source = next(r for r in small_records() if r["id"] == artifact_id)
+    assert a["artifact_id"] == artifact_id and a["name"] == source["name"] and a["type"] == "dataset"
+    assert len(a["capabilities"]) == len(source["capabilities"])
+    assert all(c["capability_id"].startswith(artifact_id + "#") and c["title"] and c["times_matched"] >= 0
+               for c in a["capabilities"])
+    assert a["times_matched"] >= 0
+    scores = a["scores"]
+    assert set(scores["explanation"]) == {"adoption", "quality", "ecosystem", "match_graph", "freshness"}
+    for name, exp in scores["explanation"].items():
+        assert 0 <= scores[name] <= 1 and exp["value"] == scores[name] and exp["reasons"]
+        assert exp["points"] == pytest.approx(100 * exp["weight"] * exp["value"], abs=0.06)
+    assert abs(sum(e["points"] for e in scores["explanation"].values()) - scores["unfragile_rank"]) <= 1
+    assert sum(e["weight"] for e in scores["explanation"].values()) == pytest.approx(1)
+
+
+@pytest.mark.parametrize("path", [
+    "/v1/artifacts/nope", "/v1/artifacts/nope/deeper/still", "/v1/artifacts/../../etc/passwd",
+    "/v1/artifacts/%2e%2e%2f%2e%2e%2fetc%2fpasswd", "/v1/artifacts/..%2F..%2Fdata%2Fseed.jsonl",
+    "/v1/artifacts/" + "x" * 5000, "/v1/artifacts/nope/similar", "/v1/artifacts/a/b/c/similar",
+    "/v1/analytics/artifacts/nope/timeline", "/v1/analytics/artifacts/../x/timeline",
+])
+def test_unknown_artifacts_are_404(client, path):
+    err = assert_error(client.get(path), 404, "id")
+    assert len(err["message"]) < 300
+
+
+def test_similar_never_returns_the_artifact_itself_and_names_capabilities(client, engine):
+    for artifact_id in SMALL_IDS:
+        resp = client.get(f"/v1/artifacts/{artifact_id}/similar?k=8")
+        assert resp.status_code == 200
+        body = resp.get_json()
+        alts = body["alternatives"]
+        assert body["artifact_id"] == artifact_id and len(alts) == 8
+        assert artifact_id not in [a["artifact_id"] for a in alts]
+        assert len({a["artifact_id"] for a in alts}) == 8
+        assert [a["score"] for a in alts] == sorted((a["score"] for a in alts), reverse=True)
+        mine = {c.label for c in engine.artifacts[artifact_id].capabilities}
+        for alt in alts:
+            theirs = {c.label for c in engine.artifacts[alt["artifact_id"]].capabilities}
+            quoted = re.findall(r"'(.+?)' ~ '(.+?)' \(", alt["reasons"][0])
+            assert quoted and quoted[0][0] in mine and quoted[0][1] in theirs, alt["reasons"]
+            assert any("UnfragileRank" in r for r in alt["reasons"])
+            assert not any(re.search(r"\b1 points\b", r) for r in alt["reasons"])
+            if alt["type"] != engine.artifacts[artifact_id].type:
+                assert f"a {alt['type']} instead of a {engine.artifacts[artifact_id].type}" in alt["reasons"]
+    qa = client.get(f"/v1/artifacts/{QA[1]}/similar?k=2").get_json()["alternatives"]
+    assert {a["artifact_id"] for a in qa} <= set(QA) | {"ahotrod/electra_large_discriminator_squad2_512"}
+
+
+def test_similar_type_filter_and_errors(client):
+    models = client.get("/v1/artifacts/deepset/roberta-base-squad2/similar?type=model&k=5").get_json()
+    assert len(models["alternatives"]) == 5 and all(a["type"] == "model" for a in models["alternatives"])
+    assert client.get("/v1/artifacts/bigcode/the-stack-v2/similar?type=dataset").get_json()["alternatives"] == []
+    assert_error(client.get("/v1/artifacts/bigcode/the-stack-v2/similar?k=0"), 422, "k")
+    assert_error(client.get("/v1/artifacts/bigcode/the-stack-v2/similar?k=101"), 422, "k")
+    assert_error(client.get("/v1/artifacts/bigcode/the-stack-v2/similar?type=robot"), 422, "type")
+
+
+def test_recommend_excludes_inputs_and_sinks_what_is_near_a_dataset_negative(client):
+    pos, neg = "salesforce/codet5-base", "bigcode/the-stack-v2"
+    liked = client.post("/v1/recommend", json={"positive": [pos], "k": 39}).get_json()["alternatives"]
+    resp = client.post("/v1/recommend", json={"positive": [pos], "negative": [neg], "k": 39})
+    assert resp.status_code == 200
+    alts = resp.get_json()["alternatives"]
+    ids = [a["artifact_id"] for a in alts]
+    assert pos not in ids and neg not in ids and len(ids) == len(set(ids)) == len(small_records()) - 2
+    assert pos not in [a["artifact_id"] for a in liked]
+    assert [a["score"] for a in liked] == sorted((a["score"] for a in liked), reverse=True)
+
+    def sims(alt):
+        liked_sim, ruled_out = (float(re.search(r"similarity (-?[\d.]+)", r).group(1)) for r in alt["reasons"])
+        return liked_sim, ruled_out
+
+    # everything nearer the ruled-out dataset than to what was liked sinks below everything else
+    # (reasons print 2 decimals: only clear cases are checked)
+    sinking = [i for i, a in enumerate(alts) if sims(a)[1] > sims(a)[0] + 0.01]
+    kept = [i for i, a in enumerate(alts) if sims(a)[1] < sims(a)[0] - 0.01]
+    assert sinking and kept and max(kept) < min(sinking)
+    for group in (kept, sinking):
+        scores = [alts[i]["score"] for i in group]
+        assert scores == sorted(scores, reverse=True)
+    # the code artifacts most like the dataset lose ground against the no-negative ranking
+    rank_without = {a["artifact_id"]: i for i, a in enumerate(liked)}
+    rank_with = {a: i for i, a in enumerate(ids)}
+    codegen = "salesforce/codegen-350m-multi"
+    assert rank_with[codegen] >= rank_without[codegen]
+
+
+def test_recommend_query_type_and_errors(client):
+    pos = "deepset/roberta-base-squad2"
+    plain = client.post("/v1/recommend", json={"positive": [pos], "k": 39}).get_json()["alternatives"]
+    with_query = client.post("/v1/recommend", json={"positive": [pos], "query": "biomedical text mining", "k": 39})
+    assert with_query.status_code == 200
+    ranked = [a["artifact_id"] for a in with_query.get_json()["alternatives"]]
+    assert ranked.index("dmis-lab/biobert-v1.1") < [a["artifact_id"] for a in plain].index("dmis-lab/biobert-v1.1")
+    typed = client.post("/v1/recommend", json={"positive": [pos], "type": "fine-tune", "k": 10}).get_json()
+    assert typed["alternatives"] and all(a["type"] == "fine-tune" for a in typed["alternatives"])
+    only_dataset = client.post("/v1/recommend", json={"positive": [pos], "negative": ["bigcode/the-stack-v2"],
+                                                      "type": "dataset"})
+    assert only_dataset.get_json() == {"alternatives": []}
+    post = client.post
+    assert_error(post("/v1/recommend", json={"positive": []}), 422, "positive")
+    assert_error(post("/v1/recommend", json={}), 422, "positive")
+    assert_error(post("/v1/recommend", json={"positive": ["nope"]}), 404, "positive[0]")
+    assert_error(post("/v1/recommend", json={"positive": [pos], "negative": [pos, "nope"]}), 404, "negative[1]")
+    assert_error(post("/v1/recommend", json={"positive": [pos], "k": 0}), 422, "k")
+    assert_error(post("/v1/recommend", json={"positive": [pos], "k": "ten"}), 422, "k")
+    assert_error(post("/v1/recommend", json={"positive": pos}), 422, "positive")
+    assert_error(post("/v1/recommend", json={"positive": [pos, 3]}), 422, "positive[1]")
+    assert_error(post("/v1/recommend", json={"positive": [pos], "query": "x" * 513}), 422, "query")
+    assert_error(post("/v1/recommend", json={"positive": [pos], "like": [pos]}), 422, "like")
+    assert_error(post("/v1/recommend", data="{", content_type="application/json"), 400, "body")
+
+
+# --- compare ---------------------------------------------------------------------------------
+def _check_compare(body: dict, client) -> None:
+    a, b = body["a"], body["b"]
+    rows = {r["feature"]: (r["a"], r["b"]) for r in body["rows"]}
+    assert [r["feature"] for r in body["rows"]] == ROW_FEATURES
+    sa, sb = body["scores"][a], body["scores"][b]
+    detail = {x: client.get(f"/v1/artifacts/{x}").get_json() for x in (a, b)}
+    assert sa["unfragile_rank"] == detail[a]["scores"]["unfragile_rank"]
+    assert rows["UnfragileRank"] == (f"{sa['unfragile_rank']}/100", f"{sb['unfragile_rank']}/100")
+    for feature, key in (("Adoption", "adoption"), ("Quality", "quality"), ("Ecosystem", "ecosystem"),
+                         ("Match Graph", "match_graph")):
+        assert float(rows[feature][0]) == pytest.approx(sa[key], abs=0.006)
+        assert float(rows[feature][1]) == pytest.approx(sb[key], abs=0.006)
+    assert rows["Type"] == (detail[a]["type"].capitalize(), detail[b]["type"].capitalize())
+    assert rows["Pricing"] == (detail[a]["pricing"].capitalize(), detail[b]["pricing"].capitalize())
+    assert rows["Capabilities"] == (f"{len(detail[a]['capabilities'])} decomposed",
+                                    f"{len(detail[b]['capabilities'])} decomposed")
+    assert rows["Times Matched"] == (str(detail[a]["times_matched"]), str(detail[b]["times_matched"]))
+    na, nb = body["names"][a], body["names"][b]
+    ra, rb = sa["unfragile_rank"], sb["unfragile_rank"]
+    if ra == rb:
+        assert body["headline"].startswith(f"{na} and {nb} rank the same at {ra}/100.")
+        assert body["verdict"].startswith(f"{na} and {nb} both score {ra}/100.")
+    else:
+        (hi, rh), (lo, rl) = sorted(((na, ra), (nb, rb)), key=lambda x: -x[1])
+        assert body["headline"].startswith(f"{hi} ranks higher at {rh}/100 vs {lo} at {rl}/100.")
+        assert body["verdict"].startswith(f"{hi} scores higher at {rh}/100 vs {lo} at {rl}/100.")
+    labels = {"adoption": "adoption", "quality": "quality", "ecosystem": "ecosystem",
+              "match_graph": "match graph", "freshness": "freshness"}
+    clauses = {"a": re.search(re.escape(na) + r" leads on ([^.,]+(?:, [^.,]+)*(?: and [^.,]+)?)", body["verdict"]),
+               "b": re.search(re.escape(nb) + r" is stronger on ([^.,]+(?:, [^.,]+)*(?: and [^.,]+)?)",
+                              body["verdict"]),
+               "tie": re.search(r"They tie on ([^.]+)\.", body["verdict"])}
+    for comp, label in labels.items():
+        diff = sa[comp] - sb[comp]
+        where = "tie" if abs(diff) < 0.05 else ("a" if diff > 0 else "b")
+        assert clauses[where] and label in clauses[where].group(1), (comp, diff, body["verdict"])
+        for other in {"a", "b", "tie"} - {where}:
+            assert not clauses[other] or label not in re.split(r", | and ", clauses[other].group(1))
+    caps = {x: {c["capability_id"] for c in detail[x]["capabilities"]} for x in (a, b)}
+    assert len(body["capability_alignment"]) == len(caps[a]) + len(caps[b])
+    for item in body["capability_alignment"]:
+        other = b if item["artifact_id"] == a else a
+        assert item["capability_id"] in caps[item["artifact_id"]] and item["counterpart_id"] in caps[other]
+        assert -1.0001 <= item["similarity"] <= 1.0001
+    assert {x: len(v) for x, v in body["capabilities"].items()} == {a: len(caps[a]), b: len(caps[b])}
+
+
+def test_compare_rows_headline_and_verdict_follow_the_scores(client):
+    for a, b in ((QA[0], QA[1]), ("bigcode/the-stack-v2", "salesforce/codet5-base"),
+                 ("facebook/detr-resnet-50", "torchhub/pytorch-vision-fcn_resnet50")):
+        resp = client.get("/v1/compare", query_string={"a": a, "b": b})
+        assert resp.status_code == 200 and resp.headers["Cache-Control"].startswith("public")
+        body = resp.get_json()
+        assert (body["a"], body["b"]) == (a, b)
+        _check_compare(body, client)
+
+
+def test_compare_reads_equal_components_as_ties(client, admin):
+    base = next(r for r in small_records() if r["id"] == "deepset/roberta-base-squad2")
+    twins = [dict(base, id=f"tie-test/twin-{i}", name=f"Twin {i}") for i in (1, 2)]
+    resp = client.post("/v1/artifacts:batch", json={"upsert": twins}, headers=admin)
+    assert resp.status_code == 200, resp.get_data(as_text=True)
+    try:
+        body = client.get("/v1/compare?a=tie-test/twin-1&b=tie-test/twin-2").get_json()
+        _check_compare(body, client)
+        sa, sb = body["scores"]["tie-test/twin-1"], body["scores"]["tie-test/twin-2"]
+        assert sa["unfragile_rank"] == sb["unfragile_rank"]
+        rank = sa["unfragile_rank"]
+        assert body["headline"].startswith(f"Twin 1 and Twin 2 rank the same at {rank}/100.")
+        assert body["verdict"] == (f"Twin 1 and Twin 2 both score {rank}/100. They tie on adoption, quality, "
+                                   f"ecosystem, match graph and freshness.")
+        assert all(r["a"] == r["b"] for r in body["rows"] if r["feature"] != "Times Matched")
+        assert all(i["similarity"] == pytest.approx(1, abs=1e-3) for i in body["capability_alignment"])
+    finally:
+        resp = client.post("/v1/artifacts:batch", json={"delete": [t["id"] for t in twins]}, headers=admin)
+        assert resp.status_code == 200
+
+
+def test_verdict_wording_for_partial_ties():
+    from search.related import _verdict
+
+    comp = {"x": {"unfragile_rank": 58, "adoption": 0.9, "quality": 0.5, "ecosystem": 0.3, "match_graph": 0.0,
+                  "freshness": 0.52},
+            "y": {"unfragile_rank": 46, "adoption": 0.2, "quality": 0.8, "ecosystem": 0.3, "match_graph": 0.0,
+                  "freshness": 0.5}}
+    text = _verdict({"x": "X", "y": "Y"}, "y", "x", comp)
+    assert text == ("X scores higher at 58/100 vs Y at 46/100. Y leads on quality, while X is stronger on adoption. "
+                    "They tie on ecosystem, match graph and freshness.")
+    comp["y"] = dict(comp["x"])
+    assert _verdict({"x": "X", "y": "Y"}, "x", "y", comp) == (
+        "X and Y both score 58/100. They tie on adoption, quality, ecosystem, match graph and freshness.")
+
+
+@pytest.mark.parametrize("query, status, field", [
+    ("a=deepset/roberta-base-squad2", 422, "b"),
+    ("b=deepset/roberta-base-squad2", 422, "a"),
+    ("a=deepset/roberta-base-squad2&b=deepset/roberta-base-squad2", 422, "b"),
+    ("a=deepset/roberta-base-squad2&b=nope", 404, "b"),
+    ("a=../secret&b=deepset/roberta-base-squad2", 404, "a"),
+    ("a=deepset/roberta-base-squad2&b=" + "x" * 201, 422, "b"),
+    ("a=x&b=y&c=z", 422, "c"),
+])
+def test_compare_errors(client, query, status, field):
+    assert_error(client.get("/v1/compare?" + query), status, field)
+
+
+# --- analytics -------------------------------------------------------------------------------
+def test_analytics_top_summary_and_errors(client):
+    search(client, "semantic segmentation", k=3)
+    top = client.get("/v1/analytics/top?limit=5").get_json()
+    assert top["metric"] == "times_matched" and top["since"] is None and 1 <= len(top["items"]) <= 5
+    counts = [i["times_matched"] for i in top["items"]]
+    assert counts == sorted(counts, reverse=True)
+    for i in top["items"]:
+        assert i["times_matched"] == times_matched(client, i["artifact_id"])
+    s = summary(client)
+    assert s["artifacts"] == len(small_records()) and s["capabilities"] > s["artifacts"]
+    assert s["matched_artifacts"] >= len(top["items"]) and s["intents"] >= 1
+    assert s["searches"] >= s["zero_result_searches"]
+    for query, field in (("/v1/analytics/top?metric=downloads", "metric"),
+                         ("/v1/analytics/top?limit=0", "limit"),
+                         ("/v1/analytics/top?since=yesterday", "since"),
+                         ("/v1/analytics/top?since=2024-13-45", "since"),  # used to pass as a date
+                         ("/v1/analytics/queries?kind=popular", "kind"),
+                         ("/v1/analytics/queries?limit=101", "limit"),
+                         ("/v1/analytics/artifacts/bigcode/the-stack-v2/timeline?bucket=week", "bucket"),
+                         ("/v1/analytics/artifacts/bigcode/the-stack-v2/timeline?since=2024-02-30", "since")):
+        assert_error(client.get(query), 422, field)
+
+
+# --- admin -----------------------------------------------------------------------------------
+def test_admin_requires_the_key(client, admin):
+    new = record("auth-test/x", "Auth check", "Only written with the right key.")
+    for method, path, kw in (("put", "/v1/artifacts/auth-test/x", {"json": new}),
+                             ("post", "/v1/artifacts:batch", {"json": {"upsert": [new]}}),
+                             ("delete", "/v1/artifacts/deepset/roberta-base-squad2", {})):
+        call = getattr(client, method)
+        err = assert_error(call(path, **kw), 401, "Authorization")
+        assert err["code"] == "unauthorized"
+        assert_error(call(path, headers={"Authorization": f"Basic {KEY}"}, **kw), 401, "Authorization")
+        err = assert_error(call(path, headers={"Authorization": "Bearer wrong"}, **kw), 403, "Authorization")
+        assert err["code"] == "forbidden"
+        assert_error(call(path, headers={"Authorization": f"Bearer {KEY}x"}, **kw), 403, "Authorization")
+    assert client.get("/v1/artifacts/auth-test/x").status_code == 404
+    assert client.get("/v1/artifacts/deepset/roberta-base-squad2").status_code == 200
+    assert client.get("/v1/artifacts/deepset/roberta-base-squad2", headers=admin).status_code == 200
+
+
+def test_without_a_configured_key_only_direct_local_clients_may_write(client, monkeypatch):
+    """Local mode: with MATCHGRAPH_API_KEY unset, writes need no token from loopback, and are refused
+    from anywhere else or through a proxy."""
+    monkeypatch.delenv("MATCHGRAPH_API_KEY", raising=False)
+    new = record("open-mode/x", "Open mode", "Written without a token in local mode.")
+    remote = {"environ_base": {"REMOTE_ADDR": "203.0.113.9"}}
+    assert_error(client.put("/v1/artifacts/open-mode/x", json=new, **remote), 403, "Authorization")
+    assert_error(client.put("/v1/artifacts/open-mode/x", json=new, headers={"X-Forwarded-For": "203.0.113.9"}),
+                 403, "Authorization")
+    assert_error(client.get("/v1/artifacts/open-mode/x"), 404, "id")
+    assert client.get("/v1/artifacts/deepset/roberta-base-squad2", **remote).status_code == 200  # reads stay open
+    assert client.put("/v1/artifacts/open-mode/x", json=new).status_code == 200
+    assert_error(client.delete("/v1/artifacts/open-mode/x", **remote), 403, "Authorization")
+    assert client.delete("/v1/artifacts/open-mode/x").status_code == 200
+
+
+def test_admin_writes_update_search_at_once(client, admin, engine):
+    q = "translate klingon poetry into esperanto haiku"
+    new = record("acme/klingon-haiku", "Klingon poetry to Esperanto haiku translation",
+                 "Translates Klingon poetry into Esperanto haiku, keeping the 5-7-5 syllable pattern.",
+                 tags=["translation"], url="https://example.org/klingon")
+    assert search(client, q)["results"][0]["artifact_id"] != "acme/klingon-haiku"
+    resp = client.put("/v1/artifacts/acme/klingon-haiku", json=new, headers=admin)
+    assert resp.status_code == 200, resp.get_data(as_text=True)
+    report = resp.get_json()
+    assert report["artifacts"] == 1 and report["capabilities"] == 1 and report["embedded"] == 1
+    assert report["generation"] == engine.generation
+    try:
+        assert search(client, q, k=3)["results"][0]["artifact_id"] == "acme/klingon-haiku"
+        assert client.get("/v1/artifacts/acme/klingon-haiku").get_json()["url"] == "https://example.org/klingon"
+        assert len(list_all(client)) == len(small_records()) + 1
+
+        changed = dict(new, name="Klingon Haiku 2", capabilities=[{"title": "Klingon opera subtitles",
+                                                                   "description": "Subtitles Klingon opera."}])
+        assert client.put("/v1/artifacts/acme/klingon-haiku", json=changed, headers=admin).status_code == 200
+        detail = client.get("/v1/artifacts/acme/klingon-haiku").get_json()
+        assert detail["name"] == "Klingon Haiku 2"
+        assert [c["title"] for c in detail["capabilities"]] == ["Klingon opera subtitles"]
+        hit = search(client, "subtitles for klingon opera", k=1)["results"][0]
+        assert hit["artifact_id"] == "acme/klingon-haiku"
+        assert hit["matched_capabilities"][0]["title"] == "Klingon opera subtitles"
+    finally:
+        resp = client.delete("/v1/artifacts/acme/klingon-haiku", headers=admin)
+    assert resp.status_code == 200 and resp.get_json()["removed"] == 1
+    assert_error(client.get("/v1/artifacts/acme/klingon-haiku"), 404, "id")
+    assert "acme/klingon-haiku" not in [r["artifact_id"] for r in search(client, q, k=100)["results"]]
+    assert_error(client.delete("/v1/artifacts/acme/klingon-haiku", headers=admin), 404, "id")
+    assert len(list_all(client)) == len(small_records())
+
+
+def test_a_failed_batch_changes_nothing(client, admin, engine):
+    good = record("batch-test/good", "Fold proteins on a toaster", "Predicts protein folds on kitchen appliances.")
+    bad_schema = record("batch-test/bad", "Bad url", "Has an ftp url.", url="ftp://example.org")
+    generation = engine.generation
+
+    def catalog():
+        return sorted((i["artifact_id"], i["name"], i["type"], i["capabilities"]) for i in list_all(client))
+
+    listing = catalog()
+    cases = [
+        ({"upsert": [good, bad_schema]}, 422, "upsert[1].url"),
+        ({"upsert": [good, dict(good, id="Batch Test/Bad")]}, 422, "upsert[1].id"),
+        ({"upsert": [good, dict(good, id="batch-test/nocaps", capabilities=[])]}, 422, "upsert[1].capabilities"),
+        ({"upsert": [good, dict(good, id="batch-test/emptycap", capabilities=[{}])]}, 422,
+         "upsert[1].capabilities[0]"),
+        ({"upsert": [good], "delete": ["deepset/roberta-base-squad2", "nope/missing"]}, 404, "delete[1]"),
+        ({"upsert": [good], "remove": ["x"]}, 422, "remove"),
+        ({}, 422, "upsert"),
+    ]
+    for body, status, field in cases:
+        assert_error(client.post("/v1/artifacts:batch", json=body, headers=admin), status, field)
+        assert engine.generation == generation
+        assert_error(client.get("/v1/artifacts/batch-test/good"), 404, "id")
+        assert client.get("/v1/artifacts/deepset/roberta-base-squad2").status_code == 200
+    assert catalog() == listing
+    assert "batch-test/good" not in [r["artifact_id"] for r in
+                                     search(client, "fold proteins on a toaster", k=100)["results"]]
+
+    ok = client.post("/v1/artifacts:batch", headers=admin, json={
+        "upsert": [good, record("batch-test/other", "Other", "Another one.")]})
+    assert ok.status_code == 200 and ok.get_json()["artifacts"] == 2
+    try:
+        assert search(client, "fold proteins on a toaster", k=1)["results"][0]["artifact_id"] == "batch-test/good"
+    finally:
+        done = client.post("/v1/artifacts:batch", json={"delete": ["batch-test/good", "batch-test/other"]},
+                           headers=admin)
+    assert done.status_code == 200 and done.get_json()["removed"] == 2
+    assert catalog() == listing
+
+
+def test_admin_put_errors(client, admin):
+    new = record("put-test/x", "X", "x")
+    assert_error(client.put("/v1/artifacts/put-test/other", json=new, headers=admin), 422, "id")
+    assert_error(client.put("/v1/artifacts/put-test/x", json=dict(new, colour="red"), headers=admin), 422, "colour")
+    assert_error(client.put("/v1/artifacts/put-test/x", json=dict(new, type="robot"), headers=admin), 422, "type")
+    assert_error(client.put("/v1/artifacts/put-test/x", json=dict(new, signals={"downloads": -1}), headers=admin),
+                 422, "signals.downloads")
+    assert_error(client.put("/v1/artifacts/put-test/x", data="{", content_type="application/json", headers=admin),
+                 400, "body")
+    big = json.dumps(dict(new, description="x" * (1024 * 1024 + 1)))
+    assert_error(client.put("/v1/artifacts/put-test/x", data=big, content_type="application/json", headers=admin),
+                 413, "body")
+    assert_error(client.get("/v1/artifacts/put-test/x"), 404, "id")
+
+
+# --- HTTP behaviour: caching, CORS, limits, routing --------------------------------------------
+@pytest.mark.parametrize("path", [
+    "/v1/artifacts", "/v1/artifacts/deepset/roberta-base-squad2", "/v1/artifacts/deepset/roberta-base-squad2/similar",
+    f"/v1/compare?a={QA[0]}&b={QA[1]}", "/v1/analytics/top", "/v1/analytics/summary", "/v1/analytics/queries",
+    "/v1/analytics/artifacts/deepset/roberta-base-squad2/timeline", "/openapi.json",
+])
+def test_read_endpoints_have_etag_and_cache_control(client, path):
+    resp = client.get(path)
+    assert resp.status_code == 200
+    etag = resp.headers["ETag"]
+    assert resp.headers["Cache-Control"] == "public, max-age=15"
+    again = client.get(path, headers={"If-None-Match": etag})
+    assert again.status_code == 304 and again.get_data() == b"" and again.headers["ETag"] == etag
+    assert client.get(path, headers={"If-None-Match": '"other"'}).status_code == 200
+
+
+def test_etag_changes_when_the_data_does(client):
+    path = "/v1/artifacts/facebook/detr-resnet-50"
+    etag = client.get(path).headers["ETag"]
+    assert "facebook/detr-resnet-50" in [r["artifact_id"] for r in search(client, "detect objects", k=5)["results"]]
+    resp = client.get(path, headers={"If-None-Match": etag})
+    assert resp.status_code == 200 and resp.headers["ETag"] != etag
+
+
+def test_writes_and_errors_are_not_cached(client):
+    assert "ETag" not in client.get("/v1/artifacts/nope").headers
+    assert "Cache-Control" not in client.post("/v1/recommend", json={"positive": [QA[0]]}).headers
+
+
+def test_cors(client, engine):
+    from api.app import create_app
+
+    resp = client.get("/v1/search?q=qa", headers={"Origin": "https://widgets.example"})
+    assert resp.headers["Access-Control-Allow-Origin"] in ("*", "https://widgets.example")
+    pre = client.options("/v1/feedback", headers={"Origin": "https://widgets.example",
+                                                  "Access-Control-Request-Method": "POST",
+                                                  "Access-Control-Request-Headers": "Content-Type"})
+    assert pre.status_code == 200 and "POST" in pre.headers["Access-Control-Allow-Methods"]
+
+    strict = create_app(engine=engine, RATELIMIT_ENABLED=False,
+                        CORS_ORIGINS="https://a.example,https://b.example").test_client()
+    ok = strict.get("/v1/analytics/summary", headers={"Origin": "https://b.example"})
+    assert ok.headers["Access-Control-Allow-Origin"] == "https://b.example"
+    assert "Origin" in ok.headers.get("Vary", "")
+    denied = strict.get("/v1/analytics/summary", headers={"Origin": "https://evil.example"})
+    assert denied.status_code == 200 and "Access-Control-Allow-Origin" not in denied.headers
+
+
+def test_rate_limit_is_json_with_retry_after(engine):
+    from api.app import create_app
+
+    limited = create_app(engine=engine, RATELIMIT_DEFAULT="2/minute").test_client()
+    codes = [limited.get("/v1/analytics/summary").status_code for _ in range(3)]
+    assert codes == [200, 200, 429]
+    resp = limited.get("/v1/analytics/summary")
+    err = assert_error(resp, 429, None)
+    assert err["code"] == "rate_limited" and int(resp.headers["Retry-After"]) > 0
+    assert limited.get("/healthz").status_code == 200  # ops endpoints are exempt
+
+
+def test_unknown_routes_and_methods_are_json(client):
+    err = assert_error(client.get("/v1/nothing-here"), 404, None)
+    assert err["code"] == "not_found"
+    err = assert_error(client.delete("/v1/search?q=x"), 405, None)
+    assert err["code"] == "method_not_allowed"
+    assert_error(client.post("/v1/analytics/summary"), 405, None)
+    assert_error(client.post("/v1/no-such-thing", data="x=1"), 404, None)
+
+
+def test_write_bodies_must_be_json(client):
+    err = assert_error(client.post("/v1/feedback", data={"search_id": "ab", "artifact_id": "x", "event": "click"}),
+                       415, "Content-Type")
+    assert err["code"] == "unsupported_media_type"
+    assert_error(client.post("/v1/recommend", data='{"positive": ["x"]}', content_type="text/plain"),
+                 415, "Content-Type")
+
+
+def test_security_headers(client):
+    resp = client.get("/v1/analytics/summary")
+    assert resp.headers["X-Content-Type-Options"] == "nosniff"
+    assert "default-src 'self'" in resp.headers["Content-Security-Policy"]
+
+
+# --- ops -------------------------------------------------------------------------------------
+def test_health_and_readiness(client, engine):
+    assert client.get("/healthz").get_json() == {"status": "ok"}
+    ready = client.get("/readyz")
+    assert ready.status_code == 200
+    body = ready.get_json()
+    assert body["status"] == "ready"
+    checks = body["checks"]
+    assert checks["engine"] is True and checks["store"] is True
+    assert checks["artifacts"] == len(engine.artifacts) and checks["capabilities"] == len(engine.capabilities)
+    assert checks["model"] == engine.embedder.model_id and checks["generation"] == engine.generation
+    assert checks["index"] in ("exact", "ivf", "hnsw")
+
+
+def test_readyz_is_503_until_the_engine_has_loaded(monkeypatch, tmp_path, engine):
+    import api.state
+    from api.app import create_app
+
+    release = threading.Event()
+
+    def slow_engine(config):
+        assert release.wait(30)
+        return engine
+
+    monkeypatch.setattr(api.state, "Engine", slow_engine)
+    app = create_app(data_dir=str(tmp_path / "empty"), bootstrap=False, RATELIMIT_ENABLED=False)
+    c = app.test_client()
+    assert c.get("/healthz").status_code == 200
+    resp = c.get("/readyz")
+    assert resp.status_code == 503 and resp.get_json()["status"] == "not_ready"
+    assert resp.get_json()["checks"]["engine"] is False
+    err = assert_error(c.get("/v1/search?q=qa"), 503, None)
+    assert err["code"] == "unavailable" and "loading" in err["message"]
+    release.set()
+    holder = app.extensions["matchgraph"]
+    assert holder.ready.wait(30)
+    assert c.get("/readyz").status_code == 200
+    assert c.get("/v1/search?q=qa&k=1").status_code == 200
+
+
+def test_readyz_is_503_without_a_catalog_until_one_is_ingested(monkeypatch, tmp_path, embedder):
+    """An empty data dir with MATCHGRAPH_BOOTSTRAP=0 loads an engine with no catalog: not ready (every
+    search would be empty) until a catalog is committed, e.g. by `python -m api ingest` in another process."""
+    import api.state
+    from api.app import create_app
+    from search.config import Config
+    from search.engine import Engine
+
+    data_dir = tmp_path / "empty"
+    monkeypatch.setattr(api.state, "Engine", lambda config: Engine(config, embedder=embedder))
+    monkeypatch.setenv("MATCHGRAPH_BOOTSTRAP", "0")
+    monkeypatch.delenv("MATCHGRAPH_STORE", raising=False)
+    monkeypatch.delenv("REDIS_URL", raising=False)
+    app = create_app(data_dir=str(data_dir), RATELIMIT_ENABLED=False)
+    holder = app.extensions["matchgraph"]
+    assert holder.ready.wait(30)
+    c = app.test_client()
+    resp = c.get("/readyz")
+    assert resp.status_code == 503, resp.get_json()
+    assert resp.get_json()["checks"]["artifacts"] == 0 and resp.get_json()["checks"]["generation"] == ""
+
+    catalog = tmp_path / "two.jsonl"
+    catalog.write_text("".join(json.dumps(r) + "\n" for r in small_records(extra=0)[:2]))
+    cli = Engine(Config.from_env(data_dir=data_dir, store_url=""), embedder=embedder)
+    cli.ingest([catalog])
+    cli.close()
+    ready = c.get("/readyz")
+    assert ready.status_code == 200 and ready.get_json()["checks"]["artifacts"] == 2
+    holder.engine.close()
+
+
+def test_readyz_reports_a_failed_load(monkeypatch, tmp_path):
+    import api.state
+    from api.app import create_app
+
+    def broken(config):
+        raise RuntimeError("model files missing")
+
+    monkeypatch.setattr(api.state, "Engine", broken)
+    app = create_app(data_dir=str(tmp_path / "empty"), bootstrap=False, RATELIMIT_ENABLED=False)
+    holder = app.extensions["matchgraph"]
+    for _ in range(200):
+        if holder.error:
+            break
+        threading.Event().wait(0.01)
+    resp = app.test_client().get("/readyz")
+    assert resp.status_code == 503
+    assert resp.get_json()["checks"]["error"] == "RuntimeError: model files missing"
+    err = assert_error(app.test_client().get("/v1/analytics/summary"), 503, None)
+    assert "model files missing" in err["message"]
+
+
+def test_readyz_is_503_when_the_store_is_down(client, engine, monkeypatch):
+    def down():
+        raise ConnectionError("store down")
+
+    monkeypatch.setattr(engine.store, "ping", down)
+    resp = client.get("/readyz")
+    assert resp.status_code == 503
+    assert resp.get_json()["checks"]["store"] is False
+
+
+def test_openapi_document_lists_every_v1_path(client, app):
+    resp = client.get("/openapi.json")
+    assert resp.status_code == 200
+    doc = resp.get_json()
+    assert re.fullmatch(r"3\.\d+\.\d+", doc["openapi"])
+    routes = {re.sub(r"<(?:\w+:)?(\w+)>", r"{\1}", r.rule) for r in app.url_map.iter_rules()
+              if r.rule.startswith("/v1/")}
+    assert routes and routes <= set(doc["paths"])
+    assert {"/v1/search", "/v1/feedback", "/v1/artifacts", "/v1/artifacts/{artifact_id}",
+            "/v1/artifacts/{artifact_id}/similar", "/v1/recommend", "/v1/compare", "/v1/analytics/top",
+            "/v1/analytics/artifacts/{artifact_id}/timeline", "/v1/analytics/queries", "/v1/analytics/summary",
+            "/v1/artifacts:batch"} <= set(doc["paths"])
+    params = {p["name"]: p for p in doc["paths"]["/v1/search"]["get"]["parameters"]}
+    assert params["q"]["required"] is True and params["q"]["schema"]["maxLength"] == 512
+    assert "202" in doc["paths"]["/v1/feedback"]["post"]["responses"]
+    assert doc["paths"]["/v1/artifacts/{artifact_id}"]["put"]["security"] == [{"bearer": []}]
+    schemes = doc["components"]["securitySchemes"]
+    assert schemes["bearer"]["type"] == "http" and schemes["bearer"]["scheme"] == "bearer"
+    assert any(name.startswith("ErrorResponse") for name in doc["components"]["schemas"])
+
+
+def test_docs_page_renders(client):
+    resp = client.get("/docs")
+    assert resp.status_code == 200 and resp.mimetype == "text/html"
+    html = resp.get_data(as_text=True)
+    assert "/openapi.json" in html
+    for path in ("/v1/search", "/v1/feedback", "/v1/compare", "/v1/analytics/summary"):
+        assert path in html
+
+
+def test_metrics_count_searches_and_requests(client):
+    def value(text: str, name: str) -> float:
+        m = re.search(rf"^{re.escape(name)} ([0-9.e+]+)$", text, re.M)
+        return float(m.group(1)) if m else 0.0
+
+    before = client.get("/metrics").get_data(as_text=True)
+    search(client, "image segmentation", k=2)
+    search(client, "anything", type="agent")
+    resp = client.get("/metrics")
+    assert resp.status_code == 200 and resp.mimetype == "text/plain"
+    text = resp.get_data(as_text=True)
+    assert value(text, "matchgraph_searches_total") == value(before, "matchgraph_searches_total") + 2
+    assert value(text, "matchgraph_zero_result_searches_total") == \
+        value(before, "matchgraph_zero_result_searches_total") + 1
+    assert re.search(r'^matchgraph_http_requests_total\{endpoint="search.search",status="200"\} ', text, re.M)
+    assert "matchgraph_search_seconds_bucket" in text and "matchgraph_http_request_seconds_bucket" in text
+
+
+# --- the query-vector cache in Redis -------------------------------------------------------------
+REDIS_DB14 = "redis://127.0.0.1:6379/14"
+
+
+@pytest.fixture
+def redis14():
+    """The real Redis, db 14, shared with other suites: this test keeps to its own key prefix."""
+    import uuid
+
+    import redis
+
+    r = redis.Redis.from_url(REDIS_DB14)
+    r.ping()  # fails loudly when Redis is down: this test needs the real server
+    prefix = f"apitest-{uuid.uuid4().hex[:8]}"
+    yield r, prefix
+    keys = list(r.scan_iter(match=f"{{{prefix}}}:*", count=1000))
+    if keys:
+        r.delete(*keys)
+    r.close()
+
+
+def test_query_vectors_are_shared_through_redis(redis14, embedder, tmp_path):
+    from search.config import Config
+    from search.engine import Engine
+    from search.querycache import RedisQueryCache
+
+    default = RedisQueryCache(REDIS_DB14)
+    assert default.key("abc") == "{mg}:qv:abc"  # the default hash tag, as the store's
+    default.close()
+    r, prefix = redis14
+    eng = Engine(Config.from_env(data_dir=tmp_path / "var", store_url=f"{REDIS_DB14}?prefix={prefix}"),
+                 embedder=embedder)
+    try:
+        assert eng.query_cache is not None
+        text = "a query nobody has embedded before 7f3a"
+        vec = eng.encode_query(text)
+        key = f"{{{prefix}}}:qv:" + embedder.cache_key(text)
+        raw = r.get(key)
+        assert raw is not None and len(raw) == embedder.dim * 4
+        np.testing.assert_array_equal(np.frombuffer(raw, dtype="<f4"), vec)
+        assert 0 < r.ttl(key) <= eng.query_cache.ttl_s
+
+        # another worker (empty LRU) reads the vector from Redis instead of running the model
+        embedder._lru.clear()
+        encoded = embedder.encoded_texts
+        np.testing.assert_array_equal(eng.encode_query(text), vec)
+        assert embedder.encoded_texts == encoded and eng.query_cache.hits == 1
+
+        # what Redis holds is what is used
+        other = "another fresh query 9c1e"
+        planted = np.zeros(embedder.dim, dtype=np.float32)
+        planted[3] = 1.0
+        r.set(f"{{{prefix}}}:qv:" + embedder.cache_key(other), planted.tobytes(), ex=60)
+        np.testing.assert_array_equal(eng.encode_query(other), planted)
+        # a value of the wrong size is a miss, recomputed and overwritten
+        bad = "a third query 51d0"
+        r.set(f"{{{prefix}}}:qv:" + embedder.cache_key(bad), b"\x00" * 12, ex=60)
+        eng.encode_query(bad)
+        assert len(r.get(f"{{{prefix}}}:qv:" + embedder.cache_key(bad))) == embedder.dim * 4
+        # searches go through it too
+        eng.search("a search through the shared cache 2b7d", k=1)
+        assert r.exists(f"{{{prefix}}}:qv:" + embedder.cache_key("a search through the shared cache 2b7d"))
+    finally:
+        eng.close()
+        embedder._lru.clear()
+
+
+def test_query_cache_errors_are_misses(embedder):
+    from search.querycache import RedisQueryCache
+
+    dead = RedisQueryCache("redis://127.0.0.1:1/0", timeout_s=0.2)
+    assert dead.get("k", embedder.dim) is None and dead.errors == 1
+    # paused after the error: no further network attempts for a while
+    dead.put("k", np.ones(embedder.dim, dtype=np.float32))
+    assert dead.get("k", embedder.dim) is None and dead.errors == 1
+    vec = embedder.encode_query("query with a dead shared cache", shared=dead)
+    assert vec.shape == (embedder.dim,)
+    dead._paused_until = 0.0
+    dead.put("k", vec)
+    assert dead.errors == 2
+    with pytest.raises(ValueError):
+        RedisQueryCache("http://127.0.0.1:6379/0")
+
+
+def test_no_query_cache_without_redis(engine, monkeypatch, tmp_path, embedder):
+    from search.config import Config
+    from search.engine import Engine
+
+    assert engine.query_cache is None
+    monkeypatch.setenv("MATCHGRAPH_QUERY_CACHE_TTL", "0")
+    eng = Engine(Config.from_env(data_dir=tmp_path / "v", store_url=REDIS_DB14 + "?prefix=apitest-off"),
+                 embedder=embedder)
+    try:
+        assert eng.query_cache is None
+    finally:
+        eng.close()
