@@ -288,10 +288,39 @@ def _anchor(title: str) -> str:
     return out.replace(" ", "-")
 
 
+README_START = "<!-- api-examples:start -->"
+README_END = "<!-- api-examples:end -->"
+
+
+def readme_digest(full: str, lines: int = 12) -> str:
+    """Each endpoint's request and the head of its real response, for the README (docs/api.md has all)."""
+    out: list[str] = []
+    for section in full.split("\n## ")[1:]:
+        title = section.splitlines()[0]
+        blocks = section.split("```")
+        sh = next((b[3:].strip() for b in blocks[1::2] if b.startswith("sh\n")), None)
+        http = next((b[5:].strip() for b in blocks[1::2] if b.startswith("http\n")), None)
+        if sh is None or http is None:
+            continue
+        body = http.splitlines()
+        head = [body[0]] + [line for line in body[1:] if not line[:1].isupper() or not ": " in line]
+        shown = "\n".join(head[:lines]) + ("\n…" if len(head) > lines else "")
+        out.append(f"**{title}** ([full](docs/api.md#{_anchor(title)}))\n\n```sh\n{sh}\n```\n\n"
+                   f"```http\n{shown}\n```\n")
+    return "\n".join(out)
+
+
+def update_readme(full: str, readme: Path) -> None:
+    text = readme.read_text()
+    start, end = text.index(README_START) + len(README_START), text.index(README_END)
+    readme.write_text(text[:start] + "\n" + readme_digest(full) + "\n" + text[end:])
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data-dir", default="/tmp/mgvar", help="an ingested data dir (copied, never changed)")
     parser.add_argument("--out", default=str(ROOT / "docs" / "api.md"))
+    parser.add_argument("--readme", action="store_true", help="also refresh the examples in README.md")
     args = parser.parse_args(argv)
 
     os.environ["MATCHGRAPH_API_KEY"] = DEMO_KEY
@@ -313,6 +342,9 @@ def main(argv: list[str] | None = None) -> int:
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(text)
     print(f"wrote {out} ({len(text.splitlines())} lines)")
+    if args.readme:
+        update_readme(text, ROOT / "README.md")
+        print("updated the examples in README.md")
     return 0
 
 

@@ -111,6 +111,9 @@ class Embedder:
         self.encoded_texts = 0
         self._lru: OrderedDict[str, np.ndarray] = OrderedDict()
         self._lru_lock = threading.Lock()
+        # HF fast tokenizers keep padding/truncation as mutable state: two threads (gthread workers)
+        # tokenizing at once can hand one of them an unpadded batch. One encode at a time per process.
+        self._model_lock = threading.Lock()
 
     def _default_max_length(self, model_dir: Path) -> int:
         sbert = model_dir / "sentence_bert_config.json"
@@ -202,6 +205,10 @@ class Embedder:
 
     def _encode_uncached(self, texts: list[str], progress: bool = False) -> np.ndarray:
         """Model forward passes in length-sorted batches, each padded only to its own longest text."""
+        with self._model_lock:
+            return self._encode_locked(texts, progress)
+
+    def _encode_locked(self, texts: list[str], progress: bool) -> np.ndarray:
         lengths = [len(ids) for ids in self.tokenizer(
             texts, truncation=True, max_length=self.max_length, return_attention_mask=False,
             return_token_type_ids=False)["input_ids"]]
