@@ -303,7 +303,7 @@ def readme_digest(full: str, lines: int = 12) -> str:
         if sh is None or http is None:
             continue
         body = http.splitlines()
-        head = [body[0]] + [line for line in body[1:] if not line[:1].isupper() or not ": " in line]
+        head = [body[0]] + [line for line in body[1:] if not line[:1].isupper() or ": " not in line]
         shown = "\n".join(head[:lines]) + ("\n…" if len(head) > lines else "")
         out.append(f"**{title}** ([full](docs/api.md#{_anchor(title)}))\n\n```sh\n{sh}\n```\n\n"
                    f"```http\n{shown}\n```\n")
