@@ -1,0 +1,165 @@
+"""The Redis store on a real Redis Cluster: three masters on loopback ports, created with
+`redis-server --cluster-enabled yes` and `redis-cli --cluster create`, torn down always.
+
+The store suite of tests/test_stores.py is imported and collected here, so exactly the same tests run
+against `RedisStore(redis+cluster://...)` through the module's own `store` fixture.
+"""
+
+from __future__ import annotations
+
+import shutil
+import socket
+import subprocess
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import redis
+from test_stores import (  # noqa: F401 - collected here against the cluster store below
+    search,
+    test_capability_edges_and_exposure,
+    test_concurrent_writers_lose_nothing,
+    test_counts_survive_restart,
+    test_day_buckets_since_and_top_order,
+    test_feedback_fills_and_updates_edges,
+    test_intents_polling,
+    test_match_scores_replace_all,
+    test_queries_by_kind,
+    test_rebuild_equals_incremental,
+    test_rebuild_under_concurrent_writers,
+    test_rejected_feedback_writes_nothing,
+    test_times_matched_and_capabilities,
+)
+
+from graph.events import FeedbackEvent
+from graph.store import open_store
+from graph.store.base import MatchStore
+from graph.store.redis import RedisStore
+from graph.store.spool import SpoolingStore
+
+MASTERS = 3
+pytestmark = pytest.mark.skipif(shutil.which("redis-server") is None or shutil.which("redis-cli") is None,
+                                reason="redis-server and redis-cli are needed to create a cluster")
+
+
+def free_ports(n: int) -> list[int]:
+    socks, ports = [], []
+    for _ in range(n):
+        s = socket.socket()
+        s.bind(("127.0.0.1", 0))
+        socks.append(s)
+        ports.append(s.getsockname()[1])
+    for s in socks:
+        s.close()
+    return ports
+
+
+class Cluster:
+    """Three masters (no replicas), each with an explicit cluster bus port, in a temp dir."""
+
+    def __init__(self, workdir: Path) -> None:
+        self.workdir = workdir
+        ports = free_ports(2 * MASTERS)
+        self.ports, self.bus_ports = ports[:MASTERS], ports[MASTERS:]
+        self.procs: list[subprocess.Popen] = []
+
+    @property
+    def url(self) -> str:
+        return f"redis+cluster://127.0.0.1:{self.ports[0]}/0"
+
+    def start(self) -> Cluster:
+        for port, bus in zip(self.ports, self.bus_ports, strict=True):
+            node_dir = self.workdir / str(port)
+            node_dir.mkdir(parents=True)
+            self.procs.append(subprocess.Popen(
+                ["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--dir", str(node_dir),
+                 "--cluster-enabled", "yes", "--cluster-config-file", f"nodes-{port}.conf",
+                 "--cluster-port", str(bus), "--cluster-node-timeout", "5000", "--save", "",
+                 "--appendonly", "no", "--daemonize", "no", "--logfile", str(node_dir / "redis.log")],
+                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+        for port in self.ports:
+            self._wait(lambda port=port: redis.Redis(port=port, socket_connect_timeout=0.2).ping(), "start")
+        subprocess.run(["redis-cli", "--cluster", "create", *(f"127.0.0.1:{p}" for p in self.ports),
+                        "--cluster-replicas", "0", "--cluster-yes"],
+                       check=True, capture_output=True, timeout=60)
+        for port in self.ports:
+            self._wait(lambda port=port: redis.Redis(port=port).cluster("info")["cluster_state"] == "ok",
+                       "reach cluster_state:ok")
+        return self
+
+    def _wait(self, ready, what: str, timeout: float = 30.0) -> None:
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                if ready():
+                    return
+            except redis.RedisError:
+                pass
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"cluster did not {what}; logs in {self.workdir}")
+            time.sleep(0.1)
+
+    def flush(self) -> None:
+        for port in self.ports:
+            client = redis.Redis(port=port)
+            client.flushall()
+            client.close()
+
+    def stop(self) -> None:
+        for proc in self.procs:
+            if proc.poll() is None:
+                proc.terminate()
+        for proc in self.procs:
+            try:
+                proc.wait(10)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait(10)
+
+
+@pytest.fixture(scope="module")
+def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
+    c = Cluster(tmp_path_factory.mktemp("cluster"))
+    try:
+        c.start()
+        yield c
+    finally:
+        c.stop()
+
+
+@pytest.fixture
+def store(cluster: Cluster) -> Iterator[MatchStore]:
+    """What test_stores.py's `store` fixture gives, on the cluster: an empty RedisStore."""
+    cluster.flush()
+    s = RedisStore(cluster.url, prefix="mgtest")
+    assert s.cluster
+    yield s
+    s.close()
+    cluster.flush()
+
+
+def test_cluster_is_three_masters_and_the_store_lives_in_one_slot(cluster: Cluster, store: RedisStore) -> None:
+    """All keys of one prefix carry the hash tag {prefix}: one slot, so every script is a legal
+    single-slot call. Several prefixes (deployments) spread over the masters."""
+    info = redis.Redis(port=cluster.ports[0]).cluster("nodes")
+    assert sum(1 for v in info.values() if "master" in v["flags"]) == MASTERS
+    store.record_search(search("s1", ["a", "b"]))
+    store.record_feedback(FeedbackEvent("s1", "a", "click", 1.0))
+    holders = [p for p in cluster.ports if redis.Redis(port=p).dbsize() > 0]
+    assert len(holders) == 1
+    slots = {redis.Redis(port=cluster.ports[0]).cluster("keyslot", f"{{{p}}}") for p in ("mg", "mgtest", "tenant-b")}
+    assert len(slots) == 3
+
+
+def test_open_store_on_the_cluster_is_spooled(cluster: Cluster, tmp_path: Path) -> None:
+    cluster.flush()
+    s = open_store(cluster.url + "?prefix=mgopen", tmp_path)
+    try:
+        assert isinstance(s, SpoolingStore) and isinstance(s.authoritative(), RedisStore)
+        assert s.authoritative().cluster and s.ping()
+        s.record_search(search("s1", ["a"]))
+        assert s.times_matched(["a"]) == {"a": 1} and s.status()["spooled"] == 0
+    finally:
+        s.close()
+        cluster.flush()
