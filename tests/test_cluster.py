@@ -7,6 +7,7 @@ against `RedisStore(redis+cluster://...)` through the module's own `store` fixtu
 
 from __future__ import annotations
 
+import os
 import shutil
 import socket
 import subprocess
@@ -39,8 +40,10 @@ from graph.store.redis import RedisStore
 from graph.store.spool import SpoolingStore
 
 MASTERS = 3
-pytestmark = pytest.mark.skipif(shutil.which("redis-server") is None or shutil.which("redis-cli") is None,
-                                reason="redis-server and redis-cli are needed to create a cluster")
+# Outside CI a machine without Redis binaries skips; in CI (CI set) a missing binary fails the run.
+pytestmark = pytest.mark.skipif(
+    not os.environ.get("CI") and (shutil.which("redis-server") is None or shutil.which("redis-cli") is None),
+    reason="redis-server and redis-cli are needed to create a cluster")
 
 
 def free_ports(n: int) -> list[int]:
