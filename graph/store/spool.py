@@ -58,11 +58,11 @@ from graph.store.base import (
     check_search,
     served_ranks,
 )
+from graph.store.sqlite import connect
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 
-BUSY_TIMEOUT_S = 30.0
 RECENT_SEARCHES = 20_000  # searches remembered per process to validate feedback during an outage
 LAST_KNOWN_MAX = 200_000  # cached counts per process (cleared when exceeded)
 MAX_ATTEMPTS = 20  # replays of one event failing with an unexpected backend error before it is rejected
@@ -147,19 +147,8 @@ class SpoolingStore(MatchStore):
         """This process's connection (call with `_lock` held); reopened after fork."""
         pid = os.getpid()
         if self._conn is None or self._pid != pid:
-            conn = sqlite3.connect(self.spool_path, timeout=BUSY_TIMEOUT_S, isolation_level=None,
-                                   check_same_thread=False)
-            conn.execute(f"PRAGMA busy_timeout = {int(BUSY_TIMEOUT_S * 1000)}")
-            conn.execute("PRAGMA journal_mode = WAL")
-            conn.execute("PRAGMA synchronous = FULL")  # an acknowledged event is on disk
-            try:
-                conn.executescript("BEGIN IMMEDIATE;" + _SCHEMA + "COMMIT;")
-            except BaseException:
-                if conn.in_transaction:
-                    conn.execute("ROLLBACK")
-                conn.close()
-                raise
-            self._conn, self._pid = conn, pid
+            # FULL: an acknowledged event is on disk
+            self._conn, self._pid = connect(self.spool_path, _SCHEMA, synchronous="FULL"), pid
         return self._conn
 
     def _after_fork(self) -> None:

@@ -94,6 +94,25 @@ def _chunks(items: list[str], n: int = _CHUNK) -> Iterator[list[str]]:
         yield items[i:i + n]
 
 
+def connect(path: Path, schema: str, *, synchronous: str = "NORMAL") -> sqlite3.Connection:
+    """A WAL connection in autocommit mode with a long busy timeout and `schema` created.
+
+    Concurrent openers serialise on the write lock; the schema uses IF NOT EXISTS, so it is idempotent.
+    """
+    conn = sqlite3.connect(path, timeout=BUSY_TIMEOUT_S, isolation_level=None, check_same_thread=False)
+    conn.execute(f"PRAGMA busy_timeout = {int(BUSY_TIMEOUT_S * 1000)}")
+    conn.execute("PRAGMA journal_mode = WAL")
+    conn.execute(f"PRAGMA synchronous = {synchronous}")
+    try:
+        conn.executescript("BEGIN IMMEDIATE;" + schema + "COMMIT;")
+    except BaseException:
+        if conn.in_transaction:
+            conn.execute("ROLLBACK")
+        conn.close()
+        raise
+    return conn
+
+
 class SQLiteStore(MatchStore):
     """Match store in one SQLite file; a connection per process, opened lazily (fork-safe)."""
 
@@ -113,19 +132,8 @@ class SQLiteStore(MatchStore):
             if self._conn is not None:
                 _INHERITED.append(self._conn)
                 self._lock = threading.RLock()  # may have been copied in a held state
-            conn = sqlite3.connect(self.path, timeout=BUSY_TIMEOUT_S, isolation_level=None,
-                                   check_same_thread=False)
-            conn.execute(f"PRAGMA busy_timeout = {int(BUSY_TIMEOUT_S * 1000)}")
-            conn.execute("PRAGMA journal_mode = WAL")
-            conn.execute("PRAGMA synchronous = NORMAL")  # WAL + NORMAL: durable across app crashes
-            try:  # concurrent openers serialise on the write lock; IF NOT EXISTS makes it idempotent
-                conn.executescript("BEGIN IMMEDIATE;" + _SCHEMA + "COMMIT;")
-            except BaseException:
-                if conn.in_transaction:
-                    conn.execute("ROLLBACK")
-                conn.close()
-                raise
-            self._conn, self._pid = conn, pid
+            # WAL + NORMAL: durable across app crashes
+            self._conn, self._pid = connect(self.path, _SCHEMA, synchronous="NORMAL"), pid
         return self._conn
 
     @contextmanager
