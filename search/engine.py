@@ -303,7 +303,7 @@ class Engine:
                             self.config.match_k, round(result.hits[0].score, 6) if result.hits else 0.0,
                             result.low_confidence)
         self.store.record_search(event)
-        self.intents.remember(intent_id, vector)
+        self.intents.remember(intent_id, vector, normalised)
 
     def feedback(self, search_id: str, artifact_id: str, event: str, dwell_ms: int = 0) -> None:
         """Record a click, dwell or vote on a served result (raises UnknownSearch / NotServed)."""

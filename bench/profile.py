@@ -1,0 +1,425 @@
+"""Where a served search spends its time, and side-by-side checks of what was changed to make it cheaper.
+
+    python -m bench.profile                      # pyinstrument + phase table, bundled catalog, 200 searches
+    python -m bench.profile --size 100000        # over the synthetic 100k data dir (bench/vectors.py)
+    python -m bench.profile --sync-ab            # before/after of the intent-sync fixes, in process, + R@10
+    python -m bench.profile --sync-http-ab       # the same through gunicorn, 1 and 16 clients
+    python -m bench.profile --ann-ab             # IVF nprobe as tuned now vs all lists (before), 100k, + R@10
+    python -m bench.profile --threads-ab         # gunicorn with torch's default threads vs 1 per worker
+    python -m bench.profile --feedback redis     # where a POST /v1/feedback spends its time (Flask test client)
+
+The searches run what `GET /v1/search` runs, in process: `Engine.search` with recording and learning
+on, then `search_response` (Times Matched and scores of the hits). Every query is distinct (the
+query-vector LRU never hits), as for real traffic.
+"""
+
+from __future__ import annotations
+
+import argparse
+import collections
+import shutil
+import statistics
+import sys
+import time
+from contextlib import contextmanager
+from pathlib import Path
+
+from bench.common import load_devset, machine, metrics, table
+from bench.perf import (
+    Gunicorn,
+    latency_row,
+    load_average,
+    med,
+    merge,
+    percentile,
+    queries,
+    run_clients,
+    scratch,
+    search_job,
+)
+
+PHASES = (  # (module, class, method, label); nested phases are subtracted from their parents
+    ("search.engine", "Engine", "search", "Engine.search: ranking, fusion, the rest"),
+    ("search.embedder", "Embedder", "encode_query", "query embedding (model forward)"),
+    ("search.embedder", "Embedder", "encode", "intent sync: embedding recorded intents (model forward)"),
+    ("search.learning", "IntentMemory", "learned", "learning: neighbour intents and their edges"),
+    ("search.index", "VectorIndex", "search", "FAISS search (capabilities and intents)"),
+    ("search.lexical", "LexicalIndex", "scores", "BM25 (bm25s)"),
+    ("search.engine", "Engine", "_record", "recording the search event (store)"),
+    ("api.serialize", None, "search_response", "response: Times Matched + scores"),
+    ("search.engine", "Engine", "scorebook", "scorebook refresh (every 30 s)"),
+)
+
+
+class PhaseTimer:
+    """Exclusive wall time per wrapped function (children's time is taken off their caller's)."""
+
+    def __init__(self) -> None:
+        self.total: collections.Counter = collections.Counter()
+        self.calls: collections.Counter = collections.Counter()
+        self._stack: list[list[float]] = []
+        self._undo: list = []
+
+    def wrap(self, owner, name: str, label: str) -> None:
+        real = getattr(owner, name)
+
+        def wrapper(*a, **k):
+            self._stack.append([0.0])
+            start = time.perf_counter()
+            try:
+                return real(*a, **k)
+            finally:
+                spent = time.perf_counter() - start
+                children = self._stack.pop()[0]
+                self.total[label] += spent - children
+                self.calls[label] += 1
+                if self._stack:
+                    self._stack[-1][0] += spent
+
+        setattr(owner, name, wrapper)
+        self._undo.append((owner, name, real))
+
+    def install(self) -> PhaseTimer:
+        import importlib
+
+        for module, cls, method, label in PHASES:
+            mod = importlib.import_module(module)
+            self.wrap(getattr(mod, cls) if cls else mod, method, label)
+        return self
+
+    def remove(self) -> None:
+        for owner, name, real in reversed(self._undo):
+            setattr(owner, name, real)
+        self._undo.clear()
+
+
+def engine_over(data_dir: Path, work: Path):
+    from bench.vectors import link_copy
+    from search.config import Config
+    from search.engine import Engine
+
+    return Engine(Config.from_env(data_dir=link_copy(data_dir, work), store_url=""))
+
+
+def served_search(engine, q: str) -> None:
+    """What the /v1/search handler does, minus Flask."""
+    import api.serialize as serialize
+
+    serialize.search_response(engine, engine.search(q, k=10))
+
+
+def source_dir(size: int | None) -> Path:
+    from bench import vectors
+    from bench.common import bundled_engine
+
+    engine = bundled_engine()
+    engine.close()
+    if not size:
+        return engine.data_dir
+    return vectors.ensure(size, real=vectors.real_catalog(engine))[0]
+
+
+def profile(args, log) -> str:
+    from pyinstrument import Profiler
+
+    import api.serialize  # noqa: F401 - wrapped below
+
+    source = source_dir(args.size)
+    work = scratch("mg-profile-")
+    try:
+        engine = engine_over(source, work / "var")
+        qs = queries()
+        for q in qs[:5]:
+            served_search(engine, q)  # first-use costs (scorebook, lazy imports) out of the way
+        qs = qs[5:5 + args.searches]
+        batches = engine.embedder.forward_batches
+        timer = PhaseTimer().install()
+        profiler = Profiler(interval=0.0005)
+        started = time.perf_counter()
+        profiler.start()
+        try:
+            for q in qs:
+                served_search(engine, q)
+        finally:
+            profiler.stop()
+            timer.remove()
+        wall = time.perf_counter() - started
+        forwards = (engine.embedder.forward_batches - batches) / len(qs)
+        engine.close()
+        rows = [{"phase": label, "ms/search": round(1000 * t / len(qs), 2), "share": f"{100 * t / wall:.0f}%",
+                 "calls/search": round(timer.calls[label] / len(qs), 2)}
+                for label, t in timer.total.most_common()]
+        head = (f"{len(qs)} served searches over {source.name} ({machine()}, load average {load_average()}): "
+                f"{1000 * wall / len(qs):.1f} ms/search, {forwards:.2f} model forward passes per search")
+        text = profiler.output_text(unicode=False, color=False, show_all=False, timeline=False)
+        lines = text.splitlines()
+        return "\n".join([head, "", table(rows, ["phase", "ms/search", "share", "calls/search"]), "",
+                          "pyinstrument (top frames):", "```", *lines[:args.lines], "```"])
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def legacy_sync(self) -> None:
+    """`IntentMemory.sync` before the fix: every new intent in the log is embedded again, including
+    the ones this process has just searched for (their vectors were already in the index)."""
+    new = self.store.intents(after_seq=self.seq)
+    if not new:
+        return
+    vectors = self.embedder.encode([i.text for i in new])
+    with self._lock:
+        self.index.upsert([i.intent_id for i in new], vectors)
+        self.seq = max(self.seq, max(i.seq for i in new))
+
+
+def legacy_remember(self, intent_id: str, vector, text: str | None = None) -> None:
+    """`IntentMemory.remember` before the fix: memory only, nothing for the other workers."""
+    with self._lock:
+        if intent_id not in self.index:
+            self.index.upsert([intent_id], vector[None, :])
+
+
+@contextmanager
+def variant(name: str):
+    from search.learning import IntentMemory
+
+    current = IntentMemory.sync, IntentMemory.remember
+    if name == "before":
+        IntentMemory.sync, IntentMemory.remember = legacy_sync, legacy_remember
+    try:
+        yield
+    finally:
+        IntentMemory.sync, IntentMemory.remember = current
+
+
+def legacy_app():
+    """gunicorn app spec `bench.profile:legacy_app()`: the product with the intent sync as before the fixes."""
+    from api.app import create_app
+    from search.learning import IntentMemory
+
+    IntentMemory.sync, IntentMemory.remember = legacy_sync, legacy_remember
+    return create_app()
+
+
+def sync_ab(args, log) -> str:
+    """The intent-sync fix, before vs after, in one run: served-search latency, forward passes, R@10."""
+    from bench.quality import evaluate
+
+    source = source_dir(args.size)
+    work = scratch("mg-ab-")
+    try:
+        engines = {name: engine_over(source, work / name) for name in ("before", "after")}
+        qs = queries()
+        times = {name: [] for name in engines}
+        forwards = dict.fromkeys(engines, 0)
+        for name, engine in engines.items():
+            with variant(name):
+                for q in qs[:5]:
+                    served_search(engine, q)
+        for i, q in enumerate(qs[5:5 + args.searches]):
+            for name in (("before", "after") if i % 2 == 0 else ("after", "before")):
+                engine = engines[name]
+                with variant(name):
+                    b = engine.embedder.forward_batches
+                    start = time.perf_counter()
+                    served_search(engine, q)
+                    times[name].append(1000 * (time.perf_counter() - start))
+                    forwards[name] += engine.embedder.forward_batches - b
+        dev = load_devset("huggingface_eval")[:args.quality_limit]
+        rows = []
+        for name, engine in engines.items():
+            with variant(name):
+                engine.embedder._lru.clear()
+                m = evaluate(engine, dev)
+            t = times[name]
+            rows.append({"variant": "before: sync re-embeds every recorded intent" if name == "before"
+                         else "after: own intents kept (and cached for other workers)",
+                         "searches": len(t), "p50 ms": round(percentile(t, 50), 1),
+                         "p95 ms": round(percentile(t, 95), 1), "mean ms": round(statistics.mean(t), 1),
+                         "forward passes/search": round(forwards[name] / len(t), 2),
+                         "dev R@10": m["R@10"], "dev MRR@10": m["MRR@10"]})
+            engine.close()
+        b, a = rows
+        return "\n".join([f"intent-sync fix, same run, alternating per query ({machine()}, load average "
+                          f"{load_average()}): after/before p50 = {a['p50 ms'] / b['p50 ms']:.2f}x", "",
+                          table(rows, list(rows[0]))])
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def ann_ab(args, log) -> str:
+    """The nprobe-tuning fix on a synthetic IVF data dir: searches with the tuned nprobe vs every list (what
+    tuning chose before the fix), alternating per query; latency of Engine.search and dev-set quality."""
+    source = source_dir(args.size or 100_000)
+    work = scratch("mg-ann-ab-")
+    try:
+        engine = engine_over(source, work / "var")
+        if engine.index.kind != "ivf":
+            raise SystemExit(f"{source} holds an exact index: use --size above the ANN threshold")
+        tuned, nlist = engine.index.nprobe, engine.index.nlist
+        variants = {f"after: nprobe {tuned} (tuned on mixture queries, ties counted)": tuned,
+                    f"before: nprobe {nlist} = every list (tuning could never reach its goal)": nlist}
+        dev = load_devset("huggingface_eval")[:args.quality_limit]
+        times = {name: [] for name in variants}
+        ranked = {name: [] for name in variants}
+        for r in dev:  # query vectors into the LRU: the timed searches below differ only after the model
+            engine.search(r["query"], k=10, record=False, learn=False)
+        for rep in range(args.repeats):
+            for i, r in enumerate(dev):
+                for name in (list(variants) if (i + rep) % 2 == 0 else list(variants)[::-1]):
+                    engine.index.nprobe = variants[name]
+                    start = time.perf_counter()
+                    hits = engine.search(r["query"], k=10, record=False, learn=False).hits
+                    times[name].append(1000 * (time.perf_counter() - start))
+                    if rep == 0:
+                        ranked[name].append([h.artifact.id for h in hits])
+        engine.index.nprobe = tuned
+        engine.close()
+        rows = []
+        for name in variants:
+            m = metrics(ranked[name], [r["gold"] for r in dev])
+            rows.append({"variant": name, "searches": len(times[name]),
+                         "Engine.search p50 ms": round(percentile(times[name], 50), 2),
+                         "p95 ms": round(percentile(times[name], 95), 2), "dev R@10": m["R@10"],
+                         "dev MRR@10": m["MRR@10"]})
+        a, b = rows
+        return "\n".join([f"nprobe fix over {source.name} ({machine()}, load average {load_average()}): "
+                          f"after/before p50 = {a['Engine.search p50 ms'] / b['Engine.search p50 ms']:.2f}x "
+                          f"(query vectors cached, so the times are everything after the model; "
+                          f"{args.repeats} passes alternating per query)", "", table(rows, list(rows[0]))])
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def feedback_profile(args, log) -> str:
+    """pyinstrument over POST /v1/feedback through the Flask app in process (no sockets): what a recorded
+    event costs besides the store."""
+    import os
+    import uuid
+
+    from pyinstrument import Profiler
+
+    from api.app import create_app
+    from bench.perf import FEEDBACK_KINDS, REDIS_URL, _clear_redis_prefix
+    from bench.vectors import link_copy
+    from search.config import Config
+    from search.engine import Engine
+
+    url = f"{REDIS_URL}?prefix=mgprof-{uuid.uuid4().hex[:8]}" if args.feedback == "redis" else ""
+    os.environ["MATCHGRAPH_RATE_LIMIT"] = "10000000/minute;1000000/second"
+    work = scratch("mg-fb-")
+    try:
+        engine = Engine(Config.from_env(data_dir=link_copy(source_dir(None), work / "var"), store_url=url))
+        client = create_app(engine=engine).test_client()
+        served = []
+        for q in queries()[:20]:
+            body = client.get("/v1/search", query_string={"q": q, "k": 10}).get_json()
+            served += [(body["search_id"], r["artifact_id"]) for r in body["results"]]
+        jobs = [{"search_id": s, "artifact_id": a, "event": FEEDBACK_KINDS[i % 5], "dwell_ms": 1500}
+                for i, (s, a) in enumerate(served * (1 + args.searches // max(1, len(served))))][:args.searches]
+        store_time = PhaseTimer()
+        store_time.wrap(type(engine.store), "record_feedback", "store.record_feedback")
+        profiler = Profiler(interval=0.0002)
+        started = time.perf_counter()
+        profiler.start()
+        for job in jobs:
+            resp = client.post("/v1/feedback", json=job)
+            assert resp.status_code == 202, resp.get_data(as_text=True)
+        profiler.stop()
+        wall = time.perf_counter() - started
+        store_time.remove()
+        engine.close()
+        per = 1000 * wall / len(jobs)
+        in_store = 1000 * store_time.total["store.record_feedback"] / len(jobs)
+        head = (f"{len(jobs)} POST /v1/feedback in process ({args.feedback} store, {machine()}, load average "
+                f"{load_average()}): {per:.2f} ms each, of which {in_store:.2f} ms in the store; "
+                f"one core's ceiling {1000 / per:.0f} events/s")
+        lines = profiler.output_text(unicode=False, color=False, show_all=False).splitlines()
+        return "\n".join([head, "", "```", *lines[:args.lines], "```"])
+    finally:
+        if url:
+            _clear_redis_prefix(url)
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def http_ab(args, log, variants: dict[str, dict], title: str) -> str:
+    """gunicorn (Procfile settings) variants, alternating per repeat: 1 and 16 clients, distinct queries.
+    A variant is Gunicorn keyword arguments (`env`, `app`)."""
+    from bench.vectors import link_copy
+
+    source = source_dir(args.size)
+    pool = queries()
+    rows: dict[tuple[str, int], list[dict]] = collections.defaultdict(list)
+    for rep in range(args.repeats):
+        for name in (list(variants) if rep % 2 == 0 else list(variants)[::-1]):
+            work = scratch("mg-http-ab-")
+            server = Gunicorn(link_copy(source, work / "var"), **variants[name])
+            try:
+                server.wait_ready()
+                run_clients(server.port, 8, [f"warm up {i}" for i in range(16)], 120, search_job)
+                offset = 0
+                for clients, count in ((1, args.searches // 2), (16, args.searches)):
+                    tallies, elapsed = run_clients(server.port, clients, pool[offset:offset + count], 120, search_job)
+                    offset += count
+                    rows[(name, clients)].append(latency_row(merge(tallies), elapsed))
+                    log(f"{name}, {clients} clients: {rows[(name, clients)][-1]}")
+            finally:
+                server.stop()
+                shutil.rmtree(work, ignore_errors=True)
+    out = [{"variant": name, "clients": c, "requests": sum(r["n"] for r in reps),
+            "p50 ms": med([r["p50"] for r in reps]), "p95 ms": med([r["p95"] for r in reps]),
+            "p99 ms": med([r["p99"] for r in reps]), "req/s": med([r["rps"] for r in reps]),
+            "errors": sum(r["errors"] for r in reps)} for (name, c), reps in rows.items()]
+    out.sort(key=lambda r: (r["clients"], list(variants).index(r["variant"])))
+    return "\n".join([f"{title}: gunicorn 2 workers x 4 threads over {source.name}, {args.repeats} repeats "
+                      f"alternating ({machine()}, load average {load_average()})", "", table(out, list(out[0]))])
+
+
+def threads_ab(args, log) -> str:
+    return http_ab(args, log, {"torch default threads (as the Procfile runs)": {},
+                               "OMP_NUM_THREADS=1 per worker": {"env": {"OMP_NUM_THREADS": "1",
+                                                                        "MKL_NUM_THREADS": "1"}}},
+                   "torch intra-op threads")
+
+
+def sync_http_ab(args, log) -> str:
+    return http_ab(args, log, {"before: every worker re-embeds every recorded intent":
+                               {"app": "bench.profile:legacy_app()"},
+                               "after: own intents kept, others' read from the vector cache": {}},
+                   "intent-sync fixes through HTTP")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench.profile", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--size", type=int, default=None, help="synthetic data dir of this many capabilities")
+    parser.add_argument("--searches", type=int, default=200)
+    parser.add_argument("--lines", type=int, default=60, help="pyinstrument lines to print")
+    parser.add_argument("--sync-ab", action="store_true", help="before/after of the intent-sync fix")
+    parser.add_argument("--sync-http-ab", action="store_true", help="the same through gunicorn")
+    parser.add_argument("--ann-ab", action="store_true", help="before/after of the nprobe-tuning fix")
+    parser.add_argument("--threads-ab", action="store_true", help="torch threads per gunicorn worker, A/B")
+    parser.add_argument("--feedback", choices=("sqlite", "redis"), help="profile POST /v1/feedback instead")
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--quality-limit", type=int, default=None, help="dev queries for the R@10 check")
+    args = parser.parse_args(argv)
+
+    def log(m: str) -> None:
+        print(f"[profile {time.strftime('%H:%M:%S')}] {m}", file=sys.stderr, flush=True)
+
+    if args.sync_ab:
+        print(sync_ab(args, log))
+    elif args.sync_http_ab:
+        print(sync_http_ab(args, log))
+    elif args.ann_ab:
+        print(ann_ab(args, log))
+    elif args.feedback:
+        print(feedback_profile(args, log))
+    elif args.threads_ab:
+        print(threads_ab(args, log))
+    else:
+        print(profile(args, log))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
