@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import logging
 import math
+import sqlite3
 import threading
 
 import numpy as np
@@ -11,6 +13,8 @@ from graph.feedback import evidence
 from graph.store.base import MatchStore
 from search.embedder import Embedder
 from search.index import VectorIndex
+
+log = logging.getLogger(__name__)
 
 
 class IntentMemory:
@@ -48,7 +52,10 @@ class IntentMemory:
                 return
             self.index.upsert([intent_id], vector[None, :])
         if text is not None and self.embedder.cache is not None:
-            self.embedder.cache.put_many({self.embedder.cache_key(text): vector})
+            try:
+                self.embedder.cache.put_many({self.embedder.cache_key(text): vector})
+            except sqlite3.Error as exc:  # an optimisation only: never fail the search that was just served
+                log.warning("could not cache the vector of intent %s: %s", intent_id, exc)
 
     def neighbours(self, vector: np.ndarray, k: int, min_similarity: float) -> list[tuple[str, float]]:
         if not len(self.index):
