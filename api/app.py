@@ -51,6 +51,7 @@ def create_app(data_dir: str | None = None, *, engine: Engine | None = None, boo
     app.config.update(
         MAX_CONTENT_LENGTH=int(os.environ.get("MATCHGRAPH_MAX_BODY", 1024 * 1024)),
         RATELIMIT_DEFAULT=os.environ.get("MATCHGRAPH_RATE_LIMIT", "1200/minute;100/second"),
+        FEEDBACK_RATE_LIMIT=os.environ.get("MATCHGRAPH_FEEDBACK_RATE_LIMIT", "12000/minute;1000/second"),
         RATELIMIT_HEADERS_ENABLED=True,
         CORS_ORIGINS=os.environ.get("MATCHGRAPH_CORS_ORIGINS", "*"),
         JSON_SORT_KEYS=False,
@@ -81,6 +82,12 @@ def create_app(data_dir: str | None = None, *, engine: Engine | None = None, boo
     for module in (ops, v1_search, v1_artifacts, v1_analytics, v1_admin, pages):
         app.register_blueprint(module.bp)
     limiter.exempt(ops.bp)
+    # a feedback batch is one request against the default limits and, on top, costs one unit per event
+    # against FEEDBACK_RATE_LIMIT: batching saves per-request overhead without multiplying what one client
+    # may send (wrapped here, not decorated in the blueprint, because the limiter belongs to this app)
+    batch = "search.feedback_batch"
+    app.view_functions[batch] = limiter.limit(app.config["FEEDBACK_RATE_LIMIT"], cost=v1_search.batch_cost,
+                                              override_defaults=False)(app.view_functions[batch])
     spec.register(app)
 
     @app.before_request

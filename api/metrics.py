@@ -21,6 +21,10 @@ SEARCH_SECONDS = Histogram("matchgraph_search_seconds", "Engine search time (emb
 SEARCHES = Counter("matchgraph_searches_total", "Searches answered")
 ZERO_RESULTS = Counter("matchgraph_zero_result_searches_total", "Searches with no result")
 FEEDBACK = Counter("matchgraph_feedback_total", "Feedback events", ["event"])
+FEEDBACK_REJECTED = Counter("matchgraph_feedback_rejected_total",
+                            "Feedback events refused (unknown search, artifact not served)", ["reason"])
+FEEDBACK_BATCH = Histogram("matchgraph_feedback_batch_events", "Events per POST /v1/feedback:batch",
+                           buckets=(1, 5, 10, 25, 50, 100, 250, 500))
 
 
 def exposition() -> tuple[bytes, str]:

@@ -77,11 +77,34 @@ class FeedbackRequest(Strict):
     search_id: str = Field(..., min_length=1, max_length=64, pattern=r"^[0-9a-f]+$")
     artifact_id: str = Field(..., min_length=1, max_length=200)
     event: Literal["click", "dwell", "upvote", "downvote"]
-    dwell_ms: int | None = Field(None, ge=0, le=86_400_000)
+    dwell_ms: int | None = Field(None, ge=0, le=86_400_000, strict=True)  # not true/false, "5" or 5.0
 
 
 class Accepted(BaseModel):
     status: Literal["accepted"] = "accepted"
+
+
+MAX_FEEDBACK_BATCH = 500
+
+
+class FeedbackBatchRequest(Strict):
+    events: list[FeedbackRequest] = Field(..., min_length=1, max_length=MAX_FEEDBACK_BATCH,
+                                          description="Feedback events, each as for POST /v1/feedback.")
+
+
+class RejectedEvent(BaseModel):
+    index: int = Field(..., description="Position of the event in `events`.")
+    code: str = Field(..., description="`not_found` (unknown search_id) or `invalid` (artifact not served "
+                                       "by that search), as POST /v1/feedback would answer; `error` when the "
+                                       "store refused it (send it again).")
+    field: str | None
+    message: str
+
+
+class FeedbackBatchAccepted(BaseModel):
+    status: Literal["accepted"] = "accepted"
+    accepted: int = Field(..., description="Events recorded.")
+    rejected: list[RejectedEvent] = Field(..., description="Events not recorded, in order; the rest were.")
 
 
 class ArtifactListQuery(Strict):

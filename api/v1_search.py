@@ -2,18 +2,34 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, jsonify
+import collections
+import logging
+import time
+
+from flask import Blueprint, jsonify, request
 from spectree import Response
+from werkzeug.exceptions import HTTPException
 
 from api import metrics
 from api.errors import ApiError
-from api.models import Accepted, ErrorResponse, FeedbackRequest, SearchQuery, SearchResponse
+from api.models import (
+    MAX_FEEDBACK_BATCH,
+    Accepted,
+    ErrorResponse,
+    FeedbackBatchAccepted,
+    FeedbackBatchRequest,
+    FeedbackRequest,
+    SearchQuery,
+    SearchResponse,
+)
 from api.serialize import search_response
 from api.spec import spec
 from api.state import engine
+from graph.events import FeedbackEvent
 from graph.store.base import NotServed, UnknownSearch
 
 bp = Blueprint("search", __name__, url_prefix="/v1")
+log = logging.getLogger(__name__)
 
 
 @bp.get("/search")
@@ -44,9 +60,64 @@ def feedback(json: FeedbackRequest):
     try:
         engine().feedback(json.search_id, json.artifact_id, json.event, json.dwell_ms or 0)
     except UnknownSearch:
+        metrics.FEEDBACK_REJECTED.labels("unknown_search").inc()
         raise ApiError(404, f"search_id: no search {json.search_id!r}", "search_id") from None
     except NotServed:
+        metrics.FEEDBACK_REJECTED.labels("not_served").inc()
         raise ApiError(422, f"artifact_id: {json.artifact_id!r} was not served by that search",
                        "artifact_id") from None
     metrics.FEEDBACK.labels(json.event).inc()
     return Accepted(), 202
+
+
+@bp.post("/feedback:batch")
+@spec.validate(json=FeedbackBatchRequest, resp=Response(HTTP_202=FeedbackBatchAccepted, HTTP_422=ErrorResponse),
+               tags=["search"])
+def feedback_batch(json: FeedbackBatchRequest):
+    """Record up to 500 feedback events in one request (one store round trip).
+
+    A malformed event rejects the whole batch (422 naming it, e.g. `events[3].event`; nothing is stored).
+    Otherwise every event is recorded except those POST /v1/feedback would refuse (unknown search_id,
+    artifact not served by that search): they are listed in `rejected` with the same code and message.
+    Rate limits: one request, plus one unit per event against the feedback-event limit."""
+    for i, item in enumerate(json.events):
+        if item.event == "dwell" and item.dwell_ms is None:
+            raise ApiError(422, f"events[{i}].dwell_ms: required when event is dwell", f"events[{i}].dwell_ms")
+    now = time.time()
+    # distinct timestamps in batch order: two identical events in a batch are two events (a user clicking
+    # twice), as when sent one by one, and never one idempotent retry of the other (RedisStore)
+    events = [FeedbackEvent(item.search_id, item.artifact_id, item.event, now + i * 1e-6, item.dwell_ms or 0)
+              for i, item in enumerate(json.events)]
+    results = engine().store.record_many(events)
+    accepted: collections.Counter[str] = collections.Counter()
+    rejected: list[dict] = []
+    for i, (event, result) in enumerate(zip(events, results, strict=True)):
+        if not isinstance(result, Exception):
+            accepted[event.event] += 1
+            continue
+        if isinstance(result, UnknownSearch):
+            reason, code, field = "unknown_search", "not_found", f"events[{i}].search_id"
+            message = f"{field}: no search {event.search_id!r}"
+        elif isinstance(result, NotServed):
+            reason, code, field = "not_served", "invalid", f"events[{i}].artifact_id"
+            message = f"{field}: {event.artifact_id!r} was not served by that search"
+        else:  # a backend refusal that validation cannot foresee: reported, never half-silently a 500
+            log.error("feedback batch: event %d not recorded: %s: %s", i, type(result).__name__, result)
+            reason, code, field, message = "error", "error", None, "not recorded (server error); send it again"
+        metrics.FEEDBACK_REJECTED.labels(reason).inc()
+        rejected.append({"index": i, "code": code, "field": field, "message": message})
+    for kind, n in accepted.items():
+        metrics.FEEDBACK.labels(kind).inc(n)
+    metrics.FEEDBACK_BATCH.observe(len(events))
+    return FeedbackBatchAccepted(accepted=sum(accepted.values()), rejected=rejected), 202
+
+
+def batch_cost() -> int:
+    """Rate-limit units of a feedback batch: one per event. A body that cannot be read costs 1 (the view
+    answers 400/413/422 for it)."""
+    try:
+        body = request.get_json(silent=True)
+    except (HTTPException, RecursionError):
+        return 1
+    events = body.get("events") if isinstance(body, dict) else None
+    return max(1, min(len(events), MAX_FEEDBACK_BATCH)) if isinstance(events, list) else 1

@@ -113,7 +113,7 @@ Conventions:
   whose body is not `application/json`, 422 a value out of range, of the wrong type or an unknown field
   (`field` names it, e.g. `k`, `upsert[1].url`), 429 rate limit (with `Retry-After`), 503 while the
   engine loads, or (with `Retry-After`) while the match store is unreachable. Bad input never gives a 500.
-- Limits: `q` 1..512 characters, `k` 1..100, `offset` 0..1000, bodies 1 MB.
+- Limits: `q` 1..512 characters, `k` 1..100, `offset` 0..1000, feedback batches 1..500 events, bodies 1 MB.
 - Read endpoints send `ETag` and `Cache-Control: public, max-age=15` and answer `If-None-Match` with 304;
   `/v1/search` is `no-store` (it records what it served).
 - CORS: `/v1/*` allows the origins in `MATCHGRAPH_CORS_ORIGINS` (comma-separated, default `*`).
@@ -159,6 +159,21 @@ Conventions:
     r.call("POST", "/v1/feedback", raw=json.dumps({"search_id": sid, "pad": "x" * (1024 * 1024)}),
            curl_stdin=f"{{ printf '{{\"search_id\": \"{sid}\", \"pad\": \"'; head -c 1048576 /dev/zero | "
                       "tr '\\0' x; printf '\"}'; }")
+
+    section("POST /v1/feedback:batch", "Up to 500 feedback events in one request, for a front end that buffers "
+            "them: one store round trip instead of one request each. A malformed event rejects the whole batch "
+            "(422 naming it, nothing stored); otherwise every event is recorded except those `POST /v1/feedback` "
+            "would refuse, listed in `rejected` by position with the same code (`not_found`: unknown `search_id`, "
+            "`invalid`: artifact not served by that search). Rate limits count the batch as one request, and each "
+            "event against `MATCHGRAPH_FEEDBACK_RATE_LIMIT`.")
+    second = found["results"][1]["artifact_id"]
+    r.call("POST", "/v1/feedback:batch", body={"events": [
+        {"search_id": sid, "artifact_id": first, "event": "click"},
+        {"search_id": sid, "artifact_id": second, "event": "dwell", "dwell_ms": 12000},
+        {"search_id": "0" * 32, "artifact_id": first, "event": "upvote"}]})
+    r.call("POST", "/v1/feedback:batch", body={"events": [
+        {"search_id": sid, "artifact_id": first, "event": "click"},
+        {"search_id": sid, "artifact_id": first, "event": "poke"}]})
 
     # --- artifacts -----------------------------------------------------------------------------
     section("GET /v1/artifacts", "Browse the catalog. `sort` is `unfragile_rank` (default), `times_matched` or "

@@ -26,11 +26,9 @@ import collections
 import datetime as dt
 import http.client
 import json
-import os
 import random
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -41,15 +39,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
-from bench.common import DEVSETS, ROOT, WORK, machine
+from bench.common import DEVSETS, ROOT, WORK, Gunicorn, free_port, machine
 
 FEEDBACK_KINDS = ("click", "click", "dwell", "upvote", "downvote")
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def percentile(sorted_values: list[float], p: float) -> float:
@@ -141,50 +133,6 @@ class Tally:
     clicks: int = 0
     served: collections.Counter = field(default_factory=collections.Counter)
     errors: collections.Counter = field(default_factory=collections.Counter)
-
-
-class Server:
-    """gunicorn (gthread) on a free loopback port, as the Procfile runs it."""
-
-    def __init__(self, data_dir: Path, store: str, workers: int, threads: int, log_path: Path) -> None:
-        self.port = free_port()
-        env = dict(os.environ, MATCHGRAPH_DATA_DIR=str(data_dir), MATCHGRAPH_STORE=store,
-                   MATCHGRAPH_BOOTSTRAP="0", MATCHGRAPH_RATE_LIMIT="1000000/minute",
-                   MATCHGRAPH_LOG_LEVEL="WARNING", PYTHONUNBUFFERED="1")
-        env.pop("REDIS_URL", None)
-        self.log_path = log_path
-        self.log = open(log_path, "wb")  # noqa: SIM115 - closed in stop()
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "gunicorn", "--workers", str(workers), "--worker-class", "gthread",
-             "--threads", str(threads), "--bind", f"127.0.0.1:{self.port}", "--timeout", "120",
-             "--graceful-timeout", "10", "api.app:create_app()"],
-            cwd=ROOT, env=env, stdout=self.log, stderr=subprocess.STDOUT, start_new_session=True)
-
-    def wait_ready(self, timeout: float = 240.0, consecutive: int = 40) -> None:
-        """/readyz 200 on `consecutive` fresh connections in a row: every worker has loaded its engine."""
-        deadline, streak = time.monotonic() + timeout, 0
-        while streak < consecutive:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"gunicorn exited with {self.proc.returncode}; see {self.log_path}")
-            if time.monotonic() > deadline:
-                raise TimeoutError(f"gunicorn not ready after {timeout:.0f}s; see {self.log_path}")
-            try:
-                status, _ = request(http.client.HTTPConnection("127.0.0.1", self.port, timeout=5), "GET", "/readyz")
-            except OSError:
-                status = 0
-            streak = streak + 1 if status == 200 else 0
-            if status != 200:
-                time.sleep(0.5)
-
-    def stop(self) -> None:
-        if self.proc.poll() is None:
-            os.killpg(self.proc.pid, signal.SIGTERM)
-            try:
-                self.proc.wait(30)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.proc.pid, signal.SIGKILL)
-                self.proc.wait(10)
-        self.log.close()
 
 
 def request(conn: http.client.HTTPConnection, method: str, path: str, body: dict | None = None,
@@ -293,14 +241,15 @@ def run(clients: int = 32, seconds: float = 60.0, store: str = "", workers: int 
         store = f"redis://127.0.0.1:{own.port}/0"
     if store.startswith("redis"):
         store = with_prefix(store, f"load-{uuid.uuid4().hex[:8]}")
-    server = Server(data_dir, store, workers, threads, tmp / "gunicorn.log")
+    server = Gunicorn(data_dir, store=store, workers=workers, threads=threads, log_path=tmp / "gunicorn.log",
+                      timeout=120)
     report: dict = {"date": dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC"), "machine": machine(),
                     "clients": clients, "seconds": seconds, "workers": workers, "threads": threads,
                     "store": store.split("?")[0] if store else "sqlite (data dir)", "feedback_share": feedback_share,
                     "outage": outage}
     try:
         started = time.monotonic()
-        server.wait_ready()
+        server.wait_ready(timeout=240)
         report["startup_s"] = round(time.monotonic() - started, 1)
         qs = queries()
         tallies = [Tally() for _ in range(clients)]

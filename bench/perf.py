@@ -22,7 +22,8 @@ in the same run, because times from different runs are not comparable on a share
 - ann: recall@10 of the served index against exact search for real query embeddings, and the
   index-only search time of IVF vs exact over the same vectors.
 - recording: search and feedback events/s through HTTP with 16 clients into SQLite and into Redis,
-  with the stored counts checked exactly afterwards; and the stores' own rate with 16 threads.
+  feedback both one event per request (POST /v1/feedback) and in batches (POST /v1/feedback:batch), with
+  the stored counts checked exactly after each phase; and the stores' own rate with 16 threads.
 """
 
 from __future__ import annotations
@@ -38,8 +39,6 @@ import math
 import os
 import random
 import shutil
-import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -51,7 +50,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlencode
 
-from bench.common import ROOT, WORK, load_devset, machine, table
+from bench.common import ROOT, WORK, Gunicorn, call, load_devset, machine, table
 
 SECTIONS = ("embedding", "ingest", "cold", "http", "ann", "recording")
 DEFAULT_SIZES = (10_000, 100_000)
@@ -92,110 +91,6 @@ def scratch(prefix: str) -> Path:
     """A fresh temporary folder under the bench work dir (removed by the caller)."""
     WORK.mkdir(parents=True, exist_ok=True)
     return Path(tempfile.mkdtemp(prefix=prefix, dir=WORK))
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def rss_bytes(pid: int) -> int:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) * 1024
-    return 0
-
-
-def children(pid: int) -> list[int]:
-    out = []
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            fields = stat.read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        if int(fields[1]) == pid:
-            out.append(int(stat.parent.name))
-    return sorted(out)
-
-
-def call(port: int, method: str, path: str, body: dict | None = None,
-         conn: http.client.HTTPConnection | None = None) -> tuple[int, dict]:
-    """One request; a fresh connection (closed afterwards) unless `conn` is given (kept alive)."""
-    own = conn is None
-    conn = conn or http.client.HTTPConnection("127.0.0.1", port, timeout=120)
-    try:
-        conn.request(method, path, body=json.dumps(body) if body is not None else None,
-                     headers={"Content-Type": "application/json"} if body is not None else {})
-        resp = conn.getresponse()
-        raw = resp.read()
-    finally:
-        if own:
-            conn.close()
-    try:
-        return resp.status, json.loads(raw) if raw else {}
-    except ValueError:
-        return resp.status, {}
-
-
-# --- the server -----------------------------------------------------------------------------------------
-
-class Gunicorn:
-    """gunicorn as the Procfile runs it, on a free loopback port, over `data_dir`."""
-
-    def __init__(self, data_dir: Path, *, store: str = "", workers: int = 2, threads: int = 4,
-                 env: dict | None = None, app: str = "api.app:create_app()") -> None:
-        self.data_dir, self.workers, self.port = data_dir, workers, free_port()
-        self.log_path = data_dir.parent / f"gunicorn-{self.port}.log"
-        full_env = dict(os.environ, MATCHGRAPH_DATA_DIR=str(data_dir), MATCHGRAPH_STORE=store,
-                        MATCHGRAPH_BOOTSTRAP="0", MATCHGRAPH_RATE_LIMIT="10000000/minute;1000000/second",
-                        MATCHGRAPH_LOG_LEVEL="WARNING", PYTHONUNBUFFERED="1", **(env or {}))
-        full_env.pop("REDIS_URL", None)
-        self.log = open(self.log_path, "wb")  # noqa: SIM115 - closed in stop()
-        self.started = time.perf_counter()
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "gunicorn", "--workers", str(workers), "--worker-class", "gthread",
-             "--threads", str(threads), "--bind", f"127.0.0.1:{self.port}", "--timeout", "300",
-             "--graceful-timeout", "10", app],
-            cwd=ROOT, env=full_env, stdout=self.log, stderr=subprocess.STDOUT, start_new_session=True)
-
-    def wait_ready(self, timeout: float = 900.0) -> float:
-        """Seconds from spawn until every worker has answered /readyz 200 (fresh connections land on
-        whichever worker accepts first, so poll until each worker pid has been seen ready)."""
-        deadline = time.monotonic() + timeout
-        ready: set[int] = set()
-        while True:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"gunicorn exited with {self.proc.returncode}: {self.tail()}")
-            if time.monotonic() > deadline:
-                raise TimeoutError(f"gunicorn not ready after {timeout:.0f}s: {self.tail()}")
-            try:
-                status, body = call(self.port, "GET", "/readyz")
-            except OSError:
-                status, body = 0, {}
-            if status == 200:
-                ready.add(int(body["checks"]["pid"]))
-                if len(ready) >= self.workers and set(children(self.proc.pid)) <= ready:
-                    return time.perf_counter() - self.started
-            else:
-                time.sleep(0.05)
-
-    def worker_rss(self) -> list[int]:
-        return [rss_bytes(p) for p in children(self.proc.pid)]
-
-    def tail(self) -> str:
-        self.log.flush()
-        return self.log_path.read_text(errors="replace")[-1500:]
-
-    def stop(self) -> None:
-        if self.proc.poll() is None:
-            os.killpg(self.proc.pid, signal.SIGTERM)
-            try:
-                self.proc.wait(30)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.proc.pid, signal.SIGKILL)
-                self.proc.wait(10)
-        self.log.close()
 
 
 # --- the load client ------------------------------------------------------------------------------------
@@ -268,6 +163,24 @@ def feedback_job(conn: http.client.HTTPConnection, job: dict, tally: Tally) -> N
     tally.clicks += job["event"] == "click"
 
 
+def feedback_batch_job(conn: http.client.HTTPConnection, batch: list[dict], tally: Tally) -> None:
+    """One POST /v1/feedback:batch; only the events the server reports as accepted are counted."""
+    start = time.perf_counter()
+    status, body = call(0, "POST", "/v1/feedback:batch", {"events": batch}, conn=conn)
+    tally.latencies.append(time.perf_counter() - start)
+    if status != 202:
+        tally.errors[f"HTTP {status}"] += 1
+        return
+    refused = {r["index"] for r in body.get("rejected", [])}
+    if refused:
+        tally.errors["refused events"] += len(refused)
+    accepted = [e for i, e in enumerate(batch) if i not in refused]
+    if body.get("accepted") != len(accepted):
+        tally.errors["accepted count off"] += 1
+    tally.feedback += len(accepted)
+    tally.clicks += sum(e["event"] == "click" for e in accepted)
+
+
 def merge(tallies: list[Tally]) -> Tally:
     out = Tally()
     for t in tallies:
@@ -291,42 +204,47 @@ def latency_row(t: Tally, elapsed: float) -> dict:
 # --- sections -------------------------------------------------------------------------------------------
 
 def section_embedding(args, log) -> dict:
-    """Single-query embedding latency: matchgraph Embedder vs SentenceTransformer, interleaved."""
+    """Single-query embedding latency: matchgraph's ONNX and torch encoders vs SentenceTransformer, interleaved."""
+    import numpy as np
     import torch
     from sentence_transformers import SentenceTransformer
 
     from search.embedder import Embedder, default_model_path
 
     qs = queries()[:args.embed_queries]
-    ours = Embedder()
     st = SentenceTransformer(default_model_path(), device="cpu")
+    reference = st.encode(qs, normalize_embeddings=True, show_progress_bar=False)
     default_threads = torch.get_num_threads()
     rows = []
     for threads in dict.fromkeys((default_threads, 1)):
         torch.set_num_threads(threads)
-        per = {"matchgraph Embedder": [], "sentence-transformers": []}
+        ours = {"matchgraph ONNX Runtime (served)": Embedder(backend="onnx", threads=threads),
+                "matchgraph torch (reference)": Embedder(backend="torch")}
+        per = {**{name: [] for name in ours}, "sentence-transformers": []}
         for rep in range(args.repeats):
-            ours._lru.clear()  # every query a model call, as for a query never seen before
+            for emb in ours.values():
+                emb._lru.clear()  # every query a model call, as for a query never seen before
             times = {k: [] for k in per}
             for i, q in enumerate(qs):
-                order = list(per) if (i + rep) % 2 == 0 else list(per)[::-1]
-                for name in order:
+                shift = (i + rep) % len(per)
+                for name in list(per)[shift:] + list(per)[:shift]:
                     start = time.perf_counter()
                     if name == "sentence-transformers":
                         st.encode([q], normalize_embeddings=True, show_progress_bar=False)
                     else:
-                        ours.encode_query(q)
+                        ours[name].encode_query(q)
                     times[name].append(1000 * (time.perf_counter() - start))
             for name in per:
                 per[name].append((percentile(times[name], 50), percentile(times[name], 95)))
         for name, reps in per.items():
-            rows.append({"encoder": name, "torch threads": threads, "queries": len(qs), "repeats": args.repeats,
-                         "p50 ms": med([r[0] for r in reps]), "p95 ms": med([r[1] for r in reps])})
-        log(f"embedding, {threads} threads: {rows[-2]['p50 ms']} vs {rows[-1]['p50 ms']} ms")
+            diff = float(np.abs(ours[name].encode(qs) - reference).max()) if name in ours else 0.0
+            rows.append({"encoder": name, "threads": threads, "queries": len(qs), "repeats": args.repeats,
+                         "p50 ms": med([r[0] for r in reps]), "p95 ms": med([r[1] for r in reps]),
+                         "max |diff| vs sentence-transformers": f"{diff:.1e}"})
+        log(f"embedding, {threads} threads: " + ", ".join(f"{r['encoder']} {r['p50 ms']} ms" for r in rows[-3:]))
     torch.set_num_threads(default_threads)
     for r in rows:
-        st_row = next(x for x in rows if x["encoder"] == "sentence-transformers"
-                      and x["torch threads"] == r["torch threads"])
+        st_row = next(x for x in rows if x["encoder"] == "sentence-transformers" and x["threads"] == r["threads"])
         r["vs sentence-transformers"] = f"{r['p50 ms'] / st_row['p50 ms']:.2f}x" if st_row["p50 ms"] else ""
     return {"rows": rows}
 
@@ -408,10 +326,12 @@ def timed(owner, name, label):
         finally:
             phases[label] = phases.get(label, 0.0) + time.perf_counter() - s
     setattr(owner, name, wrapper)
+timed(se.Engine, "_load_catalog", "catalog parse")
 timed(se.VectorIndex, "load", "index load (checksums, ids)")
-timed(se.Engine, "_refresh_derived", "artifact vectors + BM25")
+timed(se.Engine, "_load_derived", "artifact vectors + BM25 load")
+timed(se.Engine, "_refresh_derived", "artifact vectors + BM25 rebuilt")
 t = time.perf_counter()
-emb = Embedder()
+emb = Embedder(onnx_dir=sys.argv[2])
 t_model = time.perf_counter() - t
 t = time.perf_counter()
 engine = se.Engine(Config.from_env(data_dir=Path(sys.argv[1]), store_url=""), embedder=emb)
@@ -420,7 +340,8 @@ rebuilt = any("unusable" in w for w in warnings)
 print(json.dumps({"imports_s": t_import, "model_s": t_model, "data_s": t_engine,
                   "total_s": time.perf_counter() - t0, "phases": phases,
                   "capabilities": len(engine.capabilities), "embedded": emb.encoded_texts,
-                  "index_rebuilt": rebuilt, "index": engine.index.kind, "warnings": warnings}))
+                  "index_rebuilt": rebuilt, "index": engine.index.kind, "warnings": warnings,
+                  "encoder": emb.backend, "torch_loaded": "torch" in sys.modules}))
 """
 
 
@@ -431,7 +352,12 @@ def cold_start(data_dir: Path) -> dict:
         from bench.vectors import link_copy
 
         copy = link_copy(data_dir, Path(run) / "var")
-        out = subprocess.run([sys.executable, "-c", COLD_CHILD, str(copy)], cwd=ROOT, capture_output=True,
+        from search.embedder import Embedder
+
+        onnx_dir = data_dir.parent / "onnx"  # a restart finds the export the first start wrote
+        Embedder(onnx_dir=onnx_dir)
+        out = subprocess.run([sys.executable, "-c", COLD_CHILD, str(copy), str(onnx_dir)], cwd=ROOT,
+                             capture_output=True,
                              text=True, timeout=1800, env=dict(os.environ, MATCHGRAPH_LOG_LEVEL="WARNING"))
         if out.returncode != 0:
             raise RuntimeError(out.stderr[-2000:])
@@ -453,7 +379,8 @@ def section_cold(args, log, sizes: dict[int, tuple[Path, dict]]) -> dict:
                "data s": med([r["data_s"] for r in reps], 2),
                **{f"{k} s": med(v, 2) for k, v in phases.items()},
                "re-embedded": max(r["embedded"] for r in reps),
-               "index rebuilt": any(r["index_rebuilt"] for r in reps)}
+               "index rebuilt": any(r["index_rebuilt"] for r in reps),
+               "encoder": reps[0]["encoder"], "torch loaded": any(r["torch_loaded"] for r in reps)}
         rows.append(row)
         log(f"cold start {n:,}: {row['total s']} s (data {row['data s']} s)")
     return {"rows": rows}
@@ -560,8 +487,10 @@ def section_ann(args, log, sizes: dict[int, tuple[Path, dict]]) -> dict:
     return {"rows": rows}
 
 
-def _store_rate(store_url: str, data_dir: Path, artifact_ids: list[str], events: int, clients: int) -> dict:
-    """The store's own rate: `clients` threads calling record_search, then record_feedback, directly."""
+def _store_rate(store_url: str, data_dir: Path, artifact_ids: list[str], events: int, clients: int,
+                batch: int = 50) -> dict:
+    """The store's own rate: `clients` threads calling record_search, then record_feedback, then
+    record_many with `batch` feedback events at a time, directly."""
     from graph.events import FeedbackEvent, SearchEvent, Served
     from graph.store import open_store
 
@@ -574,8 +503,12 @@ def _store_rate(store_url: str, data_dir: Path, artifact_ids: list[str], events:
         searches.append(SearchEvent(uuid.uuid4().hex, f"i{i % 500}", f"query {i % 500}", time.time(), served))
     fb = [FeedbackEvent(s.search_id, s.served[rng.randrange(10)].artifact_id, rng.choice(FEEDBACK_KINDS),
                         time.time(), 2000) for s in searches]
+    fb_again = [FeedbackEvent(s.search_id, s.served[rng.randrange(10)].artifact_id, rng.choice(FEEDBACK_KINDS),
+                              time.time() + 1, 2000) for s in searches]
+    batches = [fb_again[i:i + batch] for i in range(0, len(fb_again), batch)]
     out = {}
-    for kind, items, fn in (("search", searches, store.record_search), ("feedback", fb, store.record_feedback)):
+    for kind, items, fn in (("search", searches, store.record_search), ("feedback", fb, store.record_feedback),
+                            ("feedback_batched", batches, store.record_many)):
         counter, lock = itertools.count(), threading.Lock()
 
         def loop(items=items, fn=fn, counter=counter, lock=lock) -> None:
@@ -592,9 +525,9 @@ def _store_rate(store_url: str, data_dir: Path, artifact_ids: list[str], events:
             t.start()
         for t in threads:
             t.join()
-        out[kind] = round(len(items) / (time.perf_counter() - start))
+        out[kind] = round(events / (time.perf_counter() - start))
     s = store.summary()
-    out["exact"] = s["searches"] == events and s["feedback"] == events
+    out["exact"] = s["searches"] == events and s["feedback"] == 2 * events
     store.clear()
     store.close()
     return out
@@ -626,8 +559,10 @@ def _clear_redis_prefix(url: str) -> None:
 def recording_run(store_name: str, catalog: Path, args, log) -> dict:
     """16 HTTP clients: searches over a small pool of repeated queries (after one warm-up pass their vectors
     come from the LRU, so recording, not the model, dominates), then feedback on what those searches
-    served. Afterwards the store must hold exactly what was answered: searches, feedback, clicks, and
-    Times Matched of every artifact."""
+    served, one event per POST /v1/feedback, then as many events again in POST /v1/feedback:batch requests
+    of `--recording-batch` events. The store must hold exactly what was answered, after each feedback phase
+    (read through the API) and at the end (read from the store): searches, feedback, clicks, and Times
+    Matched of every artifact."""
     from bench.vectors import link_copy
     from graph.store import open_store
 
@@ -644,28 +579,50 @@ def recording_run(store_name: str, catalog: Path, args, log) -> dict:
         jobs = [rng.choice(pool) for _ in range(args.recording_searches)]
         tallies, s_elapsed = run_clients(server.port, clients, jobs, args.level_seconds, search_job)
         searches = merge(tallies)
-        fb_jobs = []
-        for _ in range(args.recording_feedback):
-            search_id, served = rng.choice(searches.results)
-            kind = rng.choice(FEEDBACK_KINDS)
-            job = {"search_id": search_id, "artifact_id": rng.choice(served), "event": kind}
-            if kind == "dwell":
-                job["dwell_ms"] = rng.randint(100, 60_000)
-            fb_jobs.append(job)
-        tallies, f_elapsed = run_clients(server.port, clients, fb_jobs, args.level_seconds, feedback_job)
+
+        def events(n: int) -> list[dict]:
+            out = []
+            for _ in range(n):
+                search_id, served = rng.choice(searches.results)
+                kind = rng.choice(FEEDBACK_KINDS)
+                job = {"search_id": search_id, "artifact_id": rng.choice(served), "event": kind}
+                if kind == "dwell":
+                    job["dwell_ms"] = rng.randint(100, 60_000)
+                out.append(job)
+            return out
+
+        def stored() -> dict:
+            spool = _wait_spool(server.port) if url else None
+            _, summary = call(server.port, "GET", "/v1/analytics/summary")
+            return {**summary, "spool": spool}
+
+        before = stored()
+        tallies, f_elapsed = run_clients(server.port, clients, events(args.recording_feedback), args.level_seconds,
+                                         feedback_job)
         feedback = merge(tallies)
-        spool = _wait_spool(server.port) if url else None
-        _, summary = call(server.port, "GET", "/v1/analytics/summary")
+        middle = stored()
+        flat = events(args.recording_feedback)
+        batches = [flat[i:i + args.recording_batch] for i in range(0, len(flat), args.recording_batch)]
+        tallies, b_elapsed = run_clients(server.port, clients, batches, args.level_seconds, feedback_batch_job)
+        batched = merge(tallies)
+        summary = stored()
+        spool = summary["spool"]
     finally:
         server.stop()
     everything = merge(warm + [searches])
+
+    def phase_exact(a: dict, b: dict, sent: Tally) -> bool:
+        return b.get("feedback", -1) - a.get("feedback", 0) == sent.feedback and \
+            b.get("clicks", -1) - a.get("clicks", 0) == sent.clicks
+
     check = open_store(url, data_dir, spool=False)
     try:
         s = check.summary()
         stored_tm = dict(check.top_artifacts(limit=10_000_000))
         mismatched = {a for a in set(stored_tm) | set(everything.served) if stored_tm.get(a, 0) != everything.served[a]}
-        exact = (s["searches"] == everything.searches and s["feedback"] == feedback.feedback
-                 and s["clicks"] == feedback.clicks and summary.get("searches") == s["searches"] and not mismatched)
+        exact = (s["searches"] == everything.searches and s["feedback"] == feedback.feedback + batched.feedback
+                 and s["clicks"] == feedback.clicks + batched.clicks and summary.get("searches") == s["searches"]
+                 and not mismatched and phase_exact(before, middle, feedback) and phase_exact(middle, summary, batched))
         if url:
             check.clear()
     finally:
@@ -673,14 +630,23 @@ def recording_run(store_name: str, catalog: Path, args, log) -> dict:
         if url:
             _clear_redis_prefix(url)
         shutil.rmtree(run, ignore_errors=True)
-    srow, frow = latency_row(searches, s_elapsed), latency_row(feedback, f_elapsed)
-    log(f"recording {store_name}: {srow['rps']} searches/s, {frow['rps']} feedback/s, exact {exact}")
+    srow, frow, brow = (latency_row(searches, s_elapsed), latency_row(feedback, f_elapsed),
+                        latency_row(batched, b_elapsed))
+    batched_rate = round(batched.feedback / b_elapsed, 1) if b_elapsed else 0.0
+    stored_one = middle.get("feedback", 0) - before.get("feedback", 0)  # per phase, read through the API
+    stored_batched = summary.get("feedback", 0) - middle.get("feedback", 0)
+    log(f"recording {store_name}: {srow['rps']} searches/s, {frow['rps']} feedback/s one per request, "
+        f"{batched_rate} feedback/s in batches of {args.recording_batch}, exact {exact}")
     return {"store": store_name, "clients": clients, "search events/s": srow["rps"],
             "search p50/p99 ms": f"{srow['p50']}/{srow['p99']}", "feedback events/s": frow["rps"],
-            "feedback p50/p99 ms": f"{frow['p50']}/{frow['p99']}", "errors": srow["errors"] + frow["errors"],
+            "feedback p50/p99 ms": f"{frow['p50']}/{frow['p99']}",
+            "batched feedback events/s": batched_rate, "batch size": args.recording_batch,
+            "batch p50/p99 ms": f"{brow['p50']}/{brow['p99']}",
+            "errors": srow["errors"] + frow["errors"] + brow["errors"],
             "searches sent/stored": f"{everything.searches}/{s['searches']}",
-            "feedback sent/stored": f"{feedback.feedback}/{s['feedback']}",
-            "clicks sent/stored": f"{feedback.clicks}/{s['clicks']}",
+            "feedback sent/stored": f"{feedback.feedback}/{stored_one}",
+            "batched feedback sent/stored": f"{batched.feedback}/{stored_batched}",
+            "clicks sent/stored": f"{feedback.clicks + batched.clicks}/{s['clicks']}",
             "Times Matched checked": f"{len(everything.served)} artifacts, {len(mismatched)} off",
             "counts exact": exact, "spool after": spool}
 
@@ -695,7 +661,7 @@ def section_recording(args, log, catalog: Path) -> dict:
     for name, url in (("sqlite", ""), ("redis", f"{REDIS_URL}?prefix=mgbench-{uuid.uuid4().hex[:8]}")):
         tmp = scratch("mg-store-")
         try:
-            reps = [_store_rate(url, tmp, ids, args.recording_feedback, args.recording_clients)
+            reps = [_store_rate(url, tmp, ids, args.recording_feedback, args.recording_clients, args.recording_batch)
                     for _ in range(args.repeats)]
         finally:
             shutil.rmtree(tmp, ignore_errors=True)
@@ -704,6 +670,8 @@ def section_recording(args, log, catalog: Path) -> dict:
         store_rows.append({"store": name, "threads": args.recording_clients, "events": args.recording_feedback,
                            "record_search/s": med([r["search"] for r in reps], 0),
                            "record_feedback/s": med([r["feedback"] for r in reps], 0),
+                           f"record_many feedback/s ({args.recording_batch} a call)":
+                               med([r["feedback_batched"] for r in reps], 0),
                            "counts exact": all(r["exact"] for r in reps)})
         log(f"store-level {name}: {store_rows[-1]}")
     summary = []
@@ -712,6 +680,8 @@ def section_recording(args, log, catalog: Path) -> dict:
         summary.append({"store": name, "clients": args.recording_clients, "repeats": len(mine),
                         "search events/s": med([r["search events/s"] for r in mine]),
                         "feedback events/s": med([r["feedback events/s"] for r in mine]),
+                        f"batched feedback events/s ({args.recording_batch} a request)":
+                            med([r["batched feedback events/s"] for r in mine]),
                         "errors": sum(r["errors"] for r in mine),
                         "counts exact": all(r["counts exact"] for r in mine)})
     return {"http": summary, "http_runs": http_rows, "store": store_rows}
@@ -824,6 +794,8 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--recording-clients", type=int, default=16)
     parser.add_argument("--recording-searches", type=int, default=1000, help="searches per recording run")
     parser.add_argument("--recording-feedback", type=int, default=4000, help="feedback events per recording run")
+    parser.add_argument("--recording-batch", type=int, default=50,
+                        help="feedback events per POST /v1/feedback:batch in the batched phase (max 500)")
     parser.add_argument("--recording-query-pool", type=int, default=40)
     parser.add_argument("--rebuild", action="store_true", help="rebuild the synthetic data dirs")
     parser.add_argument("--quick", action="store_true", help="CI smoke: tiny sizes and counts, 1 repeat")
@@ -836,7 +808,7 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
         args.repeats, args.requests, args.level_seconds = 1, [6, 8, 16], 20.0
         args.embed_queries, args.ingest_artifacts, args.ann_queries = 5, 8, 20
         args.recording_searches, args.recording_feedback, args.recording_query_pool = 40, 60, 5
-        args.recording_clients = 4
+        args.recording_clients, args.recording_batch = 4, 10
     if args.million and MILLION not in args.sizes:
         args.sizes.append(MILLION)
     args.sizes = sorted(set(args.sizes))

@@ -6,6 +6,7 @@
     python -m bench.profile --sync-http-ab       # the same through gunicorn, 1 and 16 clients
     python -m bench.profile --ann-ab             # IVF nprobe as tuned now vs all lists (before), 100k, + R@10
     python -m bench.profile --threads-ab         # gunicorn with torch's default threads vs 1 per worker
+    python -m bench.profile --encoder-ab         # torch vs ONNX Runtime query encoder: HTTP and dev quality
     python -m bench.profile --feedback redis     # where a POST /v1/feedback spends its time (Flask test client)
 
 The searches run what `GET /v1/search` runs, in process: `Engine.search` with recording and learning
@@ -24,9 +25,8 @@ import time
 from contextlib import contextmanager
 from pathlib import Path
 
-from bench.common import load_devset, machine, metrics, table
+from bench.common import Gunicorn, load_devset, machine, metrics, table
 from bench.perf import (
-    Gunicorn,
     latency_row,
     load_average,
     med,
@@ -381,6 +381,42 @@ def threads_ab(args, log) -> str:
                    "torch intra-op threads")
 
 
+def encoder_ab(args, log) -> str:
+    """The torch encoder (before) against ONNX Runtime through gunicorn, and dev-set quality with each."""
+    from bench.common import bundled_engine, load_devset
+    from bench.quality import evaluate
+    from search.config import Config
+    from search.embedder import Embedder
+    from search.engine import Engine
+
+    quality = []
+    source = bundled_engine()
+    source.close()
+    for backend in ("torch", "onnx"):
+        work = scratch("mg-enc-q-")
+        try:
+            from bench.vectors import link_copy
+
+            engine = Engine(Config.from_env(data_dir=link_copy(source.data_dir, work / "var"), store_url=""),
+                            embedder=Embedder(backend=backend))
+            rows = load_devset("huggingface_eval")[:args.quality_limit]
+            for mode in ("dense", "hybrid"):  # each query is embedded by this encoder (distinct: no LRU hit)
+                quality.append({"encoder": backend, "search": mode, **evaluate(engine, rows, mode),
+                                "queries": len(rows)})
+            engine.close()
+            log(f"dev quality with {backend}: {quality[-1]}")
+        finally:
+            shutil.rmtree(work, ignore_errors=True)
+    http = http_ab(args, log, {"torch encoder (before)": {"env": {"MATCHGRAPH_ENCODER": "torch"}},
+                               "ONNX Runtime, default threads": {"env": {"MATCHGRAPH_ENCODER": "onnx"}},
+                               "ONNX Runtime, 1 thread per worker (Procfile)": {
+                                   "env": {"MATCHGRAPH_ENCODER": "onnx", "MATCHGRAPH_ENCODER_THREADS": "1",
+                                           "OMP_NUM_THREADS": "1"}}},
+                   "query encoder")
+    return "\n".join([http, "", "dev-set quality (huggingface_eval), queries embedded by each encoder:", "",
+                       table(quality, list(quality[0]))])
+
+
 def sync_http_ab(args, log) -> str:
     return http_ab(args, log, {"before: every worker re-embeds every recorded intent":
                                {"app": "bench.profile:legacy_app()"},
@@ -398,6 +434,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--sync-http-ab", action="store_true", help="the same through gunicorn")
     parser.add_argument("--ann-ab", action="store_true", help="before/after of the nprobe-tuning fix")
     parser.add_argument("--threads-ab", action="store_true", help="torch threads per gunicorn worker, A/B")
+    parser.add_argument("--encoder-ab", action="store_true", help="torch vs ONNX Runtime query encoder, A/B")
+    parser.add_argument("--quality-limit", type=int, default=None, help="dev rows for --encoder-ab's quality")
     parser.add_argument("--feedback", choices=("sqlite", "redis"), help="profile POST /v1/feedback instead")
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--quality-limit", type=int, default=None, help="dev queries for the R@10 check")
@@ -416,6 +454,8 @@ def main(argv: list[str] | None = None) -> int:
         print(feedback_profile(args, log))
     elif args.threads_ab:
         print(threads_ab(args, log))
+    elif args.encoder_ab:
+        print(encoder_ab(args, log))
     else:
         print(profile(args, log))
     return 0

@@ -37,7 +37,7 @@ import numpy as np
 
 from bench.common import WORK, bundled_engine
 
-VERSION = 2  # bump when the generator changes: cached data dirs with another version are rebuilt
+VERSION = 3  # bump when the generator changes: cached data dirs with another version are rebuilt
 STAMP = "bench-synth.json"
 CAPS_PER_ARTIFACT = 5
 RESIDUAL_SCALE = 0.3

@@ -19,6 +19,9 @@ class Config:
     model: str | None = None
     layers: tuple[int, ...] = (-1,)
     pooling: str = "mean"
+    encoder: str = "onnx"
+    encoder_threads: int | None = None
+    onnx_dir: Path | None = None
     store_url: str = ""
     match_k: int = 10
     ann_threshold: int = 50_000
@@ -40,6 +43,10 @@ class Config:
             model=os.environ.get("MATCHGRAPH_MODEL") or None,
             layers=tuple(int(x) for x in _env("MATCHGRAPH_LAYERS", "-1").split(",")),
             pooling=_env("MATCHGRAPH_POOLING", "mean"),
+            encoder=_env("MATCHGRAPH_ENCODER", "onnx"),
+            encoder_threads=int(os.environ["MATCHGRAPH_ENCODER_THREADS"]) if os.environ.get(
+                "MATCHGRAPH_ENCODER_THREADS") else None,
+            onnx_dir=Path(os.environ["MATCHGRAPH_ONNX_DIR"]) if os.environ.get("MATCHGRAPH_ONNX_DIR") else None,
             store_url=os.environ.get("MATCHGRAPH_STORE") or os.environ.get("REDIS_URL", ""),
             match_k=int(_env("MATCHGRAPH_MATCH_K", "10")),
             ann_threshold=int(_env("MATCHGRAPH_ANN_THRESHOLD", "50000")),

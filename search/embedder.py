@@ -4,17 +4,25 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import os
+import sys
 import threading
 from collections import OrderedDict
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import torch
 
+from search.onnx_encoder import OnnxEncoder, open_or_export
 from search.vectorcache import VectorCache
+
+if TYPE_CHECKING:
+    from search.torch_encoder import TorchEncoder
+
+log = logging.getLogger(__name__)
+_INHERITED_SESSIONS: list[OnnxEncoder] = []  # a forked child's copies of its parent's sessions, never freed
 
 POOLINGS = ("mean", "cls", "max")
 QUERY_LRU_SIZE = 4096
@@ -57,10 +65,23 @@ def _weights_fingerprint(model_dir: Path, h: Any) -> None:
                 h.update(f.read(_WEIGHT_SAMPLE))
 
 
+BACKENDS = ("onnx", "torch")
+
+
+def default_onnx_dir() -> Path:
+    """Where exports live when no data dir is given: `$MATCHGRAPH_ONNX_DIR`, else the user's cache dir."""
+    env = os.environ.get("MATCHGRAPH_ONNX_DIR")
+    if env:
+        return Path(env)
+    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "matchgraph" / "onnx"
+
+
 class Embedder:
     """Encodes texts with a local HF model: chosen hidden layer(s), mean/cls/max pooling, optional L2 norm.
 
-    The defaults reproduce `SentenceTransformer(path).encode(texts, normalize_embeddings=True)`.
+    The defaults reproduce `SentenceTransformer(path).encode(texts, normalize_embeddings=True)`. The
+    `torch` backend runs the transformers model; `onnx` (the default) runs an ONNX export of that same
+    model and pooling, checked against it, and falls back to `torch` when it cannot be used.
     """
 
     def __init__(
@@ -74,24 +95,22 @@ class Embedder:
         max_length: int | None = None,
         cache: VectorCache | None = None,
         threads: int | None = None,
+        backend: str | None = None,
+        onnx_dir: str | os.PathLike[str] | None = None,
     ) -> None:
         _force_offline()
-        from transformers import AutoModel, AutoTokenizer  # after the offline env is set
-
+        backend = backend or os.environ.get("MATCHGRAPH_ENCODER") or "onnx"
+        if backend not in BACKENDS:
+            raise ValueError(f"backend must be one of {BACKENDS}, got {backend!r}")
         if pooling not in POOLINGS:
             raise ValueError(f"pooling must be one of {POOLINGS}, got {pooling!r}")
         if batch_size < 1:
             raise ValueError("batch_size must be >= 1")
-        if threads is not None:
-            torch.set_num_threads(threads)  # process-wide: torch has no per-model thread pool
 
         self.model_path = str(model_path or default_model_path())
         model_dir = Path(self.model_path)
-        self.tokenizer = AutoTokenizer.from_pretrained(self.model_path, local_files_only=True)
-        self.model = AutoModel.from_pretrained(self.model_path, local_files_only=True, dtype=torch.float32)
-        self.model.eval()
-
-        n_states = int(self.model.config.num_hidden_layers) + 1  # hidden_states[0] is the embedding output
+        config = self._config(model_dir)
+        n_states = int(config["num_hidden_layers"]) + 1  # hidden_states[0] is the embedding output
         layers = tuple(int(i) for i in layers)
         if not layers or any(not -n_states <= i < n_states for i in layers):
             raise ValueError(f"layers must be non-empty indices into {n_states} hidden states, got {layers}")
@@ -100,35 +119,79 @@ class Embedder:
         self.normalize = normalize
         self.batch_size = batch_size
         self.max_length = int(max_length) if max_length is not None else self._default_max_length(model_dir)
-        positions = getattr(self.model.config, "max_position_embeddings", None)
+        positions = config.get("max_position_embeddings")
         if self.max_length < 2 or (positions and self.max_length > positions):
             raise ValueError(f"max_length must be in [2, {positions}], got {self.max_length}")
-        self.dim: int = int(self.model.config.hidden_size)
+        self.dim: int = int(config["hidden_size"])
         self.cache = cache
-        self.model_id: str = self._model_id(model_dir)
+        self.threads = threads
+        self.model_id: str = self._model_id(model_dir, config)
 
         self.forward_batches = 0
         self.encoded_texts = 0
         self._lru: OrderedDict[str, np.ndarray] = OrderedDict()
         self._lru_lock = threading.Lock()
         # HF fast tokenizers keep padding/truncation as mutable state: two threads (gthread workers)
-        # tokenizing at once can hand one of them an unpadded batch. One encode at a time per process.
+        # tokenizing at once can hand one of them an unpadded batch. The torch path encodes one at a time.
         self._model_lock = threading.Lock()
+        self._torch: TorchEncoder | None = None
+        self._encoder: OnnxEncoder | TorchEncoder = self._open_backend(backend, onnx_dir)
+        self._pid = os.getpid()
+        self.backend = "onnx" if isinstance(self._encoder, OnnxEncoder) else "torch"
+
+    def _open_backend(self, backend: str, onnx_dir: str | os.PathLike[str] | None) -> OnnxEncoder | TorchEncoder:
+        if backend == "onnx":
+            try:
+                return open_or_export(Path(onnx_dir) if onnx_dir else default_onnx_dir(), self.model_id,
+                                      Path(self.model_path), max_length=self.max_length, threads=self.threads,
+                                      reference=self._reference)
+            except Exception as exc:  # no onnxruntime, no tokenizer.json, an unexportable model...
+                log.warning("ONNX encoder unavailable (%s): using the torch encoder", exc)
+        return self._reference()
+
+    def _reference(self) -> TorchEncoder:
+        """The transformers model itself (loads torch); built once, on demand."""
+        if self._torch is None:
+            from search.torch_encoder import TorchEncoder
+
+            if self.threads is not None:
+                import torch
+
+                torch.set_num_threads(self.threads)  # process-wide: torch has no per-model thread pool
+            self._torch = TorchEncoder(self.model_path, layers=self.layers, pooling=self.pooling,
+                                       normalize=self.normalize, max_length=self.max_length)
+        return self._torch
+
+    @property
+    def tokenizer(self) -> Any:
+        """The HF tokenizer of the reference model (loads it when the ONNX backend is serving)."""
+        return self._reference().tokenizer
+
+    @property
+    def model(self) -> Any:
+        """The transformers model: hidden states for whoever needs more than the pooled vector."""
+        return self._reference().model
+
+    def _config(self, model_dir: Path) -> dict:
+        if (model_dir / "config.json").is_file():
+            return json.loads((model_dir / "config.json").read_text())
+        from transformers import AutoConfig  # a name resolved from the local HF cache
+
+        return AutoConfig.from_pretrained(self.model_path, local_files_only=True).to_dict()
 
     def _default_max_length(self, model_dir: Path) -> int:
-        sbert = model_dir / "sentence_bert_config.json"
         limit = None
-        if sbert.is_file():
-            limit = json.loads(sbert.read_text()).get("max_seq_length")
-        if not limit:
-            limit = getattr(self.tokenizer, "model_max_length", None) or _MAX_LENGTH_CAP
-        return int(min(limit, _MAX_LENGTH_CAP))
+        for name, key in (("sentence_bert_config.json", "max_seq_length"),
+                          ("tokenizer_config.json", "model_max_length")):
+            if not limit and (model_dir / name).is_file():
+                limit = json.loads((model_dir / name).read_text()).get(key)
+        return int(min(limit or _MAX_LENGTH_CAP, _MAX_LENGTH_CAP))
 
-    def _model_id(self, model_dir: Path) -> str:
-        """Stable across machines and restarts; changes with the model files or any setting moving vectors."""
+    def _model_id(self, model_dir: Path, config: dict) -> str:
+        """Stable across machines, restarts and backends; changes with the model files or any setting."""
         h = hashlib.sha1(_ID_VERSION)
         if not model_dir.is_dir():  # a name resolved from the local HF cache: the name tells models apart
-            h.update(f"\0{self.model_path}\0{self.model.config.to_json_string()}".encode())
+            h.update(f"\0{self.model_path}\0{json.dumps(config, sort_keys=True, default=str)}".encode())
         for name in ("config.json", "tokenizer.json", "vocab.txt", "tokenizer_config.json",
                      "special_tokens_map.json"):
             p = model_dir / name
@@ -204,14 +267,28 @@ class Embedder:
         return vec.copy()
 
     def _encode_uncached(self, texts: list[str], progress: bool = False) -> np.ndarray:
-        """Model forward passes in length-sorted batches, each padded only to its own longest text."""
+        """Forward passes in length-sorted batches, each padded only to its own longest text."""
+        if self._pid != os.getpid():
+            self._after_fork()
+        if self.backend == "onnx":  # ONNX Runtime sessions and `tokenizers` are thread-safe
+            return self._encode_batches(texts, progress)
         with self._model_lock:
-            return self._encode_locked(texts, progress)
+            return self._encode_batches(texts, progress)
 
-    def _encode_locked(self, texts: list[str], progress: bool) -> np.ndarray:
-        lengths = [len(ids) for ids in self.tokenizer(
-            texts, truncation=True, max_length=self.max_length, return_attention_mask=False,
-            return_token_type_ids=False)["input_ids"]]
+    def _after_fork(self) -> None:
+        """Neither ONNX Runtime nor torch's OpenMP pool survives fork(): a session can be neither used, created
+        nor freed in the child, and a multi-threaded torch op waits for threads that are gone. The child
+        encodes with the reference model on one thread; its vectors agree within 1e-6."""
+        self._model_lock, self._pid = threading.Lock(), os.getpid()
+        if "torch" in sys.modules:  # the parent's OpenMP team is gone: a parallel region would wait forever
+            sys.modules["torch"].set_num_threads(1)
+        if self.backend == "onnx":
+            log.info("forked process %d: encoding with the torch reference model", self._pid)
+            _INHERITED_SESSIONS.append(self._encoder)  # destroying the parent's session hangs too
+            self._encoder, self.backend = self._reference(), "torch"
+
+    def _encode_batches(self, texts: list[str], progress: bool) -> np.ndarray:
+        lengths = self._encoder.token_lengths(texts) if len(texts) > 1 else [1]
         order = np.argsort(-np.asarray(lengths), kind="stable")  # longest first: peak memory shows up early
         out = np.empty((len(texts), self.dim), dtype=np.float32)
         starts = range(0, len(texts), self.batch_size)
@@ -219,34 +296,14 @@ class Embedder:
             from tqdm.auto import tqdm
 
             starts = tqdm(starts, total=len(starts), desc="encode", unit="batch")
-        with torch.inference_mode():
-            for start in starts:
-                idx = order[start:start + self.batch_size]
-                batch = self.tokenizer([texts[i] for i in idx], padding=True, truncation=True,
-                                       max_length=self.max_length, return_tensors="pt")
-                result = self.model(**batch, output_hidden_states=True)
-                self.forward_batches += 1
-                out[idx] = self._pool(result.hidden_states, batch["attention_mask"]).numpy()
+        for start in starts:
+            idx = order[start:start + self.batch_size]
+            out[idx] = self._encoder.encode_batch([texts[i] for i in idx])
+            self.forward_batches += 1
         self.encoded_texts += len(texts)
         return out
 
-    def _pool(self, hidden_states: Sequence[torch.Tensor], attention_mask: torch.Tensor) -> torch.Tensor:
-        if len(self.layers) == 1:
-            h = hidden_states[self.layers[0]]
-        else:
-            h = torch.stack([hidden_states[i] for i in self.layers]).mean(dim=0)
-        mask = attention_mask.unsqueeze(-1).to(h.dtype)
-        if self.pooling == "mean":
-            pooled = (h * mask).sum(dim=1) / mask.sum(dim=1).clamp(min=1e-9)
-        elif self.pooling == "cls":
-            first = attention_mask.argmax(dim=1)  # first real token, also right for left-padding tokenizers
-            pooled = h[torch.arange(h.shape[0]), first]
-        else:
-            pooled = h.masked_fill(mask == 0, -1e9).max(dim=1).values
-        if self.normalize:
-            pooled = torch.nn.functional.normalize(pooled, p=2, dim=1)
-        return pooled.float()
-
     def __repr__(self) -> str:
         return (f"Embedder({self.model_path!r}, layers={self.layers}, pooling={self.pooling!r}, "
-                f"normalize={self.normalize}, max_length={self.max_length}, dim={self.dim})")
+                f"normalize={self.normalize}, max_length={self.max_length}, dim={self.dim}, "
+                f"backend={self.backend!r})")

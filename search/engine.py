@@ -25,6 +25,7 @@ from graph.loader import load_artifacts
 from graph.scores import ScoreBook, Scores
 from graph.store import open_store
 from graph.store.base import MatchStore
+from search import derived
 from search.config import Config
 from search.embedder import Embedder
 from search.index import IndexCorrupt, VectorIndex
@@ -88,8 +89,9 @@ class Engine:
         self.data_dir = Path(config.data_dir)
         self.data_dir.mkdir(parents=True, exist_ok=True)
         self.cache = VectorCache(self.data_dir / "vectors.db")
-        self.embedder = embedder or Embedder(config.model, layers=config.layers, pooling=config.pooling,
-                                             cache=self.cache)
+        self.embedder = embedder or Embedder(
+            config.model, layers=config.layers, pooling=config.pooling, cache=self.cache, backend=config.encoder,
+            threads=config.encoder_threads, onnx_dir=config.onnx_dir or self.data_dir / "models")
         if self.embedder.cache is None:
             self.embedder.cache = self.cache
         self.store = store or open_store(config.store_url, self.data_dir)
@@ -135,11 +137,7 @@ class Engine:
         return True
 
     def _load(self, folder: Path) -> None:
-        with open(folder / CATALOG_FILE, encoding="utf-8") as fh:
-            for line in fh:
-                a = Artifact.from_record(json.loads(line), validate=False)
-                self.artifacts[a.id] = a
-        self.capabilities = {c.id: c for a in self.artifacts.values() for c in a.capabilities}
+        self._load_catalog(folder)
         try:
             self.index = VectorIndex.load(folder)
             if set(self.index.ids()) != set(self.capabilities):
@@ -152,10 +150,34 @@ class Engine:
             if caps:
                 self.index.upsert([c.id for c in caps], self.embedder.encode([c.text for c in caps]))
             self.index.save(folder)
+        self._load_derived(folder)
+
+    def _load_catalog(self, folder: Path) -> None:
+        with open(folder / CATALOG_FILE, encoding="utf-8") as fh:
+            for line in fh:
+                a = Artifact.from_record(json.loads(line), validate=False)
+                self.artifacts[a.id] = a
+        self.capabilities = {c.id: c for a in self.artifacts.values() for c in a.capabilities}
+
+    def _load_derived(self, folder: Path) -> None:
+        """Artifact vectors and BM25 as saved in the generation; rebuilt (and saved back) when missing or bad."""
+        try:
+            self.artifact_vectors, self.lexical = derived.load(folder, self.artifacts.keys(), self.index.dim)
+            return
+        except derived.DerivedMissing:
+            log.info("%s has no saved artifact vectors and BM25 index (written by an older version): "
+                     "rebuilding them from the catalog and index", folder.name)
+        except Exception as exc:  # whatever is wrong with derived files, they can be rebuilt: never fail the load
+            log.warning("artifact vectors and BM25 index of %s are unusable (%s: %s): rebuilding them from the "
+                        "catalog and index", folder.name, type(exc).__name__, exc)
         self._refresh_derived(self.artifacts)
+        try:
+            derived.save(folder, self.artifact_vectors, self.lexical, self.index.dim)
+        except OSError as exc:  # a read-only data dir, or the generation pruned meanwhile: rebuild next time
+            log.warning("could not save the rebuilt artifact vectors and BM25 index into %s (%s)", folder.name, exc)
 
     def _refresh_derived(self, touched: Iterable[str]) -> None:
-        """Artifact vectors for touched artifacts and the BM25 index (cheap: rebuilt whole)."""
+        """Recompute the artifact vectors of touched artifacts and rebuild the BM25 index whole."""
         for artifact_id in touched:
             a = self.artifacts.get(artifact_id)
             if a is None:
@@ -227,6 +249,7 @@ class Engine:
                 fh.write(json.dumps(self.artifacts[artifact_id].to_record(), ensure_ascii=False) + "\n")
         matchgraph.save(matchgraph.catalog_graph(self.artifacts.values()), folder / GRAPH_FILE)
         self.index.save(folder)
+        derived.save(folder, self.artifact_vectors, self.lexical, self.index.dim)
         manifest = {"artifacts": len(self.artifacts), "capabilities": len(self.capabilities),
                     "model": self.embedder.model_id, "index": self.index.kind, "created_at": time.time()}
         (folder / MANIFEST_FILE).write_text(json.dumps(manifest, indent=2))

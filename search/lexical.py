@@ -2,13 +2,22 @@
 
 from __future__ import annotations
 
+import json
+import os
 from collections.abc import Mapping
+from pathlib import Path
 
 import bm25s
 import numpy as np
 import Stemmer
 
 _STEMMER = Stemmer.Stemmer("english")
+# bm25s's own save format, flat in a generation folder: .npy arrays (saved and loaded without pickle) and
+# JSON; plus the artifact id of each document, which bm25s does not keep.
+BM25_FILES = {"data_name": "bm25.data.npy", "indices_name": "bm25.indices.npy", "indptr_name": "bm25.indptr.npy",
+              "vocab_name": "bm25.vocab.json", "params_name": "bm25.params.json",
+              "nnoc_name": "bm25.nonoccurrence.npy"}
+IDS_FILE = "bm25.ids.json"
 
 
 def tokenize(texts: list[str]) -> list[list[str]]:
@@ -16,7 +25,7 @@ def tokenize(texts: list[str]) -> list[list[str]]:
 
 
 class LexicalIndex:
-    """A BM25 index of one document per artifact; rebuilt whole on change (milliseconds at catalog size)."""
+    """A BM25 index of one document per artifact; rebuilt whole on change, saved with each generation."""
 
     def __init__(self, documents: Mapping[str, str]) -> None:
         self.ids = list(documents)
@@ -40,3 +49,45 @@ class LexicalIndex:
             return {}
         top = np.argpartition(-raw, min(limit, len(raw) - 1))[:limit]
         return {self.ids[i]: float(raw[i]) for i in top if raw[i] > 0}
+
+    # -- persistence --------------------------------------------------------------------------------
+
+    def save(self, directory: str | os.PathLike[str]) -> list[str]:
+        """Write the index into `directory` (bm25s's format, no pickle); returns the names of the files."""
+        d = Path(directory)
+        (d / IDS_FILE).write_text(json.dumps(self.ids, ensure_ascii=False, separators=(",", ":")), encoding="utf-8")
+        if self._bm25 is None:
+            return [IDS_FILE]
+        self._bm25.save(d, corpus=None, allow_pickle=False, show_progress=False, **BM25_FILES)
+        return [IDS_FILE] + [name for name in BM25_FILES.values() if (d / name).exists()]
+
+    @classmethod
+    def load(cls, directory: str | os.PathLike[str], *, mmap: bool = True) -> LexicalIndex:
+        """Load what `save` wrote. The score arrays are memory-mapped by default (shared by the workers of a
+        server through the page cache). ValueError when the files do not fit together."""
+        d = Path(directory)
+        ids = json.loads((d / IDS_FILE).read_bytes())
+        if not isinstance(ids, list) or not all(isinstance(i, str) for i in ids) or len(set(ids)) != len(ids):
+            raise ValueError(f"{IDS_FILE}: not a list of distinct ids")
+        out = cls({})
+        out.ids = ids
+        if not ids:
+            return out
+        bm25 = bm25s.BM25.load(d, mmap=mmap, allow_pickle=False, load_corpus=False, show_progress=False,
+                               **BM25_FILES)
+        s = bm25.scores
+        indptr = s["indptr"]
+        vocab = bm25.vocab_dict
+        if s["num_docs"] != len(ids):
+            raise ValueError(f"BM25 index holds {s['num_docs']} documents, {IDS_FILE} {len(ids)}")
+        # one column per vocabulary entry, except bm25s's "" entry when no document produced it
+        columns = len(indptr) - 1
+        if indptr.ndim != 1 or columns not in (len(vocab), len(vocab) - 1) or int(indptr[-1]) != len(s["data"]) \
+                or len(s["indices"]) != len(s["data"]):
+            raise ValueError("BM25 arrays and vocabulary do not fit together")
+        if vocab and not 0 <= min(vocab.values()) <= max(vocab.values()) < len(vocab):
+            raise ValueError("BM25 vocabulary ids out of range")
+        if len(s["indices"]) and not 0 <= int(s["indices"].min()) <= int(s["indices"].max()) < len(ids):
+            raise ValueError("BM25 document numbers out of range")
+        out._bm25 = bm25
+        return out

@@ -11,6 +11,8 @@ from typing import Self
 
 import numpy as np
 
+from graph.store.sqlite import INHERITED_CONNECTIONS
+
 _CHUNK = 500  # keys per IN (...) query; well under SQLite's bound-parameter limit
 _DTYPE = np.dtype("<f4")  # fixed little-endian so a cache file is portable between machines
 
@@ -42,6 +44,8 @@ class VectorCache:
         # A connection must not cross fork(): reopen lazily in a child process.
         if self._conn is not None and self._pid == os.getpid():
             return self._conn
+        if self._conn is not None:  # the parent's: closing it here could checkpoint its WAL under it
+            INHERITED_CONNECTIONS.append(self._conn)
         conn = sqlite3.connect(self.path, timeout=self._timeout, isolation_level=None,
                                check_same_thread=False)
         conn.execute(f"PRAGMA busy_timeout = {int(self._timeout * 1000)}")

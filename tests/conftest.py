@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 
@@ -13,14 +14,21 @@ if str(ROOT) not in sys.path:  # plain `pytest` (unlike `python -m pytest`) does
 
 
 @pytest.fixture(scope="session")
-def embedder(tmp_path_factory: pytest.TempPathFactory):
+def embedder(tmp_path_factory: pytest.TempPathFactory, onnx_export_once):
     """The default model, loaded once, with a persistent vector cache in a per-session tmp dir."""
     from search.embedder import Embedder  # imported lazily: tests that never embed skip torch entirely
     from search.vectorcache import VectorCache
 
     cache = VectorCache(tmp_path_factory.mktemp("vectorcache") / "vectors.sqlite")
-    yield Embedder(cache=cache)
+    yield Embedder(cache=cache, onnx_dir=os.environ["MATCHGRAPH_ONNX_DIR"])
     cache.close()
+
+
+@pytest.fixture(scope="session", autouse=True)
+def onnx_export_once(tmp_path_factory: pytest.TempPathFactory):
+    """One ONNX export per test session, shared by every engine and server process the tests start."""
+    os.environ["MATCHGRAPH_ONNX_DIR"] = str(tmp_path_factory.mktemp("onnx"))
+    yield
 
 
 DATA = ROOT / "data"

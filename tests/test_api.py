@@ -256,6 +256,8 @@ def test_feedback_errors(client):
                  422, "dwell_ms")
     assert_error(post("/v1/feedback", json={"search_id": sid, "artifact_id": served, "event": "dwell",
                                             "dwell_ms": -5}), 422, "dwell_ms")
+    assert_error(post("/v1/feedback", json={"search_id": sid, "artifact_id": served, "event": "dwell",
+                                            "dwell_ms": False}), 422, "dwell_ms")
     assert_error(post("/v1/feedback", json={"search_id": sid, "artifact_id": served}), 422, "event")
     assert_error(post("/v1/feedback", json={"search_id": 7, "artifact_id": served, "event": "click"}),
                  422, "search_id")
@@ -275,6 +277,174 @@ def test_feedback_errors(client):
     # nothing above reached the store
     assert client.post("/v1/feedback", json={"search_id": sid, "artifact_id": served,
                                              "event": "click"}).status_code == 202
+
+
+# --- feedback batches --------------------------------------------------------------------------
+def metric(text: str, name: str) -> float:
+    m = re.search(rf"^{re.escape(name)} ([0-9.e+]+)$", text, re.M)
+    return float(m.group(1)) if m else 0.0
+
+
+def feedback_state(client, engine, search_id: str) -> tuple[dict, dict, str]:
+    """Summary counts, the search's intent edges and the metrics text: what feedback changes."""
+    intent = engine.store.get_search(search_id).intent_id
+    edges = {a: vars(e).copy() for a, e in engine.store.intent_edges([intent]).get(intent, {}).items()}
+    s = summary(client)
+    return {k: s[k] for k in ("searches", "feedback", "clicks")}, edges, client.get("/metrics").get_data(as_text=True)
+
+
+def delta(before: dict, after: dict) -> dict:
+    return {a: {k: v - before.get(a, {}).get(k, 0) for k, v in e.items() if v != before.get(a, {}).get(k, 0)}
+            for a, e in after.items() if e != before.get(a)}
+
+
+def test_feedback_batch_counts_exactly_like_one_by_one(client, engine):
+    q = "summarise long scientific articles into a paragraph"
+    one, two = search(client, q, k=5), search(client, q, k=5)  # same intent, feedback on neither yet
+    shared = [r["artifact_id"] for r in one["results"] if r["artifact_id"] in
+              {x["artifact_id"] for x in two["results"]}][:3]
+    assert len(shared) == 3
+    a, b, c = shared
+    plan = [(a, "click", None), (a, "click", None), (b, "dwell", 4200), (c, "upvote", None), (a, "downvote", None),
+            (b, "click", None), (c, "dwell", 0)]  # a repeated click counts twice, as a user clicking twice
+
+    def body(sid: str, artifact: str, event: str, dwell: int | None) -> dict:
+        return {"search_id": sid, "artifact_id": artifact, "event": event,
+                **({"dwell_ms": dwell} if dwell is not None else {})}
+
+    s0, e0, m0 = feedback_state(client, engine, one["search_id"])
+    for item in plan:
+        assert client.post("/v1/feedback", json=body(one["search_id"], *item)).status_code == 202
+    s1, e1, m1 = feedback_state(client, engine, one["search_id"])
+    resp = client.post("/v1/feedback:batch", json={"events": [body(two["search_id"], *item) for item in plan]})
+    assert resp.status_code == 202, resp.get_data(as_text=True)
+    assert resp.get_json() == {"status": "accepted", "accepted": len(plan), "rejected": []}
+    s2, e2, m2 = feedback_state(client, engine, two["search_id"])
+
+    by_one = {k: s1[k] - s0[k] for k in s0}
+    assert by_one == {"searches": 0, "feedback": 7, "clicks": 3}
+    assert {k: s2[k] - s1[k] for k in s1} == by_one
+    assert delta(e0, e1) == delta(e1, e2) == {a: {"clicks": 2, "downvotes": 1},
+                                              b: {"clicks": 1, "dwells": 1, "dwell_ms": 4200},
+                                              c: {"upvotes": 1, "dwells": 1}}
+    for kind, n in (("click", 3), ("dwell", 2), ("upvote", 1), ("downvote", 1)):
+        name = f'matchgraph_feedback_total{{event="{kind}"}}'
+        assert metric(m1, name) - metric(m0, name) == metric(m2, name) - metric(m1, name) == n
+    # in the log in batch order, each with its own timestamp
+    logged = [e for _, e in engine.store.events(after_seq=engine.store.last_seq() - len(plan))]
+    assert [(e.artifact_id, e.event, e.dwell_ms) for e in logged] == [(x, ev, d or 0) for x, ev, d in plan]
+    assert all(e.search_id == two["search_id"] for e in logged)
+    assert [e.ts for e in logged] == sorted({e.ts for e in logged})
+
+
+def test_feedback_batch_reports_refused_events_and_records_the_rest(client, engine):
+    found = search(client, "object detection transformer", k=3)
+    sid, served = found["search_id"], found["results"][0]["artifact_id"]
+    not_served = next(a for a in SMALL_IDS if a not in [r["artifact_id"] for r in found["results"]])
+    before = summary(client)
+    events = [{"search_id": sid, "artifact_id": served, "event": "click"},
+              {"search_id": "0" * 32, "artifact_id": served, "event": "click"},
+              {"search_id": sid, "artifact_id": not_served, "event": "upvote"},
+              {"search_id": sid, "artifact_id": served, "event": "upvote"}]
+    resp = client.post("/v1/feedback:batch", json={"events": events})
+    assert resp.status_code == 202
+    assert resp.get_json() == {"status": "accepted", "accepted": 2, "rejected": [
+        {"index": 1, "code": "not_found", "field": "events[1].search_id",
+         "message": f"events[1].search_id: no search {'0' * 32!r}"},
+        {"index": 2, "code": "invalid", "field": "events[2].artifact_id",
+         "message": f"events[2].artifact_id: {not_served!r} was not served by that search"}]}
+    after = summary(client)
+    assert (after["feedback"] - before["feedback"], after["clicks"] - before["clicks"]) == (2, 1)
+    # the codes and messages are those of the single endpoint, with the event's position in front
+    single = client.post("/v1/feedback", json=events[2]).get_json()["error"]
+    assert single["code"] == "invalid"
+    assert single["message"] == resp.get_json()["rejected"][1]["message"].replace("events[2].", "")
+    # every event refused is still a processed batch: 202, nothing accepted
+    resp = client.post("/v1/feedback:batch", json={"events": events[1:3]})
+    assert resp.status_code == 202 and resp.get_json()["accepted"] == 0 and len(resp.get_json()["rejected"]) == 2
+
+
+def test_feedback_batch_validation_names_the_event_and_stores_nothing(client, engine):
+    found = search(client, "object detection transformer", k=3)
+    ok = {"search_id": found["search_id"], "artifact_id": found["results"][0]["artifact_id"], "event": "click"}
+    post = client.post
+    last = engine.store.last_seq()
+    assert_error(post("/v1/feedback:batch", json={"events": [ok, ok, ok, dict(ok, event="poke")]}), 422,
+                 "events[3].event")
+    assert_error(post("/v1/feedback:batch", json={"events": [ok, dict(ok, event="dwell")]}), 422, "events[1].dwell_ms")
+    assert_error(post("/v1/feedback:batch", json={"events": [ok, dict(ok, dwell_ms=-1)]}), 422, "events[1].dwell_ms")
+    assert_error(post("/v1/feedback:batch", json={"events": [dict(ok, event="dwell", dwell_ms=True)]}), 422,
+                 "events[0].dwell_ms")  # found by the fuzzer: a boolean is not a duration
+    assert_error(post("/v1/feedback:batch", json={"events": [dict(ok, extra=1)]}), 422, "events[0].extra")
+    assert_error(post("/v1/feedback:batch", json={"events": [ok, dict(ok, search_id="not-hex!")]}), 422,
+                 "events[1].search_id")
+    assert_error(post("/v1/feedback:batch", json={"events": [ok, ok], "more": 1}), 422, "more")
+    assert_error(post("/v1/feedback:batch", json={"events": []}), 422, "events")
+    assert_error(post("/v1/feedback:batch", json={"events": ok}), 422, "events")
+    assert_error(post("/v1/feedback:batch", json={}), 422, "events")
+    assert_error(post("/v1/feedback:batch", json=[ok]), 422, "body")
+    assert_error(post("/v1/feedback:batch", data='{"events": [', content_type="application/json"), 400, "body")
+    assert_error(post("/v1/feedback:batch", data=json.dumps({"events": [ok]}), content_type="text/plain"), 415,
+                 "Content-Type")
+    assert_error(client.get("/v1/feedback:batch"), 405, None)
+    # size limits: 1..500 events and the 1 MiB body limit
+    err = assert_error(post("/v1/feedback:batch", json={"events": [ok] * 501}), 422, "events")
+    assert "500" in err["message"]
+    big = json.dumps({"events": [dict(ok, artifact_id="x" * 190)] * 5000})
+    assert len(big) > 1024 * 1024
+    err = assert_error(post("/v1/feedback:batch", data=big, content_type="application/json"), 413, "body")
+    assert err["code"] == "too_large"
+    assert engine.store.last_seq() == last  # nothing above reached the store
+    resp = post("/v1/feedback:batch", json={"events": [ok] * 500})
+    assert resp.status_code == 202 and resp.get_json()["accepted"] == 500
+    assert engine.store.last_seq() == last + 500
+
+
+def test_feedback_batch_rate_limits_count_events(engine):
+    from api.app import create_app
+
+    found = search(create_app(engine=engine, RATELIMIT_ENABLED=False).test_client(), "object detection", k=2)
+    ok = {"search_id": found["search_id"], "artifact_id": found["results"][0]["artifact_id"], "event": "click"}
+    # one unit per event against the feedback limit ...
+    events = create_app(engine=engine, RATELIMIT_DEFAULT="100/minute", FEEDBACK_RATE_LIMIT="10/minute").test_client()
+    assert events.post("/v1/feedback:batch", json={"events": [ok] * 8}).status_code == 202
+    resp = events.post("/v1/feedback:batch", json={"events": [ok] * 3})
+    err = assert_error(resp, 429, None)
+    assert err["code"] == "rate_limited" and int(resp.headers["Retry-After"]) > 0
+    # ... and one request against the default limits, however many events it carries
+    requests = create_app(engine=engine, RATELIMIT_DEFAULT="2/minute").test_client()
+    codes = [requests.post("/v1/feedback:batch", json={"events": [ok] * 20}).status_code for _ in range(3)]
+    assert codes == [202, 202, 429]
+
+
+def test_feedback_batch_through_the_spooled_redis_store(client, engine, redis14, monkeypatch, tmp_path):
+    """With Redis (behind the outage spool, as in production) a batch is one pipeline; identical events in
+    one batch count twice (their identities differ), refused ones are reported."""
+    from graph.events import SearchEvent, Served
+    from graph.store.redis import RedisStore
+    from graph.store.spool import SpoolingStore
+
+    _, prefix = redis14
+    store = SpoolingStore(RedisStore(REDIS_DB14 + f"?prefix={prefix}"), tmp_path / "spool.db", replay=False)
+    store.record_search(SearchEvent("abc123", "intent-1", "q", 1_700_000_000.0,
+                                    (Served("a/x", 1, 0.9), Served("b/y", 2, 0.8))))
+    monkeypatch.setattr(engine, "store", store)
+    try:
+        click = {"search_id": "abc123", "artifact_id": "a/x", "event": "click"}
+        resp = client.post("/v1/feedback:batch", json={"events": [
+            click, click, {"search_id": "abc123", "artifact_id": "b/y", "event": "dwell", "dwell_ms": 10},
+            {"search_id": "fff", "artifact_id": "a/x", "event": "click"},
+            {"search_id": "abc123", "artifact_id": "c/z", "event": "click"}]})
+        assert resp.status_code == 202
+        body = resp.get_json()
+        assert body["accepted"] == 3
+        assert [(r["index"], r["code"]) for r in body["rejected"]] == [(3, "not_found"), (4, "invalid")]
+        s = store.summary()
+        assert (s["feedback"], s["clicks"]) == (3, 2) and store.status()["spooled"] == 0
+        edges = store.intent_edges(["intent-1"])["intent-1"]
+        assert (edges["a/x"].clicks, edges["b/y"].dwells, edges["b/y"].dwell_ms) == (2, 1, 10)
+    finally:
+        store.close()
 
 
 # --- artifacts -------------------------------------------------------------------------------
@@ -904,10 +1074,12 @@ def test_openapi_document_lists_every_v1_path(client, app):
     assert {"/v1/search", "/v1/feedback", "/v1/artifacts", "/v1/artifacts/{artifact_id}",
             "/v1/artifacts/{artifact_id}/similar", "/v1/recommend", "/v1/compare", "/v1/analytics/top",
             "/v1/analytics/artifacts/{artifact_id}/timeline", "/v1/analytics/queries", "/v1/analytics/summary",
-            "/v1/artifacts:batch"} <= set(doc["paths"])
+            "/v1/artifacts:batch", "/v1/feedback:batch"} <= set(doc["paths"])
     params = {p["name"]: p for p in doc["paths"]["/v1/search"]["get"]["parameters"]}
     assert params["q"]["required"] is True and params["q"]["schema"]["maxLength"] == 512
     assert "202" in doc["paths"]["/v1/feedback"]["post"]["responses"]
+    batch = doc["paths"]["/v1/feedback:batch"]["post"]
+    assert "202" in batch["responses"] and "security" not in batch  # public, like /v1/feedback
     assert doc["paths"]["/v1/artifacts/{artifact_id}"]["put"]["security"] == [{"bearer": []}]
     schemes = doc["components"]["securitySchemes"]
     assert schemes["bearer"]["type"] == "http" and schemes["bearer"]["scheme"] == "bearer"

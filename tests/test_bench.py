@@ -114,7 +114,9 @@ def test_cold_start_embeds_and_rebuilds_nothing(synth_dir) -> None:
     out = perf.cold_start(synth_dir[0])
     assert out["capabilities"] == SYNTH_CAPS
     assert out["embedded"] == 0 and not out["index_rebuilt"] and out["index"] == "ivf"
-    assert {"index load (checksums, ids)", "artifact vectors + BM25"} <= set(out["phases"])
+    assert {"catalog parse", "index load (checksums, ids)", "artifact vectors + BM25 load"} <= set(out["phases"])
+    assert "artifact vectors + BM25 rebuilt" not in out["phases"]  # persisted in the generation
+    assert out["encoder"] == "onnx" and not out["torch_loaded"]  # the export is reused: no torch at start
 
 
 @pytest.mark.slow
@@ -132,12 +134,14 @@ def test_http_levels_and_memory(synth_dir, args) -> None:
 def test_recording_counts_are_exact(store: str, synth_dir, args) -> None:
     assert store != "redis" or redis_up(), "no Redis at " + perf.REDIS_URL  # fail, never skip
     args.recording_searches, args.recording_feedback = 40, 50
-    args.recording_clients, args.recording_query_pool = 4, 4
+    args.recording_clients, args.recording_query_pool, args.recording_batch = 4, 4, 8
     row = perf.recording_run(store, synth_dir[0], args, quiet)
     assert row["errors"] == 0 and row["counts exact"] is True
     sent, stored = row["searches sent/stored"].split("/")
     assert sent == stored and int(sent) == 40 + 2 * 4  # measured searches + the warm-up pass
-    assert row["feedback sent/stored"] == "50/50"
+    assert row["feedback sent/stored"] == "50/50"  # one event per request
+    assert row["batched feedback sent/stored"] == "50/50"  # 7 batches of up to 8
+    assert row["batched feedback events/s"] > 0 and row["batch size"] == 8
     assert row["Times Matched checked"].endswith(", 0 off")
 
 
@@ -150,14 +154,16 @@ def test_store_rate_counts_are_exact(store: str, small_real, tmp_path: Path) -> 
     finally:
         if url:
             perf._clear_redis_prefix(url)
-    assert out["exact"] is True and out["search"] > 0 and out["feedback"] > 0
+    assert out["exact"] is True and out["search"] > 0 and out["feedback"] > 0 and out["feedback_batched"] > 0
 
 
 def test_embedding_and_ingest_sections(args) -> None:
     args.embed_queries, args.ingest_artifacts, args.repeats = 3, 4, 2
     emb = perf.section_embedding(args, quiet)
-    assert {r["encoder"] for r in emb["rows"]} == {"matchgraph Embedder", "sentence-transformers"}
+    assert {r["encoder"] for r in emb["rows"]} == {"matchgraph ONNX Runtime (served)", "matchgraph torch (reference)",
+                                                   "sentence-transformers"}
     assert all(r["queries"] == 3 and r["p50 ms"] > 0 for r in emb["rows"])
+    assert all(float(r["max |diff| vs sentence-transformers"]) < 1e-5 for r in emb["rows"])  # same vectors
     ing = perf.section_ingest(args, quiet)
     caps = ing["rows"][0]["capabilities"]
     assert [r["capabilities"] for r in ing["rows"]] == [caps, caps] and caps > 0

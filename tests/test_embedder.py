@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import json
+import logging
 import os
 import sqlite3
 import subprocess
 import sys
 import textwrap
+import time
 from pathlib import Path
 
 import numpy as np
@@ -70,17 +73,26 @@ def test_default_model_path_honours_env(monkeypatch: pytest.MonkeyPatch) -> None
     assert Path(default_model_path(), "config.json").is_file()
 
 
-def test_default_matches_sentence_transformers(embedder: Embedder) -> None:
+@pytest.fixture(scope="module")
+def torch_embedder(embedder: Embedder) -> Embedder:
+    """The reference backend, no cache: every encode reaches the transformers model."""
+    return Embedder(embedder.model_path, backend="torch")
+
+
+def test_default_matches_sentence_transformers(embedder: Embedder, torch_embedder: Embedder) -> None:
     from sentence_transformers import SentenceTransformer
 
+    assert embedder.backend == "onnx" and torch_embedder.backend == "torch"
     assert len(embedder.tokenizer(LONG_TEXT)["input_ids"]) > 256  # exercises truncation at max_seq_length
     assert embedder.max_length == 256 and embedder.dim == 384
     st = SentenceTransformer(embedder.model_path, local_files_only=True, device="cpu")
     expected = st.encode(VARIED_TEXTS, normalize_embeddings=True)
-    got = embedder.encode(VARIED_TEXTS)
-    assert got.dtype == np.float32 and got.shape == (len(VARIED_TEXTS), 384)
-    np.testing.assert_allclose(got, expected, atol=1e-5, rtol=0)
-    np.testing.assert_allclose(np.linalg.norm(got, axis=1), 1.0, atol=1e-5)
+    for emb in (embedder, torch_embedder):
+        got = emb.encode(VARIED_TEXTS)
+        assert got.dtype == np.float32 and got.shape == (len(VARIED_TEXTS), 384)
+        np.testing.assert_allclose(got, expected, atol=1e-5, rtol=0)
+        np.testing.assert_allclose(np.linalg.norm(got, axis=1), 1.0, atol=1e-5)
+    assert torch_embedder.model_id == embedder.model_id  # one cache serves both backends
 
 
 @pytest.mark.parametrize("options", [
@@ -95,7 +107,7 @@ def test_layer_and_pooling_options(embedder: Embedder, options: dict) -> None:
     default = embedder.encode(texts)
     emb = Embedder(embedder.model_path, cache=embedder.cache, **options)  # same cache: keys must not collide
     got = emb.encode(texts)
-    assert emb.model_id != embedder.model_id
+    assert emb.backend == "onnx" and emb.model_id != embedder.model_id
     assert emb.forward_batches == 1  # the default's cached vectors were not served for these options
     assert got.shape == default.shape == (2, emb.dim)
     assert np.abs(got - default).max() > 1e-3
@@ -107,20 +119,33 @@ def test_invalid_options_are_rejected(embedder: Embedder) -> None:
         Embedder(embedder.model_path, pooling="median")
     with pytest.raises(ValueError):
         Embedder(embedder.model_path, layers=(7,))  # 6 layers + embeddings = 7 hidden states
+    with pytest.raises(ValueError):
+        Embedder(embedder.model_path, backend="tensorflow")
     with pytest.raises(TypeError):
         embedder.encode("a bare string is almost always a bug")
 
 
-def test_batches_sorted_by_length_and_independent_of_order(embedder: Embedder) -> None:
-    emb = Embedder(embedder.model_path, batch_size=4)  # no cache: every call reaches the model
+@pytest.mark.parametrize("backend", ["onnx", "torch"])
+def test_batches_sorted_by_length_and_independent_of_order(embedder: Embedder, backend: str) -> None:
+    emb = Embedder(embedder.model_path, batch_size=4, backend=backend)  # no cache: every call reaches the model
     seen_lengths: list[int] = []
-    forward = emb.model.forward
+    if backend == "torch":
+        forward = emb.model.forward
 
-    def spy(*args, **kwargs):
-        seen_lengths.append(int(kwargs["input_ids"].shape[1]))
-        return forward(*args, **kwargs)
+        def spy(*args, **kwargs):
+            seen_lengths.append(int(kwargs["input_ids"].shape[1]))
+            return forward(*args, **kwargs)
 
-    emb.model.forward = spy
+        emb.model.forward = spy
+    else:
+        session = emb._encoder.session
+        run = session.run
+
+        def spy(outputs, feed, *args):
+            seen_lengths.append(int(feed["input_ids"].shape[1]))
+            return run(outputs, feed, *args)
+
+        session.run = spy
     rng = np.random.default_rng(0)
     texts = [" ".join(["token"] * int(n)) + f" batch-{i}" for i, n in enumerate(rng.integers(1, 120, 13))]
     texts.append(texts[0])  # a duplicate is encoded once
@@ -136,6 +161,62 @@ def test_batches_sorted_by_length_and_independent_of_order(embedder: Embedder) -
     shuffled = emb.encode([texts[i] for i in perm])
     assert emb.forward_batches == 5
     np.testing.assert_allclose(shuffled, first[perm], atol=1e-5, rtol=0)
+
+
+def test_onnx_export_is_reused_without_loading_torch(embedder: Embedder, tmp_path: Path, caplog) -> None:
+    """A second process finds the checked export: it never builds the torch model."""
+    emb = Embedder(embedder.model_path, onnx_dir=tmp_path)
+    assert emb.backend == "onnx" and emb._torch is not None  # this one exported, from the torch model
+    exported = sorted(p.name for p in tmp_path.iterdir())
+    assert exported == [f"{emb.model_id}.json", f"{emb.model_id}.onnx"]
+    again = Embedder(embedder.model_path, onnx_dir=tmp_path)
+    assert again.backend == "onnx" and again._torch is None
+    np.testing.assert_allclose(again.encode(VARIED_TEXTS[:6]), emb.encode(VARIED_TEXTS[:6]), atol=1e-6, rtol=0)
+
+    code = textwrap.dedent(f"""
+        import sys
+        from search.embedder import Embedder
+        emb = Embedder(onnx_dir={str(tmp_path)!r})
+        emb.encode_query("does serving import torch?")
+        print(emb.backend, "torch" in sys.modules, "transformers" in sys.modules)
+    """)
+    out = subprocess.run([sys.executable, "-c", code], env={**os.environ, "PYTHONPATH": str(ROOT)},
+                         capture_output=True, text=True, timeout=120, check=True).stdout
+    assert out.split() == ["onnx", "False", "False"]
+
+
+@pytest.mark.parametrize("damage", ["truncated", "wrong-probe", "meta-garbage"])
+def test_damaged_onnx_export_is_detected_and_exported_again(embedder: Embedder, tmp_path: Path, caplog,
+                                                            damage: str) -> None:
+    first = Embedder(embedder.model_path, onnx_dir=tmp_path)
+    onnx_file, meta_file = tmp_path / f"{first.model_id}.onnx", tmp_path / f"{first.model_id}.json"
+    if damage == "truncated":
+        onnx_file.write_bytes(onnx_file.read_bytes()[: onnx_file.stat().st_size // 2])
+    elif damage == "wrong-probe":  # e.g. an export of other weights under this name
+        meta = json.loads(meta_file.read_text())
+        meta["vector"] = [-x for x in meta["vector"]]
+        meta_file.write_text(json.dumps(meta))
+    else:
+        meta_file.write_bytes(b"\x00\xff not json")
+    with caplog.at_level(logging.WARNING, logger="search.onnx_encoder"):
+        emb = Embedder(embedder.model_path, onnx_dir=tmp_path)
+    assert f"ONNX export {first.model_id}.onnx is unusable" in caplog.text and "exporting it again" in caplog.text
+    assert emb.backend == "onnx" and emb._torch is not None
+    np.testing.assert_allclose(emb.encode(VARIED_TEXTS[:6]), embedder.encode(VARIED_TEXTS[:6]), atol=1e-5, rtol=0)
+    assert Embedder(embedder.model_path, onnx_dir=tmp_path)._torch is None  # the re-export is good again
+    assert not [p for p in tmp_path.iterdir() if ".tmp-" in p.name]
+
+
+def test_without_a_tokenizer_json_onnx_falls_back_to_torch(embedder: Embedder, tmp_path: Path, caplog) -> None:
+    model = tmp_path / "model"
+    model.mkdir()
+    for src in Path(embedder.model_path).iterdir():
+        if src.is_file() and src.name != "tokenizer.json":
+            (model / src.name).symlink_to(src)
+    with caplog.at_level(logging.WARNING, logger="search.embedder"):
+        emb = Embedder(str(model), onnx_dir=tmp_path / "onnx")
+    assert emb.backend == "torch" and "ONNX encoder unavailable" in caplog.text
+    np.testing.assert_allclose(emb.encode(VARIED_TEXTS[:3]), embedder.encode(VARIED_TEXTS[:3]), atol=1e-5, rtol=0)
 
 
 def test_persistent_cache_skips_the_model(embedder: Embedder) -> None:
@@ -219,3 +300,29 @@ def test_vector_cache_shared_between_processes(tmp_path: Path) -> None:
     assert [p.returncode for p in procs] == [0, 0]
     assert len(cache) == 400
     np.testing.assert_array_equal(cache.get_many(["b-19-9"])["b-19-9"], np.full(16, 19, np.float32))
+
+
+def test_a_forked_child_encodes_with_the_reference_model(embedder: Embedder) -> None:
+    """ONNX Runtime hangs in a forked child (using or creating a session): the child switches to torch."""
+    assert embedder.backend == "onnx"
+    texts = ["fork test: a text the parent never encoded", "fork test: another one, somewhat longer"]
+    expected = embedder._encoder.encode_batch(texts)  # the parent's session, not the cache
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: report through the pipe, exit without running pytest's teardown
+        try:
+            vecs = embedder._encode_uncached(texts)
+            os.write(write, f"{embedder.backend} {float(np.abs(vecs - expected).max())}".encode())
+        finally:
+            os._exit(0)
+    os.close(write)
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and os.waitpid(pid, os.WNOHANG) == (0, 0):
+        time.sleep(0.1)
+    else:
+        if time.monotonic() >= deadline:
+            os.kill(pid, 9)
+            pytest.fail("the forked child hung while encoding")
+    backend, diff = os.read(read, 100).decode().split()
+    assert backend == "torch" and float(diff) < 1e-5
+    assert embedder.backend == "onnx"  # the parent keeps its session

@@ -176,3 +176,155 @@ def test_crash_during_commit_keeps_the_previous_generation(make_engine, small_ca
     assert engine.generation == committed and "late" not in engine.artifacts
     assert generations.current(engine.data_dir).name == committed
     assert not list(engine.data_dir.glob(".gen-*"))
+
+
+# --- derived state (artifact vectors, BM25) saved in each generation ---------------------------------
+QUERIES = ("find the answer span for a question in a passage", "The Stack v2", "detect objects in images",
+           "codet5 base", "biomedical text")
+
+
+def _spy_rebuilds(monkeypatch) -> list[int]:
+    """Count calls of the rebuild of artifact vectors + BM25 (and how many artifacts each touched)."""
+    from search.engine import Engine
+
+    calls: list[int] = []
+    real = Engine._refresh_derived
+
+    def spy(self, touched):
+        touched = list(touched)
+        calls.append(len(touched))
+        return real(self, touched)
+
+    monkeypatch.setattr(Engine, "_refresh_derived", spy)
+    return calls
+
+
+def _same_state(a, b) -> None:
+    """Two engines agree on artifact vectors, BM25 and search results, exactly."""
+    assert a.artifact_vectors.keys() == b.artifact_vectors.keys() == a.artifacts.keys()
+    for artifact_id, vec in a.artifact_vectors.items():
+        assert np.array_equal(vec, b.artifact_vectors[artifact_id]), artifact_id
+    for q in QUERIES:
+        assert a.lexical.scores(q) == b.lexical.scores(q)
+        first, second = a.search(q, k=10, record=False), b.search(q, k=10, record=False)
+        assert ids(first) == ids(second)
+        def parts(result):
+            return [(h.score, h.dense, h.lexical) for h in result.hits]
+
+        assert parts(first) == parts(second)
+
+
+def _mean_vector(engine, artifact_id: str) -> np.ndarray:
+    vecs = np.stack([engine.index.reconstruct(c.id) for c in engine.artifacts[artifact_id].capabilities])
+    mean = vecs.mean(axis=0)
+    return mean / np.linalg.norm(mean)
+
+
+def test_reload_reads_artifact_vectors_and_bm25_from_the_generation(make_engine, small_catalog: Path,
+                                                                    monkeypatch, caplog) -> None:
+    from search import derived
+
+    engine = make_engine()
+    engine.ingest([small_catalog])
+    folder = generations.current(engine.data_dir)
+    assert (folder / derived.META_FILE).exists() and (folder / derived.VECTORS_FILE).exists()
+    for npy in folder.glob("*.npy"):  # bm25s's arrays: plain numeric .npy, nothing that needs pickle
+        head = npy.read_bytes()[:128]
+        assert head.startswith(b"\x93NUMPY") and b"'descr': '|O'" not in head, npy.name
+    calls = _spy_rebuilds(monkeypatch)
+    with caplog.at_level("INFO", logger="search.engine"):
+        again = make_engine(engine.data_dir)
+    assert calls == [], "a reload reads the saved state, it rebuilds nothing"
+    assert "rebuilding" not in caplog.text
+    assert all(not v.flags.writeable for v in again.artifact_vectors.values())  # views of the saved matrix
+    _same_state(engine, again)
+    for artifact_id in list(again.artifacts)[:5]:
+        assert np.allclose(again.artifact_vectors[artifact_id], _mean_vector(again, artifact_id), atol=1e-6)
+
+
+@pytest.mark.parametrize("damage", ["flip", "truncate", "bm25-missing", "meta-garbage", "other-catalog"])
+def test_damaged_derived_files_are_detected_logged_and_rebuilt(make_engine, small_catalog: Path, damage: str,
+                                                               monkeypatch, caplog) -> None:
+    from search import derived
+
+    engine = make_engine()
+    engine.ingest([small_catalog])
+    folder = generations.current(engine.data_dir)
+    vectors = folder / derived.VECTORS_FILE
+    if damage == "flip":
+        raw = bytearray(vectors.read_bytes())
+        raw[len(raw) // 2] ^= 0x40
+        vectors.write_bytes(bytes(raw))
+    elif damage == "truncate":
+        vectors.write_bytes(vectors.read_bytes()[:-4])
+    elif damage == "bm25-missing":
+        (folder / "bm25.data.npy").unlink()
+    elif damage == "meta-garbage":
+        (folder / derived.META_FILE).write_bytes(b"\x00\xff not json")
+    else:  # a whole, self-consistent set that belongs to another catalog
+        other = dict(engine.artifact_vectors)
+        other.pop(SEED_STACK)
+        derived.save(folder, other, engine.lexical, engine.index.dim)
+    with pytest.raises(derived.DerivedCorrupt):
+        derived.load(folder, engine.artifacts.keys(), engine.index.dim)
+    calls = _spy_rebuilds(monkeypatch)
+    with caplog.at_level("WARNING", logger="search.engine"):
+        again = make_engine(engine.data_dir)
+    assert f"artifact vectors and BM25 index of {folder.name} are unusable" in caplog.text
+    assert "rebuilding them from the catalog and index" in caplog.text
+    assert calls == [len(engine.artifacts)]
+    _same_state(engine, again)
+    derived.load(folder, engine.artifacts.keys(), engine.index.dim)  # the rebuilt state was saved back, whole
+    assert not list(folder.glob(".*")), "no temp file left in the generation"
+
+
+def test_generation_of_an_older_version_loads_and_is_upgraded(make_engine, small_catalog: Path, monkeypatch,
+                                                              caplog) -> None:
+    from search import derived
+
+    engine = make_engine()
+    engine.ingest([small_catalog])
+    folder = generations.current(engine.data_dir)
+    for name in json.loads((folder / derived.META_FILE).read_text())["files"]:
+        (folder / name).unlink()
+    (folder / derived.META_FILE).unlink()
+    calls = _spy_rebuilds(monkeypatch)
+    with caplog.at_level("INFO", logger="search.engine"):
+        again = make_engine(engine.data_dir)
+    assert calls == [len(engine.artifacts)]
+    assert "written by an older version" in caplog.text
+    assert not [r for r in caplog.records if r.levelno >= 30], "an older generation is no warning"
+    _same_state(engine, again)
+    calls.clear()
+    make_engine(engine.data_dir)
+    assert calls == [], "saved back on the first load: the next start reads it"
+
+
+def test_update_saves_the_new_artifact_vectors_and_bm25(make_engine, small_catalog: Path, monkeypatch) -> None:
+    from graph.catalog import Artifact
+    from search import derived
+
+    engine = make_engine()
+    engine.ingest([small_catalog])
+    before = engine.artifact_vectors[SEED_STACK].copy()
+    record = engine.artifacts[SEED_STACK].to_record()
+    record["capabilities"] = record["capabilities"][:2] + [{"title": "Bakes sourdough bread at home"}]
+    new = {"id": "late/kneader", "name": "Kneader", "type": "tool", "capabilities": [{"title": "kneads dough"}]}
+    calls = _spy_rebuilds(monkeypatch)
+    engine.apply(upserts=[Artifact.from_record(record), Artifact.from_record(new)], deletes=[SEED_BERT])
+    assert calls == [3], "only the touched artifacts' vectors are recomputed"
+    assert not np.allclose(engine.artifact_vectors[SEED_STACK], before)
+    assert np.allclose(engine.artifact_vectors[SEED_STACK], _mean_vector(engine, SEED_STACK), atol=1e-6)
+    assert SEED_BERT not in engine.artifact_vectors and "late/kneader" in engine.artifact_vectors
+    folder = generations.current(engine.data_dir)
+    vectors, lexical = derived.load(folder, engine.artifacts.keys(), engine.index.dim)
+    assert vectors.keys() == engine.artifact_vectors.keys()
+    assert all(np.array_equal(v, engine.artifact_vectors[a]) for a, v in vectors.items())
+    assert lexical.scores("sourdough bread") == engine.lexical.scores("sourdough bread")
+    assert next(iter(lexical.scores("sourdough bread"))) == SEED_STACK
+    calls.clear()
+    again = make_engine(engine.data_dir)
+    assert calls == []
+    _same_state(engine, again)
+    assert ids(again.search("knead dough", k=1, record=False)) == ["late/kneader"]
+    assert SEED_BERT not in again.lexical.scores("bert large uncased whole word masking squad")

@@ -378,6 +378,41 @@ def test_spool_orders_replays_and_counts_ambiguous_failures_once(shared_redis: s
         store.close()
 
 
+def test_spool_record_many_is_one_call_or_one_append(shared_redis: str, tmp_path: Path) -> None:
+    """Batches through the spool: one primary call while Redis answers; during an outage (or while older
+    events wait) one spool append, with the same per-event refusals as single writes; a lost reply spools
+    the batch and the replay counts it once."""
+    flaky = Flaky(RedisStore(shared_redis, prefix="spoolmany"))
+    store = SpoolingStore(flaky, tmp_path / "spool.db", replay=False, orphan_after=0.0)
+    calls: list[int] = []
+    real = flaky.inner.record_many
+    flaky.inner.record_many = lambda events: calls.append(len(events)) or real(events)
+    try:
+        got = store.record_many([search("s1", ["a", "b"]), FeedbackEvent("s1", "a", "click", T0 + 1),
+                                 FeedbackEvent("nope", "a", "click", T0 + 2),
+                                 FeedbackEvent("s1", "zzz", "click", T0 + 3), FeedbackEvent("s1", "a", "poke", T0 + 4)])
+        assert got[:2] == [1, 2] and [type(r) for r in got[2:]] == [UnknownSearch, NotServed, ValueError]
+        assert calls == [4, 1]  # one round trip, and one retry of the unknown search (as a single write does)
+        flaky.down = True
+        got = store.record_many([search("s2", ["a", "b"], intent="i2"), FeedbackEvent("s2", "b", "click", T0 + 5),
+                                 FeedbackEvent("s2", "zzz", "click", T0 + 6),  # its search is known here
+                                 FeedbackEvent("s1", "b", "upvote", T0 + 7),
+                                 FeedbackEvent("elsewhere", "a", "click", T0 + 8)])  # checked on replay
+        assert got[:2] == [0, 0] and isinstance(got[2], NotServed) and got[3:] == [0, 0]
+        assert store.status()["spooled"] == 4
+        flaky.down = False
+        assert store.record_many([FeedbackEvent("s2", "a", "upvote", T0 + 9)]) == [0]  # queued behind the others
+        flaky.lose_reply = True  # Redis applies the batch, the reply is lost: spooled anyway
+        assert store.flush() == 0
+        flaky.lose_reply = False
+        assert store.flush() == 4 and store.status()["rejected"] == 1
+        assert store.record_many([FeedbackEvent("s2", "a", "click", T0 + 10)])[0] > 0  # direct again
+        s = flaky.inner.summary()
+        assert (s["searches"], s["feedback"], s["clicks"]) == (2, 5, 3)
+    finally:
+        store.close()
+
+
 def test_feedback_on_a_search_spooled_elsewhere_waits_for_it(shared_redis: str, tmp_path: Path, caplog) -> None:
     """Two API hosts, each with its own spool: feedback on host B for a search only host A has spooled is
     parked until A replays the search; feedback nobody can place is rejected after `orphan_after`, logged."""

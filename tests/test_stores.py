@@ -194,6 +194,38 @@ def test_rejected_feedback_writes_nothing(store: MatchStore) -> None:
     assert store.snapshot() == before
 
 
+def test_record_many_equals_one_by_one(store: MatchStore, tmp_path: Path) -> None:
+    """The batched write path (SQLite: one transaction, Redis: one pipeline) gives exactly the state and
+    log of the same events recorded one at a time, refusals included, and refused events write nothing."""
+    events: list[SearchEvent | FeedbackEvent] = [
+        search("s1", ["a", "b", "c"], intent="i-rag"), FeedbackEvent("s1", "b", "click", T0 + 1),
+        FeedbackEvent("s1", "b", "click", T0 + 2), FeedbackEvent("missing", "a", "click", T0 + 3),
+        search("s2", ["c", "a"], intent="i-rag", second=1), FeedbackEvent("s2", "a", "dwell", T0 + 4, dwell_ms=300),
+        FeedbackEvent("s2", "b", "upvote", T0 + 5), FeedbackEvent("s1", "a", "stare", T0 + 6),
+        FeedbackEvent("s2", "c", "downvote", T0 + 7)]
+    if isinstance(store, SQLiteStore):
+        single: MatchStore = SQLiteStore(tmp_path / "single.db")
+    else:
+        single = RedisStore(REDIS_URL, prefix="mgtest-single")
+    try:
+        expected: list = []
+        for ev in events:
+            try:
+                expected.append(single.record_search(ev) if isinstance(ev, SearchEvent) else single.record_feedback(ev))
+            except (UnknownSearch, NotServed, ValueError) as exc:
+                expected.append(type(exc))
+        got = store.record_many(events)
+        assert [r if isinstance(r, int) else type(r) for r in got] == expected == [
+            1, 2, 3, UnknownSearch, 4, 5, NotServed, ValueError, 6]
+        assert store.snapshot() == single.snapshot()
+        assert list(store.events()) == list(single.events())
+        assert store.record_many([]) == [] and store.last_seq() == 6
+        assert [type(r) for r in store.record_many([FeedbackEvent("s1", "a", "stare", T0)])] == [ValueError]
+    finally:
+        single.clear()
+        single.close()
+
+
 def test_intents_polling(store: MatchStore) -> None:
     store.record_search(search("s1", ["a"], intent="i1", query="first"))
     store.record_search(search("s2", ["a"], intent="i1", query="first again"))

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 from abc import ABC, abstractmethod
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 
 from graph.events import FEEDBACK_EVENTS, EdgeStats, FeedbackEvent, SearchEvent
@@ -66,6 +66,22 @@ class MatchStore(ABC):
     def record_feedback(self, event: FeedbackEvent) -> int:
         """Append feedback and apply it to the intent -> artifact edge of its search.
         Fills `intent_id` and `rank` from the stored search. Raises UnknownSearch or NotServed."""
+
+    def record_many(self, events: Sequence[SearchEvent | FeedbackEvent]) -> list[int | Exception]:
+        """Record events in order in as few round trips as the backend allows. Returns, per event, its
+        sequence number or the exception recording it alone would raise (UnknownSearch, NotServed,
+        ValueError): one refused event never stops the others. Any other failure raises.
+
+        This default calls the one-event methods; SQLite overrides it with one transaction (a failure
+        raises and writes nothing), Redis with one pipeline (idempotent writes: resend on a lost
+        connection), the spool with one of those or one fsync'd append."""
+        out: list[int | Exception] = []
+        for ev in events:
+            try:
+                out.append(self.record_search(ev) if isinstance(ev, SearchEvent) else self.record_feedback(ev))
+            except (UnknownSearch, NotServed, ValueError) as exc:
+                out.append(exc)
+        return out
 
     @abstractmethod
     def put_match_scores(self, scores: Mapping[str, float]) -> None:

@@ -36,7 +36,7 @@ from __future__ import annotations
 import hashlib
 import json
 import uuid
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
@@ -328,11 +328,11 @@ class RedisStore(MatchStore):
         keys, args = self._feedback_call(event)
         return self._feedback_result(event, int(self._s_feedback(keys=keys, args=args)))
 
-    def record_many(self, events: list[SearchEvent | FeedbackEvent]) -> list[int | Exception]:
+    def record_many(self, events: Sequence[SearchEvent | FeedbackEvent]) -> list[int | Exception]:
         """Record events in order in one round trip (a pipeline of the same scripts): for each event its
         sequence number, or the exception recording it alone would raise (UnknownSearch, NotServed,
         ValueError, a Redis error reply). A lost connection raises; the writes are idempotent, so the
-        caller simply sends the batch again. Used by the outage spool to replay fast."""
+        caller simply sends the batch again. Used by the outage spool to replay fast and by feedback batches."""
         if self.cluster:  # keep cluster pipelines out of it: one call per event
             out: list[int | Exception] = []
             for ev in events:

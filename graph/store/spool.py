@@ -6,7 +6,8 @@ MISCONF/OOM), a search or feedback event is appended to a local SQLite file inst
 `synchronous=FULL`: fsync'd before the request is answered, kept in arrival order) and a background
 thread replays the spool, oldest first, once the primary answers again. While the spool holds
 events, new writes are appended behind them, so the primary receives every host's events in the
-order that host saw them (a feedback always after its search).
+order that host saw them (a feedback always after its search). `record_many` does the same for a
+batch: one round trip to the primary (`RedisStore.record_many`), or one spool append.
 
 Replay is exactly-once because the primary's writes are idempotent (RedisStore: a search_id or a
 feedback identity already recorded is acknowledged and not applied again), so an event whose
@@ -42,7 +43,7 @@ import sqlite3
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -58,7 +59,7 @@ from graph.store.base import (
     check_search,
     served_ranks,
 )
-from graph.store.sqlite import connect
+from graph.store.sqlite import INHERITED_CONNECTIONS, connect
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -154,7 +155,9 @@ class SpoolingStore(MatchStore):
     def _after_fork(self) -> None:
         if self._pid != -1 and self._pid != os.getpid():
             self._lock = threading.RLock()  # may have been copied in a held state
-            self._conn = None  # the parent's connection stays the parent's
+            if self._conn is not None:  # the parent's: never closed (or used) in the child
+                INHERITED_CONNECTIONS.append(self._conn)
+            self._conn = None
 
     def _sql(self, fn: Callable[[sqlite3.Connection], T], write: bool = False) -> T:
         self._after_fork()
@@ -175,9 +178,15 @@ class SpoolingStore(MatchStore):
             raise StoreUnavailable(f"match-store spool {self.spool_path} failed: {exc}") from exc
 
     def _append(self, kind: str, event: SearchEvent | FeedbackEvent) -> None:
-        body = json.dumps(event.to_dict(), ensure_ascii=False)
-        self._sql(lambda c: c.execute("INSERT INTO spool (kind, search_id, body, created) VALUES (?, ?, ?, ?)",
-                                      (kind, event.search_id, body, time.time())), write=True)
+        self._append_many([event])
+
+    def _append_many(self, events: list[SearchEvent | FeedbackEvent]) -> None:
+        """Spool events in order, in one transaction (one fsync)."""
+        now = time.time()
+        rows = [("search" if isinstance(ev, SearchEvent) else "feedback", ev.search_id,
+                 json.dumps(ev.to_dict(), ensure_ascii=False), now) for ev in events]
+        self._sql(lambda c: c.executemany("INSERT INTO spool (kind, search_id, body, created) VALUES (?, ?, ?, ?)",
+                                          rows), write=True)
 
     def _pending(self) -> bool:
         """Spooled events not yet replayed (parked feedback aside): new writes must queue behind them."""
@@ -282,6 +291,84 @@ class SpoolingStore(MatchStore):
         self._check_locally(event)
         self._append("feedback", event)
         return 0
+
+    def record_many(self, events: Sequence[SearchEvent | FeedbackEvent]) -> list[int | Exception]:
+        """The primary's `record_many` (one round trip) when it answers and nothing waits in the spool;
+        else one append to the spool. Per event the same outcome as recording it alone: its sequence
+        number (0 when spooled), or UnknownSearch / NotServed / ValueError."""
+        events = list(events)
+        results: list[int | Exception | None] = [None] * len(events)
+        for i, ev in enumerate(events):
+            try:
+                if isinstance(ev, SearchEvent):
+                    check_search(ev)
+                else:
+                    check_feedback(ev)
+            except ValueError as exc:
+                results[i] = exc
+        self._ensure_thread()
+        with self._lock:
+            for ev, res in zip(events, results, strict=True):
+                if res is None and isinstance(ev, SearchEvent):
+                    self._recent[ev.search_id] = frozenset(served_ranks(ev))
+            while len(self._recent) > RECENT_SEARCHES:
+                self._recent.popitem(last=False)
+        todo = [i for i, r in enumerate(results) if r is None]
+        if todo and not self._is_down() and not self._pending():
+            todo = self._many_direct(events, todo, results)
+        for i in todo:  # the spool takes these, checked locally as far as this process can
+            ev = events[i]
+            if isinstance(ev, FeedbackEvent):
+                try:
+                    self._check_locally(ev)
+                except NotServed as exc:
+                    results[i] = exc
+                    continue
+            results[i] = 0
+        spooled = [events[i] for i in todo if results[i] == 0]
+        if spooled:
+            self._append_many(spooled)
+        return results  # type: ignore[return-value]  # every slot filled above
+
+    def _many_direct(self, events: list[SearchEvent | FeedbackEvent], todo: list[int],
+                     results: list[int | Exception | None]) -> list[int]:
+        """Send `todo` to the primary, filling `results`; returns the indexes the spool must take: all of
+        them when the primary is unreachable (its writes are idempotent, so any it applied count once),
+        feedback whose search still waits in the spool (here or in this batch), and events the primary
+        answered with an outage reply."""
+        try:
+            got = self._try(lambda: self.primary.record_many([events[i] for i in todo]))
+        except StoreUnavailable:
+            return todo
+        spool: list[int] = []
+        spooled_sids: set[str] = set()
+        unknown: list[int] = []
+        for i, res in zip(todo, got, strict=True):
+            ev = events[i]
+            if isinstance(res, UnknownSearch):
+                if ev.search_id in spooled_sids or self._spooled_search(ev.search_id) is not None:
+                    spool.append(i)  # its search is still queued: queue behind it
+                else:
+                    unknown.append(i)
+            elif isinstance(res, Exception) and self.is_unavailable(res):
+                self._mark_down(res)
+                spool.append(i)
+                if isinstance(ev, SearchEvent):
+                    spooled_sids.add(ev.search_id)
+            else:
+                results[i] = res
+        if unknown:  # replayed from the spool meanwhile, or truly unknown: ask once more
+            try:
+                again = self._try(lambda: self.primary.record_many([events[i] for i in unknown]))
+            except StoreUnavailable:
+                return sorted(spool + unknown)
+            for i, res in zip(unknown, again, strict=True):
+                if isinstance(res, Exception) and self.is_unavailable(res):
+                    self._mark_down(res)
+                    spool.append(i)
+                else:
+                    results[i] = res
+        return sorted(spool)
 
     def _feedback_direct(self, event: FeedbackEvent) -> int:
         try:

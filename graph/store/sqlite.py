@@ -12,7 +12,7 @@ import json
 import os
 import sqlite3
 import threading
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -86,7 +86,7 @@ _SUMMARY_COUNTERS = ("searches", "feedback", "zero_result_searches", "low_confid
 
 # Connections inherited through fork are never used or closed in the child (closing could
 # disturb the parent's WAL locks); they are parked here so garbage collection leaves them alone.
-_INHERITED: list[sqlite3.Connection] = []
+INHERITED_CONNECTIONS: list[sqlite3.Connection] = []
 
 
 def _chunks(items: list[str], n: int = _CHUNK) -> Iterator[list[str]]:
@@ -130,7 +130,7 @@ class SQLiteStore(MatchStore):
         pid = os.getpid()
         if self._conn is None or self._pid != pid:
             if self._conn is not None:
-                _INHERITED.append(self._conn)
+                INHERITED_CONNECTIONS.append(self._conn)
                 self._lock = threading.RLock()  # may have been copied in a held state
             # WAL + NORMAL: durable across app crashes
             self._conn, self._pid = connect(self.path, _SCHEMA, synchronous="NORMAL"), pid
@@ -163,33 +163,64 @@ class SQLiteStore(MatchStore):
     # --- writing ---------------------------------------------------------------------------
     def record_search(self, event: SearchEvent) -> int:
         check_search(event)
-        body = json.dumps(event.to_dict(), ensure_ascii=False)
         with self._tx() as c:
-            seq = c.execute("INSERT INTO events (ts, kind, body) VALUES (?, 'search', ?)",
-                            (float(event.ts), body)).lastrowid
-            c.execute("INSERT OR REPLACE INTO searches (search_id, seq, intent_id) VALUES (?, ?, ?)",
-                      (event.search_id, seq, event.intent_id))
-            c.execute("DELETE FROM search_served WHERE search_id = ?", (event.search_id,))
-            c.executemany("INSERT INTO search_served (search_id, artifact_id, rank) VALUES (?, ?, ?)",
-                          [(event.search_id, a, r) for a, r in served_ranks(event).items()])
-            self._apply_search(c, seq, event)
-        return seq
+            return self._write_search(c, event)
 
     def record_feedback(self, event: FeedbackEvent) -> int:
         check_feedback(event)
         with self._tx() as c:
-            row = c.execute("SELECT intent_id FROM searches WHERE search_id = ?",
-                            (event.search_id,)).fetchone()
-            if row is None:
-                raise UnknownSearch(event.search_id)
-            rank = c.execute("SELECT rank FROM search_served WHERE search_id = ? AND artifact_id = ?",
-                             (event.search_id, event.artifact_id)).fetchone()
-            if rank is None:
-                raise NotServed(f"{event.artifact_id} was not served by search {event.search_id}")
-            filled = dataclasses.replace(event, intent_id=row[0], rank=rank[0])
-            seq = c.execute("INSERT INTO events (ts, kind, body) VALUES (?, 'feedback', ?)",
-                            (float(filled.ts), json.dumps(filled.to_dict(), ensure_ascii=False))).lastrowid
-            self._apply_feedback(c, filled)
+            return self._write_feedback(c, event)
+
+    def record_many(self, events: Sequence[SearchEvent | FeedbackEvent]) -> list[int | Exception]:
+        """All events in one transaction (one commit, one write lock); an event that is refused
+        (ValueError, UnknownSearch, NotServed) is refused before it writes anything, so the others
+        still go in. Any other failure rolls the whole batch back and raises."""
+        results: list[int | Exception | None] = [None] * len(events)
+        for i, ev in enumerate(events):
+            try:
+                if isinstance(ev, SearchEvent):
+                    check_search(ev)
+                else:
+                    check_feedback(ev)
+            except ValueError as exc:
+                results[i] = exc
+        if any(r is None for r in results):
+            with self._tx() as c:
+                for i, ev in enumerate(events):
+                    if results[i] is not None:
+                        continue
+                    try:
+                        results[i] = (self._write_search(c, ev) if isinstance(ev, SearchEvent)
+                                      else self._write_feedback(c, ev))
+                    except (UnknownSearch, NotServed) as exc:
+                        results[i] = exc
+        return results  # type: ignore[return-value]  # every slot filled above
+
+    def _write_search(self, c: sqlite3.Connection, event: SearchEvent) -> int:
+        body = json.dumps(event.to_dict(), ensure_ascii=False)
+        seq = c.execute("INSERT INTO events (ts, kind, body) VALUES (?, 'search', ?)",
+                        (float(event.ts), body)).lastrowid
+        c.execute("INSERT OR REPLACE INTO searches (search_id, seq, intent_id) VALUES (?, ?, ?)",
+                  (event.search_id, seq, event.intent_id))
+        c.execute("DELETE FROM search_served WHERE search_id = ?", (event.search_id,))
+        c.executemany("INSERT INTO search_served (search_id, artifact_id, rank) VALUES (?, ?, ?)",
+                      [(event.search_id, a, r) for a, r in served_ranks(event).items()])
+        self._apply_search(c, seq, event)
+        return seq
+
+    def _write_feedback(self, c: sqlite3.Connection, event: FeedbackEvent) -> int:
+        """Validate against the stored search (raising before any write) and record, inside `c`'s transaction."""
+        row = c.execute("SELECT intent_id FROM searches WHERE search_id = ?", (event.search_id,)).fetchone()
+        if row is None:
+            raise UnknownSearch(event.search_id)
+        rank = c.execute("SELECT rank FROM search_served WHERE search_id = ? AND artifact_id = ?",
+                         (event.search_id, event.artifact_id)).fetchone()
+        if rank is None:
+            raise NotServed(f"{event.artifact_id} was not served by search {event.search_id}")
+        filled = dataclasses.replace(event, intent_id=row[0], rank=rank[0])
+        seq = c.execute("INSERT INTO events (ts, kind, body) VALUES (?, 'feedback', ?)",
+                        (float(filled.ts), json.dumps(filled.to_dict(), ensure_ascii=False))).lastrowid
+        self._apply_feedback(c, filled)
         return seq
 
     @staticmethod

@@ -1,0 +1,107 @@
+"""The same encoder exported to ONNX and run by ONNX Runtime with the `tokenizers` library.
+
+Why: on 2 CPU cores a one-query torch forward pass costs ~15 ms, the ONNX Runtime one ~5 ms with the same
+vectors (within 1e-6), and serving needs neither torch nor transformers in memory once the export exists.
+The export is written once per model and settings (keyed by the embedder's model id) beside a probe: a
+known text and its torch vector. Opening checks the probe, so a damaged or stale file is re-exported.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+from pathlib import Path
+
+import numpy as np
+
+log = logging.getLogger(__name__)
+
+PROBE_TEXT = "matchgraph probe: extract answers from passages of text"
+PROBE_ATOL = 1e-4
+
+
+class OnnxUnavailable(RuntimeError):
+    """ONNX Runtime, the model's tokenizer.json, or a usable export is missing."""
+
+
+class OnnxEncoder:
+    """An ONNX Runtime session over an exported model; thread-safe, so no lock around `encode_batch`."""
+
+    def __init__(self, onnx_path: Path, model_dir: Path, *, max_length: int, threads: int | None = None) -> None:
+        try:
+            import onnxruntime as ort
+            from tokenizers import Tokenizer
+        except ImportError as exc:
+            raise OnnxUnavailable(f"onnxruntime or tokenizers is not installed: {exc}") from exc
+        tokenizer_file = model_dir / "tokenizer.json"
+        if not tokenizer_file.is_file():
+            raise OnnxUnavailable(f"{tokenizer_file} is missing")
+        self.tokenizer = Tokenizer.from_file(str(tokenizer_file))
+        padding = self.tokenizer.padding or {}
+        self.tokenizer.enable_truncation(max_length=max_length)  # the file's own settings may differ
+        self.tokenizer.enable_padding(pad_id=padding.get("pad_id", 0), pad_type_id=padding.get("pad_type_id", 0),
+                                      pad_token=padding.get("pad_token", "[PAD]"))  # to the batch's longest
+        options = ort.SessionOptions()
+        options.intra_op_num_threads = threads or 0  # 0: ONNX Runtime picks one per physical core
+        options.inter_op_num_threads = 1
+        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        options.add_session_config_entry("session.intra_op.allow_spinning", "0")  # idle threads yield the CPU
+        self.session = ort.InferenceSession(str(onnx_path), options, providers=["CPUExecutionProvider"])
+        self.input_names = [i.name for i in self.session.get_inputs()]
+
+    def token_lengths(self, texts: list[str]) -> list[int]:
+        return [sum(e.attention_mask) for e in self.tokenizer.encode_batch(texts)]
+
+    def encode_batch(self, texts: list[str]) -> np.ndarray:
+        encodings = self.tokenizer.encode_batch(texts)
+        columns = {"input_ids": [e.ids for e in encodings], "attention_mask": [e.attention_mask for e in encodings],
+                   "token_type_ids": [e.type_ids for e in encodings]}
+        feed = {name: np.asarray(columns[name], dtype=np.int64) for name in self.input_names}
+        return self.session.run(None, feed)[0].astype(np.float32, copy=False)
+
+
+def open_or_export(folder: Path, model_id: str, model_dir: Path, *, max_length: int, threads: int | None,
+                   reference) -> OnnxEncoder:
+    """The checked export for `model_id` in `folder`, exporting it first from `reference()` if needed.
+
+    `reference` returns the TorchEncoder with the same settings; it is only called (and torch only loaded)
+    when the export is missing, stale or damaged.
+    """
+    onnx_path, meta_path = folder / f"{model_id}.onnx", folder / f"{model_id}.json"
+    if meta_path.is_file() and onnx_path.is_file():
+        try:
+            encoder = OnnxEncoder(onnx_path, model_dir, max_length=max_length, threads=threads)
+            _check_probe(encoder, json.loads(meta_path.read_text()))
+            return encoder
+        except OnnxUnavailable:
+            raise
+        except Exception as exc:  # a truncated file, garbage meta, or vectors that moved
+            log.warning("ONNX export %s is unusable (%s): exporting it again", onnx_path.name, exc)
+    torch_encoder = reference()
+    folder.mkdir(parents=True, exist_ok=True)
+    suffix = f".tmp-{os.getpid()}"
+    tmp_onnx, tmp_meta = folder / (onnx_path.name + suffix), folder / (meta_path.name + suffix)
+    try:
+        log.info("exporting the encoder to ONNX: %s", onnx_path)
+        torch_encoder.export_onnx(tmp_onnx)
+        meta = {"probe": PROBE_TEXT, "vector": torch_encoder.encode_batch([PROBE_TEXT])[0].tolist()}
+        tmp_meta.write_text(json.dumps(meta))
+        encoder = OnnxEncoder(tmp_onnx, model_dir, max_length=max_length, threads=threads)
+        _check_probe(encoder, meta)
+        for tmp in (tmp_onnx, tmp_meta):
+            with open(tmp, "rb") as fh:
+                os.fsync(fh.fileno())
+        os.replace(tmp_onnx, onnx_path)  # the meta last: a reader needs both and checks the probe anyway
+        os.replace(tmp_meta, meta_path)
+        return encoder
+    finally:
+        tmp_onnx.unlink(missing_ok=True)
+        tmp_meta.unlink(missing_ok=True)
+
+
+def _check_probe(encoder: OnnxEncoder, meta: dict) -> None:
+    expected = np.asarray(meta["vector"], dtype=np.float32)
+    got = encoder.encode_batch([meta["probe"]])[0]
+    if got.shape != expected.shape or not np.allclose(got, expected, atol=PROBE_ATOL, rtol=0):
+        raise ValueError("the export's probe vector differs from the reference model's")
