@@ -407,11 +407,11 @@ def encoder_ab(args, log) -> str:
             log(f"dev quality with {backend}: {quality[-1]}")
         finally:
             shutil.rmtree(work, ignore_errors=True)
-    http = http_ab(args, log, {"torch encoder (before)": {"env": {"MATCHGRAPH_ENCODER": "torch"}},
-                               "ONNX Runtime, default threads": {"env": {"MATCHGRAPH_ENCODER": "onnx"}},
-                               "ONNX Runtime, 1 thread per worker (Procfile)": {
-                                   "env": {"MATCHGRAPH_ENCODER": "onnx", "MATCHGRAPH_ENCODER_THREADS": "1",
-                                           "OMP_NUM_THREADS": "1"}}},
+    http = http_ab(args, log, {"before: torch encoder, default threads": {"env": {"MATCHGRAPH_ENCODER": "torch"}},
+                               "before, tuned: torch encoder, OMP_NUM_THREADS=1": {
+                                   "env": {"MATCHGRAPH_ENCODER": "torch", "OMP_NUM_THREADS": "1"}},
+                               "after: ONNX Runtime, one thread per query (default)": {
+                                   "env": {"MATCHGRAPH_ENCODER": "onnx"}}},
                    "query encoder")
     return "\n".join([http, "", "dev-set quality (huggingface_eval), queries embedded by each encoder:", "",
                        table(quality, list(quality[0]))])
@@ -435,7 +435,6 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--ann-ab", action="store_true", help="before/after of the nprobe-tuning fix")
     parser.add_argument("--threads-ab", action="store_true", help="torch threads per gunicorn worker, A/B")
     parser.add_argument("--encoder-ab", action="store_true", help="torch vs ONNX Runtime query encoder, A/B")
-    parser.add_argument("--quality-limit", type=int, default=None, help="dev rows for --encoder-ab's quality")
     parser.add_argument("--feedback", choices=("sqlite", "redis"), help="profile POST /v1/feedback instead")
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--quality-limit", type=int, default=None, help="dev queries for the R@10 check")

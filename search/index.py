@@ -224,7 +224,15 @@ class VectorIndex:
                 return [[] for _ in range(q.shape[0])]
             if self.kind == "ivf":
                 self._index.nprobe = self.nprobe
-            scores, nums = self._index.search(q, k)
+            if q.shape[0] == 1:  # FAISS parallelises over queries: one query gains nothing from an OpenMP
+                threads = faiss.omp_get_max_threads()  # team, and on a busy CPU waits for its idle members
+                faiss.omp_set_num_threads(1)
+                try:
+                    scores, nums = self._index.search(q, k)
+                finally:
+                    faiss.omp_set_num_threads(threads)
+            else:
+                scores, nums = self._index.search(q, k)
             names = self._ids
             return [[(names[int(n)], float(s)) for n, s in zip(row_n, row_s, strict=True) if int(n) in names]
                     for row_n, row_s in zip(nums, scores, strict=True)]

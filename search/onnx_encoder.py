@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import threading
 from pathlib import Path
 
 import numpy as np
@@ -42,13 +43,30 @@ class OnnxEncoder:
         self.tokenizer.enable_truncation(max_length=max_length)  # the file's own settings may differ
         self.tokenizer.enable_padding(pad_id=padding.get("pad_id", 0), pad_type_id=padding.get("pad_type_id", 0),
                                       pad_token=padding.get("pad_token", "[PAD]"))  # to the batch's longest
-        options = ort.SessionOptions()
-        options.intra_op_num_threads = threads or 0  # 0: ONNX Runtime picks one per physical core
+        self._ort, self._path, self._threads = ort, str(onnx_path), threads
+        # One query is one small forward pass: a second thread buys nothing on a busy CPU and costs a
+        # cross-core wait. Batches (ingest) get every core, in a second session made on first use.
+        self.query_session = self._session(threads or 1)
+        self._batch_session = self.query_session if threads else None
+        self._lock = threading.Lock()
+        self.input_names = [i.name for i in self.query_session.get_inputs()]
+
+    def _session(self, threads: int):
+        options = self._ort.SessionOptions()
+        options.intra_op_num_threads = threads  # 0: ONNX Runtime picks one per physical core
         options.inter_op_num_threads = 1
-        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        options.graph_optimization_level = self._ort.GraphOptimizationLevel.ORT_ENABLE_ALL
         options.add_session_config_entry("session.intra_op.allow_spinning", "0")  # idle threads yield the CPU
-        self.session = ort.InferenceSession(str(onnx_path), options, providers=["CPUExecutionProvider"])
-        self.input_names = [i.name for i in self.session.get_inputs()]
+        return self._ort.InferenceSession(self._path, options, providers=["CPUExecutionProvider"])
+
+    @property
+    def session(self):
+        """The session for batches of several texts (all cores unless `threads` was given)."""
+        if self._batch_session is None:
+            with self._lock:
+                if self._batch_session is None:
+                    self._batch_session = self._session(0)
+        return self._batch_session
 
     def token_lengths(self, texts: list[str]) -> list[int]:
         return [sum(e.attention_mask) for e in self.tokenizer.encode_batch(texts)]
@@ -58,7 +76,8 @@ class OnnxEncoder:
         columns = {"input_ids": [e.ids for e in encodings], "attention_mask": [e.attention_mask for e in encodings],
                    "token_type_ids": [e.type_ids for e in encodings]}
         feed = {name: np.asarray(columns[name], dtype=np.int64) for name in self.input_names}
-        return self.session.run(None, feed)[0].astype(np.float32, copy=False)
+        session = self.query_session if len(texts) == 1 else self.session
+        return session.run(None, feed)[0].astype(np.float32, copy=False)
 
 
 def open_or_export(folder: Path, model_id: str, model_dir: Path, *, max_length: int, threads: int | None,
@@ -94,7 +113,8 @@ def open_or_export(folder: Path, model_id: str, model_dir: Path, *, max_length: 
                 os.fsync(fh.fileno())
         os.replace(tmp_onnx, onnx_path)  # the meta last: a reader needs both and checks the probe anyway
         os.replace(tmp_meta, meta_path)
-        return encoder
+        del encoder  # it was opened on the temporary name
+        return OnnxEncoder(onnx_path, model_dir, max_length=max_length, threads=threads)
     finally:
         tmp_onnx.unlink(missing_ok=True)
         tmp_meta.unlink(missing_ok=True)

@@ -138,14 +138,13 @@ def test_batches_sorted_by_length_and_independent_of_order(embedder: Embedder, b
 
         emb.model.forward = spy
     else:
-        session = emb._encoder.session
-        run = session.run
+        for session in (emb._encoder.session, emb._encoder.query_session):  # several texts / one text
 
-        def spy(outputs, feed, *args):
-            seen_lengths.append(int(feed["input_ids"].shape[1]))
-            return run(outputs, feed, *args)
+            def spy(outputs, feed, *args, run=session.run):
+                seen_lengths.append(int(feed["input_ids"].shape[1]))
+                return run(outputs, feed, *args)
 
-        session.run = spy
+            session.run = spy
     rng = np.random.default_rng(0)
     texts = [" ".join(["token"] * int(n)) + f" batch-{i}" for i, n in enumerate(rng.integers(1, 120, 13))]
     texts.append(texts[0])  # a duplicate is encoded once
