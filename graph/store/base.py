@@ -188,6 +188,20 @@ def check_feedback(event: FeedbackEvent) -> None:
         raise ValueError("dwell_ms must be >= 0")
 
 
+def precheck(events: Sequence[SearchEvent | FeedbackEvent]) -> list[int | Exception | None]:
+    """Per event: the ValueError that refuses it, or None; what `record_many` checks before writing."""
+    results: list[int | Exception | None] = [None] * len(events)
+    for i, ev in enumerate(events):
+        try:
+            if isinstance(ev, SearchEvent):
+                check_search(ev)
+            else:
+                check_feedback(ev)
+        except ValueError as exc:
+            results[i] = exc
+    return results
+
+
 def served_ranks(event: SearchEvent) -> dict[str, int]:
     """artifact id -> rank of its first appearance: the rank feedback on that artifact is filled with."""
     ranks: dict[str, int] = {}

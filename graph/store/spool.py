@@ -57,6 +57,7 @@ from graph.store.base import (
     UnknownSearch,
     check_feedback,
     check_search,
+    precheck,
     served_ranks,
 )
 from graph.store.sqlite import INHERITED_CONNECTIONS, connect
@@ -297,15 +298,7 @@ class SpoolingStore(MatchStore):
         else one append to the spool. Per event the same outcome as recording it alone: its sequence
         number (0 when spooled), or UnknownSearch / NotServed / ValueError."""
         events = list(events)
-        results: list[int | Exception | None] = [None] * len(events)
-        for i, ev in enumerate(events):
-            try:
-                if isinstance(ev, SearchEvent):
-                    check_search(ev)
-                else:
-                    check_feedback(ev)
-            except ValueError as exc:
-                results[i] = exc
+        results = precheck(events)
         self._ensure_thread()
         with self._lock:
             for ev, res in zip(events, results, strict=True):

@@ -28,6 +28,7 @@ from graph.store.base import (
     check_search,
     day_of,
     edge_snapshot,
+    precheck,
     served_ranks,
 )
 
@@ -175,15 +176,7 @@ class SQLiteStore(MatchStore):
         """All events in one transaction (one commit, one write lock); an event that is refused
         (ValueError, UnknownSearch, NotServed) is refused before it writes anything, so the others
         still go in. Any other failure rolls the whole batch back and raises."""
-        results: list[int | Exception | None] = [None] * len(events)
-        for i, ev in enumerate(events):
-            try:
-                if isinstance(ev, SearchEvent):
-                    check_search(ev)
-                else:
-                    check_feedback(ev)
-            except ValueError as exc:
-                results[i] = exc
+        results = precheck(events)
         if any(r is None for r in results):
             with self._tx() as c:
                 for i, ev in enumerate(events):
