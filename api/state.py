@@ -19,6 +19,10 @@ log = logging.getLogger(__name__)
 BUNDLED = Path(__file__).resolve().parent.parent / "data"
 
 
+LOAD_RETRY_FIRST_S = 1.0
+LOAD_RETRY_MAX_S = 30.0
+
+
 class EngineHolder:
     """Owns the engine; `/readyz` answers 503 until `ready`."""
 
@@ -34,18 +38,25 @@ class EngineHolder:
         threading.Thread(target=self._load, args=(bootstrap,), name="engine-loader", daemon=True).start()
 
     def _load(self, bootstrap: bool) -> None:
-        try:
-            self.engine = Engine(self.config)
-            if bootstrap:
-                bootstrap_catalog(self.engine, progress=True)
-            self.ready.set()
-            if self.config.recompute_every > 0:
-                threading.Thread(target=self._recompute_loop, name="recompute", daemon=True).start()
-            log.info("engine ready: %d artifacts, %d capabilities", len(self.engine.artifacts),
-                     len(self.engine.capabilities))
-        except Exception as exc:  # reported by /readyz
-            log.exception("engine failed to load")
-            self.error = f"{type(exc).__name__}: {exc}"
+        """Load until it works: a worker whose first try hit a passing fault (a file another worker held,
+        Redis restarting) must not stay unready for its whole life. /readyz shows the last error."""
+        delay = LOAD_RETRY_FIRST_S
+        while True:
+            try:
+                engine = Engine(self.config)
+                if bootstrap:
+                    bootstrap_catalog(engine, progress=True)
+                break
+            except Exception as exc:  # reported by /readyz
+                log.exception("engine failed to load; trying again in %.0f s", delay)
+                self.error = f"{type(exc).__name__}: {exc}"
+                time.sleep(delay)
+                delay = min(delay * 2, LOAD_RETRY_MAX_S)
+        self.engine, self.error = engine, None
+        self.ready.set()
+        if self.config.recompute_every > 0:
+            threading.Thread(target=self._recompute_loop, name="recompute", daemon=True).start()
+        log.info("engine ready: %d artifacts, %d capabilities", len(engine.artifacts), len(engine.capabilities))
 
     def _recompute_loop(self) -> None:
         """Keep Match Graph scores fresh in a single-process deployment (the Procfile has a worker)."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import http.client
 import json
 import os
@@ -114,6 +115,16 @@ def call(port: int, method: str, path: str, body: dict | list | None = None,
         return resp.status, {}
 
 
+@functools.cache
+def ensure_onnx_export() -> Path:
+    """The bench's shared ONNX export dir, exported once: servers then start the way a restart does."""
+    from search.embedder import Embedder
+
+    folder = Path(os.environ.get("MATCHGRAPH_ONNX_DIR") or WORK / "onnx")
+    Embedder(onnx_dir=folder)  # checks the export, or writes it
+    return folder
+
+
 class Gunicorn:
     """gunicorn as the Procfile runs it (gthread workers), on a free loopback port, over `data_dir`, with
     rate limits raised out of the way; its output goes to `log_path` (default: beside the data dir)."""
@@ -128,6 +139,7 @@ class Gunicorn:
                         MATCHGRAPH_FEEDBACK_RATE_LIMIT=BENCH_RATE_LIMIT,
                         MATCHGRAPH_LOG_LEVEL="WARNING", PYTHONUNBUFFERED="1", **(env or {}))
         full_env.pop("REDIS_URL", None)
+        full_env.setdefault("MATCHGRAPH_ONNX_DIR", str(ensure_onnx_export()))  # as a restarted server finds it
         self.log = open(self.log_path, "wb")  # noqa: SIM115 - closed in stop()
         self.started = time.perf_counter()
         self.proc = subprocess.Popen(

@@ -352,10 +352,9 @@ def cold_start(data_dir: Path) -> dict:
         from bench.vectors import link_copy
 
         copy = link_copy(data_dir, Path(run) / "var")
-        from search.embedder import Embedder
+        from bench.common import ensure_onnx_export
 
-        onnx_dir = data_dir.parent / "onnx"  # a restart finds the export the first start wrote
-        Embedder(onnx_dir=onnx_dir)
+        onnx_dir = ensure_onnx_export()  # a restart finds the export the first start wrote
         out = subprocess.run([sys.executable, "-c", COLD_CHILD, str(copy), str(onnx_dir)], cwd=ROOT,
                              capture_output=True,
                              text=True, timeout=1800, env=dict(os.environ, MATCHGRAPH_LOG_LEVEL="WARNING"))

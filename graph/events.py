@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import copy
 import math
 import re
 import unicodedata
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from typing import Any
 
 FEEDBACK_EVENTS = ("click", "dwell", "upvote", "downvote")
@@ -51,14 +52,12 @@ class SearchEvent:
         return not self.served
 
     def to_dict(self) -> dict[str, Any]:
-        out = asdict(self)
-        out["kind"] = "search"
-        out["served"] = [
-            {"artifact_id": s.artifact_id, "rank": s.rank, "score": s.score,
-             "capabilities": [list(c) for c in s.capabilities]}
-            for s in self.served
-        ]
-        return out
+        """Field by field (same keys and order as `dataclasses.asdict`, which deep-copies and is 10x slower)."""
+        served = [{"artifact_id": s.artifact_id, "rank": s.rank, "score": s.score,
+                   "capabilities": [list(c) for c in s.capabilities]} for s in self.served]
+        return {"search_id": self.search_id, "intent_id": self.intent_id, "query": self.query, "ts": self.ts,
+                "served": served, "k": self.k, "top_score": self.top_score, "low_confidence": self.low_confidence,
+                "kind": "search"}
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> SearchEvent:
@@ -85,9 +84,9 @@ class FeedbackEvent:
     extra: dict[str, Any] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
-        out = asdict(self)
-        out["kind"] = "feedback"
-        return out
+        return {"search_id": self.search_id, "artifact_id": self.artifact_id, "event": self.event, "ts": self.ts,
+                "dwell_ms": self.dwell_ms, "intent_id": self.intent_id, "rank": self.rank,
+                "extra": copy.deepcopy(self.extra), "kind": "feedback"}
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> FeedbackEvent:

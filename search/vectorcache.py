@@ -11,7 +11,7 @@ from typing import Self
 
 import numpy as np
 
-from graph.store.sqlite import INHERITED_CONNECTIONS
+from graph.store.sqlite import INHERITED_CONNECTIONS, connect
 
 _CHUNK = 500  # keys per IN (...) query; well under SQLite's bound-parameter limit
 _DTYPE = np.dtype("<f4")  # fixed little-endian so a cache file is portable between machines
@@ -21,7 +21,7 @@ CREATE TABLE IF NOT EXISTS vectors (
     key TEXT PRIMARY KEY,
     dim INTEGER NOT NULL,
     vec BLOB NOT NULL
-) WITHOUT ROWID
+) WITHOUT ROWID;
 """
 
 
@@ -46,12 +46,8 @@ class VectorCache:
             return self._conn
         if self._conn is not None:  # the parent's: closing it here could checkpoint its WAL under it
             INHERITED_CONNECTIONS.append(self._conn)
-        conn = sqlite3.connect(self.path, timeout=self._timeout, isolation_level=None,
-                               check_same_thread=False)
-        conn.execute(f"PRAGMA busy_timeout = {int(self._timeout * 1000)}")
-        conn.execute("PRAGMA journal_mode = WAL")
-        conn.execute("PRAGMA synchronous = NORMAL")  # WAL stays consistent; losing a cache row is harmless
-        conn.execute(_SCHEMA)
+        # NORMAL: WAL stays consistent; losing a cache row is harmless
+        conn = connect(self.path, _SCHEMA, synchronous="NORMAL", timeout=self._timeout)
         self._conn, self._pid = conn, os.getpid()
         return conn
 

@@ -1053,6 +1053,35 @@ def test_readyz_reports_a_failed_load(monkeypatch, tmp_path):
     assert "model files missing" in err["message"]
 
 
+def test_a_failed_load_is_retried_until_the_worker_is_ready(monkeypatch, tmp_path, embedder, small_catalog):
+    """Two workers opening a fresh data dir at once once left one of them unready for good."""
+    import sqlite3
+
+    import api.state
+    from api.app import create_app
+    from search.config import Config
+    from search.engine import Engine
+
+    calls = []
+
+    def flaky(config):
+        calls.append(config.data_dir)
+        if len(calls) == 1:
+            raise sqlite3.OperationalError("database is locked")
+        return Engine(config, embedder=embedder)
+
+    monkeypatch.setattr(api.state, "Engine", flaky)
+    monkeypatch.setattr(api.state, "LOAD_RETRY_FIRST_S", 0.05)
+    Engine(Config.from_env(data_dir=tmp_path / "var", store_url=""), embedder=embedder).ingest([small_catalog])
+    app = create_app(data_dir=str(tmp_path / "var"), bootstrap=False, RATELIMIT_ENABLED=False)
+    holder = app.extensions["matchgraph"]
+    assert holder.ready.wait(60), holder.error
+    assert len(calls) == 2 and holder.error is None
+    ready = app.test_client().get("/readyz")
+    assert ready.status_code == 200 and "error" not in ready.get_json()["checks"]
+    holder.engine.close()
+
+
 def test_readyz_is_503_when_the_store_is_down(client, engine, monkeypatch):
     def down():
         raise ConnectionError("store down")

@@ -137,3 +137,22 @@ def test_clicked_artifact_outscores_one_only_shown(engine) -> None:
         engine.feedback(r.search_id, chosen, "click")
     scores = engine.recompute()
     assert scores[chosen] > scores[shown]
+
+
+def test_events_round_trip_through_their_log_form() -> None:
+    """The log stores `to_dict()` as JSON; a rebuild reads it back with `event_from_dict`."""
+    import dataclasses
+    import json
+
+    from graph.events import FeedbackEvent, SearchEvent, Served, event_from_dict
+
+    search = SearchEvent("s1", "i1", "extract answers", 1.5,
+                         (Served("a", 1, 0.9, (("a/c1", 0.8), ("a/c2", 0.7))), Served("b", 2, 0.5)), 10, 0.9, True)
+    feedback = FeedbackEvent("s1", "a", "dwell", 2.5, 1200, "i1", 1, {"client": ["web"]})
+    for event in (search, feedback):
+        as_logged = json.loads(json.dumps(event.to_dict()))
+        assert event_from_dict(as_logged) == event
+        assert set(as_logged) == {f.name for f in dataclasses.fields(event)} | {"kind"}
+    logged = feedback.to_dict()
+    logged["extra"]["client"].append("mutated")
+    assert feedback.extra == {"client": ["web"]}  # the dict is a copy, not the event's own

@@ -483,3 +483,34 @@ def test_open_store(tmp_path: Path) -> None:
     bare.close()
     with pytest.raises(ValueError):
         open_store("mysql://nope", tmp_path)
+
+
+def test_workers_opening_a_fresh_data_dir_together_all_get_in(tmp_path: Path) -> None:
+    """gunicorn starts every worker at once: each opens the vector cache and the store files while the
+    others switch them to WAL. SQLite answers "database is locked" at once there (no busy wait); the open
+    is retried, so no worker fails to load."""
+    import subprocess
+    import sys
+    import textwrap
+
+    code = textwrap.dedent("""
+        import sys, time
+        from pathlib import Path
+        from graph.store.sqlite import SQLiteStore
+        from search.vectorcache import VectorCache
+        folder = Path(sys.argv[1])
+        while not (folder / "go").exists():
+            time.sleep(0.001)
+        VectorCache(folder / "vectors.db")
+        SQLiteStore(folder / "matches.db").summary()
+        print("ok")
+    """)
+    root = Path(__file__).resolve().parents[1]
+    for round_ in range(8):
+        folder = tmp_path / f"round{round_}"
+        folder.mkdir()
+        procs = [subprocess.Popen([sys.executable, "-c", code, str(folder)], cwd=root, stdout=subprocess.PIPE,
+                                  stderr=subprocess.PIPE, text=True) for _ in range(8)]
+        (folder / "go").touch()
+        outs = [p.communicate(timeout=120) for p in procs]
+        assert [p.returncode for p in procs] == [0] * 8, [err[-300:] for _, err in outs if err]

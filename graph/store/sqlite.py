@@ -10,8 +10,10 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
+import random
 import sqlite3
 import threading
+import time
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -95,23 +97,38 @@ def _chunks(items: list[str], n: int = _CHUNK) -> Iterator[list[str]]:
         yield items[i:i + n]
 
 
-def connect(path: Path, schema: str, *, synchronous: str = "NORMAL") -> sqlite3.Connection:
+def connect(path: Path, schema: str, *, synchronous: str = "NORMAL",
+            timeout: float = BUSY_TIMEOUT_S) -> sqlite3.Connection:
     """A WAL connection in autocommit mode with a long busy timeout and `schema` created.
 
     Concurrent openers serialise on the write lock; the schema uses IF NOT EXISTS, so it is idempotent.
+    Switching to WAL needs a moment alone with the file and SQLite answers "database is locked" at once,
+    without waiting, when another process is doing the same (several gunicorn workers starting together):
+    the whole open is retried until `timeout`.
     """
-    conn = sqlite3.connect(path, timeout=BUSY_TIMEOUT_S, isolation_level=None, check_same_thread=False)
-    conn.execute(f"PRAGMA busy_timeout = {int(BUSY_TIMEOUT_S * 1000)}")
-    conn.execute("PRAGMA journal_mode = WAL")
-    conn.execute(f"PRAGMA synchronous = {synchronous}")
-    try:
-        conn.executescript("BEGIN IMMEDIATE;" + schema + "COMMIT;")
-    except BaseException:
-        if conn.in_transaction:
-            conn.execute("ROLLBACK")
-        conn.close()
-        raise
-    return conn
+    deadline = time.monotonic() + timeout
+    delay = 0.01
+    while True:
+        conn = sqlite3.connect(path, timeout=timeout, isolation_level=None, check_same_thread=False)
+        try:
+            conn.execute(f"PRAGMA busy_timeout = {int(timeout * 1000)}")
+            conn.execute("PRAGMA journal_mode = WAL")
+            conn.execute(f"PRAGMA synchronous = {synchronous}")
+            conn.executescript("BEGIN IMMEDIATE;" + schema + "COMMIT;")
+            return conn
+        except sqlite3.OperationalError as exc:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            conn.close()
+            if "locked" not in str(exc) or time.monotonic() + delay > deadline:
+                raise
+            time.sleep(delay * (0.5 + random.random()))
+            delay = min(delay * 2, 0.5)
+        except BaseException:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            conn.close()
+            raise
 
 
 class SQLiteStore(MatchStore):
