@@ -65,7 +65,7 @@ def _weights_fingerprint(model_dir: Path, h: Any) -> None:
                 h.update(f.read(_WEIGHT_SAMPLE))
 
 
-BACKENDS = ("onnx", "torch")
+BACKENDS = ("onnx", "onnx-int8", "torch")
 
 
 def default_onnx_dir() -> Path:
@@ -125,7 +125,8 @@ class Embedder:
         self.dim: int = int(config["hidden_size"])
         self.cache = cache
         self.threads = threads
-        self.model_id: str = self._model_id(model_dir, config)
+        self._model_dir, self._config_dict = model_dir, config
+        self.model_id: str = self._model_id(int8=backend == "onnx-int8")
 
         self.forward_batches = 0
         self.encoded_texts = 0
@@ -137,14 +138,16 @@ class Embedder:
         self._torch: TorchEncoder | None = None
         self._encoder: OnnxEncoder | TorchEncoder = self._open_backend(backend, onnx_dir)
         self._pid = os.getpid()
-        self.backend = "onnx" if isinstance(self._encoder, OnnxEncoder) else "torch"
+        self.backend = backend if isinstance(self._encoder, OnnxEncoder) else "torch"
+        if backend == "onnx-int8" and self.backend == "torch":  # the fallback's vectors are the reference's
+            self.model_id = self._model_id(int8=False)
 
     def _open_backend(self, backend: str, onnx_dir: str | os.PathLike[str] | None) -> OnnxEncoder | TorchEncoder:
-        if backend == "onnx":
+        if backend in ("onnx", "onnx-int8"):
             try:
                 return open_or_export(Path(onnx_dir) if onnx_dir else default_onnx_dir(), self.model_id,
                                       Path(self.model_path), max_length=self.max_length, threads=self.threads,
-                                      reference=self._reference)
+                                      reference=self._reference, int8=backend == "onnx-int8")
             except Exception as exc:  # no onnxruntime, no tokenizer.json, an unexportable model...
                 log.warning("ONNX encoder unavailable (%s): using the torch encoder", exc)
         return self._reference()
@@ -187,8 +190,10 @@ class Embedder:
                 limit = json.loads((model_dir / name).read_text()).get(key)
         return int(min(limit or _MAX_LENGTH_CAP, _MAX_LENGTH_CAP))
 
-    def _model_id(self, model_dir: Path, config: dict) -> str:
-        """Stable across machines, restarts and backends; changes with the model files or any setting."""
+    def _model_id(self, int8: bool) -> str:
+        """Stable across machines, restarts and the exact backends (torch and onnx give the same vectors);
+        changes with the model files, any setting, and int8 quantisation (which moves the vectors)."""
+        model_dir, config = self._model_dir, self._config_dict
         h = hashlib.sha1(_ID_VERSION)
         if not model_dir.is_dir():  # a name resolved from the local HF cache: the name tells models apart
             h.update(f"\0{self.model_path}\0{json.dumps(config, sort_keys=True, default=str)}".encode())
@@ -200,7 +205,7 @@ class Embedder:
                 h.update(p.read_bytes())
         _weights_fingerprint(model_dir, h)
         settings = {"layers": self.layers, "pooling": self.pooling, "normalize": self.normalize,
-                    "max_length": self.max_length}
+                    "max_length": self.max_length} | ({"int8": True} if int8 else {})
         h.update(json.dumps(settings, sort_keys=True).encode())
         return h.hexdigest()
 
@@ -270,7 +275,7 @@ class Embedder:
         """Forward passes in length-sorted batches, each padded only to its own longest text."""
         if self._pid != os.getpid():
             self._after_fork()
-        if self.backend == "onnx":  # ONNX Runtime sessions and `tokenizers` are thread-safe
+        if self.backend != "torch":  # ONNX Runtime sessions and `tokenizers` are thread-safe
             return self._encode_batches(texts, progress)
         with self._model_lock:
             return self._encode_batches(texts, progress)
@@ -282,9 +287,11 @@ class Embedder:
         self._model_lock, self._pid = threading.Lock(), os.getpid()
         if "torch" in sys.modules:  # the parent's OpenMP team is gone: a parallel region would wait forever
             sys.modules["torch"].set_num_threads(1)
-        if self.backend == "onnx":
+        if self.backend != "torch":
             log.info("forked process %d: encoding with the torch reference model", self._pid)
             _INHERITED_SESSIONS.append(self._encoder)  # destroying the parent's session hangs too
+            if self.backend == "onnx-int8":  # its vectors are the reference's now: keep the cache keys honest
+                self.model_id = self._model_id(int8=False)
             self._encoder, self.backend = self._reference(), "torch"
 
     def _encode_batches(self, texts: list[str], progress: bool) -> np.ndarray:

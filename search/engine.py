@@ -151,6 +151,18 @@ class Engine:
                 self.index.upsert([c.id for c in caps], self.embedder.encode([c.text for c in caps]))
             self.index.save(folder)
         self._load_derived(folder)
+        self._check_encoder(folder)
+
+    def _check_encoder(self, folder: Path) -> None:
+        """Queries and stored vectors must come from the same encoder: say so when they do not."""
+        try:
+            built_with = json.loads((folder / "manifest.json").read_text()).get("model")
+        except (OSError, ValueError):
+            return
+        if built_with and built_with != self.embedder.model_id:
+            log.warning("%s was embedded with encoder %s but this process encodes with %s (model, layers, "
+                        "pooling or int8 changed): re-ingest the catalog to re-embed it", folder.name,
+                        built_with[:12], self.embedder.model_id[:12])
 
     def _load_catalog(self, folder: Path) -> None:
         with open(folder / CATALOG_FILE, encoding="utf-8") as fh:

@@ -20,6 +20,7 @@ log = logging.getLogger(__name__)
 
 PROBE_TEXT = "matchgraph probe: extract answers from passages of text"
 PROBE_ATOL = 1e-4
+INT8_MIN_COSINE = 0.9
 
 
 class OnnxUnavailable(RuntimeError):
@@ -81,11 +82,13 @@ class OnnxEncoder:
 
 
 def open_or_export(folder: Path, model_id: str, model_dir: Path, *, max_length: int, threads: int | None,
-                   reference) -> OnnxEncoder:
+                   reference, int8: bool = False) -> OnnxEncoder:
     """The checked export for `model_id` in `folder`, exporting it first from `reference()` if needed.
 
     `reference` returns the TorchEncoder with the same settings; it is only called (and torch only loaded)
-    when the export is missing, stale or damaged.
+    when the export is missing, stale or damaged. `int8` quantises the weights (dynamic int8 quantisation):
+    ~2.4x faster, but the vectors move (cosine ~0.97 to the reference), so the probe then holds the
+    quantised model's own vector, and the export is refused when it strays below INT8_MIN_COSINE.
     """
     onnx_path, meta_path = folder / f"{model_id}.onnx", folder / f"{model_id}.json"
     if meta_path.is_file() and onnx_path.is_file():
@@ -104,9 +107,16 @@ def open_or_export(folder: Path, model_id: str, model_dir: Path, *, max_length: 
     try:
         log.info("exporting the encoder to ONNX: %s", onnx_path)
         torch_encoder.export_onnx(tmp_onnx)
-        meta = {"probe": PROBE_TEXT, "vector": torch_encoder.encode_batch([PROBE_TEXT])[0].tolist()}
-        tmp_meta.write_text(json.dumps(meta))
+        reference_vector = torch_encoder.encode_batch([PROBE_TEXT])[0]
+        if int8:
+            _quantize(tmp_onnx)
         encoder = OnnxEncoder(tmp_onnx, model_dir, max_length=max_length, threads=threads)
+        probe = encoder.encode_batch([PROBE_TEXT])[0] if int8 else reference_vector
+        if int8 and float(probe @ reference_vector) / (np.linalg.norm(probe) * np.linalg.norm(reference_vector)
+                                                         ) < INT8_MIN_COSINE:
+            raise ValueError("the int8 model's vectors stray too far from the reference model's")
+        meta = {"probe": PROBE_TEXT, "vector": probe.tolist(), "int8": int8}
+        tmp_meta.write_text(json.dumps(meta))
         _check_probe(encoder, meta)
         for tmp in (tmp_onnx, tmp_meta):
             with open(tmp, "rb") as fh:
@@ -118,6 +128,18 @@ def open_or_export(folder: Path, model_id: str, model_dir: Path, *, max_length: 
     finally:
         tmp_onnx.unlink(missing_ok=True)
         tmp_meta.unlink(missing_ok=True)
+
+
+def _quantize(path: Path) -> None:
+    """Dynamic int8 quantisation of the weights, in place (ONNX Runtime's own tool)."""
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+
+    fp32 = path.with_name(path.name + ".fp32")
+    os.replace(path, fp32)
+    try:
+        quantize_dynamic(str(fp32), str(path), weight_type=QuantType.QInt8)
+    finally:
+        fp32.unlink(missing_ok=True)
 
 
 def _check_probe(encoder: OnnxEncoder, meta: dict) -> None:

@@ -325,3 +325,33 @@ def test_a_forked_child_encodes_with_the_reference_model(embedder: Embedder) -> 
     backend, diff = os.read(read, 100).decode().split()
     assert backend == "torch" and float(diff) < 1e-5
     assert embedder.backend == "onnx"  # the parent keeps its session
+
+
+def test_int8_is_opt_in_faster_to_load_and_close_but_not_equal(embedder: Embedder, tmp_path: Path) -> None:
+    """`onnx-int8` quantises the export: its vectors move (so its cache keys differ) but stay close."""
+    emb = Embedder(embedder.model_path, backend="onnx-int8", onnx_dir=tmp_path)
+    assert emb.backend == "onnx-int8" and emb.model_id != embedder.model_id
+    exact = embedder.encode(VARIED_TEXTS[:8])
+    got = emb.encode(VARIED_TEXTS[:8])
+    cosine = (got * exact).sum(axis=1)
+    assert cosine.min() > 0.85 and np.abs(got - exact).max() > 1e-3
+    fp32 = Path(embedder._encoder._path).stat().st_size
+    assert (tmp_path / f"{emb.model_id}.onnx").stat().st_size < fp32 / 2  # int8 weights
+    again = Embedder(embedder.model_path, backend="onnx-int8", onnx_dir=tmp_path)
+    assert again._torch is None  # the checked export is reused
+    np.testing.assert_allclose(again.encode(VARIED_TEXTS[:8]), got, atol=1e-6, rtol=0)
+
+
+def test_an_index_built_by_another_encoder_is_reported(embedder: Embedder, make_engine, small_catalog: Path,
+                                                       tmp_path: Path, caplog) -> None:
+    engine = make_engine(tmp_path / "var")
+    engine.ingest([small_catalog])
+    engine.close()
+    int8 = Embedder(embedder.model_path, backend="onnx-int8", onnx_dir=tmp_path / "onnx")
+    from search.config import Config
+    from search.engine import Engine
+
+    with caplog.at_level(logging.WARNING, logger="search.engine"):
+        other = Engine(Config.from_env(data_dir=tmp_path / "var", store_url=""), embedder=int8)
+    assert "re-ingest the catalog to re-embed it" in caplog.text
+    other.close()
