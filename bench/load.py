@@ -39,7 +39,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
-from bench.common import DEVSETS, ROOT, WORK, Gunicorn, free_port, machine
+from bench.common import DEVSETS, ROOT, WORK, Gunicorn, call, free_port, machine
 
 FEEDBACK_KINDS = ("click", "click", "dwell", "upvote", "downvote")
 
@@ -135,22 +135,6 @@ class Tally:
     errors: collections.Counter = field(default_factory=collections.Counter)
 
 
-def request(conn: http.client.HTTPConnection, method: str, path: str, body: dict | None = None,
-            close: bool = True) -> tuple[int, dict]:
-    headers = {"Content-Type": "application/json"} if body is not None else {}
-    try:
-        conn.request(method, path, body=json.dumps(body) if body is not None else None, headers=headers)
-        resp = conn.getresponse()
-        raw = resp.read()
-    finally:
-        if close:
-            conn.close()
-    try:
-        return resp.status, json.loads(raw) if raw else {}
-    except ValueError:
-        return resp.status, {}
-
-
 def client(port: int, deadline: float, qs: list[str], feedback_share: float, seed: int, tally: Tally) -> None:
     """One user: searches, and now and then reacts to a result of one of its own earlier searches."""
     rng = random.Random(seed)
@@ -170,7 +154,7 @@ def client(port: int, deadline: float, qs: list[str], feedback_share: float, see
             path = "/v1/search?" + urlencode({"q": rng.choice(qs), "k": 10})
         start, phase = time.perf_counter(), PHASE["now"]
         try:
-            status, payload = request(conn, method, path, body, close=False)
+            status, payload = call(conn.port, method, path, body, conn=conn)
         except (OSError, http.client.HTTPException) as exc:
             tally.errors[f"{op} ({phase}): {type(exc).__name__}"] += 1
             conn.close()
@@ -207,7 +191,7 @@ def wait_for_spool(port: int, timeout: float = 60.0) -> dict | None:
     deadline = time.monotonic() + timeout
     spool = None
     while time.monotonic() < deadline:
-        status, body = request(http.client.HTTPConnection("127.0.0.1", port, timeout=10), "GET", "/readyz")
+        status, body = call(port, "GET", "/readyz")
         spool = body.get("checks", {}).get("spool")
         if spool is None or (spool["spooled"] == 0 and spool["parked"] == 0):
             return spool
@@ -293,8 +277,7 @@ def run(clients: int = 32, seconds: float = 60.0, store: str = "", workers: int 
             report["spool"] = wait_for_spool(server.port)
             report["spool_drained_s"] = round(time.monotonic() - drain, 1)
         for _ in range(20):  # a worker may answer 503 (Retry-After) for a moment after an outage
-            status, summary = request(http.client.HTTPConnection("127.0.0.1", server.port, timeout=30), "GET",
-                                      "/v1/analytics/summary")
+            status, summary = call(server.port, "GET", "/v1/analytics/summary")
             if status == 200:
                 break
             time.sleep(0.5)
