@@ -288,3 +288,16 @@ def test_nprobe_tuning_is_not_a_full_scan_and_holds_recall() -> None:
     rng = np.random.default_rng(5)
     mixtures = vecs[rng.integers(len(vecs), size=(100, 2))].sum(axis=1)
     assert index.measure_recall(mixtures) >= 0.95
+
+
+@pytest.mark.parametrize("module", ["perf", "peers", "quality", "profile", "vectors", "load", "api_examples"])
+def test_every_bench_command_parses_its_options(module: str) -> None:
+    """`--help` builds each command's whole parser: a clash between two options fails here, not in a run."""
+    import subprocess
+    import sys
+
+    root = Path(__file__).resolve().parents[1]
+    out = subprocess.run([sys.executable, "-m", f"bench.{module}", "--help"], cwd=root, capture_output=True,
+                         text=True, timeout=120)
+    assert out.returncode == 0, out.stderr[-1000:]
+    assert "usage:" in out.stdout
