@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import collections
 import logging
-import time
 
 from flask import Blueprint, jsonify, request
 from spectree import Response
@@ -25,7 +24,6 @@ from api.models import (
 from api.serialize import search_response
 from api.spec import spec
 from api.state import engine
-from graph.events import FeedbackEvent
 from graph.store.base import NotServed, UnknownSearch
 
 bp = Blueprint("search", __name__, url_prefix="/v1")
@@ -83,24 +81,20 @@ def feedback_batch(json: FeedbackBatchRequest):
     for i, item in enumerate(json.events):
         if item.event == "dwell" and item.dwell_ms is None:
             raise ApiError(422, f"events[{i}].dwell_ms: required when event is dwell", f"events[{i}].dwell_ms")
-    now = time.time()
-    # distinct timestamps in batch order: two identical events in a batch are two events (a user clicking
-    # twice), as when sent one by one, and never one idempotent retry of the other (RedisStore)
-    events = [FeedbackEvent(item.search_id, item.artifact_id, item.event, now + i * 1e-6, item.dwell_ms or 0)
-              for i, item in enumerate(json.events)]
-    results = engine().store.record_many(events)
+    results = engine().feedback_many([(item.search_id, item.artifact_id, item.event, item.dwell_ms or 0)
+                                       for item in json.events])
     accepted: collections.Counter[str] = collections.Counter()
     rejected: list[dict] = []
-    for i, (event, result) in enumerate(zip(events, results, strict=True)):
+    for i, (item, result) in enumerate(zip(json.events, results, strict=True)):
         if not isinstance(result, Exception):
-            accepted[event.event] += 1
+            accepted[item.event] += 1
             continue
         if isinstance(result, UnknownSearch):
             reason, code, field = "unknown_search", "not_found", f"events[{i}].search_id"
-            message = f"{field}: no search {event.search_id!r}"
+            message = f"{field}: no search {item.search_id!r}"
         elif isinstance(result, NotServed):
             reason, code, field = "not_served", "invalid", f"events[{i}].artifact_id"
-            message = f"{field}: {event.artifact_id!r} was not served by that search"
+            message = f"{field}: {item.artifact_id!r} was not served by that search"
         else:  # a backend refusal that validation cannot foresee: reported, never half-silently a 500
             log.error("feedback batch: event %d not recorded: %s: %s", i, type(result).__name__, result)
             reason, code, field, message = "error", "error", None, "not recorded (server error); send it again"
@@ -108,7 +102,7 @@ def feedback_batch(json: FeedbackBatchRequest):
         rejected.append({"index": i, "code": code, "field": field, "message": message})
     for kind, n in accepted.items():
         metrics.FEEDBACK.labels(kind).inc(n)
-    metrics.FEEDBACK_BATCH.observe(len(events))
+    metrics.FEEDBACK_BATCH.observe(len(results))
     return FeedbackBatchAccepted(accepted=sum(accepted.values()), rejected=rejected), 202
 
 

@@ -28,7 +28,8 @@ from pathlib import Path
 
 import numpy as np
 
-from search.index import _fsync_and_hash, _fsync_dir
+from graph.generations import fsync_dir
+from search.index import fsync_and_hash
 from search.lexical import BM25_FILES, LexicalIndex
 from search.lexical import IDS_FILE as BM25_IDS_FILE
 
@@ -69,18 +70,18 @@ def save(folder: str | os.PathLike[str], artifact_vectors: Mapping[str, np.ndarr
         names = [VECTORS_FILE, VECTOR_IDS_FILE] + lexical.save(tmp)
         files = {}
         for name in names:
-            sha, size = _fsync_and_hash(tmp / name)
+            sha, size = fsync_and_hash(tmp / name)
             files[name] = {"size": size, "sha256": sha}
         meta = {"format": FORMAT, "dim": int(dim), "artifacts": len(ids), "bm25_documents": len(lexical),
                 "files": files}
         (tmp / META_FILE).write_text(json.dumps(meta, indent=1))
-        _fsync_and_hash(tmp / META_FILE)
+        fsync_and_hash(tmp / META_FILE)
         with contextlib.suppress(FileNotFoundError):
             os.unlink(d / META_FILE)
         for name in names:
             os.replace(tmp / name, d / name)
         os.replace(tmp / META_FILE, d / META_FILE)
-        _fsync_dir(d)
+        fsync_dir(d)
         return names + [META_FILE]
     finally:
         shutil.rmtree(tmp, ignore_errors=True)

@@ -345,6 +345,18 @@ class Engine:
         self.store.record_feedback(FeedbackEvent(search_id, artifact_id, event, time.time(), dwell_ms))
         self._intents_by_artifact = None
 
+    def feedback_many(self, items: Sequence[tuple[str, str, str, int]]) -> list[FeedbackEvent | Exception]:
+        """Record (search_id, artifact_id, event, dwell_ms) items in one store round trip; per item the
+        event recorded, or the exception `feedback` would have raised for it alone.
+
+        Each event gets its own timestamp in item order: two identical clicks in one batch are two clicks,
+        as when sent one by one, never an idempotent retry of each other (RedisStore)."""
+        now = time.time()
+        events = [FeedbackEvent(s, a, e, now + i * 1e-6, d) for i, (s, a, e, d) in enumerate(items)]
+        results = self.store.record_many(events)
+        self._intents_by_artifact = None
+        return [r if isinstance(r, Exception) else ev for ev, r in zip(events, results, strict=True)]
+
     # --- scores ------------------------------------------------------------------------------
     def scorebook(self) -> ScoreBook:
         """Scores for the whole catalog, refreshed after catalog changes or `scores_ttl_s`."""

@@ -16,6 +16,8 @@ from typing import Any
 import faiss
 import numpy as np
 
+from graph.generations import fsync_dir
+
 INDEX_FILE = "index.faiss"
 IDS_FILE = "index.ids.json"
 META_FILE = "index.meta.json"
@@ -326,7 +328,7 @@ class VectorIndex:
                     "nlist": self.nlist, "count": len(self._ids), "ann_threshold": self.ann_threshold,
                     "target_recall": self.target_recall, "files": {},
                 }
-            index_sha, index_size = _fsync_and_hash(index_tmp)
+            index_sha, index_size = fsync_and_hash(index_tmp)
             meta["files"] = {
                 INDEX_FILE: {"size": index_size, "sha256": index_sha},
                 IDS_FILE: {"size": len(ids_blob), "sha256": hashlib.sha256(ids_blob).hexdigest()},
@@ -336,7 +338,7 @@ class VectorIndex:
             os.replace(index_tmp, d / INDEX_FILE)
             os.replace(ids_tmp, d / IDS_FILE)
             os.replace(meta_tmp, d / META_FILE)
-            _fsync_dir(d)
+            fsync_dir(d)
         finally:
             for tmp in temps:
                 with contextlib.suppress(FileNotFoundError):
@@ -420,7 +422,7 @@ def _temp_path(directory: Path, name: str, temps: list[Path]) -> Path:
     return Path(path)
 
 
-def _fsync_and_hash(path: Path) -> tuple[str, int]:
+def fsync_and_hash(path: Path) -> tuple[str, int]:
     """Hash what actually reached the file (not what we meant to write) and flush it to disk."""
     h = hashlib.sha256()
     size = 0
@@ -439,17 +441,3 @@ def _write_temp(directory: Path, name: str, data: bytes, temps: list[Path]) -> P
         f.flush()
         os.fsync(f.fileno())
     return tmp
-
-
-def _fsync_dir(directory: Path) -> None:
-    """Make the renames themselves durable (POSIX); a no-op where directories cannot be opened."""
-    try:
-        fd = os.open(directory, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
