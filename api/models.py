@@ -7,6 +7,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from search.identity import TOKEN_PATTERN
+
 ARTIFACT_TYPES = Literal["model", "fine-tune", "dataset", "tool", "api", "library", "prompt", "benchmark",
                          "agent", "other"]
 PRICING = Literal["free", "freemium", "paid", "open-source", "unknown"]
@@ -33,14 +35,22 @@ class ErrorResponse(BaseModel):
     error: ErrorBody
 
 
+USER_TOKEN_HELP = ("Pseudonymous id of the user (1-128 of A-Z a-z 0-9 . _ : = + / -), e.g. a random id the "
+                   "page keeps in localStorage. Without it the user is a keyed hash of client address and "
+                   "User-Agent. Stored only as an HMAC under the server secret.")
+
+
 class SearchQuery(Strict):
     q: str = Field(..., min_length=1, max_length=512, description="What the user needs, in their words.")
     k: int = Field(10, ge=1, le=100, description="Results per page.")
     offset: int = Field(0, ge=0, le=1000, description="Results to skip (pagination).")
     type: ARTIFACT_TYPES | None = Field(None, description="Only this artifact type.")
     pricing: PRICING | None = Field(None, description="Only this pricing.")
-    record: bool = Field(True, description="false for as-you-type previews: nothing is recorded and the "
-                                           "search_id cannot take feedback.")
+    record: bool = Field(True, description="false: nothing is recorded and the search_id cannot take feedback.")
+    preview: bool = Field(False, description="true for as-you-type previews: logged with the preview flag (its "
+                                             "search_id takes feedback) but never counted toward Times Matched, "
+                                             "the Match Graph or popular searches.")
+    user_token: str | None = Field(None, pattern=TOKEN_PATTERN, description=USER_TOKEN_HELP)
 
     _clean = field_validator("q")(_no_control)
 
@@ -78,6 +88,7 @@ class FeedbackRequest(Strict):
     artifact_id: str = Field(..., min_length=1, max_length=200)
     event: Literal["click", "dwell", "upvote", "downvote"]
     dwell_ms: int | None = Field(None, ge=0, le=86_400_000, strict=True)  # not true/false, "5" or 5.0
+    user_token: str | None = Field(None, pattern=TOKEN_PATTERN, description=USER_TOKEN_HELP)
 
 
 class Accepted(BaseModel):
@@ -286,7 +297,9 @@ class TimelineResponse(BaseModel):
 
 
 class QueriesQuery(Strict):
-    kind: Literal["zero_results", "low_confidence", "top"] = "top"
+    kind: Literal["zero_results", "filtered_empty", "low_confidence", "top"] = Field(
+        "top", description="zero_results: nothing matched at all (a catalog gap); filtered_empty: matches existed "
+                            "but the type/pricing filter removed them all; low_confidence; top: most searched.")
     limit: int = Field(20, ge=1, le=100)
 
 
@@ -296,6 +309,8 @@ class QueryItem(BaseModel):
     zero_results: int
     low_confidence: int
     last_ts: float
+    filtered_empty: int = 0
+    users: int = Field(0, description="Distinct users whose counted, confident search this was.")
 
 
 class QueriesResponse(BaseModel):
@@ -318,6 +333,10 @@ class SummaryResponse(BaseModel):
     matched_artifacts: int
     zero_result_searches: int
     low_confidence_searches: int
+    filtered_empty_searches: int = 0
+    preview_searches: int = 0
+    settled_searches: int = Field(0, description="Searches that counted toward Times Matched (first of a user's "
+                                                 "query in the settle window, not a preview, not low-confidence).")
     searches_per_day: list[DayCount]
 
 

@@ -16,10 +16,11 @@ from api import charts, metrics
 from api.errors import ApiError
 from api.models import ARTIFACT_TYPES, PRICING
 from api.serialize import alternatives_response, artifact_response, search_response
-from api.state import engine
+from api.state import engine, user_of
 from graph.store.base import NotServed, UnknownSearch
 from search import related
 from search.engine import Engine
+from search.identity import valid_token
 
 bp = Blueprint("pages", __name__, template_folder="templates", static_folder="static",
                static_url_path="/static")
@@ -34,6 +35,13 @@ MIN_CAPABILITY_SCORE = 0.2  # weaker matched capabilities are noise on a card (s
 STOPWORDS = {"the", "and", "for", "with", "that", "from", "into", "this", "are", "can", "how", "what"}
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 _SEARCH_ID = re.compile(r"^[0-9a-f]{1,64}$")
+
+
+def _token() -> str | None:
+    """`user_token` of a page request (links carry it when the page's script added it); a bad one is ignored
+    here (the user falls back to address + User-Agent) rather than failing a page."""
+    token = request.args.get("user_token", "")
+    return token if token and valid_token(token) else None
 
 
 class PageError(Exception):
@@ -106,7 +114,9 @@ def home():
     data = None
     if q:
         with metrics.SEARCH_SECONDS.time():
-            result = eng.search(q, k=RESULTS, types=[kind] if kind else (), pricing=[pricing] if pricing else ())
+            record = request.method != "HEAD"
+            result = eng.search(q, k=RESULTS, types=[kind] if kind else (), pricing=[pricing] if pricing else (),
+                                record=record, user=user_of(eng, _token()) if record else "")
         metrics.SEARCHES.inc()
         if not result.hits:
             metrics.ZERO_RESULTS.inc()
@@ -127,7 +137,7 @@ def click():
     _known(eng, artifact_id)
     if _SEARCH_ID.match(search_id):
         try:
-            eng.feedback(search_id, artifact_id, "click")
+            eng.feedback(search_id, artifact_id, "click", user=user_of(eng, _token()))
             metrics.FEEDBACK.labels("click").inc()
         except (UnknownSearch, NotServed):
             pass  # a stale or edited link still leads to the artifact

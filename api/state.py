@@ -8,7 +8,7 @@ import threading
 import time
 from pathlib import Path
 
-from flask import current_app
+from flask import current_app, request
 
 from api.errors import ApiError
 from graph import generations
@@ -90,3 +90,8 @@ def bootstrap_catalog(engine: Engine, progress: bool = False) -> None:
 
 def engine() -> Engine:
     return current_app.extensions["matchgraph"].get()
+
+
+def user_of(eng: Engine, token: str | None = None) -> str:
+    """The request's user key: its `user_token`, else client address + User-Agent (both only as an HMAC)."""
+    return eng.user_key(token, request.remote_addr, request.headers.get("User-Agent", ""))

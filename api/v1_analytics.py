@@ -62,5 +62,6 @@ def summary():
     s = eng.store.summary()
     return {"artifacts": len(eng.artifacts), "capabilities": len(eng.capabilities),
             **{k: s.get(k, 0) for k in ("searches", "feedback", "clicks", "intents", "matched_artifacts",
-                                        "zero_result_searches", "low_confidence_searches")},
+                                        "zero_result_searches", "low_confidence_searches",
+                                        "filtered_empty_searches", "preview_searches", "settled_searches")},
             "searches_per_day": [{"day": d, "searches": n} for d, n in eng.store.searches_per_day()]}

@@ -23,7 +23,7 @@ from api.models import (
 )
 from api.serialize import search_response
 from api.spec import spec
-from api.state import engine
+from api.state import engine, user_of
 from graph.store.base import NotServed, UnknownSearch
 
 bp = Blueprint("search", __name__, url_prefix="/v1")
@@ -36,14 +36,16 @@ log = logging.getLogger(__name__)
 def search(query: SearchQuery):
     """Search artifacts by intent; records the match edges of what is served."""
     eng = engine()
+    record = query.record and request.method != "HEAD"  # HEAD (link checkers, prefetch) records nothing
     with metrics.SEARCH_SECONDS.time():
         result = eng.search(query.q, k=query.k, offset=query.offset,
                             types=[query.type] if query.type else (),
-                            pricing=[query.pricing] if query.pricing else (), record=query.record)
+                            pricing=[query.pricing] if query.pricing else (), record=record,
+                            user=user_of(eng, query.user_token) if record else "", preview=query.preview)
     metrics.SEARCHES.inc()
     if not result.hits:
         metrics.ZERO_RESULTS.inc()
-    resp = jsonify(search_response(eng, result, recorded=query.record))
+    resp = jsonify(search_response(eng, result, recorded=record))
     resp.headers["Cache-Control"] = "no-store"
     return resp
 
@@ -56,7 +58,9 @@ def feedback(json: FeedbackRequest):
     if json.event == "dwell" and json.dwell_ms is None:
         raise ApiError(422, "dwell_ms: required when event is dwell", "dwell_ms")
     try:
-        engine().feedback(json.search_id, json.artifact_id, json.event, json.dwell_ms or 0)
+        eng = engine()
+        eng.feedback(json.search_id, json.artifact_id, json.event, json.dwell_ms or 0,
+                     user=user_of(eng, json.user_token))
     except UnknownSearch:
         metrics.FEEDBACK_REJECTED.labels("unknown_search").inc()
         raise ApiError(404, f"search_id: no search {json.search_id!r}", "search_id") from None
@@ -81,8 +85,9 @@ def feedback_batch(json: FeedbackBatchRequest):
     for i, item in enumerate(json.events):
         if item.event == "dwell" and item.dwell_ms is None:
             raise ApiError(422, f"events[{i}].dwell_ms: required when event is dwell", f"events[{i}].dwell_ms")
-    results = engine().feedback_many([(item.search_id, item.artifact_id, item.event, item.dwell_ms or 0)
-                                       for item in json.events])
+    eng = engine()
+    results = eng.feedback_many([(item.search_id, item.artifact_id, item.event, item.dwell_ms or 0,
+                                  user_of(eng, item.user_token)) for item in json.events])
     accepted: collections.Counter[str] = collections.Counter()
     rejected: list[dict] = []
     for i, (item, result) in enumerate(zip(json.events, results, strict=True)):

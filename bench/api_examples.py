@@ -118,6 +118,13 @@ Conventions:
   `/v1/search` is `no-store` (it records what it served).
 - CORS: `/v1/*` allows the origins in `MATCHGRAPH_CORS_ORIGINS` (comma-separated, default `*`).
 - Admin writes need `Authorization: Bearer $MATCHGRAPH_API_KEY` (compared in constant time).
+- Who: send `user_token` (query parameter of `GET /v1/search`, JSON field of each feedback event) with a
+  first-party random id kept by the client (1-128 of `A-Z a-z 0-9 . _ : = + / -`; anything else is a 422
+  naming `user_token`). Without it the user is a keyed hash (HMAC-SHA256, `MATCHGRAPH_USER_SECRET`) of
+  client address + User-Agent. Only the HMAC is stored. A search counts toward Times Matched once per user
+  and normalised query per `MATCHGRAPH_SETTLE_WINDOW_S` (30 min); `preview=true` (as-you-type), `HEAD`
+  and low-confidence searches never count; one click, vote and dwell per user, search and artifact count
+  (repeats answer 202 and change nothing; a vote replaces the user's earlier vote).
 
 ## Contents
 """)

@@ -46,10 +46,26 @@ class SearchEvent:
     k: int = 10
     top_score: float = 0.0
     low_confidence: bool = False
+    user: str = ""  # pseudonymous user key (search/identity.py), never a raw token or address
+    settled: bool = True  # first search of (user, intent) in the settle window: counts toward Times Matched
+    preview: bool = False  # as-you-type preview: logged, never counted
+    filtered: bool = False  # a type/pricing filter was applied
+    new_user: bool = False  # first counted search of this query by this user (popular searches)
 
     @property
     def zero_results(self) -> bool:
-        return not self.served
+        """Nothing matched at all (a catalog gap); a search emptied by a filter is `filtered_empty`."""
+        return not self.served and not self.filtered
+
+    @property
+    def filtered_empty(self) -> bool:
+        return not self.served and self.filtered
+
+    @property
+    def evidence(self) -> bool:
+        """Whether this search is evidence: adds to Times Matched, match edges, exposure and intent counts.
+        Previews, repeats within the settle window and low-confidence searches are logged only."""
+        return self.settled and not self.preview and not self.low_confidence
 
     def to_dict(self) -> dict[str, Any]:
         """Field by field (same keys and order as `dataclasses.asdict`, which deep-copies and is 10x slower)."""
@@ -57,7 +73,8 @@ class SearchEvent:
                    "capabilities": [list(c) for c in s.capabilities]} for s in self.served]
         return {"search_id": self.search_id, "intent_id": self.intent_id, "query": self.query, "ts": self.ts,
                 "served": served, "k": self.k, "top_score": self.top_score, "low_confidence": self.low_confidence,
-                "kind": "search"}
+                "user": self.user, "settled": self.settled, "preview": self.preview, "filtered": self.filtered,
+                "new_user": self.new_user, "kind": "search"}
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> SearchEvent:
@@ -67,7 +84,9 @@ class SearchEvent:
             for s in d["served"]
         )
         return cls(d["search_id"], d["intent_id"], d["query"], float(d["ts"]), served,
-                   int(d.get("k", 10)), float(d.get("top_score", 0.0)), bool(d.get("low_confidence", False)))
+                   int(d.get("k", 10)), float(d.get("top_score", 0.0)), bool(d.get("low_confidence", False)),
+                   str(d.get("user", "")), bool(d.get("settled", True)), bool(d.get("preview", False)),
+                   bool(d.get("filtered", False)), bool(d.get("new_user", False)))
 
 
 @dataclass(frozen=True)
@@ -82,16 +101,21 @@ class FeedbackEvent:
     intent_id: str = ""
     rank: int = 0
     extra: dict[str, Any] = field(default_factory=dict)
+    user: str = ""  # pseudonymous user key
+    counted: bool = True  # first of its kind for (user, search, artifact); a repeat is logged only
+    replaces: str = ""  # a vote that replaces this user's earlier opposite vote on (search, artifact)
 
     def to_dict(self) -> dict[str, Any]:
         return {"search_id": self.search_id, "artifact_id": self.artifact_id, "event": self.event, "ts": self.ts,
-                "dwell_ms": self.dwell_ms, "intent_id": self.intent_id, "rank": self.rank,
-                "extra": copy.deepcopy(self.extra), "kind": "feedback"}
+                "dwell_ms": self.dwell_ms, "user": self.user, "counted": self.counted, "replaces": self.replaces,
+                "extra": copy.deepcopy(self.extra), "kind": "feedback", "intent_id": self.intent_id,
+                "rank": self.rank}
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> FeedbackEvent:
         return cls(d["search_id"], d["artifact_id"], d["event"], float(d["ts"]), int(d.get("dwell_ms", 0)),
-                   d.get("intent_id", ""), int(d.get("rank", 0)), dict(d.get("extra", {})))
+                   d.get("intent_id", ""), int(d.get("rank", 0)), dict(d.get("extra", {})),
+                   str(d.get("user", "")), bool(d.get("counted", True)), str(d.get("replaces", "")))
 
 
 def event_from_dict(d: dict[str, Any]) -> SearchEvent | FeedbackEvent:
@@ -114,3 +138,4 @@ class EdgeStats:
     dwells: int = 0
     upvotes: int = 0
     downvotes: int = 0
+    users: dict[str, int] = field(default_factory=dict)  # user key -> stance: +1 chose it, -1 rejected it

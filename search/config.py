@@ -34,6 +34,12 @@ class Config:
     low_confidence: float = 0.35
     scores_ttl_s: float = 30.0
     recompute_every: float = 0.0
+    # match evidence (issue 14): who searched and what one person can change
+    user_secret: str = ""
+    settle_window_s: float = 1800.0
+    learn_min_users: int = 3
+    popular_min_users: int = 5
+    popular_blocklist: Path | None = None
     extra: dict = field(default_factory=dict)
 
     @classmethod
@@ -51,6 +57,12 @@ class Config:
             match_k=int(_env("MATCHGRAPH_MATCH_K", "10")),
             ann_threshold=int(_env("MATCHGRAPH_ANN_THRESHOLD", "50000")),
             recompute_every=float(_env("MATCHGRAPH_RECOMPUTE_EVERY", "0")),
+            user_secret=_env("MATCHGRAPH_USER_SECRET", ""),
+            settle_window_s=float(_env("MATCHGRAPH_SETTLE_WINDOW_S", "1800")),
+            learn_min_users=int(_env("MATCHGRAPH_LEARN_MIN_USERS", "3")),
+            popular_min_users=int(_env("MATCHGRAPH_POPULAR_MIN_USERS", "5")),
+            popular_blocklist=Path(os.environ["MATCHGRAPH_POPULAR_BLOCKLIST"]) if os.environ.get(
+                "MATCHGRAPH_POPULAR_BLOCKLIST") else None,
         )
         for key, value in overrides.items():
             if value is not None:

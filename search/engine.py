@@ -20,6 +20,7 @@ import numpy as np
 
 from graph import generations, matchgraph
 from graph.catalog import Artifact, Capability, CatalogError
+from graph.dedup import Dedup
 from graph.events import FeedbackEvent, SearchEvent, Served, normalise_query
 from graph.loader import load_artifacts
 from graph.scores import ScoreBook, Scores
@@ -28,6 +29,7 @@ from graph.store.base import MatchStore
 from search import derived
 from search.config import Config
 from search.embedder import Embedder
+from search.identity import load_secret, user_key
 from search.index import IndexCorrupt, VectorIndex
 from search.learning import IntentMemory
 from search.lexical import LexicalIndex
@@ -97,6 +99,8 @@ class Engine:
         self.store = store or open_store(config.store_url, self.data_dir)
         self.query_cache = _query_cache(config)
         self.intents = IntentMemory(self.embedder, self.store)
+        self._user_secret = load_secret(config.user_secret, self.data_dir)
+        self.dedup = Dedup(self.store, config.settle_window_s)
         self._lock = threading.RLock()
         self._scorebook: ScoreBook | None = None
         self._scorebook_at = 0.0
@@ -269,6 +273,11 @@ class Engine:
     def delete(self, artifact_ids: Sequence[str]) -> IngestReport:
         return self.apply(deletes=artifact_ids)
 
+    # --- who -------------------------------------------------------------------------------------
+    def user_key(self, token: str | None = None, address: str | None = None, agent: str | None = None) -> str:
+        """The pseudonymous key of a request's user: HMAC of `user_token`, else of address + User-Agent."""
+        return user_key(self._user_secret, token, address, agent)
+
     # --- searching ---------------------------------------------------------------------------
     def encode_query(self, text: str) -> np.ndarray:
         """Query vector: the embedder's LRU, then the Redis query cache when the store is Redis, then the model."""
@@ -276,7 +285,7 @@ class Engine:
 
     def search(self, query: str, k: int = 10, *, offset: int = 0, types: Sequence[str] = (),
                pricing: Sequence[str] = (), record: bool = True, learn: bool = True,
-               mode: str = "hybrid") -> SearchResult:
+               mode: str = "hybrid", user: str = "", preview: bool = False) -> SearchResult:
         """Rank artifacts for a query; records the match edges of what was served when `record`.
 
         `mode` "dense" or "lexical" switches one signal off (for evaluation); "hybrid" is the product.
@@ -324,11 +333,12 @@ class Engine:
         low = bool(ranked) and best_sim < self.config.low_confidence
         result = SearchResult(uuid.uuid4().hex, query, 0.0, ranked, len(order), low, why)
         if record:
-            self._record(result, normalised or query, vector)
+            self._record(result, normalised or query, vector, user=user, preview=preview, filtered=filtered)
         result.took_ms = round((time.perf_counter() - started) * 1000, 2)
         return result
 
-    def _record(self, result: SearchResult, normalised: str, vector: np.ndarray) -> None:
+    def _record(self, result: SearchResult, normalised: str, vector: np.ndarray, *, user: str = "",
+                preview: bool = False, filtered: bool = False) -> None:
         intent_id = hashlib.sha1(normalised.encode()).hexdigest()[:16]
         served = tuple(
             Served(h.artifact.id, h.rank, round(h.score, 6), tuple((c, round(s, 6)) for c, s in h.capabilities))
@@ -336,23 +346,26 @@ class Engine:
         )
         event = SearchEvent(result.search_id, intent_id, normalised, time.time(), served,
                             self.config.match_k, round(result.hits[0].score, 6) if result.hits else 0.0,
-                            result.low_confidence)
-        self.store.record_search(event)
+                            result.low_confidence, user=user, preview=preview, filtered=filtered)
+        self.store.record_search(self.dedup.search(event))
         self.intents.remember(intent_id, vector, normalised)
 
-    def feedback(self, search_id: str, artifact_id: str, event: str, dwell_ms: int = 0) -> None:
+    def feedback(self, search_id: str, artifact_id: str, event: str, dwell_ms: int = 0, user: str = "") -> None:
         """Record a click, dwell or vote on a served result (raises UnknownSearch / NotServed)."""
-        self.store.record_feedback(FeedbackEvent(search_id, artifact_id, event, time.time(), dwell_ms))
+        self.store.record_feedback(self.dedup.feedback(
+            FeedbackEvent(search_id, artifact_id, event, time.time(), dwell_ms, user=user)))
         self._intents_by_artifact = None
 
-    def feedback_many(self, items: Sequence[tuple[str, str, str, int]]) -> list[FeedbackEvent | Exception]:
-        """Record (search_id, artifact_id, event, dwell_ms) items in one store round trip; per item the
+    def feedback_many(self, items: Sequence[tuple]) -> list[FeedbackEvent | Exception]:
+        """Record (search_id, artifact_id, event, dwell_ms[, user]) items in one store round trip; per item the
         event recorded, or the exception `feedback` would have raised for it alone.
 
         Each event gets its own timestamp in item order: two identical clicks in one batch are two clicks,
         as when sent one by one, never an idempotent retry of each other (RedisStore)."""
         now = time.time()
-        events = [FeedbackEvent(s, a, e, now + i * 1e-6, d) for i, (s, a, e, d) in enumerate(items)]
+        events = [self.dedup.feedback(FeedbackEvent(it[0], it[1], it[2], now + i * 1e-6, it[3],
+                                                    user=it[4] if len(it) > 4 else ""))
+                  for i, it in enumerate(items)]
         results = self.store.record_many(events)
         self._intents_by_artifact = None
         return [r if isinstance(r, Exception) else ev for ev, r in zip(events, results, strict=True)]

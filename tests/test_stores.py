@@ -18,7 +18,7 @@ from hypothesis import strategies as st
 
 from graph.events import EdgeStats, FeedbackEvent, SearchEvent, Served, examination
 from graph.store import open_store
-from graph.store.base import MatchStore, NotServed, UnknownSearch, day_of
+from graph.store.base import SUMMARY_COUNTERS, MatchStore, NotServed, UnknownSearch, day_of
 from graph.store.redis import RedisStore
 from graph.store.sqlite import SQLiteStore
 
@@ -92,7 +92,8 @@ def test_times_matched_and_capabilities(store: MatchStore) -> None:
     assert store.capability_times_matched(["a#1", "a#2", "b#1", "x#9"]) == {
         "a#1": 2, "a#2": 2, "b#1": 2, "x#9": 0}
     assert store.summary() == {"searches": 3, "feedback": 0, "intents": 1, "matched_artifacts": 3,
-                               "zero_result_searches": 1, "low_confidence_searches": 0, "clicks": 0}
+                               "zero_result_searches": 1, "low_confidence_searches": 0, "clicks": 0,
+                               "filtered_empty_searches": 0, "preview_searches": 0, "settled_searches": 3}
     got = store.get_search("s1")
     assert got == search("s1", ["a", "b", "c"], caps=caps)
     assert store.get_search("nope") is None
@@ -265,6 +266,7 @@ def test_match_scores_replace_all(store: MatchStore) -> None:
 ARTIFACTS = ["art-1", "art-2", "art-3", "art-é", "a|pipe", "a:colon", "b{x}", "zz"]
 INTENTS = ["i-rag", "i-ocr", "i {brace}", "i|pipe", "i-ü", "i-6"]
 QUERIES = ["rag", "ocr model", "ünïcode q", "x/y", "quantum yak", ""]
+USERS = ["", "t-1", "a:2", "tü{3}"]
 
 
 def reference(events: list[tuple[int, SearchEvent | FeedbackEvent]]) -> dict:
@@ -277,21 +279,27 @@ def reference(events: list[tuple[int, SearchEvent | FeedbackEvent]]) -> dict:
     ae: dict[str, dict[str, dict[str, Any]]] = {}
     ce: dict[str, dict[str, list]] = {}
     queries: dict[str, list] = {}
-    summ = dict.fromkeys(
-        ("searches", "feedback", "zero_result_searches", "low_confidence_searches", "clicks"), 0)
+    summ = dict.fromkeys(SUMMARY_COUNTERS, 0)
     for seq, ev in events:
         if isinstance(ev, SearchEvent):
             day = day_of(ev.ts)
             summ["searches"] += 1
             summ["zero_result_searches"] += ev.zero_results
             summ["low_confidence_searches"] += ev.low_confidence
+            summ["filtered_empty_searches"] += ev.filtered_empty
+            summ["preview_searches"] += ev.preview
+            summ["settled_searches"] += ev.evidence
             spd[day] = spd.get(day, 0) + 1
-            intents.setdefault(ev.intent_id, [ev.query, 0, seq])[1] += 1
-            q = queries.setdefault(ev.query, [0, 0, 0, 0.0])
+            intents.setdefault(ev.intent_id, [ev.query, 0, seq])[1] += ev.evidence
+            q = queries.setdefault(ev.query, [0, 0, 0, 0.0, 0, 0])
             q[0] += 1
             q[1] += ev.zero_results
             q[2] += ev.low_confidence
             q[3] = ev.ts
+            q[4] += ev.filtered_empty
+            q[5] += ev.new_user and ev.evidence
+            if not ev.evidence:  # previews, repeats in the settle window, low confidence: logged only
+                continue
             for s in ev.served:
                 tm[s.artifact_id] = tm.get(s.artifact_id, 0) + 1
                 bucket = days.setdefault(s.artifact_id, {})
@@ -305,8 +313,10 @@ def reference(events: list[tuple[int, SearchEvent | FeedbackEvent]]) -> dict:
                     c[0] += 1
                     c[1] = max(c[1], sim)
         else:
+            if not ev.counted:
+                continue
             summ["feedback"] += 1
-            e = ae[ev.intent_id][ev.artifact_id]
+            e = ae.setdefault(ev.intent_id, {}).setdefault(ev.artifact_id, vars(EdgeStats()).copy())
             if ev.event == "click":
                 summ["clicks"] += 1
                 e["clicks"] += 1
@@ -315,6 +325,12 @@ def reference(events: list[tuple[int, SearchEvent | FeedbackEvent]]) -> dict:
                 e["dwell_ms"] += ev.dwell_ms
             else:
                 e[ev.event + "s"] += 1
+            if ev.replaces:
+                e[ev.replaces + "s"] -= 1
+            if ev.user and ev.event in ("upvote", "downvote"):
+                e["users"][ev.user] = 1 if ev.event == "upvote" else -1
+            elif ev.user and (ev.event == "click" or (ev.event == "dwell" and ev.dwell_ms >= 10_000)):
+                e["users"].setdefault(ev.user, 1)
     summ.update(intents=len(intents), matched_artifacts=len(tm))
     return {"times_matched": tm, "capability_times_matched": ctm, "artifact_days": days,
             "searches_per_day": spd, "intents": intents, "artifact_edges": ae, "capability_edges": ce,
@@ -336,15 +352,20 @@ def random_history(store: MatchStore, rng: random.Random, n: int) -> None:
                 for r, a in enumerate(rng.sample(ARTIFACTS, k), 1))
             ev = SearchEvent(f"s{step}", rng.choice(INTENTS), rng.choice(QUERIES),
                              T0 + rng.randint(0, 4) * DAY + rng.random() * 1000, served,
-                             low_confidence=rng.random() < 0.2)
+                             low_confidence=rng.random() < 0.2, user=rng.choice(USERS),
+                             settled=rng.random() < 0.7, preview=rng.random() < 0.1,
+                             filtered=rng.random() < 0.2, new_user=rng.random() < 0.5)
             store.record_search(ev)
             searches.append(ev)
             continue
         target = rng.choice(searches)
         kind = rng.choice(["click", "dwell", "upvote", "downvote"])
         if roll < 0.9 and target.served:
+            replaces = {"upvote": "downvote", "downvote": "upvote"}.get(kind, "") if rng.random() < 0.3 else ""
             store.record_feedback(FeedbackEvent(target.search_id, rng.choice(target.served).artifact_id, kind,
-                                                target.ts + 5, dwell_ms=rng.randint(0, 5000)))
+                                                target.ts + 5, dwell_ms=rng.randint(0, 15_000),
+                                                user=rng.choice(USERS), counted=rng.random() < 0.8,
+                                                replaces=replaces))
         elif roll < 0.95:
             with pytest.raises(UnknownSearch):
                 store.record_feedback(FeedbackEvent("no-such-search", ARTIFACTS[0], kind, T0))

@@ -8,6 +8,7 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 
 from graph.events import FEEDBACK_EVENTS, EdgeStats, FeedbackEvent, SearchEvent
+from graph.feedback import LONG_DWELL_MS
 
 
 class UnknownSearch(LookupError):
@@ -37,6 +38,8 @@ class QueryStat:
     zero_results: int
     low_confidence: int
     last_ts: float
+    filtered_empty: int = 0
+    users: int = 0  # distinct users whose counted, confident search this was (popular searches)
 
 
 def day_of(ts: float) -> str:
@@ -82,6 +85,12 @@ class MatchStore(ABC):
             except (UnknownSearch, NotServed, ValueError) as exc:
                 out.append(exc)
         return out
+
+    @abstractmethod
+    def exchange(self, key: str, value: str, ttl_s: float, only_if_absent: bool = False) -> str | None:
+        """Atomically set `key` to `value` for `ttl_s` seconds and return the value it held (None when absent or
+        expired); with `only_if_absent` a live key is left as it is (and its expiry too). The one primitive
+        behind evidence dedup (search.evidence): exact across processes and hosts. Not part of the log."""
 
     @abstractmethod
     def put_match_scores(self, scores: Mapping[str, float]) -> None:
@@ -170,7 +179,22 @@ class MatchStore(ABC):
 
 
 # --- shared helpers (both backends validate and canonicalise the same way) -------------------
-QUERY_KINDS = ("zero_results", "low_confidence", "top")
+QUERY_KINDS = ("zero_results", "low_confidence", "top", "filtered_empty", "popular")
+SUMMARY_COUNTERS = ("searches", "feedback", "zero_result_searches", "low_confidence_searches", "clicks",
+                    "filtered_empty_searches", "preview_searches", "settled_searches")
+
+
+def stance_op(ev: FeedbackEvent) -> tuple[str, int]:
+    """How a counted feedback event sets its user's stance (+1 chose / -1 rejected) on the intent -> artifact
+    edge: votes set it ('set'), a click or a long dwell sets +1 only when the user has no stance yet ('nx', so
+    a click never undoes a downvote), a short dwell leaves it ('', 0). Learning counts users, not events."""
+    if not ev.user or not ev.counted:
+        return "", 0
+    if ev.event in ("upvote", "downvote"):
+        return "set", 1 if ev.event == "upvote" else -1
+    if ev.event == "click" or (ev.event == "dwell" and ev.dwell_ms >= LONG_DWELL_MS):
+        return "nx", 1
+    return "", 0
 
 
 def check_search(event: SearchEvent) -> None:
@@ -186,6 +210,11 @@ def check_feedback(event: FeedbackEvent) -> None:
         raise ValueError(f"unknown feedback event {event.event!r}; expected one of {FEEDBACK_EVENTS}")
     if event.dwell_ms < 0:
         raise ValueError("dwell_ms must be >= 0")
+    if "|" in event.user:
+        raise ValueError("user must not contain '|'")
+    if event.replaces and (event.replaces not in ("upvote", "downvote") or event.replaces == event.event
+                           or event.event not in ("upvote", "downvote")):
+        raise ValueError(f"replaces must be the opposite vote, got {event.replaces!r} for {event.event!r}")
 
 
 def precheck(events: Sequence[SearchEvent | FeedbackEvent]) -> list[int | Exception | None]:
@@ -213,4 +242,10 @@ def served_ranks(event: SearchEvent) -> dict[str, int]:
 def edge_snapshot(e: EdgeStats) -> dict[str, int | float]:
     """Edge stats as a comparable dict; exposure rounded to 9 places so float-sum noise never differs."""
     return {"impressions": e.impressions, "exposure": round(e.exposure, 9), "clicks": e.clicks,
-            "dwell_ms": e.dwell_ms, "dwells": e.dwells, "upvotes": e.upvotes, "downvotes": e.downvotes}
+            "dwell_ms": e.dwell_ms, "dwells": e.dwells, "upvotes": e.upvotes, "downvotes": e.downvotes,
+            "users": dict(sorted(e.users.items()))}
+
+
+def query_snapshot(q: QueryStat) -> list:
+    """A query-log row as a comparable list."""
+    return [q.searches, q.zero_results, q.low_confidence, q.last_ts, q.filtered_empty, q.users]

@@ -18,7 +18,9 @@ is where `rebuild` replays before swapping in):
     D:ae:<intent>           hash "<artifact>|<stat>" -> value (i impressions, x exposure, c clicks,
                             n dwells, d dwell_ms, u upvotes, v downvotes)
     D:ce:<intent>           hash "<capability>|t" -> times, "<capability>|s" -> max similarity
-    D:q:top / q:zero / q:low  zsets query -> -count;  D:q:last  hash query -> last ts
+    D:au:<intent>           hash "<artifact>|<user>" -> stance (1 chose, -1 rejected): learning counts users
+    D:q:top / q:zero / q:low / q:empty / q:users  zsets query -> -count;  D:q:last  hash query -> last ts
+    {p}:c:<key>             dedup claims (`exchange`, search.evidence), with their own expiry
     D:sum                   hash of summary counters
 
 Floats cross into Lua as Python `repr` strings and are stored as sent (max similarity) or
@@ -46,6 +48,7 @@ from redis.cluster import RedisCluster
 from graph.events import EdgeStats, FeedbackEvent, SearchEvent, event_from_dict, examination
 from graph.store.base import (
     QUERY_KINDS,
+    SUMMARY_COUNTERS,
     Intent,
     MatchStore,
     NotServed,
@@ -55,39 +58,49 @@ from graph.store.base import (
     check_search,
     day_of,
     edge_snapshot,
+    query_snapshot,
     served_ranks,
+    stance_op,
 )
 
 _PAGE = 500  # log entries per XRANGE page, intents per pipeline
 _REPLAY_BATCH = 200  # events per replay script call: keeps each call short so Redis stays responsive
 _REBUILD_LOCK_MS = 3_600_000
 _STATS = {"i": "impressions", "c": "clicks", "d": "dwell_ms", "n": "dwells", "u": "upvotes", "v": "downvotes"}
-_QUERY_KEYS = {"zero_results": "q:zero", "low_confidence": "q:low", "top": "q:top"}
+_QUERY_KEYS = {"zero_results": "q:zero", "low_confidence": "q:low", "top": "q:top", "filtered_empty": "q:empty",
+               "popular": "q:users"}
 
 _LUA_COMMON = r"""
 local pos = 0
 local function arg() pos = pos + 1; return ARGV[pos] end
 local DERIVED = {':sum', ':spd', ':days', ':tm', ':ctm', ':intents', ':itext', ':isearches',
-                 ':q:top', ':q:zero', ':q:low', ':q:last'}
+                 ':q:top', ':q:zero', ':q:low', ':q:last', ':q:empty', ':q:users'}
 
 local function apply_search(P, seq)
   local iid, query, day = arg(), arg(), arg()
   local zero, low, ts = arg() == '1', arg() == '1', arg()
+  local empty, preview, evidence, popular = arg() == '1', arg() == '1', arg() == '1', arg() == '1'
   local n = tonumber(arg())
   redis.call('HINCRBY', P .. ':sum', 'searches', 1)
   if zero then redis.call('HINCRBY', P .. ':sum', 'zero_result_searches', 1) end
   if low then redis.call('HINCRBY', P .. ':sum', 'low_confidence_searches', 1) end
+  if empty then redis.call('HINCRBY', P .. ':sum', 'filtered_empty_searches', 1) end
+  if preview then redis.call('HINCRBY', P .. ':sum', 'preview_searches', 1) end
+  if evidence then redis.call('HINCRBY', P .. ':sum', 'settled_searches', 1) end
   redis.call('HINCRBY', P .. ':spd', day, 1)
   if not redis.call('ZSCORE', P .. ':intents', iid) then
     redis.call('ZADD', P .. ':intents', seq, iid)
     redis.call('HSET', P .. ':itext', iid, query)
   end
-  redis.call('HINCRBY', P .. ':isearches', iid, 1)
+  redis.call('HINCRBY', P .. ':isearches', iid, evidence and 1 or 0)
   redis.call('ZINCRBY', P .. ':q:top', -1, query)
   if zero then redis.call('ZINCRBY', P .. ':q:zero', -1, query) end
   if low then redis.call('ZINCRBY', P .. ':q:low', -1, query) end
+  if empty then redis.call('ZINCRBY', P .. ':q:empty', -1, query) end
+  if popular then redis.call('ZINCRBY', P .. ':q:users', -1, query) end
   redis.call('HSET', P .. ':q:last', query, ts)
   local ae, ce, dk = P .. ':ae:' .. iid, P .. ':ce:' .. iid, P .. ':tmday:' .. day
+  if not evidence then pos = pos + n; return end  -- logged only (the caller sends n = 0 then)
   if n > 0 then redis.call('ZADD', P .. ':days', 0, day) end
   for _ = 1, n do
     local aid, expo, counted, nc = arg(), arg(), arg() == '1', tonumber(arg())
@@ -108,12 +121,19 @@ local function apply_search(P, seq)
 end
 
 local FEEDBACK = {click = 'c', dwell = 'n', upvote = 'u', downvote = 'v'}
-local function apply_feedback(P, iid, aid, ev, dwell)
+local function apply_feedback(P, iid, aid, ev, dwell, counted, replaces, user, mode, stance)
+  if counted ~= '1' then return end  -- a repeat of this user's click, vote or dwell: logged only
   redis.call('HINCRBY', P .. ':sum', 'feedback', 1)
   local ae = P .. ':ae:' .. iid
+  if redis.call('HEXISTS', ae, aid .. '|i') == 0 then  -- feedback on a search that was not evidence
+    redis.call('HSET', ae, aid .. '|i', 0, aid .. '|x', '0')
+  end
   redis.call('HINCRBY', ae, aid .. '|' .. FEEDBACK[ev], 1)
+  if replaces ~= '' then redis.call('HINCRBY', ae, aid .. '|' .. FEEDBACK[replaces], -1) end
   if ev == 'click' then redis.call('HINCRBY', P .. ':sum', 'clicks', 1) end
   if ev == 'dwell' then redis.call('HINCRBY', ae, aid .. '|d', dwell) end
+  if mode == 'set' then redis.call('HSET', P .. ':au:' .. iid, aid .. '|' .. user, stance) end
+  if mode == 'nx' then redis.call('HSETNX', P .. ':au:' .. iid, aid .. '|' .. user, stance) end
 end
 
 local function clear_derived(P)
@@ -121,7 +141,7 @@ local function clear_derived(P)
     redis.call('UNLINK', P .. ':tmday:' .. day)
   end
   for _, iid in ipairs(redis.call('ZRANGE', P .. ':intents', 0, -1)) do
-    redis.call('UNLINK', P .. ':ae:' .. iid, P .. ':ce:' .. iid)
+    redis.call('UNLINK', P .. ':ae:' .. iid, P .. ':ce:' .. iid, P .. ':au:' .. iid)
   end
   for _, k in ipairs(DERIVED) do redis.call('UNLINK', P .. k) end
 end
@@ -144,6 +164,7 @@ return seq
 # write are one atomic step; -1 = unknown search, -2 = artifact not served (nothing written).
 _RECORD_FEEDBACK = _LUA_COMMON + r"""
 local D, head, sid, aid, ev, dwell, fid = arg(), arg(), arg(), arg(), arg(), arg(), arg()
+local counted, replaces, user, mode, stance = arg(), arg(), arg(), arg(), arg()
 local done = redis.call('HGET', KEYS[4], fid)
 if done then return tonumber(done) end  -- already recorded: idempotent
 local raw = redis.call('HGET', KEYS[3], sid)
@@ -156,12 +177,13 @@ local body = head .. ', "intent_id": ' .. cjson.encode(s['i'])
   .. ', "rank": ' .. string.format('%d', rank) .. '}'
 redis.call('XADD', KEYS[2], seq .. '-0', 'e', body)
 redis.call('HSET', KEYS[4], fid, seq)
-apply_feedback(D, s['i'], aid, ev, dwell)
+apply_feedback(D, s['i'], aid, ev, dwell, counted, replaces, user, mode, stance)
 return seq
 """
 
 # KEYS: seq (routing only).  ARGV: target prefix, then ('s', seq, search fields...) or
-# ('f', intent, artifact, event, dwell_ms) records: the same apply functions as the writers.
+# ('f', intent, artifact, event, dwell_ms, counted, replaces, user, mode, stance) records: the same apply
+# functions as the writers.
 _REPLAY = _LUA_COMMON + r"""
 local P = arg()
 while pos < #ARGV do
@@ -170,7 +192,8 @@ while pos < #ARGV do
     apply_search(P, seq)
   else
     local iid, aid, ev, dwell = arg(), arg(), arg(), arg()
-    apply_feedback(P, iid, aid, ev, dwell)
+    local counted, replaces, user, mode, stance = arg(), arg(), arg(), arg(), arg()
+    apply_feedback(P, iid, aid, ev, dwell, counted, replaces, user, mode, stance)
   end
 end
 return 1
@@ -195,6 +218,7 @@ end
 for _, iid in ipairs(redis.call('ZRANGE', T .. ':intents', 0, -1)) do
   mv(T .. ':ae:' .. iid, D .. ':ae:' .. iid)
   mv(T .. ':ce:' .. iid, D .. ':ce:' .. iid)
+  mv(T .. ':au:' .. iid, D .. ':au:' .. iid)
 end
 for _, k in ipairs(DERIVED) do mv(T .. k, D .. k) end
 return 1
@@ -230,8 +254,12 @@ def feedback_identity(ev: FeedbackEvent) -> str:
 
 def _search_args(ev: SearchEvent) -> list[Any]:
     """The flat argument list `apply_search` reads; floats as repr so Lua never rounds them."""
+    evidence = ev.evidence
     out: list[Any] = [ev.intent_id, ev.query, day_of(ev.ts), int(ev.zero_results), int(ev.low_confidence),
-                      repr(float(ev.ts)), len(ev.served)]
+                      repr(float(ev.ts)), int(ev.filtered_empty), int(ev.preview), int(evidence),
+                      int(ev.new_user and evidence), len(ev.served) if evidence else 0]
+    if not evidence:
+        return out
     for s in ev.served:
         out += [s.artifact_id, repr(examination(s.rank)), int(s.rank <= ev.k), len(s.capabilities)]
         for cid, sim in s.capabilities:
@@ -239,8 +267,17 @@ def _search_args(ev: SearchEvent) -> list[Any]:
     return out
 
 
-def _parse_artifact_edges(h: Mapping[str, str]) -> dict[str, EdgeStats]:
+def _feedback_args(ev: FeedbackEvent) -> list[Any]:
+    """What `apply_feedback` reads after (intent, artifact, event, dwell_ms)."""
+    mode, stance = stance_op(ev)
+    return [int(ev.counted), ev.replaces, ev.user, mode, stance]
+
+
+def _parse_artifact_edges(h: Mapping[str, str], users: Mapping[str, str] | None = None) -> dict[str, EdgeStats]:
     out: dict[str, EdgeStats] = {}
+    for f, v in (users or {}).items():
+        aid, user = f.rsplit("|", 1)
+        out.setdefault(aid, EdgeStats()).users[user] = int(v)
     for f, v in h.items():
         aid, stat = f.rsplit("|", 1)
         e = out.setdefault(aid, EdgeStats())
@@ -248,6 +285,8 @@ def _parse_artifact_edges(h: Mapping[str, str]) -> dict[str, EdgeStats]:
             e.exposure = float(v)
         else:
             setattr(e, _STATS[stat], int(v))
+    for e in out.values():
+        e.users = dict(sorted(e.users.items()))
     return dict(sorted(out.items()))
 
 
@@ -310,7 +349,7 @@ class RedisStore(MatchStore):
         head = json.dumps(d, ensure_ascii=False)[:-1]
         return [self.k_seq, self.k_log, self.k_sid, self.k_fid], [
             self.D, head, event.search_id, event.artifact_id, event.event, int(event.dwell_ms),
-            feedback_identity(event)]
+            feedback_identity(event), *_feedback_args(event)]
 
     @staticmethod
     def _feedback_result(event: FeedbackEvent, res: int) -> int:
@@ -373,6 +412,10 @@ class RedisStore(MatchStore):
                     results.append(exc)
         return results
 
+    def exchange(self, key: str, value: str, ttl_s: float, only_if_absent: bool = False) -> str | None:
+        return self.r.set(f"{{{self.prefix}}}:c:{key}", value, px=max(1, int(ttl_s * 1000)), nx=only_if_absent,
+                          get=True)
+
     def put_match_scores(self, scores: Mapping[str, float]) -> None:
         args: list[str] = []
         for a, v in scores.items():
@@ -395,7 +438,8 @@ class RedisStore(MatchStore):
                     if isinstance(ev, SearchEvent):
                         batch += ["s", seq, *_search_args(ev)]
                     else:
-                        batch += ["f", ev.intent_id, ev.artifact_id, ev.event, int(ev.dwell_ms)]
+                        batch += ["f", ev.intent_id, ev.artifact_id, ev.event, int(ev.dwell_ms),
+                                  *_feedback_args(ev)]
                     n, done = n + 1, seq
                     if n >= _REPLAY_BATCH:
                         self._s_replay(keys=[self.k_seq], args=batch)
@@ -411,6 +455,9 @@ class RedisStore(MatchStore):
     def clear(self) -> None:
         self._s_clear_all(keys=[self.k_seq, self.k_log, self.k_sid, self.k_scores, self.k_fid],
                           args=[self.D, self.T])
+        claims = list(self.r.scan_iter(match=f"{{{self.prefix}}}:c:*", count=1000))
+        for i in range(0, len(claims), _PAGE):
+            self.r.unlink(*claims[i:i + _PAGE])
 
     # --- reading ---------------------------------------------------------------------------
     def get_search(self, search_id: str) -> SearchEvent | None:
@@ -470,12 +517,13 @@ class RedisStore(MatchStore):
         if not qs:
             return []
         pipe = self.r.pipeline(transaction=False)
-        for key in ("q:top", "q:zero", "q:low"):
+        for key in ("q:top", "q:zero", "q:low", "q:empty", "q:users"):
             pipe.zmscore(f"{self.D}:{key}", qs)
         pipe.hmget(f"{self.D}:q:last", qs)
-        top, zero, low, last = pipe.execute()
-        return [QueryStat(q, int(-(s or 0)), int(-(z or 0)), int(-(lo or 0)), float(t or 0.0))
-                for q, s, z, lo, t in zip(qs, top, zero, low, last, strict=True)]
+        top, zero, low, empty, users, last = pipe.execute()
+        return [QueryStat(q, int(-(s or 0)), int(-(z or 0)), int(-(lo or 0)), float(t or 0.0), int(-(e or 0)),
+                          int(-(u or 0)))
+                for q, s, z, lo, t, e, u in zip(qs, top, zero, low, last, empty, users, strict=True)]
 
     def summary(self) -> dict[str, int]:
         pipe = self.r.pipeline(transaction=False)
@@ -483,8 +531,7 @@ class RedisStore(MatchStore):
         pipe.zcard(f"{self.D}:intents")
         pipe.zcard(f"{self.D}:tm")
         counters, intents, matched = pipe.execute()
-        out = {k: int(counters.get(k, 0)) for k in
-               ("searches", "feedback", "zero_result_searches", "low_confidence_searches", "clicks")}
+        out = {k: int(counters.get(k, 0)) for k in SUMMARY_COUNTERS}
         out.update(intents=int(intents), matched_artifacts=int(matched))
         return out
 
@@ -512,8 +559,12 @@ class RedisStore(MatchStore):
         return sorted(self.r.zrange(f"{self.D}:intents", 0, -1))
 
     def intent_edges(self, intent_ids: Iterable[str]) -> dict[str, dict[str, EdgeStats]]:
-        ids = list(dict.fromkeys(intent_ids))
-        return {iid: _parse_artifact_edges(h) for iid, h in self._edge_hashes("ae", ids)}
+        return self._artifact_edge_map(list(dict.fromkeys(intent_ids)))
+
+    def _artifact_edge_map(self, ids: list[str]) -> dict[str, dict[str, EdgeStats]]:
+        edges = dict(self._edge_hashes("ae", ids))
+        users = dict(self._edge_hashes("au", [i for i in ids if i in edges]))
+        return {iid: _parse_artifact_edges(h, users.get(iid)) for iid, h in edges.items()}
 
     def capability_edges(self) -> Iterator[tuple[str, str, int, float]]:
         for iid, h in self._edge_hashes("ce", self._all_intent_ids()):
@@ -521,8 +572,8 @@ class RedisStore(MatchStore):
                 yield iid, cid, times, sim
 
     def artifact_edges(self) -> Iterator[tuple[str, str, EdgeStats]]:
-        for iid, h in self._edge_hashes("ae", self._all_intent_ids()):
-            for aid, e in _parse_artifact_edges(h).items():
+        for iid, by in self._artifact_edge_map(self._all_intent_ids()).items():
+            for aid, e in by.items():
                 yield iid, aid, e
 
     def match_scores(self) -> dict[str, float]:
@@ -555,13 +606,12 @@ class RedisStore(MatchStore):
         spd = dict(self.searches_per_day())
         intents = {i.intent_id: [i.text, i.searches, i.seq] for i in self.intents()}
         ids = self._all_intent_ids()
-        aedges = {iid: {a: edge_snapshot(e) for a, e in _parse_artifact_edges(h).items()}
-                  for iid, h in self._edge_hashes("ae", ids)}
+        aedges = {iid: {a: edge_snapshot(e) for a, e in by.items()}
+                  for iid, by in self._artifact_edge_map(ids).items()}
         cedges = {iid: {c: [t, s] for c, (t, s) in _parse_capability_edges(h).items()}
                   for iid, h in self._edge_hashes("ce", ids)}
         qs = self.queries("top", limit=1 << 30)
-        queries = {q.query: [q.searches, q.zero_results, q.low_confidence, q.last_ts]
-                   for q in sorted(qs, key=lambda q: q.query)}
+        queries = {q.query: query_snapshot(q) for q in sorted(qs, key=lambda q: q.query)}
         return {"times_matched": tm, "capability_times_matched": ctm, "artifact_days": days,
                 "searches_per_day": spd, "intents": intents, "artifact_edges": aedges,
                 "capability_edges": cedges, "queries": queries, "summary": self.summary()}

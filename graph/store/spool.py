@@ -136,6 +136,7 @@ class SpoolingStore(MatchStore):
         self._ctm: dict[str, int] = {}
         self._scores: dict[str, float] = {}
         self._artifact_edges: list[tuple[str, str, EdgeStats]] = []
+        self._claims: dict[str, tuple[str, float]] = {}
         self.replayed = 0  # events this process moved from the spool into the primary
         with self._lock:
             self._db()  # schema now, so a bad path fails at open
@@ -380,6 +381,21 @@ class SpoolingStore(MatchStore):
             served = frozenset(served_ranks(spooled)) if spooled else None
         if served is not None and event.artifact_id not in served:
             raise NotServed(f"{event.artifact_id} was not served by search {event.search_id}")
+
+    def exchange(self, key: str, value: str, ttl_s: float, only_if_absent: bool = False) -> str | None:
+        """The primary's; during an outage a per-process table stands in (dedup is then per process until
+        the primary answers again: an outage can let a repeat count twice, never lose an event)."""
+        def local() -> str | None:
+            now = time.monotonic()
+            with self._lock:
+                held = self._claims.get(key)
+                previous = held[0] if held is not None and held[1] > now else None
+                if previous is None or not only_if_absent:
+                    if len(self._claims) > LAST_KNOWN_MAX:
+                        self._claims.clear()
+                    self._claims[key] = (value, now + ttl_s)
+                return previous
+        return self._degraded(lambda: self.primary.exchange(key, value, ttl_s, only_if_absent), local)
 
     def put_match_scores(self, scores: Mapping[str, float]) -> None:
         self._strict(lambda: self.primary.put_match_scores(scores))

@@ -21,6 +21,7 @@ from pathlib import Path
 from graph.events import EdgeStats, FeedbackEvent, SearchEvent, event_from_dict, examination
 from graph.store.base import (
     QUERY_KINDS,
+    SUMMARY_COUNTERS,
     Intent,
     MatchStore,
     NotServed,
@@ -31,7 +32,9 @@ from graph.store.base import (
     day_of,
     edge_snapshot,
     precheck,
+    query_snapshot,
     served_ranks,
+    stance_op,
 )
 
 BUSY_TIMEOUT_S = 30.0
@@ -70,12 +73,21 @@ CREATE TABLE IF NOT EXISTS capability_edges (
 CREATE TABLE IF NOT EXISTS query_log (
     query TEXT PRIMARY KEY, searches INTEGER NOT NULL, zero_results INTEGER NOT NULL,
     low_confidence INTEGER NOT NULL, last_ts REAL NOT NULL) WITHOUT ROWID;
+-- per-user stance on an intent -> artifact edge (+1 chose, -1 rejected): learning counts users, not events
+CREATE TABLE IF NOT EXISTS edge_users (
+    intent_id TEXT NOT NULL, artifact_id TEXT NOT NULL, user TEXT NOT NULL, stance INTEGER NOT NULL,
+    PRIMARY KEY (intent_id, artifact_id, user)) WITHOUT ROWID;
+-- dedup claims (search.evidence), not derived from the log: kept across rebuilds, expire
+CREATE TABLE IF NOT EXISTS claims (key TEXT PRIMARY KEY, value TEXT NOT NULL, expires REAL NOT NULL) WITHOUT ROWID;
 -- not derived from the log: written by the scorer, kept across rebuilds
 CREATE TABLE IF NOT EXISTS match_scores (artifact_id TEXT PRIMARY KEY, score REAL NOT NULL) WITHOUT ROWID;
 """
 
 _DERIVED = ("counters", "artifact_tm", "capability_tm", "artifact_day", "searches_day", "intents",
-            "artifact_edges", "capability_edges", "query_log")
+            "artifact_edges", "capability_edges", "query_log", "edge_users")
+# columns added after the first release: (table, column, declaration); added in place at open
+_ADDED_COLUMNS = (("query_log", "filtered_empty", "INTEGER NOT NULL DEFAULT 0"),
+                  ("query_log", "users", "INTEGER NOT NULL DEFAULT 0"))
 _LOG = ("events", "searches", "search_served")
 
 _FEEDBACK_SQL = {
@@ -84,12 +96,26 @@ _FEEDBACK_SQL = {
     "upvote": "upvotes = upvotes + 1",
     "downvote": "downvotes = downvotes + 1",
 }
-_QUERY_ORDER = {"zero_results": "zero_results", "low_confidence": "low_confidence", "top": "searches"}
-_SUMMARY_COUNTERS = ("searches", "feedback", "zero_result_searches", "low_confidence_searches", "clicks")
+_QUERY_ORDER = {"zero_results": "zero_results", "low_confidence": "low_confidence", "top": "searches",
+                "filtered_empty": "filtered_empty", "popular": "users"}
+_STANCE_SQL = {  # stance_op mode -> upsert of the user's stance
+    "set": "INSERT INTO edge_users VALUES (?, ?, ?, ?) ON CONFLICT (intent_id, artifact_id, user) "
+           "DO UPDATE SET stance = excluded.stance",
+    "nx": "INSERT INTO edge_users VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING",
+}
+_CLAIM_PRUNE_EVERY = 1000  # about one exchange in this many also deletes expired claims
 
 # Connections inherited through fork are never used or closed in the child (closing could
 # disturb the parent's WAL locks); they are parked here so garbage collection leaves them alone.
 INHERITED_CONNECTIONS: list[sqlite3.Connection] = []
+
+
+_QUERY_COLS = "query, searches, zero_results, low_confidence, last_ts, filtered_empty, users"
+
+
+def _query_stat(row: tuple) -> QueryStat:
+    q, s, z, lo, t, fe, u = row
+    return QueryStat(q, int(s), int(z), int(lo), float(t), int(fe), int(u))
 
 
 def _chunks(items: list[str], n: int = _CHUNK) -> Iterator[list[str]]:
@@ -152,7 +178,20 @@ class SQLiteStore(MatchStore):
                 self._lock = threading.RLock()  # may have been copied in a held state
             # WAL + NORMAL: durable across app crashes
             self._conn, self._pid = connect(self.path, _SCHEMA, synchronous="NORMAL"), pid
+            self._migrate(self._conn)
         return self._conn
+
+    @staticmethod
+    def _migrate(c: sqlite3.Connection) -> None:
+        """Add columns a store written by an older version lacks (they start at their defaults)."""
+        for table, column, decl in _ADDED_COLUMNS:
+            have = {row[1] for row in c.execute(f"PRAGMA table_info({table})")}
+            if column not in have:
+                try:
+                    c.execute(f"ALTER TABLE {table} ADD COLUMN {column} {decl}")
+                except sqlite3.OperationalError as exc:  # another process added it first
+                    if "duplicate column" not in str(exc):
+                        raise
 
     @contextmanager
     def _tx(self) -> Iterator[sqlite3.Connection]:
@@ -241,22 +280,27 @@ class SQLiteStore(MatchStore):
     def _apply_search(self, c: sqlite3.Connection, seq: int, ev: SearchEvent) -> None:
         """All derived effects of one search; shared by record_search and rebuild."""
         day = day_of(ev.ts)
-        zero, low = int(ev.zero_results), int(ev.low_confidence)
+        zero, low, empty = int(ev.zero_results), int(ev.low_confidence), int(ev.filtered_empty)
+        evidence = ev.evidence
         self._bump(c, "searches")
-        if zero:
-            self._bump(c, "zero_result_searches")
-        if low:
-            self._bump(c, "low_confidence_searches")
+        for name, flag in (("zero_result_searches", zero), ("low_confidence_searches", low),
+                           ("filtered_empty_searches", empty), ("preview_searches", ev.preview),
+                           ("settled_searches", evidence)):
+            if flag:
+                self._bump(c, name)
         c.execute("INSERT INTO searches_day (day, n) VALUES (?, 1) ON CONFLICT (day) DO UPDATE SET n = n + 1",
                   (day,))
-        c.execute("INSERT INTO intents (intent_id, text, searches, seq) VALUES (?, ?, 1, ?) "
-                  "ON CONFLICT (intent_id) DO UPDATE SET searches = searches + 1",
-                  (ev.intent_id, ev.query, seq))
-        c.execute("INSERT INTO query_log (query, searches, zero_results, low_confidence, last_ts) "
-                  "VALUES (?, 1, ?, ?, ?) ON CONFLICT (query) DO UPDATE SET searches = searches + 1, "
+        c.execute("INSERT INTO intents (intent_id, text, searches, seq) VALUES (?, ?, ?, ?) "
+                  "ON CONFLICT (intent_id) DO UPDATE SET searches = searches + excluded.searches",
+                  (ev.intent_id, ev.query, int(evidence), seq))
+        c.execute("INSERT INTO query_log (query, searches, zero_results, low_confidence, last_ts, filtered_empty, "
+                  "users) VALUES (?, 1, ?, ?, ?, ?, ?) ON CONFLICT (query) DO UPDATE SET searches = searches + 1, "
                   "zero_results = zero_results + excluded.zero_results, "
-                  "low_confidence = low_confidence + excluded.low_confidence, last_ts = excluded.last_ts",
-                  (ev.query, zero, low, float(ev.ts)))
+                  "low_confidence = low_confidence + excluded.low_confidence, last_ts = excluded.last_ts, "
+                  "filtered_empty = filtered_empty + excluded.filtered_empty, users = users + excluded.users",
+                  (ev.query, zero, low, float(ev.ts), empty, int(ev.new_user and evidence)))
+        if not evidence:  # logged for analytics only: no Times Matched, edges or exposure
+            return
         for s in ev.served:
             counted = s.rank <= ev.k
             if counted:
@@ -279,14 +323,36 @@ class SQLiteStore(MatchStore):
 
     def _apply_feedback(self, c: sqlite3.Connection, ev: FeedbackEvent) -> None:
         """Derived effects of one (filled) feedback event; shared by record_feedback and rebuild."""
+        if not ev.counted:  # a repeat of this user's click, vote or dwell: logged only
+            return
         self._bump(c, "feedback")
         if ev.event == "click":
             self._bump(c, "clicks")
+        # feedback on a search that was not evidence (a repeat, a low-confidence search) creates its edge
+        c.execute("INSERT INTO artifact_edges (intent_id, artifact_id) VALUES (?, ?) ON CONFLICT DO NOTHING",
+                  (ev.intent_id, ev.artifact_id))
         args: tuple = (ev.intent_id, ev.artifact_id)
         if ev.event == "dwell":
             args = (int(ev.dwell_ms), *args)
-        c.execute(f"UPDATE artifact_edges SET {_FEEDBACK_SQL[ev.event]} "
-                  "WHERE intent_id = ? AND artifact_id = ?", args)
+        update = _FEEDBACK_SQL[ev.event]
+        if ev.replaces:  # a vote replacing this user's opposite vote on the same search and artifact
+            update += f", {ev.replaces}s = {ev.replaces}s - 1"
+        c.execute(f"UPDATE artifact_edges SET {update} WHERE intent_id = ? AND artifact_id = ?", args)
+        mode, stance = stance_op(ev)
+        if mode:
+            c.execute(_STANCE_SQL[mode], (ev.intent_id, ev.artifact_id, ev.user, stance))
+
+    def exchange(self, key: str, value: str, ttl_s: float, only_if_absent: bool = False) -> str | None:
+        now = time.time()
+        with self._tx() as c:
+            row = c.execute("SELECT value, expires FROM claims WHERE key = ?", (key,)).fetchone()
+            previous = row[0] if row is not None and row[1] > now else None
+            if previous is None or not only_if_absent:
+                c.execute("INSERT OR REPLACE INTO claims (key, value, expires) VALUES (?, ?, ?)",
+                          (key, value, now + ttl_s))
+            if random.randrange(_CLAIM_PRUNE_EVERY) == 0:
+                c.execute("DELETE FROM claims WHERE expires <= ?", (now,))
+        return previous
 
     def put_match_scores(self, scores: Mapping[str, float]) -> None:
         with self._tx() as c:
@@ -315,7 +381,7 @@ class SQLiteStore(MatchStore):
 
     def clear(self) -> None:
         with self._tx() as c:
-            for table in (*_LOG, *_DERIVED, "match_scores"):
+            for table in (*_LOG, *_DERIVED, "match_scores", "claims"):
                 c.execute(f"DELETE FROM {table}")
             c.execute("DELETE FROM sqlite_sequence WHERE name = 'events'")  # seq restarts at 1
 
@@ -374,10 +440,10 @@ class SQLiteStore(MatchStore):
             raise ValueError(f"unknown query kind {kind!r}; expected one of {QUERY_KINDS}")
         col = _QUERY_ORDER[kind]
         with self._read() as c:
-            rows = c.execute(f"SELECT query, searches, zero_results, low_confidence, last_ts FROM query_log "
+            rows = c.execute(f"SELECT {_QUERY_COLS} FROM query_log "
                              f"WHERE {col} > 0 ORDER BY {col} DESC, query LIMIT ?",
                              (max(limit, 0),)).fetchall()
-        return [QueryStat(q, int(s), int(z), int(lo), float(t)) for q, s, z, lo, t in rows]
+        return [_query_stat(row) for row in rows]
 
     def summary(self) -> dict[str, int]:
         with self._read() as c:
@@ -388,7 +454,7 @@ class SQLiteStore(MatchStore):
         counters = dict(c.execute("SELECT name, n FROM counters").fetchall())
         intents = c.execute("SELECT COUNT(*) FROM intents").fetchone()[0]
         matched = c.execute("SELECT COUNT(*) FROM artifact_tm").fetchone()[0]
-        out = {k: int(counters.get(k, 0)) for k in _SUMMARY_COUNTERS}
+        out = {k: int(counters.get(k, 0)) for k in SUMMARY_COUNTERS}
         out.update(intents=int(intents), matched_artifacts=int(matched))
         return out
 
@@ -414,7 +480,17 @@ class SQLiteStore(MatchStore):
                        "ORDER BY intent_id, artifact_id")
                 for row in c.execute(sql, part):
                     out.setdefault(row[0], {})[row[1]] = self._edge(row)
+                self._add_users(c, out, f"WHERE intent_id IN ({marks})", part)
         return out
+
+    @staticmethod
+    def _add_users(c: sqlite3.Connection, edges: dict[str, dict[str, EdgeStats]], where: str = "",
+                   args: Sequence = ()) -> None:
+        for i, a, user, stance in c.execute(f"SELECT intent_id, artifact_id, user, stance FROM edge_users {where} "
+                                            "ORDER BY intent_id, artifact_id, user", args):
+            edge = edges.get(i, {}).get(a)
+            if edge is not None:
+                edge.users[user] = int(stance)
 
     def capability_edges(self) -> Iterator[tuple[str, str, int, float]]:
         with self._read() as c:
@@ -424,11 +500,17 @@ class SQLiteStore(MatchStore):
             yield i, cid, int(times), float(sim)
 
     def artifact_edges(self) -> Iterator[tuple[str, str, EdgeStats]]:
-        with self._read() as c:
-            rows = c.execute(f"SELECT {self._EDGE_COLS} FROM artifact_edges "
-                             "ORDER BY intent_id, artifact_id").fetchall()
-        for row in rows:
-            yield row[0], row[1], self._edge(row)
+        yield from ((i, a, e) for i, by in self._all_edges().items() for a, e in by.items())
+
+    def _all_edges(self, c: sqlite3.Connection | None = None) -> dict[str, dict[str, EdgeStats]]:
+        if c is None:
+            with self._read() as c:
+                return self._all_edges(c)
+        out: dict[str, dict[str, EdgeStats]] = {}
+        for row in c.execute(f"SELECT {self._EDGE_COLS} FROM artifact_edges ORDER BY intent_id, artifact_id"):
+            out.setdefault(row[0], {})[row[1]] = self._edge(row)
+        self._add_users(c, out)
+        return out
 
     def match_scores(self) -> dict[str, float]:
         with self._read() as c:
@@ -463,17 +545,13 @@ class SQLiteStore(MatchStore):
             spd = {d: int(n) for d, n in c.execute("SELECT day, n FROM searches_day ORDER BY day")}
             intents = {i: [t, int(n), int(s)] for i, t, n, s in
                        c.execute("SELECT intent_id, text, searches, seq FROM intents ORDER BY seq")}
-            aedges: dict[str, dict[str, dict]] = {}
-            for row in c.execute(f"SELECT {self._EDGE_COLS} FROM artifact_edges "
-                                 "ORDER BY intent_id, artifact_id"):
-                aedges.setdefault(row[0], {})[row[1]] = edge_snapshot(self._edge(row))
+            aedges = {i: {a: edge_snapshot(e) for a, e in by.items()} for i, by in self._all_edges(c).items()}
             cedges: dict[str, dict[str, list]] = {}
             for i, cid, times, sim in c.execute("SELECT intent_id, capability_id, times, max_sim "
                                                 "FROM capability_edges ORDER BY intent_id, capability_id"):
                 cedges.setdefault(i, {})[cid] = [int(times), float(sim)]
-            queries = {q: [int(s), int(z), int(lo), float(t)] for q, s, z, lo, t in
-                       c.execute("SELECT query, searches, zero_results, low_confidence, last_ts "
-                                 "FROM query_log ORDER BY query")}
+            queries = {r[0]: query_snapshot(_query_stat(r)) for r in
+                       c.execute(f"SELECT {_QUERY_COLS} FROM query_log ORDER BY query")}
             summary = self._summary(c)
         return {"times_matched": tm, "capability_times_matched": ctm, "artifact_days": days,
                 "searches_per_day": spd, "intents": intents, "artifact_edges": aedges,

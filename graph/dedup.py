@@ -1,0 +1,68 @@
+"""Which events are evidence: the one place that decides what a user's repeated actions count for.
+
+Every search and feedback event is logged; this module fills the flags that say what it counts for,
+before the event is written, so the store applies them and a replay of the log gives the same state:
+
+- a search is *settled* (counts toward Times Matched, match edges and exposure) once per (user,
+  normalised query) per window (`settle_window_s`, default 30 min, from the first counted search):
+  Enter after a settled preview, reloads and back-navigation inside the window count nothing more.
+  As-you-type previews and low-confidence searches never claim the window (they never count);
+- a search is a *new user* of its query (one vote toward "Popular searches") the first time that user
+  runs it as a counted, confident search;
+- feedback counts once per (user, search, artifact) and kind: a repeated click or dwell is logged
+  and changes nothing; a vote replaces that user's earlier opposite vote (`replaces`), and the same
+  vote again changes nothing.
+
+Each decision is one atomic `MatchStore.exchange` on a key derived from the user key (an HMAC, never
+a raw token or address), so it is exact across workers and hosts. Events without a user key (library
+and CLI callers, old logs) count as before: every one of them is evidence.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+
+from graph.events import FeedbackEvent, SearchEvent
+from graph.store.base import MatchStore
+
+VOTES = ("upvote", "downvote")
+FEEDBACK_TTL_S = 30 * 86_400.0  # how long one (user, search, artifact) action is remembered
+POPULAR_TTL_S = 365 * 86_400.0  # how long a user counts once toward one query's popularity
+
+
+def _key(kind: str, *parts: str) -> str:
+    raw = "\x1f".join(parts).encode("utf-8")
+    return kind + ":" + hashlib.blake2b(raw, digest_size=16).hexdigest()
+
+
+class Dedup:
+    """Fills `settled`/`new_user` on searches and `counted`/`replaces` on feedback."""
+
+    def __init__(self, store: MatchStore, settle_window_s: float = 1800.0) -> None:
+        self.store = store
+        self.settle_window_s = settle_window_s
+
+    def _first(self, key: str, ttl_s: float) -> bool:
+        return self.store.exchange(key, "1", ttl_s, only_if_absent=True) is None
+
+    def search(self, ev: SearchEvent) -> SearchEvent:
+        """The search with its flags. Only a search that could count claims anything."""
+        if not ev.user or ev.preview or ev.low_confidence or not ev.served:
+            return ev if not ev.preview else dataclasses.replace(ev, settled=False)
+        settled = self.settle_window_s <= 0 or self._first(_key("s", ev.user, ev.intent_id), self.settle_window_s)
+        new_user = self._first(_key("q", ev.user, ev.query), POPULAR_TTL_S)
+        return dataclasses.replace(ev, settled=settled, new_user=new_user)
+
+    def feedback(self, ev: FeedbackEvent) -> FeedbackEvent:
+        """The feedback with `counted` (and `replaces` for a vote that changes this user's mind)."""
+        if not ev.user:
+            return ev
+        if ev.event in VOTES:
+            previous = self.store.exchange(_key("v", ev.user, ev.search_id, ev.artifact_id), ev.event,
+                                           FEEDBACK_TTL_S)
+            if previous == ev.event:
+                return dataclasses.replace(ev, counted=False)
+            return dataclasses.replace(ev, replaces=previous if previous in VOTES else "")
+        first = self._first(_key(ev.event, ev.user, ev.search_id, ev.artifact_id), FEEDBACK_TTL_S)
+        return ev if first else dataclasses.replace(ev, counted=False)

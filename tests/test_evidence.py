@@ -1,0 +1,150 @@
+"""Match evidence people can trust (issue 14), through the real HTTP API (Flask test client, SQLite store).
+
+Who searched (`user_token`, else a keyed hash of address + User-Agent), what counts (one settled search per
+user and query per window; previews, HEAD and low-confidence searches count nothing), what feedback counts
+(one click, vote and dwell per user, search and artifact; a vote replaces the earlier one).
+"""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from conftest import small_records
+
+QUERY = "answer questions about a passage of text"
+LOW = "zxqv blorf wibbleflap"
+
+
+@pytest.fixture(scope="module")
+def engine(embedder, tmp_path_factory):
+    from search.config import Config
+    from search.engine import Engine
+
+    root = tmp_path_factory.mktemp("evidence")
+    catalog = root / "small.jsonl"
+    catalog.write_text("".join(json.dumps(r) + "\n" for r in small_records()))
+    eng = Engine(Config.from_env(data_dir=root / "var", store_url=""), embedder=embedder)
+    eng.ingest([catalog])
+    yield eng
+    eng.close()
+
+
+@pytest.fixture(scope="module")
+def client(engine):
+    from api.app import create_app
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.delenv("MATCHGRAPH_API_KEY", raising=False)
+        yield create_app(engine=engine, RATELIMIT_ENABLED=False).test_client()
+
+
+def search(client, q: str, token: str | None = None, method: str = "GET", **params) -> dict:
+    args = {"q": q, **params, **({"user_token": token} if token else {})}
+    resp = client.open("/v1/search", method=method, query_string=args)
+    assert resp.status_code == 200, resp.get_data(as_text=True)
+    return resp.get_json() if method == "GET" else {}
+
+
+def times_matched(engine, ids) -> dict[str, int]:
+    return engine.times_matched(ids)
+
+
+# --- who ------------------------------------------------------------------------------------------
+@pytest.mark.parametrize("bad", ["", "a b", "x" * 129, "é", "<script>"])
+def test_a_bad_user_token_is_a_4xx_naming_the_field(client, bad):
+    resp = client.get("/v1/search", query_string={"q": QUERY, "user_token": bad})
+    assert resp.status_code == 422 and resp.get_json()["error"]["field"] == "user_token", resp.get_json()
+    found = search(client, QUERY, "ok-token")
+    body = {"search_id": found["search_id"], "artifact_id": found["results"][0]["artifact_id"], "event": "click",
+            "user_token": bad}
+    resp = client.post("/v1/feedback", json=body)
+    assert resp.status_code == 422 and resp.get_json()["error"]["field"] == "user_token"
+    resp = client.post("/v1/feedback:batch", json={"events": [{**body, "user_token": "fine"}, body]})
+    assert resp.status_code == 422 and resp.get_json()["error"]["field"] == "events[1].user_token"
+
+
+def test_user_tokens_and_addresses_are_stored_only_as_keyed_hashes(client, engine):
+    found = search(client, "summarise news articles", "raw-token-123")
+    stored = engine.store.get_search(found["search_id"])
+    assert stored.user.startswith("t") and "raw-token-123" not in stored.user
+    anon = client.get("/v1/search", query_string={"q": "summarise news articles"},
+                      headers={"User-Agent": "probe-agent/1"}, environ_base={"REMOTE_ADDR": "203.0.113.9"})
+    anon_user = engine.store.get_search(anon.get_json()["search_id"]).user
+    assert anon_user.startswith("a") and "203.0.113.9" not in anon_user
+    log = "".join(json.dumps(e.to_dict()) for _, e in engine.store.events())
+    assert "raw-token-123" not in log and "203.0.113.9" not in log and "probe-agent" not in log
+    assert engine.user_key("raw-token-123") == stored.user  # stable: the same token is the same user
+
+
+# --- settled searches -------------------------------------------------------------------------------
+def test_one_user_repeating_a_search_counts_once_and_five_users_count_five(client, engine):
+    first = search(client, QUERY, "repeat-user")
+    ids = [r["artifact_id"] for r in first["results"]]
+    after_first = times_matched(engine, ids)
+    for _ in range(4):  # Enter after the preview, reloads, back-navigation: same user, same query
+        search(client, QUERY, "repeat-user")
+    assert times_matched(engine, ids) == after_first
+    search(client, "  Answer QUESTIONS about a passage of text! ", "repeat-user")  # same normalised query
+    assert times_matched(engine, ids) == after_first
+    for i in range(5):
+        again = search(client, QUERY, f"other-user-{i}")
+        assert [r["artifact_id"] for r in again["results"]] == ids
+    assert times_matched(engine, ids) == {a: n + 5 for a, n in after_first.items()}
+
+
+def test_previews_head_and_low_confidence_searches_add_nothing(client, engine):
+    q = "extractive question answering on a text passage"
+    probe = search(client, q, "probe", record="false")
+    assert probe["low_confidence"] is False
+    ids = [r["artifact_id"] for r in probe["results"]]
+    before = times_matched(engine, ids)
+    summary_before = engine.store.summary()
+    for i in range(3):
+        assert search(client, q, f"typist-{i}", preview="true")["recorded"] is True
+        search(client, q, f"head-{i}", method="HEAD")
+    assert times_matched(engine, ids) == before
+    low = search(client, LOW, "low-user")
+    assert low["low_confidence"] is True and low["results"]
+    low_ids = [r["artifact_id"] for r in low["results"]]
+    low_before = times_matched(engine, low_ids)
+    for i in range(3):
+        assert search(client, LOW, f"low-user-{i}")["low_confidence"] is True
+    assert times_matched(engine, low_ids) == low_before
+    s = engine.store.summary()
+    assert s["preview_searches"] == summary_before["preview_searches"] + 3  # logged, with their flag
+    assert s["low_confidence_searches"] == summary_before["low_confidence_searches"] + 4
+    assert s["searches"] == summary_before["searches"] + 3 + 4  # HEAD is not even logged
+    # the settled search after a preview still counts, once
+    search(client, q, "typist-0")
+    assert times_matched(engine, ids) == {a: n + 1 for a, n in before.items()}
+
+
+# --- feedback -----------------------------------------------------------------------------------------
+def edge(engine, search_id: str, artifact_id: str):
+    intent = engine.store.get_search(search_id).intent_id
+    return engine.store.intent_edges([intent])[intent][artifact_id]
+
+
+def test_repeated_feedback_is_accepted_and_changes_nothing_and_a_vote_replaces_the_earlier(client, engine):
+    found = search(client, "extract named entities from text", "fb-user")
+    sid, target = found["search_id"], found["results"][1]["artifact_id"]
+    before = edge(engine, sid, target)
+
+    def send(event: str, token: str = "fb-user", **extra) -> None:
+        resp = client.post("/v1/feedback", json={"search_id": sid, "artifact_id": target, "event": event,
+                                                 "user_token": token, **extra})
+        assert resp.status_code == 202
+
+    for _ in range(5):
+        send("click")
+        send("dwell", dwell_ms=20_000)
+        send("upvote")
+    after = edge(engine, sid, target)
+    assert (after.clicks - before.clicks, after.dwells - before.dwells, after.upvotes - before.upvotes) == (1, 1, 1)
+    send("downvote")  # changes its mind: the upvote is replaced, not added to
+    after = edge(engine, sid, target)
+    assert (after.upvotes - before.upvotes, after.downvotes - before.downvotes) == (0, 1)
+    assert after.users[engine.user_key("fb-user")] == -1
+    send("click", token="fb-other")
+    assert edge(engine, sid, target).clicks - before.clicks == 2  # another user's click counts
