@@ -140,14 +140,17 @@ def run_clients(port: int, clients: int, jobs: list, max_seconds: float, worker)
 
 def search_job(conn: http.client.HTTPConnection, q: str, tally: Tally) -> None:
     start = time.perf_counter()
-    status, body = call(0, "GET", "/v1/search?" + urlencode({"q": q, "k": 10}), conn=conn)
+    # each request is its own user (user_token), so every confident search counts toward Times Matched
+    token = uuid.uuid4().hex
+    status, body = call(0, "GET", "/v1/search?" + urlencode({"q": q, "k": 10, "user_token": token}), conn=conn)
     tally.latencies.append(time.perf_counter() - start)
     if status != 200:
         tally.errors[f"HTTP {status}"] += 1
         return
     tally.searches += 1
     served = [r["artifact_id"] for r in body["results"] if r["rank"] <= 10]
-    tally.served.update(set(served))
+    if not body["low_confidence"]:  # logged, never counted
+        tally.served.update(set(served))
     if served:
         tally.results.append((body["search_id"], served))
 
@@ -584,7 +587,8 @@ def recording_run(store_name: str, catalog: Path, args, log) -> dict:
             for _ in range(n):
                 search_id, served = rng.choice(searches.results)
                 kind = rng.choice(FEEDBACK_KINDS)
-                job = {"search_id": search_id, "artifact_id": rng.choice(served), "event": kind}
+                job = {"search_id": search_id, "artifact_id": rng.choice(served), "event": kind,
+                       "user_token": f"fb-{rng.getrandbits(64):x}"}  # distinct users: every event counts
                 if kind == "dwell":
                     job["dwell_ms"] = rng.randint(100, 60_000)
                 out.append(job)

@@ -65,7 +65,8 @@ def match_scores(g: nx.DiGraph) -> dict[str, float]:
     with feedback-weighted edges. Scores are log-damped (log1p of the mass relative to a
     uniform share) and divided by the best of the same artifact type.
     """
-    intents = {n: d.get("searches", 1) for n, d in g.nodes(data=True) if d.get("kind") == "intent"}
+    intents = {n: d.get("searches", 1) for n, d in g.nodes(data=True)
+               if d.get("kind") == "intent" and d.get("searches", 1) > 0}  # logged-only intents do not walk
     if not intents:
         return {}
     walk = nx.DiGraph()

@@ -319,7 +319,8 @@ class Engine:
         if learn and self.config.learned_cap > 0:
             learned, why = self.intents.learned(vector, cap=self.config.learned_cap,
                                                 min_similarity=self.config.intent_min_similarity,
-                                                k=self.config.intent_neighbours, scale=self.config.learned_scale)
+                                                k=self.config.intent_neighbours, scale=self.config.learned_scale,
+                                                min_users=self.config.learn_min_users)
             learned = {a: v for a, v in learned.items() if allowed(a) and a in fused}
         final = {a: s + learned.get(a, 0.0) for a, s in fused.items()}
         order = sorted(final, key=lambda a: (-final[a], a))

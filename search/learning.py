@@ -1,4 +1,4 @@
-"""What past searches teach the next one: nearest past intents vote with their feedback evidence."""
+"""What past searches teach the next one: what distinct people chose for the nearest past intents."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import threading
 
 import numpy as np
 
-from graph.feedback import evidence
+from graph.feedback import MIN_USERS, posterior, prior_mean
 from graph.store.base import MatchStore
 from search.embedder import Embedder
 from search.index import VectorIndex
@@ -65,12 +65,16 @@ class IntentMemory:
         return [(i, s) for i, s in hits if s >= min_similarity]
 
     def learned(self, vector: np.ndarray, *, cap: float, min_similarity: float, k: int = 10,
-                scale: float = 0.05) -> tuple[dict[str, float], dict[str, list[str]]]:
-        """Learned bonus per artifact (bounded by `cap`) and why.
+                scale: float = 0.05, min_users: int = MIN_USERS) -> tuple[dict[str, float], dict[str, list[str]]]:
+        """Learned bonus per artifact (bounded by `cap`) and why: evidence aggregated per distinct user.
 
-        Each neighbour intent votes with the lift of its Beta posterior (chosen-when-seen minus
-        the prior), weighted by how close it is. Only edges where someone clicked or voted take
-        part: impressions alone never add a bonus.
+        The `k` nearest past intents with cosine >= `min_similarity` take part, each weighted by
+        w = (cosine - min_similarity) / (1 - min_similarity). For each artifact, every user who took a stance
+        on it in any of them counts once, with the weight of the closest such intent (so one person repeating
+        a query or its paraphrases is still one person). With fewer than `min_users` distinct users the
+        artifact gets nothing. Otherwise positive / negative = sum of those users' weights, exposure = the
+        weighted sum of its examination-model exposure (graph/feedback.py), and the bonus is
+        cap * tanh(lift / scale) of the Beta posterior: one user moves the posterior mean by at most 0.2 x w.
         """
         self.sync()
         near = self.neighbours(vector, k, min_similarity)
@@ -78,17 +82,26 @@ class IntentMemory:
             return {}, {}
         weights = {i: (s - min_similarity) / (1 - min_similarity) for i, s in near}
         edges = self.store.intent_edges(list(weights))
-        raw: dict[str, float] = {}
-        why: dict[str, list[str]] = {}
+        exposure: dict[str, float] = {}
+        people: dict[str, dict[str, tuple[float, int]]] = {}  # artifact -> user -> (weight, stance)
         for intent_id, by_artifact in edges.items():
             w = weights.get(intent_id, 0.0)
             for artifact_id, stats in by_artifact.items():
-                ev = evidence(stats)
-                if not ev.explicit:
-                    continue
-                raw[artifact_id] = raw.get(artifact_id, 0.0) + w * ev.lift
-                why.setdefault(artifact_id, []).append(
-                    f"similar past search (similarity {w:.2f} weight): {stats.clicks} clicks, "
-                    f"{stats.upvotes} up, {stats.downvotes} down over {stats.impressions} impressions")
-        bonus = {a: cap * math.tanh(v / scale) for a, v in raw.items()}
+                exposure[artifact_id] = exposure.get(artifact_id, 0.0) + w * stats.exposure
+                mine = people.setdefault(artifact_id, {})
+                for user, stance in stats.users.items():
+                    if user not in mine or w > mine[user][0]:
+                        mine[user] = (w, stance)
+        bonus: dict[str, float] = {}
+        why: dict[str, list[str]] = {}
+        for artifact_id, users in people.items():
+            if len(users) < max(1, min_users):
+                continue
+            pos = sum(w for w, st in users.values() if st > 0)
+            neg = sum(w for w, st in users.values() if st < 0)
+            ev = posterior(pos, neg, exposure.get(artifact_id, 0.0), len(users))
+            bonus[artifact_id] = cap * math.tanh(ev.lift / scale)
+            chose = sum(1 for _, st in users.values() if st > 0)
+            why[artifact_id] = [f"{chose} of {len(users)} people in similar past searches chose it "
+                                f"(posterior {ev.mean:.2f} vs prior {prior_mean():.2f})"]
         return bonus, why

@@ -234,10 +234,11 @@ def test_clicks_shape_later_searches(client):
     q = "turn a question and a passage into an answer span"
     first = search(client, q, k=10)["results"]
     target = first[-1]
-    for _ in range(3):
-        body = search(client, q, k=10)
+    for i in range(3):  # three distinct people: one person's votes never move a result alone
+        body = search(client, q, k=10, user_token=f"shape-{i}")
         assert client.post("/v1/feedback", json={"search_id": body["search_id"], "artifact_id":
-                                                 target["artifact_id"], "event": "upvote"}).status_code == 202
+                                                 target["artifact_id"], "event": "upvote",
+                                                 "user_token": f"shape-{i}"}).status_code == 202
     later = {r["artifact_id"]: r for r in search(client, q, k=10)["results"]}
     assert target["artifact_id"] in later
     assert later[target["artifact_id"]]["score"] > target["score"]

@@ -58,9 +58,9 @@ def test_clicks_on_a_lower_result_lift_it_for_similar_intents(engine) -> None:
     query = "a model that answers questions about a text"
     before = ranking(engine, query)
     target = before[4]
-    for _ in range(3):
-        result = engine.search(query, k=10)
-        engine.feedback(result.search_id, target, "click")
+    for i in range(3):  # three distinct people (one person's repeats would count once)
+        result = engine.search(query, k=10, user=f"u{i}")
+        engine.feedback(result.search_id, target, "click", user=f"u{i}")
     after = ranking(engine, "model answering questions about text")
     assert after.index(target) < before.index(target)
     hit = next(h for h in engine.search("model answering questions about text", k=10, record=False).hits
@@ -80,9 +80,9 @@ def test_impressions_alone_do_not_change_the_ranking(engine) -> None:
 def test_downvotes_push_a_result_down(engine) -> None:
     query = "extract answers from passages"
     before = ranking(engine, query)
-    for _ in range(3):
-        result = engine.search(query, k=40)
-        engine.feedback(result.search_id, before[1], "downvote")
+    for i in range(3):
+        result = engine.search(query, k=40, user=f"u{i}")
+        engine.feedback(result.search_id, before[1], "downvote", user=f"u{i}")
     after = ranking(engine, query, k=40)
     assert after.index(before[1]) > 1
 
@@ -108,10 +108,10 @@ def test_rebuild_from_the_log_equals_the_incremental_state(engine) -> None:
 
 def test_match_graph_scores_reward_chosen_results(engine) -> None:
     assert engine.recompute() == {}, "no searches: no match graph evidence"
-    for _ in range(4):
-        result = engine.search("source code dataset for training code models", k=10)
-        engine.feedback(result.search_id, SEED_STACK, "click")
-        engine.search("question answering over passages", k=10)
+    for i in range(4):
+        result = engine.search("source code dataset for training code models", k=10, user=f"u{i}")
+        engine.feedback(result.search_id, SEED_STACK, "click", user=f"u{i}")
+        engine.search("question answering over passages", k=10, user=f"u{i}")
     scores = engine.recompute()
     assert all(0 < v <= 1 for v in scores.values())
     by_type: dict[str, float] = {}
@@ -132,9 +132,9 @@ def test_clicked_artifact_outscores_one_only_shown(engine) -> None:
     hits = engine.search(query, k=10).hits
     shown, chosen = next((a.artifact.id, b.artifact.id) for a in hits for b in hits
                          if a.rank < b.rank and a.artifact.type == b.artifact.type)
-    for _ in range(5):
-        r = engine.search(query, k=10)
-        engine.feedback(r.search_id, chosen, "click")
+    for i in range(5):
+        r = engine.search(query, k=10, user=f"u{i}")
+        engine.feedback(r.search_id, chosen, "click", user=f"u{i}")
     scores = engine.recompute()
     assert scores[chosen] > scores[shown]
 
