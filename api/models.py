@@ -154,10 +154,14 @@ class ComponentExplanation(BaseModel):
     weight: float
     points: float
     reasons: list[str]
+    interval: list[float] = Field(..., description="Approximate 95% interval [low, high] of the value.")
+    evidence: int | None = Field(None, description="Counted searches behind a traffic-derived component "
+                                                   "(match_graph, ecosystem); null for record-derived ones.")
 
 
 class ScoresOut(BaseModel):
     unfragile_rank: int = Field(..., ge=0, le=100)
+    unfragile_rank_interval: list[int] = Field(..., description="Approximate 95% interval [low, high].")
     adoption: float = Field(..., ge=0, le=1)
     quality: float = Field(..., ge=0, le=1)
     ecosystem: float = Field(..., ge=0, le=1)
@@ -316,6 +320,31 @@ class QueryItem(BaseModel):
 class QueriesResponse(BaseModel):
     kind: str
     items: list[QueryItem]
+
+
+class PopularQuery(Strict):
+    limit: int = Field(6, ge=1, le=50)
+
+
+class PopularItem(BaseModel):
+    query: str
+    users: int = Field(..., description="Distinct users whose counted, confident search this was.")
+
+
+class PopularResponse(BaseModel):
+    items: list[PopularItem]
+
+
+class HideRequest(Strict):
+    query: str = Field(..., min_length=1, max_length=512, description="The query as typed; it is normalised.")
+    hidden: bool = Field(True, description="false lets a hidden query back onto public lists.")
+
+    _clean = field_validator("query")(_no_control)
+
+
+class HideResponse(BaseModel):
+    query: str = Field(..., description="The normalised query the setting applies to.")
+    hidden: bool
 
 
 class DayCount(BaseModel):

@@ -123,7 +123,7 @@ def home():
         data = search_response(eng, result)
         for r in data["results"]:
             r["matched_capabilities"] = _strong(r["matched_capabilities"])
-    popular = [] if q else [r.query for r in eng.store.queries("top", limit=6)]
+    popular = [] if q else [r.query for r in eng.popular_searches(limit=6)]
     return render_template("search.html", q=q, data=data, kind=kind, pricing=pricing, types=TYPES,
                            pricings=PRICINGS, popular=popular, active="search")
 

@@ -9,7 +9,7 @@ from flask import Blueprint, request
 from spectree import Response
 
 from api.errors import ApiError
-from api.models import ArtifactIn, BatchRequest, ErrorResponse, WriteResponse
+from api.models import ArtifactIn, BatchRequest, ErrorResponse, HideRequest, HideResponse, WriteResponse
 from api.spec import spec
 from api.state import engine
 from graph.catalog import Artifact, CatalogError
@@ -93,4 +93,12 @@ def delete_artifact(artifact_id: str):
     return _report(eng.delete([artifact_id]))
 
 
-ADMIN_ENDPOINTS = {"admin.put_artifact", "admin.batch", "admin.delete_artifact"}
+@bp.post("/queries:hide")
+@spec.validate(json=HideRequest, resp=Response(HTTP_200=HideResponse, HTTP_401=ErrorResponse, HTTP_403=ErrorResponse,
+                                               HTTP_422=ErrorResponse), tags=["admin"], security={"bearer": []})
+def hide_query(json: HideRequest):
+    """Keep a query off public lists such as "Popular searches" (`hidden: false` lets it back)."""
+    return {"query": engine().hide_query(json.query, json.hidden), "hidden": json.hidden}
+
+
+ADMIN_ENDPOINTS = {"admin.put_artifact", "admin.batch", "admin.delete_artifact", "admin.hide_query"}

@@ -8,6 +8,8 @@ from spectree import Response
 from api.errors import ApiError
 from api.models import (
     ErrorResponse,
+    PopularQuery,
+    PopularResponse,
     QueriesQuery,
     QueriesResponse,
     SummaryResponse,
@@ -52,6 +54,14 @@ def queries(query: QueriesQuery):
     """Zero-result, low-confidence or most frequent queries."""
     rows = engine().store.queries(query.kind, limit=query.limit)
     return {"kind": query.kind, "items": [vars(r) for r in rows]}
+
+
+@bp.get("/popular")
+@spec.validate(resp=Response(HTTP_200=PopularResponse, HTTP_422=ErrorResponse), tags=["analytics"])
+def popular(query: PopularQuery):
+    """Queries fit for a public "Popular searches" list: from enough distinct users (MATCHGRAPH_POPULAR_MIN_USERS,
+    default 5), confident, 3-80 characters, not hidden by an operator nor in the blocklist file."""
+    return {"items": [{"query": q.query, "users": q.users} for q in engine().popular_searches(limit=query.limit)]}
 
 
 @bp.get("/summary")

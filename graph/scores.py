@@ -2,6 +2,17 @@
 
 Every component is in 0..1; UnfragileRank = round(100 * sum(weight * component)) with
 per-type weights (DEFAULT_WEIGHTS, overridable with MATCHGRAPH_WEIGHTS as JSON).
+
+Components that come from search traffic are shrunk toward their prior (0: no standing) by the
+evidence behind them, n = the artifact's Times Matched (counted searches that served it):
+
+    match_graph = raw * n / (n + PRIOR_SEARCHES)
+    ecosystem  += 0.15 * co_share * n / (n + PRIOR_SEARCHES)      (its co-matched part)
+
+so one or two searches cannot swing a score. Each carries an approximate 95% interval
+value +- 1.96 * 0.5 / sqrt(n + 1) (the widest binomial standard error with n observations; for the
+ecosystem part scaled by its 0.15), and UnfragileRank carries the weighted sum of those half-widths.
+Adoption, quality and freshness come from the catalog record, not from traffic: no uncertainty.
 """
 
 from __future__ import annotations
@@ -25,6 +36,18 @@ DEFAULT_WEIGHTS: dict[str, dict[str, float]] = {
 }
 ADOPTION_SIGNALS = ("downloads", "likes", "stars")
 FRESHNESS_HALF_LIFE_DAYS = 365.0
+PRIOR_SEARCHES = 20.0  # pseudo-searches of the prior that traffic-derived components are shrunk toward
+CO_WEIGHT = 0.15  # share of Ecosystem that comes from co-matching (traffic)
+
+
+def half_width(n: int) -> float:
+    """Approximate 95% half-width of a 0..1 value estimated from n counted searches."""
+    return 1.96 * 0.5 / math.sqrt(max(0, n) + 1)
+
+
+def shrink(n: int | None) -> float:
+    """Weight of the evidence against the prior: n / (n + PRIOR_SEARCHES); 1 when n is unknown (None)."""
+    return 1.0 if n is None else max(0, n) / (max(0, n) + PRIOR_SEARCHES)
 
 # Quality checklist: (key, points, what it checks). Points add up to 1.
 QUALITY_CHECKLIST = (
@@ -52,6 +75,12 @@ def weights_for(kind: str) -> dict[str, float]:
 class Component:
     value: float
     reasons: list[str] = field(default_factory=list)
+    uncertainty: float = 0.0  # half-width of the approximate 95% interval
+    evidence: int | None = None  # counted searches behind a traffic-derived component
+
+    @property
+    def interval(self) -> tuple[float, float]:
+        return max(0.0, self.value - self.uncertainty), min(1.0, self.value + self.uncertainty)
 
 
 @dataclass
@@ -66,17 +95,29 @@ class Scores:
         total = sum(self.weights[c] * self.components[c].value for c in COMPONENTS)
         return int(round(100 * min(1.0, max(0.0, total))))
 
+    @property
+    def rank_uncertainty(self) -> float:
+        """Half-width of UnfragileRank's approximate 95% interval, in points."""
+        return 100 * sum(self.weights[c] * self.components[c].uncertainty for c in COMPONENTS)
+
+    @property
+    def rank_interval(self) -> tuple[int, int]:
+        u = self.rank_uncertainty
+        return max(0, int(math.floor(self.unfragile_rank - u))), min(100, int(math.ceil(self.unfragile_rank + u)))
+
     def points(self) -> dict[str, float]:
         """Points each component adds to UnfragileRank."""
         return {c: round(100 * self.weights[c] * self.components[c].value, 1) for c in COMPONENTS}
 
     def to_dict(self) -> dict:
-        out: dict = {"unfragile_rank": self.unfragile_rank}
+        out: dict = {"unfragile_rank": self.unfragile_rank, "unfragile_rank_interval": list(self.rank_interval)}
         out.update({c: round(self.components[c].value, 4) for c in COMPONENTS})
         pts = self.points()
         out["explanation"] = {
             c: {"value": round(self.components[c].value, 4), "weight": self.weights[c], "points": pts[c],
-                "reasons": self.components[c].reasons}
+                "reasons": self.components[c].reasons,
+                "interval": [round(x, 4) for x in self.components[c].interval],
+                "evidence": self.components[c].evidence}
             for c in COMPONENTS
         }
         return out
@@ -126,8 +167,12 @@ class ScoreBook:
     """Computes components that need the whole catalog (per-type normalisation) once per change."""
 
     def __init__(self, artifacts: Iterable[Artifact], match_scores: Mapping[str, float] | None = None,
-                 co_matched: Mapping[str, int] | None = None, today: dt.date | None = None) -> None:
+                 co_matched: Mapping[str, int] | None = None, today: dt.date | None = None,
+                 evidence: Mapping[str, int] | None = None) -> None:
+        """`evidence`: counted searches per artifact (Times Matched) that traffic-derived components are
+        shrunk by; None keeps them unshrunk (no uncertainty known)."""
         self.artifacts = {a.id: a for a in artifacts}
+        self.evidence = None if evidence is None else dict(evidence)
         self.match_scores = dict(match_scores or {})
         self.co_matched = dict(co_matched or {})
         self.today = today
@@ -158,23 +203,36 @@ class ScoreBook:
         frameworks = _count(a.signals.get("frameworks"))
         integrations = _count(a.signals.get("integrations"))
         co = self.co_matched.get(a.id, 0)
-        co_share = math.log1p(co) / math.log1p(self._max_co) if self._max_co else 0.0
+        n = self._n(a.id)
+        co_share = (math.log1p(co) / math.log1p(self._max_co) if self._max_co else 0.0) * shrink(n)
         items = [
             (0.35, min(formats, 4) / 4, f"{formats} formats (4+ = full)"),
             (0.30, min(frameworks, 3) / 3, f"{frameworks} frameworks (3+ = full)"),
             (0.20, min(integrations, 2) / 2, f"{integrations} integrations (2+ = full)"),
-            (0.15, co_share, f"co-matched with {co} other artifacts by the same intents"),
+            (CO_WEIGHT, co_share, f"co-matched with {co} other artifacts by the same intents"
+                                  + ("" if n is None else f" (shrunk by {n} counted searches)")),
         ]
         value = sum(w * s for w, s, _ in items)
-        return Component(value, [f"{what}: +{w * s:.3f} of {w}" for w, s, what in items])
+        return Component(value, [f"{what}: +{w * s:.3f} of {w}" for w, s, what in items],
+                         0.0 if n is None else CO_WEIGHT * half_width(n), n)
+
+    def _n(self, artifact_id: str) -> int | None:
+        return None if self.evidence is None else int(self.evidence.get(artifact_id, 0))
 
     def match_graph(self, a: Artifact) -> Component:
-        value = self.match_scores.get(a.id, 0.0)
-        if value <= 0:
+        raw = self.match_scores.get(a.id, 0.0)
+        n = self._n(a.id)
+        uncertainty = 0.0 if n is None else half_width(n)
+        if raw <= 0:
             return Component(0.0, ["no Match Graph evidence yet (scores are recomputed from the graph "
-                                   "every minute, or by `python -m api recompute`): 0"])
-        return Component(value, [f"weighted PageRank over intent -> capability -> artifact, log-damped "
-                                 f"and normalised among {a.type}s -> {value:.3f}"])
+                                   "every minute): 0"], uncertainty, n)
+        value = raw * shrink(n)
+        why = f"weighted PageRank over intent -> capability -> artifact, log-damped and normalised among " \
+              f"{a.type}s -> {raw:.3f}"
+        if n is not None:
+            why += f"; shrunk toward 0 by its evidence, {n} counted searches: {raw:.3f} x {n}/({n}+" \
+                   f"{PRIOR_SEARCHES:.0f}) = {value:.3f}"
+        return Component(value, [why], uncertainty, n)
 
     def scores(self, artifact_id: str) -> Scores:
         cached = self._cache.get(artifact_id)

@@ -25,7 +25,7 @@ from graph.events import FeedbackEvent, SearchEvent, Served, normalise_query
 from graph.loader import load_artifacts
 from graph.scores import ScoreBook, Scores
 from graph.store import open_store
-from graph.store.base import MatchStore
+from graph.store.base import MatchStore, QueryStat
 from search import derived
 from search.config import Config
 from search.embedder import Embedder
@@ -40,6 +40,7 @@ log = logging.getLogger(__name__)
 CATALOG_FILE = "catalog.jsonl"
 GRAPH_FILE = "graph.json"
 MANIFEST_FILE = "manifest.json"
+POPULAR_CHARS = (3, 80)  # length limits of a query shown in "Popular searches"
 
 
 @dataclass
@@ -101,6 +102,7 @@ class Engine:
         self.intents = IntentMemory(self.embedder, self.store)
         self._user_secret = load_secret(config.user_secret, self.data_dir)
         self.dedup = Dedup(self.store, config.settle_window_s)
+        self._blocked: tuple[int, set[str]] = (-1, set())
         self._lock = threading.RLock()
         self._scorebook: ScoreBook | None = None
         self._scorebook_at = 0.0
@@ -371,13 +373,55 @@ class Engine:
         self._intents_by_artifact = None
         return [r if isinstance(r, Exception) else ev for ev, r in zip(events, results, strict=True)]
 
+    # --- public lists ------------------------------------------------------------------------
+    def popular_searches(self, limit: int = 6) -> list[QueryStat]:
+        """Queries fit for a public "Popular searches" list: run as counted, confident searches by at least
+        `popular_min_users` distinct users, POPULAR_CHARS long with a letter in them, never hidden by an
+        operator (`hide_query`) nor in the blocklist file (`popular_blocklist`). Most users first."""
+        blocked = self.hidden_queries() | self._blocklist()
+        out = []
+        for q in self.store.queries("popular", limit=max(100, 10 * limit)):
+            if q.users < self.config.popular_min_users:
+                break
+            if (POPULAR_CHARS[0] <= len(q.query) <= POPULAR_CHARS[1] and any(ch.isalpha() for ch in q.query)
+                    and q.query not in blocked and not q.low_confidence and q.query.isprintable()):
+                out.append(q)
+                if len(out) >= limit:
+                    break
+        return out
+
+    def hide_query(self, query: str, hidden: bool = True) -> str:
+        """Keep a query off public lists (or let it back); returns the normalised query it applies to."""
+        normalised = normalise_query(query) or query
+        self.store.hide_query(normalised, hidden)
+        return normalised
+
+    def hidden_queries(self) -> set[str]:
+        return self.store.hidden_queries()
+
+    def _blocklist(self) -> set[str]:
+        """The operator's blocklist file (one query per line, `#` comments), normalised; re-read when it changes."""
+        path = self.config.popular_blocklist
+        if path is None:
+            return set()
+        try:
+            stamp = Path(path).stat().st_mtime_ns
+        except OSError:
+            log.warning("popular-searches blocklist %s is missing: nothing is blocked", path)
+            return set()
+        if self._blocked[0] != stamp:
+            lines = Path(path).read_text(encoding="utf-8").splitlines()
+            self._blocked = (stamp, {normalise_query(x) for x in lines if x.strip() and not x.lstrip().startswith("#")})
+        return self._blocked[1]
+
     # --- scores ------------------------------------------------------------------------------
     def scorebook(self) -> ScoreBook:
         """Scores for the whole catalog, refreshed after catalog changes or `scores_ttl_s`."""
         now = time.monotonic()
         if self._scorebook is None or now - self._scorebook_at > self.config.scores_ttl_s:
             self._scorebook = ScoreBook(self.artifacts.values(), self.store.match_scores(),
-                                        matchgraph.co_matched(self.store))
+                                        matchgraph.co_matched(self.store),
+                                        evidence=self.store.times_matched(self.artifacts))
             self._scorebook_at = now
         return self._scorebook
 

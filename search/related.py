@@ -150,6 +150,8 @@ def compare(engine: Engine, a: str, b: str) -> dict:
     name = {x: art[x].name for x in (a, b)}
     if ra == rb:
         headline = f"{name[a]} and {name[b]} rank the same at {ra}/100."
+    elif leads(comp[a], comp[b]) == 0:
+        headline = f"{name[a]} ({ra}/100) and {name[b]} ({rb}/100) rank within their uncertainty."
     else:
         hi, lo = (a, b) if ra > rb else (b, a)
         headline = (f"{name[hi]} ranks higher at {comp[hi]['unfragile_rank']}/100 vs {name[lo]} at "
@@ -172,21 +174,50 @@ def compare(engine: Engine, a: str, b: str) -> dict:
                                  for c in art[x].capabilities] for x in (a, b)}}
 
 
+def uncertainty(scores: dict, component: str | None = None) -> float:
+    """Half-width of a score's interval (UnfragileRank points when `component` is None; 0 when unknown)."""
+    if component is None:
+        lo, hi = scores.get("unfragile_rank_interval", [scores["unfragile_rank"]] * 2)
+        return max(scores["unfragile_rank"] - lo, hi - scores["unfragile_rank"])
+    explained = scores.get("explanation", {}).get(component)
+    if not explained:
+        return 0.0
+    lo, hi = explained["interval"]
+    return max(explained["value"] - lo, hi - explained["value"])
+
+
+def leads(sa: dict, sb: dict, component: str | None = None) -> int:
+    """+1 / -1 when a / b leads by more than the uncertainty of both (and, for components, more than TIE);
+    0 when the difference is within it. UnfragileRank leads need more than the sum of both half-widths."""
+    if component is None:
+        diff = sa["unfragile_rank"] - sb["unfragile_rank"]
+        margin = uncertainty(sa) + uncertainty(sb)
+        return 0 if diff == 0 or abs(diff) <= margin else (1 if diff > 0 else -1)
+    diff = sa[component] - sb[component]
+    margin = max(TIE, uncertainty(sa, component) + uncertainty(sb, component))
+    return 0 if abs(diff) < margin else (1 if diff > 0 else -1)
+
+
 def _verdict(name: dict[str, str], a: str, b: str, comp: dict) -> str:
-    """Who leads on which component; differences under 0.05 read as ties."""
+    """Who leads on which component, only where the difference is larger than the uncertainty of both
+    scores (differences under 0.05 read as ties too); an UnfragileRank lead likewise."""
     lead: dict[str, list[str]] = {a: [], b: []}
     ties = []
     for c in COMPONENTS:
-        diff = comp[a][c] - comp[b][c]
-        if abs(diff) < TIE:
+        who = leads(comp[a], comp[b], c)
+        if who == 0:
             ties.append(LABELS[c])
         else:
-            lead[a if diff > 0 else b].append(LABELS[c])
+            lead[a if who > 0 else b].append(LABELS[c])
     ra, rb = comp[a]["unfragile_rank"], comp[b]["unfragile_rank"]
+    overall = leads(comp[a], comp[b])
     if ra == rb:
         first = f"{name[a]} and {name[b]} both score {ra}/100."
+    elif overall == 0:
+        first = (f"{name[a]} at {ra}/100 (±{uncertainty(comp[a]):.0f}) and {name[b]} at {rb}/100 "
+                 f"(±{uncertainty(comp[b]):.0f}) are within their uncertainty: neither leads overall.")
     else:
-        hi, lo = (a, b) if ra > rb else (b, a)
+        hi, lo = (a, b) if overall > 0 else (b, a)
         first = f"{name[hi]} scores higher at {comp[hi]['unfragile_rank']}/100 vs {name[lo]} at " \
                 f"{comp[lo]['unfragile_rank']}/100."
     parts = []

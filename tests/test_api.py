@@ -633,6 +633,8 @@ def test_recommend_query_type_and_errors(client):
 
 # --- compare ---------------------------------------------------------------------------------
 def _check_compare(body: dict, client) -> None:
+    from search.related import leads
+
     a, b = body["a"], body["b"]
     rows = {r["feature"]: (r["a"], r["b"]) for r in body["rows"]}
     assert [r["feature"] for r in body["rows"]] == ROW_FEATURES
@@ -654,6 +656,8 @@ def _check_compare(body: dict, client) -> None:
     if ra == rb:
         assert body["headline"].startswith(f"{na} and {nb} rank the same at {ra}/100.")
         assert body["verdict"].startswith(f"{na} and {nb} both score {ra}/100.")
+    elif leads(sa, sb) == 0:  # a difference within the uncertainty is no lead
+        assert "within their uncertainty" in body["headline"] and "neither leads overall" in body["verdict"]
     else:
         (hi, rh), (lo, rl) = sorted(((na, ra), (nb, rb)), key=lambda x: -x[1])
         assert body["headline"].startswith(f"{hi} ranks higher at {rh}/100 vs {lo} at {rl}/100.")
@@ -666,7 +670,10 @@ def _check_compare(body: dict, client) -> None:
                "tie": re.search(r"They tie on ([^.]+)\.", body["verdict"])}
     for comp, label in labels.items():
         diff = sa[comp] - sb[comp]
-        where = "tie" if abs(diff) < 0.05 else ("a" if diff > 0 else "b")
+        margin = max(0.05, sum(max(x["explanation"][comp]["value"] - x["explanation"][comp]["interval"][0],
+                                   x["explanation"][comp]["interval"][1] - x["explanation"][comp]["value"])
+                               for x in (sa, sb)))
+        where = "tie" if abs(diff) < margin else ("a" if diff > 0 else "b")
         assert clauses[where] and label in clauses[where].group(1), (comp, diff, body["verdict"])
         for other in {"a", "b", "tie"} - {where}:
             assert not clauses[other] or label not in re.split(r", | and ", clauses[other].group(1))

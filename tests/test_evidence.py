@@ -148,3 +148,76 @@ def test_repeated_feedback_is_accepted_and_changes_nothing_and_a_vote_replaces_t
     assert after.users[engine.user_key("fb-user")] == -1
     send("click", token="fb-other")
     assert edge(engine, sid, target).clicks - before.clicks == 2  # another user's click counts
+
+
+# --- what one person can change ------------------------------------------------------------------------
+STEER = "a model that answers questions about a passage"
+PARAPHRASES = ("model answering questions about a text passage", "answer questions given a paragraph")
+
+
+def ranks(client, q: str) -> list[str]:
+    return [r["artifact_id"] for r in search(client, q, record="false", k=20)["results"]]
+
+
+def test_one_token_cannot_steer_a_ranking_but_five_people_can(client, engine):
+    before = {q: ranks(client, q) for q in (STEER, *PARAPHRASES)}
+    wrong = before[STEER][7]
+    sids = []
+    for _ in range(200):  # one attacker: 200 searches, a click on the wrong result after each
+        found = search(client, STEER, "attacker")
+        sids.append(found["search_id"])
+        assert client.post("/v1/feedback", json={"search_id": found["search_id"], "artifact_id": wrong,
+                                                 "event": "click", "user_token": "attacker"}).status_code == 202
+    events = [{"search_id": sid, "artifact_id": wrong, "event": "upvote", "user_token": "attacker"}
+              for sid in sids[:50]]
+    assert client.post("/v1/feedback:batch", json={"events": events}).status_code == 202
+    for q, was in before.items():
+        now = ranks(client, q)
+        if wrong in was:
+            assert now.index(wrong) >= was.index(wrong) - 1, (q, was.index(wrong), now.index(wrong))
+
+    # five distinct people choosing the same (correct) result for the query do move it up
+    chosen = before[STEER][5]
+    for i in range(5):
+        found = search(client, STEER, f"person-{i}")
+        assert client.post("/v1/feedback", json={"search_id": found["search_id"], "artifact_id": chosen,
+                                                 "event": "click", "user_token": f"person-{i}"}).status_code == 202
+    assert ranks(client, STEER).index(chosen) < before[STEER].index(chosen)
+
+
+# --- public lists -----------------------------------------------------------------------------------
+def popular(client) -> list[str]:
+    resp = client.get("/v1/analytics/popular", query_string={"limit": 50})
+    assert resp.status_code == 200
+    return [i["query"] for i in resp.get_json()["items"]]
+
+
+def test_popular_searches_need_five_people_and_an_operator_can_hide_one(client, engine, tmp_path):
+    q = "convert speech recordings into written text"
+    for _ in range(100):
+        search(client, q, "repeater")
+    assert q not in popular(client)
+    for i in range(3):
+        search(client, q, f"fan-{i}")
+    assert q not in popular(client)  # 4 people so far
+    search(client, q, "fan-3")
+    assert q in popular(client)
+    assert q in client.get("/").get_data(as_text=True)  # the home page's "Popular searches"
+    for junk in ("a", "😀"):
+        for i in range(6):
+            client.get("/v1/search", query_string={"q": junk, "user_token": f"junk-{i}"})
+    assert not {"a", "😀"} & set(popular(client))
+
+    resp = client.post("/v1/queries:hide", json={"query": "Convert speech recordings into written text!"})
+    assert resp.status_code == 200 and resp.get_json() == {"query": q, "hidden": True}
+    assert q not in popular(client)
+    assert client.post("/v1/queries:hide", json={"query": q, "hidden": False}).status_code == 200
+    assert q in popular(client)
+    blocklist = tmp_path / "blocklist.txt"
+    blocklist.write_text("# operator blocklist\nCONVERT speech recordings into written text\n")
+    engine.config.popular_blocklist = blocklist
+    try:
+        assert q not in popular(client)
+    finally:
+        engine.config.popular_blocklist = None
+    assert client.post("/v1/queries:hide", json={"query": ""}).get_json()["error"]["field"] == "query"

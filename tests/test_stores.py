@@ -535,3 +535,32 @@ def test_workers_opening_a_fresh_data_dir_together_all_get_in(tmp_path: Path) ->
         (folder / "go").touch()
         outs = [p.communicate(timeout=120) for p in procs]
         assert [p.returncode for p in procs] == [0] * 8, [err[-300:] for _, err in outs if err]
+
+
+# --- dedup claims: exact across processes ---------------------------------------------------------
+def _settle(store: MatchStore, worker: int, out) -> None:
+    """One process: 20 searches by one user of one query, and 20 by a user of its own."""
+    from graph.dedup import Dedup
+
+    dedup = Dedup(store, settle_window_s=600)
+    for j in range(20):
+        for user in ("shared-user", f"own-{worker}"):
+            ev = dedup.search(SearchEvent(f"d{worker}-{user}-{j}", "i-dedup", "dedup query", T0 + j,
+                                          (Served("x", 1, 0.9),), user=user))
+            store.record_search(ev)
+
+
+def test_settled_searches_are_exact_across_processes(store: MatchStore) -> None:
+    """8 processes, each repeating one shared user's query 20 times: Times Matched +1 for that user, +1 for each
+    process's own user; the popular-search user count likewise; every search is still logged."""
+    ctx = mp.get_context("fork")
+    procs = [ctx.Process(target=_settle, args=(store, w, None)) for w in range(8)]
+    for p in procs:
+        p.start()
+    for p in procs:
+        p.join(120)
+    assert [p.exitcode for p in procs] == [0] * 8
+    assert store.times_matched(["x"]) == {"x": 1 + 8}
+    q = next(q for q in store.queries("top", limit=10) if q.query == "dedup query")
+    assert (q.searches, q.users) == (8 * 40, 1 + 8)
+    assert store.summary()["settled_searches"] == 9

@@ -93,6 +93,13 @@ class MatchStore(ABC):
         behind evidence dedup (search.evidence): exact across processes and hosts. Not part of the log."""
 
     @abstractmethod
+    def hide_query(self, query: str, hidden: bool = True) -> None:
+        """Operator moderation: keep a (normalised) query off public lists such as "Popular searches"."""
+
+    @abstractmethod
+    def hidden_queries(self) -> set[str]: ...
+
+    @abstractmethod
     def put_match_scores(self, scores: Mapping[str, float]) -> None:
         """Replace the stored Match Graph scores (artifact id -> 0..1)."""
 

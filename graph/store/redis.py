@@ -20,6 +20,7 @@ is where `rebuild` replays before swapping in):
     D:ce:<intent>           hash "<capability>|t" -> times, "<capability>|s" -> max similarity
     D:au:<intent>           hash "<artifact>|<user>" -> stance (1 chose, -1 rejected): learning counts users
     D:q:top / q:zero / q:low / q:empty / q:users  zsets query -> -count;  D:q:last  hash query -> last ts
+    {p}:hidden              set of queries an operator keeps off public lists
     {p}:c:<key>             dedup claims (`exchange`, search.evidence), with their own expiry
     D:sum                   hash of summary counters
 
@@ -328,7 +329,7 @@ class RedisStore(MatchStore):
         self.r = client_cls.from_url(conn_url, decode_responses=True, **kwargs)
         tag = "{" + prefix + "}"
         self.k_seq, self.k_log, self.k_sid, self.k_fid = f"{tag}:seq", f"{tag}:log", f"{tag}:sid", f"{tag}:fid"
-        self.k_scores, self.k_lock = f"{tag}:scores", f"{tag}:rebuild"
+        self.k_scores, self.k_lock, self.k_hidden = f"{tag}:scores", f"{tag}:rebuild", f"{tag}:hidden"
         self.D, self.T = f"{tag}:d", f"{tag}:t"
         reg = self.r.register_script
         self._s_search, self._s_feedback = reg(_RECORD_SEARCH), reg(_RECORD_FEEDBACK)
@@ -416,6 +417,12 @@ class RedisStore(MatchStore):
         return self.r.set(f"{{{self.prefix}}}:c:{key}", value, px=max(1, int(ttl_s * 1000)), nx=only_if_absent,
                           get=True)
 
+    def hide_query(self, query: str, hidden: bool = True) -> None:
+        (self.r.sadd if hidden else self.r.srem)(self.k_hidden, query)
+
+    def hidden_queries(self) -> set[str]:
+        return set(self.r.smembers(self.k_hidden))
+
     def put_match_scores(self, scores: Mapping[str, float]) -> None:
         args: list[str] = []
         for a, v in scores.items():
@@ -453,7 +460,7 @@ class RedisStore(MatchStore):
             self._s_unlock(keys=[self.k_lock], args=[token])
 
     def clear(self) -> None:
-        self._s_clear_all(keys=[self.k_seq, self.k_log, self.k_sid, self.k_scores, self.k_fid],
+        self._s_clear_all(keys=[self.k_seq, self.k_log, self.k_sid, self.k_scores, self.k_fid, self.k_hidden],
                           args=[self.D, self.T])
         claims = list(self.r.scan_iter(match=f"{{{self.prefix}}}:c:*", count=1000))
         for i in range(0, len(claims), _PAGE):

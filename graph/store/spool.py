@@ -137,6 +137,7 @@ class SpoolingStore(MatchStore):
         self._scores: dict[str, float] = {}
         self._artifact_edges: list[tuple[str, str, EdgeStats]] = []
         self._claims: dict[str, tuple[str, float]] = {}
+        self._hidden: set[str] = set()
         self.replayed = 0  # events this process moved from the spool into the primary
         with self._lock:
             self._db()  # schema now, so a bad path fails at open
@@ -396,6 +397,14 @@ class SpoolingStore(MatchStore):
                     self._claims[key] = (value, now + ttl_s)
                 return previous
         return self._degraded(lambda: self.primary.exchange(key, value, ttl_s, only_if_absent), local)
+
+    def hide_query(self, query: str, hidden: bool = True) -> None:
+        self._strict(lambda: self.primary.hide_query(query, hidden))
+
+    def hidden_queries(self) -> set[str]:
+        got = self._degraded(self.primary.hidden_queries, lambda: set(self._hidden))
+        self._hidden = set(got)
+        return got
 
     def put_match_scores(self, scores: Mapping[str, float]) -> None:
         self._strict(lambda: self.primary.put_match_scores(scores))

@@ -77,6 +77,8 @@ CREATE TABLE IF NOT EXISTS query_log (
 CREATE TABLE IF NOT EXISTS edge_users (
     intent_id TEXT NOT NULL, artifact_id TEXT NOT NULL, user TEXT NOT NULL, stance INTEGER NOT NULL,
     PRIMARY KEY (intent_id, artifact_id, user)) WITHOUT ROWID;
+-- operator moderation: queries kept off public lists; not derived from the log
+CREATE TABLE IF NOT EXISTS hidden_queries (query TEXT PRIMARY KEY) WITHOUT ROWID;
 -- dedup claims (search.evidence), not derived from the log: kept across rebuilds, expire
 CREATE TABLE IF NOT EXISTS claims (key TEXT PRIMARY KEY, value TEXT NOT NULL, expires REAL NOT NULL) WITHOUT ROWID;
 -- not derived from the log: written by the scorer, kept across rebuilds
@@ -354,6 +356,17 @@ class SQLiteStore(MatchStore):
                 c.execute("DELETE FROM claims WHERE expires <= ?", (now,))
         return previous
 
+    def hide_query(self, query: str, hidden: bool = True) -> None:
+        with self._tx() as c:
+            if hidden:
+                c.execute("INSERT OR IGNORE INTO hidden_queries (query) VALUES (?)", (query,))
+            else:
+                c.execute("DELETE FROM hidden_queries WHERE query = ?", (query,))
+
+    def hidden_queries(self) -> set[str]:
+        with self._read() as c:
+            return {q for (q,) in c.execute("SELECT query FROM hidden_queries")}
+
     def put_match_scores(self, scores: Mapping[str, float]) -> None:
         with self._tx() as c:
             c.execute("DELETE FROM match_scores")
@@ -381,7 +394,7 @@ class SQLiteStore(MatchStore):
 
     def clear(self) -> None:
         with self._tx() as c:
-            for table in (*_LOG, *_DERIVED, "match_scores", "claims"):
+            for table in (*_LOG, *_DERIVED, "match_scores", "claims", "hidden_queries"):
                 c.execute(f"DELETE FROM {table}")
             c.execute("DELETE FROM sqlite_sequence WHERE name = 'events'")  # seq restarts at 1
 
