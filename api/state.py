@@ -12,7 +12,7 @@ from flask import current_app, request
 
 from api.errors import ApiError
 from graph import generations
-from search.config import Config
+from graph.settings import Settings
 from search.engine import Engine
 
 log = logging.getLogger(__name__)
@@ -26,7 +26,7 @@ LOAD_RETRY_MAX_S = 30.0
 class EngineHolder:
     """Owns the engine; `/readyz` answers 503 until `ready`."""
 
-    def __init__(self, config: Config, engine: Engine | None = None) -> None:
+    def __init__(self, config: Settings, engine: Engine | None = None) -> None:
         self.config = config
         self.engine = engine
         self.error: str | None = None
@@ -95,3 +95,8 @@ def engine() -> Engine:
 def user_of(eng: Engine, token: str | None = None) -> str:
     """The request's user key: its `user_token`, else client address + User-Agent (both only as an HMAC)."""
     return eng.user_key(token, request.remote_addr, request.headers.get("User-Agent", ""))
+
+
+def settings() -> Settings:
+    """The app's settings (read once by create_app), for request handlers."""
+    return current_app.extensions["matchgraph.settings"]

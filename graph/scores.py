@@ -1,7 +1,7 @@
 """UnfragileRank and its five components, each able to explain where its points came from.
 
 Every component is in 0..1; UnfragileRank = round(100 * sum(weight * component)) with
-per-type weights (DEFAULT_WEIGHTS, overridable with MATCHGRAPH_WEIGHTS as JSON).
+per-type weights (DEFAULT_WEIGHTS, overridable with the `weights` setting, MATCHGRAPH_WEIGHTS as JSON).
 
 Components that come from search traffic are shrunk toward their prior (0: no standing) by the
 evidence behind them, n = the artifact's Times Matched (counted searches that served it):
@@ -18,9 +18,7 @@ Adoption, quality and freshness come from the catalog record, not from traffic: 
 from __future__ import annotations
 
 import datetime as dt
-import json
 import math
-import os
 from collections import defaultdict
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -62,12 +60,16 @@ QUALITY_CHECKLIST = (
 )
 
 
-def weights_for(kind: str) -> dict[str, float]:
-    """Weights of one artifact type: MATCHGRAPH_WEIGHTS overrides, then the defaults."""
-    table = dict(DEFAULT_WEIGHTS)
-    override = os.environ.get("MATCHGRAPH_WEIGHTS")
-    if override:
-        table.update(json.loads(override))
+def weights_table(overrides: Mapping[str, Mapping[str, float]] | None = None) -> dict[str, dict[str, float]]:
+    """The defaults with the `weights` setting merged over them (computed once per ScoreBook)."""
+    table = {k: dict(v) for k, v in DEFAULT_WEIGHTS.items()}
+    table.update({k: dict(v) for k, v in (overrides or {}).items()})
+    return table
+
+
+def weights_for(kind: str, overrides: Mapping[str, Mapping[str, float]] | None = None) -> dict[str, float]:
+    """Weights of one artifact type: the `weights` setting overrides, then the defaults."""
+    table = weights_table(overrides)
     return table.get(kind, table["default"])
 
 
@@ -168,9 +170,11 @@ class ScoreBook:
 
     def __init__(self, artifacts: Iterable[Artifact], match_scores: Mapping[str, float] | None = None,
                  co_matched: Mapping[str, int] | None = None, today: dt.date | None = None,
+                 weights: Mapping[str, Mapping[str, float]] | None = None,
                  evidence: Mapping[str, int] | None = None) -> None:
         """`evidence`: counted searches per artifact (Times Matched) that traffic-derived components are
         shrunk by; None keeps them unshrunk (no uncertainty known)."""
+        self.weights = weights_table(weights)
         self.artifacts = {a.id: a for a in artifacts}
         self.evidence = None if evidence is None else dict(evidence)
         self.match_scores = dict(match_scores or {})
@@ -224,8 +228,8 @@ class ScoreBook:
         n = self._n(a.id)
         uncertainty = 0.0 if n is None else half_width(n)
         if raw <= 0:
-            return Component(0.0, ["no Match Graph evidence yet (scores are recomputed from the graph "
-                                   "every minute): 0"], uncertainty, n)
+            return Component(0.0, ["no Match Graph evidence yet: no search has led to it so far: 0"],
+                             uncertainty, n)
         value = raw * shrink(n)
         why = f"weighted PageRank over intent -> capability -> artifact, log-damped and normalised among " \
               f"{a.type}s -> {raw:.3f}"
@@ -243,6 +247,6 @@ class ScoreBook:
             "adoption": self.adoption(a), "quality": quality(a), "ecosystem": self.ecosystem(a),
             "match_graph": self.match_graph(a), "freshness": freshness(a, self.today),
         }
-        result = Scores(comps, weights_for(a.type))
+        result = Scores(comps, self.weights.get(a.type, self.weights["default"]))
         self._cache[artifact_id] = result
         return result

@@ -7,6 +7,7 @@ user and query per window; previews, HEAD and low-confidence searches count noth
 
 from __future__ import annotations
 
+import dataclasses
 import json
 
 import pytest
@@ -215,9 +216,10 @@ def test_popular_searches_need_five_people_and_an_operator_can_hide_one(client, 
     assert q in popular(client)
     blocklist = tmp_path / "blocklist.txt"
     blocklist.write_text("# operator blocklist\nCONVERT speech recordings into written text\n")
-    engine.config.popular_blocklist = blocklist
+    config = engine.config
+    engine.config = dataclasses.replace(config, popular_blocklist=blocklist)
     try:
         assert q not in popular(client)
     finally:
-        engine.config.popular_blocklist = None
+        engine.config = config
     assert client.post("/v1/queries:hide", json={"query": ""}).get_json()["error"]["field"] == "query"
