@@ -337,7 +337,7 @@ class PopularResponse(BaseModel):
 
 class HideRequest(Strict):
     query: str = Field(..., min_length=1, max_length=512, description="The query as typed; it is normalised.")
-    hidden: bool = Field(True, description="false lets a hidden query back onto public lists.")
+    hidden: bool = Field(True, strict=True, description="false lets a hidden query back onto public lists.")
 
     _clean = field_validator("query")(_no_control)
 

