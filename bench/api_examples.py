@@ -236,17 +236,31 @@ Conventions:
             "`since` a day.")
     r.call("GET", f"/v1/analytics/artifacts/{SEED_B}/timeline", params={"bucket": "day"})
 
-    section("GET /v1/analytics/queries", "Queries by `kind`: `top` (most searched), `zero_results` or "
-            "`low_confidence` (the best capability match was weak): what the catalog is missing.")
+    section("GET /v1/analytics/queries", "Queries by `kind`: `top` (most searched), `zero_results` (nothing "
+            "matched at all: what the catalog is missing), `filtered_empty` (matches existed but the type/pricing "
+            "filter removed them all) or `low_confidence` (the best capability match was weak).")
     r.call("GET", "/v1/analytics/queries", params={"kind": "top", "limit": 3})
     r.call("GET", "/v1/analytics/queries", params={"kind": "zero_results"})
+    r.call("GET", "/v1/analytics/queries", params={"kind": "filtered_empty"})
     r.call("GET", "/v1/analytics/queries", params={"kind": "low_confidence"})
+
+    popular_q = "summarize long news articles"
+    for i in range(5):  # five people (five user_tokens) run the same search; one person repeating it would not do
+        client.get("/v1/search", query_string={"q": popular_q, "user_token": f"docs-reader-{i}"})
+    section("GET /v1/analytics/popular", "Queries fit for a public \"Popular searches\" list: run as counted, "
+            "confident searches by at least `MATCHGRAPH_POPULAR_MIN_USERS` (5) distinct users, 3-80 characters, "
+            "not hidden by an operator (`POST /v1/queries:hide`) nor in the blocklist file. Most users first.")
+    r.call("GET", "/v1/analytics/popular", params={"limit": 3})
 
     section("GET /v1/analytics/summary", "Totals for a dashboard header.")
     r.call("GET", "/v1/analytics/summary")
 
     # --- admin ---------------------------------------------------------------------------------
     auth = {"Authorization": f"Bearer {DEMO_KEY}"}
+    section("POST /v1/queries:hide", "Admin: keep a query off public lists such as \"Popular searches\" "
+            "(`hidden: false` lets it back). The query is normalised; the answer names the form it applies to.")
+    r.call("POST", "/v1/queries:hide", body={"query": "Summarize long NEWS articles!", "hidden": True}, headers=auth)
+    r.call("POST", "/v1/queries:hide", body={"query": popular_q, "hidden": False}, headers=auth)
     new = {"id": "acme/passage-qa-lite", "name": "Passage QA Lite", "type": "model", "pricing": "open-source",
            "description": "A small extractive question-answering model for short passages.",
            "url": "https://example.org/passage-qa-lite", "tags": ["question-answering"],
