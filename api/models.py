@@ -69,6 +69,8 @@ class SearchResultItem(BaseModel):
     pricing: str
     score: float
     unfragile_rank: int
+    unfragile_rank_interval: list[int] = Field(..., description="Approximate 95% interval [low, high] of "
+                                                                 "unfragile_rank (graph/scores.py).")
     times_matched: int
     matched_capabilities: list[MatchedCapability]
 

@@ -16,6 +16,7 @@ def search_response(engine: Engine, result: SearchResult, recorded: bool = True)
             {"rank": h.rank, "artifact_id": h.artifact.id, "name": h.artifact.name, "type": h.artifact.type,
              "pricing": h.artifact.pricing, "score": round(h.score, 4),
              "unfragile_rank": book.scores(h.artifact.id).unfragile_rank,
+             "unfragile_rank_interval": list(book.scores(h.artifact.id).rank_interval),
              "times_matched": counts.get(h.artifact.id, 0),
              "matched_capabilities": [{"capability_id": cid, "title": h.artifact_capability(cid),
                                        "score": round(s, 4)} for cid, s in h.capabilities[:3]]}
