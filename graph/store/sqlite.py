@@ -9,16 +9,14 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import os
 import random
 import sqlite3
-import threading
 import time
 from collections.abc import Iterable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
 from pathlib import Path
 
 from graph.events import EdgeStats, FeedbackEvent, SearchEvent, event_from_dict, examination
+from graph.sqlitedb import BUSY_TIMEOUT_S, INHERITED_CONNECTIONS, SQLiteFile, connect  # noqa: F401
 from graph.store.base import (
     QUERY_KINDS,
     SUMMARY_COUNTERS,
@@ -37,7 +35,6 @@ from graph.store.base import (
     stance_op,
 )
 
-BUSY_TIMEOUT_S = 30.0
 _CHUNK = 500  # ids per IN (...) query and events per replay page
 
 _SCHEMA = """
@@ -107,11 +104,6 @@ _STANCE_SQL = {  # stance_op mode -> upsert of the user's stance
 }
 _CLAIM_PRUNE_EVERY = 1000  # about one exchange in this many also deletes expired claims
 
-# Connections inherited through fork are never used or closed in the child (closing could
-# disturb the parent's WAL locks); they are parked here so garbage collection leaves them alone.
-INHERITED_CONNECTIONS: list[sqlite3.Connection] = []
-
-
 _QUERY_COLS = "query, searches, zero_results, low_confidence, last_ts, filtered_empty, users"
 
 
@@ -125,64 +117,17 @@ def _chunks(items: list[str], n: int = _CHUNK) -> Iterator[list[str]]:
         yield items[i:i + n]
 
 
-def connect(path: Path, schema: str, *, synchronous: str = "NORMAL",
-            timeout: float = BUSY_TIMEOUT_S) -> sqlite3.Connection:
-    """A WAL connection in autocommit mode with a long busy timeout and `schema` created.
-
-    Concurrent openers serialise on the write lock; the schema uses IF NOT EXISTS, so it is idempotent.
-    Switching to WAL needs a moment alone with the file and SQLite answers "database is locked" at once,
-    without waiting, when another process is doing the same (several gunicorn workers starting together):
-    the whole open is retried until `timeout`.
-    """
-    deadline = time.monotonic() + timeout
-    delay = 0.01
-    while True:
-        conn = sqlite3.connect(path, timeout=timeout, isolation_level=None, check_same_thread=False)
-        try:
-            conn.execute(f"PRAGMA busy_timeout = {int(timeout * 1000)}")
-            conn.execute("PRAGMA journal_mode = WAL")
-            conn.execute(f"PRAGMA synchronous = {synchronous}")
-            conn.executescript("BEGIN IMMEDIATE;" + schema + "COMMIT;")
-            return conn
-        except sqlite3.OperationalError as exc:
-            if conn.in_transaction:
-                conn.execute("ROLLBACK")
-            conn.close()
-            if "locked" not in str(exc) or time.monotonic() + delay > deadline:
-                raise
-            time.sleep(delay * (0.5 + random.random()))
-            delay = min(delay * 2, 0.5)
-        except BaseException:
-            if conn.in_transaction:
-                conn.execute("ROLLBACK")
-            conn.close()
-            raise
-
-
 class SQLiteStore(MatchStore):
     """Match store in one SQLite file; a connection per process, opened lazily (fork-safe)."""
 
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._conn: sqlite3.Connection | None = None
-        self._pid = -1
-        self._lock = threading.RLock()
-        self._db()  # create the schema now so configuration errors surface at open
+        # WAL + NORMAL: durable across app crashes; one connection per process (graph/sqlitedb.py)
+        self.db = SQLiteFile(self.path, _SCHEMA, synchronous="NORMAL")
+        with self.db.use() as c:  # create the schema now so configuration errors surface at open
+            self._migrate(c)
 
     # --- connection ------------------------------------------------------------------------
-    def _db(self) -> sqlite3.Connection:
-        """This process's connection; a forked child opens its own instead of sharing the parent's."""
-        pid = os.getpid()
-        if self._conn is None or self._pid != pid:
-            if self._conn is not None:
-                INHERITED_CONNECTIONS.append(self._conn)
-                self._lock = threading.RLock()  # may have been copied in a held state
-            # WAL + NORMAL: durable across app crashes
-            self._conn, self._pid = connect(self.path, _SCHEMA, synchronous="NORMAL"), pid
-            self._migrate(self._conn)
-        return self._conn
-
     @staticmethod
     def _migrate(c: sqlite3.Connection) -> None:
         """Add columns a store written by an older version lacks (they start at their defaults)."""
@@ -195,29 +140,13 @@ class SQLiteStore(MatchStore):
                     if "duplicate column" not in str(exc):
                         raise
 
-    @contextmanager
-    def _tx(self) -> Iterator[sqlite3.Connection]:
-        """One write transaction; IMMEDIATE takes the write lock up front so it never fails mid-way."""
-        with self._lock:
-            c = self._db()
-            c.execute("BEGIN IMMEDIATE")
-            try:
-                yield c
-            except BaseException:
-                c.execute("ROLLBACK")
-                raise
-            c.execute("COMMIT")
+    def _tx(self):
+        """One write transaction (BEGIN IMMEDIATE ... COMMIT)."""
+        return self.db.write()
 
-    @contextmanager
-    def _read(self) -> Iterator[sqlite3.Connection]:
+    def _read(self):
         """A read transaction so multi-statement reads see one consistent snapshot."""
-        with self._lock:
-            c = self._db()
-            c.execute("BEGIN")
-            try:
-                yield c
-            finally:
-                c.execute("COMMIT")
+        return self.db.read()
 
     # --- writing ---------------------------------------------------------------------------
     def record_search(self, event: SearchEvent) -> int:
@@ -579,7 +508,4 @@ class SQLiteStore(MatchStore):
             return False
 
     def close(self) -> None:
-        with self._lock:
-            if self._conn is not None and self._pid == os.getpid():
-                self._conn.close()
-            self._conn, self._pid = None, -1
+        self.db.close()
