@@ -24,7 +24,7 @@ class IntentMemory:
         self.embedder = embedder
         self.store = store
         self.index = VectorIndex(embedder.dim)
-        self.seq = 0
+        self.cursor: tuple[int, ...] | None = None
         self._lock = threading.Lock()
 
     def sync(self) -> None:
@@ -33,15 +33,16 @@ class IntentMemory:
         Intents this process searched for are already in memory (`remember`): only the others are
         embedded, so a served search costs one model forward pass, not two.
         """
-        new = self.store.intents(after_seq=self.seq)
+        new, cursor = self.store.intents_since(self.cursor)
         if not new:
+            self.cursor = cursor
             return
         todo = [i for i in new if i.intent_id not in self.index]
         vectors = self.embedder.encode([i.text for i in todo]) if todo else None
         with self._lock:
             if todo:
                 self.index.upsert([i.intent_id for i in todo], vectors)
-            self.seq = max(self.seq, max(i.seq for i in new))
+            self.cursor = cursor
 
     def remember(self, intent_id: str, vector: np.ndarray, text: str | None = None) -> None:
         """Keep an intent this process searched for. With its `text` (what `vector` embeds), the vector also

@@ -142,17 +142,45 @@ def store(cluster: Cluster) -> Iterator[MatchStore]:
     cluster.flush()
 
 
-def test_cluster_is_three_masters_and_the_store_lives_in_one_slot(cluster: Cluster, store: RedisStore) -> None:
-    """All keys of one prefix carry the hash tag {prefix}: one slot, so every script is a legal
-    single-slot call. Several prefixes (deployments) spread over the masters."""
+def _master_stats(cluster: Cluster) -> list[tuple[int, int]]:
+    """(keys, write commands processed) per master."""
+    out = []
+    for port in cluster.ports:
+        client = redis.Redis(port=port)
+        stats = client.info("commandstats")
+        writes = sum(stats.get(f"cmdstat_{c}", {}).get("calls", 0) for c in ("evalsha", "eval"))
+        out.append((client.dbsize(), writes))
+        client.close()
+    return out
+
+
+def test_the_store_spreads_over_the_three_masters(cluster: Cluster, store: RedisStore) -> None:
+    """Keys are hashed by what they describe (the intent), over 16 shards whose slots are spread evenly:
+    each master holds a fair share of the keys and runs a fair share of the write scripts, and the
+    sums read back over all shards are exact."""
     info = redis.Redis(port=cluster.ports[0]).cluster("nodes")
     assert sum(1 for v in info.values() if "master" in v["flags"]) == MASTERS
-    store.record_search(search("s1", ["a", "b"]))
-    store.record_feedback(FeedbackEvent("s1", "a", "click", 1.0))
-    holders = [p for p in cluster.ports if redis.Redis(port=p).dbsize() > 0]
-    assert len(holders) == 1
-    slots = {redis.Redis(port=cluster.ports[0]).cluster("keyslot", f"{{{p}}}") for p in ("mg", "mgtest", "tenant-b")}
-    assert len(slots) == 3
+    assert store.n == 16
+    slots = {redis.Redis(port=cluster.ports[0]).cluster("keyslot", sh.tag) for sh in store.shards}
+    assert len(slots) == 16
+    before = _master_stats(cluster)
+    n = 300
+    for j in range(n):
+        store.record_search(search(f"s{j}", ["a", f"own-{j % 7}"], intent=f"intent-{j}", query=f"q{j % 50}"))
+        if j % 3 == 0:
+            store.record_feedback(FeedbackEvent(f"s{j}", "a", "click", 1.0 + j))
+    after = _master_stats(cluster)
+    keys = [k for k, _ in after]
+    writes = [w1 - w0 for (_, w0), (_, w1) in zip(before, after, strict=True)]
+    print(f"\nkeys per master {keys}, write scripts per master {writes}")
+    for k, w in zip(keys, writes, strict=True):
+        assert 0.15 <= k / sum(keys) <= 0.60
+        assert 0.15 <= w / sum(writes) <= 0.60
+    assert store.times_matched(["a", "own-0"]) == {"a": n, "own-0": len(range(0, n, 7))}
+    assert store.summary()["searches"] == n and store.summary()["clicks"] == len(range(0, n, 3))
+    assert store.summary()["intents"] == n and store.summary()["matched_artifacts"] == 8
+    assert store.top_artifacts(2) == [("a", n), ("own-0", len(range(0, n, 7)))]
+    assert [q.searches for q in store.queries("top", 3)] == [6, 6, 6]
 
 
 def test_open_store_on_the_cluster_is_spooled(cluster: Cluster, tmp_path: Path) -> None:

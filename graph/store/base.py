@@ -130,6 +130,15 @@ class MatchStore(ABC):
     def intents(self, after_seq: int = 0) -> list[Intent]:
         """Intents first seen after `after_seq`, in log order (workers poll for new ones)."""
 
+    def intents_since(self, cursor: tuple[int, ...] | None = None
+                      ) -> tuple[list[Intent], tuple[int, ...] | None]:
+        """Intents first seen after `cursor` (None: all) and the cursor to poll with next (workers follow
+        new intents this way). A single log's cursor is its last sequence number; a sharded store's is one
+        position per shard, because its shards have no common order."""
+        after = cursor[0] if cursor else 0
+        new = self.intents(after)
+        return new, (max([after, *(i.seq for i in new)]),)
+
     @abstractmethod
     def intent_edges(self, intent_ids: Iterable[str]) -> dict[str, dict[str, EdgeStats]]:
         """intent id -> artifact id -> evidence."""

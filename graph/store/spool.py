@@ -574,6 +574,10 @@ class SpoolingStore(MatchStore):
     def intents(self, after_seq: int = 0) -> list[Intent]:
         return self._degraded(lambda: self.primary.intents(after_seq), list)
 
+    def intents_since(self, cursor: tuple[int, ...] | None = None
+                      ) -> tuple[list[Intent], tuple[int, ...] | None]:
+        return self._degraded(lambda: self.primary.intents_since(cursor), lambda: ([], cursor))
+
     def intent_edges(self, intent_ids: Iterable[str]) -> dict[str, dict[str, EdgeStats]]:
         ids = list(intent_ids)
         return self._degraded(lambda: self.primary.intent_edges(ids), dict)
