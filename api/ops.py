@@ -33,7 +33,7 @@ def readyz():
             checks["reload_error"] = f"{type(exc).__name__}: {exc}"
         checks.update({"model": eng.embedder.model_id, "artifacts": len(eng.artifacts),
                        "capabilities": len(eng.capabilities), "index": eng.index.kind,
-                       "generation": eng.generation})
+                       "generation": eng.generation, "catalog_version": eng.catalog_version})
         try:
             checks["store"] = bool(eng.store.ping())
             if hasattr(eng.store, "status"):  # the Redis outage spool: primary up? events waiting?

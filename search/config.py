@@ -34,6 +34,7 @@ class Config:
     low_confidence: float = 0.35
     scores_ttl_s: float = 30.0
     recompute_every: float = 0.0
+    catalog_poll_s: float = 1.0
     extra: dict = field(default_factory=dict)
 
     @classmethod
@@ -51,6 +52,7 @@ class Config:
             match_k=int(_env("MATCHGRAPH_MATCH_K", "10")),
             ann_threshold=int(_env("MATCHGRAPH_ANN_THRESHOLD", "50000")),
             recompute_every=float(_env("MATCHGRAPH_RECOMPUTE_EVERY", "0")),
+            catalog_poll_s=float(_env("MATCHGRAPH_CATALOG_POLL_S", "1.0")),
         )
         for key, value in overrides.items():
             if value is not None:

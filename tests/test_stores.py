@@ -542,3 +542,79 @@ def test_workers_opening_a_fresh_data_dir_together_all_get_in(tmp_path: Path) ->
         (folder / "go").touch()
         outs = [p.communicate(timeout=120) for p in procs]
         assert [p.returncode for p in procs] == [0] * 8, [err[-300:] for _, err in outs if err]
+
+
+# --- bounded memory: compaction, expiring idempotency keys, intent vectors ---------------------------
+def test_compaction_archives_trims_and_rebuild_replays_archive_plus_tail(store: MatchStore, tmp_path: Path) -> None:
+    """Events older than the retention move to JSONL segments and leave Redis; `events` and `rebuild`
+    read archive + tail and give exactly the state and log the untrimmed store had."""
+    if isinstance(store, SQLiteStore):
+        store.record_search(search("s1", ["a"]))
+        assert store.compact(0.0) == {"archived": 0, "retained": 1}  # the log is on disk: nothing to do
+        return
+    assert isinstance(store, RedisStore)
+    archived = RedisStore(store.url, prefix="mgtest-arch", shards=store.n, archive_dir=tmp_path / "archive")
+    archived.archive.segment_bytes = 2_000  # several rotated segments per shard
+    try:
+        random_history(archived, random.Random(7), 300)
+        before, log = archived.snapshot(), list(archived.events())
+        newest = max(ev.ts for _, ev in log)
+        got = archived.compact(retain_s=DAY, now=newest)  # keep the last day of events
+        kept = sum(1 for _, ev in log if ev.ts >= newest - DAY)
+        assert got["archived"] > 0 and got["archived"] + got["retained"] == len(log)
+        assert got["retained"] >= kept  # a shard stops at its first event inside the window
+        assert sum(archived.r.xlen(sh.log) for sh in archived.shards) == got["retained"]
+        assert len(list((tmp_path / "archive").rglob("seg-*.jsonl"))) > archived.n
+        assert list(archived.events()) == log
+        archived.rebuild()
+        assert archived.snapshot() == before
+        archived.record_search(search("after", ["z"]))  # recording carries on behind the checkpoint
+        assert archived.times_matched(["z"]) == {"z": 1}
+        again = archived.compact(retain_s=0.0, now=newest + 10 * DAY)
+        assert again["retained"] == 0
+        assert [(q, ev) for q, ev in archived.events() if ev.search_id != "after"] == log
+        archived.rebuild()
+        assert archived.times_matched(["z"]) == {"z": 1}
+        without = RedisStore(store.url, prefix="mgtest-arch", shards=store.n)  # a host without the files
+        with pytest.raises(RuntimeError, match="archived"):
+            without.rebuild()
+        without.close()
+    finally:
+        archived.clear()
+        archived.close()
+
+
+def test_idempotency_keys_expire_after_the_window(store: MatchStore) -> None:
+    """Search ids and feedback identities are remembered for the window, then forgotten (bounded memory):
+    feedback on an older search is refused as unknown."""
+    if isinstance(store, SQLiteStore):
+        return
+    assert isinstance(store, RedisStore)
+    short = RedisStore(store.url, prefix="mgtest-ttl", shards=store.n, idempotency_window_s=1)
+    try:
+        first = short.record_search(search("s1", ["a", "b"]))
+        short.record_feedback(FeedbackEvent("s1", "a", "click", T0))
+        ttls = [short.r.ttl(k) for sh in short.shards for k in short.r.scan_iter(match=f"{sh.tag}:[sf]id:*")]
+        assert len(ttls) == 2 and all(0 < t <= 1 for t in ttls)
+        assert short.record_search(search("s1", ["a", "b"])) == first  # a retry counts once
+        time.sleep(1.6)
+        with pytest.raises(UnknownSearch):
+            short.record_feedback(FeedbackEvent("s1", "b", "click", T0))
+        assert short.times_matched(["a"]) == {"a": 1} and short.summary()["clicks"] == 1
+    finally:
+        short.clear()
+        short.close()
+
+
+def test_intent_vectors_are_stored_once_as_float16(store: MatchStore) -> None:
+    if isinstance(store, SQLiteStore):
+        assert store.intent_vectors(["i1"]) == {}
+        return
+    import numpy as np
+
+    v = np.linspace(-1, 1, 384, dtype=np.float32)
+    store.put_intent_vectors({"i1": v})
+    store.put_intent_vectors({"i1": -v})  # the first one stays
+    got = store.intent_vectors(["i1", "i2"])
+    assert list(got) == ["i1"] and got["i1"].dtype == np.float32
+    assert np.allclose(got["i1"], v, atol=1e-3)

@@ -7,6 +7,8 @@ from abc import ABC, abstractmethod
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 
+import numpy as np
+
 from graph.events import FEEDBACK_EVENTS, EdgeStats, FeedbackEvent, SearchEvent
 
 
@@ -164,6 +166,19 @@ class MatchStore(ABC):
     @abstractmethod
     def snapshot(self) -> dict:
         """All derived state in a canonical, comparable form (used to check rebuild == incremental)."""
+
+    def compact(self, retain_s: float, now: float | None = None) -> dict[str, int]:
+        """Archive log entries older than `retain_s` to files and drop them from the store's memory
+        (Redis). A file-backed store (SQLite) keeps its log on disk and has nothing to compact."""
+        return {"archived": 0, "retained": self.last_seq()}
+
+    def put_intent_vectors(self, vectors: Mapping[str, np.ndarray]) -> None:  # noqa: B027 - optional
+        """Keep each intent's query vector with the intent, so other hosts need not embed it again.
+        Stores shared by one host only (SQLite) leave this to the embedder's vector cache."""
+
+    def intent_vectors(self, intent_ids: Iterable[str]) -> dict[str, np.ndarray]:
+        """The stored vectors of these intents (those that have one)."""
+        return {}
 
     def ping(self) -> bool:
         """True when the backend answers (readiness checks)."""

@@ -43,9 +43,14 @@ is refused like an unknown search.
 
 from __future__ import annotations
 
+import base64
+import contextlib
 import hashlib
 import heapq
 import json
+import os
+import shutil
+import time
 import uuid
 import zlib
 from collections import OrderedDict
@@ -53,11 +58,13 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
+import numpy as np
 import redis
 from redis.cluster import RedisCluster
 from redis.crc import key_slot
 
 from graph.events import EdgeStats, FeedbackEvent, SearchEvent, event_from_dict, examination
+from graph.store.archive import ArchiveMissing, LogArchive
 from graph.store.base import (
     QUERY_KINDS,
     Intent,
@@ -76,6 +83,7 @@ _PAGE = 500  # log entries per XRANGE page, intents per pipeline
 _REPLAY_BATCH = 200  # events per replay script call: keeps each call short so Redis stays responsive
 _REBUILD_LOCK_MS = 3_600_000
 _SLOTS = 16384  # Redis Cluster hash slots
+_COMPACT_BATCH = 5_000  # log entries archived and trimmed per step
 _RECENT_SEARCHES = 20_000  # search id -> shard remembered per process, so feedback skips the lookup
 _STATS = {"i": "impressions", "c": "clicks", "d": "dwell_ms", "n": "dwells", "u": "upvotes", "v": "downvotes"}
 _QUERY_KEYS = {"zero_results": "q:zero", "low_confidence": "q:low", "top": "q:top"}
@@ -227,6 +235,15 @@ for i = 1, #KEYS do redis.call('UNLINK', KEYS[i]) end
 return 1
 """
 
+# KEYS: log, checkpoint (of one shard).  ARGV: seq archived up to.  Moves the checkpoint and trims the
+# log behind it in one step, so a reader sees an event either in the stream or behind the checkpoint.
+_TRIM = r"""
+local upto = tonumber(ARGV[1])
+if tonumber(redis.call('GET', KEYS[2]) or '0') < upto then redis.call('SET', KEYS[2], upto) end
+redis.call('XTRIM', KEYS[1], 'MINID', (upto + 1) .. '-0')
+return 1
+"""
+
 # KEYS: scores.  ARGV: artifact, score, artifact, score, ...
 _PUT_SCORES = r"""
 redis.call('UNLINK', KEYS[1])
@@ -310,6 +327,7 @@ class _Shard:
     def __init__(self, index: int, tag: str) -> None:
         self.index, self.tag = index, tag
         self.seq, self.log, self.D, self.T = f"{tag}:seq", f"{tag}:log", f"{tag}:d", f"{tag}:t"
+        self.arch, self.iv = f"{tag}:arch", f"{tag}:iv"  # archive checkpoint; intent vectors (float16)
 
     def sid(self, search_id: str) -> str:
         return f"{self.tag}:sid:{search_id}"
@@ -335,7 +353,8 @@ class RedisStore(MatchStore):
     """
 
     def __init__(self, url: str = "redis://127.0.0.1:6379/0", prefix: str = "mg", *, cluster: bool = False,
-                 shards: int | None = None, idempotency_window_s: float = 0.0, **kwargs: Any) -> None:
+                 shards: int | None = None, idempotency_window_s: float = 0.0,
+                 archive_dir: str | os.PathLike[str] | None = None, **kwargs: Any) -> None:
         parts = urlsplit(url)
         query = parse_qsl(parts.query)
         opts = dict(query)
@@ -366,12 +385,14 @@ class RedisStore(MatchStore):
         tag = "{" + prefix + "}"
         self.k_scores, self.k_lock, self.k_meta = f"{tag}:scores", f"{tag}:rebuild", f"{tag}:meta"
         self.shards = [_Shard(i, t) for i, t in enumerate(shard_tags(prefix, shards))]
+        self.archive = LogArchive(archive_dir, prefix) if archive_dir is not None else None
         self._search_shard: OrderedDict[str, int] = OrderedDict()  # search id -> shard, recent ones
         self._checked_layout = False
         reg = self.r.register_script
         self._s_search, self._s_feedback = reg(_RECORD_SEARCH), reg(_RECORD_FEEDBACK)
         self._s_replay, self._s_swap, self._s_clear_derived = reg(_REPLAY), reg(_SWAP), reg(_CLEAR_DERIVED)
         self._s_clear_all, self._s_scores, self._s_unlock = reg(_CLEAR_ALL), reg(_PUT_SCORES), reg(_UNLOCK)
+        self._s_trim = reg(_TRIM)
 
     # --- layout ------------------------------------------------------------------------------
     def _check_layout(self) -> None:
@@ -523,14 +544,48 @@ class RedisStore(MatchStore):
         """Per shard, replays its log into temp keys in short batches (writers keep going), then swaps
         them in with one script once the replay has caught up, so readers see old or new, never half.
         A reader summing over shards sees each shard old or new: equal values, so no count ever dips."""
-        token = uuid.uuid4().hex
-        if not self.r.set(self.k_lock, token, nx=True, px=_REBUILD_LOCK_MS):
-            raise RuntimeError("another rebuild is running")
-        try:
+        with self._maintenance("rebuild"):
             for sh in self.shards:
                 self._rebuild_shard(sh)
+
+    @contextlib.contextmanager
+    def _maintenance(self, what: str) -> Iterator[None]:
+        """One rebuild or compaction at a time, store-wide (a lock key with a token and an expiry)."""
+        token = uuid.uuid4().hex
+        if not self.r.set(self.k_lock, token, nx=True, px=_REBUILD_LOCK_MS):
+            raise RuntimeError(f"cannot {what}: another rebuild or compaction is running")
+        try:
+            yield
         finally:
             self._s_unlock(keys=[self.k_lock], args=[token])
+
+    def compact(self, retain_s: float, now: float | None = None) -> dict[str, int]:
+        """Archive and trim each shard's log entries older than `retain_s` seconds (by event time, in log
+        order: the first entry inside the window stops the shard). Files first (fsync'd), then the
+        checkpoint and the trim in one script; derived state is untouched, and `rebuild` replays archive
+        + tail. Returns {"archived": events moved now, "retained": entries left in Redis}."""
+        if self.archive is None:
+            raise ValueError("compaction needs an archive dir (archive_dir=...)")
+        cutoff = (time.time() if now is None else now) - retain_s
+        archived = retained = 0
+        with self._maintenance("compact"):
+            for sh in self.shards:
+                start = int(self.r.get(sh.arch) or 0)
+                while True:
+                    rows = self.r.xrange(sh.log, min=f"{start + 1}-0", max="+", count=_COMPACT_BATCH)
+                    take: list[tuple[int, str]] = []
+                    for entry_id, fields in rows:
+                        if json.loads(fields["e"])["ts"] >= cutoff:
+                            break
+                        take.append((int(entry_id.split("-", 1)[0]), fields["e"]))
+                    if take:
+                        self.archive.append(sh.index, take)
+                        self._s_trim(keys=[sh.log, sh.arch], args=[take[-1][0]])
+                        archived, start = archived + len(take), take[-1][0]
+                    if len(take) < _COMPACT_BATCH:
+                        break
+                retained += int(self.r.xlen(sh.log))
+        return {"archived": archived, "retained": retained}
 
     def _rebuild_shard(self, sh: _Shard) -> None:
         self._s_clear_derived(keys=[sh.seq], args=[sh.T])
@@ -555,7 +610,7 @@ class RedisStore(MatchStore):
 
     def clear(self) -> None:
         for sh in self.shards:
-            self._s_clear_all(keys=[sh.seq, sh.log], args=[sh.D, sh.T])
+            self._s_clear_all(keys=[sh.seq, sh.log, sh.arch, sh.iv], args=[sh.D, sh.T])
             for pattern in (f"{sh.tag}:sid:*", f"{sh.tag}:fid:*"):
                 keys = list(self.r.scan_iter(match=_glob_escape(pattern), count=1000))
                 for i in range(0, len(keys), _PAGE):
@@ -564,6 +619,8 @@ class RedisStore(MatchStore):
                         pipe.unlink(k)
                     pipe.execute()
         self.r.unlink(self.k_scores, self.k_meta)
+        if self.archive is not None:
+            shutil.rmtree(self.archive.root, ignore_errors=True)
         self._search_shard.clear()
         self._checked_layout = False
 
@@ -761,16 +818,32 @@ class RedisStore(MatchStore):
         return {a: float(v) for a, v in self.r.hgetall(self.k_scores).items()}
 
     def _shard_events(self, sh: _Shard, after_local: int) -> Iterator[tuple[int, SearchEvent | FeedbackEvent]]:
-        """One shard's log from after its own sequence number `after_local`, paged (XRANGE)."""
-        start = max(after_local, 0) + 1
+        """One shard's log from after its own sequence number `after_local`: the archived part (behind the
+        checkpoint) from the archive files, then the tail from Redis, paged (XRANGE). A trim that happens
+        while this reads shows as a gap before the first entry read, which is then read from the archive."""
+        last = max(after_local, 0)
         while True:
-            rows = self.r.xrange(sh.log, min=f"{start}-0", max="+", count=_PAGE)
+            checkpoint = int(self.r.get(sh.arch) or 0)
+            if checkpoint > last:
+                if self.archive is None:
+                    raise ArchiveMissing(f"events 1..{checkpoint} of shard {sh.index} are archived: "
+                                         f"this store has no archive dir to read them from")
+                for seq, d in self.archive.read(sh.index, after=last):
+                    if seq > checkpoint:
+                        break
+                    yield seq, event_from_dict(d)
+                    last = seq
+                if last < checkpoint:
+                    raise ArchiveMissing(f"the archive in {self.archive.root} ends at event {last} of shard "
+                                         f"{sh.index}, but events up to {checkpoint} were archived")
+            rows = self.r.xrange(sh.log, min=f"{last + 1}-0", max="+", count=_PAGE)
             if not rows:
                 return
+            if int(rows[0][0].split("-", 1)[0]) > last + 1 and int(self.r.get(sh.arch) or 0) > last:
+                continue  # trimmed since the checkpoint was read: the gap is in the archive now
             for entry_id, fields in rows:
-                seq = int(entry_id.split("-", 1)[0])
-                yield seq, event_from_dict(json.loads(fields["e"]))
-            start = seq + 1
+                last = int(entry_id.split("-", 1)[0])
+                yield last, event_from_dict(json.loads(fields["e"]))
 
     def events(self, after_seq: int = 0) -> Iterator[tuple[int, SearchEvent | FeedbackEvent]]:
         """Every shard's log merged by store-wide sequence number (within a shard: log order)."""
@@ -811,6 +884,29 @@ class RedisStore(MatchStore):
         return {"times_matched": dict(sorted(tm.items())), "capability_times_matched": dict(sorted(ctm.items())),
                 "artifact_days": days, "searches_per_day": spd, "intents": intents, "artifact_edges": aedges,
                 "capability_edges": cedges, "queries": queries, "summary": self.summary()}
+
+    def put_intent_vectors(self, vectors: Mapping[str, np.ndarray]) -> None:
+        """Store each intent's query vector once, as float16, beside the intent (its shard): every host
+        reads it there instead of embedding another host's intents again."""
+        pipe = self.r.pipeline(transaction=False)
+        for iid, vec in vectors.items():
+            raw = np.ascontiguousarray(vec, dtype="<f2").tobytes()
+            pipe.hsetnx(self.shards[shard_of(iid, self.n)].iv, iid, base64.b64encode(raw).decode("ascii"))
+        if vectors:
+            pipe.execute()
+
+    def intent_vectors(self, intent_ids: Iterable[str]) -> dict[str, np.ndarray]:
+        ids = list(dict.fromkeys(intent_ids))
+        out: dict[str, np.ndarray] = {}
+        for i in range(0, len(ids), _PAGE):
+            part = ids[i:i + _PAGE]
+            pipe = self.r.pipeline(transaction=False)
+            for iid in part:
+                pipe.hget(self.shards[shard_of(iid, self.n)].iv, iid)
+            for iid, raw in zip(part, pipe.execute(), strict=True):
+                if raw:
+                    out[iid] = np.frombuffer(base64.b64decode(raw), dtype="<f2").astype(np.float32)
+        return out
 
     def ping(self) -> bool:
         try:

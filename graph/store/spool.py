@@ -47,6 +47,8 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
 
+import numpy as np
+
 from graph.events import EdgeStats, FeedbackEvent, SearchEvent, event_from_dict
 from graph.store.base import (
     Intent,
@@ -577,6 +579,17 @@ class SpoolingStore(MatchStore):
     def intents_since(self, cursor: tuple[int, ...] | None = None
                       ) -> tuple[list[Intent], tuple[int, ...] | None]:
         return self._degraded(lambda: self.primary.intents_since(cursor), lambda: ([], cursor))
+
+    def put_intent_vectors(self, vectors: Mapping[str, np.ndarray]) -> None:
+        """Best effort: a vector not stored is embedded again by the hosts that need it."""
+        self._degraded(lambda: self.primary.put_intent_vectors(vectors), lambda: None)
+
+    def intent_vectors(self, intent_ids: Iterable[str]) -> dict[str, np.ndarray]:
+        ids = list(intent_ids)
+        return self._degraded(lambda: self.primary.intent_vectors(ids), dict)
+
+    def compact(self, retain_s: float, now: float | None = None) -> dict[str, int]:
+        return self._strict(lambda: self.primary.compact(retain_s, now))
 
     def intent_edges(self, intent_ids: Iterable[str]) -> dict[str, dict[str, EdgeStats]]:
         ids = list(intent_ids)
