@@ -9,14 +9,12 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
-import subprocess
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 import redis
+from rediscluster import MASTERS, Cluster
 from test_stores import (  # noqa: F401 - collected here against the cluster store below
     search,
     test_capability_edges_and_exposure,
@@ -39,86 +37,10 @@ from graph.store.base import MatchStore
 from graph.store.redis import RedisStore
 from graph.store.spool import SpoolingStore
 
-MASTERS = 3
 # Outside CI a machine without Redis binaries skips; in CI (CI set) a missing binary fails the run.
 pytestmark = pytest.mark.skipif(
     not os.environ.get("CI") and (shutil.which("redis-server") is None or shutil.which("redis-cli") is None),
     reason="redis-server and redis-cli are needed to create a cluster")
-
-
-def free_ports(n: int) -> list[int]:
-    socks, ports = [], []
-    for _ in range(n):
-        s = socket.socket()
-        s.bind(("127.0.0.1", 0))
-        socks.append(s)
-        ports.append(s.getsockname()[1])
-    for s in socks:
-        s.close()
-    return ports
-
-
-class Cluster:
-    """Three masters (no replicas), each with an explicit cluster bus port, in a temp dir."""
-
-    def __init__(self, workdir: Path) -> None:
-        self.workdir = workdir
-        ports = free_ports(2 * MASTERS)
-        self.ports, self.bus_ports = ports[:MASTERS], ports[MASTERS:]
-        self.procs: list[subprocess.Popen] = []
-
-    @property
-    def url(self) -> str:
-        return f"redis+cluster://127.0.0.1:{self.ports[0]}/0"
-
-    def start(self) -> Cluster:
-        for port, bus in zip(self.ports, self.bus_ports, strict=True):
-            node_dir = self.workdir / str(port)
-            node_dir.mkdir(parents=True)
-            self.procs.append(subprocess.Popen(
-                ["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--dir", str(node_dir),
-                 "--cluster-enabled", "yes", "--cluster-config-file", f"nodes-{port}.conf",
-                 "--cluster-port", str(bus), "--cluster-node-timeout", "5000", "--save", "",
-                 "--appendonly", "no", "--daemonize", "no", "--logfile", str(node_dir / "redis.log")],
-                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
-        for port in self.ports:
-            self._wait(lambda port=port: redis.Redis(port=port, socket_connect_timeout=0.2).ping(), "start")
-        subprocess.run(["redis-cli", "--cluster", "create", *(f"127.0.0.1:{p}" for p in self.ports),
-                        "--cluster-replicas", "0", "--cluster-yes"],
-                       check=True, capture_output=True, timeout=60)
-        for port in self.ports:
-            self._wait(lambda port=port: redis.Redis(port=port).cluster("info")["cluster_state"] == "ok",
-                       "reach cluster_state:ok")
-        return self
-
-    def _wait(self, ready, what: str, timeout: float = 30.0) -> None:
-        deadline = time.monotonic() + timeout
-        while True:
-            try:
-                if ready():
-                    return
-            except redis.RedisError:
-                pass
-            if time.monotonic() > deadline:
-                raise RuntimeError(f"cluster did not {what}; logs in {self.workdir}")
-            time.sleep(0.1)
-
-    def flush(self) -> None:
-        for port in self.ports:
-            client = redis.Redis(port=port)
-            client.flushall()
-            client.close()
-
-    def stop(self) -> None:
-        for proc in self.procs:
-            if proc.poll() is None:
-                proc.terminate()
-        for proc in self.procs:
-            try:
-                proc.wait(10)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait(10)
 
 
 @pytest.fixture(scope="module")
