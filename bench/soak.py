@@ -107,7 +107,9 @@ def run_arm(name: str, args: argparse.Namespace, bounded: bool) -> tuple[list[di
                              "log entries in Redis": f"{sum(store.r.xlen(sh.log) for sh in store.shards):,}"})
                 next_sample += args.every
         elapsed = time.perf_counter() - start
-        summary = {"events/s": round(args.events / elapsed), "archived": archived,
+        script = info.info("commandstats").get("cmdstat_evalsha", {})
+        summary = {"events/s": round(args.events / elapsed),
+                   "Redis µs per event script": script.get("usec_per_call"), "archived": archived,
                    "archive MB": round(store.archive.bytes() / 1e6, 1) if store.archive else 0.0}
         if bounded:
             live = store.snapshot()

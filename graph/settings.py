@@ -217,6 +217,10 @@ class Settings:
     match_k: int = setting("MATCHGRAPH_MATCH_K", 10, "ranks that count as matched", kind="int", minimum=1)
     ann_threshold: int = setting("MATCHGRAPH_ANN_THRESHOLD", 50_000, "capabilities above which the index is IVF",
                                  kind="int", minimum=1)
+    index_mmap: bool = setting("MATCHGRAPH_INDEX_MMAP", True,
+                               "memory-map an IVF index read-only, so the workers of a host share one copy "
+                               "of the vectors (a worker copies it when it applies a catalog change)",
+                               kind="bool")
     lexical_weight: float = setting("MATCHGRAPH_LEXICAL_WEIGHT", 0.3, "weight of BM25 in the fused score",
                                     kind="float", minimum=0)
     multi_match_credit: float = setting("MATCHGRAPH_MULTI_MATCH_CREDIT", 0.15,

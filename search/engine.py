@@ -142,7 +142,7 @@ class Engine:
     def _load(self, folder: Path) -> None:
         self._load_catalog(folder)
         try:
-            self.index = VectorIndex.load(folder)
+            self.index = VectorIndex.load(folder, mmap=self.config.index_mmap)
             if set(self.index.ids()) != set(self.capabilities):
                 raise IndexCorrupt("index ids differ from the catalog's capabilities")
         except (IndexCorrupt, FileNotFoundError, OSError, ValueError) as exc:

@@ -38,8 +38,9 @@ QUERIES = ["extract answers from passages", "translate english to french", "summ
            "detect objects in images", "classify the sentiment of reviews", "transcribe speech to text",
            "generate python code", "answer questions about a table", "named entity recognition",
            "text embeddings for semantic search"]
-QUERIES = [f"{q} {tail}".strip() for q in QUERIES for tail in ("", "for my app", "quickly", "in production",
-                                                                "with a small model", "offline")]
+QUERIES = [f"{q} {tail}".strip() for q in QUERIES  # 120 intents, so keys spread evenly over the shards
+           for tail in ("", "for my app", "quickly", "in production", "with a small model", "offline", "cheaply",
+                        "on a laptop", "at scale", "for a startup", "in real time", "with open weights")]
 
 
 @pytest.fixture(scope="module")
