@@ -759,32 +759,39 @@ class RedisStore(MatchStore):
         out.update(intents=int(intents), matched_artifacts=int(matched))
         return out
 
-    def _shard_intents(self, sh: _Shard, after_local: int) -> list[Intent]:
-        rows = self.r.zrangebyscore(f"{sh.D}:intents", f"({after_local}", "+inf", withscores=True)
-        if not rows:
+    def _intents_after(self, positions: Sequence[int]) -> list[Intent]:
+        """Intents first seen after each shard's own sequence number: one pipelined read over the shards,
+        then the texts and counts of the new ones (nothing more when there are none: the polling case)."""
+        rows = self._each(lambda p, sh: p.zrangebyscore(f"{sh.D}:intents", f"({positions[sh.index]}", "+inf",
+                                                        withscores=True))
+        todo = [(sh, r) for sh, r in zip(self.shards, rows, strict=True) if r]
+        if not todo:
             return []
-        ids = [i for i, _ in rows]
         pipe = self.r.pipeline(transaction=False)
-        pipe.hmget(f"{sh.D}:itext", ids)
-        pipe.hmget(f"{sh.D}:isearches", ids)
-        texts, counts = pipe.execute()
-        return [Intent(i, t or "", int(n or 0), self._enc(sh.index, int(s)))
-                for (i, s), t, n in zip(rows, texts, counts, strict=True)]
+        for sh, r in todo:
+            ids = [i for i, _ in r]
+            pipe.hmget(f"{sh.D}:itext", ids)
+            pipe.hmget(f"{sh.D}:isearches", ids)
+        got = pipe.execute()
+        out: list[Intent] = []
+        for j, (sh, r) in enumerate(todo):
+            texts, counts = got[2 * j], got[2 * j + 1]
+            out += [Intent(i, t or "", int(n or 0), self._enc(sh.index, int(s)))
+                    for (i, s), t, n in zip(r, texts, counts, strict=True)]
+        return out
 
     def intents(self, after_seq: int = 0) -> list[Intent]:
-        out = [i for sh in self.shards for i in self._shard_intents(sh, (after_seq - sh.index) // self.n)
+        out = [i for i in self._intents_after([(after_seq - sh.index) // self.n for sh in self.shards])
                if i.seq > after_seq]
         return sorted(out, key=lambda i: i.seq)
 
     def intents_since(self, cursor: tuple[int, ...] | None = None) -> tuple[list[Intent], tuple[int, ...]]:
         """Per shard from its own position: shards have no common order, so one number cannot be a cursor."""
         pos = list(cursor) if cursor and len(cursor) == self.n else [0] * self.n
-        out: list[Intent] = []
-        for sh in self.shards:
-            new = self._shard_intents(sh, pos[sh.index])
-            if new:
-                pos[sh.index] = max(i.seq for i in new) // self.n
-                out += new
+        out = self._intents_after(pos)
+        for i in out:
+            shard, seq = i.seq % self.n, i.seq // self.n
+            pos[shard] = max(pos[shard], seq)
         return out, tuple(pos)
 
     def _edge_hashes(self, kind: str, intent_ids: list[str]) -> Iterator[tuple[str, dict[str, str]]]:
