@@ -99,6 +99,12 @@ def plural(n: int, one: str, many: str | None = None) -> str:
     return f"{n:,} {one if n == 1 else (many or one + 's')}"
 
 
+@bp.app_template_filter("reason")
+def reason(text: str) -> str:
+    """A score or alternative reason as people read it: arrows instead of `->`."""
+    return str(text).replace(" -> ", " → ")
+
+
 @bp.app_template_filter("pct")
 def pct(value: float) -> int:
     """A 0–1 component as the 0–100 number the pages show (the rank is 0–100 too)."""
@@ -319,7 +325,8 @@ def _compare(eng: Engine, a: str, b: str):
     alternatives = {x: alternatives_response(eng, [alt for alt in related.similar(eng, x, k=4)
                                                    if alt.artifact_id not in (a, b)][:3]) for x in (a, b)}
     return render_template("compare.html", c=data, alignment=alignment, shown=SHOWN_CAPABILITIES,
-                           scores=scores, alternatives=alternatives, active="compare")
+                           scores=scores, alternatives=alternatives, rows={r["feature"]: r for r in data["rows"]},
+                           active="compare")
 
 
 @bp.get("/analytics")

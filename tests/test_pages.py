@@ -169,7 +169,7 @@ def test_artifact_page_shows_explained_scores_capabilities_and_alternatives(clie
 def test_compare_page_reads_at_a_glance(client, engine) -> None:
     from markupsafe import escape
 
-    from api.pages import LABELS
+    from api.pages import LABELS, reason
     from search import related
 
     data = related.compare(engine, BERT, STACK)
@@ -200,7 +200,7 @@ def test_compare_page_reads_at_a_glance(client, engine) -> None:
         assert row.group(1).count('class="hbar"') == 2
         if key != "unfragile_rank":
             assert row.group(1).count("Evidence") == 2
-            assert str(escape(data["scores"][BERT]["explanation"][key]["reasons"][0])) in row.group(1)
+            assert str(escape(reason(data["scores"][BERT]["explanation"][key]["reasons"][0]))) in row.group(1)
     assert not re.search(r">\s*\d\.\d+\s*<", features)  # no 0.9 next to 100: one number format
     # alternatives with reasons, for both sides
     alternatives = html[html.index('id="different-h"'):]
