@@ -186,7 +186,8 @@ def _norm(text: str) -> str:
 
 def resolve(eng: Engine, text: str) -> list[str]:
     """Artifact ids that `text` names: the id itself, else an exact name, id or id-tail match ignoring case and
-    punctuation ("The Stack v2", "the-stack-v2"). Several ids when the name is ambiguous, none when unknown."""
+    punctuation ("The Stack v2", "the-stack-v2"), else the engine's own (typo-tolerant) resolver where it has
+    one. Several ids when the name is ambiguous, none when unknown."""
     text = text.strip()
     if text in eng.artifacts:
         return [text]
@@ -198,7 +199,11 @@ def resolve(eng: Engine, text: str) -> list[str]:
                 if form:
                     index[form].append(a.id)
         _NAMES.update(key=key, value=index)
-    return sorted(set(_NAMES["value"].get(_norm(text), [])))
+    found = sorted(set(_NAMES["value"].get(_norm(text), [])))
+    if not found and callable(getattr(eng, "resolve", None)):
+        one = eng.resolve(text)
+        found = [one] if one in eng.artifacts else []
+    return found
 
 
 def _near_names(eng: Engine, text: str, limit: int = 6) -> list:
