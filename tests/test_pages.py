@@ -601,6 +601,7 @@ def test_vote_on_a_result_and_on_the_artifact_then_come_back(page, server: str, 
         votes.locator("button[data-vote=downvote]").click()
     assert json.loads(sent.value.request.post_data)["event"] == "downvote"
     expect(votes.locator(".fb-status")).to_have_text("Thanks: marked not helpful.")
+    _readme_shot(page, "artifact-desktop")
 
     with page.expect_request(lambda r: r.url.endswith("/v1/feedback") and '"dwell"' in (r.post_data or "")) as dwell:
         page.locator("a[data-back]").click()  # back to the results
