@@ -227,7 +227,8 @@ class SQLiteStore(MatchStore):
         c.execute("INSERT INTO query_log (query, searches, zero_results, low_confidence, last_ts, filtered_empty, "
                   "users) VALUES (?, 1, ?, ?, ?, ?, ?) ON CONFLICT (query) DO UPDATE SET searches = searches + 1, "
                   "zero_results = zero_results + excluded.zero_results, "
-                  "low_confidence = low_confidence + excluded.low_confidence, last_ts = excluded.last_ts, "
+                  "low_confidence = low_confidence + excluded.low_confidence, "
+                  "last_ts = MAX(last_ts, excluded.last_ts), "
                   "filtered_empty = filtered_empty + excluded.filtered_empty, users = users + excluded.users",
                   (ev.query, zero, low, float(ev.ts), empty, int(ev.new_user and evidence)))
         if not evidence:  # logged for analytics only: no Times Matched, edges or exposure
