@@ -366,7 +366,8 @@ def analytics():
     return render_template(
         "analytics.html", summary=summary, artifacts=len(eng.artifacts), top=top, series=series, days=days,
         lines=lines, columns=columns, searches=searches, zero=eng.queries("zero_results", limit=10),
-        low=eng.queries("low_confidence", limit=10), charts=charts, active="analytics")
+        low=eng.queries("low_confidence", limit=10), emptied=eng.queries("filtered_empty", limit=10),
+        charts=charts, active="analytics")
 
 
 @bp.get("/docs")

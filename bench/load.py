@@ -144,14 +144,15 @@ def client(port: int, deadline: float, qs: list[str], feedback_share: float, see
         if mine and rng.random() < feedback_share:
             search_id, served = rng.choice(mine)
             kind = rng.choice(FEEDBACK_KINDS)
-            body = {"search_id": search_id, "artifact_id": rng.choice(served), "event": kind}
+            body = {"search_id": search_id, "artifact_id": rng.choice(served), "event": kind,
+                    "user_token": f"u{rng.getrandbits(64):x}"}  # each event its own user: every one counts
             if kind == "dwell":
                 body["dwell_ms"] = rng.randint(100, 60_000)
             op, method, path, want = "feedback", "POST", "/v1/feedback", 202
         else:
             body, kind = None, ""
             op, method, want = "search", "GET", 200
-            path = "/v1/search?" + urlencode({"q": rng.choice(qs), "k": 10})
+            path = "/v1/search?" + urlencode({"q": rng.choice(qs), "k": 10, "user_token": f"u{rng.getrandbits(64):x}"})
         start, phase = time.perf_counter(), PHASE["now"]
         try:
             status, payload = call(conn.port, method, path, body, conn=conn)
@@ -169,7 +170,8 @@ def client(port: int, deadline: float, qs: list[str], feedback_share: float, see
         if op == "search":
             tally.searches += 1
             served = [r["artifact_id"] for r in payload["results"] if r["rank"] <= 10]
-            tally.served.update(served)
+            if not payload["low_confidence"]:  # logged, never counted toward Times Matched
+                tally.served.update(served)
             if served:
                 mine.append((payload["search_id"], served))
                 del mine[:-50]

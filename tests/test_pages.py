@@ -233,15 +233,18 @@ def test_compare_routes_resolve_slashed_ids(client) -> None:
 
 def test_analytics_page_draws_svg_charts_and_lists_weak_queries(client, engine) -> None:
     engine.search("answers from passages", types=["dataset"])
-    engine.search("write python code", types=["agent"])  # no agents: a zero-result search
+    engine.search("write python code", types=["agent"])  # no agents: emptied by the filter, not a catalog gap
+    engine.search("write python code", types=["agent"], user="another-user")
     html = client.get("/analytics").get_data(as_text=True)
     assert html.count('<svg class="chart"') == 2
     assert 'role="img"' in html and "<title id=\"tm-over-time-title\">" in html
     assert re.search(r'data-stat="searches">\d+<', html)
     top = engine.store.top_artifacts(limit=1)[0][0]
     assert f'href="/artifacts/{top}"' in html
+    emptied = re.search(r'id="filtered_empty-queries">(.*?)</ol>', html, re.S)
+    assert emptied and "write python code" in emptied.group(1)
     zero = re.search(r'id="zero_results-queries">(.*?)</ol>', html, re.S)
-    assert zero and "write python code" in zero.group(1)
+    assert not zero or "write python code" not in zero.group(1)
     assert "Low-confidence queries" in html and "Searches per day" in html
 
 

@@ -154,13 +154,15 @@ class Outage:
             if mine and rng.random() < 0.4:
                 sid, served = rng.choice(mine)
                 kind = rng.choice(["click", "dwell", "upvote", "downvote"])
-                body = {"search_id": sid, "artifact_id": rng.choice(served), "event": kind}
+                body = {"search_id": sid, "artifact_id": rng.choice(served), "event": kind,
+                        "user_token": f"u{rng.getrandbits(64):x}"}  # each event its own user: every one counts
                 if kind == "dwell":
                     body["dwell_ms"] = rng.randint(1, 10_000)
                 resp = http.post("/v1/feedback", json=body)
                 op, want = "feedback", 202
             else:
-                resp = http.get("/v1/search", query_string={"q": rng.choice(QUERIES), "k": 10})
+                resp = http.get("/v1/search", query_string={"q": rng.choice(QUERIES), "k": 10,
+                                                            "user_token": f"u{rng.getrandbits(64):x}"})
                 op, want = "search", 200
             elapsed = time.perf_counter() - start
             with self.lock:
@@ -173,7 +175,8 @@ class Outage:
                     payload = resp.get_json()
                     served = [r["artifact_id"] for r in payload["results"]]
                     self.searches += 1
-                    self.served.update(served)
+                    if not payload["low_confidence"]:  # logged, never counted
+                        self.served.update(served)
                     if served:
                         mine.append((payload["search_id"], served))
                 else:

@@ -357,8 +357,10 @@ def reference(events: list[tuple[int, SearchEvent | FeedbackEvent]]) -> dict:
 
 
 def random_history(store: MatchStore, rng: random.Random, n: int) -> None:
-    """Record n mixed events (some feedback invalid on purpose), with one rebuild half way."""
+    """Record n mixed events (some feedback invalid on purpose), with one rebuild half way. The evidence flags
+    (user, settled, preview, counted, ...) come from their own generator, so `rng` draws the same history."""
     searches: list[SearchEvent] = []
+    flags = random.Random(n)
     for step in range(n):
         if step == n // 2:
             store.rebuild()  # recording must carry on correctly from rebuilt state
@@ -371,19 +373,19 @@ def random_history(store: MatchStore, rng: random.Random, n: int) -> None:
                 for r, a in enumerate(rng.sample(ARTIFACTS, k), 1))
             ev = SearchEvent(f"s{step}", rng.choice(INTENTS), rng.choice(QUERIES),
                              T0 + rng.randint(0, 4) * DAY + rng.random() * 1000, served,
-                             low_confidence=rng.random() < 0.2, user=rng.choice(USERS),
-                             settled=rng.random() < 0.7, preview=rng.random() < 0.1,
-                             filtered=rng.random() < 0.2, new_user=rng.random() < 0.5)
+                             low_confidence=rng.random() < 0.2, user=flags.choice(USERS),
+                             settled=flags.random() < 0.7, preview=flags.random() < 0.1,
+                             filtered=flags.random() < 0.2, new_user=flags.random() < 0.5)
             store.record_search(ev)
             searches.append(ev)
             continue
         target = rng.choice(searches)
         kind = rng.choice(["click", "dwell", "upvote", "downvote"])
         if roll < 0.9 and target.served:
-            replaces = {"upvote": "downvote", "downvote": "upvote"}.get(kind, "") if rng.random() < 0.3 else ""
+            replaces = {"upvote": "downvote", "downvote": "upvote"}.get(kind, "") if flags.random() < 0.3 else ""
             store.record_feedback(FeedbackEvent(target.search_id, rng.choice(target.served).artifact_id, kind,
-                                                target.ts + 5, dwell_ms=rng.randint(0, 15_000),
-                                                user=rng.choice(USERS), counted=rng.random() < 0.8,
+                                                target.ts + 5, dwell_ms=rng.randint(0, 5000) * 3,
+                                                user=flags.choice(USERS), counted=flags.random() < 0.8,
                                                 replaces=replaces))
         elif roll < 0.95:
             with pytest.raises(UnknownSearch):
