@@ -11,6 +11,7 @@ from typing import Self
 
 import numpy as np
 
+from graph.forksafe import reset_after_fork
 from graph.store.sqlite import INHERITED_CONNECTIONS, connect
 
 _CHUNK = 500  # keys per IN (...) query; well under SQLite's bound-parameter limit
@@ -36,9 +37,11 @@ class VectorCache:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._timeout = timeout
         self._lock = threading.Lock()
+        reset_after_fork(self, "_lock", hold=True)  # SQLite must not be mid-call in another thread at fork()
         self._conn: sqlite3.Connection | None = None
         self._pid = -1
-        self._connect()
+        with self._lock:
+            self._connect()
 
     def _connect(self) -> sqlite3.Connection:
         # A connection must not cross fork(): reopen lazily in a child process.

@@ -4,6 +4,10 @@ from __future__ import annotations
 
 import os
 import sys
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -57,6 +61,26 @@ def full_source(name: str) -> Path:
             pytest.fail(message + "; CI runs with ../shared beside the clone")
         pytest.skip(message)
     return path
+
+
+@contextmanager
+def busy_thread(work: Callable[[], object]) -> Iterator[None]:
+    """Run `work` in a loop on a second thread for the block: a fork() in the block happens while the locks
+    `work` takes are in use, as in a server, instead of in a quiet single-threaded test process."""
+    stop = threading.Event()
+
+    def loop() -> None:
+        while not stop.is_set():
+            work()
+            time.sleep(0)
+
+    thread = threading.Thread(target=loop, name="busy", daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        thread.join(30)
 
 
 DATA = ROOT / "data"

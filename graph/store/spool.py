@@ -48,6 +48,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from graph.events import EdgeStats, FeedbackEvent, SearchEvent, event_from_dict
+from graph.forksafe import reset_after_fork
 from graph.store.base import (
     Intent,
     MatchStore,
@@ -125,6 +126,7 @@ class SpoolingStore(MatchStore):
         self._conn: sqlite3.Connection | None = None
         self._pid = -1
         self._lock = threading.RLock()
+        reset_after_fork(self, "_lock", hold=True)  # SQLite must not be mid-call in another thread at fork()
         self._thread: threading.Thread | None = None
         self._thread_pid = -1
         self._stop = threading.Event()

@@ -19,6 +19,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from graph.events import EdgeStats, FeedbackEvent, SearchEvent, event_from_dict, examination
+from graph.forksafe import reset_after_fork
 from graph.store.base import (
     QUERY_KINDS,
     Intent,
@@ -140,7 +141,9 @@ class SQLiteStore(MatchStore):
         self._conn: sqlite3.Connection | None = None
         self._pid = -1
         self._lock = threading.RLock()
-        self._db()  # create the schema now so configuration errors surface at open
+        reset_after_fork(self, "_lock", hold=True)  # SQLite must not be mid-call in another thread at fork()
+        with self._lock:
+            self._db()  # create the schema now so configuration errors surface at open
 
     # --- connection ------------------------------------------------------------------------
     def _db(self) -> sqlite3.Connection:
