@@ -108,7 +108,7 @@ def test_vector_cache_lock_held_at_fork(tmp_path: Path) -> None:
 
     cache = VectorCache(tmp_path / "vectors.sqlite")
     cache.put_many({"parent": np.zeros(4, np.float32)})
-    run_in_forked_child(_cache_roundtrip, cache, lock=cache._lock)
+    run_in_forked_child(_cache_roundtrip, cache, lock=cache.db.lock)
     cache.close()
 
 
@@ -124,7 +124,7 @@ def test_sqlite_store_lock_held_at_fork(tmp_path: Path) -> None:
 
     store = SQLiteStore(tmp_path / "match.sqlite")
     store.summary()  # the parent's connection is open before the fork
-    run_in_forked_child(_store_write, store, lock=store._lock)
+    run_in_forked_child(_store_write, store, lock=store.db.lock)
     assert store.times_matched(["a-child"]) == {"a-child": 1}
     store.close()
 
