@@ -18,8 +18,10 @@ inherited by a forked child (gunicorn workers, multiprocessing's fork start meth
 - tqdm's class lock: every `tqdm(...)`, even `disable=True`, takes it in `__new__` (bm25s tokenizes each
   query in such a loop), so a thread searching while another forks could leave it held in the child.
 
-The connections, sessions and thread pools that also must not cross fork are each owner's business (they
-compare `os.getpid()` on use); this module only guarantees that reaching that check cannot deadlock.
+Registered: every SQLite file (graph/sqlitedb.py, held), the embedder (its LRU lock; its model lock, held),
+the ONNX encoder, the vector index, the learner and the engine. The connections, sessions and thread pools
+that also must not cross fork are each owner's business (a parked connection, `os.getpid()` checks); this
+module only guarantees that reaching them cannot deadlock.
 """
 
 from __future__ import annotations
