@@ -14,7 +14,8 @@ inherited by a forked child (gunicorn workers, multiprocessing's fork start meth
   SQLite holds SQLite's own allocator mutex, and the child's next `sqlite3.connect` waits on it forever
   (seen: `sqlite3Malloc -> pthread_mutex_lock` in a child forked while a thread read the store).
   Held locks are taken newest registration first (wrappers are made after what they wrap, so outer before
-  inner, the order the code nests them), each with a bounded wait: a fork is delayed, never deadlocked.
+  inner, the order the code nests them), each with a bounded wait (HOLD_WAIT_S): a fork is delayed,
+  never deadlocked; a lock still held then is only reset in the child.
 - tqdm's class lock: every `tqdm(...)`, even `disable=True`, takes it in `__new__` (bm25s tokenizes each
   query in such a loop), so a thread searching while another forks could leave it held in the child.
 
@@ -35,7 +36,7 @@ from typing import Any
 _registry: dict[tuple[int, tuple[str, ...]], tuple[weakref.ref, tuple[str, ...], bool]] = {}
 _registry_lock = threading.Lock()
 _held: list[Any] = []  # locks the forking thread took in _before_fork, released in the parent afterwards
-HOLD_WAIT_S = 30.0  # longest a fork waits for one held lock (a long write transaction) before going ahead
+HOLD_WAIT_S = 5.0  # longest a fork waits for one held lock (a long write transaction) before going ahead
 
 
 def _fresh(lock: Any) -> Any:

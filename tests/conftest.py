@@ -63,6 +63,15 @@ def full_source(name: str) -> Path:
     return path
 
 
+@pytest.fixture
+def short_fork_hold(monkeypatch: pytest.MonkeyPatch) -> None:
+    """For tests that hold a lock on purpose while forking: fork() waits 0.2 s (not 5 s) for it, then goes
+    ahead and the child gets a fresh lock (graph/forksafe.py)."""
+    from graph import forksafe
+
+    monkeypatch.setattr(forksafe, "HOLD_WAIT_S", 0.2)
+
+
 @contextmanager
 def busy_thread(work: Callable[[], object]) -> Iterator[None]:
     """Run `work` in a loop on a second thread for the block: a fork() in the block happens while the locks

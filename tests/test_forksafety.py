@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 import pytest
 
+pytestmark = pytest.mark.usefixtures("short_fork_hold")  # locks are held on purpose while forking here
 CHILD_LIMIT_S = 60  # a child that has not finished by then is stuck (it needs a second or two)
 
 
