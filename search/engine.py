@@ -21,6 +21,7 @@ from graph import generations, matchgraph
 from graph.catalog import Artifact, Capability, CatalogError
 from graph.dedup import Dedup
 from graph.events import FeedbackEvent, SearchEvent, Served, normalise_query
+from graph.forksafe import reset_after_fork
 from graph.loader import load_artifacts
 from graph.scores import ScoreBook, Scores
 from graph.settings import REDIS_SCHEMES, Settings
@@ -106,6 +107,7 @@ class Engine:
         self.dedup = Dedup(self.store, config.settle_window_s)
         self._blocked: tuple[int, set[str]] = (-1, set())
         self._lock = threading.RLock()
+        reset_after_fork(self, "_lock")
         self._scorebook: ScoreBook | None = None
         self._scorebook_at = 0.0
         self._intents_by_artifact: dict[str, set[str]] | None = None
