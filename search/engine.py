@@ -26,6 +26,7 @@ from graph.scores import ScoreBook, Scores
 from graph.store import open_store
 from graph.store.base import MatchStore
 from search import derived
+from search import snapshot as snapshots
 from search.config import Config
 from search.embedder import Embedder
 from search.index import IndexCorrupt, VectorIndex
@@ -213,10 +214,16 @@ class Engine:
         artifacts = load_artifacts(paths)
         if not artifacts:
             raise CatalogError("no catalog records found in " + ", ".join(str(p) for p in paths))
-        return self.apply(upserts=artifacts, progress=progress)
+        snapshot = None
+        for path in paths:  # a catalog folder (or a file's folder) may ship its vectors (search/snapshot.py)
+            folder = (Path(path) if Path(path).is_dir() else Path(path).parent) / snapshots.FOLDER
+            if (folder / snapshots.META).is_file():
+                snapshot = snapshots.VectorSnapshot.open(folder, self.embedder)
+                break
+        return self.apply(upserts=artifacts, progress=progress, snapshot=snapshot)
 
     def apply(self, upserts: Sequence[Artifact] = (), deletes: Sequence[str] = (),
-              progress: bool = False) -> IngestReport:
+              progress: bool = False, snapshot: snapshots.VectorSnapshot | None = None) -> IngestReport:
         """Upsert and delete artifacts; memory and disk move to the new state together or not at all."""
         with self._lock:
             self.reload()
@@ -234,8 +241,12 @@ class Engine:
             added = [c for cid, c in new_caps.items() if cid not in self.index]
             removed = sorted(old_caps - set(new_caps))
             before = self.embedder.encoded_texts
-            vectors = self.embedder.encode([c.text for c in added], progress=progress)
+            vectors, from_snapshot = snapshots.encode(self.embedder, [c.text for c in added], snapshot,
+                                                      progress=progress)
             embedded = self.embedder.encoded_texts - before
+            if snapshot is not None:
+                log.info("%d of %d capability vectors taken from the shipped snapshot, %d embedded",
+                         from_snapshot, len(added), embedded)
             try:
                 if removed:
                     self.index.remove(removed)
