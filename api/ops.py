@@ -35,13 +35,7 @@ def readyz():
         checks.update({"model": eng.embedder.model_id, "artifacts": len(eng.artifacts),
                        "capabilities": len(eng.capabilities), "index": eng.index.kind,
                        "generation": eng.generation})
-        try:
-            checks["store"] = bool(eng.store.ping())
-            if hasattr(eng.store, "status"):  # the Redis outage spool: primary up? events waiting?
-                checks["spool"] = eng.store.status()
-        except Exception as exc:  # a dead store makes the instance not ready, not crash
-            checks["store"] = False
-            checks["store_error"] = type(exc).__name__
+        checks.update(eng.store_health())  # a dead store makes the instance not ready, not crash
     # no catalog (empty data dir with MATCHGRAPH_BOOTSTRAP=0): every search would come back empty
     ok = checks["engine"] and checks.get("store", False) and bool(checks.get("generation"))
     return jsonify({"status": "ready" if ok else "not_ready", "checks": checks}), 200 if ok else 503

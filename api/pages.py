@@ -19,9 +19,9 @@ from api.errors import ApiError, error_response
 from api.models import ARTIFACT_TYPES, PRICING
 from api.serialize import alternatives_response, artifact_response, search_response
 from api.state import engine
-from graph.store.base import NotServed, StoreUnavailable, UnknownSearch
 from search import related
 from search.engine import Engine
+from search.errors import NotServed, StoreUnavailable, UnknownSearch
 
 bp = Blueprint("pages", __name__, template_folder="templates", static_folder="static",
                static_url_path="/static")
@@ -220,7 +220,7 @@ def home():
         data = search_response(eng, result)
         for r in data["results"]:
             r["matched_capabilities"] = _strong(r["matched_capabilities"])
-    popular = [] if q else [r.query for r in eng.store.queries("top", limit=6)]
+    popular = [] if q else [r.query for r in eng.queries("top", limit=6)]
     counts = _catalog_counts(eng)
     return render_template("search.html", q=q, data=data, kind=kind, pricing=pricing,
                            types=_options(TYPES, counts["type"], kind),
@@ -251,7 +251,7 @@ def artifact(artifact_id: str):
     _known(eng, artifact_id)
     data = artifact_response(eng, artifact_id)
     alternatives = alternatives_response(eng, related.similar(eng, artifact_id, k=5))
-    points = eng.store.timeline(artifact_id)
+    points = eng.timeline(artifact_id)
     days = charts.day_range([d for d, _ in points])
     by_day = dict(points)
     chart = charts.column_chart([(d, by_day.get(d, 0)) for d in days], chart_id="timeline",
@@ -326,16 +326,15 @@ def _compare(eng: Engine, a: str, b: str):
 def analytics():
     """Times Matched over time, top matched artifacts, weak queries and searches per day."""
     eng = engine()
-    store = eng.store
-    summary = store.summary()
+    summary = eng.summary()
     top = [{"artifact_id": a, "name": eng.artifacts[a].name if a in eng.artifacts else a, "times_matched": n}
-           for a, n in store.top_artifacts(limit=10)]
-    series = [charts.Series(t["name"], dict(store.timeline(t["artifact_id"]))) for t in top[:TOP_LINES]]
+           for a, n in eng.top_artifacts(limit=10)]
+    series = [charts.Series(t["name"], dict(eng.timeline(t["artifact_id"]))) for t in top[:TOP_LINES]]
     days = charts.day_range([d for s in series for d in s.points])
     lines = charts.line_chart(series, days, chart_id="tm-over-time", title="Times Matched per day, top artifacts",
                               desc=f"One line per artifact for the {len(series)} most matched artifacts "
                                    f"over the last {len(days)} days.") if series else None
-    per_day = dict(store.searches_per_day())
+    per_day = dict(eng.searches_per_day())
     search_days = charts.day_range(per_day)
     searches = [(d, per_day.get(d, 0)) for d in search_days]
     columns = charts.column_chart(searches, chart_id="searches-per-day", title="Searches per day",
@@ -344,8 +343,8 @@ def analytics():
                                   unit=" searches") if searches else None
     return render_template(
         "analytics.html", summary=summary, artifacts=len(eng.artifacts), top=top, series=series, days=days,
-        lines=lines, columns=columns, searches=searches, zero=store.queries("zero_results", limit=10),
-        low=store.queries("low_confidence", limit=10), charts=charts, active="analytics")
+        lines=lines, columns=columns, searches=searches, zero=eng.queries("zero_results", limit=10),
+        low=eng.queries("low_confidence", limit=10), charts=charts, active="analytics")
 
 
 @bp.get("/docs")
