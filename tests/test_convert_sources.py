@@ -147,3 +147,16 @@ def test_bundled_catalog_is_a_real_directory() -> None:
     assert by_id["bigcode/the-stack-v2"].type == "dataset"
     for path in (ROOT / "data").rglob("*"):
         assert path.stat().st_size <= 8 * 1024 * 1024, f"{path} is over 8 MB"
+    # the shipped vector snapshot covers every capability text (else a first start embeds the rest: slow)
+    import hashlib
+
+    from search import snapshot
+
+    folder = ROOT / "data" / snapshot.FOLDER
+    meta = json.loads((folder / snapshot.META).read_text())
+    keys = (folder / snapshot.KEYS).read_bytes()
+    have = {keys[i:i + snapshot.KEY_BYTES] for i in range(0, len(keys), snapshot.KEY_BYTES)}
+    texts = {c.text for a in artifacts for c in a.capabilities}
+    missing = [t for t in texts if hashlib.sha256(f"{meta['model_id']}\0{t}".encode()).digest()[:16] not in have]
+    assert not missing, f"{len(missing)} capability texts are not in data/vectors: run " \
+                        f"`python -m search.snapshot write data` (first: {missing[0]!r})"
