@@ -34,7 +34,7 @@ import weakref
 from typing import Any
 
 _registry: dict[tuple[int, tuple[str, ...]], tuple[weakref.ref, tuple[str, ...], bool]] = {}
-_registry_lock = threading.Lock()
+_registry_lock = threading.RLock()  # re-entrant: a weakref callback (forget) can run inside a locked block
 _held: list[Any] = []  # locks the forking thread took in _before_fork, released in the parent afterwards
 HOLD_WAIT_S = 5.0  # longest a fork waits for one held lock (a long write transaction) before going ahead
 
@@ -98,7 +98,7 @@ def _after_fork_in_parent() -> None:
 
 def _after_fork_in_child() -> None:
     global _registry_lock
-    _registry_lock = threading.Lock()
+    _registry_lock = threading.RLock()
     _held.clear()  # the child gets fresh locks below instead
     for ref, names, _hold in list(_registry.values()):
         obj = ref()
