@@ -15,7 +15,7 @@ generation, in which order they are written and how a folder is read back is dec
         artifact_vectors.f32,          artifact vectors and the BM25 index, derived from the two above,
         artifact_vectors.ids.json,       checksummed in derived.meta.json (search/derived.py)
         bm25.*, derived.meta.json
-        manifest.json                  written last: counts, encoder model id, index kind, time
+        manifest.json                  written last: counts, encoder model id, index kind, time, catalog version
 """
 
 from __future__ import annotations
@@ -53,6 +53,7 @@ class Contents:
     artifact_vectors: Mapping[str, np.ndarray]
     lexical: LexicalIndex
     model_id: str
+    catalog_version: int = 0  # the shared catalog feed's version it reflects (0: no feed)
 
 
 def current(data_dir: Path) -> Path | None:
@@ -71,9 +72,9 @@ def read_catalog(folder: Path) -> dict[str, Artifact]:
     return artifacts
 
 
-def read_index(folder: Path) -> VectorIndex:
-    """The capability index (IndexCorrupt, OSError or ValueError when unusable)."""
-    return VectorIndex.load(folder)
+def read_index(folder: Path, *, mmap: bool = False) -> VectorIndex:
+    """The capability index (IndexCorrupt, OSError or ValueError when unusable); `mmap`: see VectorIndex.load."""
+    return VectorIndex.load(folder, mmap=mmap)
 
 
 def read_derived(folder: Path, artifact_ids, dim: int) -> tuple[dict[str, np.ndarray], LexicalIndex]:
@@ -117,7 +118,8 @@ def write(folder: Path, contents: Contents) -> None:
     contents.index.save(folder)
     derived.save(folder, contents.artifact_vectors, contents.lexical, contents.index.dim)
     manifest = {"artifacts": len(arts), "capabilities": sum(len(a.capabilities) for a in arts.values()),
-                "model": contents.model_id, "index": contents.index.kind, "created_at": time.time()}
+                "model": contents.model_id, "index": contents.index.kind, "created_at": time.time(),
+                "catalog_version": contents.catalog_version}
     (folder / MANIFEST_FILE).write_text(json.dumps(manifest, indent=2))
 
 
