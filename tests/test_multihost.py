@@ -25,7 +25,8 @@ import requests
 from conftest import ROOT, small_records
 from rediscluster import Cluster, free_ports
 
-pytestmark = [pytest.mark.slow, pytest.mark.skipif(
+# three servers each load the model and the catalog: more than the suite's 300 s per test on a loaded machine
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(900), pytest.mark.skipif(
     not os.environ.get("CI") and (shutil.which("redis-server") is None or shutil.which("redis-cli") is None),
     reason="redis-server and redis-cli are needed to create a cluster")]
 
