@@ -6,7 +6,6 @@ Like txtai's `Embeddings`, callers (CLI, API, benchmarks) only talk to `Engine`.
 from __future__ import annotations
 
 import hashlib
-import json
 import logging
 import threading
 import time
@@ -17,16 +16,17 @@ from pathlib import Path
 
 import numpy as np
 
-from graph import generations, matchgraph
+from graph import matchgraph
 from graph.catalog import Artifact, Capability, CatalogError
 from graph.events import FeedbackEvent, SearchEvent, Served, normalise_query
+from graph.forksafe import reset_after_fork
 from graph.loader import load_artifacts
 from graph.scores import ScoreBook, Scores
 from graph.settings import REDIS_SCHEMES, Settings
 from graph.store import open_catalog_feed, open_store, store_options
 from graph.store.base import MatchStore, QueryStat
 from graph.store.catalogfeed import SNAPSHOT_EVERY, FeedBehind
-from search import derived
+from search import generation
 from search import snapshot as snapshots
 from search.embedder import Embedder
 from search.index import IndexCorrupt, VectorIndex
@@ -36,9 +36,8 @@ from search.ranking import dense_score, fuse, group_hits
 from search.vectorcache import VectorCache
 
 log = logging.getLogger(__name__)
-CATALOG_FILE = "catalog.jsonl"
-GRAPH_FILE = "graph.json"
-MANIFEST_FILE = "manifest.json"
+# the layout of a generation belongs to search/generation.py; these names stay importable from here
+CATALOG_FILE, GRAPH_FILE, MANIFEST_FILE = generation.CATALOG_FILE, generation.GRAPH_FILE, generation.MANIFEST_FILE
 
 
 @dataclass
@@ -101,6 +100,7 @@ class Engine:
         self.query_cache = _query_cache(config)
         self.intents = IntentMemory(self.embedder, self.store)
         self._lock = threading.RLock()
+        reset_after_fork(self, "_lock")
         self._scorebook: ScoreBook | None = None
         self._scorebook_at = 0.0
         self._intents_by_artifact: dict[str, set[str]] | None = None
@@ -119,7 +119,7 @@ class Engine:
 
     def reload(self) -> bool:
         """Load the committed generation if it differs from the one in memory; True when it did."""
-        folder = generations.current(self.data_dir)
+        folder = generation.current(self.data_dir)
         name = folder.name if folder else ""
         if name == self.generation or name == self._broken_generation:
             return False
@@ -136,14 +136,14 @@ class Engine:
                  self.artifact_vectors) = previous
                 raise
             self.generation = name
-            self.catalog_version = _manifest(folder).get("catalog_version", 0) if folder else 0
+            self.catalog_version = generation.read_manifest(folder).get("catalog_version", 0) if folder else 0
             self._invalidate()
         return True
 
     def _load(self, folder: Path) -> None:
         self._load_catalog(folder)
         try:
-            self.index = VectorIndex.load(folder, mmap=self.config.index_mmap)
+            self.index = generation.read_index(folder, mmap=self.config.index_mmap)
             if set(self.index.ids()) != set(self.capabilities):
                 raise IndexCorrupt("index ids differ from the catalog's capabilities")
         except (IndexCorrupt, FileNotFoundError, OSError, ValueError) as exc:
@@ -153,31 +153,29 @@ class Engine:
             caps = list(self.capabilities.values())
             if caps:
                 self.index.upsert([c.id for c in caps], self.embedder.encode([c.text for c in caps]))
-            self.index.save(folder)
+            generation.save_index(folder, self.index)
         self._load_derived(folder)
         self._check_encoder(folder)
 
     def _check_encoder(self, folder: Path) -> None:
         """Queries and stored vectors must come from the same encoder: say so when they do not."""
-        built_with = _manifest(folder).get("model")
+        built_with = generation.read_manifest(folder).get("model")
         if built_with and built_with != self.embedder.model_id:
             log.warning("%s was embedded with encoder %s but this process encodes with %s (model, layers, "
                         "pooling or int8 changed): re-ingest the catalog to re-embed it", folder.name,
                         built_with[:12], self.embedder.model_id[:12])
 
     def _load_catalog(self, folder: Path) -> None:
-        with open(folder / CATALOG_FILE, encoding="utf-8") as fh:
-            for line in fh:
-                a = Artifact.from_record(json.loads(line), validate=False)
-                self.artifacts[a.id] = a
+        self.artifacts = generation.read_catalog(folder)
         self.capabilities = {c.id: c for a in self.artifacts.values() for c in a.capabilities}
 
     def _load_derived(self, folder: Path) -> None:
         """Artifact vectors and BM25 as saved in the generation; rebuilt (and saved back) when missing or bad."""
         try:
-            self.artifact_vectors, self.lexical = derived.load(folder, self.artifacts.keys(), self.index.dim)
+            self.artifact_vectors, self.lexical = generation.read_derived(folder, self.artifacts.keys(),
+                                                                          self.index.dim)
             return
-        except derived.DerivedMissing:
+        except generation.DerivedMissing:
             log.info("%s has no saved artifact vectors and BM25 index (written by an older version): "
                      "rebuilding them from the catalog and index", folder.name)
         except Exception as exc:  # whatever is wrong with derived files, they can be rebuilt: never fail the load
@@ -185,7 +183,7 @@ class Engine:
                         "catalog and index", folder.name, type(exc).__name__, exc)
         self._refresh_derived(self.artifacts)
         try:
-            derived.save(folder, self.artifact_vectors, self.lexical, self.index.dim)
+            generation.save_derived(folder, self.artifact_vectors, self.lexical, self.index.dim)
         except OSError as exc:  # a read-only data dir, or the generation pruned meanwhile: rebuild next time
             log.warning("could not save the rebuilt artifact vectors and BM25 index into %s (%s)", folder.name, exc)
 
@@ -243,7 +241,7 @@ class Engine:
                         raise RuntimeError(f"catalog change {version} was published but not read back")
                 else:
                     embedded, removed = self._apply_memory(upserts, deletes, progress=progress, shipped=shipped)
-                folder = generations.commit(self.data_dir, self._write_generation)
+                folder = generation.commit(self.data_dir, self._write_generation)
             except BaseException:
                 log.exception("write failed: restoring the committed generation")
                 self.generation = "(failed)"
@@ -357,21 +355,14 @@ class Engine:
             return False
         with self._lock:
             self._follow_locked(progress)
-            self.generation = generations.commit(self.data_dir, self._write_generation).name
+            self.generation = generation.commit(self.data_dir, self._write_generation).name
             self._invalidate()
         return True
 
     def _write_generation(self, folder: Path) -> None:
-        with open(folder / CATALOG_FILE, "w", encoding="utf-8") as fh:
-            for artifact_id in sorted(self.artifacts):
-                fh.write(json.dumps(self.artifacts[artifact_id].to_record(), ensure_ascii=False) + "\n")
-        matchgraph.save(matchgraph.catalog_graph(self.artifacts.values()), folder / GRAPH_FILE)
-        self.index.save(folder)
-        derived.save(folder, self.artifact_vectors, self.lexical, self.index.dim)
-        manifest = {"artifacts": len(self.artifacts), "capabilities": len(self.capabilities),
-                    "model": self.embedder.model_id, "index": self.index.kind, "created_at": time.time(),
-                    "catalog_version": self.catalog_version}
-        (folder / MANIFEST_FILE).write_text(json.dumps(manifest, indent=2))
+        """What this engine holds, written as a generation (the layout: search/generation.py)."""
+        generation.write(folder, generation.Contents(self.artifacts, self.index, self.artifact_vectors,
+                                                     self.lexical, self.embedder.model_id, self.catalog_version))
 
     def delete(self, artifact_ids: Sequence[str]) -> IngestReport:
         return self.apply(deletes=artifact_ids)
@@ -566,14 +557,6 @@ class Engine:
             self.feed.close()
         if self.query_cache is not None:
             self.query_cache.close()
-
-
-def _manifest(folder: Path) -> dict:
-    try:
-        got = json.loads((folder / MANIFEST_FILE).read_text())
-        return got if isinstance(got, dict) else {}
-    except (OSError, ValueError):
-        return {}
 
 
 def _query_cache(config: Settings):
