@@ -152,13 +152,15 @@ def test_three_servers_share_one_catalog_and_exact_counts(servers: list[str], cl
         resp = requests.get(f"{base}/v1/search", params={"q": QUERIES[j % len(QUERIES)], "k": 10}, timeout=60,
                             headers={"User-Agent": f"multihost-user-{j}"})  # 3,000 people, not one
         assert resp.status_code == 200, resp.text[:300]
+        if resp.json()["low_confidence"]:  # logged, never counted toward Times Matched
+            return []
         return [r["artifact_id"] for r in resp.json()["results"] if r["rank"] <= 10]
 
     expected: collections.Counter[str] = collections.Counter()
     with ThreadPoolExecutor(8) as pool:
         for served in pool.map(one, range(3000)):
             expected.update(served)
-    assert sum(expected.values()) > 3000
+    assert sum(expected.values()) > 1000
     for base in servers:
         for artifact_id, n in expected.items():
             got = requests.get(f"{base}/v1/artifacts/{artifact_id}", timeout=30).json()["times_matched"]
