@@ -15,6 +15,7 @@ from flask_limiter.util import get_remote_address
 from api import errors, metrics
 from api.spec import spec
 from api.state import EngineHolder
+from api.v1_admin import ADMIN_ENDPOINTS
 from search.config import Config
 from search.engine import Engine
 
@@ -54,6 +55,7 @@ def create_app(data_dir: str | None = None, *, engine: Engine | None = None, boo
         FEEDBACK_RATE_LIMIT=os.environ.get("MATCHGRAPH_FEEDBACK_RATE_LIMIT", "12000/minute;1000/second"),
         RATELIMIT_HEADERS_ENABLED=True,
         CORS_ORIGINS=os.environ.get("MATCHGRAPH_CORS_ORIGINS", "*"),
+        LOCAL_WRITES=os.environ.get("MATCHGRAPH_LOCAL_WRITES", "") == "1",
         JSON_SORT_KEYS=False,
     )
     app.config.update(settings)
@@ -74,8 +76,22 @@ def create_app(data_dir: str | None = None, *, engine: Engine | None = None, boo
                       default_limits=[app.config["RATELIMIT_DEFAULT"]], swallow_errors=True,
                       in_memory_fallback_enabled=True, enabled=app.config.get("RATELIMIT_ENABLED", True))
     app.extensions["limiter_obj"] = limiter
+
+    @app.after_request
+    def _no_cors_for_admin(resp):
+        """Admin routes never get CORS headers: neither their responses nor a preflight that asks for a
+        write method or targets the batch route (the artifact path is shared with the public GET).
+        Registered before CORS, so it runs after it."""
+        asked = request.headers.get("Access-Control-Request-Method", "").upper()
+        if request.endpoint in ADMIN_ENDPOINTS or request.path.startswith("/v1/artifacts:") or (
+                request.method == "OPTIONS" and asked in ("PUT", "DELETE", "PATCH")):
+            for key in [k for k in resp.headers.keys() if k.lower().startswith("access-control-")]:
+                del resp.headers[key]
+        return resp
+
+    # CORS for reads and feedback only: no page on another origin may ever be let to write the catalog
     CORS(app, resources={r"/v1/*": {"origins": app.config["CORS_ORIGINS"].split(",")},
-                         r"/widget/*": {"origins": "*"}})
+                         r"/widget/*": {"origins": "*"}}, methods=["GET", "HEAD", "POST", "OPTIONS"])
 
     from api import ops, pages, v1_admin, v1_analytics, v1_artifacts, v1_search
 

@@ -73,13 +73,24 @@ class EngineHolder:
         return self.engine
 
 
+class RefusedBootstrap(RuntimeError):
+    """The data dir holds catalog state that does not load: the bundled catalog must not replace it."""
+
+
 def bootstrap_catalog(engine: Engine, progress: bool = False) -> None:
-    """Ingest the bundled catalog when the data dir holds none; one process does it, others wait."""
+    """Ingest the bundled catalog when the data dir holds none; one process does it, others wait.
+
+    Never into a data dir that holds a CURRENT pointer or any generation folder, even when none of them
+    loads: that is a damaged catalog to repair (the error says so on /readyz), not a new one to create."""
     if generations.current(engine.data_dir) is not None:
         return
     lock_path = engine.data_dir / ".bootstrap.lock"
     with open(lock_path, "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
+        if generations.current(engine.data_dir) is None and generations.holds_catalog_state(engine.data_dir):
+            raise RefusedBootstrap(f"{engine.data_dir} holds a CURRENT pointer or generation folders but no "
+                                   "complete generation: not bootstrapping the bundled catalog over it; "
+                                   "restore a generation or ingest a catalog explicitly")
         if generations.current(engine.data_dir) is None:
             log.info("empty data dir: ingesting the bundled catalog from %s", BUNDLED)
             report = engine.ingest([BUNDLED], progress=progress)
@@ -89,4 +100,12 @@ def bootstrap_catalog(engine: Engine, progress: bool = False) -> None:
 
 
 def engine() -> Engine:
-    return current_app.extensions["matchgraph"].get()
+    """The engine, on the committed generation: every route sees what `python -m api ingest` or another
+    worker committed (a pointer read per request; a generation that does not load is logged once and the
+    one in memory keeps serving)."""
+    eng = current_app.extensions["matchgraph"].get()
+    try:
+        eng.reload()
+    except Exception:  # logged by reload; /readyz reports it
+        pass
+    return eng

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import logging
 import math
 import os
 from collections import defaultdict
@@ -24,6 +25,10 @@ DEFAULT_WEIGHTS: dict[str, dict[str, float]] = {
     "api": {"adoption": 0.30, "quality": 0.20, "ecosystem": 0.15, "match_graph": 0.20, "freshness": 0.15},
 }
 ADOPTION_SIGNALS = ("downloads", "likes", "stars")
+# The schema bounds each adoption signal to 0..MAX_SIGNAL; a stored value outside (a catalog written before
+# the bound, or edited by hand) is clamped here so that one record can never make scoring raise.
+MAX_SIGNAL = 10**15
+log = logging.getLogger(__name__)
 FRESHNESS_HALF_LIFE_DAYS = 365.0
 
 # Quality checklist: (key, points, what it checks). Points add up to 1.
@@ -118,6 +123,26 @@ def freshness(artifact: Artifact, today: dt.date | None = None) -> Component:
                              f"{FRESHNESS_HALF_LIFE_DAYS:.0f} days -> {value:.3f}"])
 
 
+def signal_value(artifact: Artifact, key: str) -> float:
+    """An adoption signal as a finite float in 0..MAX_SIGNAL: NaN, infinities, negatives, huge integers,
+    strings and other junk are clamped (or read as 0) with a warning, never an exception."""
+    raw = artifact.signals.get(key)
+    if raw is None:
+        return 0.0
+    if isinstance(raw, bool) or not isinstance(raw, (int, float)):
+        log.warning("artifact %s: signals.%s is %s, not a number: read as 0", artifact.id, key, type(raw).__name__)
+        return 0.0
+    if isinstance(raw, float) and math.isnan(raw):
+        log.warning("artifact %s: signals.%s is NaN: read as 0", artifact.id, key)
+        return 0.0
+    if raw < 0 or raw > MAX_SIGNAL:
+        clamped = 0.0 if raw < 0 else float(MAX_SIGNAL)
+        log.warning("artifact %s: signals.%s is out of range 0..%d: clamped to %d", artifact.id, key,
+                    MAX_SIGNAL, clamped)
+        return clamped
+    return float(raw)
+
+
 def _count(value: object) -> int:
     return len(value) if isinstance(value, list) else 0
 
@@ -134,8 +159,8 @@ class ScoreBook:
         self._max_signal: dict[tuple[str, str], float] = defaultdict(float)
         for a in self.artifacts.values():
             for key in ADOPTION_SIGNALS:
-                raw = a.signals.get(key)
-                if isinstance(raw, (int, float)) and raw > 0:
+                raw = signal_value(a, key)
+                if raw > 0:
                     self._max_signal[(a.type, key)] = max(self._max_signal[(a.type, key)], math.log1p(raw))
         self._max_co = max(self.co_matched.values(), default=0)
         self._cache: dict[str, Scores] = {}
@@ -143,9 +168,9 @@ class ScoreBook:
     def adoption(self, a: Artifact) -> Component:
         parts, reasons = [], []
         for key in ADOPTION_SIGNALS:
-            raw = a.signals.get(key)
+            raw = signal_value(a, key) if a.signals.get(key) is not None else 0.0
             top = self._max_signal.get((a.type, key), 0.0)
-            if isinstance(raw, (int, float)) and raw > 0 and top > 0:
+            if raw > 0 and top > 0:
                 share = math.log1p(raw) / top
                 parts.append(share)
                 reasons.append(f"{key} {int(raw):,}: log-scaled against the top {a.type} -> {share:.3f}")

@@ -37,7 +37,7 @@ from search.vectorcache import VectorCache
 log = logging.getLogger(__name__)
 CATALOG_FILE = "catalog.jsonl"
 GRAPH_FILE = "graph.json"
-MANIFEST_FILE = "manifest.json"
+MANIFEST_FILE = generations.COMPLETE_MARKER  # written last: its presence marks a whole generation
 
 
 @dataclass
@@ -69,6 +69,9 @@ class SearchResult:
     total: int
     low_confidence: bool = False
     learned_from: dict[str, list[str]] = field(default_factory=dict)
+    normalised: str = ""
+    vector: np.ndarray | None = field(default=None, repr=False)
+    recorded: bool = False
 
 
 @dataclass
@@ -102,7 +105,8 @@ class Engine:
         self._scorebook_at = 0.0
         self._intents_by_artifact: dict[str, set[str]] | None = None
         self.generation = ""
-        self._broken_generation = ""
+        self._broken: set[str] = set()  # generations that failed to load (never retried by this process)
+        self._serving_instead_of = ""  # the committed generation we fell back from, if any
         self._reset_state()
         self.reload()
 
@@ -115,26 +119,62 @@ class Engine:
         self.artifact_vectors: dict[str, np.ndarray] = {}
 
     def reload(self) -> bool:
-        """Load the committed generation if it differs from the one in memory; True when it did."""
+        """Load the committed generation if it differs from the one in memory; True when it did.
+
+        A generation that does not load (a damaged catalog, say) is remembered as broken and the newest
+        older complete one is loaded instead, with an ERROR in the log; when none loads, the generation in
+        memory keeps serving and the error is raised (reported by /readyz)."""
         folder = generations.current(self.data_dir)
         name = folder.name if folder else ""
-        if name == self.generation or name == self._broken_generation:
+        if name == self.generation or (name in self._broken and self._serving_instead_of == name):
             return False
         with self._lock:
-            previous = (self.artifacts, self.capabilities, self.index, self.lexical, self.artifact_vectors)
-            self._reset_state()
-            try:
-                if folder is not None:
-                    self._load(folder)
-            except Exception:
-                log.exception("could not load generation %s: keeping the one in memory", name)
-                self._broken_generation = name
-                (self.artifacts, self.capabilities, self.index, self.lexical,
-                 self.artifact_vectors) = previous
-                raise
-            self.generation = name
-            self._invalidate()
-        return True
+            if name == self.generation:
+                return False
+            candidates = [folder] if folder is not None else []
+            candidates += [g for g in generations.generations_newest_first(self.data_dir)
+                           if folder is not None and int(g.name[4:]) < int(name[4:])]
+            first_error: Exception | None = None
+            for candidate in candidates:
+                if candidate.name in self._broken:
+                    continue
+                if candidate.name == self.generation:  # the fallback is what we already serve
+                    self._serving_instead_of = name
+                    return False
+                try:
+                    self._load_into_memory(candidate)
+                except Exception as exc:
+                    log.exception("could not load generation %s", candidate.name)
+                    self._broken.add(candidate.name)
+                    first_error = first_error or exc
+                    continue
+                if candidate is not folder:
+                    log.error("generation %s does not load: serving the previous complete generation %s "
+                              "(re-ingest or fix %s)", name, candidate.name, self.data_dir / name)
+                self._serving_instead_of = name if candidate is not folder else ""
+                return True
+            if folder is None:
+                self._load_into_memory(None)
+                return True
+            self._serving_instead_of = name
+            log.error("no generation of %s loads: keeping the one in memory (%s)", self.data_dir,
+                      self.generation or "empty")
+            if first_error is not None:
+                raise first_error
+            return False
+
+    def _load_into_memory(self, folder: Path | None) -> None:
+        """Swap memory to `folder` (None: empty) or, when it fails, leave memory as it was and raise."""
+        previous = (self.artifacts, self.capabilities, self.index, self.lexical, self.artifact_vectors)
+        self._reset_state()
+        try:
+            if folder is not None:
+                self._load(folder)
+        except BaseException:
+            (self.artifacts, self.capabilities, self.index, self.lexical, self.artifact_vectors) = previous
+            raise
+        self.generation = folder.name if folder is not None else ""
+        self._invalidate()
 
     def _load(self, folder: Path) -> None:
         self._load_catalog(folder)
@@ -165,10 +205,25 @@ class Engine:
                         built_with[:12], self.embedder.model_id[:12])
 
     def _load_catalog(self, folder: Path) -> None:
-        with open(folder / CATALOG_FILE, encoding="utf-8") as fh:
-            for line in fh:
+        """Read the generation's catalog, checked against the size and sha256 in its manifest (generations
+        written before the checksum existed are read unchecked). Any damage raises CatalogError naming
+        the file (and the line, when a line does not parse)."""
+        path = folder / CATALOG_FILE
+        try:
+            manifest = json.loads((folder / MANIFEST_FILE).read_text())
+        except (OSError, ValueError):
+            manifest = {}
+        data = path.read_bytes()
+        want = manifest.get("catalog_sha256") if isinstance(manifest, dict) else None
+        if want and (len(data) != manifest.get("catalog_bytes", len(data))
+                     or hashlib.sha256(data).hexdigest() != want):
+            raise CatalogError(f"{path}: damaged (size or sha256 differs from {MANIFEST_FILE})")
+        for n, line in enumerate(data.decode("utf-8", errors="replace").splitlines(), 1):
+            try:
                 a = Artifact.from_record(json.loads(line), validate=False)
-                self.artifacts[a.id] = a
+            except (ValueError, KeyError, TypeError, AttributeError) as exc:
+                raise CatalogError(f"{path}:{n}: unreadable record ({type(exc).__name__}: {exc})") from None
+            self.artifacts[a.id] = a
         self.capabilities = {c.id: c for a in self.artifacts.values() for c in a.capabilities}
 
     def _load_derived(self, folder: Path) -> None:
@@ -217,9 +272,22 @@ class Engine:
 
     def apply(self, upserts: Sequence[Artifact] = (), deletes: Sequence[str] = (),
               progress: bool = False) -> IngestReport:
-        """Upsert and delete artifacts; memory and disk move to the new state together or not at all."""
-        with self._lock:
+        """Upsert and delete artifacts; memory and disk move to the new state together or not at all.
+
+        The slow part (embedding new capability texts) runs first, outside the data dir's writer lock (the
+        vectors land in the cache); then, under the lock, the write starts again from the generation
+        committed last by any process and commits on top of it, so no acknowledged write is lost."""
+        before = self.embedder.encoded_texts
+        self.embedder.encode(list(dict.fromkeys(c.text for a in upserts for c in a.capabilities
+                                                 if c.id not in self.capabilities)), progress=progress)
+        with self._lock, generations.writer_lock(self.data_dir):
             self.reload()
+            committed = generations.current(self.data_dir)
+            if committed is not None and self.generation not in (committed.name, "") and \
+                    self._serving_instead_of != committed.name:
+                raise RuntimeError(f"cannot write: the committed generation {committed.name} does not load "
+                                   "(see the log); fix or remove it first")
+            served = self.generation
             missing = [d for d in deletes if d not in self.artifacts and d not in {u.id for u in upserts}]
             if missing:
                 raise KeyError(missing[0])
@@ -233,8 +301,7 @@ class Engine:
             new_caps = {c.id: c for t in touched if t in new_catalog for c in new_catalog[t].capabilities}
             added = [c for cid, c in new_caps.items() if cid not in self.index]
             removed = sorted(old_caps - set(new_caps))
-            before = self.embedder.encoded_texts
-            vectors = self.embedder.encode([c.text for c in added], progress=progress)
+            vectors = self.embedder.encode([c.text for c in added])
             embedded = self.embedder.encoded_texts - before
             try:
                 if removed:
@@ -244,26 +311,31 @@ class Engine:
                 self.artifacts = new_catalog
                 self.capabilities = {c.id: c for a in new_catalog.values() for c in a.capabilities}
                 self._refresh_derived(touched)
-                folder = generations.commit(self.data_dir, self._write_generation)
+                folder = generations.commit(self.data_dir, self._write_generation, served=served)
             except BaseException:
                 log.exception("write failed: restoring the committed generation")
-                self.generation = "(failed)"
+                self.generation, self._serving_instead_of = "(failed)", ""
                 self.reload()
                 raise
-            self.generation = folder.name
+            self.generation, self._serving_instead_of = folder.name, ""
             self._invalidate()
             return IngestReport(len(upserts), sum(len(a.capabilities) for a in upserts), embedded,
                                 len(removed), folder.name)
 
     def _write_generation(self, folder: Path) -> None:
-        with open(folder / CATALOG_FILE, "w", encoding="utf-8") as fh:
+        digest = hashlib.sha256()
+        with open(folder / CATALOG_FILE, "wb") as fh:
             for artifact_id in sorted(self.artifacts):
-                fh.write(json.dumps(self.artifacts[artifact_id].to_record(), ensure_ascii=False) + "\n")
+                line = (json.dumps(self.artifacts[artifact_id].to_record(), ensure_ascii=False) + "\n").encode()
+                digest.update(line)
+                fh.write(line)
+        catalog_size = (folder / CATALOG_FILE).stat().st_size
         matchgraph.save(matchgraph.catalog_graph(self.artifacts.values()), folder / GRAPH_FILE)
         self.index.save(folder)
         derived.save(folder, self.artifact_vectors, self.lexical, self.index.dim)
         manifest = {"artifacts": len(self.artifacts), "capabilities": len(self.capabilities),
-                    "model": self.embedder.model_id, "index": self.index.kind, "created_at": time.time()}
+                    "model": self.embedder.model_id, "index": self.index.kind, "created_at": time.time(),
+                    "catalog_sha256": digest.hexdigest(), "catalog_bytes": catalog_size}
         (folder / MANIFEST_FILE).write_text(json.dumps(manifest, indent=2))
 
     def delete(self, artifact_ids: Sequence[str]) -> IngestReport:
@@ -322,11 +394,20 @@ class Engine:
         ]
         best_sim = max((s for caps in grouped.values() for _, s in caps[:1]), default=0.0)
         low = bool(ranked) and best_sim < self.config.low_confidence
-        result = SearchResult(uuid.uuid4().hex, query, 0.0, ranked, len(order), low, why)
+        result = SearchResult(uuid.uuid4().hex, query, 0.0, ranked, len(order), low, why,
+                              normalised or query, vector)
         if record:
-            self._record(result, normalised or query, vector)
+            self.record(result)
         result.took_ms = round((time.perf_counter() - started) * 1000, 2)
         return result
+
+    def record(self, result: SearchResult) -> None:
+        """Record the match edges of a search that was served. The API calls it once the response is
+        built, so a search that fails is never counted as a match. Recording twice is a no-op."""
+        if result.recorded or result.vector is None:
+            return
+        self._record(result, result.normalised, result.vector)
+        result.recorded = True
 
     def _record(self, result: SearchResult, normalised: str, vector: np.ndarray) -> None:
         intent_id = hashlib.sha1(normalised.encode()).hexdigest()[:16]

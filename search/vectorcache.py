@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
+import logging
 import os
 import sqlite3
 import threading
+import time
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Self
@@ -13,6 +16,7 @@ import numpy as np
 
 from graph.store.sqlite import INHERITED_CONNECTIONS, connect
 
+log = logging.getLogger(__name__)
 _CHUNK = 500  # keys per IN (...) query; well under SQLite's bound-parameter limit
 _DTYPE = np.dtype("<f4")  # fixed little-endian so a cache file is portable between machines
 
@@ -47,9 +51,25 @@ class VectorCache:
         if self._conn is not None:  # the parent's: closing it here could checkpoint its WAL under it
             INHERITED_CONNECTIONS.append(self._conn)
         # NORMAL: WAL stays consistent; losing a cache row is harmless
-        conn = connect(self.path, _SCHEMA, synchronous="NORMAL", timeout=self._timeout)
+        try:
+            conn = connect(self.path, _SCHEMA, synchronous="NORMAL", timeout=self._timeout)
+        except sqlite3.DatabaseError as exc:
+            if "locked" in str(exc):
+                raise
+            self._set_aside(exc)
+            conn = connect(self.path, _SCHEMA, synchronous="NORMAL", timeout=self._timeout)
         self._conn, self._pid = conn, os.getpid()
         return conn
+
+    def _set_aside(self, exc: Exception) -> None:
+        """A damaged cache file is only a cache: move it (and its WAL) aside and start an empty one; the
+        vectors are embedded again as they are needed."""
+        stamp = f"damaged-{int(time.time())}-{os.getpid()}"
+        log.warning("vector cache %s is unreadable (%s): moved aside to %s.%s, starting an empty cache",
+                    self.path, exc, self.path.name, stamp)
+        for suffix in ("", "-wal", "-shm"):
+            with contextlib.suppress(FileNotFoundError):
+                os.replace(f"{self.path}{suffix}", f"{self.path}.{stamp}{suffix}")
 
     def get_many(self, keys: Iterable[str]) -> dict[str, np.ndarray]:
         """The cached vectors for the keys that are present; absent or malformed rows are simply misses."""

@@ -227,7 +227,7 @@ def test_without_a_configured_key_only_direct_local_clients_write(engine, monkey
     from api.app import create_app
 
     monkeypatch.delenv("MATCHGRAPH_API_KEY", raising=False)
-    client = create_app(engine=engine, RATELIMIT_ENABLED=False).test_client()
+    client = create_app(engine=engine, RATELIMIT_ENABLED=False, LOCAL_WRITES=True).test_client()
     bad = {"id": "acme/open", "name": "Open", "type": "tool", "capabilities": [{"title": "x"}]}
     remote = client.put("/v1/artifacts/acme/open", json=bad, environ_base={"REMOTE_ADDR": "203.0.113.7"})
     assert remote.status_code == 403 and remote.get_json()["error"]["field"] == "Authorization"

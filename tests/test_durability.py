@@ -1,0 +1,387 @@
+"""Issue 12: every acknowledged write survives, one bad record never takes search down, safe by default.
+
+Each test here reproduced its bug before the fix (RELIABILITY.md, section "Found adversarially", lists the
+before/after numbers). Multi-process behaviour runs on real gunicorn workers (bench.common.Gunicorn, the
+Procfile's gthread workers) and a Redis of its own (tests/test_reliability.RedisServer).
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import pytest
+from conftest import small_records
+
+from graph import generations
+
+API_KEY = "test-key-12"
+
+
+def record(artifact_id: str, text: str, **extra) -> dict:
+    return {"id": artifact_id, "name": artifact_id, "type": "tool",
+            "capabilities": [{"title": text, "description": f"{text} for issue twelve tests"}], **extra}
+
+
+def committed_ids(data_dir: Path) -> set[str]:
+    """Artifact ids of the committed catalog, read from disk as a fresh process would."""
+    folder = generations.current(data_dir)
+    assert folder is not None
+    with open(folder / "catalog.jsonl", encoding="utf-8") as fh:
+        return {json.loads(line)["id"] for line in fh}
+
+
+@pytest.fixture(scope="module")
+def source(embedder, tmp_path_factory) -> Path:
+    """A pre-ingested small data dir whose vector cache already holds every catalog vector."""
+    from search.config import Config
+    from search.engine import Engine
+    from search.vectorcache import VectorCache
+
+    root = tmp_path_factory.mktemp("durable")
+    catalog = root / "small.jsonl"
+    catalog.write_text("".join(json.dumps(r) + "\n" for r in small_records()))
+    engine = Engine(Config.from_env(data_dir=root / "var", store_url=""), embedder=embedder)
+    engine.ingest([catalog])
+    cache = VectorCache(root / "var" / "vectors.db")
+    cache.put_many(embedder.cache.get_many([embedder.cache_key(c.text) for c in engine.capabilities.values()]))
+    cache.close()
+    engine.close()
+    return root / "var"
+
+
+@pytest.fixture
+def data_dir(source: Path, tmp_path: Path) -> Path:
+    """A private copy of the source data dir (tests write into it)."""
+    import shutil
+
+    target = tmp_path / "var"
+    shutil.copytree(source, target)
+    return target
+
+
+# =====================================================================================================
+# 1. writers are serialised across processes
+# =====================================================================================================
+@pytest.mark.slow
+def test_concurrent_admin_puts_on_two_gunicorn_workers_are_all_committed(data_dir: Path) -> None:
+    """Before: 12 concurrent PUTs x 3 rounds on 2 workers gave 500s (staging rename collisions) and lost
+    acknowledged artifacts. After: every PUT answers 200 and every acknowledged artifact is committed."""
+    from bench.common import Gunicorn
+
+    server = Gunicorn(data_dir, workers=2, threads=4, env={"MATCHGRAPH_API_KEY": API_KEY})
+    statuses: list[tuple[str, int, str]] = []
+    try:
+        server.wait_ready()
+
+        def put(artifact_id: str) -> tuple[str, int, str]:
+            import http.client
+
+            conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=120)
+            body = json.dumps(record(artifact_id, f"convert {artifact_id.replace('-', ' ')} records"))
+            conn.request("PUT", f"/v1/artifacts/{artifact_id}", body=body,
+                         headers={"Content-Type": "application/json", "Authorization": f"Bearer {API_KEY}"})
+            resp = conn.getresponse()
+            text = resp.read().decode(errors="replace")
+            conn.close()
+            return artifact_id, resp.status, text[:300]
+
+        with ThreadPoolExecutor(12) as pool:
+            for round_ in range(2):
+                statuses += pool.map(put, [f"durable-put-{round_}-{i}" for i in range(12)])
+        acknowledged = {a for a, status, _ in statuses if status == 200}
+        failed = [(a, status, text) for a, status, text in statuses if status != 200]
+    finally:
+        tail = server.tail()
+        server.stop()
+    print(f"\n{len(statuses)} PUTs: {len(acknowledged)} x 200, failures {failed[:3]}; "
+          f"missing after commit: {sorted(acknowledged - committed_ids(data_dir))}")
+    assert not failed, (failed[:3], tail)
+    assert acknowledged <= committed_ids(data_dir)
+
+
+def test_a_write_that_starts_from_an_older_generation_keeps_the_other_writers_artifact(make_engine, data_dir):
+    """Before: a CLI ingest that read gen N, embedded for a while and committed gen N+2 dropped what an
+    admin PUT committed as gen N+1 meanwhile. Two engines on one data dir (two processes in production):
+    while A embeds, B writes; A's commit must keep B's artifact, and B's write must not be lost."""
+    a = make_engine(data_dir)
+    b = make_engine(data_dir)
+    b_done = threading.Event()
+    errors: list[BaseException] = []
+
+    def b_writes() -> None:
+        from graph.catalog import Artifact
+
+        try:
+            b.apply(upserts=[Artifact.from_record(record("written-by-b", "merge two calendars"))])
+        except BaseException as exc:  # reported below
+            errors.append(exc)
+        b_done.set()
+
+    real_encode = a.embedder.encode
+    started = []
+
+    def slow_encode(texts, **kw):  # B writes while A is between reading the catalog and committing
+        if not started:
+            started.append(threading.Thread(target=b_writes))
+            started[0].start()
+            b_done.wait(5)  # with the writer lock, B waits for A instead (and finishes after A)
+        return real_encode(texts, **kw)
+
+    a.embedder.encode = slow_encode
+    try:
+        from graph.catalog import Artifact
+
+        a.apply(upserts=[Artifact.from_record(record("written-by-a", "schedule team meetings"))])
+    finally:
+        a.embedder.encode = real_encode
+    started[0].join(60)
+    assert not errors, errors
+    ids = committed_ids(data_dir)
+    assert {"written-by-a", "written-by-b"} <= ids, sorted(ids - set(a.artifacts))
+
+
+# =====================================================================================================
+# 2. one bad record never takes search down; a failed search is not recorded
+# =====================================================================================================
+def admin_app(engine, **settings):
+    from api.app import create_app
+
+    return create_app(engine=engine, RATELIMIT_ENABLED=False, **settings)
+
+
+@pytest.mark.parametrize("value", [10**400, -1, 1.5, "many"])
+def test_out_of_range_signals_are_refused_with_422_naming_the_field(make_engine, data_dir, monkeypatch, value):
+    """Before: signals.downloads = 10**400 was accepted by PUT (200) and by ingest."""
+    monkeypatch.setenv("MATCHGRAPH_API_KEY", API_KEY)
+    engine = make_engine(data_dir)
+    client = admin_app(engine).test_client()
+    body = record("huge-downloads", "count things", signals={"downloads": value})
+    resp = client.put("/v1/artifacts/huge-downloads", data=json.dumps(body), content_type="application/json",
+                      headers={"Authorization": f"Bearer {API_KEY}"})
+    assert resp.status_code == 422, resp.get_data(as_text=True)[:300]
+    assert resp.get_json()["error"]["field"] == "signals.downloads"
+    from graph.catalog import CatalogError
+    from graph.loader import load_artifacts
+
+    bad = data_dir.parent / "bad.jsonl"
+    bad.write_text(json.dumps(body) + "\n")
+    with pytest.raises(CatalogError, match="signals.downloads"):
+        load_artifacts([bad])
+
+
+def test_stored_junk_signals_never_break_search_artifacts_similar_compare_or_pages(make_engine, data_dir, caplog):
+    """Before: one stored record with signals.downloads = 10**400 made search, the artifact, similar, compare
+    and the pages answer 500 for the whole catalog (OverflowError in math.log1p)."""
+    from graph.catalog import Artifact
+
+    engine = make_engine(data_dir)
+    junk = {"junk-huge": 10**400, "junk-nan": float("nan"), "junk-inf": float("inf"), "junk-negative": -7,
+            "junk-string": "lots"}
+    engine.apply(upserts=[Artifact.from_record(record(a, "extract answers from passages",
+                                                      signals={"downloads": v, "stars": v}), validate=False)
+                          for a, v in junk.items()])
+    client = admin_app(engine).test_client()
+    other = "deepset/roberta-base-squad2"
+    for url in ["/v1/search?q=extract+answers+from+passages", "/v1/artifacts/junk-huge",
+                "/v1/artifacts/junk-huge/similar", f"/v1/compare?a=junk-huge&b={other}", "/v1/artifacts",
+                "/?q=extract+answers", "/artifacts/junk-nan", f"/compare?a=junk-inf&b={other}"]:
+        resp = client.get(url)
+        assert resp.status_code == 200, (url, resp.status_code, resp.get_data(as_text=True)[:300])
+    scores = engine.scores("junk-huge")
+    assert 0 <= scores.unfragile_rank <= 100
+    assert engine.scores("junk-nan").components["adoption"].value == 0.0
+    assert "clamped" in caplog.text
+
+
+def test_a_search_that_fails_is_not_recorded(make_engine, data_dir, monkeypatch):
+    """Before: the match edges were recorded before the response was built, so a search that answered 500
+    still counted as a match. The failure is injected into building the response."""
+    engine = make_engine(data_dir)
+    client = admin_app(engine).test_client()
+    assert client.get("/v1/search?q=extract+answers+from+passages").status_code == 200
+    before = engine.store.summary()["searches"]
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("injected: the response could not be built")
+
+    monkeypatch.setattr(engine, "scorebook", broken)
+    resp = client.get("/v1/search?q=extract+answers+from+passages")
+    assert resp.status_code == 500
+    monkeypatch.undo()
+    assert engine.store.summary()["searches"] == before
+    assert client.get("/v1/search?q=extract+answers+from+passages").status_code == 200
+    assert engine.store.summary()["searches"] == before + 1
+
+
+# =====================================================================================================
+# 7. HEAD records nothing
+# =====================================================================================================
+def test_head_search_records_nothing(make_engine, data_dir):
+    """Before: HEAD /v1/search (and HEAD /?q=) recorded a search and counted as a match."""
+    engine = make_engine(data_dir)
+    client = admin_app(engine).test_client()
+    before = engine.store.summary()["searches"]
+    assert client.head("/v1/search?q=extract+answers+from+passages").status_code == 200
+    assert client.head("/?q=extract+answers+from+passages").status_code == 200
+    assert engine.store.summary()["searches"] == before
+    assert client.get("/v1/search?q=extract+answers+from+passages").status_code == 200
+    assert engine.store.summary()["searches"] == before + 1
+
+
+# =====================================================================================================
+# 3. safe by default: no CORS on admin routes; no key -> no writes unless explicitly allowed, and then
+#    only from direct local programs
+# =====================================================================================================
+def test_without_a_key_writes_are_refused_unless_local_writes_are_allowed(make_engine, data_dir, monkeypatch):
+    """Before: with no key a loopback PUT was accepted by default, and a proxy that set only
+    X-Forwarded-Host/Proto (or a page's fetch carrying Origin) passed."""
+    monkeypatch.delenv("MATCHGRAPH_API_KEY", raising=False)
+    monkeypatch.delenv("MATCHGRAPH_LOCAL_WRITES", raising=False)
+    engine = make_engine(data_dir)
+    body = record("local-write", "rename photo files")
+
+    def put(client, **headers):
+        return client.put("/v1/artifacts/local-write", data=json.dumps(body), content_type="application/json",
+                          headers=headers)
+
+    default = admin_app(engine).test_client()
+    resp = put(default)
+    assert resp.status_code == 403 and resp.get_json()["error"]["field"] == "Authorization"
+    assert default.delete("/v1/artifacts/deepset/roberta-base-squad2").status_code == 403
+
+    local = admin_app(engine, LOCAL_WRITES=True).test_client()
+    for headers in ({"Origin": "https://evil.example"}, {"Origin": "null"}, {"X-Forwarded-Host": "a.example"},
+                    {"X-Forwarded-Proto": "https"}, {"Forwarded": "for=203.0.113.9"}, {"Via": "1.1 proxy"},
+                    {"X-Real-IP": "203.0.113.9"}, {"Sec-Fetch-Site": "cross-site"}):
+        resp = put(local, **headers)
+        assert resp.status_code == 403, (headers, resp.get_data(as_text=True)[:200])
+    assert "local-write" not in engine.artifacts
+    assert put(local).status_code == 200  # a direct local program (curl, a script) in opt-in local mode
+
+
+def test_admin_routes_never_get_cors(make_engine, data_dir, monkeypatch):
+    """Before: the CORS preflight granted PUT and DELETE to any origin on /v1/artifacts/<id>."""
+    monkeypatch.setenv("MATCHGRAPH_API_KEY", API_KEY)
+    engine = make_engine(data_dir)
+    client = admin_app(engine, CORS_ORIGINS="*").test_client()
+    origin = {"Origin": "https://evil.example"}
+    artifact = "/v1/artifacts/deepset/roberta-base-squad2"
+    for path, method in ((artifact, "PUT"), (artifact, "DELETE"), ("/v1/artifacts:batch", "POST")):
+        pre = client.options(path, headers={**origin, "Access-Control-Request-Method": method,
+                                            "Access-Control-Request-Headers": "authorization,content-type"})
+        assert "Access-Control-Allow-Origin" not in pre.headers, (path, method, dict(pre.headers))
+        assert method not in pre.headers.get("Access-Control-Allow-Methods", "")
+    resp = client.delete(artifact, headers={**origin, "Authorization": f"Bearer {API_KEY}"})
+    assert "Access-Control-Allow-Origin" not in resp.headers
+    # reads and feedback keep CORS for widgets on other sites
+    assert client.get("/v1/artifacts/bigcode/the-stack-v2", headers=origin).headers["Access-Control-Allow-Origin"]
+    pre = client.options("/v1/feedback", headers={**origin, "Access-Control-Request-Method": "POST"})
+    assert pre.headers.get("Access-Control-Allow-Origin")
+
+
+# =====================================================================================================
+# 4. CURRENT naming a missing generation: fall back, never bootstrap over it, never prune what is served
+# =====================================================================================================
+def test_current_naming_a_missing_generation_falls_back_to_the_newest_complete_one(make_engine, data_dir,
+                                                                                    caplog):
+    """Before: CURRENT -> a missing folder made the data dir look empty; the server bootstrapped the bundled
+    catalog over it and pruned the older generations (a whole catalog lost)."""
+    import logging
+
+    from api.state import bootstrap_catalog
+
+    served = generations.current(data_dir).name
+    ids = committed_ids(data_dir)
+    (data_dir / "CURRENT").write_text("gen-000099")
+    caplog.set_level(logging.ERROR)
+    engine = make_engine(data_dir)
+    assert engine.generation == served and set(engine.artifacts) == ids
+    assert "gen-000099" in caplog.text and "newest complete generation" in caplog.text
+    bootstrap_catalog(engine)  # the server's start-up path: must not replace the catalog
+    assert set(engine.artifacts) == ids and (data_dir / served).is_dir()
+
+
+def test_no_bootstrap_into_a_data_dir_whose_generations_are_all_gone(make_engine, data_dir):
+    import shutil
+
+    from api.state import RefusedBootstrap, bootstrap_catalog
+
+    for folder in data_dir.glob("gen-*"):
+        shutil.rmtree(folder)
+    engine = make_engine(data_dir)
+    assert engine.artifacts == {}
+    with pytest.raises(RefusedBootstrap, match="not bootstrapping"):
+        bootstrap_catalog(engine)
+    assert not list(data_dir.glob("gen-*"))
+
+
+# =====================================================================================================
+# 10. damaged files: the catalog is checksummed with a fallback, a damaged cache is rebuilt, and every
+#     such error names the file
+# =====================================================================================================
+def test_a_damaged_catalog_falls_back_to_the_previous_complete_generation(make_engine, data_dir, caplog):
+    """Before: a damaged catalog.jsonl had no checksum (a flipped byte inside a string loaded silently)
+    and no fallback; the error named no file."""
+    import logging
+
+    from graph.catalog import Artifact
+
+    first = generations.current(data_dir).name
+    writer = make_engine(data_dir)
+    writer.apply(upserts=[Artifact.from_record(record("after-first", "transcribe podcasts"))])
+    newest = generations.current(data_dir)
+    catalog = newest / "catalog.jsonl"
+    data = bytearray(catalog.read_bytes())
+    at = data.index(b"transcribe podcasts")
+    data[at:at + 10] = b"TRANSCRIBE"  # still valid JSON: only a checksum can tell
+    catalog.write_bytes(bytes(data))
+    caplog.set_level(logging.WARNING)
+    engine = make_engine(data_dir)
+    assert engine.generation == first and "after-first" not in engine.artifacts
+    assert str(catalog) in caplog.text and f"serving the previous complete generation {first}" in caplog.text
+    assert engine.search("extract answers from passages", record=False).hits
+
+
+def test_a_damaged_vector_cache_is_rebuilt_and_a_damaged_match_store_is_named(make_engine, data_dir, caplog):
+    """Before: random bytes in vectors.db (a cache) or matches.db stopped start-up with "file is not a
+    database", naming neither."""
+    import logging
+    import os
+    import sqlite3
+
+    (data_dir / "vectors.db").write_bytes(os.urandom(8192))
+    for extra in ("vectors.db-wal", "vectors.db-shm"):
+        (data_dir / extra).unlink(missing_ok=True)
+    caplog.set_level(logging.WARNING)
+    engine = make_engine(data_dir)
+    assert "vectors.db" in caplog.text and "moved aside" in caplog.text
+    assert engine.search("extract answers from passages", record=False).hits
+    engine.close()
+
+    (data_dir / "matches.db").write_bytes(os.urandom(8192))
+    for extra in ("matches.db-wal", "matches.db-shm"):
+        (data_dir / extra).unlink(missing_ok=True)
+    with pytest.raises(sqlite3.DatabaseError, match="matches.db"):
+        make_engine(data_dir)
+
+
+# =====================================================================================================
+# 8. every route serves the current generation
+# =====================================================================================================
+def test_every_route_serves_what_another_process_committed(make_engine, data_dir):
+    """Before: after `python -m api ingest`, GET /v1/artifacts/<new> answered 404 until someone searched."""
+    from graph.catalog import Artifact
+
+    server_engine = make_engine(data_dir)
+    client = admin_app(server_engine).test_client()
+    assert client.get("/v1/artifacts/ingested-elsewhere").status_code == 404
+    cli = make_engine(data_dir)  # what `python -m api ingest` does in its own process
+    cli.apply(upserts=[Artifact.from_record(record("ingested-elsewhere", "caption short videos"))])
+    for url in ("/v1/artifacts/ingested-elsewhere", "/v1/artifacts/ingested-elsewhere/similar",
+                "/artifacts/ingested-elsewhere", "/v1/compare?a=ingested-elsewhere&b=bigcode/the-stack-v2"):
+        assert client.get(url).status_code == 200, url
+    cli.delete(["ingested-elsewhere"])
+    assert client.get("/v1/artifacts/ingested-elsewhere").status_code == 404
