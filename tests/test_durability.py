@@ -385,3 +385,46 @@ def test_every_route_serves_what_another_process_committed(make_engine, data_dir
         assert client.get(url).status_code == 200, url
     cli.delete(["ingested-elsewhere"])
     assert client.get("/v1/artifacts/ingested-elsewhere").status_code == 404
+
+
+# =====================================================================================================
+# 11. invalid dates, over-long URLs, rate limits per client
+# =====================================================================================================
+@pytest.mark.parametrize("date", ["2026-02-30", "2026-01-01T25:61:61+99:99", "2025-13-01"])
+def test_impossible_dates_are_refused(make_engine, data_dir, monkeypatch, date):
+    """Before: 2026-02-30 and ...T25:61:61+99:99 fitted the schema's pattern and were stored."""
+    monkeypatch.setenv("MATCHGRAPH_API_KEY", API_KEY)
+    engine = make_engine(data_dir)
+    client = admin_app(engine).test_client()
+    body = record("dated", "index invoices", updated_at=date)
+    resp = client.put("/v1/artifacts/dated", data=json.dumps(body), content_type="application/json",
+                      headers={"Authorization": f"Bearer {API_KEY}"})
+    assert resp.status_code == 422 and resp.get_json()["error"]["field"] == "updated_at", resp.get_data()[:300]
+    body["updated_at"] = "2024-02-29T23:59:59Z"
+    assert client.put("/v1/artifacts/dated", data=json.dumps(body), content_type="application/json",
+                      headers={"Authorization": f"Bearer {API_KEY}"}).status_code == 200
+
+
+@pytest.mark.slow
+def test_over_long_urls_get_the_json_error_shape_from_gunicorn(data_dir) -> None:
+    """Before: a URL over gunicorn's request-line limit (4094 bytes) got gunicorn's HTML 400 page."""
+    import socket
+
+    from bench.common import Gunicorn, call
+
+    server = Gunicorn(data_dir, workers=1, threads=2, app="api.app:create_app()")
+    try:
+        server.wait_ready()
+        status, body = call(server.port, "GET", "/v1/search?k=3&q=" + "long+question+" * 400)  # 5.6 kB
+        assert status in (200, 422) and body, (status, body)  # the app saw it (q may be over its own limit)
+        with socket.create_connection(("127.0.0.1", server.port), timeout=30) as sock:
+            sock.sendall(b"GET /v1/search?q=" + b"x" * 20_000 + b" HTTP/1.1\r\nHost: x\r\n\r\n")
+            raw = b""
+            while chunk := sock.recv(65536):
+                raw += chunk
+    finally:
+        server.stop()
+    head, _, payload = raw.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 414") and b"application/json" in head, raw[:300]
+    error = json.loads(payload)["error"]
+    assert error["code"] == "too_long" and error["field"] == "URL"
