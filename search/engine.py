@@ -91,13 +91,14 @@ class Engine:
         self.config = config
         self.data_dir = Path(config.data_dir)
         self.data_dir.mkdir(parents=True, exist_ok=True)
+        # the store first: a store that refuses us (wrong password) fails start-up before the model loads
+        self.store = store or open_store(config.store_url, self.data_dir)
         self.cache = VectorCache(self.data_dir / "vectors.db")
         self.embedder = embedder or Embedder(
             config.model, layers=config.layers, pooling=config.pooling, cache=self.cache, backend=config.encoder,
             threads=config.encoder_threads, onnx_dir=config.onnx_dir or self.data_dir / "models")
         if self.embedder.cache is None:
             self.embedder.cache = self.cache
-        self.store = store or open_store(config.store_url, self.data_dir)
         self.query_cache = _query_cache(config)
         self.intents = IntentMemory(self.embedder, self.store)
         self._lock = threading.RLock()

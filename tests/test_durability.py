@@ -428,3 +428,73 @@ def test_over_long_urls_get_the_json_error_shape_from_gunicorn(data_dir) -> None
     assert head.startswith(b"HTTP/1.1 414") and b"application/json" in head, raw[:300]
     error = json.loads(payload)["error"]
     assert error["code"] == "too_long" and error["field"] == "URL"
+
+
+# =====================================================================================================
+# 5. a hung Redis: probing in one background thread, requests straight to the spool
+# =====================================================================================================
+@pytest.mark.slow
+def test_a_frozen_redis_under_load_never_holds_requests_for_a_probe(source: Path) -> None:
+    """Before: with Redis SIGSTOPped under load, circuit-breaker probes of ~4 s ran on request threads
+    (requests took 9-11 s). After: no probe runs on a request thread, no error reaches a client, and the
+    counts are exact once Redis answers again. Latencies are printed (bench.load --stall measures them)."""
+    from bench.load import format_report, run
+
+    report = run(clients=6, seconds=12, workers=2, threads=4, source=source, stall=5)
+    print("\n" + format_report(report))
+    assert report["errors"] == 0 and not report["hung_clients"], report["error_kinds"]
+    assert report["latency_ms"]["search (stall)"]["n"] > 0
+    assert report["request_probes"] and set(report["request_probes"].values()) == {0}, report["request_probes"]
+    assert report["counts_exact"], {k: v for k, v in report.items() if k != "server_log_tail"}
+
+
+# =====================================================================================================
+# 9. Redis authentication and configuration errors are fatal at start and make /readyz 503
+# =====================================================================================================
+def test_a_wrong_redis_password_is_fatal_at_start_and_makes_readyz_503(embedder, data_dir, tmp_path) -> None:
+    """Before: a wrong password was treated as an outage: /readyz said ready while every event spooled
+    forever and analytics answered 503."""
+    import redis
+    from test_reliability import RedisServer
+
+    from api.app import create_app
+    from graph.store import open_store
+    from graph.store.spool import StoreConfigError
+    from search.config import Config
+    from search.engine import Engine
+
+    server = RedisServer(tmp_path / "redis").start()
+    try:
+        redis.Redis(port=server.port).config_set("requirepass", "right-secret")
+        wrong = f"redis://:wrong-secret@127.0.0.1:{server.port}/0"
+        with pytest.raises(StoreConfigError, match="(?i)pass"):
+            open_store(wrong, data_dir)
+        # the server: the engine does not start, /readyz is 503 and says why
+        app = create_app(config=Config.from_env(data_dir=data_dir, store_url=wrong), bootstrap=False,
+                         RATELIMIT_ENABLED=False)
+        client = app.test_client()
+        import time
+
+        deadline = time.monotonic() + 60
+        while True:
+            resp = client.get("/readyz")
+            if "pass" in json.dumps(resp.get_json()).lower() or time.monotonic() > deadline:
+                break
+            time.sleep(0.2)
+        assert resp.status_code == 503 and "StoreConfigError" in resp.get_json()["checks"]["error"], resp.get_json()
+
+        # a password rotated while running: writes still land in the spool (nothing lost), /readyz is 503
+        right = f"redis://:right-secret@127.0.0.1:{server.port}/0"
+        engine = Engine(Config.from_env(data_dir=data_dir, store_url=right), embedder=embedder)
+        client = create_app(engine=engine, RATELIMIT_ENABLED=False).test_client()
+        assert client.get("/readyz").status_code == 200
+        redis.Redis(port=server.port, password="right-secret").config_set("requirepass", "rotated")
+        engine.store.primary.r.connection_pool.disconnect()  # a new connection must authenticate again
+        assert client.get("/v1/search?q=extract+answers").status_code == 200
+        ready = client.get("/readyz")
+        assert ready.status_code == 503, ready.get_json()
+        assert "AuthenticationError" in ready.get_json()["checks"]["spool"]["error"]
+        assert engine.store.status()["spooled"] == 1
+        engine.close()
+    finally:
+        server.stop()

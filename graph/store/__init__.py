@@ -12,14 +12,16 @@ SPOOL_FILE = "match-spool.db"
 
 
 def redis_client_options() -> dict:
-    """Short timeouts and one quick retry, so a dead Redis costs a request milliseconds, not seconds
-    (the spool takes the write). Options in the URL's query string (socket_timeout=...) win."""
+    """Short timeouts and one quick retry of a dropped connection (never of a timeout: a hung Redis
+    must cost a request at most one socket timeout; the spool takes the write). Options in the URL's
+    query string (socket_timeout=...) win."""
     from redis.backoff import ExponentialBackoff
+    from redis.exceptions import ConnectionError as RedisConnectionError
     from redis.retry import Retry
 
     return {"socket_connect_timeout": float(os.environ.get("MATCHGRAPH_REDIS_CONNECT_TIMEOUT", "0.5")),
-            "socket_timeout": float(os.environ.get("MATCHGRAPH_REDIS_TIMEOUT", "2.0")),
-            "retry": Retry(ExponentialBackoff(cap=0.05, base=0.01), 1)}
+            "socket_timeout": float(os.environ.get("MATCHGRAPH_REDIS_TIMEOUT", "1.0")),
+            "retry": Retry(ExponentialBackoff(cap=0.05, base=0.01), 1, supported_errors=(RedisConnectionError,))}
 
 
 def open_store(url: str | None, data_dir: Path, *, spool: bool | None = None) -> MatchStore:
