@@ -3,15 +3,14 @@
 from __future__ import annotations
 
 import hmac
-import os
 
-from flask import Blueprint, current_app, request
+from flask import Blueprint, request
 from spectree import Response
 
 from api.errors import ApiError
 from api.models import ArtifactIn, BatchRequest, ErrorResponse, WriteResponse
 from api.spec import spec
-from api.state import engine
+from api.state import engine, settings
 from graph.catalog import Artifact, CatalogError
 
 bp = Blueprint("admin", __name__, url_prefix="/v1")
@@ -46,12 +45,13 @@ def require_key() -> None:
     are not a web page (no `Origin`) and not relayed by a proxy (no forwarding header of any kind)."""
     if request.method not in ("PUT", "POST", "DELETE") or request.endpoint not in ADMIN_ENDPOINTS:
         return
-    if os.environ.get("MATCHGRAPH_READ_ONLY", "") == "1":  # an API host serving a shipped copy of the catalog
+    conf = settings()
+    if conf.read_only:  # an API host serving a shipped copy of the catalog
         raise ApiError(403, "catalog writes go to the catalog host: this host serves a read-only copy",
                        None, code="read_only")
-    key = os.environ.get("MATCHGRAPH_API_KEY", "")
+    key = conf.api_key  # a secret: masked by `python -m api config`
     if not key:
-        if not current_app.config.get("LOCAL_WRITES"):
+        if not conf.local_writes:
             raise ApiError(403, "Authorization: catalog writes are disabled until MATCHGRAPH_API_KEY is set "
                                 "(or MATCHGRAPH_LOCAL_WRITES=1 allows direct local clients)", "Authorization")
         relayed = _relayed_or_cross_site()

@@ -53,8 +53,10 @@ def client(app):
 
 
 @pytest.fixture
-def admin(monkeypatch):
-    monkeypatch.setenv("MATCHGRAPH_API_KEY", KEY)
+def admin(app, monkeypatch):
+    """The app's settings with an admin key (settings are read once, by create_app: swap the object)."""
+    settings = app.extensions["matchgraph.settings"]
+    monkeypatch.setitem(app.extensions, "matchgraph.settings", settings.replace(api_key=KEY))
     return {"Authorization": f"Bearer {KEY}"}
 
 
@@ -776,8 +778,9 @@ def test_admin_requires_the_key(client, admin):
 def test_without_a_configured_key_only_direct_local_clients_may_write(client, monkeypatch):
     """Local mode (opt-in, MATCHGRAPH_LOCAL_WRITES=1): with MATCHGRAPH_API_KEY unset, writes need no token
     from loopback, and are refused from anywhere else or through a proxy."""
-    monkeypatch.delenv("MATCHGRAPH_API_KEY", raising=False)
-    monkeypatch.setitem(client.application.config, "LOCAL_WRITES", True)
+    app = client.application
+    monkeypatch.setitem(app.extensions, "matchgraph.settings",
+                        app.extensions["matchgraph.settings"].replace(api_key="", local_writes=True))
     new = record("open-mode/x", "Open mode", "Written without a token in local mode.")
     remote = {"environ_base": {"REMOTE_ADDR": "203.0.113.9"}}
     assert_error(client.put("/v1/artifacts/open-mode/x", json=new, **remote), 403, "Authorization")

@@ -36,7 +36,7 @@ def committed_ids(data_dir: Path) -> set[str]:
 @pytest.fixture(scope="module")
 def source(embedder, tmp_path_factory) -> Path:
     """A pre-ingested small data dir whose vector cache already holds every catalog vector."""
-    from search.config import Config
+    from graph.settings import Settings as Config
     from search.engine import Engine
     from search.vectorcache import VectorCache
 
@@ -252,7 +252,8 @@ def test_without_a_key_writes_are_refused_unless_local_writes_are_allowed(make_e
     assert resp.status_code == 403 and resp.get_json()["error"]["field"] == "Authorization"
     assert default.delete("/v1/artifacts/deepset/roberta-base-squad2").status_code == 403
 
-    local = admin_app(engine, LOCAL_WRITES=True).test_client()
+    monkeypatch.setenv("MATCHGRAPH_LOCAL_WRITES", "1")
+    local = admin_app(engine).test_client()
     for headers in ({"Origin": "https://evil.example"}, {"Origin": "null"}, {"X-Forwarded-Host": "a.example"},
                     {"X-Forwarded-Proto": "https"}, {"Forwarded": "for=203.0.113.9"}, {"Via": "1.1 proxy"},
                     {"X-Real-IP": "203.0.113.9"}, {"Sec-Fetch-Site": "cross-site"}):
@@ -458,9 +459,9 @@ def test_a_wrong_redis_password_is_fatal_at_start_and_makes_readyz_503(embedder,
     from test_reliability import RedisServer
 
     from api.app import create_app
+    from graph.settings import Settings as Config
     from graph.store import open_store
     from graph.store.spool import StoreConfigError
-    from search.config import Config
     from search.engine import Engine
 
     server = RedisServer(tmp_path / "redis").start()
