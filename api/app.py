@@ -12,6 +12,7 @@ from flask_limiter import Limiter
 from flask_limiter.util import get_remote_address
 
 from api import errors, metrics
+from api.bodies import BodyDeadline
 from api.spec import spec
 from api.state import EngineHolder
 from api.v1_admin import ADMIN_ENDPOINTS
@@ -60,6 +61,7 @@ def create_app(data_dir: str | None = None, *, engine: Engine | None = None, boo
         JSON_SORT_KEYS=False,
     )
     app.config.update(flask_config)
+    app.wsgi_app = BodyDeadline(app.wsgi_app, settings.body_timeout_s, settings.max_body)  # slow bodies: 408
     logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     holder = EngineHolder(settings, engine)
     app.extensions["matchgraph"] = holder

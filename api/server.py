@@ -52,7 +52,7 @@ class _Server(BaseApplication):
         return self.factory()
 
 
-def run(factory: Callable[[], Flask], host: str = "127.0.0.1", port: int = 8000, threads: int = 4) -> None:
+def run(factory: Callable[[], Flask], host: str = "127.0.0.1", port: int = 8000, threads: int = 16) -> None:
     """One worker with threads: the engine loads once and SQLite sees a single writer process."""
     _Server(factory, {"bind": f"{host}:{port}", "workers": 1, "worker_class": "gthread", "threads": threads,
                       "timeout": 120, "accesslog": "-",

@@ -252,6 +252,9 @@ class Settings:
                                 kind="str")
     max_body: int = setting("MATCHGRAPH_MAX_BODY", 1024 * 1024, "request body limit in bytes (413 above)",
                             kind="int", minimum=1)
+    body_timeout_s: float = setting("MATCHGRAPH_BODY_TIMEOUT_S", 10.0,
+                                    "seconds a client has to send a whole request body (408 after), so slow "
+                                    "clients cannot hold server threads", kind="float", minimum=0.1)
     log_level: str = setting("MATCHGRAPH_LOG_LEVEL", "INFO", "log level of the server", kind="str",
                              choices=("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"))
     prometheus_multiproc_dir: Path | None = setting(

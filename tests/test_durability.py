@@ -499,3 +499,77 @@ def test_a_wrong_redis_password_is_fatal_at_start_and_makes_readyz_503(embedder,
         engine.close()
     finally:
         server.stop()
+
+
+# =====================================================================================================
+# 6. slow request bodies cannot starve `python -m api serve`
+# =====================================================================================================
+@pytest.mark.slow
+def test_clients_trickling_bodies_do_not_starve_python_m_api_serve(data_dir: Path, tmp_path: Path) -> None:
+    """Before: 4 connections trickling a body held the 4 threads of `python -m api serve` and a search
+    timed out after 20 s. After: the search is answered while they trickle, and each of them gets a JSON
+    408 once its body deadline passes (MATCHGRAPH_BODY_TIMEOUT_S, 3 s here)."""
+    import os
+    import signal
+    import socket
+    import subprocess
+    import sys
+    import time
+
+    from bench.common import ROOT, call, free_port
+
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MATCHGRAPH_") or k == "MATCHGRAPH_ONNX_DIR"}
+    env.update(MATCHGRAPH_BODY_TIMEOUT_S="3", MATCHGRAPH_RATE_LIMIT="100000/second", PYTHONUNBUFFERED="1",
+               MATCHGRAPH_RECOMPUTE_EVERY="0")
+    log = open(tmp_path / "serve.log", "wb")  # noqa: SIM115 - closed below
+    proc = subprocess.Popen([sys.executable, "-m", "api", "serve", "--port", str(port), "--data-dir", str(data_dir)],
+                            cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    slow: list[socket.socket] = []
+    try:
+        deadline = time.monotonic() + 300
+        while True:
+            assert proc.poll() is None, (tmp_path / "serve.log").read_text()[-2000:]
+            try:
+                if call(port, "GET", "/readyz")[0] == 200:
+                    break
+            except OSError:
+                pass
+            assert time.monotonic() < deadline, (tmp_path / "serve.log").read_text()[-2000:]
+            time.sleep(0.3)
+        for _ in range(6):  # more slow clients than the old default had threads
+            s = socket.create_connection(("127.0.0.1", port), timeout=60)
+            s.sendall(b"POST /v1/feedback HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                      b"Content-Length: 1000\r\n\r\n{")
+            slow.append(s)
+        time.sleep(0.5)
+        for s in slow:  # still trickling
+            s.sendall(b" ")
+        import http.client
+
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=20)
+        conn.request("GET", "/v1/search?q=extract+answers+from+passages&k=3")
+        resp = conn.getresponse()
+        assert resp.status == 200, resp.read()[:300]
+        conn.close()
+        answers = []
+        for s in slow:
+            raw = b""
+            try:
+                while chunk := s.recv(65536):
+                    raw += chunk
+            except OSError:
+                pass
+            answers.append(raw)
+        assert all(a.startswith(b"HTTP/1.1 408") and b'"code": "timeout"' in a for a in answers), answers[:2]
+    finally:
+        for s in slow:
+            s.close()
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGTERM)
+            try:
+                proc.wait(30)
+            except subprocess.TimeoutExpired:
+                os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait(10)
+        log.close()
