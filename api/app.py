@@ -11,7 +11,7 @@ from flask_cors import CORS
 from flask_limiter import Limiter
 from flask_limiter.util import get_remote_address
 
-from api import errors, metrics
+from api import errors, metrics, ratelimit
 from api.bodies import BodyDeadline
 from api.spec import spec
 from api.state import EngineHolder
@@ -72,7 +72,8 @@ def create_app(data_dir: str | None = None, *, engine: Engine | None = None, boo
     errors.register(app)
     store_url = (engine.config if engine else settings).store_url
     storage, storage_options = limiter_storage(
-        settings.ratelimit_storage or (store_url if store_url.startswith(REDIS_SCHEMES) else "memory://"))
+        settings.ratelimit_storage or (store_url if store_url.startswith(REDIS_SCHEMES)
+                                       else ratelimit.storage_uri((engine.config if engine else settings).data_dir)))
     # swallow_errors + in-memory fallback: a Redis outage degrades limits to per-process, never to 500s
     limiter = Limiter(get_remote_address, app=app, storage_uri=storage, storage_options=storage_options,
                       default_limits=[app.config["RATELIMIT_DEFAULT"]], swallow_errors=True,

@@ -246,8 +246,10 @@ class Settings:
                                        "per client IP, one unit per event of `POST /v1/feedback:batch` (on top "
                                        "of the request limit)", kind="str")
     ratelimit_storage: str = setting("MATCHGRAPH_RATELIMIT_STORAGE", "",
-                                     "Flask-Limiter storage URI (`memory://`, `redis://…`)", kind="str",
-                                     shown="the store when it is Redis, else `memory://`")
+                                     "Flask-Limiter storage URI (`memory://` per process, `redis://…`, "
+                                     "`matchgraph-sqlite:///path`)", kind="str",
+                                     shown="the store when it is Redis, else `<data dir>/ratelimits.db` (shared "
+                                           "by the host's workers)")
     cors_origins: str = setting("MATCHGRAPH_CORS_ORIGINS", "*", "origins allowed on `/v1/*` (comma-separated)",
                                 kind="str")
     max_body: int = setting("MATCHGRAPH_MAX_BODY", 1024 * 1024, "request body limit in bytes (413 above)",

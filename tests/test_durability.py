@@ -431,6 +431,25 @@ def test_over_long_urls_get_the_json_error_shape_from_gunicorn(data_dir) -> None
     assert error["code"] == "too_long" and error["field"] == "URL"
 
 
+@pytest.mark.slow
+def test_rate_limits_are_per_client_not_per_worker_on_the_sqlite_store(data_dir: Path) -> None:
+    """Before: with the SQLite store each gunicorn worker counted on its own (memory://), so 2 workers let
+    a client through twice the limit. After: the counters live in the data dir, shared by the workers."""
+    from bench.common import Gunicorn, call
+
+    server = Gunicorn(data_dir, workers=2, threads=2, env={"MATCHGRAPH_RATE_LIMIT": "15/minute"})
+    try:
+        server.wait_ready()
+        statuses = [call(server.port, "GET", "/v1/artifacts?limit=1")[0] for _ in range(45)]  # fresh connections
+        pids = {call(server.port, "GET", "/readyz")[1]["checks"]["pid"] for _ in range(10)}
+    finally:
+        server.stop()
+    print(f"\n45 requests, limit 15/minute, {len(pids)} workers answering: {statuses.count(200)} x 200, "
+          f"{statuses.count(429)} x 429")
+    assert len(pids) == 2
+    assert statuses.count(200) == 15 and statuses.count(429) == 30, statuses
+
+
 # =====================================================================================================
 # 5. a hung Redis: probing in one background thread, requests straight to the spool
 # =====================================================================================================
