@@ -12,13 +12,12 @@ from __future__ import annotations
 
 import os
 import sqlite3
-import threading
 import time
 from pathlib import Path
 
 from limits.storage import Storage
 
-from graph.store.sqlite import INHERITED_CONNECTIONS, connect
+from graph.sqlitedb import SQLiteFile
 
 SCHEME = "matchgraph-sqlite"
 _SCHEMA = """
@@ -32,75 +31,57 @@ def storage_uri(data_dir: str | os.PathLike[str]) -> str:
 
 
 class SQLiteLimits(Storage):
-    """Fixed-window counters (Flask-Limiter's default strategy) in one SQLite table."""
+    """Fixed-window counters (Flask-Limiter's default strategy) in one SQLite table (graph/sqlitedb.py:
+    one connection per process, fork-safe)."""
 
     STORAGE_SCHEME = [SCHEME]
 
     def __init__(self, uri: str | None = None, wrap_exceptions: bool = False, **_: object) -> None:
         super().__init__(uri, wrap_exceptions=wrap_exceptions)
         self.path = Path((uri or "").split("://", 1)[1])
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._lock = threading.Lock()
-        self._conn: sqlite3.Connection | None = None
-        self._pid = -1
+        self.db = SQLiteFile(self.path, _SCHEMA, synchronous="OFF", timeout=5.0)
 
     @property
     def base_exceptions(self) -> type[Exception]:
         return sqlite3.Error
 
-    def _db(self) -> sqlite3.Connection:
-        if self._conn is None or self._pid != os.getpid():  # never across fork()
-            if self._conn is not None:
-                INHERITED_CONNECTIONS.append(self._conn)
-                self._lock = threading.Lock()
-            self._conn, self._pid = connect(self.path, _SCHEMA, synchronous="OFF", timeout=5.0), os.getpid()
-        return self._conn
-
     def incr(self, key: str, expiry: float, amount: int = 1) -> int:
         now = time.time()
-        with self._lock:
-            c = self._db()
-            c.execute("BEGIN IMMEDIATE")
-            try:
-                row = c.execute("SELECT count, expires FROM counters WHERE key = ?", (key,)).fetchone()
-                if row is None or row[1] <= now:
-                    count = amount
-                    c.execute("INSERT OR REPLACE INTO counters (key, count, expires) VALUES (?, ?, ?)",
-                              (key, count, now + expiry))
-                else:
-                    count = row[0] + amount
-                    c.execute("UPDATE counters SET count = ? WHERE key = ?", (count, key))
-                if count == amount and int(now) % 64 == 0:  # now and then, forget expired windows
+        with self.db.write() as c:
+            row = c.execute("SELECT count, expires FROM counters WHERE key = ?", (key,)).fetchone()
+            if row is None or row[1] <= now:
+                count = amount
+                c.execute("INSERT OR REPLACE INTO counters (key, count, expires) VALUES (?, ?, ?)",
+                          (key, count, now + expiry))
+                if int(now) % 64 == 0:  # now and then, forget expired windows
                     c.execute("DELETE FROM counters WHERE expires <= ?", (now,))
-                c.execute("COMMIT")
-            except BaseException:
-                c.execute("ROLLBACK")
-                raise
+            else:
+                count = row[0] + amount
+                c.execute("UPDATE counters SET count = ? WHERE key = ?", (count, key))
         return count
 
     def get(self, key: str) -> int:
-        with self._lock:
-            row = self._db().execute("SELECT count FROM counters WHERE key = ? AND expires > ?",
-                                     (key, time.time())).fetchone()
+        with self.db.use() as c:
+            row = c.execute("SELECT count FROM counters WHERE key = ? AND expires > ?", (key, time.time())).fetchone()
         return int(row[0]) if row else 0
 
     def get_expiry(self, key: str) -> float:
-        with self._lock:
-            row = self._db().execute("SELECT expires FROM counters WHERE key = ?", (key,)).fetchone()
+        with self.db.use() as c:
+            row = c.execute("SELECT expires FROM counters WHERE key = ?", (key,)).fetchone()
         return float(row[0]) if row else time.time()
 
     def check(self) -> bool:
         try:
-            with self._lock:
-                self._db().execute("SELECT 1").fetchone()
+            with self.db.use() as c:
+                c.execute("SELECT 1").fetchone()
             return True
         except sqlite3.Error:
             return False
 
     def reset(self) -> int | None:
-        with self._lock:
-            return self._db().execute("DELETE FROM counters").rowcount
+        with self.db.use() as c:
+            return c.execute("DELETE FROM counters").rowcount
 
     def clear(self, key: str) -> None:
-        with self._lock:
-            self._db().execute("DELETE FROM counters WHERE key = ?", (key,))
+        with self.db.use() as c:
+            c.execute("DELETE FROM counters WHERE key = ?", (key,))

@@ -5,8 +5,6 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
-import sqlite3
-import threading
 import time
 from collections.abc import Iterable, Mapping
 from pathlib import Path
@@ -14,7 +12,7 @@ from typing import Self
 
 import numpy as np
 
-from graph.store.sqlite import INHERITED_CONNECTIONS, connect
+from graph.sqlitedb import SQLiteFile
 
 log = logging.getLogger(__name__)
 _CHUNK = 500  # keys per IN (...) query; well under SQLite's bound-parameter limit
@@ -37,29 +35,12 @@ class VectorCache:
 
     def __init__(self, path: str | os.PathLike[str], *, timeout: float = 30.0) -> None:
         self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._timeout = timeout
-        self._lock = threading.Lock()
-        self._conn: sqlite3.Connection | None = None
-        self._pid = -1
-        self._connect()
-
-    def _connect(self) -> sqlite3.Connection:
-        # A connection must not cross fork(): reopen lazily in a child process.
-        if self._conn is not None and self._pid == os.getpid():
-            return self._conn
-        if self._conn is not None:  # the parent's: closing it here could checkpoint its WAL under it
-            INHERITED_CONNECTIONS.append(self._conn)
-        # NORMAL: WAL stays consistent; losing a cache row is harmless
-        try:
-            conn = connect(self.path, _SCHEMA, synchronous="NORMAL", timeout=self._timeout)
-        except sqlite3.DatabaseError as exc:
-            if "locked" in str(exc):
-                raise
-            self._set_aside(exc)
-            conn = connect(self.path, _SCHEMA, synchronous="NORMAL", timeout=self._timeout)
-        self._conn, self._pid = conn, os.getpid()
-        return conn
+        # NORMAL: WAL stays consistent; losing a cache row is harmless. One connection per process,
+        # fork-safe, one lock (graph/sqlitedb.py).
+        # a damaged file is moved aside and the cache starts empty (it is only a cache)
+        self.db = SQLiteFile(self.path, _SCHEMA, synchronous="NORMAL", timeout=timeout, recover=self._set_aside)
+        with self.db.use():  # the schema now, so a bad path fails at open
+            pass
 
     def _set_aside(self, exc: Exception) -> None:
         """A damaged cache file is only a cache: move it (and its WAL) aside and start an empty one; the
@@ -75,8 +56,7 @@ class VectorCache:
         """The cached vectors for the keys that are present; absent or malformed rows are simply misses."""
         wanted = list(dict.fromkeys(keys))
         out: dict[str, np.ndarray] = {}
-        with self._lock:
-            conn = self._connect()
+        with self.db.use() as conn:
             for start in range(0, len(wanted), _CHUNK):
                 chunk = wanted[start:start + _CHUNK]
                 marks = ",".join("?" * len(chunk))
@@ -96,25 +76,15 @@ class VectorCache:
             rows.append((key, int(arr.size), arr.tobytes()))
         if not rows:
             return
-        with self._lock:
-            conn = self._connect()
-            conn.execute("BEGIN IMMEDIATE")  # take the write lock up front: no deadlock between writers
-            try:
-                conn.executemany("INSERT OR REPLACE INTO vectors (key, dim, vec) VALUES (?, ?, ?)", rows)
-            except BaseException:
-                conn.execute("ROLLBACK")
-                raise
-            conn.execute("COMMIT")
+        with self.db.write() as conn:  # BEGIN IMMEDIATE: the write lock up front, no deadlock between writers
+            conn.executemany("INSERT OR REPLACE INTO vectors (key, dim, vec) VALUES (?, ?, ?)", rows)
 
     def __len__(self) -> int:
-        with self._lock:
-            return int(self._connect().execute("SELECT COUNT(*) FROM vectors").fetchone()[0])
+        with self.db.use() as conn:
+            return int(conn.execute("SELECT COUNT(*) FROM vectors").fetchone()[0])
 
     def close(self) -> None:
-        with self._lock:
-            if self._conn is not None and self._pid == os.getpid():
-                self._conn.close()
-            self._conn = None
+        self.db.close()
 
     def __enter__(self) -> Self:
         return self
