@@ -145,6 +145,20 @@ def signal_value(artifact: Artifact, key: str) -> float:
     return float(raw)
 
 
+def _safe(name: str, fn, artifact: Artifact) -> Component:
+    """One component; a stored value it cannot read scores 0 with a warning, never an exception (one bad
+    record must not take search, artifacts, similar, compare and the pages down)."""
+    try:
+        comp = fn(artifact)
+        if not math.isfinite(comp.value):
+            raise ValueError(f"{name} is {comp.value}")
+        return Component(min(1.0, max(0.0, comp.value)), comp.reasons)
+    except Exception as exc:
+        log.warning("artifact %s: %s cannot be computed from its stored values (%s: %s): scored 0",
+                    artifact.id, name, type(exc).__name__, exc)
+        return Component(0.0, [f"unreadable stored values ({type(exc).__name__}): 0"])
+
+
 def _count(value: object) -> int:
     return len(value) if isinstance(value, list) else 0
 
@@ -209,10 +223,9 @@ class ScoreBook:
         if cached is not None:
             return cached
         a = self.artifacts[artifact_id]
-        comps = {
-            "adoption": self.adoption(a), "quality": quality(a), "ecosystem": self.ecosystem(a),
-            "match_graph": self.match_graph(a), "freshness": freshness(a, self.today),
-        }
+        parts = {"adoption": self.adoption, "quality": quality, "ecosystem": self.ecosystem,
+                 "match_graph": self.match_graph, "freshness": lambda x: freshness(x, self.today)}
+        comps = {name: _safe(name, fn, a) for name, fn in parts.items()}
         result = Scores(comps, self.weights.get(a.type, self.weights["default"]))
         self._cache[artifact_id] = result
         return result

@@ -182,7 +182,9 @@ def test_stored_junk_signals_never_break_search_artifacts_similar_compare_or_pag
             "junk-string": "lots"}
     engine.apply(upserts=[Artifact.from_record(record(a, "extract answers from passages",
                                                       signals={"downloads": v, "stars": v}), validate=False)
-                          for a, v in junk.items()])
+                          for a, v in junk.items()]
+                 + [Artifact.from_record(record("junk-fields", "extract answers from passages", updated_at=20240101,
+                                                description=None, signals={"formats": 7}), validate=False)])
     client = admin_app(engine).test_client()
     other = "deepset/roberta-base-squad2"
     for url in ["/v1/search?q=extract+answers+from+passages", "/v1/artifacts/junk-huge",
@@ -193,6 +195,7 @@ def test_stored_junk_signals_never_break_search_artifacts_similar_compare_or_pag
     scores = engine.scores("junk-huge")
     assert 0 <= scores.unfragile_rank <= 100
     assert engine.scores("junk-nan").components["adoption"].value == 0.0
+    assert 0 <= engine.scores("junk-fields").unfragile_rank <= 100  # a non-string date, no description
     assert "clamped" in caplog.text
 
 
