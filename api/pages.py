@@ -99,6 +99,12 @@ def plural(n: int, one: str, many: str | None = None) -> str:
     return f"{n:,} {one if n == 1 else (many or one + 's')}"
 
 
+@bp.app_template_filter("reason")
+def reason(text: str) -> str:
+    """A score or alternative reason as people read it: arrows instead of `->`."""
+    return str(text).replace(" -> ", " → ")
+
+
 @bp.app_template_filter("pct")
 def pct(value: float) -> int:
     """A 0–1 component as the 0–100 number the pages show (the rank is 0–100 too)."""
@@ -180,7 +186,8 @@ def _norm(text: str) -> str:
 
 def resolve(eng: Engine, text: str) -> list[str]:
     """Artifact ids that `text` names: the id itself, else an exact name, id or id-tail match ignoring case and
-    punctuation ("The Stack v2", "the-stack-v2"). Several ids when the name is ambiguous, none when unknown."""
+    punctuation ("The Stack v2", "the-stack-v2"), else the engine's own (typo-tolerant) resolver where it has
+    one. Several ids when the name is ambiguous, none when unknown."""
     text = text.strip()
     if text in eng.artifacts:
         return [text]
@@ -192,7 +199,11 @@ def resolve(eng: Engine, text: str) -> list[str]:
                 if form:
                     index[form].append(a.id)
         _NAMES.update(key=key, value=index)
-    return sorted(set(_NAMES["value"].get(_norm(text), [])))
+    found = sorted(set(_NAMES["value"].get(_norm(text), [])))
+    if not found and callable(getattr(eng, "resolve", None)):
+        one = eng.resolve(text)
+        found = [one] if one in eng.artifacts else []
+    return found
 
 
 def _near_names(eng: Engine, text: str, limit: int = 6) -> list:
@@ -320,7 +331,8 @@ def _compare(eng: Engine, a: str, b: str):
     alternatives = {x: alternatives_response(eng, [alt for alt in related.similar(eng, x, k=4)
                                                    if alt.artifact_id not in (a, b)][:3]) for x in (a, b)}
     return render_template("compare.html", c=data, alignment=alignment, shown=SHOWN_CAPABILITIES,
-                           scores=scores, alternatives=alternatives, active="compare")
+                           scores=scores, alternatives=alternatives, rows={r["feature"]: r for r in data["rows"]},
+                           active="compare")
 
 
 @bp.get("/analytics")
