@@ -31,8 +31,13 @@ class EngineHolder:
         self.engine = engine
         self.error: str | None = None
         self.ready = threading.Event()
+        self.stopped = threading.Event()  # set by `stop()`: the loader gives up retrying
         if engine is not None:
             self.ready.set()
+
+    def stop(self) -> None:
+        """Stop retrying a load that keeps failing (app teardown, tests)."""
+        self.stopped.set()
 
     def start(self, bootstrap: bool) -> None:
         threading.Thread(target=self._load, args=(bootstrap,), name="engine-loader", daemon=True).start()
@@ -50,7 +55,8 @@ class EngineHolder:
             except Exception as exc:  # reported by /readyz
                 log.exception("engine failed to load; trying again in %.0f s", delay)
                 self.error = f"{type(exc).__name__}: {exc}"
-                time.sleep(delay)
+                if self.stopped.wait(delay):
+                    return
                 delay = min(delay * 2, LOAD_RETRY_MAX_S)
         self.engine, self.error = engine, None
         self.ready.set()
