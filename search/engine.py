@@ -20,6 +20,7 @@ import numpy as np
 from graph import generations, matchgraph
 from graph.catalog import Artifact, Capability, CatalogError
 from graph.events import FeedbackEvent, SearchEvent, Served, normalise_query
+from graph.forksafe import reset_after_fork
 from graph.loader import load_artifacts
 from graph.scores import ScoreBook, Scores
 from graph.settings import REDIS_SCHEMES, Settings
@@ -104,6 +105,7 @@ class Engine:
         self.query_cache = _query_cache(config)
         self.intents = IntentMemory(self.embedder, self.store)
         self._lock = threading.RLock()
+        reset_after_fork(self, "_lock")
         self._scorebook: ScoreBook | None = None
         self._scorebook_at = 0.0
         self._intents_by_artifact: dict[str, set[str]] | None = None

@@ -16,6 +16,7 @@ from typing import Any
 import faiss
 import numpy as np
 
+from graph.forksafe import reset_after_fork
 from graph.generations import fsync_dir
 
 INDEX_FILE = "index.faiss"
@@ -90,6 +91,7 @@ class VectorIndex:
         self._index: Any = faiss.IndexIDMap2(faiss.IndexFlatIP(self.dim))
         self._ids: dict[int, str] = {}
         self._lock = threading.RLock()
+        reset_after_fork(self, "_lock")
         self.mapped = False  # True while the IVF lists are a read-only memory map of the saved file
 
     # -- basic container protocol -------------------------------------------------------------------

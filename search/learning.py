@@ -10,6 +10,7 @@ import threading
 import numpy as np
 
 from graph.feedback import evidence
+from graph.forksafe import reset_after_fork
 from graph.store.base import MatchStore
 from search.embedder import Embedder
 from search.index import VectorIndex
@@ -26,6 +27,7 @@ class IntentMemory:
         self.index = VectorIndex(embedder.dim)
         self.cursor: tuple[int, ...] | None = None
         self._lock = threading.Lock()
+        reset_after_fork(self, "_lock")
 
     def sync(self) -> None:
         """Load intents recorded since the last sync (by this or any other process).

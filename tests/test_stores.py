@@ -13,6 +13,7 @@ from typing import Any
 
 import pytest
 import redis
+from conftest import busy_thread
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -427,11 +428,12 @@ def _write_searches(store: MatchStore, worker: int, count: int = PER_WORKER) -> 
 
 def test_concurrent_writers_lose_nothing(store: MatchStore) -> None:
     store.record_search(search("warmup", ["warm"]))  # the parent's connection is open before the fork
-    ctx = mp.get_context("fork")
+    ctx = mp.get_context("fork")  # fork on purpose: the store must survive being inherited
     procs = [ctx.Process(target=_write_searches, args=(store, w)) for w in range(WORKERS)]
     start = time.perf_counter()
-    for p in procs:
-        p.start()
+    with busy_thread(store.summary):  # another thread uses the store's lock while the parent forks
+        for p in procs:
+            p.start()
     for p in procs:
         p.join(120)
     elapsed = time.perf_counter() - start
@@ -474,8 +476,9 @@ def test_rebuild_under_concurrent_writers(store: MatchStore) -> None:
     stop = ctx.Event()
     writers = [ctx.Process(target=_write_searches, args=(store, w, 150)) for w in range(2)]
     reader = ctx.Process(target=_watch_counts, args=(store, stop))
-    for p in [*writers, reader]:
-        p.start()
+    with busy_thread(store.summary):
+        for p in [*writers, reader]:
+            p.start()
     rebuilds = 0
     while any(p.is_alive() for p in writers) or rebuilds < 2:
         store.rebuild()
