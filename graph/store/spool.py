@@ -76,7 +76,6 @@ LAST_KNOWN_MAX = 200_000  # cached counts per process (cleared when exceeded)
 MAX_ATTEMPTS = 20  # replays of one event failing with an unexpected backend error before it is rejected
 PARK_S = 5.0  # retry interval of feedback waiting for a search spooled elsewhere
 PROBE_S = 0.5  # while the primary is down, the replayer thread probes it this often (never a request thread)
-STALL_S = 0.5  # a primary call outstanding this long marks the primary down for every other request
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS spool (
@@ -170,7 +169,6 @@ class SpoolingStore(MatchStore):
         self.primary = primary
         self.is_config_error = config_error
         self.config_error = ""  # set when the primary refused us for a configuration reason (see /readyz)
-        self._inflight: dict[int, float] = {}  # thread id -> when its primary call started (stall detection)
         self.request_probes = 0  # availability probes run on a thread other than the replayer (should stay 0)
         self.spool_path = Path(spool_path)
         self.spool_path.parent.mkdir(parents=True, exist_ok=True)
@@ -269,13 +267,9 @@ class SpoolingStore(MatchStore):
                                        "(check the password, user, ACL and db index in the store URL)") from exc
 
     def _is_down(self) -> bool:
-        """The circuit: while down, the primary is not called at all (the replayer thread probes it every
-        `PROBE_S`). A primary call outstanding for `STALL_S` (a hung Redis accepts connections and never
-        answers) opens the circuit for every other request at once, without waiting for its timeout."""
-        if not self._down and self._inflight:
-            oldest = min(list(self._inflight.values()), default=time.monotonic())
-            if time.monotonic() - oldest > STALL_S:
-                self._mark_down(TimeoutError(f"no reply within {STALL_S:.1f} s"))
+        """The circuit: while down, the primary is not called at all; the replayer thread probes it every
+        `PROBE_S` (never a request thread, so no request waits for a probe of a hung Redis). A hung Redis
+        costs the requests already talking to it at most one socket timeout (1 s, not retried)."""
         return self._down
 
     def _mark_down(self, exc: BaseException) -> None:
@@ -290,8 +284,6 @@ class SpoolingStore(MatchStore):
         """Call the primary; an outage becomes `_down` and re-raises as StoreUnavailable. A configuration
         error (wrong password after a rotation, say) is recorded for /readyz and also spools the write:
         nothing acknowledged is lost while an operator fixes it."""
-        me = threading.get_ident()
-        self._inflight[me] = time.monotonic()
         try:
             return fn()
         except Exception as exc:
@@ -304,8 +296,6 @@ class SpoolingStore(MatchStore):
                 raise
             self._mark_down(exc)
             raise StoreUnavailable(f"match store unavailable: {type(exc).__name__}: {exc}") from exc
-        finally:
-            self._inflight.pop(me, None)
 
     def _strict(self, fn: Callable[[], T]) -> T:
         self._ensure_thread()
