@@ -34,17 +34,19 @@ log = logging.getLogger(__name__)
 @spec.validate(resp=Response(HTTP_200=SearchResponse, HTTP_422=ErrorResponse, HTTP_503=ErrorResponse),
                tags=["search"])
 def search(query: SearchQuery):
-    """Search artifacts by intent; records the match edges of what is served."""
+    """Search artifacts by intent; records the match edges of what is served (GET only: a HEAD records
+    nothing), once the response is built (a search that fails is not a match)."""
     eng = engine()
-    record = query.record and request.method != "HEAD"  # HEAD (link checkers, prefetch) records nothing
     with metrics.SEARCH_SECONDS.time():
         result = eng.search(query.q, k=query.k, offset=query.offset,
                             types=[query.type] if query.type else (),
-                            pricing=[query.pricing] if query.pricing else (), record=record,
-                            user=user_of(eng, query.user_token) if record else "", preview=query.preview)
+                            pricing=[query.pricing] if query.pricing else (), record=False,
+                            user=user_of(eng, query.user_token) if request.method == "GET" else "",
+                            preview=query.preview)
     metrics.SEARCHES.inc()
     if not result.hits:
         metrics.ZERO_RESULTS.inc()
+    record = query.record and request.method == "GET"
     resp = jsonify(search_response(eng, result, recorded=record))
     resp.headers["Cache-Control"] = "no-store"
     return resp
