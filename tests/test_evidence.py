@@ -31,12 +31,15 @@ def engine(embedder, tmp_path_factory):
     eng.close()
 
 
+ADMIN = {"Authorization": "Bearer evidence-admin-key"}
+
+
 @pytest.fixture(scope="module")
 def client(engine):
     from api.app import create_app
 
     with pytest.MonkeyPatch.context() as mp:
-        mp.delenv("MATCHGRAPH_API_KEY", raising=False)
+        mp.setenv("MATCHGRAPH_API_KEY", ADMIN["Authorization"].removeprefix("Bearer "))
         yield create_app(engine=engine, RATELIMIT_ENABLED=False).test_client()
 
 
@@ -209,10 +212,11 @@ def test_popular_searches_need_five_people_and_an_operator_can_hide_one(client, 
             client.get("/v1/search", query_string={"q": junk, "user_token": f"junk-{i}"})
     assert not {"a", "😀"} & set(popular(client))
 
-    resp = client.post("/v1/queries:hide", json={"query": "Convert speech recordings into written text!"})
+    resp = client.post("/v1/queries:hide", json={"query": "Convert speech recordings into written text!"},
+                       headers=ADMIN)
     assert resp.status_code == 200 and resp.get_json() == {"query": q, "hidden": True}
     assert q not in popular(client)
-    assert client.post("/v1/queries:hide", json={"query": q, "hidden": False}).status_code == 200
+    assert client.post("/v1/queries:hide", json={"query": q, "hidden": False}, headers=ADMIN).status_code == 200
     assert q in popular(client)
     blocklist = tmp_path / "blocklist.txt"
     blocklist.write_text("# operator blocklist\nCONVERT speech recordings into written text\n")
@@ -222,4 +226,5 @@ def test_popular_searches_need_five_people_and_an_operator_can_hide_one(client, 
         assert q not in popular(client)
     finally:
         engine.config = config
-    assert client.post("/v1/queries:hide", json={"query": ""}).get_json()["error"]["field"] == "query"
+    assert client.post("/v1/queries:hide", json={"query": ""}, headers=ADMIN).get_json()["error"]["field"] == "query"
+    assert client.post("/v1/queries:hide", json={"query": q}).status_code == 401  # admin only
