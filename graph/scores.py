@@ -30,6 +30,7 @@ half-widths. Adoption, quality and freshness come from the catalog record, not f
 from __future__ import annotations
 
 import bisect
+import dataclasses
 import datetime as dt
 import logging
 import math
@@ -233,7 +234,7 @@ def _safe(name: str, fn, artifact: Artifact) -> Component:
         comp = fn(artifact)
         if not math.isfinite(comp.value):
             raise ValueError(f"{name} is {comp.value}")
-        return Component(min(1.0, max(0.0, comp.value)), comp.reasons, comp.known)
+        return dataclasses.replace(comp, value=min(1.0, max(0.0, comp.value)))
     except Exception as exc:
         log.warning("artifact %s: %s cannot be computed from its stored values (%s: %s): scored 0",
                     artifact.id, name, type(exc).__name__, exc)
