@@ -19,7 +19,8 @@ from search.config import Config
 from search.engine import Engine
 
 CACHEABLE = {"artifacts.list_artifacts", "artifacts.get_artifact", "artifacts.similar", "artifacts.compare",
-             "analytics.top", "analytics.timeline", "analytics.queries", "analytics.summary", "ops.openapi"}
+             "analytics.top", "analytics.timeline", "analytics.queries", "analytics.summary", "ops.openapi",
+             "search.suggest"}
 SECURITY_HEADERS = {
     "X-Content-Type-Options": "nosniff",
     "Referrer-Policy": "strict-origin-when-cross-origin",

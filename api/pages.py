@@ -26,7 +26,7 @@ bp = Blueprint("pages", __name__, template_folder="templates", static_folder="st
 
 TYPES: tuple[str, ...] = get_args(ARTIFACT_TYPES)
 PRICINGS: tuple[str, ...] = get_args(PRICING)
-MAX_QUERY = 512
+MAX_QUERY = 4000  # as the API: whole task descriptions are welcome
 RESULTS = 10
 SHOWN_CAPABILITIES = 8  # the comparison page lists 8 capabilities, then "+N more capabilities"
 TOP_LINES = 5
@@ -179,10 +179,15 @@ def compare_path(pair: str):
         a, b = "/".join(parts[:i]), "/".join(parts[i:])
         if a in eng.artifacts and b in eng.artifacts:
             return _compare(eng, a, b)
+    for i in range(1, len(parts)):
+        a, b = eng.resolve("/".join(parts[:i])), eng.resolve("/".join(parts[i:]))
+        if a and b:
+            return _compare(eng, a, b)
     raise PageError(404, "Comparison not found", f"{pair[:400]!r} does not name two artifacts of the catalog.")
 
 
 def _compare(eng: Engine, a: str, b: str):
+    a, b = eng.resolve(a) or a, eng.resolve(b) or b  # names ("The Stack v2") and ids in any case
     for artifact_id in (a, b):
         _known(eng, artifact_id)
     if a == b:

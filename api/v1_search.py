@@ -20,6 +20,8 @@ from api.models import (
     FeedbackRequest,
     SearchQuery,
     SearchResponse,
+    SuggestQuery,
+    SuggestResponse,
 )
 from api.serialize import search_response
 from api.spec import spec
@@ -37,15 +39,25 @@ def search(query: SearchQuery):
     """Search artifacts by intent; records the match edges of what is served."""
     eng = engine()
     with metrics.SEARCH_SECONDS.time():
-        result = eng.search(query.q, k=query.k, offset=query.offset,
-                            types=[query.type] if query.type else (),
-                            pricing=[query.pricing] if query.pricing else (), record=query.record)
+        result = eng.search(query.q, k=query.k, offset=query.offset, types=query.type, pricing=query.pricing,
+                            record=query.record, facets=query.facets.split(",") if query.facets else ())
     metrics.SEARCHES.inc()
     if not result.hits:
         metrics.ZERO_RESULTS.inc()
     resp = jsonify(search_response(eng, result, recorded=query.record))
     resp.headers["Cache-Control"] = "no-store"
     return resp
+
+
+@bp.get("/suggest")
+@spec.validate(resp=Response(HTTP_200=SuggestResponse, HTTP_422=ErrorResponse, HTTP_503=ErrorResponse),
+               tags=["search"])
+def suggest(query: SuggestQuery):
+    """Name completions for a search box, as the user types: prefixes of names and of their words,
+    typo tolerant, the most exact match first, then the most adopted. No embedding; nothing recorded."""
+    found = engine().suggest(query.q, k=query.k, types=query.type)
+    return jsonify({"query": query.q, "suggestions": [
+        {"artifact_id": s.artifact_id, "name": s.name, "type": s.type, "match": s.match} for s in found]})
 
 
 @bp.post("/feedback")

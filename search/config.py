@@ -32,6 +32,8 @@ class Config:
     learned_scale: float = 0.05
     intent_neighbours: int = 10
     low_confidence: float = 0.35
+    name_ranking: bool = True  # exact / typo / word name matches rank first (search.names)
+    direction_ranking: bool = True  # direction and modality agreement ranks next (search.direction)
     scores_ttl_s: float = 30.0
     recompute_every: float = 0.0
     extra: dict = field(default_factory=dict)

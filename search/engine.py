@@ -26,11 +26,13 @@ from graph.scores import ScoreBook, Scores
 from graph.store import open_store
 from graph.store.base import MatchStore
 from search import derived
+from search import direction as directions
 from search.config import Config
 from search.embedder import Embedder
 from search.index import IndexCorrupt, VectorIndex
 from search.learning import IntentMemory
 from search.lexical import LexicalIndex
+from search.names import NameIndex
 from search.ranking import dense_score, fuse, group_hits
 from search.vectorcache import VectorCache
 
@@ -51,6 +53,7 @@ class Hit:
     dense: float = 0.0
     lexical: float = 0.0
     learned: float = 0.0
+    why: list[str] = field(default_factory=list)
 
     def artifact_capability(self, capability_id: str) -> str:
         """Display title of one of this artifact's capabilities."""
@@ -69,6 +72,12 @@ class SearchResult:
     total: int
     low_confidence: bool = False
     learned_from: dict[str, list[str]] = field(default_factory=dict)
+    facets: dict[str, dict[str, int]] = field(default_factory=dict)
+    understood: dict = field(default_factory=dict)
+
+
+FACET_FIELDS = ("type", "pricing")
+ENCODER_CHARS = 4096  # the encoder sees its first max_length tokens anyway: do not tokenise pages it drops
 
 
 @dataclass
@@ -113,6 +122,8 @@ class Engine:
         self.index = VectorIndex(self.embedder.dim, ann_threshold=self.config.ann_threshold)
         self.lexical = LexicalIndex({})
         self.artifact_vectors: dict[str, np.ndarray] = {}
+        self.names = NameIndex(())
+        self.directions: dict[str, directions.Direction] = {}
 
     def reload(self) -> bool:
         """Load the committed generation if it differs from the one in memory; True when it did."""
@@ -121,7 +132,8 @@ class Engine:
         if name == self.generation or name == self._broken_generation:
             return False
         with self._lock:
-            previous = (self.artifacts, self.capabilities, self.index, self.lexical, self.artifact_vectors)
+            previous = (self.artifacts, self.capabilities, self.index, self.lexical, self.artifact_vectors,
+                        self.names, self.directions)
             self._reset_state()
             try:
                 if folder is not None:
@@ -130,7 +142,7 @@ class Engine:
                 log.exception("could not load generation %s: keeping the one in memory", name)
                 self._broken_generation = name
                 (self.artifacts, self.capabilities, self.index, self.lexical,
-                 self.artifact_vectors) = previous
+                 self.artifact_vectors, self.names, self.directions) = previous
                 raise
             self.generation = name
             self._invalidate()
@@ -151,7 +163,13 @@ class Engine:
                 self.index.upsert([c.id for c in caps], self.embedder.encode([c.text for c in caps]))
             self.index.save(folder)
         self._load_derived(folder)
+        self._derive_names_and_directions()
         self._check_encoder(folder)
+
+    def _derive_names_and_directions(self) -> None:
+        """Name keys (exact / prefix / typo) and direction facets of every artifact, from its metadata."""
+        self.names = NameIndex(self.artifacts.values())
+        self.directions = {a.id: d for a in self.artifacts.values() if (d := directions.derive(a))}
 
     def _check_encoder(self, folder: Path) -> None:
         """Queries and stored vectors must come from the same encoder: say so when they do not."""
@@ -244,6 +262,7 @@ class Engine:
                 self.artifacts = new_catalog
                 self.capabilities = {c.id: c for a in new_catalog.values() for c in a.capabilities}
                 self._refresh_derived(touched)
+                self._derive_names_and_directions()
                 folder = generations.commit(self.data_dir, self._write_generation)
             except BaseException:
                 log.exception("write failed: restoring the committed generation")
@@ -276,10 +295,17 @@ class Engine:
 
     def search(self, query: str, k: int = 10, *, offset: int = 0, types: Sequence[str] = (),
                pricing: Sequence[str] = (), record: bool = True, learn: bool = True,
-               mode: str = "hybrid") -> SearchResult:
+               mode: str = "hybrid", facets: Sequence[str] = ()) -> SearchResult:
         """Rank artifacts for a query; records the match edges of what was served when `record`.
 
-        `mode` "dense" or "lexical" switches one signal off (for evaluation); "hybrid" is the product.
+        Order (Algolia-style criteria, each only breaking the previous one's ties): the name tier (exact
+        name or id > within a typo > whole words of the name, `search.names`), then direction agreement
+        (matching > silent > contradicting, `search.direction`), then relevance (dense + BM25 + what was
+        learned from feedback). Learning therefore only reorders within a tier.
+
+        `mode` "dense" or "lexical" switches one signal off (for evaluation; "lexical" embeds nothing
+        when nothing is recorded or learned); "hybrid" is the product. `facets` ("type", "pricing")
+        adds counts per value over the query's matches, each counted under the other facets' filters.
         """
         started = time.perf_counter()
         try:
@@ -287,46 +313,105 @@ class Engine:
         except Exception:  # logged in reload; keep serving the generation in memory
             pass
         normalised = normalise_query(query)
-        vector = self.encode_query(normalised or query)
+        text = normalised or query
+        needs_vector = mode != "lexical" or record or (learn and self.config.learned_cap > 0)
+        vector = self.encode_query(text[:ENCODER_CHARS]) if needs_vector else None
         wanted = offset + k
         filtered = bool(types or pricing)
         with self._lock:
             n = len(self.index)
             depth = min(n, max(200, 20 * wanted) if not filtered else max(2000, 50 * wanted))
-            hits = self.index.search(vector[None, :], depth)[0] if n else []
+            hits = self.index.search(vector[None, :], depth)[0] if n and mode != "lexical" else []
             grouped = group_hits(hits, _Owner(self.capabilities))
-            lexical = self.lexical.scores(normalised or query)
+            lexical = self.lexical.scores(text) if mode != "dense" else {}
             artifacts = self.artifacts
+            names = self.names.match(query) if self.config.name_ranking else {}
+            asked = directions.parse(query) if self.config.direction_ranking else directions.Direction()
+            agree = {a: directions.agreement(asked, d) for a, d in self.directions.items()} if asked else {}
+            index = self.index
+            caps_of = {a: artifacts[a].capabilities for a in set(names) | {a for a, v in agree.items() if v[0] > 0}
+                       if a not in grouped and a in artifacts}
 
-        def allowed(artifact_id: str) -> bool:
+        # artifacts named by the query, or matching its direction, are candidates even when the vector
+        # search did not reach them: score them on their own capabilities
+        if vector is not None and mode != "lexical":
+            for a, caps in caps_of.items():
+                sims = sorted(((c.id, float(index.reconstruct(c.id) @ vector)) for c in caps if c.id in index),
+                              key=lambda cs: -cs[1])
+                if sims:
+                    grouped[a] = sims
+
+        def allowed(artifact_id: str, kinds: Sequence[str] = types, prices: Sequence[str] = pricing) -> bool:
             a = artifacts.get(artifact_id)
-            return a is not None and (not types or a.type in types) and (not pricing or a.pricing in pricing)
+            return a is not None and (not kinds or a.type in kinds) and (not prices or a.pricing in prices)
 
-        dense = {a: dense_score([s for _, s in caps], self.config.multi_match_credit)
-                 for a, caps in grouped.items() if allowed(a) and mode != "lexical"}
-        lexical = {a: s for a, s in lexical.items() if allowed(a) and mode != "dense"}
+        dense_all = {a: dense_score([s for _, s in caps], self.config.multi_match_credit)
+                     for a, caps in grouped.items() if a in artifacts and mode != "lexical"}
+        pool = set(dense_all) | {a for a in lexical if a in artifacts} | {a for a in names if a in artifacts}
+        facet_counts = self._facet_counts(pool, facets, types, pricing) if facets else {}
+        dense = {a: s for a, s in dense_all.items() if allowed(a)}
+        lexical = {a: s for a, s in lexical.items() if allowed(a)}
         fused = fuse(dense, lexical, self.config.lexical_weight)
+        for a in names:
+            if a not in fused and allowed(a):
+                fused[a] = 0.0
         learned, why = ({}, {})
-        if learn and self.config.learned_cap > 0:
+        if learn and self.config.learned_cap > 0 and vector is not None:
             learned, why = self.intents.learned(vector, cap=self.config.learned_cap,
                                                 min_similarity=self.config.intent_min_similarity,
                                                 k=self.config.intent_neighbours, scale=self.config.learned_scale)
             learned = {a: v for a, v in learned.items() if allowed(a) and a in fused}
         final = {a: s + learned.get(a, 0.0) for a, s in fused.items()}
-        order = sorted(final, key=lambda a: (-final[a], a))
+
+        def key(a: str) -> tuple:
+            tier = names.get(a)
+            return (-(tier[0] if tier else 0), -(tier[1] if tier else 0.0),
+                    -agree.get(a, (0, []))[0], -final[a], a)
+
+        order = sorted(final, key=key)
         top_lex = max(lexical.values(), default=0.0)
-        ranked = [
-            Hit(rank, artifacts[a], final[a], grouped.get(a, [])[:5], dense.get(a, 0.0),
-                lexical.get(a, 0.0) / top_lex if top_lex else 0.0, learned.get(a, 0.0))
-            for rank, a in enumerate(order[offset:wanted], start=offset + 1)
-        ]
+        ranked = []
+        for rank, a in enumerate(order[offset:wanted], start=offset + 1):
+            reasons = [f"name: {names[a][2]}"] if a in names else []
+            reasons += agree.get(a, (0, []))[1]
+            ranked.append(Hit(rank, artifacts[a], final[a], grouped.get(a, [])[:5], dense.get(a, 0.0),
+                              lexical.get(a, 0.0) / top_lex if top_lex else 0.0, learned.get(a, 0.0), reasons))
         best_sim = max((s for caps in grouped.values() for _, s in caps[:1]), default=0.0)
-        low = bool(ranked) and best_sim < self.config.low_confidence
-        result = SearchResult(uuid.uuid4().hex, query, 0.0, ranked, len(order), low, why)
-        if record:
-            self._record(result, normalised or query, vector)
+        low = bool(ranked) and best_sim < self.config.low_confidence and not any(
+            names.get(h.artifact.id, (0,))[0] >= 2 for h in ranked)
+        result = SearchResult(uuid.uuid4().hex, query, 0.0, ranked, len(order), low, why, facet_counts,
+                              asked.to_dict())
+        if record and vector is not None:
+            self._record(result, text, vector)
         result.took_ms = round((time.perf_counter() - started) * 1000, 2)
         return result
+
+    def _facet_counts(self, pool: set[str], facets: Sequence[str], types: Sequence[str],
+                      pricing: Sequence[str]) -> dict[str, dict[str, int]]:
+        """Counts per value of each facet over the query's matches, under the filters of the other facets
+        (disjunctive faceting: the type counts say what each type option would return with this pricing)."""
+        out: dict[str, dict[str, int]] = {}
+        for name in facets:
+            counts: dict[str, int] = {}
+            for a in pool:
+                art = self.artifacts[a]
+                if name == "type" and pricing and art.pricing not in pricing:
+                    continue
+                if name == "pricing" and types and art.type not in types:
+                    continue
+                value = art.type if name == "type" else art.pricing
+                counts[value] = counts.get(value, 0) + 1
+            out[name] = dict(sorted(counts.items(), key=lambda kv: (-kv[1], kv[0])))
+        return out
+
+    def suggest(self, prefix: str, k: int = 8, types: Sequence[str] = ()) -> list:
+        """Name completions as the user types (`search.names.NameIndex.suggest`); no embedding."""
+        return self.names.suggest(prefix, k=k, types=types)
+
+    def resolve(self, text: str) -> str | None:
+        """The artifact id a user means by an id or a name (case, separators, one typo); None if unknown
+        or ambiguous."""
+        return self.names.resolve(text)
 
     def _record(self, result: SearchResult, normalised: str, vector: np.ndarray) -> None:
         intent_id = hashlib.sha1(normalised.encode()).hexdigest()[:16]
