@@ -32,6 +32,8 @@ class Config:
     learned_scale: float = 0.05
     intent_neighbours: int = 10
     low_confidence: float = 0.35
+    artifact_vector_weight: float = 0.0  # multi-vector: blend of the artifact's mean vector into dense
+    lexical_name_boost: float = 1.0  # BM25 weight multiplier for name-like queries
     name_ranking: bool = True  # exact / typo / word name matches rank first (search.names)
     direction_ranking: bool = True  # direction and modality agreement ranks next (search.direction)
     scores_ttl_s: float = 30.0

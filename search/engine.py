@@ -347,11 +347,16 @@ class Engine:
 
         dense_all = {a: dense_score([s for _, s in caps], self.config.multi_match_credit)
                      for a, caps in grouped.items() if a in artifacts and mode != "lexical"}
+        w = self.config.artifact_vector_weight
+        if w > 0 and vector is not None:  # multi-vector: the artifact's mean capability vector as a second view
+            vecs = self.artifact_vectors
+            dense_all = {a: (1 - w) * s + w * float(vecs[a] @ vector) if a in vecs else s
+                         for a, s in dense_all.items()}
         pool = set(dense_all) | {a for a in lexical if a in artifacts} | {a for a in names if a in artifacts}
         facet_counts = self._facet_counts(pool, facets, types, pricing) if facets else {}
         dense = {a: s for a, s in dense_all.items() if allowed(a)}
         lexical = {a: s for a, s in lexical.items() if allowed(a)}
-        fused = fuse(dense, lexical, self.config.lexical_weight)
+        fused = fuse(dense, lexical, self._lexical_weight(query))
         for a in names:
             if a not in fused and allowed(a):
                 fused[a] = 0.0
@@ -385,6 +390,17 @@ class Engine:
             self._record(result, text, vector)
         result.took_ms = round((time.perf_counter() - started) * 1000, 2)
         return result
+
+    def _lexical_weight(self, query: str) -> float:
+        """The BM25 weight of this query: `lexical_weight`, scaled by `lexical_name_boost` for a query
+        that looks like a name (few words, with digits, dashes, slashes or underscores)."""
+        base = self.config.lexical_weight
+        boost = self.config.lexical_name_boost
+        if boost == 1.0:
+            return base
+        tokens = query.split()
+        namey = len(tokens) <= 4 and any(any(ch.isdigit() or ch in "-_/." for ch in t) for t in tokens)
+        return base * boost if namey else base
 
     def _facet_counts(self, pool: set[str], facets: Sequence[str], types: Sequence[str],
                       pricing: Sequence[str]) -> dict[str, dict[str, int]]:

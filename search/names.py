@@ -106,8 +106,13 @@ class NameIndex:
         starts.sort()
         self._start_keys = [s[0] for s in starts]
         self._starts = starts
-        self._keys = list(self.exact)  # distinct full keys, for typo matching
-        self._owners = [self.exact[k] for k in self._keys]
+        # distinct full keys by length, for typo matching: a query is only compared with keys whose length
+        # is within the typo budget of its own (a long question costs nothing)
+        self._by_length: dict[int, tuple[list[str], list[dict[str, int]]]] = {}
+        for k, owners in self.exact.items():
+            keys, owner_list = self._by_length.setdefault(len(k), ([], []))
+            keys.append(k)
+            owner_list.append(owners)
         self._typo_lists: dict[int, tuple[list[str], list[list[str]]]] = {}
         for length in range(MIN_TYPO_CHARS - 1, 17):  # what suggest needs for 4..15 typed characters
             self._truncated(length)
@@ -132,13 +137,16 @@ class NameIndex:
             out[artifact_id] = (EXACT, float(strength), "exact")
         if len(key) >= MIN_TYPO_CHARS:
             cutoff = 2 if len(key) >= TWO_TYPOS_CHARS else 1
-            for _, dist, i in process.extract(key, self._keys, scorer=OSA.distance, score_cutoff=cutoff,
-                                              limit=50):
-                if dist == 0:
+            for length in range(len(key) - cutoff, len(key) + cutoff + 1):
+                keys, owners = self._by_length.get(length, ((), ()))
+                if not keys:
                     continue
-                for artifact_id, strength in self._owners[i].items():
-                    if artifact_id not in out:
-                        out[artifact_id] = (TYPO, strength - dist, "typo")
+                for _, dist, i in process.extract(key, keys, scorer=OSA.distance, score_cutoff=cutoff, limit=50):
+                    if dist == 0:
+                        continue
+                    for artifact_id, strength in owners[i].items():
+                        if artifact_id not in out or out[artifact_id][1] < strength - dist:
+                            out[artifact_id] = (TYPO, strength - dist, "typo")
         if len(key) >= 6:
             qwords = words(query)
             # suffix runs: keys that start at a later word of a name and equal the query

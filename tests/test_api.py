@@ -1168,7 +1168,8 @@ def test_openapi_document_lists_every_v1_path(client, app):
             "/v1/analytics/artifacts/{artifact_id}/timeline", "/v1/analytics/queries", "/v1/analytics/summary",
             "/v1/artifacts:batch", "/v1/feedback:batch"} <= set(doc["paths"])
     params = {p["name"]: p for p in doc["paths"]["/v1/search"]["get"]["parameters"]}
-    assert params["q"]["required"] is True and params["q"]["schema"]["maxLength"] == 512
+    assert params["q"]["required"] is True and params["q"]["schema"]["maxLength"] == 4000
+    assert "/v1/suggest" in doc["paths"] and params["type"]["schema"]["type"] == "array"
     assert "202" in doc["paths"]["/v1/feedback"]["post"]["responses"]
     batch = doc["paths"]["/v1/feedback:batch"]["post"]
     assert "202" in batch["responses"] and "security" not in batch  # public, like /v1/feedback
