@@ -1,9 +1,8 @@
-"""Application factory: configuration from the environment, blueprints, limits and headers."""
+"""Application factory: settings read once (graph.settings), blueprints, limits and headers."""
 
 from __future__ import annotations
 
 import logging
-import os
 import threading
 import time
 from urllib.parse import parse_qsl, unquote_to_bytes, urlencode, urlsplit, urlunsplit
@@ -17,7 +16,7 @@ from limits.storage import MemoryStorage
 from api import errors, metrics
 from api.spec import spec
 from api.state import EngineHolder
-from search.config import Config
+from graph.settings import REDIS_SCHEMES, Settings
 from search.engine import Engine
 
 CACHEABLE = {"artifacts.list_artifacts", "artifacts.get_artifact", "artifacts.similar", "artifacts.compare",
@@ -50,7 +49,7 @@ def limiter_storage(uri: str) -> tuple[str, dict]:
     short timeouts and no retries so a dead Redis costs a request milliseconds (then the fallback)."""
     if uri == "memory://":
         return "matchgraph-memory://", {}
-    if not uri.startswith(("redis://", "rediss://", "redis+cluster://", "rediss+cluster://")):
+    if not uri.startswith(REDIS_SCHEMES):
         return uri, {}
     parts = urlsplit(uri)
     query = urlencode([(k, v) for k, v in parse_qsl(parts.query) if k != "prefix"])
@@ -64,30 +63,32 @@ def limiter_storage(uri: str) -> tuple[str, dict]:
 
 
 def create_app(data_dir: str | None = None, *, engine: Engine | None = None, bootstrap: bool | None = None,
-               config: Config | None = None, **settings: object) -> Flask:
-    """Build the app. With no `engine`, one is loaded in the background (see /readyz)."""
+               config: Settings | None = None, **flask_config: object) -> Flask:
+    """Build the app. Settings: `config`, else read here, once, from the environment (a bad value raises
+    `SettingsError` naming the variable). With no `engine`, one is loaded in the background (see /readyz);
+    a given `engine` keeps the settings it was built with."""
+    settings = config or Settings.load(data_dir=data_dir or (engine.config.data_dir if engine else None))
     app = Flask(__name__)
     app.config.update(
-        MAX_CONTENT_LENGTH=int(os.environ.get("MATCHGRAPH_MAX_BODY", 1024 * 1024)),
-        RATELIMIT_DEFAULT=os.environ.get("MATCHGRAPH_RATE_LIMIT", "1200/minute;100/second"),
-        FEEDBACK_RATE_LIMIT=os.environ.get("MATCHGRAPH_FEEDBACK_RATE_LIMIT", "12000/minute;1000/second"),
+        MAX_CONTENT_LENGTH=settings.max_body,
+        RATELIMIT_DEFAULT=settings.rate_limit,
+        FEEDBACK_RATE_LIMIT=settings.feedback_rate_limit,
         RATELIMIT_HEADERS_ENABLED=True,
-        CORS_ORIGINS=os.environ.get("MATCHGRAPH_CORS_ORIGINS", "*"),
+        CORS_ORIGINS=settings.cors_origins,
         JSON_SORT_KEYS=False,
     )
-    app.config.update(settings)
-    logging.basicConfig(level=os.environ.get("MATCHGRAPH_LOG_LEVEL", "INFO"),
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    cfg = config or (engine.config if engine else Config.from_env(data_dir=data_dir))
-    holder = EngineHolder(cfg, engine)
+    app.config.update(flask_config)
+    logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    holder = EngineHolder(settings, engine)
     app.extensions["matchgraph"] = holder
+    app.extensions["matchgraph.settings"] = settings
     if engine is None:
-        holder.start(bootstrap if bootstrap is not None else os.environ.get("MATCHGRAPH_BOOTSTRAP", "1") == "1")
+        holder.start(bootstrap if bootstrap is not None else settings.bootstrap)
 
     errors.register(app)
+    store_url = (engine.config if engine else settings).store_url
     storage, storage_options = limiter_storage(
-        os.environ.get("MATCHGRAPH_RATELIMIT_STORAGE") or (cfg.store_url if cfg.store_url.startswith("redis")
-                                                            else "memory://"))
+        settings.ratelimit_storage or (store_url if store_url.startswith(REDIS_SCHEMES) else "memory://"))
     # swallow_errors + in-memory fallback: a Redis outage degrades limits to per-process, never to 500s
     limiter = Limiter(get_remote_address, app=app, storage_uri=storage, storage_options=storage_options,
                       default_limits=[app.config["RATELIMIT_DEFAULT"]], swallow_errors=True,

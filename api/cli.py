@@ -5,21 +5,25 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import os
 import sys
 from pathlib import Path
 
 from graph.catalog import CatalogError
+from graph.settings import SETTINGS, Settings, SettingsError, markdown_table
 
 BUNDLED = Path(__file__).resolve().parent.parent / "data"
 log = logging.getLogger("matchgraph")
 
 
+def load_settings(args: argparse.Namespace, **defaults: object) -> Settings:
+    """The one read of the settings for a command: the environment, then its flags (`--data-dir`)."""
+    return Settings.load(defaults=defaults, data_dir=getattr(args, "data_dir", None))
+
+
 def _engine(args: argparse.Namespace):
-    from search.config import Config
     from search.engine import Engine
 
-    return Engine(Config.from_env(data_dir=args.data_dir))
+    return Engine(load_settings(args))
 
 
 def cmd_ingest(args: argparse.Namespace) -> int:
@@ -74,8 +78,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
     from api.app import create_app
     from api.server import run
 
-    os.environ.setdefault("MATCHGRAPH_RECOMPUTE_EVERY", "60")
-    run(lambda: create_app(data_dir=args.data_dir, bootstrap=True), host=args.host, port=args.port,
+    settings = load_settings(args, recompute_every=60.0)  # one process serves: it also recomputes
+    run(lambda: create_app(config=settings, bootstrap=True), host=args.host, port=args.port,
         threads=args.threads)
     return 0
 
@@ -96,6 +100,37 @@ def cmd_rebuild(args: argparse.Namespace) -> int:
     engine = _engine(args)
     engine.store.rebuild()
     print(f"derived match state rebuilt from {engine.store.last_seq()} logged events")
+    return 0
+
+
+README_START, README_END = "<!-- settings:start -->", "<!-- settings:end -->"
+README = Path(__file__).resolve().parent.parent / "README.md"
+
+
+def readme_with_settings(text: str) -> str:
+    """README text with the configuration table between the settings markers regenerated."""
+    head, rest = text.split(README_START, 1)
+    _, tail = rest.split(README_END, 1)
+    return f"{head}{README_START}\n{markdown_table()}{README_END}{tail}"
+
+
+def cmd_config(args: argparse.Namespace) -> int:
+    """Every setting with its effective value and where it came from; secrets masked."""
+    if args.markdown:
+        if args.readme:
+            README.write_text(readme_with_settings(README.read_text(encoding="utf-8")), encoding="utf-8")
+            print(f"wrote the configuration table into {README}")
+        else:
+            print(markdown_table(), end="")
+        return 0
+    rows = load_settings(args).describe()
+    if args.json:
+        print(json.dumps({"settings": rows}, indent=2, ensure_ascii=False))
+        return 0
+    width = max(len(s.env[0]) for s in SETTINGS)
+    for row in rows:
+        value = "unset" if row["value"] is None else json.dumps(row["value"], ensure_ascii=False)
+        print(f"{row['env']:<{width}}  {value}  ({row['source']})")
     return 0
 
 
@@ -132,6 +167,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--every", type=float, default=0, help="repeat every N seconds (worker mode)")
     p.set_defaults(func=cmd_recompute)
 
+    p = with_data_dir(sub.add_parser("config", help="print every setting, its value and where it came from"))
+    p.add_argument("--json", action="store_true", help="JSON output")
+    p.add_argument("--markdown", action="store_true", help="the README's configuration table")
+    p.add_argument("--readme", action="store_true", help="with --markdown: rewrite the table in README.md")
+    p.set_defaults(func=cmd_config)
+
     p = with_data_dir(sub.add_parser("rebuild", help="rebuild derived match state from the event log"))
     p.set_defaults(func=cmd_rebuild)
     return parser
@@ -141,4 +182,8 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    return args.func(args)
+    try:
+        return args.func(args)
+    except SettingsError as exc:  # a bad setting: say which variable, exit 2, start nothing
+        print(f"error: bad setting: {exc}", file=sys.stderr)
+        return 2

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import os
-
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
     CollectorRegistry,
@@ -27,9 +25,10 @@ FEEDBACK_BATCH = Histogram("matchgraph_feedback_batch_events", "Events per POST 
                            buckets=(1, 5, 10, 25, 50, 100, 250, 500))
 
 
-def exposition() -> tuple[bytes, str]:
-    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+def exposition(multiprocess_dir: object = None) -> tuple[bytes, str]:
+    """The metrics page; with the `prometheus_multiproc_dir` setting, merged over every gunicorn worker."""
+    if multiprocess_dir:
         registry = CollectorRegistry()
-        multiprocess.MultiProcessCollector(registry)
+        multiprocess.MultiProcessCollector(registry, path=str(multiprocess_dir))
         return generate_latest(registry), CONTENT_TYPE_LATEST
     return generate_latest(), CONTENT_TYPE_LATEST

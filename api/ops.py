@@ -8,6 +8,7 @@ from flask import Blueprint, Response, current_app, jsonify, render_template
 
 from api import metrics
 from api.spec import spec
+from api.state import settings
 
 bp = Blueprint("ops", __name__)
 
@@ -48,7 +49,7 @@ def readyz():
 
 @bp.get("/metrics")
 def prometheus():
-    body, content_type = metrics.exposition()
+    body, content_type = metrics.exposition(settings().prometheus_multiproc_dir)
     return Response(body, content_type=content_type)
 
 

@@ -12,7 +12,7 @@ from flask import current_app
 
 from api.errors import ApiError
 from graph import generations
-from search.config import Config
+from graph.settings import Settings
 from search.engine import Engine
 
 log = logging.getLogger(__name__)
@@ -26,7 +26,7 @@ LOAD_RETRY_MAX_S = 30.0
 class EngineHolder:
     """Owns the engine; `/readyz` answers 503 until `ready`."""
 
-    def __init__(self, config: Config, engine: Engine | None = None) -> None:
+    def __init__(self, config: Settings, engine: Engine | None = None) -> None:
         self.config = config
         self.engine = engine
         self.error: str | None = None
@@ -90,3 +90,8 @@ def bootstrap_catalog(engine: Engine, progress: bool = False) -> None:
 
 def engine() -> Engine:
     return current_app.extensions["matchgraph"].get()
+
+
+def settings() -> Settings:
+    """The app's settings (read once by create_app), for request handlers."""
+    return current_app.extensions["matchgraph.settings"]

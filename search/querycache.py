@@ -18,9 +18,10 @@ from redis.backoff import NoBackoff
 from redis.cluster import RedisCluster
 from redis.retry import Retry
 
+from graph.settings import REDIS_SCHEMES  # noqa: F401  (re-exported: the one tuple lives there)
+
 log = logging.getLogger(__name__)
 _DTYPE = np.dtype("<f4")
-REDIS_SCHEMES = ("redis://", "rediss://", "redis+cluster://", "rediss+cluster://")
 DEFAULT_TTL_S = 7 * 86_400
 PAUSE_AFTER_ERROR_S = 5.0  # skip the cache this long after an error: an outage costs one timeout, not one per query
 

@@ -53,7 +53,7 @@ class TorchEncoder:
 
     def __init__(self, model_path: str, *, layers: tuple[int, ...], pooling: str, normalize: bool,
                  max_length: int) -> None:
-        from transformers import AutoModel, AutoTokenizer  # after the offline env is set by the caller
+        from transformers import AutoModel, AutoTokenizer  # local_files_only: nothing is downloaded
 
         self.tokenizer = AutoTokenizer.from_pretrained(model_path, local_files_only=True)
         self.model = AutoModel.from_pretrained(model_path, local_files_only=True, dtype=torch.float32)

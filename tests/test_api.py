@@ -53,8 +53,10 @@ def client(app):
 
 
 @pytest.fixture
-def admin(monkeypatch):
-    monkeypatch.setenv("MATCHGRAPH_API_KEY", KEY)
+def admin(app, monkeypatch):
+    """The app's settings with an admin key (settings are read once, by create_app: swap the object)."""
+    settings = app.extensions["matchgraph.settings"]
+    monkeypatch.setitem(app.extensions, "matchgraph.settings", settings.replace(api_key=KEY))
     return {"Authorization": f"Bearer {KEY}"}
 
 

