@@ -223,13 +223,6 @@ class Settings:
     direction_ranking: bool = setting("MATCHGRAPH_DIRECTION_RANKING", True,
                                       "direction and modality agreement (languages, speech/text/image) ranks "
                                       "next (search.direction)", kind="bool")
-    artifact_vector_weight: float = setting("MATCHGRAPH_ARTIFACT_VECTOR_WEIGHT", 0.0,
-                                            "multi-vector: share of the artifact's mean capability vector in the "
-                                            "dense score (BENCHMARKS.md: dev-set variants)", kind="float",
-                                            minimum=0)
-    lexical_name_boost: float = setting("MATCHGRAPH_LEXICAL_NAME_BOOST", 1.0,
-                                        "BM25 weight multiplier for name-like queries (few words with digits, "
-                                        "dashes or slashes)", kind="float", minimum=0)
     scores_ttl_s: float = setting("MATCHGRAPH_SCORES_TTL_S", 30.0,
                                   "seconds the computed UnfragileRank components are reused", kind="float",
                                   minimum=0)

@@ -64,6 +64,8 @@ _MODALITY_WORD = {w: m for m, ws in MODALITIES.items() for w in ws}
 PIPELINES: dict[str, tuple[str, frozenset[str], frozenset[str]]] = {
     "automatic speech recognition": ("speech-recognition", frozenset({"audio"}), frozenset({"text"})),
     "speech recognition": ("speech-recognition", frozenset({"audio"}), frozenset({"text"})),
+    "speech-to-text": ("speech-recognition", frozenset({"audio"}), frozenset({"text"})),
+    "speech to text": ("speech-recognition", frozenset({"audio"}), frozenset({"text"})),
     "text-to-speech": ("speech-synthesis", frozenset({"text"}), frozenset({"audio"})),
     "text to speech": ("speech-synthesis", frozenset({"text"}), frozenset({"audio"})),
     "audio-to-audio": ("audio-to-audio", frozenset({"audio"}), frozenset({"audio"})),
@@ -72,6 +74,9 @@ PIPELINES: dict[str, tuple[str, frozenset[str], frozenset[str]]] = {
     "voice activity detection": ("audio-classification", frozenset({"audio"}), frozenset()),
     "image-to-text": ("image-to-text", frozenset({"image"}), frozenset({"text"})),
     "image captioning": ("image-to-text", frozenset({"image"}), frozenset({"text"})),
+    "visual question answering": ("visual-question-answering", frozenset({"image", "text"}), frozenset({"text"})),
+    "document question answer": ("document-question-answering", frozenset({"image", "text"}),
+                                 frozenset({"text"})),
     "text-to-image": ("text-to-image", frozenset({"text"}), frozenset({"image"})),
     "text-to-video": ("text-to-video", frozenset({"text"}), frozenset({"video"})),
     "image-to-image": ("image-to-image", frozenset({"image"}), frozenset({"image"})),
@@ -131,6 +136,7 @@ _LANG_NAMES = "|".join(sorted((re.escape(n) for n in _NAME_TO_CODE), key=len, re
 _PHRASE_PAIR = re.compile(rf"\b(?:from\s+)?({_LANG_NAMES})(?:\s+(?:text|speech|audio|language))?\s+(?:to|into|->|→)\s+"
                           rf"({_LANG_NAMES})\b", re.I)
 _BETWEEN = re.compile(rf"\bbetween\s+({_LANG_NAMES})(?:\s*\([a-z]{{2}}\))?\s+and\s+({_LANG_NAMES})\b", re.I)
+_DASH_PAIR = re.compile(rf"\b({_LANG_NAMES})\s*[-–—/]\s*({_LANG_NAMES})\b", re.I)  # "English-French translation"
 _MANY = re.compile(r"many[- ]to[- ]many|between any pair|any pair of|multilingual (?:machine )?translation|"
                    r"\b(?:m2m|nllb|madlad|seamless)", re.I)
 _TRANSLATE = re.compile(r"\btranslat", re.I)
@@ -138,7 +144,9 @@ _TRANSLATE = re.compile(r"\btranslat", re.I)
 
 def derive(artifact) -> Direction:
     """Direction facets of an artifact from its metadata (see the module docstring)."""
-    tags = " | ".join(t.lower() for t in artifact.tags)
+    # pipeline categories appear in tags and in capability titles ("Automatic Speech Recognition: ...")
+    tags = " | ".join([t.lower() for t in artifact.tags] + [c.title.split(":")[0].lower()
+                                                            for c in artifact.capabilities[:4] if c.title])
     text = f"{artifact.description} " + " ".join(c.text for c in artifact.capabilities[:3])
     tasks: set[str] = set()
     inputs: set[str] = set()
@@ -172,6 +180,12 @@ def derive(artifact) -> Direction:
             p = _PHRASE_PAIR.search(text[:600]) or _BETWEEN.search(text[:600])
             if p and _code(p.group(1)) != _code(p.group(2)):
                 sources, targets = _code(p.group(1)) or frozenset(), _code(p.group(2)) or frozenset()
+            else:  # "supports English-French and English-German translation": every such pair
+                pairs = [(_code(a), _code(b)) for a, b in _DASH_PAIR.findall(text[:800])]
+                pairs = [(a, b) for a, b in pairs if a and b and a != b]
+                if pairs:
+                    sources = frozenset().union(*(a for a, _ in pairs))
+                    targets = frozenset().union(*(b for _, b in pairs))
     if translation and (sources or targets or "translation" in tasks):
         tasks.add("translation")
         if "audio-to-audio" in tasks or "speech-to-speech" in tags:

@@ -76,6 +76,7 @@ class SearchResult:
 
 
 FACET_FIELDS = ("type", "pricing")
+MAX_DIRECTION_CANDIDATES = 64  # artifacts matching a query's direction added beyond the vector search's reach
 ENCODER_CHARS = 4096  # the encoder sees its first max_length tokens anyway: do not tokenise pages it drops
 
 
@@ -123,6 +124,7 @@ class Engine:
         self.artifact_vectors: dict[str, np.ndarray] = {}
         self.names = NameIndex(())
         self.directions: dict[str, directions.Direction] = {}
+        self._by_direction: dict[directions.Direction, list[str]] = {}
 
     def reload(self) -> bool:
         """Load the committed generation if it differs from the one in memory; True when it did."""
@@ -132,7 +134,7 @@ class Engine:
             return False
         with self._lock:
             previous = (self.artifacts, self.capabilities, self.index, self.lexical, self.artifact_vectors,
-                        self.names, self.directions)
+                        self.names, self.directions, self._by_direction)
             self._reset_state()
             try:
                 if folder is not None:
@@ -141,7 +143,7 @@ class Engine:
                 log.exception("could not load generation %s: keeping the one in memory", name)
                 self._broken_generation = name
                 (self.artifacts, self.capabilities, self.index, self.lexical,
-                 self.artifact_vectors, self.names, self.directions) = previous
+                 self.artifact_vectors, self.names, self.directions, self._by_direction) = previous
                 raise
             self.generation = name
             self._invalidate()
@@ -169,6 +171,10 @@ class Engine:
         """Name keys (exact / prefix / typo) and direction facets of every artifact, from its metadata."""
         self.names = NameIndex(self.artifacts.values())
         self.directions = {a.id: d for a in self.artifacts.values() if (d := directions.derive(a))}
+        # artifacts by distinct direction (a few dozen values): a query's agreement is computed once per value
+        self._by_direction: dict[directions.Direction, list[str]] = {}
+        for artifact_id, d in self.directions.items():
+            self._by_direction.setdefault(d, []).append(artifact_id)
 
     def _check_encoder(self, folder: Path) -> None:
         """Queries and stored vectors must come from the same encoder: say so when they do not."""
@@ -326,9 +332,20 @@ class Engine:
             artifacts = self.artifacts
             names = self.names.match(query) if self.config.name_ranking else {}
             asked = directions.parse(query) if self.config.direction_ranking else directions.Direction()
-            agree = {a: directions.agreement(asked, d) for a, d in self.directions.items()} if asked else {}
+            agree: dict[str, tuple[float, list[str]]] = {}
+            matching: list[str] = []
+            for d, members in (self._by_direction.items() if asked else ()):
+                verdict = directions.agreement(asked, d)
+                if verdict[0]:
+                    agree.update(dict.fromkeys(members, verdict))
+                    if verdict[0] > 0:
+                        matching += [a for a in members if a not in grouped]
             index = self.index
-            caps_of = {a: artifacts[a].capabilities for a in set(names) | {a for a, v in agree.items() if v[0] > 0}
+            vecs = self.artifact_vectors
+            if len(matching) > MAX_DIRECTION_CANDIDATES and vector is not None:  # keep the nearest ones
+                sims = np.stack([vecs[a] for a in matching]) @ vector
+                matching = [matching[i] for i in np.argsort(-sims)[:MAX_DIRECTION_CANDIDATES]]
+            caps_of = {a: artifacts[a].capabilities for a in set(names) | set(matching)
                        if a not in grouped and a in artifacts}
 
         # artifacts named by the query, or matching its direction, are candidates even when the vector
@@ -346,16 +363,11 @@ class Engine:
 
         dense_all = {a: dense_score([s for _, s in caps], self.config.multi_match_credit)
                      for a, caps in grouped.items() if a in artifacts and mode != "lexical"}
-        w = self.config.artifact_vector_weight
-        if w > 0 and vector is not None:  # multi-vector: the artifact's mean capability vector as a second view
-            vecs = self.artifact_vectors
-            dense_all = {a: (1 - w) * s + w * float(vecs[a] @ vector) if a in vecs else s
-                         for a, s in dense_all.items()}
         pool = set(dense_all) | {a for a in lexical if a in artifacts} | {a for a in names if a in artifacts}
         facet_counts = self._facet_counts(pool, facets, types, pricing) if facets else {}
         dense = {a: s for a, s in dense_all.items() if allowed(a)}
         lexical = {a: s for a, s in lexical.items() if allowed(a)}
-        fused = fuse(dense, lexical, self._lexical_weight(query))
+        fused = fuse(dense, lexical, self.config.lexical_weight)
         for a in names:
             if a not in fused and allowed(a):
                 fused[a] = 0.0
@@ -389,17 +401,6 @@ class Engine:
             self._record(result, text, vector)
         result.took_ms = round((time.perf_counter() - started) * 1000, 2)
         return result
-
-    def _lexical_weight(self, query: str) -> float:
-        """The BM25 weight of this query: `lexical_weight`, scaled by `lexical_name_boost` for a query
-        that looks like a name (few words, with digits, dashes, slashes or underscores)."""
-        base = self.config.lexical_weight
-        boost = self.config.lexical_name_boost
-        if boost == 1.0:
-            return base
-        tokens = query.split()
-        namey = len(tokens) <= 4 and any(any(ch.isdigit() or ch in "-_/." for ch in t) for t in tokens)
-        return base * boost if namey else base
 
     def _facet_counts(self, pool: set[str], facets: Sequence[str], types: Sequence[str],
                       pricing: Sequence[str]) -> dict[str, dict[str, int]]:

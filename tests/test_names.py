@@ -9,7 +9,6 @@ query embedding), a sample of 300 with the full hybrid search.
 from __future__ import annotations
 
 import json
-import random
 
 import pytest
 from conftest import DATA
@@ -89,8 +88,13 @@ def test_direction_is_derived_from_ids_tags_and_descriptions():
     phrase = direction.derive(art("x/marian", "marian", tags=("translation",),
                                   description="Translates from German to Spanish."))
     assert (phrase.sources, phrase.targets) == ({"de"}, {"es"})
+    dash = direction.derive(art("x/nmt", "nmt", tags=("neural machine translation",),
+                                description="It supports English-French and English-German translation."))
+    assert (dash.sources, dash.targets) == ({"en"}, {"fr", "de"})
     asr = direction.derive(art("w", "w", tags=("audio automatic speech recognition",)))
     assert (asr.inputs, asr.outputs) == ({"audio"}, {"text"})
+    stt = direction.derive(art("s", "s", tags=("classification", "speech-to-text")))
+    assert (stt.inputs, stt.outputs) == ({"audio"}, {"text"})
     tts = direction.derive(art("t", "t", tags=("text-to-speech",)))
     assert (tts.inputs, tts.outputs) == ({"text"}, {"audio"})
     llm = direction.derive(art("m", "m", signals={"modalities": {"input": ["text", "image"], "output": ["text"]}}))
@@ -130,39 +134,9 @@ def test_agreement_prefers_matching_then_silent_then_contradicting():
 
 
 # --- the whole bundled catalog, on the engine ------------------------------------------------------------
-def _typo(name: str, rng: random.Random) -> str:
-    """One typo inside the name (a letter dropped, doubled, swapped with its neighbour or replaced)."""
-    positions = [i for i, ch in enumerate(name) if ch.isalnum()][1:-1] or [0]
-    i = rng.choice(positions)
-    kind = rng.choice(("drop", "double", "swap", "replace"))
-    if kind == "drop":
-        return name[:i] + name[i + 1:]
-    if kind == "double":
-        return name[:i] + name[i] + name[i:]
-    if kind == "swap" and i + 1 < len(name) and name[i + 1] != name[i]:
-        return name[:i] + name[i + 1] + name[i] + name[i + 2:]
-    return name[:i] + ("x" if name[i].lower() != "x" else "q") + name[i + 1:]
-
-
-def _unique_prefix(name: str, own: str, keys: list[tuple[str, str]]) -> str:
-    """The shortest prefix of `name` (5+ compact characters) that starts no other artifact's name or id."""
-    key = compact(name)
-    others = [k for k, a in keys if a != own]
-    for length in range(5, len(key) + 1):
-        p = key[:length]
-        if not any(k.startswith(p) for k in others):
-            break
-    # the typed text: as many characters of the name as give that many compact characters
-    typed = ""
-    for ch in name:
-        if len(compact(typed)) >= length:
-            break
-        typed += ch
-    return typed
-
-
 @pytest.mark.slow
 def test_bundled_catalog_names_typos_prefixes_and_directions(embedder, tmp_path):
+    from bench.names import measure
     from search.config import Config
     from search.engine import Engine
 
@@ -176,58 +150,12 @@ def test_bundled_catalog_names_typos_prefixes_and_directions(embedder, tmp_path)
     engine = Engine(Config.from_env(data_dir=tmp_path / "var", store_url="", learned_cap=0.0), embedder=embedder)
     try:
         engine.ingest([catalog])
-        arts = list(engine.artifacts.values())
-        owners: dict[str, set[str]] = {}
-        for a in arts:
-            for text in (a.name, a.id, a.id.rsplit("/", 1)[-1]):
-                owners.setdefault(compact(text), set()).add(a.id)
-        unique = [a for a in arts if owners[compact(a.name)] == {a.id}]
-
-        # 1. every exact name returns its artifact first (every artifact: lexical mode, no query embedding)
-        firsts = sum(engine.search(a.name, k=1, mode="lexical", record=False).hits[0].artifact.id == a.id
-                     for a in unique)
-        exact_rate = firsts / len(unique)
-
-        rng = random.Random(15)
-        sample = rng.sample(unique, min(300, len(unique)))
-        # 2. the same through the full hybrid search, and one typo away: top 3
-        hybrid = sum(engine.search(a.name, k=1, record=False).hits[0].artifact.id == a.id for a in sample)
-        typo_hits = typo_total = 0
-        for a in sample:
-            variant = _typo(a.name, rng)
-            if compact(variant) in owners or len(compact(variant)) < 4:
-                continue  # the typo made another artifact's exact name (or nothing): not a typo of this one
-            typo_total += 1
-            typo_hits += a.id in [h.artifact.id for h in engine.search(variant, k=3, record=False).hits]
-        # 3. the shortest unique prefix (5+ characters) puts it in suggest's top 3
-        keys = [(compact(t), a.id) for a in arts for t in (a.name, a.id, a.id.rsplit("/", 1)[-1])]
-        prefix_hits = sum(a.id in [s.artifact_id for s in engine.suggest(_unique_prefix(a.name, a.id, keys), k=3)]
-                          for a in sample)
-        # 4. "translate <source> to <target>": a model of that direction (or many-to-many) first, no reversed
-        # model above any matching one
-        pairs = {(s, t) for d in engine.directions.values() if d.task == "translation"
-                 for s in d.sources for t in d.targets
-                 if len(d.sources) == 1 and len(d.targets) == 1 and "*" not in (s, t)}
-        direction_ok = 0
-        for s, t in sorted(pairs):
-            q = f"translate {direction.LANGUAGES[s][0]} to {direction.LANGUAGES[t][0]}"
-            hits = engine.search(q, k=10, record=False).hits
-            asked = direction.parse(q)
-            marks = [direction.agreement(asked, engine.directions[h.artifact.id])[0]
-                     if h.artifact.id in engine.directions else 0 for h in hits]
-            reversed_ = [i for i, h in enumerate(hits) if h.artifact.id in engine.directions
-                         and t in engine.directions[h.artifact.id].sources
-                         and s in engine.directions[h.artifact.id].targets]
-            matching = [i for i, m in enumerate(marks) if m > 0]
-            direction_ok += bool(matching) and matching[0] == 0 and all(r > matching[-1] for r in reversed_)
-        print(f"\nexact name first: {firsts}/{len(unique)} = {exact_rate:.4f} "
-              f"({len(arts) - len(unique)} artifacts share a name); hybrid sample {hybrid}/{len(sample)}; "
-              f"one typo top 3: {typo_hits}/{typo_total}; unique prefix in suggest top 3: "
-              f"{prefix_hits}/{len(sample)}; translation directions: {direction_ok}/{len(pairs)}")
-        assert exact_rate >= 0.99
-        assert hybrid >= 0.99 * len(sample)
-        assert typo_hits >= 0.9 * typo_total and typo_total >= 0.8 * len(sample)
-        assert prefix_hits >= 0.9 * len(sample)
-        assert pairs and direction_ok == len(pairs)
+        m = measure(engine)
     finally:
         engine.close()
+    print(f"\n{m}")
+    assert m["exact_rate"] >= 0.99
+    assert m["hybrid_first"] >= 0.99 * m["sample"]
+    assert m["typo_rate"] >= 0.9 and m["typo_total"] >= 0.8 * m["sample"]
+    assert m["prefix_rate"] >= 0.9
+    assert m["directions"] > 0 and m["direction_rate"] == 1.0, m["direction_failures"]
