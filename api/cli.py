@@ -97,9 +97,8 @@ def cmd_recompute(args: argparse.Namespace) -> int:
 
 
 def cmd_rebuild(args: argparse.Namespace) -> int:
-    engine = _engine(args)
-    engine.store.rebuild()
-    print(f"derived match state rebuilt from {engine.store.last_seq()} logged events")
+    events = _engine(args).rebuild()
+    print(f"derived match state rebuilt from {events} logged events")
     return 0
 
 

@@ -1,25 +1,27 @@
-"""HTML pages served from the API's own data (search box, artifact, compare, analytics, widget).
+"""HTML pages served from the API's own data (search box, artifact, compare, analytics, docs, widget).
 
 Everything is rendered on the server, so each page works without JavaScript; the scripts in
-`api/static/` only enhance (search as you type, click feedback, widget resizing).
+`api/static/` only enhance (search as you type, name suggestions, votes and dwell, widget resizing).
 """
 
 from __future__ import annotations
 
+import collections
 import re
 from typing import get_args
 
-from flask import Blueprint, redirect, render_template, request, url_for
+from flask import Blueprint, current_app, redirect, render_template, request, url_for
 from markupsafe import Markup, escape
 
-from api import charts, metrics
-from api.errors import ApiError
+from api import apidocs, charts, metrics
+from api.errors import ApiError, error_response
 from api.models import ARTIFACT_TYPES, PRICING
 from api.serialize import alternatives_response, artifact_response, search_response
 from api.state import engine
-from graph.store.base import NotServed, UnknownSearch
 from search import related
 from search.engine import Engine
+from search.errors import NotServed, StoreUnavailable, UnknownSearch
+from search.names import compact
 
 bp = Blueprint("pages", __name__, template_folder="templates", static_folder="static",
                static_url_path="/static")
@@ -34,6 +36,11 @@ MIN_CAPABILITY_SCORE = 0.2  # weaker matched capabilities are noise on a card (s
 STOPWORDS = {"the", "and", "for", "with", "that", "from", "into", "this", "are", "can", "how", "what"}
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 _SEARCH_ID = re.compile(r"^[0-9a-f]{1,64}$")
+# paths that belong to the JSON API (their errors stay JSON); every other unknown URL gets an HTML page
+API_PATHS = ("/v1/", "/openapi.json", "/healthz", "/readyz", "/metrics", "/apidoc", "/static/")
+LABELS = {"adoption": "Adoption", "quality": "Quality", "ecosystem": "Ecosystem",
+          "match_graph": "Match Graph", "freshness": "Freshness"}
+THEMES = ("light", "dark", "auto")
 
 
 class PageError(Exception):
@@ -54,6 +61,56 @@ def _api_error(exc: ApiError):
     headers = {"Retry-After": "5"} if exc.status == 503 else {}
     title = "Still loading" if exc.status == 503 else "Something went wrong"
     return render_template("error.html", title=title, message=exc.message), exc.status, headers
+
+
+@bp.app_errorhandler(404)
+def _not_found(exc):
+    """Unknown page URLs get a page a person can use; API paths keep the JSON error shape."""
+    if request.path.startswith(API_PATHS):
+        return error_response(404, getattr(exc, "description", None) or "not found")
+    return render_template("error.html", title="Page not found",
+                           message="There is no page at this address. Search for what you need, or "
+                                   "browse from the links above."), 404
+
+
+@bp.context_processor
+def _chart_helpers() -> dict:
+    return {"charts": charts, "api_features": api_features()}
+
+
+def api_features() -> list[str]:
+    """Optional API contracts this server has (other issues add them), so the page scripts send only what it
+    accepts: `user_token` (search and feedback), `facets` (search) and `suggest` (GET /v1/suggest)."""
+    from api.models import FeedbackRequest, SearchQuery
+
+    have = []
+    if "user_token" in SearchQuery.model_fields and "user_token" in FeedbackRequest.model_fields:
+        have.append("user_token")
+    if "facets" in SearchQuery.model_fields:
+        have.append("facets")
+    if any(rule.rule == "/v1/suggest" for rule in current_app.url_map.iter_rules()):
+        have.append("suggest")
+    return have
+
+
+@bp.app_template_filter("plural")
+def plural(n: int, one: str, many: str | None = None) -> str:
+    """`1 artifact`, `2 artifacts` (the number formatted with thousands separators)."""
+    return f"{n:,} {one if n == 1 else (many or one + 's')}"
+
+
+@bp.app_template_filter("pct")
+def pct(value: float) -> int:
+    """A 0–1 component as the 0–100 number the pages show (the rank is 0–100 too)."""
+    return round(max(0.0, min(1.0, float(value))) * 100)
+
+
+@bp.app_template_filter("inline_md")
+def inline_md(text: str) -> Markup:
+    """`text` escaped, with Markdown's `code` spans as <code> (docstrings and docs/api.md use them)."""
+    parts = str(text or "").split("`")
+    return Markup("").join(escape(p) if i % 2 == 0 else Markup("<code>") + escape(p) + Markup("</code>")
+                           for i, p in enumerate(parts))
 
 
 @bp.app_template_filter("highlight")
@@ -97,6 +154,44 @@ def _choice(name: str, allowed: tuple[str, ...]) -> str:
     return value if value in allowed else ""
 
 
+def _catalog_counts(eng: Engine) -> dict[str, collections.Counter]:
+    """Artifacts per type and per pricing, so filters offer only values that can return something."""
+    key = (id(eng), eng.generation, len(eng.artifacts))
+    if _COUNTS.get("key") != key:
+        arts = list(eng.artifacts.values())
+        _COUNTS.update(key=key, value={"type": collections.Counter(a.type for a in arts),
+                                       "pricing": collections.Counter(a.pricing for a in arts)})
+    return _COUNTS["value"]
+
+
+def _options(allowed: tuple[str, ...], counts: collections.Counter, chosen: str) -> list[tuple[str, int]]:
+    return [(v, counts.get(v, 0)) for v in allowed if counts.get(v, 0) or v == chosen]
+
+
+_COUNTS: dict = {}
+
+
+def _norm(text: str) -> str:
+    """Case-, accent-, punctuation- and separator-insensitive form of a name or id (search.names.compact)."""
+    return compact(text)
+
+
+def resolve(eng: Engine, text: str) -> list[str]:
+    """Artifact ids that `text` names: the id itself, else an exact name, id or id-tail match ignoring case and
+    punctuation ("The Stack v2", "the-stack-v2"), from the engine's name index. Several ids when the name is
+    ambiguous, none when unknown."""
+    return eng.named(text)
+
+
+def _near_names(eng: Engine, text: str, limit: int = 6) -> list:
+    """Artifacts whose name or id contains what was typed: the choices offered when a name is not exact."""
+    want = _norm(text)
+    if len(want) < 2:
+        return []
+    found = [a for a in eng.artifacts.values() if want in _norm(a.name) or want in _norm(a.id)]
+    return sorted(found, key=lambda a: (len(a.name), a.name.lower()))[:limit]
+
+
 @bp.get("/")
 def home():
     """The search box; `?q=` renders results on the server (the no-JavaScript path)."""
@@ -113,9 +208,12 @@ def home():
         data = search_response(eng, result)
         for r in data["results"]:
             r["matched_capabilities"] = _strong(r["matched_capabilities"])
-    popular = [] if q else [r.query for r in eng.store.queries("top", limit=6)]
-    return render_template("search.html", q=q, data=data, kind=kind, pricing=pricing, types=TYPES,
-                           pricings=PRICINGS, popular=popular, active="search")
+    popular = [] if q else [r.query for r in eng.queries("top", limit=6)]
+    counts = _catalog_counts(eng)
+    return render_template("search.html", q=q, data=data, kind=kind, pricing=pricing,
+                           types=_options(TYPES, counts["type"], kind),
+                           pricings=_options(PRICINGS, counts["pricing"], pricing), popular=popular,
+                           active="search")
 
 
 @bp.get("/click")
@@ -141,7 +239,7 @@ def artifact(artifact_id: str):
     _known(eng, artifact_id)
     data = artifact_response(eng, artifact_id)
     alternatives = alternatives_response(eng, related.similar(eng, artifact_id, k=5))
-    points = eng.store.timeline(artifact_id)
+    points = eng.timeline(artifact_id)
     days = charts.day_range([d for d, _ in points])
     by_day = dict(points)
     chart = charts.column_chart([(d, by_day.get(d, 0)) for d in days], chart_id="timeline",
@@ -152,22 +250,37 @@ def artifact(artifact_id: str):
     widget_src = url_for("pages.widget_similar", artifact_id=artifact_id, _external=True)
     return render_template("artifact.html", a=data, alternatives=alternatives, chart=chart,
                            timeline=[(d, by_day.get(d, 0)) for d in days], embed_src=embed_src,
-                           widget_src=widget_src, components=_components(data["scores"]))
+                           widget_src=widget_src, components=_components(data["scores"]), types=TYPES)
 
 
 def _components(scores: dict) -> list[dict]:
-    labels = {"adoption": "Adoption", "quality": "Quality", "ecosystem": "Ecosystem",
-              "match_graph": "Match Graph", "freshness": "Freshness"}
-    return [{"key": k, "label": labels[k], **scores["explanation"][k]} for k in labels]
+    return [{"key": k, "label": LABELS[k], **scores["explanation"][k]} for k in LABELS]
 
 
 @bp.get("/compare")
 def compare():
-    """The comparison page for `?a=&b=` (works for ids with slashes); a form without them."""
-    a, b = request.args.get("a", "").strip(), request.args.get("b", "").strip()
+    """The comparison page for `?a=&b=` (ids or names); the picker form without them.
+
+    Names resolve to ids ("The Stack v2" → bigcode/the-stack-v2) and redirect to the canonical URL; an
+    unknown or ambiguous name shows the form again with the closest names to choose from."""
+    a, b = request.args.get("a", "").strip()[:200], request.args.get("b", "").strip()[:200]
     if not a and not b:
-        return render_template("compare_form.html", active="compare")
-    return _compare(engine(), a, b)
+        return render_template("compare_form.html", active="compare", a="", b="", problems={})
+    eng = engine()
+    ids, problems = {}, {}
+    for side, text in (("a", a), ("b", b)):
+        found = resolve(eng, text) if text else []
+        if len(found) == 1:
+            ids[side] = found[0]
+        else:
+            choices = [eng.artifacts[i] for i in found] or _near_names(eng, text)
+            problems[side] = {"text": text, "ambiguous": len(found) > 1, "choices": choices}
+    if problems:
+        return render_template("compare_form.html", active="compare", a=a, b=b, problems=problems), \
+            404 if any(not p["ambiguous"] for p in problems.values()) else 200
+    if (ids["a"], ids["b"]) != (a, b):
+        return redirect(url_for("pages.compare", a=ids["a"], b=ids["b"]), 303)
+    return _compare(eng, a, b)
 
 
 @bp.get("/compare/<path:pair>")
@@ -194,24 +307,27 @@ def _compare(eng: Engine, a: str, b: str):
         raise PageError(422, "Pick two different artifacts", "A comparison needs two different artifacts.")
     data = related.compare(eng, a, b)
     alignment = {x: [row for row in data["capability_alignment"] if row["artifact_id"] == x] for x in (a, b)}
+    scores = [{"key": k, "label": LABELS[k], "a": data["scores"][a]["explanation"][k],
+               "b": data["scores"][b]["explanation"][k]} for k in LABELS]
+    alternatives = {x: alternatives_response(eng, [alt for alt in related.similar(eng, x, k=4)
+                                                   if alt.artifact_id not in (a, b)][:3]) for x in (a, b)}
     return render_template("compare.html", c=data, alignment=alignment, shown=SHOWN_CAPABILITIES,
-                           active="compare")
+                           scores=scores, alternatives=alternatives, active="compare")
 
 
 @bp.get("/analytics")
 def analytics():
     """Times Matched over time, top matched artifacts, weak queries and searches per day."""
     eng = engine()
-    store = eng.store
-    summary = store.summary()
+    summary = eng.summary()
     top = [{"artifact_id": a, "name": eng.artifacts[a].name if a in eng.artifacts else a, "times_matched": n}
-           for a, n in store.top_artifacts(limit=10)]
-    series = [charts.Series(t["name"], dict(store.timeline(t["artifact_id"]))) for t in top[:TOP_LINES]]
+           for a, n in eng.top_artifacts(limit=10)]
+    series = [charts.Series(t["name"], dict(eng.timeline(t["artifact_id"]))) for t in top[:TOP_LINES]]
     days = charts.day_range([d for s in series for d in s.points])
     lines = charts.line_chart(series, days, chart_id="tm-over-time", title="Times Matched per day, top artifacts",
                               desc=f"One line per artifact for the {len(series)} most matched artifacts "
                                    f"over the last {len(days)} days.") if series else None
-    per_day = dict(store.searches_per_day())
+    per_day = dict(eng.searches_per_day())
     search_days = charts.day_range(per_day)
     searches = [(d, per_day.get(d, 0)) for d in search_days]
     columns = charts.column_chart(searches, chart_id="searches-per-day", title="Searches per day",
@@ -220,18 +336,55 @@ def analytics():
                                   unit=" searches") if searches else None
     return render_template(
         "analytics.html", summary=summary, artifacts=len(eng.artifacts), top=top, series=series, days=days,
-        lines=lines, columns=columns, searches=searches, zero=store.queries("zero_results", limit=10),
-        low=store.queries("low_confidence", limit=10), charts=charts, active="analytics")
+        lines=lines, columns=columns, searches=searches, zero=eng.queries("zero_results", limit=10),
+        low=eng.queries("low_confidence", limit=10), charts=charts, active="analytics")
+
+
+@bp.get("/docs")
+def docs():
+    """The API reference: every operation of the OpenAPI document, its schemas and a recorded example."""
+    from api.spec import spec
+
+    ops = apidocs.build(spec.spec)
+    tags: dict[str, list[dict]] = {}
+    for op in ops:
+        tags.setdefault((op["tags"] or ["other"])[0], []).append(op)
+    return render_template("docs.html", ops=ops, tags=tags, others=apidocs.others(spec.spec),
+                           info=spec.spec["info"], active="docs")
 
 
 @bp.get("/widget/similar/<path:artifact_id>")
 def widget_similar(artifact_id: str):
-    """The embeddable "similar artifacts" list: a small page meant for an iframe on any site."""
-    eng = engine()
-    _known(eng, artifact_id)
+    """The embeddable "similar artifacts" list: a small page meant for an iframe on any site.
+
+    Options: `k` (1–10 alternatives), `type` (only that artifact type), `theme` (light, dark or auto). An
+    unknown id or an outage shows a one-line message inside the widget, never the site's error page."""
     try:
         k = min(10, max(1, int(request.args.get("k", 5))))
     except ValueError:
         k = 5
-    alternatives = alternatives_response(eng, related.similar(eng, artifact_id, k=k))
-    return render_template("widget.html", a=eng.artifacts[artifact_id], alternatives=alternatives)
+    kind = _choice("type", TYPES)
+    theme = _choice("theme", THEMES) or "light"
+    try:
+        eng = engine()
+        if artifact_id not in eng.artifacts:
+            return _widget_message(theme, 404, "This artifact is not in the catalog.", link=True)
+        alternatives = alternatives_response(eng, related.similar(eng, artifact_id, k=k,
+                                                                  types=[kind] if kind else ()))
+    except (ApiError, StoreUnavailable):
+        return _widget_message(theme, 503, "Similar artifacts are unavailable right now. Try again soon.",
+                               headers={"Retry-After": "5"})
+    resp = render_template("widget.html", a=eng.artifacts[artifact_id], alternatives=alternatives,
+                           kind=kind, theme=theme)
+    return resp, 200, _WIDGET_HEADERS
+
+
+# The widget may be framed by any page, including a local file (`frame-ancestors *` does not match
+# file: or data: pages, so the directive is left out rather than widened).
+_WIDGET_HEADERS = {"Content-Security-Policy": "default-src 'self'; img-src 'self' data:; style-src 'self'; "
+                                              "script-src 'self'"}
+
+
+def _widget_message(theme: str, status: int, message: str, link: bool = False, headers: dict | None = None):
+    html = render_template("widget_message.html", message=message, link=link, theme=theme)
+    return html, status, {**_WIDGET_HEADERS, **(headers or {})}

@@ -29,7 +29,7 @@ def search_response(engine: Engine, result: SearchResult, recorded: bool = True)
 
 def artifact_response(engine: Engine, artifact_id: str) -> dict:
     a = engine.artifacts[artifact_id]
-    cap_counts = engine.store.capability_times_matched([c.id for c in a.capabilities])
+    cap_counts = engine.capability_times_matched([c.id for c in a.capabilities])
     return {
         "artifact_id": a.id, "name": a.name, "type": a.type, "pricing": a.pricing,
         "description": a.description, "url": a.url, "tags": list(a.tags), "signals": a.signals,

@@ -27,7 +27,7 @@ bp = Blueprint("analytics", __name__, url_prefix="/v1/analytics")
 def top(query: TopQuery):
     """Most matched artifacts, all time or since a day."""
     eng = engine()
-    rows = eng.store.top_artifacts(limit=query.limit, since=query.since)
+    rows = eng.top_artifacts(limit=query.limit, since=query.since)
     items = [{"artifact_id": a, "name": eng.artifacts[a].name if a in eng.artifacts else a,
               "type": eng.artifacts[a].type if a in eng.artifacts else "deleted", "times_matched": n}
              for a, n in rows]
@@ -42,7 +42,7 @@ def timeline(artifact_id: str, query: TimelineQuery):
     eng = engine()
     if artifact_id not in eng.artifacts:
         raise ApiError(404, f"id: no artifact {artifact_id[:200]!r}", "id")
-    points = [{"day": d, "times_matched": n} for d, n in eng.store.timeline(artifact_id, since=query.since)]
+    points = [{"day": d, "times_matched": n} for d, n in eng.timeline(artifact_id, since=query.since)]
     return {"artifact_id": artifact_id, "bucket": query.bucket, "points": points}
 
 
@@ -50,7 +50,7 @@ def timeline(artifact_id: str, query: TimelineQuery):
 @spec.validate(resp=Response(HTTP_200=QueriesResponse, HTTP_422=ErrorResponse), tags=["analytics"])
 def queries(query: QueriesQuery):
     """Zero-result, low-confidence or most frequent queries."""
-    rows = engine().store.queries(query.kind, limit=query.limit)
+    rows = engine().queries(query.kind, limit=query.limit)
     return {"kind": query.kind, "items": [vars(r) for r in rows]}
 
 
@@ -59,8 +59,8 @@ def queries(query: QueriesQuery):
 def summary():
     """Totals for a dashboard header."""
     eng = engine()
-    s = eng.store.summary()
+    s = eng.summary()
     return {"artifacts": len(eng.artifacts), "capabilities": len(eng.capabilities),
             **{k: s.get(k, 0) for k in ("searches", "feedback", "clicks", "intents", "matched_artifacts",
                                         "zero_result_searches", "low_confidence_searches")},
-            "searches_per_day": [{"day": d, "searches": n} for d, n in eng.store.searches_per_day()]}
+            "searches_per_day": [{"day": d, "searches": n} for d, n in eng.searches_per_day()]}

@@ -26,7 +26,7 @@ from api.models import (
 from api.serialize import search_response
 from api.spec import spec
 from api.state import engine
-from graph.store.base import NotServed, UnknownSearch
+from search.errors import NotServed, UnknownSearch
 
 bp = Blueprint("search", __name__, url_prefix="/v1")
 log = logging.getLogger(__name__)

@@ -175,8 +175,7 @@ class ScoreBook:
     def match_graph(self, a: Artifact) -> Component:
         value = self.match_scores.get(a.id, 0.0)
         if value <= 0:
-            return Component(0.0, ["no Match Graph evidence yet (scores are recomputed from the graph "
-                                   "every minute, or by `python -m api recompute`): 0"])
+            return Component(0.0, ["no Match Graph evidence yet: no search has led to it so far: 0"])
         return Component(value, [f"weighted PageRank over intent -> capability -> artifact, log-damped "
                                  f"and normalised among {a.type}s -> {value:.3f}"])
 

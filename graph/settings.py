@@ -35,8 +35,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-# Redis URL schemes every Redis user accepts (store, query cache, rate limiter): one tuple, here.
-REDIS_SCHEMES = ("redis://", "rediss://", "redis+cluster://", "rediss+cluster://")
+from graph.redisurl import REDIS_SCHEMES  # noqa: F401  (re-exported: settings name Redis URLs)
 
 SOURCES = ("default", "environment", "flag")
 

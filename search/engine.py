@@ -24,14 +24,14 @@ from graph.loader import load_artifacts
 from graph.scores import ScoreBook, Scores
 from graph.settings import REDIS_SCHEMES, Settings
 from graph.store import open_store, store_options
-from graph.store.base import MatchStore
+from graph.store.base import MatchStore, QueryStat
 from search import derived
 from search import direction as directions
 from search.embedder import Embedder
 from search.index import IndexCorrupt, VectorIndex
 from search.learning import IntentMemory
 from search.lexical import LexicalIndex
-from search.names import NameIndex
+from search.names import NameIndex, compact
 from search.ranking import dense_score, fuse, group_hits
 from search.vectorcache import VectorCache
 
@@ -424,6 +424,14 @@ class Engine:
         """Name completions as the user types (`search.names.NameIndex.suggest`); no embedding."""
         return self.names.suggest(prefix, k=k, types=types)
 
+    def named(self, text: str) -> list[str]:
+        """Every artifact `text` names exactly: the id itself, else the ids whose name, id or id tail has the
+        same compact form (case, accents, punctuation and separators ignored), sorted."""
+        text = text.strip()
+        if text in self.artifacts:
+            return [text]
+        return sorted(self.names.exact.get(compact(text), {}))
+
     def resolve(self, text: str) -> str | None:
         """The artifact id a user means by an id or a name (case, separators, one typo); None if unknown
         or ambiguous."""
@@ -488,6 +496,66 @@ class Engine:
         matchgraph.save(g, self.data_dir / "matchgraph.json")
         self._invalidate()
         return scores
+
+    # --- analytics and health: the match store's reads, through the one door ------------------
+    def capability_times_matched(self, capability_ids: Iterable[str]) -> dict[str, int]:
+        return self.store.capability_times_matched(list(capability_ids))
+
+    def top_artifacts(self, limit: int = 10, since: str | None = None) -> list[tuple[str, int]]:
+        """Most matched artifact ids with their Times Matched, all time or since a day (YYYY-MM-DD)."""
+        return self.store.top_artifacts(limit=limit, since=since)
+
+    def timeline(self, artifact_id: str, since: str | None = None) -> list[tuple[str, int]]:
+        """(day, Times Matched) of one artifact."""
+        return self.store.timeline(artifact_id, since=since)
+
+    def searches_per_day(self, since: str | None = None) -> list[tuple[str, int]]:
+        return self.store.searches_per_day(since=since)
+
+    def queries(self, kind: str, limit: int = 20) -> list[QueryStat]:
+        """Zero-result, low-confidence or most frequent ("top") queries."""
+        return self.store.queries(kind, limit=limit)
+
+    def summary(self) -> dict[str, int]:
+        """Store totals (searches, feedback, clicks, intents, ...)."""
+        return self.store.summary()
+
+    def store_health(self) -> dict:
+        """`{"store": bool}` and, behind the Redis outage spool, `"spool"`; a dead store reads as
+        `{"store": False, "store_error": <exception type>}`, never raises."""
+        try:
+            out: dict = {"store": bool(self.store.ping())}
+            if hasattr(self.store, "status"):  # the Redis outage spool: primary up? events waiting?
+                out["spool"] = self.store.status()
+            return out
+        except Exception as exc:
+            return {"store": False, "store_error": type(exc).__name__}
+
+    def rebuild(self) -> int:
+        """Re-derive all match state from the event log; returns the number of logged events."""
+        self.store.rebuild()
+        self._invalidate()
+        return self.store.last_seq()
+
+    # --- vectors for related artifacts ------------------------------------------------------------
+    @property
+    def dim(self) -> int:
+        return self.embedder.dim
+
+    def artifact_vector(self, artifact_id: str) -> np.ndarray:
+        """The artifact's vector (from its capabilities'); KeyError when it has none."""
+        return self.artifact_vectors[artifact_id]
+
+    def artifact_matrix(self, exclude: set[str] = frozenset(), types: Sequence[str] = ()) \
+            -> tuple[list[str], np.ndarray]:
+        """Ids and stacked vectors of the artifacts with a vector, minus `exclude`, of `types` if given."""
+        with self._lock:
+            artifacts, vectors = self.artifacts, self.artifact_vectors
+        ids = [a for a, art in artifacts.items()
+               if a not in exclude and (not types or art.type in types) and a in vectors]
+        if not ids:
+            return [], np.zeros((0, self.dim), dtype=np.float32)
+        return ids, np.stack([vectors[a] for a in ids])
 
     def close(self) -> None:
         self.store.close()

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import logging
 import time
+from dataclasses import astuple
 from typing import Any
-from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import numpy as np
 import redis
@@ -18,7 +18,7 @@ from redis.backoff import NoBackoff
 from redis.cluster import RedisCluster
 from redis.retry import Retry
 
-from graph.settings import REDIS_SCHEMES  # noqa: F401  (re-exported: the one tuple lives there)
+from graph.redisurl import REDIS_SCHEMES, split_redis_url  # noqa: F401  (REDIS_SCHEMES: old import path)
 
 log = logging.getLogger(__name__)
 _DTYPE = np.dtype("<f4")
@@ -35,16 +35,7 @@ class RedisQueryCache:
 
     def __init__(self, url: str, *, prefix: str = "mg", ttl_s: int = DEFAULT_TTL_S, timeout_s: float = 0.5,
                  **kwargs: Any) -> None:
-        parts = urlsplit(url)
-        query = parse_qsl(parts.query)
-        prefix = next((v for k, v in query if k == "prefix"), prefix)
-        scheme, cluster = parts.scheme, False
-        if scheme.endswith("+cluster"):
-            cluster, scheme = True, scheme.removesuffix("+cluster")
-        if scheme not in ("redis", "rediss"):
-            raise ValueError(f"not a Redis URL: {url!r}")
-        conn_url = urlunsplit((scheme, parts.netloc, parts.path,
-                               urlencode([(k, v) for k, v in query if k != "prefix"]), ""))
+        conn_url, prefix, cluster = astuple(split_redis_url(url, prefix))
         options: dict[str, Any] = {"socket_timeout": timeout_s, "socket_connect_timeout": timeout_s}
         if not cluster:
             options["retry"] = Retry(NoBackoff(), 0)

@@ -23,11 +23,7 @@ class Alternative:
 
 
 def _matrix(engine: Engine, exclude: set[str], types: Sequence[str]) -> tuple[list[str], np.ndarray]:
-    ids = [a for a, art in engine.artifacts.items()
-           if a not in exclude and (not types or art.type in types) and a in engine.artifact_vectors]
-    if not ids:
-        return [], np.zeros((0, engine.embedder.dim), dtype=np.float32)
-    return ids, np.stack([engine.artifact_vectors[a] for a in ids])
+    return engine.artifact_matrix(exclude, types)
 
 
 def capability_overlap(engine: Engine, a: str, b: str) -> list[tuple[str, str, float]]:
@@ -76,7 +72,7 @@ def similar(engine: Engine, artifact_id: str, k: int = 5, types: Sequence[str] =
     ids, mat = _matrix(engine, {artifact_id}, types)
     if not ids:
         return []
-    sims = mat @ engine.artifact_vectors[artifact_id]
+    sims = mat @ engine.artifact_vector(artifact_id)
     by_artifact = engine.intents_by_artifact()
     mine = by_artifact.get(artifact_id, set())
     pool = np.argsort(-sims)[: max(50, 5 * k)]
@@ -102,11 +98,11 @@ def recommend(engine: Engine, positive: Sequence[str], negative: Sequence[str] =
     ids, mat = _matrix(engine, set(positive) | set(negative), types)
     if not ids:
         return []
-    anchors = [engine.artifact_vectors[p] for p in positive]
+    anchors = [engine.artifact_vector(p) for p in positive]
     if query:
         anchors.append(engine.encode_query(query))
     pos = (mat @ np.stack(anchors).T).max(axis=1)
-    neg = (mat @ np.stack([engine.artifact_vectors[n] for n in negative]).T).max(axis=1) if negative \
+    neg = (mat @ np.stack([engine.artifact_vector(n) for n in negative]).T).max(axis=1) if negative \
         else np.zeros(len(ids))
     liked = pos >= neg
     score = np.where(liked, pos - 0.5 * neg, -neg) if negative else pos
@@ -156,7 +152,7 @@ def compare(engine: Engine, a: str, b: str) -> dict:
                     f"{comp[lo]['unfragile_rank']}/100.")
     headline += " Capability-level comparison backed by match graph evidence from real search data."
     verdict = _verdict(name, a, b, comp)
-    counts = engine.store.capability_times_matched([c.id for x in (a, b) for c in art[x].capabilities])
+    counts = engine.capability_times_matched([c.id for x in (a, b) for c in art[x].capabilities])
     alignment = []
     for left, right in ((a, b), (b, a)):
         for cap_id, other_id, sim in capability_overlap(engine, left, right):

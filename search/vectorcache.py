@@ -3,15 +3,13 @@
 from __future__ import annotations
 
 import os
-import sqlite3
-import threading
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Self
 
 import numpy as np
 
-from graph.store.sqlite import INHERITED_CONNECTIONS, connect
+from graph.sqlitedb import SQLiteFile
 
 _CHUNK = 500  # keys per IN (...) query; well under SQLite's bound-parameter limit
 _DTYPE = np.dtype("<f4")  # fixed little-endian so a cache file is portable between machines
@@ -33,30 +31,17 @@ class VectorCache:
 
     def __init__(self, path: str | os.PathLike[str], *, timeout: float = 30.0) -> None:
         self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._timeout = timeout
-        self._lock = threading.Lock()
-        self._conn: sqlite3.Connection | None = None
-        self._pid = -1
-        self._connect()
-
-    def _connect(self) -> sqlite3.Connection:
-        # A connection must not cross fork(): reopen lazily in a child process.
-        if self._conn is not None and self._pid == os.getpid():
-            return self._conn
-        if self._conn is not None:  # the parent's: closing it here could checkpoint its WAL under it
-            INHERITED_CONNECTIONS.append(self._conn)
-        # NORMAL: WAL stays consistent; losing a cache row is harmless
-        conn = connect(self.path, _SCHEMA, synchronous="NORMAL", timeout=self._timeout)
-        self._conn, self._pid = conn, os.getpid()
-        return conn
+        # NORMAL: WAL stays consistent; losing a cache row is harmless. One connection per process,
+        # fork-safe, one lock (graph/sqlitedb.py).
+        self.db = SQLiteFile(self.path, _SCHEMA, synchronous="NORMAL", timeout=timeout)
+        with self.db.use():  # the schema now, so a bad path fails at open
+            pass
 
     def get_many(self, keys: Iterable[str]) -> dict[str, np.ndarray]:
         """The cached vectors for the keys that are present; absent or malformed rows are simply misses."""
         wanted = list(dict.fromkeys(keys))
         out: dict[str, np.ndarray] = {}
-        with self._lock:
-            conn = self._connect()
+        with self.db.use() as conn:
             for start in range(0, len(wanted), _CHUNK):
                 chunk = wanted[start:start + _CHUNK]
                 marks = ",".join("?" * len(chunk))
@@ -76,25 +61,15 @@ class VectorCache:
             rows.append((key, int(arr.size), arr.tobytes()))
         if not rows:
             return
-        with self._lock:
-            conn = self._connect()
-            conn.execute("BEGIN IMMEDIATE")  # take the write lock up front: no deadlock between writers
-            try:
-                conn.executemany("INSERT OR REPLACE INTO vectors (key, dim, vec) VALUES (?, ?, ?)", rows)
-            except BaseException:
-                conn.execute("ROLLBACK")
-                raise
-            conn.execute("COMMIT")
+        with self.db.write() as conn:  # BEGIN IMMEDIATE: the write lock up front, no deadlock between writers
+            conn.executemany("INSERT OR REPLACE INTO vectors (key, dim, vec) VALUES (?, ?, ?)", rows)
 
     def __len__(self) -> int:
-        with self._lock:
-            return int(self._connect().execute("SELECT COUNT(*) FROM vectors").fetchone()[0])
+        with self.db.use() as conn:
+            return int(conn.execute("SELECT COUNT(*) FROM vectors").fetchone()[0])
 
     def close(self) -> None:
-        with self._lock:
-            if self._conn is not None and self._pid == os.getpid():
-                self._conn.close()
-            self._conn = None
+        self.db.close()
 
     def __enter__(self) -> Self:
         return self

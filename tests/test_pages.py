@@ -1,7 +1,8 @@
 """Reference pages: server-rendered checks with Flask's test client (the no-JavaScript path) and
 real-browser checks in Debian's Chromium driven by Playwright (marked `browser`).
 
-Screenshots of every page (desktop and a 390px phone) go to test-artifacts/pages/.
+Screenshots of every page (desktop and a 390px phone) go to test-artifacts/pages/; the ones the README shows
+are written to docs/screenshots/ by these tests, so they never go stale.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
                  "--disable-background-networking", "--disable-component-update", "--disable-sync"]
 SHOTS = ROOT / "test-artifacts" / "pages"
+README_SHOTS = ROOT / "docs" / "screenshots"
 PHONE = {"width": 390, "height": 844}
 HISTORY = ("question answering model", "source code dataset for training", "generate python code",
            "biomedical text embeddings")
@@ -105,7 +107,27 @@ def test_search_page_filters_and_escapes(client) -> None:
     assert "<script>alert(1)" not in html and "&lt;script&gt;alert(1)" in html
     results = html[html.index('<ol id="results"'):html.index('<template id="card-template">')]
     assert set(re.findall(r'<dd class="card-type">([^<]*)</dd>', results)) == {"dataset"}
-    assert '<option value="dataset" selected>' in html
+    assert re.search(r'<option value="dataset"[^>]* selected>dataset \(1\)</option>', html)
+
+
+def test_filters_offer_only_values_with_artifacts_and_show_counts(client, engine) -> None:
+    import collections
+
+    html = client.get("/").get_data(as_text=True)
+    types = collections.Counter(a.type for a in engine.artifacts.values())
+    offered = dict(re.findall(r'<option value="([a-z-]+)" data-label="[a-z-]+">[a-z-]+ \((\d+)\)</option>', html))
+    assert {t: int(n) for t, n in offered.items() if t in types} == dict(types)
+    assert 'value="agent"' not in html and 'value="paid"' not in html  # none in this catalog: never offered
+    chosen = client.get("/", query_string={"q": "answers", "type": "agent"}).get_data(as_text=True)
+    assert '<option value="agent" data-label="agent" selected>agent (0)</option>' in chosen  # a chosen one stays
+
+
+def test_search_status_words_counts_honestly(client) -> None:
+    one = _text(client.get("/", query_string={"q": "source code", "type": "dataset"}).get_data(as_text=True))
+    assert "1 artifact matches “source code”." in one and "1 artifacts" not in one
+    weak = _text(client.get("/", query_string={"q": "xqzvbnm plorf"}).get_data(as_text=True))
+    assert "No close match for “xqzvbnm plorf”; the nearest 10 are shown." in weak
+    assert not re.search(r"\d+ artifacts? match", weak)
 
 
 def test_click_link_records_feedback_then_opens_the_artifact(client, engine) -> None:
@@ -144,23 +166,59 @@ def test_artifact_page_shows_explained_scores_capabilities_and_alternatives(clie
     assert client.get("/artifacts/no/such").status_code == 404
 
 
-def test_compare_page_follows_the_seed_layout(client, engine) -> None:
+def test_compare_page_reads_at_a_glance(client, engine) -> None:
+    from markupsafe import escape
+
+    from api.pages import LABELS
     from search import related
 
     data = related.compare(engine, BERT, STACK)
     resp = client.get("/compare", query_string={"a": BERT, "b": STACK})
     assert resp.status_code == 200
-    text = _text(resp.get_data(as_text=True)).replace("&#39;", "'")
-    order = [f"{BERT} vs The Stack v2", data["headline"], "Feature", f"{BERT} Capabilities",
-             "The Stack v2 Capabilities", "+3 more capabilities", "Capability alignment", "Verdict",
-             data["verdict"], "Need something different?", "Search the match graph →"]
+    html = resp.get_data(as_text=True)
+    text = _text(html).replace("&#39;", "'")
+    # the seed page's elements, with the verdict and headline numbers moved to the top
+    order = [f"{BERT} vs The Stack v2", data["headline"], "Verdict", data["verdict"], "Feature",
+             f"{BERT} Capabilities", "The Stack v2 Capabilities", "+3 more capabilities", "Capability alignment",
+             "Need something different?", "Search the match graph →"]
     positions = [text.find(part) for part in order]
     assert -1 not in positions, [p for p, i in zip(order, positions, strict=True) if i < 0]
     assert positions == sorted(positions)
     for row in data["rows"]:
-        assert re.search(rf"{re.escape(row['feature'])} {re.escape(row['a'])} {re.escape(row['b'])}", text)
+        if row["feature"] in ("Type", "Pricing", "Capabilities", "Times Matched"):
+            assert re.search(rf"{re.escape(row['feature'])} {re.escape(row['a'])} {re.escape(row['b'])}", text)
+    # every score row, Freshness included, as 0-100 integers with a bar and its evidence
+    features = re.search(r'<table class="features">(.*?)</table>', html, re.S).group(1)
+    for key, label in {"unfragile_rank": "UnfragileRank", **LABELS}.items():
+        row = re.search(rf'<tr class="score-row" data-feature="{key}"><th scope="row">{label}</th>(.*?)</tr>',
+                        features, re.S)
+        assert row, label
+        nums = [int(n) for n in re.findall(r'<span class="score-num">(\d+)</span>', row.group(1))]
+        want = [data["scores"][x][key] if key == "unfragile_rank" else round(data["scores"][x][key] * 100)
+                for x in (BERT, STACK)]
+        assert nums == want, label
+        assert row.group(1).count('class="hbar"') == 2
+        if key != "unfragile_rank":
+            assert row.group(1).count("Evidence") == 2
+            assert str(escape(data["scores"][BERT]["explanation"][key]["reasons"][0])) in row.group(1)
+    assert not re.search(r">\s*\d\.\d+\s*<", features)  # no 0.9 next to 100: one number format
+    # alternatives with reasons, for both sides
+    alternatives = html[html.index('id="different-h"'):]
+    assert alternatives.count('class="alt"') >= 4 and alternatives.count("<ul class=\"reasons\">") >= 4
     for row in data["capability_alignment"][:3]:
         assert row["counterpart_title"] in text
+
+
+def test_compare_accepts_names_and_offers_choices(client) -> None:
+    by_name = client.get("/compare", query_string={"a": "the stack v2", "b": BERT.upper()})
+    assert by_name.status_code == 303
+    assert by_name.headers["Location"].endswith(f"/compare?a={STACK}&b={BERT}")
+    unknown = client.get("/compare", query_string={"a": "stack", "b": BERT})
+    assert unknown.status_code == 404 and unknown.mimetype == "text/html"
+    html = unknown.get_data(as_text=True)
+    assert "No artifact is called “stack”. Did you mean one of these?" in html
+    assert f'href="/compare?a={STACK}&amp;b={BERT}"' in html  # one click to the comparison
+    assert f'value="{BERT}"' in html  # what was typed stays in the form
 
 
 def test_compare_routes_resolve_slashed_ids(client) -> None:
@@ -196,13 +254,77 @@ def test_widget_page_is_embeddable_and_cors_is_on(client) -> None:
     resp = client.get(f"/widget/similar/{STACK}?k=3", headers={"Origin": "http://other.example"})
     assert resp.status_code == 200
     assert resp.get_data(as_text=True).count('class="w-item"') == 3
-    assert "frame-ancestors *" in resp.headers["Content-Security-Policy"]
+    # framing is open to every page, local files too (`frame-ancestors *` would refuse file: pages)
+    assert "frame-ancestors" not in resp.headers["Content-Security-Policy"]
+    assert "default-src 'self'" in resp.headers["Content-Security-Policy"]
     assert "X-Frame-Options" not in resp.headers
     assert resp.headers.get("Access-Control-Allow-Origin") in ("*", "http://other.example")
     api = client.get(f"/v1/artifacts/{STACK}/similar", headers={"Origin": "http://other.example"})
     assert api.headers.get("Access-Control-Allow-Origin") in ("*", "http://other.example")
     script = client.get("/static/widget.js")
     assert script.status_code == 200 and "javascript" in script.mimetype
+
+
+def test_widget_options_and_compact_messages(app, client) -> None:
+    dark = client.get(f"/widget/similar/{BERT}", query_string={"k": 2, "type": "fine-tune", "theme": "dark"})
+    html = dark.get_data(as_text=True)
+    assert '<html lang="en" class="theme-dark">' in html
+    assert set(re.findall(r'<span class="w-type">([^<]+)</span>', html)) == {"fine-tune"}
+    assert html.count('class="w-item"') == 2
+    unknown = client.get("/widget/similar/no/such-artifact")
+    text = unknown.get_data(as_text=True)
+    assert unknown.status_code == 404 and "This artifact is not in the catalog." in text
+    assert 'class="site"' not in text and "<nav" not in text  # not the whole site's error page
+    assert "frame-ancestors" not in unknown.headers["Content-Security-Policy"]
+    holder = app.extensions["matchgraph"]
+    holder.ready.clear()
+    try:
+        outage = app.test_client().get(f"/widget/similar/{STACK}")
+    finally:
+        holder.ready.set()
+    assert outage.status_code == 503 and "unavailable right now" in outage.get_data(as_text=True)
+    assert "<nav" not in outage.get_data(as_text=True)
+
+
+def test_unknown_pages_are_html_and_api_paths_stay_json(client) -> None:
+    page = client.get("/no/such/page")
+    assert page.status_code == 404 and page.mimetype == "text/html"
+    assert "Page not found" in page.get_data(as_text=True) and '<nav aria-label="Main">' in page.get_data(as_text=True)
+    api = client.get("/v1/no-such-endpoint")
+    assert api.status_code == 404 and api.get_json()["error"]["code"] == "not_found"
+
+
+def test_pages_use_human_words(client) -> None:
+    for path in (f"/artifacts/{STACK}", f"/artifacts/{BERT}", f"/compare?a={BERT}&b={quote(STACK, safe='')}"):
+        text = _text(client.get(path).get_data(as_text=True))
+        assert "`" not in text and "python -m" not in text and not re.search(r"0–1(?!0)", text), path
+
+
+def test_docs_page_has_every_endpoint_with_schemas_and_a_real_example(client) -> None:
+    from api import apidocs
+
+    doc = client.get("/openapi.json").get_json()
+    resp = client.get("/docs")
+    assert resp.status_code == 200 and resp.mimetype == "text/html"
+    html = resp.get_data(as_text=True)
+    assert '<nav aria-label="Main">' in html and 'aria-current="page">API<' in html
+    sections = dict(re.findall(r'<section class="endpoint" id="[^"]+" aria-labelledby="[^"]+" '
+                               r'data-endpoint="([^"]+)">(.*?)</section>', html, re.S))
+    for path, item in doc["paths"].items():
+        for method, op in item.items():
+            body = sections.get(f"{method.upper()} {path}")
+            assert body, f"{method.upper()} {path} missing from /docs"
+            assert 'class="snippet example-request"' in body, f"no recorded example for {method.upper()} {path}"
+            assert "HTTP/1.1 " in body
+            if "requestBody" in op:
+                assert "Request body" in body and '<table class="fields' in body, path
+    missing = [op["method"] + " " + op["path"] for op in apidocs.build(doc) if not op["example"]]
+    assert not missing, f"add these to bench/api_examples.py and regenerate docs/api.md: {missing}"
+    feedback = sections["POST /v1/feedback"]
+    for field in ("search_id", "artifact_id", "event", "dwell_ms"):
+        assert f"<code>{field}</code>" in feedback
+    for op in ("GET /healthz", "GET /readyz", "GET /metrics"):  # outside the OpenAPI document, still listed
+        assert f'data-endpoint="{op}"' in html
 
 
 def test_pages_say_loading_in_html_while_the_engine_loads(app) -> None:
@@ -286,7 +408,13 @@ def browser():
 
 
 @pytest.fixture
-def page(browser):
+def allow_console() -> list[str]:
+    """Console errors a test expects (regexes), e.g. the 404 of a widget asked for an unknown id."""
+    return []
+
+
+@pytest.fixture
+def page(browser, allow_console: list[str]):
     context = browser.new_context(viewport={"width": 1200, "height": 900})
     pg = context.new_page()
     errors: list[str] = []
@@ -294,7 +422,9 @@ def page(browser):
     pg.on("console", lambda msg: errors.append(msg.text) if msg.type == "error" else None)
     yield pg
     context.close()
+    errors = [e for e in errors if not any(re.search(p, e) for p in allow_console)]
     assert not errors, errors  # no script errors and no CSP violations
+
 
 
 def _stat(pg, name: str) -> int:
@@ -371,12 +501,117 @@ def test_open_a_comparison_and_read_the_verdict(page, server: str, engine) -> No
     page.goto(f"{server}/compare?a={BERT}&b={quote(STACK, safe='')}")
     expect(page.locator('[data-testid="headline"]')).to_have_text(data["headline"])
     expect(page.locator('[data-testid="verdict"]')).to_have_text(data["verdict"])
-    expect(page.locator("table.features tbody tr")).to_have_count(len(data["rows"]))
+    expect(page.locator("table.features tbody tr")).to_have_count(len(data["rows"]) + 1)  # + Freshness
     more = page.locator("details.more summary")
     expect(more).to_have_text("+3 more capabilities")
     more.click()
     expect(page.locator("details.more .capability").first).to_be_visible()
     page.screenshot(path=SHOTS / "compare-desktop.png", full_page=True)
+
+
+def _readme_shot(pg, name: str, full_page: bool = False) -> None:
+    """A README screenshot: PNG, viewport-sized unless asked (small files), refreshed by every run."""
+    README_SHOTS.mkdir(parents=True, exist_ok=True)
+    pg.screenshot(path=README_SHOTS / f"{name}.png", full_page=full_page, animations="disabled", caret="hide")
+
+
+@pytest.mark.browser
+def test_pick_two_artifacts_by_name_and_read_the_verdict_first(page, server: str, engine) -> None:
+    from playwright.sync_api import expect
+
+    from search import related
+
+    page.set_viewport_size({"width": 1100, "height": 760})
+    page.goto(f"{server}/compare")
+    first = page.locator("#a")
+    first.press_sequentially("stack v2", delay=30)
+    option = page.locator("#a-list [role=option]", has_text="The Stack v2")
+    expect(option.first).to_be_visible()
+    expect(first).to_have_attribute("aria-expanded", "true")
+    _readme_shot(page, "compare-picker-desktop")
+    option.first.click()  # pick by name with the mouse
+    expect(first).to_have_value("The Stack v2")
+    second = page.locator("#b")
+    second.press_sequentially("roberta squad2", delay=30)
+    wanted = page.locator("#b-list [role=option]", has_text="deepset/roberta-base-squad2")
+    expect(wanted.first).to_be_visible()
+    options = page.locator("#b-list [role=option]")
+    ids = [options.nth(i).get_attribute("data-id") for i in range(options.count())]
+    index = ids.index("deepset/roberta-base-squad2")
+    for _ in range(index + 1):  # and with the keyboard
+        second.press("ArrowDown")
+    expect(options.nth(index)).to_have_attribute("aria-selected", "true")
+    second.press("Enter")
+    expect(second).to_have_value(re.compile("roberta-base-squad2"))
+    page.locator("form[data-compare] button[type=submit]").click()
+    page.wait_for_url(re.compile(r"/compare\?a=bigcode(/|%2F)the-stack-v2&b=deepset(/|%2F)roberta-base-squad2$"))
+
+    data = related.compare(engine, STACK, "deepset/roberta-base-squad2")
+    expect(page.locator('[data-testid="verdict"]')).to_have_text(data["verdict"])
+    verdict = page.locator('[data-testid="verdict"]').bounding_box()
+    table = page.locator("table.features").bounding_box()
+    assert verdict["y"] + verdict["height"] <= table["y"]  # the verdict is read before the table
+    assert verdict["y"] < 760  # on the first screen
+    expect(page.locator('[data-stat="rank-1"]')).to_have_text(str(data["scores"][STACK]["unfragile_rank"]))
+    expect(page.locator('tr[data-feature="freshness"] .score-num')).to_have_count(2)
+    _readme_shot(page, "compare-desktop")
+
+    # the alignment tables fit: no header is cut off
+    clipped = page.evaluate("""[...document.querySelectorAll('table.align thead th')]
+        .filter(th => th.scrollWidth > th.clientWidth + 1).map(th => th.textContent)""")
+    assert clipped == []
+    widths = page.evaluate("""[...document.querySelectorAll('table.align')]
+        .map(t => [t.scrollWidth, t.parentElement.clientWidth])""")
+    assert all(inner <= outer + 1 for inner, outer in widths), widths
+    page.locator("tr[data-feature=quality] details.why summary").first.click()
+    expect(page.locator("tr[data-feature=quality] details.why .reasons").first).to_be_visible()
+
+
+@pytest.mark.browser
+def test_vote_on_a_result_and_on_the_artifact_then_come_back(page, server: str, engine) -> None:
+    from playwright.sync_api import expect
+
+    page.set_viewport_size({"width": 1100, "height": 760})
+    page.goto(f"{server}/analytics")
+    feedback = _stat(page, "feedback")
+    page.goto(server + "/")
+    page.locator("#q").fill(QUERY)
+    page.locator("#q").press("Enter")  # a settled search: recorded, so votes have a search to land on
+    cards = page.locator("#results .card")
+    expect(cards.first.locator("[data-feedback]")).to_be_visible()
+    token = page.evaluate("localStorage.getItem('matchgraph:user_token')")
+    assert re.fullmatch(r"[0-9a-f]{32}", token)
+
+    helpful = cards.first.locator("button[data-vote=upvote]")
+    with page.expect_response(lambda r: r.url.endswith("/v1/feedback") and r.status == 202) as sent:
+        helpful.focus()
+        page.keyboard.press("Enter")  # keyboard accessible
+    body = json.loads(sent.value.request.post_data)
+    assert body["event"] == "upvote" and body["artifact_id"] == cards.first.get_attribute("data-artifact-id")
+    assert body.get("user_token", token) == token  # sent unless this server refused the field
+    expect(helpful).to_have_attribute("aria-pressed", "true")
+    expect(cards.first.locator(".fb-status")).to_have_text("Thanks: marked helpful.")
+    summary = page.request.get(f"{server}/v1/analytics/summary").json()
+    assert summary["feedback"] == feedback + 1  # recorded, as the API reports it
+    _readme_shot(page, "search-desktop")
+
+    second = cards.nth(1)
+    name = second.locator(".card-link").inner_text()
+    second.locator(".card-link").click()
+    page.wait_for_url(re.compile(r"/artifacts/"))
+    expect(page.locator("h1")).to_have_text(name)
+    votes = page.locator(".fb-page")
+    expect(votes).to_be_visible()
+    with page.expect_response(lambda r: r.url.endswith("/v1/feedback") and r.status == 202) as sent:
+        votes.locator("button[data-vote=downvote]").click()
+    assert json.loads(sent.value.request.post_data)["event"] == "downvote"
+    expect(votes.locator(".fb-status")).to_have_text("Thanks: marked not helpful.")
+
+    with page.expect_request(lambda r: r.url.endswith("/v1/feedback") and '"dwell"' in (r.post_data or "")) as dwell:
+        page.locator("a[data-back]").click()  # back to the results
+        page.wait_for_url(re.compile(r"/\?q="))
+    sent_dwell = json.loads(dwell.value.post_data)
+    assert sent_dwell["artifact_id"] == second.get_attribute("data-artifact-id") and sent_dwell["dwell_ms"] >= 0
 
 
 @pytest.mark.browser
@@ -390,7 +625,7 @@ def test_widget_works_on_a_page_of_another_origin(page, server: str, other_origi
     box = page.locator("iframe.matchgraph-similar")
     page.wait_for_function("document.querySelector('iframe.matchgraph-similar').style.height !== ''")
     height = box.bounding_box()["height"]
-    inner = frame.locator("body").evaluate("b => b.ownerDocument.documentElement.scrollHeight")
+    inner = frame.locator("body").evaluate("b => b.getBoundingClientRect().height")
     assert abs(height - inner) <= 2  # resized to its content by postMessage
     url = f"{server}/v1/artifacts/{STACK}/similar?k=3"
     with page.expect_response(url) as response:  # a cross-origin fetch only succeeds with CORS headers
@@ -407,14 +642,107 @@ def test_pages_fit_a_phone_and_label_their_controls(browser, server: str) -> Non
     pg = context.new_page()
     pages = {"search": f"/?q={quote(QUERY)}", "artifact": f"/artifacts/{BERT}",
              "compare": f"/compare?a={BERT}&b={quote(STACK, safe='')}", "analytics": "/analytics",
-             "widget": f"/widget/similar/{STACK}"}
+             "widget": f"/widget/similar/{STACK}", "docs": "/docs", "compare-form": "/compare",
+             "not-found": "/no/such/page"}
     for name, path in pages.items():
         pg.goto(server + path)
         width = pg.evaluate("document.documentElement.scrollWidth")
-        assert width <= PHONE["width"], f"{name} scrolls sideways on a phone ({width}px)"
+        wide = pg.evaluate("""[...document.querySelectorAll('body *')]
+            .filter(e => e.getBoundingClientRect().right > 391).slice(0, 5)
+            .map(e => e.tagName + '.' + e.className + ' ' + (e.textContent || '').slice(0, 60))""")
+        assert width <= PHONE["width"], f"{name} scrolls sideways on a phone ({width}px): {wide}"
         unlabeled = pg.evaluate("""[...document.querySelectorAll('input, select, textarea')]
             .filter(e => e.type !== 'hidden' && !e.labels.length && !e.getAttribute('aria-label')).length""")
         assert unlabeled == 0, f"{name} has unlabeled controls"
         assert pg.locator("h1").count() == 1
         pg.screenshot(path=SHOTS / f"{name}-phone.png", full_page=True)
+        if name in ("search", "compare", "artifact"):
+            _readme_shot(pg, f"{name}-phone")
     context.close()
+
+
+def _frame_heights(pg) -> list[tuple[float, float]]:
+    """(iframe height on the host page, height of the widget's content) for every widget iframe."""
+    out = []
+    for handle in pg.locator("iframe").element_handles():
+        frame = handle.content_frame()
+        inner = frame.evaluate("document.body.getBoundingClientRect().height") if frame else -1
+        out.append((handle.bounding_box()["height"], inner))
+    return out
+
+
+@pytest.mark.browser
+def test_widget_on_a_local_file_follows_its_content(page, server: str, tmp_path: Path, allow_console) -> None:
+    """Script and iframe variants on a file: page (no origin at all), an unknown id, and a narrower window."""
+    from playwright.sync_api import expect
+
+    allow_console.append(r"status of 404")  # the unknown id's widget answers 404 (with its compact message)
+    host = tmp_path / "local.html"
+    host.write_text(
+        '<!doctype html><html lang="en"><head><meta charset="utf-8"><title>My notes</title>'
+        '<meta name="viewport" content="width=device-width, initial-scale=1"></head>'
+        '<body style="font-family: Georgia, serif; margin: 0; background: #f4f1ea">'
+        '<main style="display: grid; grid-template-columns: repeat(3, minmax(0, 1fr)); gap: 16px; padding: 16px">'
+        f'<section><h2>Script, 2 similar</h2><script src="{server}/static/widget.js" data-artifact="{STACK}" '
+        'data-k="2" async></script></section>'
+        f'<section><h2>Iframe, 8 similar, dark</h2><iframe src="{server}/widget/similar/{BERT}?k=8&theme=dark" '
+        'class="matchgraph-similar" title="Similar to BERT" width="100%" height="360" style="border:0"></iframe>'
+        f'<script src="{server}/static/widget.js" async></script></section>'
+        f'<section><h2>Unknown id</h2><script src="{server}/static/widget.js" data-artifact="no/such-artifact" '
+        'async></script></section></main></body></html>')
+    page.set_viewport_size({"width": 1100, "height": 760})
+    page.goto(host.as_uri())
+    frames = page.locator("iframe")
+    expect(frames).to_have_count(3)
+    expect(page.frame_locator("iframe").nth(0).locator(".w-item")).to_have_count(2)
+    expect(page.frame_locator("iframe").nth(1).locator(".w-item")).to_have_count(8)
+    message = page.frame_locator("iframe").nth(2).locator(".w-message")
+    expect(message).to_have_text(re.compile("This artifact is not in the catalog."))
+    expect(page.frame_locator("iframe").nth(2).locator("nav")).to_have_count(0)  # not the site's error page
+
+    def settled() -> list[tuple[float, float]]:
+        for _ in range(40):
+            heights = _frame_heights(page)
+            if all(abs(h - inner) <= 2 for h, inner in heights):
+                return heights
+            page.wait_for_timeout(100)
+        return _frame_heights(page)
+
+    wide = settled()
+    assert all(abs(h - inner) <= 2 for h, inner in wide), wide  # each iframe is as tall as its content
+    two, eight, unknown = (h for h, _ in wide)
+    assert two < eight and unknown < 80, wide  # 2 items, 8 items, one line
+    _readme_shot(page, "widget-local-page")
+    page.set_viewport_size({"width": 700, "height": 760})  # narrower columns: the text wraps, content grows
+    narrow = settled()
+    assert all(abs(h - inner) <= 2 for h, inner in narrow), narrow
+    assert narrow[1][0] > eight, (wide, narrow)
+
+
+@pytest.mark.browser
+def test_docs_page_lists_every_endpoint_in_the_site_style(page, server: str) -> None:
+    from playwright.sync_api import expect
+
+    doc = page.request.get(f"{server}/openapi.json").json()
+    wanted = [f"{m.upper()} {p}" for p, item in doc["paths"].items() for m in item]
+    page.set_viewport_size({"width": 1100, "height": 760})
+    page.goto(f"{server}/docs")
+    expect(page.locator('header.site nav a[aria-current="page"]')).to_have_text("API")
+    listed = page.locator("section.endpoint").evaluate_all("els => els.map(e => e.dataset.endpoint)")
+    assert set(wanted) <= set(listed), set(wanted) - set(listed)
+    links = page.locator(".toc a")
+    assert links.count() == len(listed)
+    links.filter(has_text="/v1/feedback").first.click()  # the contents jump to the endpoint
+    section = page.locator('section[data-endpoint="POST /v1/feedback"]')
+    expect(section.locator("table.fields").first).to_be_visible()
+    expect(section.locator(".example-response")).to_contain_text("HTTP/1.1 202")
+    _readme_shot(page, "docs-desktop")
+
+
+def test_readme_shows_the_screenshots_the_suite_takes() -> None:
+    readme = (ROOT / "README.md").read_text()
+    shown = set(re.findall(r"docs/screenshots/([\w-]+\.png)", readme))
+    taken = set(re.findall(r'_readme_shot\(\w+, f?"([\w{}-]+)"', Path(__file__).read_text()))
+    taken = {t.replace("{name}", n) for t in taken for n in ("search", "compare", "artifact")} if taken else taken
+    assert {s[:-4] for s in shown} <= taken, "README shows a screenshot no test takes"
+    assert all((README_SHOTS / s).exists() and (README_SHOTS / s).stat().st_size < 400_000 for s in shown)

@@ -1,15 +1,16 @@
-/* Search as you type, click feedback and arrow-key navigation for the search page.
+/* Search as you type, click and vote feedback, dwell time and arrow-key navigation for the search page.
  * Progressive enhancement: without this file the page is a plain GET form whose results link
- * through /click (which records the click on the server). */
+ * through /click (which records the click on the server). Needs static/mg.js (user token, API calls). */
 (function () {
   "use strict";
+  var mg = window.matchgraph;
 
   var form = document.querySelector("form[data-search]");
   var results = document.getElementById("results");
   var status = document.getElementById("search-status");
   var template = document.getElementById("card-template");
   var popular = document.querySelector(".popular");
-  if (!form || !results || !status || !template) return;
+  if (!form || !results || !status || !template || !mg) return;
   var input = form.elements.q;
   var DEBOUNCE_MS = 250;
   var SETTLE_MS = 1500; /* previews while typing are not recorded; the query a person settles on is */
@@ -48,9 +49,7 @@
     return frag;
   }
 
-  function artifactPath(id) {
-    return "/artifacts/" + id.split("/").map(encodeURIComponent).join("/");
-  }
+  var artifactPath = mg.artifactPath;
 
   function card(r, searchId, pattern) {
     var li = template.content.firstElementChild.cloneNode(true);
@@ -64,6 +63,10 @@
     li.querySelector(".card-type").textContent = r.type;
     li.querySelector(".card-rank").textContent = r.unfragile_rank;
     li.querySelector(".card-tm").textContent = r.times_matched;
+    var fb = li.querySelector("[data-feedback]");
+    fb.dataset.artifactId = r.artifact_id;
+    fb.dataset.searchId = searchId;
+    fb.setAttribute("aria-label", "Was " + r.name + " helpful?");
     var caps = li.querySelector(".caps");
     r.matched_capabilities.filter(function (c, i) { return i === 0 || c.score >= MIN_CAPABILITY_SCORE; }).forEach(function (c) {
       var item = document.createElement("li");
@@ -81,13 +84,44 @@
     return li;
   }
 
+  /* Worded as templates/_status.html: a weak search never claims that hundreds of artifacts "match". */
   function describe(data) {
-    if (!data.total) return "No artifact matches \u201c" + data.query + "\u201d. Try other words or remove a filter.";
-    var text = data.total + " artifacts match \u201c" + data.query + "\u201d";
-    if (data.total > data.results.length) text += "; the top " + data.results.length + " are shown";
-    text += ".";
-    if (data.low_confidence) text += " Weak matches: try other words.";
-    return text;
+    var q = "\u201c" + data.query + "\u201d";
+    var shown = data.results.length;
+    if (!data.total) return "No artifact matches " + q + ". Try other words or remove a filter.";
+    if (data.low_confidence) {
+      return "No close match for " + q + "; " + (shown === 1 ? "the nearest artifact is" : "the nearest " + shown + " are") +
+        " shown. Try other words.";
+    }
+    var text = data.total.toLocaleString("en") + (data.total === 1 ? " artifact matches " : " artifacts match ") + q;
+    if (data.total > shown) text += "; the top " + shown + " are shown";
+    return text + ".";
+  }
+
+  /* Facet counts (when the API sends them) label each filter option with what this query would return;
+   * options that would return nothing are disabled, the chosen one always stays. */
+  function showFacets(facets) {
+    ["type", "pricing"].forEach(function (name) {
+      var select = form.elements[name];
+      var counts = facets && facets[name];
+      if (!select || !counts) return;
+      Array.prototype.forEach.call(select.options, function (option) {
+        if (!option.value) return;
+        var n = counts[option.value] || 0;
+        option.textContent = option.dataset.label + " (" + n.toLocaleString("en") + ")";
+        option.disabled = !n && !option.selected;
+      });
+    });
+  }
+
+  function wire(root) {
+    Array.prototype.forEach.call(root.querySelectorAll("[data-feedback]"), function (fb) {
+      mg.wireVotes(fb, function () {
+        /* a vote on a preview first records the search it came from, so the vote has a search to land on */
+        var recorded = results.dataset.recorded === "true" ? Promise.resolve(null) : run(true);
+        return recorded.then(function () { return results.dataset.searchId; });
+      });
+    });
   }
 
   function params() {
@@ -121,16 +155,16 @@
     var api = new URLSearchParams(p);
     api.set("k", "10");
     api.set("record", record ? "true" : "false");
-    return fetch("/v1/search?" + api, { signal: controller.signal, headers: { Accept: "application/json" } })
-      .then(function (resp) {
-        if (!resp.ok) throw new Error("search failed (" + resp.status + ")");
-        return resp.json();
-      })
+    return mg.getJSON("/v1/search", api, { user_token: mg.token(), facets: "type,pricing" },
+                      { signal: controller.signal })
       .then(function (data) {
         var pattern = termsPattern(data.query);
-        results.replaceChildren.apply(results, data.results.map(function (r) { return card(r, data.search_id, pattern); }));
+        var cards = data.results.map(function (r) { return card(r, data.search_id, pattern); });
+        results.replaceChildren.apply(results, cards);
         results.dataset.searchId = data.search_id;
         results.dataset.recorded = data.recorded ? "true" : "false";
+        wire(results);
+        showFacets(data.facets);
         status.textContent = describe(data);
         if (popular) popular.hidden = true;
         history.replaceState(null, "", "?" + key);
@@ -138,7 +172,7 @@
       .catch(function (err) {
         if (err.name === "AbortError") return;
         lastKey = null;
-        status.textContent = "Search is unavailable right now: " + err.message + ". Press Enter to retry.";
+        status.textContent = "Search is unavailable right now. Press Enter to try again.";
       })
       .finally(function () { form.removeAttribute("aria-busy"); });
   }
@@ -172,11 +206,8 @@
     /* A click on a preview first records the search it came from, so the click has a search to land on. */
     var recorded = results.dataset.recorded === "true" ? Promise.resolve(null) : run(true);
     var sent = recorded.then(function () {
-      var body = JSON.stringify({ search_id: results.dataset.searchId, artifact_id: link.dataset.artifactId,
-                                  event: "click" });
-      return fetch("/v1/feedback", {
-        method: "POST", keepalive: true, headers: { "Content-Type": "application/json" }, body: body
-      });
+      mg.rememberVisit(results.dataset.searchId, link.dataset.artifactId);
+      return mg.feedback(results.dataset.searchId, link.dataset.artifactId, "click", 0, true);
     }).catch(function () { return null; });
     var go = function () { location.assign(link.dataset.href); };
     Promise.race([sent, new Promise(function (resolve) { setTimeout(resolve, 800); })]).then(go, go);
@@ -197,5 +228,15 @@
   });
 
   /* Server-rendered results count as the current query, so a refocus does not search again. */
-  if (results.dataset.searchId) { lastKey = params().toString(); results.dataset.recorded = "true"; }
+  if (results.dataset.searchId) { lastKey = params().toString(); results.dataset.recorded = "true"; wire(results); }
+
+  /* Dwell: back from an artifact opened here (Back button, bfcache or a fresh load), send how long the
+   * person stayed on it. */
+  function sendDwell() {
+    var v = mg.visit();
+    if (!v || !v.search_id || !v.artifact_id) return;
+    mg.endVisit();
+    mg.feedback(v.search_id, v.artifact_id, "dwell", Date.now() - v.started, true).catch(function () { return null; });
+  }
+  window.addEventListener("pageshow", sendDwell);
 })();

@@ -44,19 +44,15 @@ def day_of(ts: float) -> str:
     return dt.datetime.fromtimestamp(ts, dt.UTC).strftime("%Y-%m-%d")
 
 
-class MatchStore(ABC):
-    """Append-only event log plus the state derived from it.
+class EventLog(ABC):
+    """The source of truth: an append-only log of searches and feedback. This is what the outage spool
+    guards (it wraps exactly these writes); everything else a store holds is derived from it.
 
     `record_search` and `record_feedback` append the event and apply its effects in one
     atomic step, so a crash never leaves the log and the counts disagreeing. `rebuild`
     re-derives all state from the log and must give exactly what incremental updates gave.
-
-    Times Matched of an artifact (or capability) = the number of searches that served it
-    among their top k results (k recorded per search as `SearchEvent.k`). Results served
-    beyond rank k (a scrolled page) get match edges and can take feedback, but are not counted.
     """
 
-    # --- writing ---------------------------------------------------------------------------
     @abstractmethod
     def record_search(self, event: SearchEvent) -> int:
         """Append a search and apply it: times matched, day buckets, intent, edges, query log.
@@ -84,8 +80,11 @@ class MatchStore(ABC):
         return out
 
     @abstractmethod
-    def put_match_scores(self, scores: Mapping[str, float]) -> None:
-        """Replace the stored Match Graph scores (artifact id -> 0..1)."""
+    def events(self, after_seq: int = 0) -> Iterator[tuple[int, SearchEvent | FeedbackEvent]]:
+        """The log in order, from after `after_seq`."""
+
+    @abstractmethod
+    def last_seq(self) -> int: ...
 
     @abstractmethod
     def rebuild(self) -> None:
@@ -95,7 +94,12 @@ class MatchStore(ABC):
     def clear(self) -> None:
         """Remove everything, log included (tests and `reset`)."""
 
-    # --- reading ---------------------------------------------------------------------------
+
+class ServingReads(ABC):
+    """What the search path reads for every request: a search's served results (to check feedback),
+    Times Matched, learned intents and their edges, Match Graph scores. Fast, and behind the spool they
+    degrade (last-known values) instead of failing."""
+
     @abstractmethod
     def get_search(self, search_id: str) -> SearchEvent | None: ...
 
@@ -105,6 +109,38 @@ class MatchStore(ABC):
 
     @abstractmethod
     def capability_times_matched(self, capability_ids: Iterable[str]) -> dict[str, int]: ...
+
+    @abstractmethod
+    def intents(self, after_seq: int = 0) -> list[Intent]:
+        """Intents first seen after `after_seq`, in log order (workers poll for new ones)."""
+
+    @abstractmethod
+    def intent_edges(self, intent_ids: Iterable[str]) -> dict[str, dict[str, EdgeStats]]:
+        """intent id -> artifact id -> evidence."""
+
+    @abstractmethod
+    def match_scores(self) -> dict[str, float]: ...
+
+
+class MatchGraphState(ABC):
+    """The whole graph, for `recompute` (reads every edge, writes the scores back)."""
+
+    @abstractmethod
+    def capability_edges(self) -> Iterator[tuple[str, str, int, float]]:
+        """All intent -> capability edges: (intent_id, capability_id, times, max similarity)."""
+
+    @abstractmethod
+    def artifact_edges(self) -> Iterator[tuple[str, str, EdgeStats]]:
+        """All intent -> artifact edges."""
+
+    @abstractmethod
+    def put_match_scores(self, scores: Mapping[str, float]) -> None:
+        """Replace the stored Match Graph scores (artifact id -> 0..1)."""
+
+
+class AnalyticsReads(ABC):
+    """Dashboards: top artifacts, timelines, query logs, totals. Exact, never degraded (behind the spool
+    they raise StoreUnavailable during an outage: the API answers 503)."""
 
     @abstractmethod
     def top_artifacts(self, limit: int = 10, since: str | None = None) -> list[tuple[str, int]]:
@@ -126,31 +162,22 @@ class MatchStore(ABC):
         """{'searches', 'feedback', 'intents', 'matched_artifacts', 'zero_result_searches',
         'low_confidence_searches', 'clicks'}"""
 
-    @abstractmethod
-    def intents(self, after_seq: int = 0) -> list[Intent]:
-        """Intents first seen after `after_seq`, in log order (workers poll for new ones)."""
 
-    @abstractmethod
-    def intent_edges(self, intent_ids: Iterable[str]) -> dict[str, dict[str, EdgeStats]]:
-        """intent id -> artifact id -> evidence."""
+# The method names of each role: the spool wraps EVENT_LOG_WRITES, degrades SERVING_READS and passes the
+# rest through to the primary (strict) by these lists.
+EVENT_LOG_WRITES = ("record_search", "record_feedback", "record_many")
+SERVING_READS = ("get_search", "times_matched", "capability_times_matched", "intents", "intent_edges",
+                 "match_scores")
+ANALYTICS_READS = ("top_artifacts", "timeline", "searches_per_day", "queries", "summary")
 
-    @abstractmethod
-    def capability_edges(self) -> Iterator[tuple[str, str, int, float]]:
-        """All intent -> capability edges: (intent_id, capability_id, times, max similarity)."""
 
-    @abstractmethod
-    def artifact_edges(self) -> Iterator[tuple[str, str, EdgeStats]]:
-        """All intent -> artifact edges."""
+class MatchStore(EventLog, ServingReads, MatchGraphState, AnalyticsReads):
+    """A match store plays every role: the event log, the serving reads, the graph and the analytics.
 
-    @abstractmethod
-    def match_scores(self) -> dict[str, float]: ...
-
-    @abstractmethod
-    def events(self, after_seq: int = 0) -> Iterator[tuple[int, SearchEvent | FeedbackEvent]]:
-        """The log in order, from after `after_seq`."""
-
-    @abstractmethod
-    def last_seq(self) -> int: ...
+    Times Matched of an artifact (or capability) = the number of searches that served it
+    among their top k results (k recorded per search as `SearchEvent.k`). Results served
+    beyond rank k (a scrolled page) get match edges and can take feedback, but are not counted.
+    """
 
     @abstractmethod
     def snapshot(self) -> dict:

@@ -28,6 +28,10 @@ their edges answer empty (no learned bonus during the outage). Analytics reads r
 (`Engine.recompute`) read through `authoritative()`, the primary itself, so a degraded read never
 turns into stored scores.
 
+By role (graph/store/base.py): the spool guards the event log's writes (`EVENT_LOG_WRITES`: it spools
+them), degrades the serving reads (`SERVING_READS`: last-known values), and passes every other read
+through to the primary with one rule (`_strict_call`: the primary's answer, or StoreUnavailable).
+
 Several processes (gunicorn workers) may share one spool file: appends are SQLite transactions and
 one replayer at a time holds an exclusive `flock` on `<spool>.lock`.
 """
@@ -42,17 +46,18 @@ import os
 import sqlite3
 import threading
 import time
+import weakref
 from collections import OrderedDict
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
 
 from graph.events import EdgeStats, FeedbackEvent, SearchEvent, event_from_dict
+from graph.sqlitedb import SQLiteFile
 from graph.store.base import (
     Intent,
     MatchStore,
     NotServed,
-    QueryStat,
     StoreUnavailable,
     UnknownSearch,
     check_feedback,
@@ -60,7 +65,6 @@ from graph.store.base import (
     precheck,
     served_ranks,
 )
-from graph.store.sqlite import INHERITED_CONNECTIONS, connect
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -103,6 +107,30 @@ def redis_unavailable(exc: BaseException) -> bool:
     return isinstance(exc, rx.ResponseError) and str(exc).upper().startswith(_UNAVAILABLE_REPLIES)
 
 
+_SPOOLS: weakref.WeakSet[SpoolingStore] = weakref.WeakSet()
+
+
+def _after_fork_in_child() -> None:
+    """The parent's in-memory lock may have been copied while held: every spool gets a fresh one."""
+    for spool in list(_SPOOLS):
+        spool._lock = threading.RLock()
+
+
+os.register_at_fork(after_in_child=_after_fork_in_child)
+
+
+def _strict_call(name: str) -> Callable[..., Any]:
+    """A method that forwards to the primary's `name` while it answers and raises StoreUnavailable while
+    it does not: every read the spool cannot answer itself (analytics, the log) is this one rule."""
+
+    def call(self: SpoolingStore, *args: Any, **kwargs: Any) -> Any:
+        return self._strict(lambda: getattr(self.primary, name)(*args, **kwargs))
+
+    call.__name__ = call.__qualname__ = name
+    call.__doc__ = getattr(MatchStore, name).__doc__
+    return call
+
+
 class _SpoolIt(Exception):
     """Internal: the event must go behind an earlier spooled event."""
 
@@ -122,9 +150,10 @@ class SpoolingStore(MatchStore):
         self.batch = int(batch)
         self.orphan_after = float(orphan_after)
         self.replay_enabled = replay
-        self._conn: sqlite3.Connection | None = None
-        self._pid = -1
-        self._lock = threading.RLock()
+        # FULL: an acknowledged event is on disk; one connection per process (graph/sqlitedb.py)
+        self.db = SQLiteFile(self.spool_path, _SCHEMA, synchronous="FULL")
+        self._lock = threading.RLock()  # guards the in-memory state below (the file has its own lock)
+        _SPOOLS.add(self)  # a forked child gets a fresh lock (see _after_fork_in_child)
         self._thread: threading.Thread | None = None
         self._thread_pid = -1
         self._stop = threading.Event()
@@ -137,44 +166,20 @@ class SpoolingStore(MatchStore):
         self._scores: dict[str, float] = {}
         self._artifact_edges: list[tuple[str, str, EdgeStats]] = []
         self.replayed = 0  # events this process moved from the spool into the primary
-        with self._lock:
-            self._db()  # schema now, so a bad path fails at open
+        with self.db.use():  # schema now, so a bad path fails at open
+            pass
         if self._ready_rows():
             log.warning("match-store spool %s holds events from an earlier run: replaying them",
                         self.spool_path)
         self._ensure_thread()
 
     # --- the spool file --------------------------------------------------------------------------
-    def _db(self) -> sqlite3.Connection:
-        """This process's connection (call with `_lock` held); reopened after fork."""
-        pid = os.getpid()
-        if self._conn is None or self._pid != pid:
-            # FULL: an acknowledged event is on disk
-            self._conn, self._pid = connect(self.spool_path, _SCHEMA, synchronous="FULL"), pid
-        return self._conn
-
-    def _after_fork(self) -> None:
-        if self._pid != -1 and self._pid != os.getpid():
-            self._lock = threading.RLock()  # may have been copied in a held state
-            if self._conn is not None:  # the parent's: never closed (or used) in the child
-                INHERITED_CONNECTIONS.append(self._conn)
-            self._conn = None
-
     def _sql(self, fn: Callable[[sqlite3.Connection], T], write: bool = False) -> T:
-        self._after_fork()
+        """Run `fn` on the spool file (in one BEGIN IMMEDIATE transaction when `write`); a SQLite failure
+        is a StoreUnavailable."""
         try:
-            with self._lock:
-                c = self._db()
-                if not write:
-                    return fn(c)
-                c.execute("BEGIN IMMEDIATE")
-                try:
-                    out = fn(c)
-                except BaseException:
-                    c.execute("ROLLBACK")
-                    raise
-                c.execute("COMMIT")
-                return out
+            with (self.db.write() if write else self.db.use()) as c:
+                return fn(c)
         except sqlite3.Error as exc:
             raise StoreUnavailable(f"match-store spool {self.spool_path} failed: {exc}") from exc
 
@@ -400,7 +405,6 @@ class SpoolingStore(MatchStore):
     def _ensure_thread(self) -> None:
         if not self.replay_enabled:
             return
-        self._after_fork()
         pid = os.getpid()
         if self._thread_pid == pid and self._thread is not None and self._thread.is_alive():
             return
@@ -592,34 +596,19 @@ class SpoolingStore(MatchStore):
                 raise
         return found or self._spooled_search(search_id)
 
-    # --- reading: analytics and maintenance need the primary ---------------------------------------
+    # --- reading: analytics and maintenance need the primary (no fallback: StoreUnavailable) --------
     def capability_edges(self) -> Iterator[tuple[str, str, int, float]]:
         return iter(self._strict(lambda: list(self.primary.capability_edges())))
 
-    def top_artifacts(self, limit: int = 10, since: str | None = None) -> list[tuple[str, int]]:
-        return self._strict(lambda: self.primary.top_artifacts(limit, since))
-
-    def timeline(self, artifact_id: str, since: str | None = None) -> list[tuple[str, int]]:
-        return self._strict(lambda: self.primary.timeline(artifact_id, since))
-
-    def searches_per_day(self, since: str | None = None) -> list[tuple[str, int]]:
-        return self._strict(lambda: self.primary.searches_per_day(since))
-
-    def queries(self, kind: str, limit: int = 20) -> list[QueryStat]:
-        return self._strict(lambda: self.primary.queries(kind, limit))
-
-    def summary(self) -> dict[str, int]:
-        return self._strict(self.primary.summary)
-
-    def events(self, after_seq: int = 0) -> Iterator[tuple[int, SearchEvent | FeedbackEvent]]:
-        """The primary's log (spooled events join it when replayed)."""
-        return self._strict(lambda: self.primary.events(after_seq))
-
-    def last_seq(self) -> int:
-        return self._strict(self.primary.last_seq)
-
-    def snapshot(self) -> dict:
-        return self._strict(self.primary.snapshot)
+    # analytics reads, the log's reads (spooled events join the primary's log when replayed), snapshot
+    top_artifacts = _strict_call("top_artifacts")
+    timeline = _strict_call("timeline")
+    searches_per_day = _strict_call("searches_per_day")
+    queries = _strict_call("queries")
+    summary = _strict_call("summary")
+    events = _strict_call("events")
+    last_seq = _strict_call("last_seq")
+    snapshot = _strict_call("snapshot")
 
     def authoritative(self) -> MatchStore:
         return self.primary
@@ -640,8 +629,5 @@ class SpoolingStore(MatchStore):
         if thread is not None and thread is not threading.current_thread() and self._thread_pid == os.getpid():
             thread.join(timeout=5)
         self._thread = None
-        with self._lock:
-            if self._conn is not None and self._pid == os.getpid():
-                self._conn.close()
-            self._conn = None
+        self.db.close()
         self.primary.close()

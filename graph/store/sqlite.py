@@ -9,16 +9,12 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import os
-import random
 import sqlite3
-import threading
-import time
 from collections.abc import Iterable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
 from pathlib import Path
 
 from graph.events import EdgeStats, FeedbackEvent, SearchEvent, event_from_dict, examination
+from graph.sqlitedb import BUSY_TIMEOUT_S, INHERITED_CONNECTIONS, SQLiteFile, connect  # noqa: F401
 from graph.store.base import (
     QUERY_KINDS,
     Intent,
@@ -34,7 +30,6 @@ from graph.store.base import (
     served_ranks,
 )
 
-BUSY_TIMEOUT_S = 30.0
 _CHUNK = 500  # ids per IN (...) query and events per replay page
 
 _SCHEMA = """
@@ -87,48 +82,9 @@ _FEEDBACK_SQL = {
 _QUERY_ORDER = {"zero_results": "zero_results", "low_confidence": "low_confidence", "top": "searches"}
 _SUMMARY_COUNTERS = ("searches", "feedback", "zero_result_searches", "low_confidence_searches", "clicks")
 
-# Connections inherited through fork are never used or closed in the child (closing could
-# disturb the parent's WAL locks); they are parked here so garbage collection leaves them alone.
-INHERITED_CONNECTIONS: list[sqlite3.Connection] = []
-
-
 def _chunks(items: list[str], n: int = _CHUNK) -> Iterator[list[str]]:
     for i in range(0, len(items), n):
         yield items[i:i + n]
-
-
-def connect(path: Path, schema: str, *, synchronous: str = "NORMAL",
-            timeout: float = BUSY_TIMEOUT_S) -> sqlite3.Connection:
-    """A WAL connection in autocommit mode with a long busy timeout and `schema` created.
-
-    Concurrent openers serialise on the write lock; the schema uses IF NOT EXISTS, so it is idempotent.
-    Switching to WAL needs a moment alone with the file and SQLite answers "database is locked" at once,
-    without waiting, when another process is doing the same (several gunicorn workers starting together):
-    the whole open is retried until `timeout`.
-    """
-    deadline = time.monotonic() + timeout
-    delay = 0.01
-    while True:
-        conn = sqlite3.connect(path, timeout=timeout, isolation_level=None, check_same_thread=False)
-        try:
-            conn.execute(f"PRAGMA busy_timeout = {int(timeout * 1000)}")
-            conn.execute("PRAGMA journal_mode = WAL")
-            conn.execute(f"PRAGMA synchronous = {synchronous}")
-            conn.executescript("BEGIN IMMEDIATE;" + schema + "COMMIT;")
-            return conn
-        except sqlite3.OperationalError as exc:
-            if conn.in_transaction:
-                conn.execute("ROLLBACK")
-            conn.close()
-            if "locked" not in str(exc) or time.monotonic() + delay > deadline:
-                raise
-            time.sleep(delay * (0.5 + random.random()))
-            delay = min(delay * 2, 0.5)
-        except BaseException:
-            if conn.in_transaction:
-                conn.execute("ROLLBACK")
-            conn.close()
-            raise
 
 
 class SQLiteStore(MatchStore):
@@ -136,47 +92,19 @@ class SQLiteStore(MatchStore):
 
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._conn: sqlite3.Connection | None = None
-        self._pid = -1
-        self._lock = threading.RLock()
-        self._db()  # create the schema now so configuration errors surface at open
+        # WAL + NORMAL: durable across app crashes; one connection per process (graph/sqlitedb.py)
+        self.db = SQLiteFile(self.path, _SCHEMA, synchronous="NORMAL")
+        with self.db.use():  # create the schema now so configuration errors surface at open
+            pass
 
     # --- connection ------------------------------------------------------------------------
-    def _db(self) -> sqlite3.Connection:
-        """This process's connection; a forked child opens its own instead of sharing the parent's."""
-        pid = os.getpid()
-        if self._conn is None or self._pid != pid:
-            if self._conn is not None:
-                INHERITED_CONNECTIONS.append(self._conn)
-                self._lock = threading.RLock()  # may have been copied in a held state
-            # WAL + NORMAL: durable across app crashes
-            self._conn, self._pid = connect(self.path, _SCHEMA, synchronous="NORMAL"), pid
-        return self._conn
+    def _tx(self):
+        """One write transaction (BEGIN IMMEDIATE ... COMMIT)."""
+        return self.db.write()
 
-    @contextmanager
-    def _tx(self) -> Iterator[sqlite3.Connection]:
-        """One write transaction; IMMEDIATE takes the write lock up front so it never fails mid-way."""
-        with self._lock:
-            c = self._db()
-            c.execute("BEGIN IMMEDIATE")
-            try:
-                yield c
-            except BaseException:
-                c.execute("ROLLBACK")
-                raise
-            c.execute("COMMIT")
-
-    @contextmanager
-    def _read(self) -> Iterator[sqlite3.Connection]:
+    def _read(self):
         """A read transaction so multi-statement reads see one consistent snapshot."""
-        with self._lock:
-            c = self._db()
-            c.execute("BEGIN")
-            try:
-                yield c
-            finally:
-                c.execute("COMMIT")
+        return self.db.read()
 
     # --- writing ---------------------------------------------------------------------------
     def record_search(self, event: SearchEvent) -> int:
@@ -488,7 +416,4 @@ class SQLiteStore(MatchStore):
             return False
 
     def close(self) -> None:
-        with self._lock:
-            if self._conn is not None and self._pid == os.getpid():
-                self._conn.close()
-            self._conn, self._pid = None, -1
+        self.db.close()

@@ -1,0 +1,140 @@
+/* Shared by the page scripts: the visitor's user token and calls to the matchgraph API.
+ *
+ * The token is first-party and random (never derived from the person), kept in localStorage, and sent as
+ * `user_token` (query parameter on /v1/search, JSON field on /v1/feedback) so the API can count a person's
+ * searches and votes once. If this server does not know a parameter yet (a 422 naming it), the call is
+ * repeated without it and the parameter is not sent again on this page. */
+(function () {
+  "use strict";
+  var KEY = "matchgraph:user_token";
+  var unsupported = {};
+  /* The server says which optional contracts it has (<meta name="matchgraph-api">); others are not sent. */
+  var meta = document.querySelector('meta[name="matchgraph-api"]');
+  if (meta) {
+    var have = meta.content.split(/\s+/);
+    ["user_token", "facets", "suggest"].forEach(function (k) { if (have.indexOf(k) < 0) unsupported[k] = true; });
+  }
+  var memoryToken = null;
+
+  function randomToken() {
+    var bytes = new Uint8Array(16);
+    (window.crypto || window.msCrypto).getRandomValues(bytes);
+    return Array.prototype.map.call(bytes, function (b) { return (b + 256).toString(16).slice(1); }).join("");
+  }
+
+  function token() {
+    try {
+      var t = localStorage.getItem(KEY);
+      if (!t || !/^[0-9a-f]{32}$/.test(t)) { t = randomToken(); localStorage.setItem(KEY, t); }
+      return t;
+    } catch (e) { /* storage blocked: one token per page view */
+      if (!memoryToken) memoryToken = randomToken();
+      return memoryToken;
+    }
+  }
+
+  function rejectedField(resp) {
+    if (resp.status !== 422) return Promise.resolve(null);
+    return resp.clone().json().then(function (body) {
+      var field = body && body.error && body.error.field;
+      return field && field in OPTIONAL ? field : null;
+    }, function () { return null; });
+  }
+  var OPTIONAL = { user_token: 1, facets: 1 };
+
+  /* GET path?params as JSON; `extra` holds optional parameters the server may not know yet. */
+  function getJSON(path, params, extra, init) {
+    var p = new URLSearchParams(params);
+    Object.keys(extra || {}).forEach(function (k) { if (!unsupported[k]) p.set(k, extra[k]); });
+    return fetch(path + "?" + p, Object.assign({ headers: { Accept: "application/json" } }, init || {}))
+      .then(function (resp) {
+        return rejectedField(resp).then(function (field) {
+          if (field && extra && field in extra && !unsupported[field]) {
+            unsupported[field] = true;
+            return getJSON(path, params, extra, init);
+          }
+          if (!resp.ok) { var err = new Error("HTTP " + resp.status); err.status = resp.status; throw err; }
+          return resp.json();
+        });
+      });
+  }
+
+  function search(params, init) {
+    return getJSON("/v1/search", params, { user_token: token() }, init);
+  }
+
+  /* POST /v1/feedback; resolves with the Response (202 when recorded). */
+  function feedback(searchId, artifactId, event, dwellMs, keepalive) {
+    var body = { search_id: searchId, artifact_id: artifactId, event: event };
+    if (event === "dwell") body.dwell_ms = Math.max(0, Math.min(86400000, Math.round(dwellMs || 0)));
+    if (!unsupported.user_token) body.user_token = token();
+    return fetch("/v1/feedback", {
+      method: "POST", keepalive: !!keepalive, headers: { "Content-Type": "application/json" },
+      body: JSON.stringify(body)
+    }).then(function (resp) {
+      return rejectedField(resp).then(function (field) {
+        if (field === "user_token" && !unsupported.user_token) {
+          unsupported.user_token = true;
+          return feedback(searchId, artifactId, event, dwellMs, keepalive);
+        }
+        return resp;
+      });
+    });
+  }
+
+  function artifactPath(id) {
+    return "/artifacts/" + id.split("/").map(encodeURIComponent).join("/");
+  }
+
+  /* What a person opened from a result: the search page sends the dwell when they come back. */
+  var VISIT = "matchgraph:visit";
+  function rememberVisit(searchId, artifactId) {
+    try {
+      sessionStorage.setItem(VISIT, JSON.stringify({ search_id: searchId, artifact_id: artifactId,
+                                                      started: Date.now() }));
+    } catch (e) { /* no storage: no dwell */ }
+  }
+  function visit() {
+    try { return JSON.parse(sessionStorage.getItem(VISIT) || "null"); } catch (e) { return null; }
+  }
+  function endVisit() {
+    try { sessionStorage.removeItem(VISIT); } catch (e) { /* ignore */ }
+  }
+
+  /* Helpful / Not helpful buttons inside `root` (a [data-feedback] element with data-search-id and
+   * data-artifact-id): a vote is sent once, the pressed button stays pressed and a status line says so. */
+  function wireVotes(root, getSearchId) {
+    var buttons = root.querySelectorAll("button[data-vote]");
+    var status = root.querySelector(".fb-status");
+    Array.prototype.forEach.call(buttons, function (button) {
+      button.addEventListener("click", function () {
+        if (root.classList.contains("fb-done") || root.dataset.busy) return;
+        root.dataset.busy = "1";
+        var event = button.dataset.vote;
+        status.textContent = "Sending\u2026";
+        Promise.resolve(getSearchId ? getSearchId() : root.dataset.searchId).then(function (searchId) {
+          return feedback(searchId, root.dataset.artifactId, event, 0, false);
+        }).then(function (resp) {
+          if (!resp.ok) throw new Error("HTTP " + resp.status);
+          Array.prototype.forEach.call(buttons, function (b) {
+            b.setAttribute("aria-pressed", b === button ? "true" : "false");
+            b.setAttribute("aria-disabled", "true");
+          });
+          delete root.dataset.busy;
+          root.classList.add("fb-done");
+          status.textContent = event === "upvote" ? "Thanks: marked helpful." : "Thanks: marked not helpful.";
+        }).catch(function () {
+          delete root.dataset.busy;
+          status.textContent = "Could not send your vote. Try again.";
+        });
+      });
+    });
+    root.hidden = false;
+  }
+
+  function supports(name) { return !unsupported[name]; }
+
+  window.matchgraph = { supports: supports, token: token, getJSON: getJSON, search: search, feedback: feedback,
+                        artifactPath: artifactPath, rememberVisit: rememberVisit, visit: visit,
+                        endVisit: endVisit, wireVotes: wireVotes };
+})();

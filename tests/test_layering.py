@@ -1,0 +1,70 @@
+"""The layering, checked on the source (ast): api -> search -> graph, api talks to Engine only, and the
+product never imports the benchmarks or the tests."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+LAYERS = {"api": 2, "search": 1, "graph": 0}
+
+
+def _imports(path: Path) -> list[tuple[int, str]]:
+    """(line, module) of every import in a file, relative imports resolved against its package."""
+    tree = ast.parse(path.read_text(encoding="utf-8"), str(path))
+    package = path.relative_to(ROOT).parent.parts
+    out = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            out += [(node.lineno, a.name) for a in node.names]
+        elif isinstance(node, ast.ImportFrom):
+            base = node.module or ""
+            if node.level:
+                base = ".".join([*package[:len(package) - node.level + 1], *([base] if base else [])])
+            out.append((node.lineno, base))
+            out += [(node.lineno, f"{base}.{a.name}") for a in node.names]  # `from graph import store`
+    return out
+
+
+def _files(*packages: str) -> list[Path]:
+    return sorted(p for pkg in packages for p in (ROOT / pkg).rglob("*.py"))
+
+
+def test_api_never_imports_the_store() -> None:
+    """api/ talks to search.engine.Engine (errors from search.errors), never to graph.store."""
+    hits = [f"{p.relative_to(ROOT)}:{line}: {mod}" for p in _files("api") for line, mod in _imports(p)
+            if mod == "graph.store" or mod.startswith("graph.store.")]
+    assert not hits, "api/ must go through Engine:\n" + "\n".join(hits)
+
+
+def test_api_never_reaches_into_the_engines_store() -> None:
+    """No `<anything>.store` attribute in api/: analytics, health and rebuild are Engine methods."""
+    hits = []
+    for p in _files("api"):
+        for node in ast.walk(ast.parse(p.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.Attribute) and node.attr == "store":
+                hits.append(f"{p.relative_to(ROOT)}:{node.lineno}")
+    assert not hits, "use Engine methods instead of engine.store:\n" + "\n".join(hits)
+
+
+def test_imports_point_down_and_never_into_bench_or_tests() -> None:
+    hits = []
+    for p in _files(*LAYERS):
+        layer = LAYERS[p.relative_to(ROOT).parts[0]]
+        for line, mod in _imports(p):
+            top = mod.split(".")[0]
+            if top in ("bench", "tests"):
+                hits.append(f"{p.relative_to(ROOT)}:{line}: imports {mod}")
+            elif top in LAYERS and LAYERS[top] > layer:
+                hits.append(f"{p.relative_to(ROOT)}:{line}: upward import of {mod}")
+    assert not hits, "\n".join(hits)
+
+
+def test_search_related_uses_only_the_engines_public_surface() -> None:
+    """related.py reads Engine through public methods, never `engine._x`, `.store`, `.index` or `.embedder`."""
+    tree = ast.parse((ROOT / "search" / "related.py").read_text(encoding="utf-8"))
+    bad = [f"{n.lineno}: engine.{n.attr}" for n in ast.walk(tree)
+           if isinstance(n, ast.Attribute) and isinstance(n.value, ast.Name) and n.value.id == "engine"
+           and (n.attr.startswith("_") or n.attr in ("store", "index", "embedder", "lexical", "artifact_vectors"))]
+    assert not bad, bad
