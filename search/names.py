@@ -89,6 +89,7 @@ class NameIndex:
         self.adoption: dict[str, float] = {}
         self.exact: dict[str, dict[str, int]] = {}  # key -> artifact id -> strength (2 name/id, 1 last segment)
         starts: list[tuple[str, str, int]] = []  # (key from a word start, artifact id, 0 name start / 1 later word)
+        self._words: dict[str, tuple[str, ...]] = {}  # words of the name and id, for multi-word suggestions
         for a in artifacts:
             self.names[a.id] = a.name
             self.types[a.id] = a.type
@@ -99,6 +100,7 @@ class NameIndex:
                 if key:
                     slot = self.exact.setdefault(key, {})
                     slot[a.id] = max(slot.get(a.id, 0), strength)
+            self._words[a.id] = tuple(dict.fromkeys(words(a.name) + words(a.id)))
             for text in {a.name, a.id, last}:
                 ws = words(text)
                 for i in range(len(ws)):
@@ -184,8 +186,9 @@ class NameIndex:
         """Name completions for what the user typed so far.
 
         Matches, best first: the whole name or id; the start of the name (or of the id's last segment);
-        the start of a later word of the name; within one typo of a name's start (from 4 characters,
-        only when the first three kinds leave room). Ties go to the more adopted artifact, then the
+        the start of a later word of the name, or several typed words each starting a word of the name
+        ("roberta squad2"); within one typo of a name's start (from 4 characters, only when the first
+        kinds leave room). Ties go to the more adopted artifact, then the
         shorter name."""
         key = compact(prefix)
         if not key:
@@ -208,6 +211,16 @@ class NameIndex:
         for j in range(lo, hi):
             _, artifact_id, where = self._starts[j]
             offer(artifact_id, "prefix" if where == 0 else "word")
+        typed = words(prefix)
+        if len(typed) >= 2 and len(best) < k:
+            # several words ("roberta squad2"): each one starts a word of the name or id, in any order
+            lo = bisect.bisect_left(self._start_keys, typed[0])
+            hi = bisect.bisect_left(self._start_keys, typed[0] + "\U0010ffff")
+            for j in range(lo, min(hi, lo + 5000)):
+                artifact_id = self._starts[j][1]
+                if artifact_id not in best and all(any(w.startswith(t) for w in self._words[artifact_id])
+                                                   for t in typed[1:]):
+                    offer(artifact_id, "word")
         if len(best) < k and len(key) >= MIN_TYPO_CHARS:
             for artifact_id, distance in self._typo_prefix(key):
                 if artifact_id not in best:

@@ -59,6 +59,10 @@ def test_suggest_orders_by_exactness_then_adoption():
     typos = [(s.artifact_id, s.match) for s in idx.suggest("whsper", k=5)]
     assert typos == [("d/wisper-bad", "typo"), ("a/whisper-large", "typo"), ("a/whisper-tiny", "typo")]
     assert idx.suggest("whisp", types=["dataset"]) == []
+    several = [(s.artifact_id, s.match) for s in idx.suggest("whisper large", k=5)]
+    assert several[0] == ("a/whisper-large", "exact")
+    assert [(s.artifact_id, s.match) for s in idx.suggest("faster wh", k=5)] == [("b/faster-whisper", "prefix")]
+    assert ("a/whisper-large", "word") in [(s.artifact_id, s.match) for s in idx.suggest("large whisp", k=5)]
     assert idx.suggest("   ") == []
 
 
