@@ -133,6 +133,19 @@ def cmd_config(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_compact(args: argparse.Namespace) -> int:
+    import time
+
+    engine = _engine(args)
+    while True:
+        got = engine.compact(engine.config.log_retention_s if args.retain is None else args.retain)
+        print(f"event log compacted: {got['archived']} events archived, {got['retained']} kept in the store",
+              flush=True)
+        if not args.every:
+            return 0
+        time.sleep(args.every)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m api", description=__doc__)
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
@@ -171,6 +184,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--markdown", action="store_true", help="the README's configuration table")
     p.add_argument("--readme", action="store_true", help="with --markdown: rewrite the table in README.md")
     p.set_defaults(func=cmd_config)
+
+    p = with_data_dir(sub.add_parser("compact", help="archive old events of the Redis log to files and trim it"))
+    p.add_argument("--retain", type=float, default=None,
+                   help="keep this many seconds of events in Redis (default: MATCHGRAPH_LOG_RETENTION_S)")
+    p.add_argument("--every", type=float, default=0, help="repeat every N seconds (worker mode)")
+    p.set_defaults(func=cmd_compact)
 
     p = with_data_dir(sub.add_parser("rebuild", help="rebuild derived match state from the event log"))
     p.set_defaults(func=cmd_rebuild)

@@ -34,7 +34,7 @@ def readyz():
             checks["reload_error"] = f"{type(exc).__name__}: {exc}"
         checks.update({"model": eng.embedder.model_id, "artifacts": len(eng.artifacts),
                        "capabilities": len(eng.capabilities), "index": eng.index.kind,
-                       "generation": eng.generation})
+                       "generation": eng.generation, "catalog_version": eng.catalog_version})
         checks.update(eng.store_health())  # a dead store makes the instance not ready, not crash
     # no catalog (empty data dir with MATCHGRAPH_BOOTSTRAP=0): every search would come back empty
     ok = checks["engine"] and checks.get("store", False) and bool(checks.get("generation"))

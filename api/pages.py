@@ -99,6 +99,12 @@ def plural(n: int, one: str, many: str | None = None) -> str:
     return f"{n:,} {one if n == 1 else (many or one + 's')}"
 
 
+@bp.app_template_filter("reason")
+def reason(text: str) -> str:
+    """A score or alternative reason as people read it: arrows instead of `->`."""
+    return str(text).replace(" -> ", " → ")
+
+
 @bp.app_template_filter("pct")
 def pct(value: float) -> int:
     """A 0–1 component as the 0–100 number the pages show (the rank is 0–100 too)."""
@@ -178,9 +184,13 @@ def _norm(text: str) -> str:
 
 def resolve(eng: Engine, text: str) -> list[str]:
     """Artifact ids that `text` names: the id itself, else an exact name, id or id-tail match ignoring case and
-    punctuation ("The Stack v2", "the-stack-v2"), from the engine's name index. Several ids when the name is
-    ambiguous, none when unknown."""
-    return eng.named(text)
+    punctuation ("The Stack v2", "the-stack-v2"), from the engine's name index, else the engine's
+    typo-tolerant resolver. Several ids when the name is ambiguous, none when unknown."""
+    found = eng.named(text)
+    if not found:
+        one = eng.resolve(text)
+        found = [one] if one in eng.artifacts else []
+    return found
 
 
 def _near_names(eng: Engine, text: str, limit: int = 6) -> list:
@@ -312,7 +322,8 @@ def _compare(eng: Engine, a: str, b: str):
     alternatives = {x: alternatives_response(eng, [alt for alt in related.similar(eng, x, k=4)
                                                    if alt.artifact_id not in (a, b)][:3]) for x in (a, b)}
     return render_template("compare.html", c=data, alignment=alignment, shown=SHOWN_CAPABILITIES,
-                           scores=scores, alternatives=alternatives, active="compare")
+                           scores=scores, alternatives=alternatives, rows={r["feature"]: r for r in data["rows"]},
+                           active="compare")
 
 
 @bp.get("/analytics")

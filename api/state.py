@@ -56,6 +56,8 @@ class EngineHolder:
         self.ready.set()
         if self.config.recompute_every > 0:
             threading.Thread(target=self._recompute_loop, name="recompute", daemon=True).start()
+        if engine.feed is not None and self.config.catalog_poll_s > 0:
+            threading.Thread(target=self._follow_loop, name="catalog-follow", daemon=True).start()
         log.info("engine ready: %d artifacts, %d capabilities", len(engine.artifacts), len(engine.capabilities))
 
     def _recompute_loop(self) -> None:
@@ -66,6 +68,15 @@ class EngineHolder:
                 self.engine.recompute()
             except Exception:  # the next round tries again; searches are unaffected
                 log.exception("match graph recompute failed")
+
+    def _follow_loop(self) -> None:
+        """Keep this process on the shared catalog: apply what other hosts and workers published."""
+        while True:
+            time.sleep(self.config.catalog_poll_s)
+            try:
+                self.engine.follow()
+            except Exception:  # the next round tries again; the catalog in memory keeps serving
+                log.exception("following the shared catalog failed")
 
     def get(self) -> Engine:
         if not self.ready.is_set() or self.engine is None:
@@ -80,7 +91,10 @@ def bootstrap_catalog(engine: Engine, progress: bool = False) -> None:
     lock_path = engine.data_dir / ".bootstrap.lock"
     with open(lock_path, "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
-        if generations.current(engine.data_dir) is None:
+        if generations.current(engine.data_dir) is None and engine.join(progress=progress):
+            log.info("empty data dir: joined the shared catalog at version %d (%d artifacts)",
+                     engine.catalog_version, len(engine.artifacts))
+        elif generations.current(engine.data_dir) is None:
             log.info("empty data dir: ingesting the bundled catalog from %s", BUNDLED)
             report = engine.ingest([BUNDLED], progress=progress)
             log.info("bundled catalog ingested: %d artifacts -> %s", report.artifacts, report.generation)

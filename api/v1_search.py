@@ -71,7 +71,8 @@ def feedback(json: FeedbackRequest):
         engine().feedback(json.search_id, json.artifact_id, json.event, json.dwell_ms or 0)
     except UnknownSearch:
         metrics.FEEDBACK_REJECTED.labels("unknown_search").inc()
-        raise ApiError(404, f"search_id: no search {json.search_id!r}", "search_id") from None
+        raise ApiError(404, f"search_id: no search {json.search_id!r} (unknown, or older than the feedback "
+                            "window)", "search_id") from None
     except NotServed:
         metrics.FEEDBACK_REJECTED.labels("not_served").inc()
         raise ApiError(422, f"artifact_id: {json.artifact_id!r} was not served by that search",

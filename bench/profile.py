@@ -162,13 +162,13 @@ def profile(args, log) -> str:
 def legacy_sync(self) -> None:
     """`IntentMemory.sync` before the fix: every new intent in the log is embedded again, including
     the ones this process has just searched for (their vectors were already in the index)."""
-    new = self.store.intents(after_seq=self.seq)
+    new, cursor = self.store.intents_since(self.cursor)
     if not new:
         return
     vectors = self.embedder.encode([i.text for i in new])
     with self._lock:
         self.index.upsert([i.intent_id for i in new], vectors)
-        self.seq = max(self.seq, max(i.seq for i in new))
+        self.cursor = cursor
 
 
 def legacy_remember(self, intent_id: str, vector, text: str | None = None) -> None:

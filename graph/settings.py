@@ -192,6 +192,23 @@ class Settings:
                           kind="bool")
     spool_retry_s: float = setting("MATCHGRAPH_SPOOL_RETRY_S", 1.0,
                                    "seconds between tries to drain the spool into Redis", kind="float", minimum=0)
+    redis_shards: int | None = setting("MATCHGRAPH_REDIS_SHARDS", None,
+                                       "shards of the Redis match store (fixed for the life of its data; a "
+                                       "`shards=` URL option wins)", kind="int", minimum=1,
+                                       shown="1 on one Redis, 16 on a Cluster")
+    idempotency_window_s: int = setting("MATCHGRAPH_IDEMPOTENCY_WINDOW_S", 7 * 86_400,
+                                        "seconds Redis remembers a search id and a feedback identity (retries "
+                                        "count once; feedback on an older search gets 404); 0 = forever",
+                                        kind="int", minimum=0)
+    archive_dir: Path | None = setting("MATCHGRAPH_ARCHIVE_DIR", None,
+                                       "where `compact` writes archived Redis log segments (JSONL) and "
+                                       "`rebuild` reads them", kind="path", shown="`<data dir>/log-archive`")
+    log_retention_s: float = setting("MATCHGRAPH_LOG_RETENTION_S", 86_400.0,
+                                     "seconds of events `compact` keeps in the Redis log", kind="float",
+                                     minimum=0)
+    catalog_poll_s: float = setting("MATCHGRAPH_CATALOG_POLL_S", 1.0,
+                                    "seconds between checks of the shared catalog feed (Redis store: every "
+                                    "host follows one catalog); 0 = off", kind="float", minimum=0)
     query_cache_ttl: int = setting("MATCHGRAPH_QUERY_CACHE_TTL", 604800,
                                    "seconds a query vector stays in the Redis query cache (Redis store only; "
                                    "0 = off)", kind="int", minimum=0)
@@ -199,6 +216,10 @@ class Settings:
     match_k: int = setting("MATCHGRAPH_MATCH_K", 10, "ranks that count as matched", kind="int", minimum=1)
     ann_threshold: int = setting("MATCHGRAPH_ANN_THRESHOLD", 50_000, "capabilities above which the index is IVF",
                                  kind="int", minimum=1)
+    index_mmap: bool = setting("MATCHGRAPH_INDEX_MMAP", True,
+                               "memory-map an IVF index read-only, so the workers of a host share one copy "
+                               "of the vectors (a worker copies it when it applies a catalog change)",
+                               kind="bool")
     lexical_weight: float = setting("MATCHGRAPH_LEXICAL_WEIGHT", 0.3, "weight of BM25 in the fused score",
                                     kind="float", minimum=0)
     multi_match_credit: float = setting("MATCHGRAPH_MULTI_MATCH_CREDIT", 0.15,

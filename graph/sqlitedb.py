@@ -7,9 +7,10 @@ The rules, in one place:
 - WAL, a long busy timeout, the schema created idempotently at open (retried while another process
   switches the file to WAL);
 - one lock per file (re-entrant) around every use: a connection is never used by two threads at once;
-- fork-safe: `os.register_at_fork` resets every open file's lock in the child (it may have been copied
-  while held) and parks the parent's connection (never used or closed in the child: closing it could
-  disturb the parent's WAL locks); a pid check catches anything forked before this module was imported;
+- fork-safe: the forking thread holds every open file's lock across fork() (graph/forksafe.py: no thread
+  is inside SQLite then); `os.register_at_fork` resets the lock in the child and parks the parent's
+  connection (never used or closed in the child: closing it could disturb the parent's WAL locks); a pid
+  check catches anything forked before this module was imported;
 - writes are `BEGIN IMMEDIATE ... COMMIT` (the write lock up front, so a transaction never fails half-way
   on a lock upgrade), rolled back on any exception; multi-statement reads are one `BEGIN ... COMMIT`
   snapshot.
@@ -26,6 +27,8 @@ import weakref
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
+
+from graph.forksafe import reset_after_fork
 
 BUSY_TIMEOUT_S = 30.0
 
@@ -91,6 +94,9 @@ class SQLiteFile:
         self.synchronous = synchronous
         self.timeout = timeout
         self.lock = threading.RLock()
+        # Held by the forking thread across fork(): a thread inside SQLite at that instant holds SQLite's own
+        # allocator mutex, which no lock reset can free; the child's first connect would wait on it forever.
+        reset_after_fork(self, "lock", hold=True)
         self._conn: sqlite3.Connection | None = None
         self._pid = -1
         _OPEN.add(self)

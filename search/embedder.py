@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from graph.forksafe import reset_after_fork
 from graph.settings import user_cache_dir
 from search.onnx_encoder import OnnxEncoder, open_or_export
 from search.vectorcache import VectorCache
@@ -125,6 +126,8 @@ class Embedder:
         # HF fast tokenizers keep padding/truncation as mutable state: two threads (gthread workers)
         # tokenizing at once can hand one of them an unpadded batch. The torch path encodes one at a time.
         self._model_lock = threading.Lock()
+        reset_after_fork(self, "_lru_lock")  # held by another thread at fork(): free in the child
+        reset_after_fork(self, "_model_lock", hold=True)  # and torch is not mid-forward in another thread
         self._torch: TorchEncoder | None = None
         self._encoder: OnnxEncoder | TorchEncoder = self._open_backend(backend, onnx_dir)
         self._pid = os.getpid()
@@ -292,7 +295,8 @@ class Embedder:
         if progress and len(texts) >= _PROGRESS_MIN_MISSES:
             from tqdm.auto import tqdm
 
-            starts = tqdm(starts, total=len(starts), desc="encode", unit="batch")
+            # disable=None: off when stderr is not a terminal (servers, CI, logs), on for a person at a CLI
+            starts = tqdm(starts, total=len(starts), desc="encode", unit="batch", disable=None)
         for start in starts:
             idx = order[start:start + self.batch_size]
             out[idx] = self._encoder.encode_batch([texts[i] for i in idx])

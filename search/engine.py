@@ -20,11 +20,13 @@ import numpy as np
 from graph import generations, matchgraph
 from graph.catalog import Artifact, Capability, CatalogError
 from graph.events import FeedbackEvent, SearchEvent, Served, normalise_query
+from graph.forksafe import reset_after_fork
 from graph.loader import load_artifacts
 from graph.scores import ScoreBook, Scores
 from graph.settings import REDIS_SCHEMES, Settings
-from graph.store import open_store, store_options
+from graph.store import open_catalog_feed, open_store, store_options
 from graph.store.base import MatchStore, QueryStat
+from graph.store.catalogfeed import SNAPSHOT_EVERY, FeedBehind
 from search import derived
 from search import direction as directions
 from search.embedder import Embedder
@@ -104,9 +106,12 @@ class Engine:
         if self.embedder.cache is None:
             self.embedder.cache = self.cache
         self.store = store or open_store(config.store_url, self.data_dir, **store_options(config))
+        self.feed = open_catalog_feed(config.store_url, config)
+        self.catalog_version = 0  # the shared catalog version this process serves (0: no feed, or none yet)
         self.query_cache = _query_cache(config)
         self.intents = IntentMemory(self.embedder, self.store)
         self._lock = threading.RLock()
+        reset_after_fork(self, "_lock")
         self._scorebook: ScoreBook | None = None
         self._scorebook_at = 0.0
         self._intents_by_artifact: dict[str, set[str]] | None = None
@@ -146,13 +151,14 @@ class Engine:
                  self.artifact_vectors, self.names, self.directions, self._by_direction) = previous
                 raise
             self.generation = name
+            self.catalog_version = _manifest(folder).get("catalog_version", 0) if folder else 0
             self._invalidate()
         return True
 
     def _load(self, folder: Path) -> None:
         self._load_catalog(folder)
         try:
-            self.index = VectorIndex.load(folder)
+            self.index = VectorIndex.load(folder, mmap=self.config.index_mmap)
             if set(self.index.ids()) != set(self.capabilities):
                 raise IndexCorrupt("index ids differ from the catalog's capabilities")
         except (IndexCorrupt, FileNotFoundError, OSError, ValueError) as exc:
@@ -178,10 +184,7 @@ class Engine:
 
     def _check_encoder(self, folder: Path) -> None:
         """Queries and stored vectors must come from the same encoder: say so when they do not."""
-        try:
-            built_with = json.loads((folder / "manifest.json").read_text()).get("model")
-        except (OSError, ValueError):
-            return
+        built_with = _manifest(folder).get("model")
         if built_with and built_with != self.embedder.model_id:
             log.warning("%s was embedded with encoder %s but this process encodes with %s (model, layers, "
                         "pooling or int8 changed): re-ingest the catalog to re-embed it", folder.name,
@@ -222,6 +225,7 @@ class Engine:
             mean = vecs.mean(axis=0)
             self.artifact_vectors[artifact_id] = mean / (np.linalg.norm(mean) or 1.0)
         self.lexical = LexicalIndex({a.id: a.lexical_text for a in self.artifacts.values()})
+        self._derive_names_and_directions()
 
     def _invalidate(self) -> None:
         self._scorebook = None
@@ -240,34 +244,25 @@ class Engine:
 
     def apply(self, upserts: Sequence[Artifact] = (), deletes: Sequence[str] = (),
               progress: bool = False) -> IngestReport:
-        """Upsert and delete artifacts; memory and disk move to the new state together or not at all."""
+        """Upsert and delete artifacts; memory and disk move to the new state together or not at all.
+
+        With a shared catalog feed (Redis store) the change is published first, then every change up to
+        and including it is applied in version order (so every host resolves concurrent writes alike),
+        then the generation is committed here; other hosts pick it up with `follow`."""
         with self._lock:
             self.reload()
+            self.follow()
             missing = [d for d in deletes if d not in self.artifacts and d not in {u.id for u in upserts}]
             if missing:
                 raise KeyError(missing[0])
-            new_catalog = dict(self.artifacts)
-            for artifact_id in deletes:
-                new_catalog.pop(artifact_id, None)
-            for a in upserts:
-                new_catalog[a.id] = a
-            touched = {a.id for a in upserts} | set(deletes)
-            old_caps = {c.id for t in touched if t in self.artifacts for c in self.artifacts[t].capabilities}
-            new_caps = {c.id: c for t in touched if t in new_catalog for c in new_catalog[t].capabilities}
-            added = [c for cid, c in new_caps.items() if cid not in self.index]
-            removed = sorted(old_caps - set(new_caps))
-            before = self.embedder.encoded_texts
-            vectors = self.embedder.encode([c.text for c in added], progress=progress)
-            embedded = self.embedder.encoded_texts - before
             try:
-                if removed:
-                    self.index.remove(removed)
-                if added:
-                    self.index.upsert([c.id for c in added], vectors)
-                self.artifacts = new_catalog
-                self.capabilities = {c.id: c for a in new_catalog.values() for c in a.capabilities}
-                self._refresh_derived(touched)
-                self._derive_names_and_directions()
+                if self.feed is not None:
+                    version = self.feed.publish([a.to_record() for a in upserts], list(deletes))
+                    embedded, removed = self._follow_locked(progress=progress)
+                    if self.catalog_version < version:
+                        raise RuntimeError(f"catalog change {version} was published but not read back")
+                else:
+                    embedded, removed = self._apply_memory(upserts, deletes, progress=progress)
                 folder = generations.commit(self.data_dir, self._write_generation)
             except BaseException:
                 log.exception("write failed: restoring the committed generation")
@@ -276,8 +271,110 @@ class Engine:
                 raise
             self.generation = folder.name
             self._invalidate()
+            if self.feed is not None and (len(upserts) >= 100 or self.catalog_version % SNAPSHOT_EVERY == 0):
+                self.publish_snapshot()
             return IngestReport(len(upserts), sum(len(a.capabilities) for a in upserts), embedded,
-                                len(removed), folder.name)
+                                removed, folder.name)
+
+    def _apply_memory(self, upserts: Sequence[Artifact], deletes: Sequence[str],
+                      progress: bool = False) -> tuple[int, int]:
+        """Apply upserts and deletes to the live catalog, index and derived state (nothing on disk).
+        Returns (capability texts embedded, capabilities removed). Deletes of unknown ids are ignored."""
+        new_catalog = dict(self.artifacts)
+        for artifact_id in deletes:
+            new_catalog.pop(artifact_id, None)
+        for a in upserts:
+            new_catalog[a.id] = a
+        touched = {a.id for a in upserts} | set(deletes)
+        old_caps = {c.id for t in touched if t in self.artifacts for c in self.artifacts[t].capabilities}
+        new_caps = {c.id: c for t in touched if t in new_catalog for c in new_catalog[t].capabilities}
+        changed = [c for cid, c in new_caps.items()
+                   if cid not in self.index or cid not in self.capabilities or self.capabilities[cid].text != c.text]
+        removed = sorted(old_caps - set(new_caps))
+        before = self.embedder.encoded_texts
+        vectors = self.embedder.encode([c.text for c in changed], progress=progress)
+        embedded = self.embedder.encoded_texts - before
+        if removed:
+            self.index.remove(removed)
+        if changed:
+            self.index.upsert([c.id for c in changed], vectors)
+        self.artifacts = new_catalog
+        self.capabilities = {c.id: c for a in new_catalog.values() for c in a.capabilities}
+        self._refresh_derived(touched)
+        return embedded, len(removed)
+
+    def follow(self) -> int:
+        """Apply the catalog changes published (by any process on any host) since the version this process
+        serves, in order, to the live index. Returns how many changes were applied."""
+        if self.feed is None:
+            return 0
+        with self._lock:
+            before = self.catalog_version
+            self._follow_locked()
+            if self.catalog_version != before:
+                self._invalidate()
+            return self.catalog_version - before
+
+    def _follow_locked(self, progress: bool = False, from_snapshot: bool = False) -> tuple[int, int]:
+        try:
+            changes = list(self.feed.changes(self.catalog_version))
+        except FeedBehind:
+            if from_snapshot:
+                raise
+            log.info("catalog changes after version %d were trimmed: loading the newest snapshot",
+                     self.catalog_version)
+            got = self._load_snapshot(progress)
+            return (got[0], got[1]) if got else (0, 0)
+        if not changes:
+            return 0, 0
+        upserts: dict[str, Artifact] = {}
+        deletes: set[str] = set()
+        for ch in changes:  # the net effect of the changes, in version order: the last write of an id wins
+            for record in ch.upserts:
+                a = Artifact.from_record(record, validate=False)
+                upserts[a.id] = a
+                deletes.discard(a.id)
+            for artifact_id in ch.deletes:
+                upserts.pop(artifact_id, None)
+                deletes.add(artifact_id)
+        got = self._apply_memory(list(upserts.values()), sorted(deletes), progress=progress)
+        self.catalog_version = changes[-1].version
+        return got
+
+    def _load_snapshot(self, progress: bool = False) -> tuple[int, int] | None:
+        snap = self.feed.snapshot() if self.feed is not None else None
+        if snap is None:
+            return None
+        version, records = snap
+        artifacts = [Artifact.from_record(r, validate=False) for r in records]
+        keep = {a.id for a in artifacts}
+        got = self._apply_memory(artifacts, [a for a in self.artifacts if a not in keep], progress=progress)
+        self.catalog_version = version
+        try:
+            more = self._follow_locked(progress, from_snapshot=True)  # and the changes after it
+        except FeedBehind:
+            raise RuntimeError(f"the catalog snapshot (version {version}) is older than the trimmed feed") from None
+        return got[0] + more[0], got[1] + more[1]
+
+    def publish_snapshot(self) -> bool:
+        """Store the catalog this process serves, at its version, as the feed's snapshot (new hosts start
+        from it and the feed is trimmed behind it)."""
+        if self.feed is None:
+            return False
+        with self._lock:
+            records = [self.artifacts[a].to_record() for a in sorted(self.artifacts)]
+            return self.feed.put_snapshot(self.catalog_version, records)
+
+    def join(self, progress: bool = False) -> bool:
+        """A new host with an empty data dir: take the shared catalog (snapshot + changes) and commit it
+        locally. False when the feed holds no catalog yet (the caller bootstraps one)."""
+        if self.feed is None or self.feed.version() == 0:
+            return False
+        with self._lock:
+            self._follow_locked(progress)
+            self.generation = generations.commit(self.data_dir, self._write_generation).name
+            self._invalidate()
+        return True
 
     def _write_generation(self, folder: Path) -> None:
         with open(folder / CATALOG_FILE, "w", encoding="utf-8") as fh:
@@ -287,7 +384,8 @@ class Engine:
         self.index.save(folder)
         derived.save(folder, self.artifact_vectors, self.lexical, self.index.dim)
         manifest = {"artifacts": len(self.artifacts), "capabilities": len(self.capabilities),
-                    "model": self.embedder.model_id, "index": self.index.kind, "created_at": time.time()}
+                    "model": self.embedder.model_id, "index": self.index.kind, "created_at": time.time(),
+                    "catalog_version": self.catalog_version}
         (folder / MANIFEST_FILE).write_text(json.dumps(manifest, indent=2))
 
     def delete(self, artifact_ids: Sequence[str]) -> IngestReport:
@@ -449,6 +547,11 @@ class Engine:
         self.store.record_search(event)
         self.intents.remember(intent_id, vector, normalised)
 
+    def compact(self, retain_s: float) -> dict[str, int]:
+        """Archive match-log events older than `retain_s` to files and trim them from Redis (no-op on
+        SQLite); `rebuild` replays archive + tail. Returns {"archived", "retained"}."""
+        return self.store.compact(retain_s)
+
     def feedback(self, search_id: str, artifact_id: str, event: str, dwell_ms: int = 0) -> None:
         """Record a click, dwell or vote on a served result (raises UnknownSearch / NotServed)."""
         self.store.record_feedback(FeedbackEvent(search_id, artifact_id, event, time.time(), dwell_ms))
@@ -559,8 +662,18 @@ class Engine:
 
     def close(self) -> None:
         self.store.close()
+        if self.feed is not None:
+            self.feed.close()
         if self.query_cache is not None:
             self.query_cache.close()
+
+
+def _manifest(folder: Path) -> dict:
+    try:
+        got = json.loads((folder / MANIFEST_FILE).read_text())
+        return got if isinstance(got, dict) else {}
+    except (OSError, ValueError):
+        return {}
 
 
 def _query_cache(config: Settings):

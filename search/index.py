@@ -16,6 +16,7 @@ from typing import Any
 import faiss
 import numpy as np
 
+from graph.forksafe import reset_after_fork
 from graph.generations import fsync_dir
 
 INDEX_FILE = "index.faiss"
@@ -90,6 +91,8 @@ class VectorIndex:
         self._index: Any = faiss.IndexIDMap2(faiss.IndexFlatIP(self.dim))
         self._ids: dict[int, str] = {}
         self._lock = threading.RLock()
+        reset_after_fork(self, "_lock")
+        self.mapped = False  # True while the IVF lists are a read-only memory map of the saved file
 
     # -- basic container protocol -------------------------------------------------------------------
 
@@ -124,6 +127,7 @@ class VectorIndex:
         if x.shape[0] != len(ids):
             raise ValueError(f"{len(ids)} ids but {x.shape[0]} vectors")
         with self._lock:
+            self._writable()
             last: dict[int, int] = {}
             names: dict[int, str] = {}
             for row, key in enumerate(ids):
@@ -150,12 +154,28 @@ class VectorIndex:
         if isinstance(ids, str):
             raise TypeError("ids must be an iterable of strings")
         with self._lock:
+            self._writable()
             nums = {id_to_int(k) for k in ids if k in self}
             arr = np.fromiter(nums, dtype=np.int64, count=len(nums))
             self._remove_nums(arr)
             for n in nums:
                 del self._ids[n]
             return len(nums)
+
+    def _writable(self) -> None:
+        """Before the first change to a memory-mapped index: copy its lists into this process's memory
+        (from the mapping itself, so a generation pruned meanwhile does not matter)."""
+        if not self.mapped:
+            return
+        src = self._index.invlists
+        dst = faiss.ArrayInvertedLists(self._index.nlist, src.code_size)
+        for lst in range(self._index.nlist):
+            size = src.list_size(lst)
+            if size:
+                dst.add_entries(lst, size, src.get_ids(lst), src.get_codes(lst))
+        self._index.replace_invlists(dst, True)
+        dst.this.disown()  # the index owns the lists now
+        self.mapped = False
 
     def _remove_nums(self, nums: np.ndarray) -> None:
         if nums.size == 0:
@@ -319,6 +339,7 @@ class VectorIndex:
         temps: list[Path] = []
         try:
             with self._lock:
+                self._writable()  # a mapped index would be written in FAISS's on-disk-lists format
                 index_tmp = _temp_path(d, INDEX_FILE, temps)
                 faiss.write_index(self._index, str(index_tmp))
                 ids_blob = json.dumps({str(n): s for n, s in self._ids.items()}, ensure_ascii=False,
@@ -345,26 +366,32 @@ class VectorIndex:
                     tmp.unlink()
 
     @classmethod
-    def load(cls, directory: str | os.PathLike[str]) -> VectorIndex:
+    def load(cls, directory: str | os.PathLike[str], *, mmap: bool = False) -> VectorIndex:
         """Load a saved index, verifying sizes, checksums and id consistency; IndexCorrupt on any mismatch.
 
+        With `mmap`, an IVF index's lists (the vectors: 1,536 bytes per capability) are memory-mapped
+        read-only from the file instead of copied into the process, so the gunicorn workers of a host
+        share one copy in the page cache; the first change a process makes copies them (`_writable`).
         A mismatch caused by another process saving mid-read is retried rather than reported.
         """
         d = Path(directory)
         for attempt in range(3):
             before = _stat_key(d / META_FILE)
             try:
-                return cls._load_once(d)
+                return cls._load_once(d, mmap)
             except IndexCorrupt:
                 if attempt == 2 or before is None or _stat_key(d / META_FILE) == before:
                     raise
         raise AssertionError("unreachable")
 
     @classmethod
-    def _load_once(cls, d: Path) -> VectorIndex:
+    def _load_once(cls, d: Path, mmap: bool = False) -> VectorIndex:
         try:
             meta = json.loads((d / META_FILE).read_bytes())
-            index_bytes = (d / INDEX_FILE).read_bytes()
+            mapped = mmap and isinstance(meta, dict) and meta.get("kind") == "ivf"
+            index_bytes = b"" if mapped else (d / INDEX_FILE).read_bytes()
+            index_sum = _file_sum(d / INDEX_FILE) if mapped else (hashlib.sha256(index_bytes).hexdigest(),
+                                                                  len(index_bytes))
             ids_bytes = (d / IDS_FILE).read_bytes()
         except (OSError, ValueError) as exc:
             raise IndexCorrupt(f"cannot read index files in {d}: {exc}") from exc
@@ -372,11 +399,12 @@ class VectorIndex:
             raise IndexCorrupt(f"{d / META_FILE}: unknown format")
         try:
             files = meta["files"]
-            for name, blob in ((INDEX_FILE, index_bytes), (IDS_FILE, ids_bytes)):
+            sums = {INDEX_FILE: index_sum, IDS_FILE: (hashlib.sha256(ids_bytes).hexdigest(), len(ids_bytes))}
+            for name, (sha, size) in sums.items():
                 want = files[name]
-                if len(blob) != want["size"]:
-                    raise IndexCorrupt(f"{d / name}: {len(blob)} bytes, meta says {want['size']}")
-                if hashlib.sha256(blob).hexdigest() != want["sha256"]:
+                if size != want["size"]:
+                    raise IndexCorrupt(f"{d / name}: {size} bytes, meta says {want['size']}")
+                if sha != want["sha256"]:
                     raise IndexCorrupt(f"{d / name}: checksum mismatch")
             dim, kind, count, nprobe = int(meta["dim"]), meta["kind"], int(meta["count"]), int(meta["nprobe"])
             threshold, target = int(meta["ann_threshold"]), float(meta["target_recall"])
@@ -384,7 +412,10 @@ class VectorIndex:
         except (KeyError, TypeError, ValueError) as exc:
             raise IndexCorrupt(f"{d / META_FILE}: malformed meta ({exc!r})") from exc
         try:
-            index = faiss.deserialize_index(np.frombuffer(index_bytes, dtype=np.uint8))
+            if mapped:
+                index = faiss.read_index(str(d / INDEX_FILE), faiss.IO_FLAG_MMAP | faiss.IO_FLAG_READ_ONLY)
+            else:
+                index = faiss.deserialize_index(np.frombuffer(index_bytes, dtype=np.uint8))
             raw_ids = json.loads(ids_bytes)
             ids = {int(n): s for n, s in raw_ids.items()}
         except (RuntimeError, ValueError, AttributeError) as exc:
@@ -396,13 +427,24 @@ class VectorIndex:
             raise IndexCorrupt(f"{d}: dim/count mismatch between meta, index and id map")
         if any(not isinstance(s, str) or id_to_int(s) != n for n, s in ids.items()):
             raise IndexCorrupt(f"{d / IDS_FILE}: id map does not match its hashes")
-        out._index, out.kind, out.nprobe, out._ids = index, kind, nprobe, ids
+        out._index, out.kind, out.nprobe, out._ids, out.mapped = index, kind, nprobe, ids, mapped
         stored = out._stored_ids()
         if stored.size != count or set(stored.tolist()) != ids.keys():
             raise IndexCorrupt(f"{d}: ids in {INDEX_FILE} differ from {IDS_FILE}")
         if kind == "ivf":
             index.nprobe = nprobe
         return out
+
+
+def _file_sum(path: Path) -> tuple[str, int]:
+    """(sha256, size) of a file, read in chunks: a mapped index is never held in memory whole."""
+    h = hashlib.sha256()
+    size = 0
+    with path.open("rb") as f:
+        while chunk := f.read(1 << 20):
+            h.update(chunk)
+            size += len(chunk)
+    return h.hexdigest(), size
 
 
 def _stat_key(path: Path) -> tuple[int, int, int] | None:

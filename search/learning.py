@@ -10,6 +10,7 @@ import threading
 import numpy as np
 
 from graph.feedback import evidence
+from graph.forksafe import reset_after_fork
 from graph.store.base import MatchStore
 from search.embedder import Embedder
 from search.index import VectorIndex
@@ -24,24 +25,33 @@ class IntentMemory:
         self.embedder = embedder
         self.store = store
         self.index = VectorIndex(embedder.dim)
-        self.seq = 0
+        self.cursor: tuple[int, ...] | None = None
         self._lock = threading.Lock()
+        reset_after_fork(self, "_lock")
 
     def sync(self) -> None:
         """Load intents recorded since the last sync (by this or any other process).
 
-        Intents this process searched for are already in memory (`remember`): only the others are
-        embedded, so a served search costs one model forward pass, not two.
+        Intents this process searched for are already in memory (`remember`); the vectors of the others
+        are read from the store, where the process that first searched for them put them (`remember`);
+        only intents without a stored vector are embedded, so no host embeds another host's intents.
         """
-        new = self.store.intents(after_seq=self.seq)
+        new, cursor = self.store.intents_since(self.cursor)
         if not new:
+            self.cursor = cursor
             return
         todo = [i for i in new if i.intent_id not in self.index]
-        vectors = self.embedder.encode([i.text for i in todo]) if todo else None
+        stored = self.store.intent_vectors([i.intent_id for i in todo]) if todo else {}
+        stored = {k: v for k, v in stored.items() if v.shape == (self.embedder.dim,)}
+        missing = [i for i in todo if i.intent_id not in stored]
+        if missing:
+            stored.update(zip([i.intent_id for i in missing],
+                              self.embedder.encode([i.text for i in missing]), strict=True))
         with self._lock:
             if todo:
-                self.index.upsert([i.intent_id for i in todo], vectors)
-            self.seq = max(self.seq, max(i.seq for i in new))
+                ids = [i.intent_id for i in todo]
+                self.index.upsert(ids, np.stack([stored[i] for i in ids]).astype(np.float32))
+            self.cursor = cursor
 
     def remember(self, intent_id: str, vector: np.ndarray, text: str | None = None) -> None:
         """Keep an intent this process searched for. With its `text` (what `vector` embeds), the vector also
@@ -51,6 +61,10 @@ class IntentMemory:
             if intent_id in self.index:
                 return
             self.index.upsert([intent_id], vector[None, :])
+        try:
+            self.store.put_intent_vectors({intent_id: vector})
+        except Exception as exc:  # an optimisation only: never fail the search that was just served
+            log.warning("could not store the vector of intent %s: %s", intent_id, exc)
         if text is not None and self.embedder.cache is not None:
             try:
                 self.embedder.cache.put_many({self.embedder.cache_key(text): vector})

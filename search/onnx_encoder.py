@@ -16,6 +16,8 @@ from pathlib import Path
 
 import numpy as np
 
+from graph.forksafe import reset_after_fork
+
 log = logging.getLogger(__name__)
 
 PROBE_TEXT = "matchgraph probe: extract answers from passages of text"
@@ -50,6 +52,7 @@ class OnnxEncoder:
         self.query_session = self._session(threads or 1)
         self._batch_session = self.query_session if threads else None
         self._lock = threading.Lock()
+        reset_after_fork(self, "_lock")
         self.input_names = [i.name for i in self.query_session.get_inputs()]
 
     def _session(self, threads: int):

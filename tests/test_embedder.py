@@ -14,6 +14,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import busy_thread
 
 from search.embedder import Embedder, default_model_path
 from search.vectorcache import VectorCache
@@ -309,7 +310,8 @@ def test_a_forked_child_encodes_with_the_reference_model(embedder: Embedder) -> 
     texts = ["fork test: a text the parent never encoded", "fork test: another one, somewhat longer"]
     expected = embedder._encoder.encode_batch(texts)  # the parent's session, not the cache
     read, write = os.pipe()
-    pid = os.fork()
+    with busy_thread(lambda: embedder.encode_query("busy parent query")):  # its locks in use at the fork
+        pid = os.fork()
     if pid == 0:  # the child: report through the pipe, exit without running pytest's teardown
         try:
             vecs = embedder._encode_uncached(texts)

@@ -185,6 +185,31 @@ def test_save_load_round_trip(kind: str, ivf, data: Clusters, tmp_path: Path) ->
     assert len(loaded) == len(index) + 5
 
 
+def test_memory_mapped_ivf_searches_the_same_and_copies_itself_on_the_first_change(
+        ivf, data: Clusters, tmp_path: Path) -> None:
+    """`load(mmap=True)`: the IVF lists stay in the file (shared page cache across workers), searches and
+    reconstructs are the same, and a change copies the lists into the process first (the file is never
+    written through the mapping, and a mapped index is saved in the ordinary format)."""
+    index, ids, _ = ivf
+    index.save(tmp_path / "a")
+    mapped = VectorIndex.load(tmp_path / "a", mmap=True)
+    assert mapped.mapped and mapped.kind == "ivf"
+    assert not VectorIndex.load(tmp_path / "a").mapped
+    queries = data.sample(50)
+    assert mapped.search(queries, 10) == index.search(queries, 10)
+    np.testing.assert_allclose(mapped.reconstruct(ids[7]), index.reconstruct(ids[7]), atol=1e-6)
+    before = (tmp_path / "a" / INDEX_FILE).read_bytes()
+    mapped.save(tmp_path / "b")  # written from a copy: an ordinary file that loads either way
+    assert not mapped.mapped and VectorIndex.load(tmp_path / "b", mmap=True).search(queries, 10) == \
+        index.search(queries, 10)
+    again = VectorIndex.load(tmp_path / "a", mmap=True)
+    new = make_ids(3, start=90_000)
+    again.upsert(new, data.sample(3))
+    again.remove(ids[:10])
+    assert not again.mapped and len(again) == len(index) - 7 and new[0] in again and ids[0] not in again
+    assert (tmp_path / "a" / INDEX_FILE).read_bytes() == before
+
+
 @pytest.fixture
 def saved(data: Clusters, tmp_path: Path) -> tuple[Path, VectorIndex]:
     index = VectorIndex(DIM)

@@ -169,7 +169,7 @@ def test_artifact_page_shows_explained_scores_capabilities_and_alternatives(clie
 def test_compare_page_reads_at_a_glance(client, engine) -> None:
     from markupsafe import escape
 
-    from api.pages import LABELS
+    from api.pages import LABELS, reason
     from search import related
 
     data = related.compare(engine, BERT, STACK)
@@ -200,7 +200,7 @@ def test_compare_page_reads_at_a_glance(client, engine) -> None:
         assert row.group(1).count('class="hbar"') == 2
         if key != "unfragile_rank":
             assert row.group(1).count("Evidence") == 2
-            assert str(escape(data["scores"][BERT]["explanation"][key]["reasons"][0])) in row.group(1)
+            assert str(escape(reason(data["scores"][BERT]["explanation"][key]["reasons"][0]))) in row.group(1)
     assert not re.search(r">\s*\d\.\d+\s*<", features)  # no 0.9 next to 100: one number format
     # alternatives with reasons, for both sides
     alternatives = html[html.index('id="different-h"'):]
@@ -509,9 +509,41 @@ def test_open_a_comparison_and_read_the_verdict(page, server: str, engine) -> No
 
 
 def _readme_shot(pg, name: str, full_page: bool = False) -> None:
-    """A README screenshot: PNG, viewport-sized unless asked (small files), refreshed by every run."""
+    """A README screenshot: PNG, viewport-sized unless asked (small files), refreshed by every run.
+
+    The file is rewritten only when the picture changed beyond a few counts (more than 1% of its pixels, or
+    its size): every run keeps it current without a new binary diff each time a number moves."""
     README_SHOTS.mkdir(parents=True, exist_ok=True)
-    pg.screenshot(path=README_SHOTS / f"{name}.png", full_page=full_page, animations="disabled", caret="hide")
+    path = README_SHOTS / f"{name}.png"
+    png = pg.screenshot(full_page=full_page, animations="disabled", caret="hide")
+    if not path.exists() or _changed_share(pg, path.read_bytes(), png) > 0.01:
+        path.write_bytes(png)
+
+
+def _changed_share(pg, old: bytes, new: bytes) -> float:
+    """Share of pixels that differ between two PNGs, decoded and compared by the browser (1.0 if sizes differ)."""
+    import base64
+
+    probe = pg.context.new_page()
+    try:
+        return probe.evaluate("""async ([a, b]) => {
+            const load = src => new Promise((ok, no) => { const i = new Image(); i.onload = () => ok(i);
+                                                          i.onerror = no; i.src = src; });
+            const [x, y] = await Promise.all([load(a), load(b)]);
+            if (x.width !== y.width || x.height !== y.height) return 1;
+            const pixels = img => { const c = document.createElement('canvas'); c.width = img.width;
+                                    c.height = img.height; const g = c.getContext('2d'); g.drawImage(img, 0, 0);
+                                    return g.getImageData(0, 0, c.width, c.height).data; };
+            const p = pixels(x), q = pixels(y);
+            let diff = 0;
+            for (let i = 0; i < p.length; i += 4) {
+                if (p[i] !== q[i] || p[i + 1] !== q[i + 1] || p[i + 2] !== q[i + 2]) diff++;
+            }
+            return diff / (p.length / 4);
+        }""", ["data:image/png;base64," + base64.b64encode(old).decode(),
+              "data:image/png;base64," + base64.b64encode(new).decode()])
+    finally:
+        probe.close()
 
 
 @pytest.mark.browser
@@ -605,6 +637,7 @@ def test_vote_on_a_result_and_on_the_artifact_then_come_back(page, server: str, 
         votes.locator("button[data-vote=downvote]").click()
     assert json.loads(sent.value.request.post_data)["event"] == "downvote"
     expect(votes.locator(".fb-status")).to_have_text("Thanks: marked not helpful.")
+    _readme_shot(page, "artifact-desktop")
 
     with page.expect_request(lambda r: r.url.endswith("/v1/feedback") and '"dwell"' in (r.post_data or "")) as dwell:
         page.locator("a[data-back]").click()  # back to the results

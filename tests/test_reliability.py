@@ -23,7 +23,7 @@ from pathlib import Path
 
 import pytest
 import redis
-from conftest import small_records
+from conftest import busy_thread, small_records
 
 from graph import generations
 from graph.catalog import Artifact
@@ -33,6 +33,7 @@ from graph.store.base import MatchStore, NotServed, StoreUnavailable, UnknownSea
 from graph.store.redis import RedisStore
 from graph.store.spool import SpoolingStore
 from search.index import VectorIndex
+from search.lexical import tokenize
 
 SHARED_REDIS = "redis://127.0.0.1:6379/14"
 T0 = 1_699_920_000.0
@@ -587,9 +588,10 @@ def _writer(data_dir: str, embedder, plan: str, arg: int, a: list[Artifact], b: 
 
 
 def _run_writer(data_dir: Path, embedder, plan: str, arg: int, catalogs, kill_after: float | None = None) -> int:
-    ctx = mp.get_context("fork")
+    ctx = mp.get_context("fork")  # fork on purpose: the child inherits the loaded model, as gunicorn workers do
     proc = ctx.Process(target=_writer, args=(str(data_dir), embedder, plan, arg, *catalogs))
-    proc.start()
+    with busy_thread(lambda: (tokenize(["busy parent"]), embedder.cache.get_many(["busy"]))):
+        proc.start()  # while another thread holds tqdm's and the vector cache's locks now and then
     if kill_after is not None:
         time.sleep(kill_after)
         os.kill(proc.pid, signal.SIGKILL)

@@ -18,6 +18,7 @@ from graph.sqlitedb import INHERITED_CONNECTIONS, SQLiteFile
 
 ROOT = Path(__file__).resolve().parent.parent
 SCHEMA = "CREATE TABLE IF NOT EXISTS kv (k TEXT PRIMARY KEY, v INTEGER NOT NULL);"
+pytestmark = pytest.mark.usefixtures("short_fork_hold")  # locks are held on purpose while forking here
 
 
 def _wait_child(pid: int, seconds: float = 60.0) -> int:

@@ -159,11 +159,24 @@
                       { signal: controller.signal })
       .then(function (data) {
         var pattern = termsPattern(data.query);
-        var cards = data.results.map(function (r) { return card(r, data.search_id, pattern); });
-        results.replaceChildren.apply(results, cards);
+        var shown = Array.prototype.map.call(results.children, function (li) { return li.dataset.artifactId; });
+        var same = shown.length === data.results.length &&
+          data.results.every(function (r, i) { return shown[i] === r.artifact_id; });
+        if (same) {
+          /* the same results, now recorded: keep the cards (and the focus of someone moving through them) */
+          Array.prototype.forEach.call(results.querySelectorAll(".card-link, [data-feedback]"), function (el) {
+            el.dataset.searchId = data.search_id;
+            if (el.classList.contains("card-link")) {
+              el.href = "/click?" + new URLSearchParams({ search_id: data.search_id, artifact_id: el.dataset.artifactId });
+            }
+          });
+        } else {
+          var cards = data.results.map(function (r) { return card(r, data.search_id, pattern); });
+          results.replaceChildren.apply(results, cards);
+        }
         results.dataset.searchId = data.search_id;
         results.dataset.recorded = data.recorded ? "true" : "false";
-        wire(results);
+        if (!same) wire(results);
         showFacets(data.facets);
         status.textContent = describe(data);
         if (popular) popular.hidden = true;

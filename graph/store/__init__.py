@@ -13,6 +13,8 @@ if TYPE_CHECKING:
 
 _REDIS_SCHEMES = REDIS_SCHEMES  # old name
 SPOOL_FILE = "match-spool.db"
+ARCHIVE_DIR = "log-archive"  # archived Redis log segments (`compact`), under the data dir by default
+IDEMPOTENCY_WINDOW_S = 7 * 86_400  # search ids and feedback identities are remembered this long
 
 
 def redis_client_options(connect_timeout: float = 0.5, timeout: float = 2.0) -> dict:
@@ -28,14 +30,33 @@ def redis_client_options(connect_timeout: float = 0.5, timeout: float = 2.0) -> 
 def store_options(settings: Settings) -> dict:
     """The keyword arguments of `open_store` that come from the settings."""
     return {"spool": settings.spool, "spool_retry_s": settings.spool_retry_s,
-            "connect_timeout": settings.redis_connect_timeout, "timeout": settings.redis_timeout}
+            "connect_timeout": settings.redis_connect_timeout, "timeout": settings.redis_timeout,
+            "idempotency_window_s": settings.idempotency_window_s, "archive_dir": settings.archive_dir,
+            "shards": settings.redis_shards}
+
+
+def open_catalog_feed(url: str | None, settings: Settings | None = None):
+    """The shared catalog feed when the store is Redis (every host follows one catalog), else None:
+    with SQLite a single host's data dir is the catalog."""
+    if not url or not url.startswith(_REDIS_SCHEMES):
+        return None
+    from graph.store.catalogfeed import CatalogFeed
+
+    if settings is None:
+        return CatalogFeed(url, **redis_client_options())
+    return CatalogFeed(url, **redis_client_options(settings.redis_connect_timeout, settings.redis_timeout))
 
 
 def open_store(url: str | None, data_dir: Path, *, spool: bool = True, spool_retry_s: float = 1.0,
-               connect_timeout: float = 0.5, timeout: float = 2.0) -> MatchStore:
+               connect_timeout: float = 0.5, timeout: float = 2.0,
+               idempotency_window_s: float = IDEMPOTENCY_WINDOW_S, archive_dir: Path | None = None,
+               shards: int | None = None) -> MatchStore:
     """The store a URL names: none/"" or sqlite:///path -> SQLite (default data_dir/matches.db),
     redis://, rediss://, redis+cluster:// -> Redis. Backends import lazily so SQLite needs no redis.
 
+    Redis search ids and feedback identities expire after `idempotency_window_s` (0 = never): feedback on
+    an older search is refused. `compact` archives the Redis log to `archive_dir` (default
+    data_dir/log-archive); `shards` is the shard count (default 1 on one Redis, 16 on a Cluster).
     Redis is wrapped in a `SpoolingStore` (spool file data_dir/match-spool.db) so a Redis outage
     loses no event; `spool=False` (setting MATCHGRAPH_SPOOL=0) turns that off."""
     if not url or url in ("sqlite://", "sqlite:///"):
@@ -49,7 +70,9 @@ def open_store(url: str | None, data_dir: Path, *, spool: bool = True, spool_ret
     if url.startswith(_REDIS_SCHEMES):
         from graph.store.redis import RedisStore
 
-        primary = RedisStore(url, **redis_client_options(connect_timeout, timeout))
+        primary = RedisStore(url, idempotency_window_s=idempotency_window_s, shards=shards,
+                             archive_dir=archive_dir or Path(data_dir) / ARCHIVE_DIR,
+                             **redis_client_options(connect_timeout, timeout))
         if not spool:
             return primary
         from graph.store.spool import SpoolingStore

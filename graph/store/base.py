@@ -7,6 +7,8 @@ from abc import ABC, abstractmethod
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 
+import numpy as np
+
 from graph.events import FEEDBACK_EVENTS, EdgeStats, FeedbackEvent, SearchEvent
 
 
@@ -114,6 +116,15 @@ class ServingReads(ABC):
     def intents(self, after_seq: int = 0) -> list[Intent]:
         """Intents first seen after `after_seq`, in log order (workers poll for new ones)."""
 
+    def intents_since(self, cursor: tuple[int, ...] | None = None
+                      ) -> tuple[list[Intent], tuple[int, ...] | None]:
+        """Intents first seen after `cursor` (None: all) and the cursor to poll with next (workers follow
+        new intents this way). A single log's cursor is its last sequence number; a sharded store's is one
+        position per shard, because its shards have no common order."""
+        after = cursor[0] if cursor else 0
+        new = self.intents(after)
+        return new, (max([after, *(i.seq for i in new)]),)
+
     @abstractmethod
     def intent_edges(self, intent_ids: Iterable[str]) -> dict[str, dict[str, EdgeStats]]:
         """intent id -> artifact id -> evidence."""
@@ -166,8 +177,8 @@ class AnalyticsReads(ABC):
 # The method names of each role: the spool wraps EVENT_LOG_WRITES, degrades SERVING_READS and passes the
 # rest through to the primary (strict) by these lists.
 EVENT_LOG_WRITES = ("record_search", "record_feedback", "record_many")
-SERVING_READS = ("get_search", "times_matched", "capability_times_matched", "intents", "intent_edges",
-                 "match_scores")
+SERVING_READS = ("get_search", "times_matched", "capability_times_matched", "intents", "intents_since",
+                 "intent_edges", "match_scores", "intent_vectors")
 ANALYTICS_READS = ("top_artifacts", "timeline", "searches_per_day", "queries", "summary")
 
 
@@ -182,6 +193,19 @@ class MatchStore(EventLog, ServingReads, MatchGraphState, AnalyticsReads):
     @abstractmethod
     def snapshot(self) -> dict:
         """All derived state in a canonical, comparable form (used to check rebuild == incremental)."""
+
+    def compact(self, retain_s: float, now: float | None = None) -> dict[str, int]:
+        """Archive log entries older than `retain_s` to files and drop them from the store's memory
+        (Redis). A file-backed store (SQLite) keeps its log on disk and has nothing to compact."""
+        return {"archived": 0, "retained": self.last_seq()}
+
+    def put_intent_vectors(self, vectors: Mapping[str, np.ndarray]) -> None:  # noqa: B027 - optional
+        """Keep each intent's query vector with the intent, so other hosts need not embed it again.
+        Stores shared by one host only (SQLite) leave this to the embedder's vector cache."""
+
+    def intent_vectors(self, intent_ids: Iterable[str]) -> dict[str, np.ndarray]:
+        """The stored vectors of these intents (those that have one)."""
+        return {}
 
     def ping(self) -> bool:
         """True when the backend answers (readiness checks)."""

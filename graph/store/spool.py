@@ -52,6 +52,8 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
 
+import numpy as np
+
 from graph.events import EdgeStats, FeedbackEvent, SearchEvent, event_from_dict
 from graph.sqlitedb import SQLiteFile
 from graph.store.base import (
@@ -578,6 +580,19 @@ class SpoolingStore(MatchStore):
     def intents(self, after_seq: int = 0) -> list[Intent]:
         return self._degraded(lambda: self.primary.intents(after_seq), list)
 
+    def intents_since(self, cursor: tuple[int, ...] | None = None
+                      ) -> tuple[list[Intent], tuple[int, ...] | None]:
+        return self._degraded(lambda: self.primary.intents_since(cursor), lambda: ([], cursor))
+
+    def put_intent_vectors(self, vectors: Mapping[str, np.ndarray]) -> None:
+        """Best effort: a vector not stored is embedded again by the hosts that need it."""
+        self._degraded(lambda: self.primary.put_intent_vectors(vectors), lambda: None)
+
+    def intent_vectors(self, intent_ids: Iterable[str]) -> dict[str, np.ndarray]:
+        ids = list(intent_ids)
+        return self._degraded(lambda: self.primary.intent_vectors(ids), dict)
+
+
     def intent_edges(self, intent_ids: Iterable[str]) -> dict[str, dict[str, EdgeStats]]:
         ids = list(intent_ids)
         return self._degraded(lambda: self.primary.intent_edges(ids), dict)
@@ -609,6 +624,7 @@ class SpoolingStore(MatchStore):
     events = _strict_call("events")
     last_seq = _strict_call("last_seq")
     snapshot = _strict_call("snapshot")
+    compact = _strict_call("compact")
 
     def authoritative(self) -> MatchStore:
         return self.primary

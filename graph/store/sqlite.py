@@ -183,7 +183,7 @@ class SQLiteStore(MatchStore):
         c.execute("INSERT INTO query_log (query, searches, zero_results, low_confidence, last_ts) "
                   "VALUES (?, 1, ?, ?, ?) ON CONFLICT (query) DO UPDATE SET searches = searches + 1, "
                   "zero_results = zero_results + excluded.zero_results, "
-                  "low_confidence = low_confidence + excluded.low_confidence, last_ts = excluded.last_ts",
+                  "low_confidence = low_confidence + excluded.low_confidence, last_ts = MAX(last_ts, excluded.last_ts)",
                   (ev.query, zero, low, float(ev.ts)))
         for s in ev.served:
             counted = s.rank <= ev.k
