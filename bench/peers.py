@@ -94,7 +94,7 @@ class MatchgraphHTTP:
     name = "matchgraph GET /v1/search over HTTP (gunicorn)"
 
     def __init__(self, source: Matchgraph) -> None:
-        self.source, self.server, self.conn, self.run_dir = source, None, None, None
+        self.source, self.server, self.conn, self.run_dir, self.used = source, None, None, None, 0.0
 
     def new_pass(self) -> None:
         import http.client
@@ -107,13 +107,19 @@ class MatchgraphHTTP:
         self.server.wait_ready()
         run_clients(self.server.port, 4, [f"warm up {i}" for i in range(16)], 120, search_job)
         self.conn = http.client.HTTPConnection("127.0.0.1", self.server.port, timeout=60)
+        self.used = 0.0
 
     def search(self, q: str) -> list[str]:
+        import http.client
         from urllib.parse import urlencode
 
+        if time.monotonic() - self.used > 1.0:  # gunicorn closes an idle keep-alive connection after 2 s
+            self.conn.close()
+            self.conn = http.client.HTTPConnection("127.0.0.1", self.server.port, timeout=60)
         self.conn.request("GET", "/v1/search?" + urlencode({"q": q, "k": 10}))
         resp = self.conn.getresponse()
         body = json.loads(resp.read())
+        self.used = time.monotonic()
         if resp.status != 200:
             raise RuntimeError(f"HTTP {resp.status}: {body}")
         return [r["artifact_id"] for r in body["results"]]
