@@ -6,7 +6,6 @@ Like txtai's `Embeddings`, callers (CLI, API, benchmarks) only talk to `Engine`.
 from __future__ import annotations
 
 import hashlib
-import json
 import logging
 import threading
 import time
@@ -17,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from graph import generations, matchgraph
+from graph import matchgraph
 from graph.catalog import Artifact, Capability, CatalogError
 from graph.events import FeedbackEvent, SearchEvent, Served, normalise_query
 from graph.forksafe import reset_after_fork
@@ -27,8 +26,9 @@ from graph.settings import REDIS_SCHEMES, Settings
 from graph.store import open_catalog_feed, open_store, store_options
 from graph.store.base import MatchStore, QueryStat
 from graph.store.catalogfeed import SNAPSHOT_EVERY, FeedBehind
-from search import derived
 from search import direction as directions
+from search import generation
+from search import snapshot as snapshots
 from search.embedder import Embedder
 from search.index import IndexCorrupt, VectorIndex
 from search.learning import IntentMemory
@@ -38,9 +38,8 @@ from search.ranking import dense_score, fuse, group_hits
 from search.vectorcache import VectorCache
 
 log = logging.getLogger(__name__)
-CATALOG_FILE = "catalog.jsonl"
-GRAPH_FILE = "graph.json"
-MANIFEST_FILE = "manifest.json"
+# the layout of a generation belongs to search/generation.py; these names stay importable from here
+CATALOG_FILE, GRAPH_FILE, MANIFEST_FILE = generation.CATALOG_FILE, generation.GRAPH_FILE, generation.MANIFEST_FILE
 
 
 @dataclass
@@ -133,7 +132,7 @@ class Engine:
 
     def reload(self) -> bool:
         """Load the committed generation if it differs from the one in memory; True when it did."""
-        folder = generations.current(self.data_dir)
+        folder = generation.current(self.data_dir)
         name = folder.name if folder else ""
         if name == self.generation or name == self._broken_generation:
             return False
@@ -151,14 +150,14 @@ class Engine:
                  self.artifact_vectors, self.names, self.directions, self._by_direction) = previous
                 raise
             self.generation = name
-            self.catalog_version = _manifest(folder).get("catalog_version", 0) if folder else 0
+            self.catalog_version = generation.read_manifest(folder).get("catalog_version", 0) if folder else 0
             self._invalidate()
         return True
 
     def _load(self, folder: Path) -> None:
         self._load_catalog(folder)
         try:
-            self.index = VectorIndex.load(folder, mmap=self.config.index_mmap)
+            self.index = generation.read_index(folder, mmap=self.config.index_mmap)
             if set(self.index.ids()) != set(self.capabilities):
                 raise IndexCorrupt("index ids differ from the catalog's capabilities")
         except (IndexCorrupt, FileNotFoundError, OSError, ValueError) as exc:
@@ -168,7 +167,7 @@ class Engine:
             caps = list(self.capabilities.values())
             if caps:
                 self.index.upsert([c.id for c in caps], self.embedder.encode([c.text for c in caps]))
-            self.index.save(folder)
+            generation.save_index(folder, self.index)
         self._load_derived(folder)
         self._derive_names_and_directions()
         self._check_encoder(folder)
@@ -184,25 +183,23 @@ class Engine:
 
     def _check_encoder(self, folder: Path) -> None:
         """Queries and stored vectors must come from the same encoder: say so when they do not."""
-        built_with = _manifest(folder).get("model")
+        built_with = generation.read_manifest(folder).get("model")
         if built_with and built_with != self.embedder.model_id:
             log.warning("%s was embedded with encoder %s but this process encodes with %s (model, layers, "
                         "pooling or int8 changed): re-ingest the catalog to re-embed it", folder.name,
                         built_with[:12], self.embedder.model_id[:12])
 
     def _load_catalog(self, folder: Path) -> None:
-        with open(folder / CATALOG_FILE, encoding="utf-8") as fh:
-            for line in fh:
-                a = Artifact.from_record(json.loads(line), validate=False)
-                self.artifacts[a.id] = a
+        self.artifacts = generation.read_catalog(folder)
         self.capabilities = {c.id: c for a in self.artifacts.values() for c in a.capabilities}
 
     def _load_derived(self, folder: Path) -> None:
         """Artifact vectors and BM25 as saved in the generation; rebuilt (and saved back) when missing or bad."""
         try:
-            self.artifact_vectors, self.lexical = derived.load(folder, self.artifacts.keys(), self.index.dim)
+            self.artifact_vectors, self.lexical = generation.read_derived(folder, self.artifacts.keys(),
+                                                                          self.index.dim)
             return
-        except derived.DerivedMissing:
+        except generation.DerivedMissing:
             log.info("%s has no saved artifact vectors and BM25 index (written by an older version): "
                      "rebuilding them from the catalog and index", folder.name)
         except Exception as exc:  # whatever is wrong with derived files, they can be rebuilt: never fail the load
@@ -210,7 +207,7 @@ class Engine:
                         "catalog and index", folder.name, type(exc).__name__, exc)
         self._refresh_derived(self.artifacts)
         try:
-            derived.save(folder, self.artifact_vectors, self.lexical, self.index.dim)
+            generation.save_derived(folder, self.artifact_vectors, self.lexical, self.index.dim)
         except OSError as exc:  # a read-only data dir, or the generation pruned meanwhile: rebuild next time
             log.warning("could not save the rebuilt artifact vectors and BM25 index into %s (%s)", folder.name, exc)
 
@@ -240,10 +237,16 @@ class Engine:
         artifacts = load_artifacts(paths)
         if not artifacts:
             raise CatalogError("no catalog records found in " + ", ".join(str(p) for p in paths))
-        return self.apply(upserts=artifacts, progress=progress)
+        shipped = None
+        for path in paths:  # a catalog folder (or a file's folder) may ship its vectors (search/snapshot.py)
+            folder = (Path(path) if Path(path).is_dir() else Path(path).parent) / snapshots.FOLDER
+            if (folder / snapshots.META).is_file():
+                shipped = snapshots.VectorSnapshot.open(folder, self.embedder)
+                break
+        return self.apply(upserts=artifacts, progress=progress, shipped=shipped)
 
     def apply(self, upserts: Sequence[Artifact] = (), deletes: Sequence[str] = (),
-              progress: bool = False) -> IngestReport:
+              progress: bool = False, shipped: snapshots.VectorSnapshot | None = None) -> IngestReport:
         """Upsert and delete artifacts; memory and disk move to the new state together or not at all.
 
         With a shared catalog feed (Redis store) the change is published first, then every change up to
@@ -258,12 +261,12 @@ class Engine:
             try:
                 if self.feed is not None:
                     version = self.feed.publish([a.to_record() for a in upserts], list(deletes))
-                    embedded, removed = self._follow_locked(progress=progress)
+                    embedded, removed = self._follow_locked(progress=progress, shipped=shipped)
                     if self.catalog_version < version:
                         raise RuntimeError(f"catalog change {version} was published but not read back")
                 else:
-                    embedded, removed = self._apply_memory(upserts, deletes, progress=progress)
-                folder = generations.commit(self.data_dir, self._write_generation)
+                    embedded, removed = self._apply_memory(upserts, deletes, progress=progress, shipped=shipped)
+                folder = generation.commit(self.data_dir, self._write_generation)
             except BaseException:
                 log.exception("write failed: restoring the committed generation")
                 self.generation = "(failed)"
@@ -276,8 +279,8 @@ class Engine:
             return IngestReport(len(upserts), sum(len(a.capabilities) for a in upserts), embedded,
                                 removed, folder.name)
 
-    def _apply_memory(self, upserts: Sequence[Artifact], deletes: Sequence[str],
-                      progress: bool = False) -> tuple[int, int]:
+    def _apply_memory(self, upserts: Sequence[Artifact], deletes: Sequence[str], progress: bool = False,
+                      shipped: snapshots.VectorSnapshot | None = None) -> tuple[int, int]:
         """Apply upserts and deletes to the live catalog, index and derived state (nothing on disk).
         Returns (capability texts embedded, capabilities removed). Deletes of unknown ids are ignored."""
         new_catalog = dict(self.artifacts)
@@ -292,8 +295,12 @@ class Engine:
                    if cid not in self.index or cid not in self.capabilities or self.capabilities[cid].text != c.text]
         removed = sorted(old_caps - set(new_caps))
         before = self.embedder.encoded_texts
-        vectors = self.embedder.encode([c.text for c in changed], progress=progress)
+        vectors, from_snapshot = snapshots.encode(self.embedder, [c.text for c in changed], shipped,
+                                                  progress=progress)
         embedded = self.embedder.encoded_texts - before
+        if shipped is not None:
+            log.info("%d of %d capability vectors taken from the shipped snapshot, %d embedded",
+                     from_snapshot, len(changed), embedded)
         if removed:
             self.index.remove(removed)
         if changed:
@@ -315,7 +322,8 @@ class Engine:
                 self._invalidate()
             return self.catalog_version - before
 
-    def _follow_locked(self, progress: bool = False, from_snapshot: bool = False) -> tuple[int, int]:
+    def _follow_locked(self, progress: bool = False, from_snapshot: bool = False,
+                       shipped: snapshots.VectorSnapshot | None = None) -> tuple[int, int]:
         try:
             changes = list(self.feed.changes(self.catalog_version))
         except FeedBehind:
@@ -337,7 +345,7 @@ class Engine:
             for artifact_id in ch.deletes:
                 upserts.pop(artifact_id, None)
                 deletes.add(artifact_id)
-        got = self._apply_memory(list(upserts.values()), sorted(deletes), progress=progress)
+        got = self._apply_memory(list(upserts.values()), sorted(deletes), progress=progress, shipped=shipped)
         self.catalog_version = changes[-1].version
         return got
 
@@ -372,21 +380,14 @@ class Engine:
             return False
         with self._lock:
             self._follow_locked(progress)
-            self.generation = generations.commit(self.data_dir, self._write_generation).name
+            self.generation = generation.commit(self.data_dir, self._write_generation).name
             self._invalidate()
         return True
 
     def _write_generation(self, folder: Path) -> None:
-        with open(folder / CATALOG_FILE, "w", encoding="utf-8") as fh:
-            for artifact_id in sorted(self.artifacts):
-                fh.write(json.dumps(self.artifacts[artifact_id].to_record(), ensure_ascii=False) + "\n")
-        matchgraph.save(matchgraph.catalog_graph(self.artifacts.values()), folder / GRAPH_FILE)
-        self.index.save(folder)
-        derived.save(folder, self.artifact_vectors, self.lexical, self.index.dim)
-        manifest = {"artifacts": len(self.artifacts), "capabilities": len(self.capabilities),
-                    "model": self.embedder.model_id, "index": self.index.kind, "created_at": time.time(),
-                    "catalog_version": self.catalog_version}
-        (folder / MANIFEST_FILE).write_text(json.dumps(manifest, indent=2))
+        """What this engine holds, written as a generation (the layout: search/generation.py)."""
+        generation.write(folder, generation.Contents(self.artifacts, self.index, self.artifact_vectors,
+                                                     self.lexical, self.embedder.model_id, self.catalog_version))
 
     def delete(self, artifact_ids: Sequence[str]) -> IngestReport:
         return self.apply(deletes=artifact_ids)
@@ -666,14 +667,6 @@ class Engine:
             self.feed.close()
         if self.query_cache is not None:
             self.query_cache.close()
-
-
-def _manifest(folder: Path) -> dict:
-    try:
-        got = json.loads((folder / MANIFEST_FILE).read_text())
-        return got if isinstance(got, dict) else {}
-    except (OSError, ValueError):
-        return {}
 
 
 def _query_cache(config: Settings):

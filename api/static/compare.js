@@ -11,18 +11,28 @@
   var K = 8;
   var suggestMissing = !mg.supports("suggest");
 
-  function suggestions(q) {
-    if (!suggestMissing) {
-      return mg.getJSON("/v1/suggest", { q: q, k: String(K) }).then(function (data) {
-        return data.suggestions.map(function (s) { return { id: s.artifact_id, name: s.name, type: s.type }; });
-      }, function (err) {
-        if (err.status !== 404 && err.status !== 405) throw err;
-        suggestMissing = true;
-        return suggestions(q);
-      });
-    }
+  function fromSearch(q) {
     return mg.search({ q: q, k: String(K), record: "false" }).then(function (data) {
       return data.results.map(function (r) { return { id: r.artifact_id, name: r.name, type: r.type }; });
+    });
+  }
+
+  /* Name completions first; when they are few (several words, a description rather than a name), topped up
+   * with what a preview search finds, without duplicates. */
+  function suggestions(q) {
+    if (suggestMissing) return fromSearch(q);
+    return mg.getJSON("/v1/suggest", { q: q, k: String(K) }).then(function (data) {
+      var named = data.suggestions.map(function (s) { return { id: s.artifact_id, name: s.name, type: s.type }; });
+      if (named.length >= 3) return named;
+      return fromSearch(q).then(function (found) {
+        var seen = {};
+        named.forEach(function (s) { seen[s.id] = true; });
+        return named.concat(found.filter(function (s) { return !seen[s.id]; })).slice(0, K);
+      }, function () { return named; });
+    }, function (err) {
+      if (err.status !== 404 && err.status !== 405) throw err;
+      suggestMissing = true;
+      return fromSearch(q);
     });
   }
 

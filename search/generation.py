@@ -1,0 +1,129 @@
+"""One generation on disk: which files it holds, how they are written, read and committed.
+
+This is the one module that knows the layout of a generation folder; `Engine` asks it (it keeps only the
+policy: what to rebuild when a file is unusable, and swapping memory). `graph/generations.py` does the
+atomic part (staging folder, fsync, rename, the `CURRENT` pointer, pruning) for any `write(folder)`.
+Each object serialises its own files (`VectorIndex.save`, `derived.save`); which files make a
+generation, in which order they are written and how a folder is read back is decided here.
+
+    <data dir>/CURRENT                 name of the committed generation (graph/generations.py)
+    <data dir>/gen-NNNNNN/
+        catalog.jsonl                  every artifact, one JSON record per line, sorted by id
+        graph.json                     the catalog graph: artifact -> capability (node-link JSON)
+        index.faiss, index.ids.json,   FAISS index of capability vectors, its id map, and checksums
+        index.meta.json                  (search/index.py)
+        artifact_vectors.f32,          artifact vectors and the BM25 index, derived from the two above,
+        artifact_vectors.ids.json,       checksummed in derived.meta.json (search/derived.py)
+        bm25.*, derived.meta.json
+        manifest.json                  written last: counts, encoder model id, index kind, time, catalog version
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from graph import generations, matchgraph
+from graph.catalog import Artifact
+from search import derived, index
+from search.index import VectorIndex
+from search.lexical import LexicalIndex
+
+CATALOG_FILE = "catalog.jsonl"
+GRAPH_FILE = "graph.json"
+MANIFEST_FILE = "manifest.json"
+INDEX_FILES = (index.INDEX_FILE, index.IDS_FILE, index.META_FILE)
+DERIVED_META_FILE = derived.META_FILE
+
+# re-exported so callers need one import for everything about generations
+DerivedMissing, DerivedCorrupt, IndexCorrupt = derived.DerivedMissing, derived.DerivedCorrupt, index.IndexCorrupt
+
+
+@dataclass
+class Contents:
+    """What a generation holds, in memory."""
+
+    artifacts: Mapping[str, Artifact]
+    index: VectorIndex
+    artifact_vectors: Mapping[str, np.ndarray]
+    lexical: LexicalIndex
+    model_id: str
+    catalog_version: int = 0  # the shared catalog feed's version it reflects (0: no feed)
+
+
+def current(data_dir: Path) -> Path | None:
+    """The committed generation's folder (None: the data dir holds no catalog yet)."""
+    return generations.current(data_dir)
+
+
+# --- reading ---------------------------------------------------------------------------------------
+def read_catalog(folder: Path) -> dict[str, Artifact]:
+    """The artifacts of a generation (validated when written, so not validated again)."""
+    artifacts: dict[str, Artifact] = {}
+    with open(folder / CATALOG_FILE, encoding="utf-8") as fh:
+        for line in fh:
+            a = Artifact.from_record(json.loads(line), validate=False)
+            artifacts[a.id] = a
+    return artifacts
+
+
+def read_index(folder: Path, *, mmap: bool = False) -> VectorIndex:
+    """The capability index (IndexCorrupt, OSError or ValueError when unusable); `mmap`: see VectorIndex.load."""
+    return VectorIndex.load(folder, mmap=mmap)
+
+
+def read_derived(folder: Path, artifact_ids, dim: int) -> tuple[dict[str, np.ndarray], LexicalIndex]:
+    """Artifact vectors and BM25 (DerivedMissing for a generation written before they were saved,
+    DerivedCorrupt when they do not check out)."""
+    return derived.load(folder, artifact_ids, dim)
+
+
+def read_manifest(folder: Path) -> dict:
+    """The manifest; {} when it cannot be read."""
+    try:
+        manifest = json.loads((folder / MANIFEST_FILE).read_text())
+    except (OSError, ValueError):
+        return {}
+    return manifest if isinstance(manifest, dict) else {}
+
+
+def built_with(folder: Path) -> str | None:
+    """The encoder model id the generation's vectors were made with (None when unknown)."""
+    return read_manifest(folder).get("model")
+
+
+# --- writing ---------------------------------------------------------------------------------------
+def save_index(folder: Path, vectors: VectorIndex) -> None:
+    """Save a rebuilt index back into a committed generation (atomic per file set, checksummed)."""
+    vectors.save(folder)
+
+
+def save_derived(folder: Path, artifact_vectors: Mapping[str, np.ndarray], lexical: LexicalIndex, dim: int) -> None:
+    """Save rebuilt derived state back into a committed generation (atomic, checksummed)."""
+    derived.save(folder, artifact_vectors, lexical, dim)
+
+
+def write(folder: Path, contents: Contents) -> None:
+    """Write every file of a generation into `folder` (a staging folder), the manifest last."""
+    arts = contents.artifacts
+    with open(folder / CATALOG_FILE, "w", encoding="utf-8") as fh:
+        for artifact_id in sorted(arts):
+            fh.write(json.dumps(arts[artifact_id].to_record(), ensure_ascii=False) + "\n")
+    matchgraph.save(matchgraph.catalog_graph(arts.values()), folder / GRAPH_FILE)
+    contents.index.save(folder)
+    derived.save(folder, contents.artifact_vectors, contents.lexical, contents.index.dim)
+    manifest = {"artifacts": len(arts), "capabilities": sum(len(a.capabilities) for a in arts.values()),
+                "model": contents.model_id, "index": contents.index.kind, "created_at": time.time(),
+                "catalog_version": contents.catalog_version}
+    (folder / MANIFEST_FILE).write_text(json.dumps(manifest, indent=2))
+
+
+def commit(data_dir: Path, write_folder) -> Path:
+    """Make a new generation current: `write_folder(staging)` (usually `write(staging, contents)`), then
+    the atomic rename and pointer swap of graph/generations.py. Returns the new folder."""
+    return generations.commit(data_dir, write_folder)

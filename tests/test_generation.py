@@ -1,0 +1,52 @@
+"""search/generation.py owns the layout of a generation: every file of a committed generation is one it
+declares, a generation reads back as it was written, and no other module names those files."""
+
+from __future__ import annotations
+
+import ast
+import json
+from pathlib import Path
+
+from search import generation
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def test_every_file_of_a_committed_generation_is_declared(make_engine, small_catalog: Path) -> None:
+    engine = make_engine()
+    engine.ingest([small_catalog])
+    folder = generation.current(engine.data_dir)
+    assert folder is not None and folder.name == engine.generation
+    derived_files = json.loads((folder / generation.DERIVED_META_FILE).read_text())["files"]
+    declared = {generation.CATALOG_FILE, generation.GRAPH_FILE, generation.MANIFEST_FILE,
+                generation.DERIVED_META_FILE, *generation.INDEX_FILES, *derived_files}
+    assert {p.name for p in folder.iterdir()} == declared
+
+
+def test_a_generation_reads_back_as_written(make_engine, small_catalog: Path, tmp_path: Path) -> None:
+    engine = make_engine()
+    engine.ingest([small_catalog])
+    contents = generation.Contents(engine.artifacts, engine.index, engine.artifact_vectors, engine.lexical,
+                                   engine.embedder.model_id)
+    folder = generation.commit(tmp_path / "data", lambda staging: generation.write(staging, contents))
+    assert generation.current(tmp_path / "data") == folder
+    assert generation.read_catalog(folder) == engine.artifacts
+    assert sorted(generation.read_index(folder).ids()) == sorted(engine.capabilities)
+    vectors, lexical = generation.read_derived(folder, engine.artifacts.keys(), engine.index.dim)
+    assert set(vectors) == set(engine.artifact_vectors) and lexical.ids == engine.lexical.ids
+    manifest = generation.read_manifest(folder)
+    assert manifest["artifacts"] == len(engine.artifacts) and manifest["capabilities"] == len(engine.capabilities)
+    assert generation.built_with(folder) == engine.embedder.model_id
+
+
+def test_no_other_module_names_the_generation_files() -> None:
+    """Engine (and everything else) asks search/generation.py; the file names appear nowhere else."""
+    names = {generation.CATALOG_FILE, generation.GRAPH_FILE, generation.MANIFEST_FILE}
+    hits = []
+    for path in sorted(p for pkg in ("api", "graph", "search") for p in (ROOT / pkg).rglob("*.py")):
+        if path.name == "generation.py" and path.parent.name == "search":
+            continue
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.Constant) and node.value in names:
+                hits.append(f"{path.relative_to(ROOT)}:{node.lineno}: {node.value!r}")
+    assert not hits, "\n".join(hits)
