@@ -13,9 +13,11 @@ from flask_limiter import Limiter
 from flask_limiter.util import get_remote_address
 from limits.storage import MemoryStorage
 
-from api import errors, metrics
+from api import errors, metrics, ratelimit
+from api.bodies import BodyDeadline
 from api.spec import spec
 from api.state import EngineHolder
+from api.v1_admin import ADMIN_ENDPOINTS
 from graph.settings import REDIS_SCHEMES, Settings
 from search.engine import Engine
 
@@ -78,6 +80,7 @@ def create_app(data_dir: str | None = None, *, engine: Engine | None = None, boo
         JSON_SORT_KEYS=False,
     )
     app.config.update(flask_config)
+    app.wsgi_app = BodyDeadline(app.wsgi_app, settings.body_timeout_s, settings.max_body)  # slow bodies: 408
     logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     holder = EngineHolder(settings, engine)
     app.extensions["matchgraph"] = holder
@@ -88,14 +91,29 @@ def create_app(data_dir: str | None = None, *, engine: Engine | None = None, boo
     errors.register(app)
     store_url = (engine.config if engine else settings).store_url
     storage, storage_options = limiter_storage(
-        settings.ratelimit_storage or (store_url if store_url.startswith(REDIS_SCHEMES) else "memory://"))
+        settings.ratelimit_storage or (store_url if store_url.startswith(REDIS_SCHEMES)
+                                       else ratelimit.storage_uri((engine.config if engine else settings).data_dir)))
     # swallow_errors + in-memory fallback: a Redis outage degrades limits to per-process, never to 500s
     limiter = Limiter(get_remote_address, app=app, storage_uri=storage, storage_options=storage_options,
                       default_limits=[app.config["RATELIMIT_DEFAULT"]], swallow_errors=True,
                       in_memory_fallback_enabled=True, enabled=app.config.get("RATELIMIT_ENABLED", True))
     app.extensions["limiter_obj"] = limiter
+
+    @app.after_request
+    def _no_cors_for_admin(resp):
+        """Admin routes never get CORS headers: neither their responses nor a preflight that asks for a
+        write method or targets the batch route (the artifact path is shared with the public GET).
+        Registered before CORS, so it runs after it."""
+        asked = request.headers.get("Access-Control-Request-Method", "").upper()
+        if request.endpoint in ADMIN_ENDPOINTS or request.path.startswith("/v1/artifacts:") or (
+                request.method == "OPTIONS" and asked in ("PUT", "DELETE", "PATCH")):
+            for key in [k for k in resp.headers.keys() if k.lower().startswith("access-control-")]:
+                del resp.headers[key]
+        return resp
+
+    # CORS for reads and feedback only: no page on another origin may ever be let to write the catalog
     CORS(app, resources={r"/v1/*": {"origins": app.config["CORS_ORIGINS"].split(",")},
-                         r"/widget/*": {"origins": "*"}})
+                         r"/widget/*": {"origins": "*"}}, methods=["GET", "HEAD", "POST", "OPTIONS"])
 
     from api import ops, pages, v1_admin, v1_analytics, v1_artifacts, v1_search
 

@@ -172,7 +172,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = with_data_dir(sub.add_parser("serve", help="serve the API and pages"))
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--port", type=int, default=8000)
-    p.add_argument("--threads", type=int, default=4)
+    p.add_argument("--threads", type=int, default=16,
+                   help="request threads (default 16: a few slow clients cannot starve the server)")
     p.set_defaults(func=cmd_serve)
 
     p = with_data_dir(sub.add_parser("recompute", help="recompute Match Graph scores"))

@@ -211,11 +211,12 @@ def home():
     data = None
     if q:
         with metrics.SEARCH_SECONDS.time():
-            result = eng.search(q, k=RESULTS, types=[kind] if kind else (), pricing=[pricing] if pricing else ())
+            result = eng.search(q, k=RESULTS, types=[kind] if kind else (), pricing=[pricing] if pricing else (),
+                                record=False)
         metrics.SEARCHES.inc()
         if not result.hits:
             metrics.ZERO_RESULTS.inc()
-        data = search_response(eng, result)
+        data = search_response(eng, result, recorded=request.method == "GET")  # HEAD records nothing
         for r in data["results"]:
             r["matched_capabilities"] = _strong(r["matched_capabilities"])
     popular = [] if q else [r.query for r in eng.queries("top", limit=6)]

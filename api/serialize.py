@@ -6,9 +6,14 @@ from search.engine import Engine, SearchResult
 
 
 def search_response(engine: Engine, result: SearchResult, recorded: bool = True) -> dict:
+    """The response of a search. With `recorded`, the search is recorded once everything that can fail
+    (the scores of every hit) has been computed, and before the Times Matched it shows are read."""
     ids = [h.artifact.id for h in result.hits]
-    counts = engine.times_matched(ids)
     book = engine.scorebook()
+    ranks = {a: book.scores(a).unfragile_rank for a in ids}
+    if recorded:
+        engine.record(result)
+    counts = engine.times_matched(ids)
     return {
         "search_id": result.search_id, "query": result.query, "took_ms": result.took_ms,
         "total": result.total, "low_confidence": result.low_confidence, "recorded": recorded,
@@ -17,8 +22,7 @@ def search_response(engine: Engine, result: SearchResult, recorded: bool = True)
         "results": [
             {"rank": h.rank, "artifact_id": h.artifact.id, "name": h.artifact.name, "type": h.artifact.type,
              "pricing": h.artifact.pricing, "score": round(h.score, 4),
-             "unfragile_rank": book.scores(h.artifact.id).unfragile_rank,
-             "times_matched": counts.get(h.artifact.id, 0),
+             "unfragile_rank": ranks[h.artifact.id], "times_matched": counts.get(h.artifact.id, 0),
              "matched_capabilities": [{"capability_id": cid, "title": h.artifact_capability(cid),
                                        "score": round(s, 4)} for cid, s in h.capabilities[:3]],
              "why": h.why}

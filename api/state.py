@@ -31,8 +31,13 @@ class EngineHolder:
         self.engine = engine
         self.error: str | None = None
         self.ready = threading.Event()
+        self.stopped = threading.Event()  # set by `stop()`: the loader gives up retrying
         if engine is not None:
             self.ready.set()
+
+    def stop(self) -> None:
+        """Stop retrying a load that keeps failing (app teardown, tests)."""
+        self.stopped.set()
 
     def start(self, bootstrap: bool) -> None:
         threading.Thread(target=self._load, args=(bootstrap,), name="engine-loader", daemon=True).start()
@@ -50,7 +55,8 @@ class EngineHolder:
             except Exception as exc:  # reported by /readyz
                 log.exception("engine failed to load; trying again in %.0f s", delay)
                 self.error = f"{type(exc).__name__}: {exc}"
-                time.sleep(delay)
+                if self.stopped.wait(delay):
+                    return
                 delay = min(delay * 2, LOAD_RETRY_MAX_S)
         self.engine, self.error = engine, None
         self.ready.set()
@@ -84,13 +90,24 @@ class EngineHolder:
         return self.engine
 
 
+class RefusedBootstrap(RuntimeError):
+    """The data dir holds catalog state that does not load: the bundled catalog must not replace it."""
+
+
 def bootstrap_catalog(engine: Engine, progress: bool = False) -> None:
-    """Ingest the bundled catalog when the data dir holds none; one process does it, others wait."""
+    """Ingest the bundled catalog when the data dir holds none; one process does it, others wait.
+
+    Never into a data dir that holds a CURRENT pointer or any generation folder, even when none of them
+    loads: that is a damaged catalog to repair (the error says so on /readyz), not a new one to create."""
     if generations.current(engine.data_dir) is not None:
         return
     lock_path = engine.data_dir / ".bootstrap.lock"
     with open(lock_path, "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
+        if generations.current(engine.data_dir) is None and generations.holds_catalog_state(engine.data_dir):
+            raise RefusedBootstrap(f"{engine.data_dir} holds a CURRENT pointer or generation folders but no "
+                                   "complete generation: not bootstrapping the bundled catalog over it; "
+                                   "restore a generation or ingest a catalog explicitly")
         if generations.current(engine.data_dir) is None and engine.join(progress=progress):
             log.info("empty data dir: joined the shared catalog at version %d (%d artifacts)",
                      engine.catalog_version, len(engine.artifacts))
@@ -103,7 +120,15 @@ def bootstrap_catalog(engine: Engine, progress: bool = False) -> None:
 
 
 def engine() -> Engine:
-    return current_app.extensions["matchgraph"].get()
+    """The engine, on the committed generation: every route sees what `python -m api ingest` or another
+    worker committed (a pointer read per request; a generation that does not load is logged once and the
+    one in memory keeps serving)."""
+    eng = current_app.extensions["matchgraph"].get()
+    try:
+        eng.reload()
+    except Exception:  # logged by reload; /readyz reports it
+        pass
+    return eng
 
 
 def settings() -> Settings:

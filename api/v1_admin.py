@@ -19,13 +19,30 @@ AUTH = Response(HTTP_200=WriteResponse, HTTP_401=ErrorResponse, HTTP_403=ErrorRe
 
 
 LOOPBACK = {"127.0.0.1", "::1", "localhost"}
-PROXY_HEADERS = ("X-Forwarded-For", "X-Real-IP", "Forwarded")
+FORWARDING_HEADERS = ("Forwarded", "Via", "X-Real-IP", "X-Client-IP", "X-Cluster-Client-IP", "CF-Connecting-IP",
+                      "True-Client-IP", "Fastly-Client-IP", "X-Original-URL", "X-Rewrite-URL")
+
+
+def _relayed_or_cross_site() -> str | None:
+    """The header that shows a request did not come straight from a local program: a browser page (any
+    `Origin`, `Sec-Fetch-Site` other than none/same-origin) or a proxy (any forwarding header)."""
+    for name in request.headers.keys():
+        lowered = name.lower()
+        if lowered.startswith(("x-forwarded-", "x-original-")) or name.title() in {h.title() for h in
+                                                                                   FORWARDING_HEADERS}:
+            return name
+    if "Origin" in request.headers:
+        return "Origin"
+    if request.headers.get("Sec-Fetch-Site", "none") not in ("none", "same-origin"):
+        return "Sec-Fetch-Site"
+    return None
 
 
 @bp.before_request
 def require_key() -> None:
-    """401 without a key, 403 with a wrong one. With no key configured (local use) writes are open only
-    to direct loopback clients: a request from elsewhere, or relayed by a proxy, gets 403."""
+    """401 without a key, 403 with a wrong one. With no key configured, writes are refused unless the
+    operator opted in with MATCHGRAPH_LOCAL_WRITES=1, and even then only for direct loopback clients that
+    are not a web page (no `Origin`) and not relayed by a proxy (no forwarding header of any kind)."""
     if request.method not in ("PUT", "POST", "DELETE") or request.endpoint not in ADMIN_ENDPOINTS:
         return
     conf = settings()
@@ -34,10 +51,15 @@ def require_key() -> None:
                        None, code="read_only")
     key = conf.api_key  # a secret: masked by `python -m api config`
     if not key:
-        if request.remote_addr in LOOPBACK and not any(h in request.headers for h in PROXY_HEADERS):
+        if not conf.local_writes:
+            raise ApiError(403, "Authorization: catalog writes are disabled until MATCHGRAPH_API_KEY is set "
+                                "(or MATCHGRAPH_LOCAL_WRITES=1 allows direct local clients)", "Authorization")
+        relayed = _relayed_or_cross_site()
+        if request.remote_addr in LOOPBACK and relayed is None:
             return
-        raise ApiError(403, "Authorization: catalog writes are disabled until MATCHGRAPH_API_KEY is set "
-                            "(without it only direct local clients may write)", "Authorization")
+        why = f"the request carries {relayed}" if relayed else "the client is not on this machine"
+        raise ApiError(403, f"Authorization: without MATCHGRAPH_API_KEY only direct local clients may write "
+                            f"({why})", "Authorization")
     header = request.headers.get("Authorization", "")
     if not header.startswith("Bearer "):
         raise ApiError(401, "Authorization: a bearer token is required", "Authorization")

@@ -36,15 +36,17 @@ log = logging.getLogger(__name__)
 @spec.validate(resp=Response(HTTP_200=SearchResponse, HTTP_422=ErrorResponse, HTTP_503=ErrorResponse),
                tags=["search"])
 def search(query: SearchQuery):
-    """Search artifacts by intent; records the match edges of what is served."""
+    """Search artifacts by intent; records the match edges of what is served (GET only: a HEAD records
+    nothing), once the response is built (a search that fails is not a match)."""
     eng = engine()
     with metrics.SEARCH_SECONDS.time():
         result = eng.search(query.q, k=query.k, offset=query.offset, types=query.type, pricing=query.pricing,
-                            record=query.record, facets=query.facets.split(",") if query.facets else ())
+                            record=False, facets=query.facets.split(",") if query.facets else ())
     metrics.SEARCHES.inc()
     if not result.hits:
         metrics.ZERO_RESULTS.inc()
-    resp = jsonify(search_response(eng, result, recorded=query.record))
+    record = query.record and request.method == "GET"
+    resp = jsonify(search_response(eng, result, recorded=record))
     resp.headers["Cache-Control"] = "no-store"
     return resp
 

@@ -142,7 +142,8 @@ class Gunicorn:
         full_env = dict(os.environ, MATCHGRAPH_DATA_DIR=str(data_dir), MATCHGRAPH_STORE=store,
                         MATCHGRAPH_BOOTSTRAP="0", MATCHGRAPH_RATE_LIMIT=BENCH_RATE_LIMIT,
                         MATCHGRAPH_FEEDBACK_RATE_LIMIT=BENCH_RATE_LIMIT,
-                        MATCHGRAPH_LOG_LEVEL="WARNING", PYTHONUNBUFFERED="1", **(env or {}))
+                        MATCHGRAPH_LOG_LEVEL="WARNING", PYTHONUNBUFFERED="1")
+        full_env.update(env or {})  # the caller's values win (a test may want a real rate limit)
         full_env.pop("REDIS_URL", None)
         full_env.setdefault("MATCHGRAPH_ONNX_DIR", str(ensure_onnx_export()))  # as a restarted server finds it
         self.log = open(self.log_path, "wb")  # noqa: SIM115 - closed in stop()

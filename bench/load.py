@@ -4,6 +4,7 @@ seconds, then latency percentiles, throughput, errors and an exact check of the 
     python -m bench.load --clients 32 --seconds 60 --store redis://127.0.0.1:6379/12
     python -m bench.load --clients 8 --seconds 10 --workers 3            # SQLite store, 3 workers
     python -m bench.load --clients 32 --seconds 60 --outage              # own Redis, SIGKILLed mid-run
+    python -m bench.load --clients 32 --seconds 45 --stall 15            # own Redis, SIGSTOPped for 15 s
 
 The server runs over a copy of a pre-ingested data dir (`--source`, default: ingest the bundled catalog
 once into bench/out/load-source with `python -m api ingest data`). Everything is loopback; the run stops
@@ -199,6 +200,20 @@ def wait_for_spool(port: int, timeout: float = 60.0) -> dict | None:
     return spool
 
 
+def _stall(own: OwnRedis, seconds: float, stall: float, report: dict) -> None:
+    """Freeze Redis (SIGSTOP: connections are accepted, nothing answers) after a third of the run for
+    `stall` seconds, then let it go on (SIGCONT)."""
+    time.sleep(seconds / 3)
+    PHASE["now"] = "stall"
+    own.proc.send_signal(signal.SIGSTOP)
+    report["stall_s"] = stall
+    try:
+        time.sleep(stall)
+    finally:
+        own.proc.send_signal(signal.SIGCONT)
+    PHASE["now"] = "after"
+
+
 def _outage(own: OwnRedis, seconds: float, report: dict) -> None:
     """Kill Redis (SIGKILL) after a third of the run, start it again after two thirds."""
     time.sleep(seconds / 3)
@@ -212,14 +227,14 @@ def _outage(own: OwnRedis, seconds: float, report: dict) -> None:
 
 def run(clients: int = 32, seconds: float = 60.0, store: str = "", workers: int = 2, threads: int = 4,
         feedback_share: float = 0.3, source: Path | None = None, keep: bool = False, seed: int = 1,
-        outage: bool = False) -> dict:
+        outage: bool = False, stall: float = 0.0) -> dict:
     """Run the load test; returns the report (see `format_report`)."""
     source = ensure_source(source)
     tmp = Path(tempfile.mkdtemp(prefix="mg-load-"))
     data_dir = tmp / "var"
     copy_data_dir(source, data_dir)
     own = None
-    if outage:
+    if outage or stall:
         own = OwnRedis(tmp / "redis")
         own.start()
         store = f"redis://127.0.0.1:{own.port}/0"
@@ -230,7 +245,7 @@ def run(clients: int = 32, seconds: float = 60.0, store: str = "", workers: int 
     report: dict = {"date": dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC"), "machine": machine(),
                     "clients": clients, "seconds": seconds, "workers": workers, "threads": threads,
                     "store": store.split("?")[0] if store else "sqlite (data dir)", "feedback_share": feedback_share,
-                    "outage": outage}
+                    "outage": outage, "stall": stall}
     try:
         started = time.monotonic()
         server.wait_ready(timeout=240)
@@ -239,8 +254,12 @@ def run(clients: int = 32, seconds: float = 60.0, store: str = "", workers: int 
         tallies = [Tally() for _ in range(clients)]
         begin = time.monotonic()
         deadline = begin + seconds
-        PHASE["now"] = "before" if outage else "run"
-        killer = threading.Thread(target=_outage, args=(own, seconds, report), daemon=True) if own else None
+        PHASE["now"] = "before" if own else "run"
+        killer = None
+        if stall:
+            killer = threading.Thread(target=_stall, args=(own, seconds, stall, report), daemon=True)
+        elif own:
+            killer = threading.Thread(target=_outage, args=(own, seconds, report), daemon=True)
         if killer is not None:
             killer.start()
         pool = [threading.Thread(target=client, args=(server.port, deadline, qs, feedback_share, seed + i, t),
@@ -276,6 +295,9 @@ def run(clients: int = 32, seconds: float = 60.0, store: str = "", workers: int 
             drain = time.monotonic()
             report["spool"] = wait_for_spool(server.port)
             report["spool_drained_s"] = round(time.monotonic() - drain, 1)
+            probes = [call(server.port, "GET", "/readyz")[1].get("checks", {}) for _ in range(4 * workers)]
+            report["request_probes"] = {c["pid"]: c.get("spool", {}).get("request_probes") for c in probes
+                                        if "pid" in c}
         for _ in range(20):  # a worker may answer 503 (Retry-After) for a moment after an outage
             status, summary = call(server.port, "GET", "/v1/analytics/summary")
             if status == 200:
@@ -331,6 +353,9 @@ def format_report(r: dict) -> str:
                  f"counts exact: {r.get('counts_exact')}")
     if r.get("outage"):
         lines.append(f"Redis SIGKILLed for {r.get('outage_s')} s in the middle of the run, then restarted")
+    if r.get("stall"):
+        lines.append(f"Redis frozen (SIGSTOP) for {r.get('stall_s')} s in the middle of the run, then SIGCONT; "
+                     f"availability probes run on request threads, per worker: {r.get('request_probes')}")
     if r.get("spool") is not None:
         lines.append(f"spool after the run: {r['spool']} (waited {r.get('spool_drained_s')} s for it to drain)")
     return "\n".join(lines)
@@ -349,10 +374,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--keep", action="store_true", help="keep the data dir and Redis keys")
     parser.add_argument("--outage", action="store_true",
                         help="own redis-server, SIGKILLed for the middle third of the run")
+    parser.add_argument("--stall", type=float, default=0.0, metavar="S",
+                        help="own redis-server, frozen with SIGSTOP for S seconds after a third of the run")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args(argv)
     report = run(args.clients, args.seconds, args.store, args.workers, args.threads, args.feedback, args.source,
-                 args.keep, outage=args.outage)
+                 args.keep, outage=args.outage, stall=args.stall)
     print(json.dumps(report, indent=2) if args.json else format_report(report))
     ok = report["errors"] == 0 and report.get("counts_exact") and not report["hung_clients"]
     return 0 if ok else 1

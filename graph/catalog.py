@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 import json
 import re
@@ -76,6 +77,19 @@ def _field_path(error: jsonschema.ValidationError) -> str:
     return path
 
 
+def valid_date(value: str) -> bool:
+    """A real calendar date or date-time (the schema's pattern only checks the shape: 2026-02-30 and
+    T25:61:61+99:99 fit it)."""
+    try:
+        if len(value) == 10:
+            dt.date.fromisoformat(value)
+        else:
+            dt.datetime.fromisoformat(value)
+    except ValueError:
+        return False
+    return True
+
+
 def capability_id(artifact_id: str, title: str, description: str) -> str:
     """Stable id: the same artifact and capability text always give the same id."""
     digest = hashlib.sha1(f"{title}\x1f{description}".encode()).hexdigest()[:12]
@@ -142,6 +156,9 @@ class Artifact:
         aid = record["id"]
         if validate and not record["name"].strip():  # the canonical form strips: it must stay valid
             raise CatalogError("must not be blank", field="name", source=source, line=line)
+        if validate and record.get("updated_at") and not valid_date(record["updated_at"]):
+            raise CatalogError(f"{record['updated_at'][:40]!r} is not a real ISO 8601 date or date-time",
+                               field="updated_at", source=source, line=line)
         caps: list[Capability] = []
         seen: set[str] = set()
         for i, raw in enumerate(record["capabilities"]):

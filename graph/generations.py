@@ -3,19 +3,42 @@
 Each commit writes a complete generation folder (catalog, graph, index) under a temporary
 name, renames it into place and only then swaps the `CURRENT` pointer with `os.replace`.
 A crash at any point leaves `CURRENT` naming the previous complete generation.
+
+Writers (admin requests in any gunicorn worker, `python -m api ingest`) take `writer_lock` around
+read-CURRENT -> build -> commit, so each one starts from the newest generation and a write that was
+acknowledged is in every later generation (without it two workers picked the same generation number and
+a CLI ingest committed gen N+2 from gen N, dropping gen N+1).
 """
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import logging
 import os
 import shutil
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 log = logging.getLogger(__name__)
 POINTER = "CURRENT"
 KEEP = 2
+
+
+LOCK_FILE = ".writer.lock"
+
+
+@contextlib.contextmanager
+def writer_lock(data_dir: Path) -> Iterator[None]:
+    """Hold the data dir's writer lock (flock: across processes and across threads with their own file
+    descriptions; the kernel drops it when a writer dies). Not reentrant: take it once per write."""
+    data_dir.mkdir(parents=True, exist_ok=True)
+    with open(data_dir / LOCK_FILE, "a+b") as fh:
+        fcntl.flock(fh, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)
 
 
 def fsync_dir(path: Path) -> None:
@@ -36,18 +59,54 @@ def write_atomic(path: Path, data: bytes) -> None:
     os.replace(tmp, path)
 
 
+COMPLETE_MARKER = "manifest.json"  # written last into a staged generation: without it a folder is not whole
+_reported: set[tuple[str, str]] = set()
+
+
+def generations_newest_first(data_dir: Path) -> list[Path]:
+    """Every complete generation folder, newest (highest number) first."""
+    found = [p for p in data_dir.glob("gen-*") if p.name[4:].isdigit() and (p / COMPLETE_MARKER).is_file()]
+    return sorted(found, key=lambda p: int(p.name[4:]), reverse=True)
+
+
 def current(data_dir: Path) -> Path | None:
-    """The folder of the committed generation, or None when the data dir holds no catalog yet."""
+    """The folder of the committed generation, or None when the data dir holds no catalog yet.
+
+    When `CURRENT` names a folder that is missing or incomplete (deleted or damaged by hand, a restore
+    that skipped it), the newest complete generation is served instead, with an ERROR in the log: the
+    catalog never silently becomes empty (and then gets replaced by a bootstrap)."""
     pointer = data_dir / POINTER
-    if not pointer.exists():
-        return None
-    name = pointer.read_text().strip()
-    folder = data_dir / name
-    return folder if name and folder.is_dir() else None
+    try:
+        name = pointer.read_text().strip()
+    except FileNotFoundError:
+        name = None
+    if name:
+        folder = data_dir / name
+        if folder.is_dir() and (folder / COMPLETE_MARKER).is_file():
+            return folder
+    complete = generations_newest_first(data_dir)
+    if name is None and not complete:
+        return None  # a new data dir
+    fallback = complete[0] if complete else None
+    key = (str(data_dir), f"{name}->{fallback.name if fallback else ''}")
+    if key not in _reported:
+        _reported.add(key)
+        log.error("%s names %r, which is missing or incomplete in %s: %s", POINTER, name, data_dir,
+                  f"serving the newest complete generation {fallback.name}" if fallback
+                  else "no complete generation is left to serve")
+    return fallback
 
 
-def commit(data_dir: Path, write: Callable[[Path], None]) -> Path:
-    """Create a new generation by calling `write(folder)`, then make it current atomically."""
+def holds_catalog_state(data_dir: Path) -> bool:
+    """True when the data dir has a CURRENT pointer or any generation folder: never bootstrap into it."""
+    return (data_dir / POINTER).exists() or any(p.is_dir() for p in data_dir.glob("gen-*"))
+
+
+def commit(data_dir: Path, write: Callable[[Path], None], served: str = "") -> Path:
+    """Create a new generation by calling `write(folder)`, then make it current atomically.
+
+    Call it under `writer_lock(data_dir)`, after reading the current generation under the same lock.
+    `served` (the generation this process serves) is never pruned, nor is the new one."""
     data_dir.mkdir(parents=True, exist_ok=True)
     existing = sorted(int(p.name.split("-")[1]) for p in data_dir.glob("gen-*") if p.name[4:].isdigit())
     number = (existing[-1] + 1) if existing else 1
@@ -67,15 +126,17 @@ def commit(data_dir: Path, write: Callable[[Path], None]) -> Path:
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
-    _prune(data_dir, keep=final.name)
+    _prune(data_dir, keep={final.name, served})
     return final
 
 
-def _prune(data_dir: Path, keep: str) -> None:
-    """Drop old generations and staging leftovers of crashed writers (best effort)."""
-    gens = sorted(p for p in data_dir.glob("gen-*") if p.is_dir())
-    for old in gens[:-KEEP]:
-        if old.name != keep:
+def _prune(data_dir: Path, keep: set[str]) -> None:
+    """Drop old generations and staging leftovers of crashed writers (best effort). Kept: the KEEP newest
+    complete generations (the fallback if the newest turns out damaged), `keep`, and incomplete folders
+    (not ours to judge: they may be a hand-made copy; `current` never serves them)."""
+    newest = {p.name for p in generations_newest_first(data_dir)[:KEEP]}
+    for old in generations_newest_first(data_dir)[KEEP:]:
+        if old.name not in keep and old.name not in newest:
             shutil.rmtree(old, ignore_errors=True)
     for stale in data_dir.glob(".gen-*.staging"):
         pid = stale.name.rsplit(".", 2)[-2]

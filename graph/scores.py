@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import bisect
 import datetime as dt
+import logging
 import math
 from collections import defaultdict
 from collections.abc import Iterable, Mapping
@@ -37,6 +38,7 @@ DEFAULT_WEIGHTS: dict[str, dict[str, float]] = {
 ADOPTION_SIGNALS = ("downloads", "likes", "stars", "dependents", "providers")
 SIGNAL_WORDS = {"downloads": "downloads", "likes": "likes", "stars": "GitHub stars", "dependents": "dependents",
                 "providers": "providers serving it"}
+log = logging.getLogger(__name__)
 FRESHNESS_HALF_LIFE_DAYS = 365.0
 
 # Quality checklist: (key, points, what it checks). Points add up to 1.
@@ -182,6 +184,20 @@ def freshness(artifact: Artifact, today: dt.date | None = None) -> Component:
                              f"{FRESHNESS_HALF_LIFE_DAYS:.0f} days -> {value:.3f}"])
 
 
+def _safe(name: str, fn, artifact: Artifact) -> Component:
+    """One component; a stored value it cannot read scores 0 with a warning, never an exception (one bad
+    record must not take search, artifacts, similar, compare and the pages down)."""
+    try:
+        comp = fn(artifact)
+        if not math.isfinite(comp.value):
+            raise ValueError(f"{name} is {comp.value}")
+        return Component(min(1.0, max(0.0, comp.value)), comp.reasons, comp.known)
+    except Exception as exc:
+        log.warning("artifact %s: %s cannot be computed from its stored values (%s: %s): scored 0",
+                    artifact.id, name, type(exc).__name__, exc)
+        return Component(0.0, [f"unreadable stored values ({type(exc).__name__}): 0"])
+
+
 def _count(value: object) -> int:
     return len(value) if isinstance(value, list) else 0
 
@@ -189,15 +205,22 @@ def _count(value: object) -> int:
 def _signal(a: Artifact, key: str) -> float | None:
     """A usable adoption count (finite, > 0), clamped to 1e15; None when absent or unusable."""
     raw = a.signals.get(key)
+    if raw is None:
+        return None
     if isinstance(raw, bool) or not isinstance(raw, (int, float)):
+        log.warning("artifact %s: signals.%s is %s, not a number: ignored", a.id, key, type(raw).__name__)
         return None
     try:
         value = float(raw)
     except (OverflowError, ValueError):
+        log.warning("artifact %s: signals.%s is out of range: clamped to 1e15", a.id, key)
+        return 1e15 if raw > 0 else None
+    if not math.isfinite(value) or value < 0:
+        log.warning("artifact %s: signals.%s is %s: ignored", a.id, key, value)
         return None
-    if not math.isfinite(value) or value <= 0:
-        return None
-    return min(value, 1e15)
+    if value > 1e15:
+        log.warning("artifact %s: signals.%s is out of range: clamped to 1e15", a.id, key)
+    return min(value, 1e15) if value > 0 else None
 
 
 def _midrank(values: list[float], value: float) -> float:
@@ -290,10 +313,9 @@ class ScoreBook:
         if cached is not None:
             return cached
         a = self.artifacts[artifact_id]
-        comps = {
-            "adoption": self.adoption(a), "quality": self.quality(a), "ecosystem": self.ecosystem(a),
-            "match_graph": self.match_graph(a), "freshness": freshness(a, self.today),
-        }
+        parts = {"adoption": self.adoption, "quality": self.quality, "ecosystem": self.ecosystem,
+                 "match_graph": self.match_graph, "freshness": lambda x: freshness(x, self.today)}
+        comps = {name: _safe(name, fn, a) for name, fn in parts.items()}
         result = Scores(comps, self.weights.get(a.type, self.weights["default"]))
         self._cache[artifact_id] = result
         return result

@@ -184,8 +184,9 @@ class Settings:
     redis_connect_timeout: float = setting("MATCHGRAPH_REDIS_CONNECT_TIMEOUT", 0.5,
                                            "seconds to connect to Redis (URL query options win)", kind="float",
                                            minimum=0)
-    redis_timeout: float = setting("MATCHGRAPH_REDIS_TIMEOUT", 2.0,
-                                   "seconds a Redis command may take (URL query options win)", kind="float",
+    redis_timeout: float = setting("MATCHGRAPH_REDIS_TIMEOUT", 1.0,
+                                   "seconds a Redis command may take (URL query options win); a timeout is not "
+                                   "retried, so it bounds what a hung Redis costs one request", kind="float",
                                    minimum=0)
     spool: bool = setting("MATCHGRAPH_SPOOL", True,
                           "with a Redis store, spool events to `<data dir>/match-spool.db` while Redis is down",
@@ -254,8 +255,12 @@ class Settings:
                                      minimum=0, shown="0 (`serve`: 60)")
     # --- the HTTP API ----------------------------------------------------------------------------
     api_key: str = setting("MATCHGRAPH_API_KEY", "",
-                           "bearer key of the admin endpoints; unset, only direct loopback clients (no proxy "
-                           "headers) may write", kind="str", secret=True, shown="unset")
+                           "bearer key of the admin endpoints; unset, catalog writes are refused (see "
+                           "`MATCHGRAPH_LOCAL_WRITES`)", kind="str", secret=True, shown="unset")
+    local_writes: bool = setting("MATCHGRAPH_LOCAL_WRITES", False,
+                                 "`1` lets direct local programs write the catalog without `MATCHGRAPH_API_KEY`: "
+                                 "loopback clients only, never a request with an `Origin` (a web page) or any "
+                                 "forwarding header (a proxy)", kind="bool")
     read_only: bool = setting("MATCHGRAPH_READ_ONLY", False,
                               "`1` on API hosts that serve a shipped copy of the catalog: admin writes get 403",
                               kind="bool")
@@ -267,12 +272,17 @@ class Settings:
                                        "per client IP, one unit per event of `POST /v1/feedback:batch` (on top "
                                        "of the request limit)", kind="str")
     ratelimit_storage: str = setting("MATCHGRAPH_RATELIMIT_STORAGE", "",
-                                     "Flask-Limiter storage URI (`memory://`, `redis://…`)", kind="str",
-                                     shown="the store when it is Redis, else `memory://`")
+                                     "Flask-Limiter storage URI (`memory://` per process, `redis://…`, "
+                                     "`matchgraph-sqlite:///path`)", kind="str",
+                                     shown="the store when it is Redis, else `<data dir>/ratelimits.db` (shared "
+                                           "by the host's workers)")
     cors_origins: str = setting("MATCHGRAPH_CORS_ORIGINS", "*", "origins allowed on `/v1/*` (comma-separated)",
                                 kind="str")
     max_body: int = setting("MATCHGRAPH_MAX_BODY", 1024 * 1024, "request body limit in bytes (413 above)",
                             kind="int", minimum=1)
+    body_timeout_s: float = setting("MATCHGRAPH_BODY_TIMEOUT_S", 10.0,
+                                    "seconds a client has to send a whole request body (408 after), so slow "
+                                    "clients cannot hold server threads", kind="float", minimum=0.1)
     log_level: str = setting("MATCHGRAPH_LOG_LEVEL", "INFO", "log level of the server", kind="str",
                              choices=("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"))
     prometheus_multiproc_dir: Path | None = setting(

@@ -56,12 +56,13 @@ def connect(path: str | os.PathLike[str], schema: str, *, synchronous: str = "NO
             conn.execute(f"PRAGMA synchronous = {synchronous}")
             conn.executescript("BEGIN IMMEDIATE;" + schema + "COMMIT;")
             return conn
-        except sqlite3.OperationalError as exc:
+        except sqlite3.DatabaseError as exc:  # OperationalError included
             if conn.in_transaction:
                 conn.execute("ROLLBACK")
             conn.close()
             if "locked" not in str(exc) or time.monotonic() + delay > deadline:
-                raise
+                # "file is not a database" alone does not say which of the data dir's files it is
+                raise type(exc)(f"{path}: {exc}") from exc
             time.sleep(delay * (0.5 + random.random()))
             delay = min(delay * 2, 0.5)
         except BaseException:

@@ -74,6 +74,9 @@ class SearchResult:
     learned_from: dict[str, list[str]] = field(default_factory=dict)
     facets: dict[str, dict[str, int]] = field(default_factory=dict)
     understood: dict = field(default_factory=dict)
+    normalised: str = ""
+    vector: np.ndarray | None = field(default=None, repr=False)
+    recorded: bool = False
 
 
 FACET_FIELDS = ("type", "pricing")
@@ -98,13 +101,14 @@ class Engine:
         self.config = config
         self.data_dir = Path(config.data_dir)
         self.data_dir.mkdir(parents=True, exist_ok=True)
+        # the store first: a store that refuses us (wrong password) fails start-up before the model loads
+        self.store = store or open_store(config.store_url, self.data_dir, **store_options(config))
         self.cache = VectorCache(self.data_dir / "vectors.db")
         self.embedder = embedder or Embedder(
             config.model, layers=config.layers, pooling=config.pooling, cache=self.cache, backend=config.encoder,
             threads=config.encoder_threads, onnx_dir=config.onnx_dir or self.data_dir / "models")
         if self.embedder.cache is None:
             self.embedder.cache = self.cache
-        self.store = store or open_store(config.store_url, self.data_dir, **store_options(config))
         self.feed = open_catalog_feed(config.store_url, config)
         self.catalog_version = 0  # the shared catalog version this process serves (0: no feed, or none yet)
         self.query_cache = _query_cache(config)
@@ -115,7 +119,8 @@ class Engine:
         self._scorebook_at = 0.0
         self._intents_by_artifact: dict[str, set[str]] | None = None
         self.generation = ""
-        self._broken_generation = ""
+        self._broken: set[str] = set()  # generations that failed to load (never retried by this process)
+        self._serving_instead_of = ""  # the committed generation we fell back from, if any
         self._reset_state()
         self.reload()
 
@@ -131,28 +136,65 @@ class Engine:
         self._by_direction: dict[directions.Direction, list[str]] = {}
 
     def reload(self) -> bool:
-        """Load the committed generation if it differs from the one in memory; True when it did."""
+        """Load the committed generation if it differs from the one in memory; True when it did.
+
+        A generation that does not load (a damaged catalog, say) is remembered as broken and the newest
+        older complete one is loaded instead, with an ERROR in the log; when none loads, the generation in
+        memory keeps serving and the error is raised (reported by /readyz)."""
         folder = generation.current(self.data_dir)
         name = folder.name if folder else ""
-        if name == self.generation or name == self._broken_generation:
+        if name == self.generation or (name in self._broken and self._serving_instead_of == name):
             return False
         with self._lock:
-            previous = (self.artifacts, self.capabilities, self.index, self.lexical, self.artifact_vectors,
-                        self.names, self.directions, self._by_direction)
-            self._reset_state()
-            try:
-                if folder is not None:
-                    self._load(folder)
-            except Exception:
-                log.exception("could not load generation %s: keeping the one in memory", name)
-                self._broken_generation = name
-                (self.artifacts, self.capabilities, self.index, self.lexical,
-                 self.artifact_vectors, self.names, self.directions, self._by_direction) = previous
-                raise
-            self.generation = name
-            self.catalog_version = generation.read_manifest(folder).get("catalog_version", 0) if folder else 0
-            self._invalidate()
-        return True
+            if name == self.generation:
+                return False
+            candidates = [folder] if folder is not None else []
+            candidates += [g for g in generation.generations_newest_first(self.data_dir)
+                           if folder is not None and int(g.name[4:]) < int(name[4:])]
+            first_error: Exception | None = None
+            for candidate in candidates:
+                if candidate.name in self._broken:
+                    continue
+                if candidate.name == self.generation:  # the fallback is what we already serve
+                    self._serving_instead_of = name
+                    return False
+                try:
+                    self._load_into_memory(candidate)
+                except Exception as exc:
+                    log.exception("could not load generation %s", candidate.name)
+                    self._broken.add(candidate.name)
+                    first_error = first_error or exc
+                    continue
+                if candidate is not folder:
+                    log.error("generation %s does not load: serving the previous complete generation %s "
+                              "(re-ingest or fix %s)", name, candidate.name, self.data_dir / name)
+                self._serving_instead_of = name if candidate is not folder else ""
+                return True
+            if folder is None:
+                self._load_into_memory(None)
+                return True
+            self._serving_instead_of = name
+            log.error("no generation of %s loads: keeping the one in memory (%s)", self.data_dir,
+                      self.generation or "empty")
+            if first_error is not None:
+                raise first_error
+            return False
+
+    def _load_into_memory(self, folder: Path | None) -> None:
+        """Swap memory to `folder` (None: empty) or, when it fails, leave memory as it was and raise."""
+        previous = (self.artifacts, self.capabilities, self.index, self.lexical, self.artifact_vectors,
+                    self.names, self.directions, self._by_direction)
+        self._reset_state()
+        try:
+            if folder is not None:
+                self._load(folder)
+        except BaseException:
+            (self.artifacts, self.capabilities, self.index, self.lexical, self.artifact_vectors,
+             self.names, self.directions, self._by_direction) = previous
+            raise
+        self.generation = folder.name if folder is not None else ""
+        self.catalog_version = generation.read_manifest(folder).get("catalog_version", 0) if folder else 0
+        self._invalidate()
 
     def _load(self, folder: Path) -> None:
         self._load_catalog(folder)
@@ -249,11 +291,25 @@ class Engine:
               progress: bool = False, shipped: snapshots.VectorSnapshot | None = None) -> IngestReport:
         """Upsert and delete artifacts; memory and disk move to the new state together or not at all.
 
+        The slow part (embedding new capability texts) runs first, outside the data dir's writer lock (the
+        vectors land in the cache); then, under the lock, the write starts again from the generation
+        committed last by any process and commits on top of it, so no acknowledged write is lost.
+
         With a shared catalog feed (Redis store) the change is published first, then every change up to
         and including it is applied in version order (so every host resolves concurrent writes alike),
         then the generation is committed here; other hosts pick it up with `follow`."""
-        with self._lock:
+        before = self.embedder.encoded_texts
+        if shipped is None:  # shipped vectors (search/snapshot.py) need no embedding
+            self.embedder.encode(list(dict.fromkeys(c.text for a in upserts for c in a.capabilities
+                                                     if c.id not in self.capabilities)), progress=progress)
+        with self._lock, generation.writer_lock(self.data_dir):
             self.reload()
+            committed = generation.current(self.data_dir)
+            if committed is not None and self.generation not in (committed.name, "") and \
+                    self._serving_instead_of != committed.name:
+                raise RuntimeError(f"cannot write: the committed generation {committed.name} does not load "
+                                   "(see the log); fix or remove it first")
+            served = self.generation
             self.follow()
             missing = [d for d in deletes if d not in self.artifacts and d not in {u.id for u in upserts}]
             if missing:
@@ -266,13 +322,14 @@ class Engine:
                         raise RuntimeError(f"catalog change {version} was published but not read back")
                 else:
                     embedded, removed = self._apply_memory(upserts, deletes, progress=progress, shipped=shipped)
-                folder = generation.commit(self.data_dir, self._write_generation)
+                embedded = max(embedded, self.embedder.encoded_texts - before)
+                folder = generation.commit(self.data_dir, self._write_generation, served=served)
             except BaseException:
                 log.exception("write failed: restoring the committed generation")
-                self.generation = "(failed)"
+                self.generation, self._serving_instead_of = "(failed)", ""
                 self.reload()
                 raise
-            self.generation = folder.name
+            self.generation, self._serving_instead_of = folder.name, ""
             self._invalidate()
             if self.feed is not None and (len(upserts) >= 100 or self.catalog_version % SNAPSHOT_EVERY == 0):
                 self.publish_snapshot()
@@ -378,7 +435,7 @@ class Engine:
         locally. False when the feed holds no catalog yet (the caller bootstraps one)."""
         if self.feed is None or self.feed.version() == 0:
             return False
-        with self._lock:
+        with self._lock, generation.writer_lock(self.data_dir):
             self._follow_locked(progress)
             self.generation = generation.commit(self.data_dir, self._write_generation).name
             self._invalidate()
@@ -494,12 +551,20 @@ class Engine:
         best_sim = max((s for caps in grouped.values() for _, s in caps[:1]), default=0.0)
         low = bool(ranked) and best_sim < self.config.low_confidence and not any(
             names.get(h.artifact.id, (0,))[0] >= 2 for h in ranked)
-        result = SearchResult(uuid.uuid4().hex, query, 0.0, ranked, len(order), low, why, facet_counts,
-                              asked.to_dict())
-        if record and vector is not None:
-            self._record(result, text, vector)
+        result = SearchResult(uuid.uuid4().hex, query, 0.0, ranked, len(order), low, why, facets=facet_counts,
+                              understood=asked.to_dict(), normalised=text, vector=vector)
+        if record:
+            self.record(result)
         result.took_ms = round((time.perf_counter() - started) * 1000, 2)
         return result
+
+    def record(self, result: SearchResult) -> None:
+        """Record the match edges of a search that was served. The API calls it once the response is
+        built, so a search that fails is never counted as a match. Recording twice is a no-op."""
+        if result.recorded or result.vector is None:
+            return
+        self._record(result, result.normalised, result.vector)
+        result.recorded = True
 
     def _facet_counts(self, pool: set[str], facets: Sequence[str], types: Sequence[str],
                       pricing: Sequence[str]) -> dict[str, dict[str, int]]:

@@ -20,6 +20,7 @@ generation, in which order they are written and how a folder is read back is dec
 
 from __future__ import annotations
 
+import hashlib
 import json
 import time
 from collections.abc import Mapping
@@ -29,7 +30,7 @@ from pathlib import Path
 import numpy as np
 
 from graph import generations, matchgraph
-from graph.catalog import Artifact
+from graph.catalog import Artifact, CatalogError
 from search import derived, index
 from search.index import VectorIndex
 from search.lexical import LexicalIndex
@@ -57,18 +58,35 @@ class Contents:
 
 
 def current(data_dir: Path) -> Path | None:
-    """The committed generation's folder (None: the data dir holds no catalog yet)."""
+    """The committed generation's folder (None: the data dir holds no catalog yet); when CURRENT names a
+    missing or incomplete folder, the newest complete generation (graph/generations.py)."""
     return generations.current(data_dir)
+
+
+# the writer lock and the complete generations, for writers (Engine.apply) and start-up
+writer_lock = generations.writer_lock
+generations_newest_first = generations.generations_newest_first
+holds_catalog_state = generations.holds_catalog_state
 
 
 # --- reading ---------------------------------------------------------------------------------------
 def read_catalog(folder: Path) -> dict[str, Artifact]:
-    """The artifacts of a generation (validated when written, so not validated again)."""
+    """The artifacts of a generation (validated when written, so not validated again), checked against
+    the size and sha256 in its manifest (generations written before the checksum are read unchecked).
+    Any damage raises CatalogError naming the file (and the line, when a line does not parse)."""
+    path = folder / CATALOG_FILE
+    manifest = read_manifest(folder)
+    data = path.read_bytes()
+    want = manifest.get("catalog_sha256")
+    if want and (len(data) != manifest.get("catalog_bytes", len(data)) or hashlib.sha256(data).hexdigest() != want):
+        raise CatalogError(f"{path}: damaged (size or sha256 differs from {MANIFEST_FILE})")
     artifacts: dict[str, Artifact] = {}
-    with open(folder / CATALOG_FILE, encoding="utf-8") as fh:
-        for line in fh:
+    for n, line in enumerate(data.decode("utf-8", errors="replace").splitlines(), 1):
+        try:
             a = Artifact.from_record(json.loads(line), validate=False)
-            artifacts[a.id] = a
+        except (ValueError, KeyError, TypeError, AttributeError) as exc:
+            raise CatalogError(f"{path}:{n}: unreadable record ({type(exc).__name__}: {exc})") from None
+        artifacts[a.id] = a
     return artifacts
 
 
@@ -111,19 +129,24 @@ def save_derived(folder: Path, artifact_vectors: Mapping[str, np.ndarray], lexic
 def write(folder: Path, contents: Contents) -> None:
     """Write every file of a generation into `folder` (a staging folder), the manifest last."""
     arts = contents.artifacts
-    with open(folder / CATALOG_FILE, "w", encoding="utf-8") as fh:
+    digest = hashlib.sha256()
+    with open(folder / CATALOG_FILE, "wb") as fh:
         for artifact_id in sorted(arts):
-            fh.write(json.dumps(arts[artifact_id].to_record(), ensure_ascii=False) + "\n")
+            line = (json.dumps(arts[artifact_id].to_record(), ensure_ascii=False) + "\n").encode()
+            digest.update(line)
+            fh.write(line)
     matchgraph.save(matchgraph.catalog_graph(arts.values()), folder / GRAPH_FILE)
     contents.index.save(folder)
     derived.save(folder, contents.artifact_vectors, contents.lexical, contents.index.dim)
     manifest = {"artifacts": len(arts), "capabilities": sum(len(a.capabilities) for a in arts.values()),
                 "model": contents.model_id, "index": contents.index.kind, "created_at": time.time(),
-                "catalog_version": contents.catalog_version}
+                "catalog_version": contents.catalog_version, "catalog_sha256": digest.hexdigest(),
+                "catalog_bytes": (folder / CATALOG_FILE).stat().st_size}
     (folder / MANIFEST_FILE).write_text(json.dumps(manifest, indent=2))
 
 
-def commit(data_dir: Path, write_folder) -> Path:
+def commit(data_dir: Path, write_folder, served: str = "") -> Path:
     """Make a new generation current: `write_folder(staging)` (usually `write(staging, contents)`), then
-    the atomic rename and pointer swap of graph/generations.py. Returns the new folder."""
-    return generations.commit(data_dir, write_folder)
+    the atomic rename and pointer swap of graph/generations.py (under `writer_lock`; `served` is never
+    pruned). Returns the new folder."""
+    return generations.commit(data_dir, write_folder, served=served)

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
+import logging
 import os
+import time
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Self
@@ -11,6 +14,7 @@ import numpy as np
 
 from graph.sqlitedb import SQLiteFile
 
+log = logging.getLogger(__name__)
 _CHUNK = 500  # keys per IN (...) query; well under SQLite's bound-parameter limit
 _DTYPE = np.dtype("<f4")  # fixed little-endian so a cache file is portable between machines
 
@@ -33,9 +37,20 @@ class VectorCache:
         self.path = Path(path)
         # NORMAL: WAL stays consistent; losing a cache row is harmless. One connection per process,
         # fork-safe, one lock (graph/sqlitedb.py).
-        self.db = SQLiteFile(self.path, _SCHEMA, synchronous="NORMAL", timeout=timeout)
+        # a damaged file is moved aside and the cache starts empty (it is only a cache)
+        self.db = SQLiteFile(self.path, _SCHEMA, synchronous="NORMAL", timeout=timeout, recover=self._set_aside)
         with self.db.use():  # the schema now, so a bad path fails at open
             pass
+
+    def _set_aside(self, exc: Exception) -> None:
+        """A damaged cache file is only a cache: move it (and its WAL) aside and start an empty one; the
+        vectors are embedded again as they are needed."""
+        stamp = f"damaged-{int(time.time())}-{os.getpid()}"
+        log.warning("vector cache %s is unreadable (%s): moved aside to %s.%s, starting an empty cache",
+                    self.path, exc, self.path.name, stamp)
+        for suffix in ("", "-wal", "-shm"):
+            with contextlib.suppress(FileNotFoundError):
+                os.replace(f"{self.path}{suffix}", f"{self.path}.{stamp}{suffix}")
 
     def get_many(self, keys: Iterable[str]) -> dict[str, np.ndarray]:
         """The cached vectors for the keys that are present; absent or malformed rows are simply misses."""

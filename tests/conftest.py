@@ -53,13 +53,15 @@ def fixture_source(name: str) -> Path:
 
 
 def full_source(name: str) -> Path:
-    """../shared/data/<name> when present; skips without it (a newcomer's clone), fails in CI."""
+    """../shared/data/<name> when present, else skip (in CI too).
+
+    Why not fail in CI: the repo must stand alone (issue 10), and a clean clone may sit anywhere, with no
+    ../shared beside it. Every converter is covered by the shipped samples in tests/fixtures/shared/, which
+    always run; these byte-for-byte checks against the full upstream sources are an extra, run wherever the
+    sources are (the developers' machines)."""
     path = SHARED / "data" / name
     if not path.is_dir():
-        message = f"full upstream source {path} not found (only the sample in tests/fixtures/shared/{name} is)"
-        if os.environ.get("CI"):
-            pytest.fail(message + "; CI runs with ../shared beside the clone")
-        pytest.skip(message)
+        pytest.skip(f"full upstream source {path} not found (only the sample in tests/fixtures/shared/{name} is)")
     return path
 
 

@@ -856,9 +856,11 @@ def test_admin_requires_the_key(client, admin):
 
 
 def test_without_a_configured_key_only_direct_local_clients_may_write(client, monkeypatch):
-    """Local mode: with MATCHGRAPH_API_KEY unset, writes need no token from loopback, and are refused
-    from anywhere else or through a proxy."""
-    monkeypatch.delenv("MATCHGRAPH_API_KEY", raising=False)
+    """Local mode (opt-in, MATCHGRAPH_LOCAL_WRITES=1): with MATCHGRAPH_API_KEY unset, writes need no token
+    from loopback, and are refused from anywhere else or through a proxy."""
+    app = client.application
+    monkeypatch.setitem(app.extensions, "matchgraph.settings",
+                        app.extensions["matchgraph.settings"].replace(api_key="", local_writes=True))
     new = record("open-mode/x", "Open mode", "Written without a token in local mode.")
     remote = {"environ_base": {"REMOTE_ADDR": "203.0.113.9"}}
     assert_error(client.put("/v1/artifacts/open-mode/x", json=new, **remote), 403, "Authorization")

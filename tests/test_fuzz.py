@@ -228,6 +228,7 @@ def test_without_a_configured_key_only_direct_local_clients_write(engine, monkey
     from api.app import create_app
 
     monkeypatch.delenv("MATCHGRAPH_API_KEY", raising=False)
+    monkeypatch.setenv("MATCHGRAPH_LOCAL_WRITES", "1")
     client = create_app(engine=engine, RATELIMIT_ENABLED=False).test_client()
     bad = {"id": "acme/open", "name": "Open", "type": "tool", "capabilities": [{"title": "x"}]}
     remote = client.put("/v1/artifacts/acme/open", json=bad, environ_base={"REMOTE_ADDR": "203.0.113.7"})

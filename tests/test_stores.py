@@ -7,6 +7,7 @@ import math
 import multiprocessing as mp
 import random
 import time
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -24,6 +25,8 @@ from graph.store.redis import RedisStore
 from graph.store.sqlite import SQLiteStore
 
 REDIS_URL = "redis://127.0.0.1:6379/13"
+# One key prefix per test run: two suites on one machine (a soak beside a full run) never touch each other's keys.
+RUN = f"mgtest-{uuid.uuid4().hex[:8]}"
 DAY = 86_400.0
 T0 = 1_699_920_000.0  # 2023-11-14 00:00:00 UTC
 D0, D1, D2 = "2023-11-14", "2023-11-15", "2023-11-16"
@@ -43,12 +46,19 @@ def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[MatchStore
         client.ping()
     except redis.RedisError as exc:
         pytest.fail(f"the Redis store tests need a Redis server at {REDIS_URL}: {exc}")
-    client.flushdb()
-    s = RedisStore(REDIS_URL, prefix="mgtest", shards=4 if request.param == "redis-sharded" else 1)
+    _drop_run_keys(client)
+    s = RedisStore(REDIS_URL, prefix=RUN, shards=4 if request.param == "redis-sharded" else 1)
     yield s
     s.close()
-    client.flushdb()
+    _drop_run_keys(client)
     client.close()
+
+
+def _drop_run_keys(client: redis.Redis) -> None:
+    """Delete this run's keys only (every prefix the tests use starts with RUN; keys are `{RUN...}:...`)."""
+    keys = list(client.scan_iter(match=f"{{{RUN}*", count=1000))
+    for i in range(0, len(keys), 500):
+        client.delete(*keys[i:i + 500])
 
 
 def reopen(store: MatchStore) -> MatchStore:
@@ -217,7 +227,7 @@ def test_record_many_equals_one_by_one(store: MatchStore, tmp_path: Path) -> Non
     if isinstance(store, SQLiteStore):
         single: MatchStore = SQLiteStore(tmp_path / "single.db")
     else:
-        single = RedisStore(REDIS_URL, prefix="mgtest-single", shards=store.n)
+        single = RedisStore(REDIS_URL, prefix=f"{RUN}-single", shards=store.n)
     try:
         expected: list = []
         for ev in events:
@@ -505,11 +515,11 @@ def test_open_store(tmp_path: Path) -> None:
     named = open_store(f"sqlite:///{tmp_path / 'other.db'}", tmp_path)
     assert isinstance(named, SQLiteStore) and named.path == tmp_path / "other.db"
     named.close()
-    remote = open_store(REDIS_URL + "?prefix=mgopen", tmp_path)  # wrapped in the outage spool
-    assert isinstance(remote.authoritative(), RedisStore) and remote.authoritative().prefix == "mgopen"
+    remote = open_store(REDIS_URL + f"?prefix={RUN}-open", tmp_path)  # wrapped in the outage spool
+    assert isinstance(remote.authoritative(), RedisStore) and remote.authoritative().prefix == f"{RUN}-open"
     assert remote.ping()
     remote.close()
-    bare = open_store(REDIS_URL + "?prefix=mgopen", tmp_path, spool=False)
+    bare = open_store(REDIS_URL + f"?prefix={RUN}-open", tmp_path, spool=False)
     assert isinstance(bare, RedisStore)
     bare.close()
     with pytest.raises(ValueError):
@@ -556,7 +566,7 @@ def test_compaction_archives_trims_and_rebuild_replays_archive_plus_tail(store: 
         assert store.compact(0.0) == {"archived": 0, "retained": 1}  # the log is on disk: nothing to do
         return
     assert isinstance(store, RedisStore)
-    archived = RedisStore(store.url, prefix="mgtest-arch", shards=store.n, archive_dir=tmp_path / "archive")
+    archived = RedisStore(store.url, prefix=f"{RUN}-arch", shards=store.n, archive_dir=tmp_path / "archive")
     archived.archive.segment_bytes = 2_000  # several rotated segments per shard
     try:
         random_history(archived, random.Random(7), 300)
@@ -578,7 +588,7 @@ def test_compaction_archives_trims_and_rebuild_replays_archive_plus_tail(store: 
         assert [(q, ev) for q, ev in archived.events() if ev.search_id != "after"] == log
         archived.rebuild()
         assert archived.times_matched(["z"]) == {"z": 1}
-        without = RedisStore(store.url, prefix="mgtest-arch", shards=store.n)  # a host without the files
+        without = RedisStore(store.url, prefix=f"{RUN}-arch", shards=store.n)  # a host without the files
         with pytest.raises(RuntimeError, match="archived"):
             without.rebuild()
         without.close()
@@ -593,7 +603,7 @@ def test_idempotency_keys_expire_after_the_window(store: MatchStore) -> None:
     if isinstance(store, SQLiteStore):
         return
     assert isinstance(store, RedisStore)
-    short = RedisStore(store.url, prefix="mgtest-ttl", shards=store.n, idempotency_window_s=1)
+    short = RedisStore(store.url, prefix=f"{RUN}-ttl", shards=store.n, idempotency_window_s=1)
     try:
         first = short.record_search(search("s1", ["a", "b"]))
         short.record_feedback(FeedbackEvent("s1", "a", "click", T0))

@@ -17,14 +17,16 @@ ARCHIVE_DIR = "log-archive"  # archived Redis log segments (`compact`), under th
 IDEMPOTENCY_WINDOW_S = 7 * 86_400  # search ids and feedback identities are remembered this long
 
 
-def redis_client_options(connect_timeout: float = 0.5, timeout: float = 2.0) -> dict:
-    """Short timeouts and one quick retry, so a dead Redis costs a request milliseconds, not seconds
-    (the spool takes the write). Options in the URL's query string (socket_timeout=...) win."""
+def redis_client_options(connect_timeout: float = 0.5, timeout: float = 1.0) -> dict:
+    """Short timeouts and one quick retry of a dropped connection (never of a timeout: a hung Redis
+    must cost a request at most one socket timeout; the spool takes the write). Options in the URL's
+    query string (socket_timeout=...) win."""
     from redis.backoff import ExponentialBackoff
+    from redis.exceptions import ConnectionError as RedisConnectionError
     from redis.retry import Retry
 
     return {"socket_connect_timeout": float(connect_timeout), "socket_timeout": float(timeout),
-            "retry": Retry(ExponentialBackoff(cap=0.05, base=0.01), 1)}
+            "retry": Retry(ExponentialBackoff(cap=0.05, base=0.01), 1, supported_errors=(RedisConnectionError,))}
 
 
 def store_options(settings: Settings) -> dict:
@@ -48,7 +50,7 @@ def open_catalog_feed(url: str | None, settings: Settings | None = None):
 
 
 def open_store(url: str | None, data_dir: Path, *, spool: bool = True, spool_retry_s: float = 1.0,
-               connect_timeout: float = 0.5, timeout: float = 2.0,
+               connect_timeout: float = 0.5, timeout: float = 1.0,
                idempotency_window_s: float = IDEMPOTENCY_WINDOW_S, archive_dir: Path | None = None,
                shards: int | None = None) -> MatchStore:
     """The store a URL names: none/"" or sqlite:///path -> SQLite (default data_dir/matches.db),

@@ -921,6 +921,10 @@ class RedisStore(MatchStore):
         except redis.RedisError:
             return False
 
+    def check(self) -> None:
+        """Ping, raising what went wrong (the spool tells an outage from a wrong password by it)."""
+        self.r.ping()
+
     def close(self) -> None:
         self.r.close()
 

@@ -75,7 +75,7 @@ RECENT_SEARCHES = 20_000  # searches remembered per process to validate feedback
 LAST_KNOWN_MAX = 200_000  # cached counts per process (cleared when exceeded)
 MAX_ATTEMPTS = 20  # replays of one event failing with an unexpected backend error before it is rejected
 PARK_S = 5.0  # retry interval of feedback waiting for a search spooled elsewhere
-PROBE_S = 0.5  # while the primary is down, at most one availability probe per process this often
+PROBE_S = 0.5  # while the primary is down, the replayer thread probes it this often (never a request thread)
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS spool (
@@ -99,14 +99,35 @@ _UNAVAILABLE_REPLIES = ("MISCONF", "OOM", "LOADING", "READONLY", "MASTERDOWN", "
                         "NOREPLICAS", "BUSY ")
 
 
-def redis_unavailable(exc: BaseException) -> bool:
-    """True for Redis errors that mean "not now" (retry later), False for errors in the request itself."""
+_CONFIG_REPLIES = ("NOAUTH", "WRONGPASS", "NOPERM", "ERR AUTH", "ERR DB INDEX", "ERR INVALID PASSWORD",
+                   "ERR UNKNOWN COMMAND", "ERR WRONG NUMBER OF ARGUMENTS FOR 'AUTH'")
+
+
+def redis_config_error(exc: BaseException) -> bool:
+    """True for errors that waiting will not fix: a wrong password or user, missing ACL permissions, a
+    database index the server does not have. They are not an outage to spool through silently."""
     import redis.exceptions as rx
 
+    if isinstance(exc, rx.AuthenticationError | rx.AuthorizationError | rx.NoPermissionError):
+        return True
+    return isinstance(exc, rx.ResponseError) and str(exc).upper().startswith(_CONFIG_REPLIES)
+
+
+def redis_unavailable(exc: BaseException) -> bool:
+    """True for Redis errors that mean "not now" (retry later), False for errors in the request itself
+    and for configuration errors (`redis_config_error`)."""
+    import redis.exceptions as rx
+
+    if redis_config_error(exc):
+        return False
     if isinstance(exc, rx.ConnectionError | rx.TimeoutError | rx.ClusterError | rx.RedisClusterException
                   | rx.ReadOnlyError | rx.TryAgainError | ConnectionError | TimeoutError):
         return True
     return isinstance(exc, rx.ResponseError) and str(exc).upper().startswith(_UNAVAILABLE_REPLIES)
+
+
+class StoreConfigError(RuntimeError):
+    """The primary refuses us for a reason waiting will not fix (wrong password, ACL, db index)."""
 
 
 _SPOOLS: weakref.WeakSet[SpoolingStore] = weakref.WeakSet()
@@ -143,8 +164,12 @@ class SpoolingStore(MatchStore):
     def __init__(self, primary: MatchStore, spool_path: str | Path, *,
                  unavailable: Callable[[BaseException], bool] = redis_unavailable,
                  retry_interval: float = 1.0, batch: int = 200, orphan_after: float = 3600.0,
-                 replay: bool = True) -> None:
+                 replay: bool = True, config_error: Callable[[BaseException], bool] = redis_config_error,
+                 check: bool = True) -> None:
         self.primary = primary
+        self.is_config_error = config_error
+        self.config_error = ""  # set when the primary refused us for a configuration reason (see /readyz)
+        self.request_probes = 0  # availability probes run on a thread other than the replayer (should stay 0)
         self.spool_path = Path(spool_path)
         self.spool_path.parent.mkdir(parents=True, exist_ok=True)
         self.is_unavailable = unavailable
@@ -170,6 +195,8 @@ class SpoolingStore(MatchStore):
         self.replayed = 0  # events this process moved from the spool into the primary
         with self.db.use():  # schema now, so a bad path fails at open
             pass
+        if check:
+            self._check_config()
         if self._ready_rows():
             log.warning("match-store spool %s holds events from an earlier run: replaying them",
                         self.spool_path)
@@ -217,8 +244,11 @@ class SpoolingStore(MatchStore):
         rows = self._sql(lambda c: c.execute(
             "SELECT (SELECT COUNT(*) FROM spool WHERE parked = 0), (SELECT COUNT(*) FROM spool WHERE parked = 1), "
             "(SELECT COUNT(*) FROM rejected)").fetchone())
-        return {"primary": not self._down, "spooled": int(rows[0]), "parked": int(rows[1]),
-                "rejected": int(rows[2]), "replayed": self.replayed}
+        out = {"primary": not self._down, "spooled": int(rows[0]), "parked": int(rows[1]),
+               "rejected": int(rows[2]), "replayed": self.replayed, "request_probes": self.request_probes}
+        if self.config_error:
+            out["error"] = self.config_error
+        return out
 
     def rejected(self) -> list[tuple[str, dict, str]]:
         """(kind, event dict, reason) of events the primary refused on replay, oldest first."""
@@ -226,15 +256,20 @@ class SpoolingStore(MatchStore):
         return [(k, json.loads(b), r) for k, b, r in rows]
 
     # --- availability ----------------------------------------------------------------------------
+    def _check_config(self) -> None:
+        """At open: a wrong password, missing permission or bad db index is fatal (StoreConfigError), not
+        an outage to spool through forever. An unreachable primary is fine: the spool takes writes."""
+        try:
+            self._ping_primary()
+        except Exception as exc:
+            if self.is_config_error(exc):
+                raise StoreConfigError(f"match store refused the connection: {type(exc).__name__}: {exc} "
+                                       "(check the password, user, ACL and db index in the store URL)") from exc
+
     def _is_down(self) -> bool:
-        """The circuit: while down, the primary is not called, except for one probe per `PROBE_S` (from
-        whichever thread asks first), so recovery is seen at once without every request paying a timeout."""
-        if self._down:
-            now = time.monotonic()
-            if now - self._probed_at >= PROBE_S:
-                self._probed_at = now
-                if self._probe():
-                    self._down = False
+        """The circuit: while down, the primary is not called at all; the replayer thread probes it every
+        `PROBE_S` (never a request thread, so no request waits for a probe of a hung Redis). A hung Redis
+        costs the requests already talking to it at most one socket timeout (1 s, not retried)."""
         return self._down
 
     def _mark_down(self, exc: BaseException) -> None:
@@ -246,11 +281,18 @@ class SpoolingStore(MatchStore):
         self._down = True
 
     def _try(self, fn: Callable[[], T]) -> T:
-        """Call the primary; an outage becomes `_down` and re-raises as StoreUnavailable."""
+        """Call the primary; an outage becomes `_down` and re-raises as StoreUnavailable. A configuration
+        error (wrong password after a rotation, say) is recorded for /readyz and also spools the write:
+        nothing acknowledged is lost while an operator fixes it."""
         try:
             return fn()
         except Exception as exc:
-            if not self.is_unavailable(exc):
+            if self.is_config_error(exc):
+                if not self.config_error:
+                    log.error("match store refuses this client (%s: %s): /readyz answers 503 until it is fixed",
+                              type(exc).__name__, exc)
+                self.config_error = f"{type(exc).__name__}: {exc}"
+            elif not self.is_unavailable(exc):
                 raise
             self._mark_down(exc)
             raise StoreUnavailable(f"match store unavailable: {type(exc).__name__}: {exc}") from exc
@@ -270,11 +312,25 @@ class SpoolingStore(MatchStore):
         except StoreUnavailable:
             return fallback()
 
+    def _ping_primary(self) -> None:
+        """Raise when the primary does not answer (with its own exception when it can say why)."""
+        check = getattr(self.primary, "check", None)
+        if check is not None:
+            check()
+        elif not self.primary.ping():
+            raise ConnectionError("the match store did not answer a ping")
+
     def _probe(self) -> bool:
+        if threading.current_thread() is not self._thread:
+            self.request_probes += 1
         try:
-            return bool(self.primary.ping())
-        except Exception:
+            self._ping_primary()
+        except Exception as exc:
+            if self.is_config_error(exc):
+                self.config_error = f"{type(exc).__name__}: {exc}"
             return False
+        self.config_error = ""
+        return True
 
     # --- writing ---------------------------------------------------------------------------------
     def record_search(self, event: SearchEvent) -> int:
@@ -420,7 +476,7 @@ class SpoolingStore(MatchStore):
             self._thread.start()
 
     def _run(self, stop: threading.Event) -> None:
-        while not stop.wait(self.retry_interval):
+        while not stop.wait(min(self.retry_interval, PROBE_S) if self._down else self.retry_interval):
             try:
                 self.flush()
             except Exception:  # keep the replayer alive whatever happens; the next round retries
@@ -630,9 +686,18 @@ class SpoolingStore(MatchStore):
         return self.primary
 
     def ping(self) -> bool:
-        """Ready while writes are safe: the primary answers, or the spool takes them."""
-        if self._probe():
-            return True
+        """Ready while writes are safe: the primary answers, or the spool takes them. Not ready while the
+        primary refuses us for a configuration reason (the reason is in `status()["error"]`). Never probes
+        a primary known to be down (a hung Redis would hold the health check for seconds)."""
+        if self.config_error:
+            return False
+        if not self._down:
+            try:
+                self._try(self._ping_primary)
+                return True
+            except StoreUnavailable:
+                if self.config_error:
+                    return False
         try:
             self._sql(lambda c: c.execute("SELECT 1").fetchone())
             return True

@@ -1,0 +1,9 @@
+"""gunicorn settings read by every `gunicorn` started from the repo root (the Procfile, tests, benchmarks).
+
+`python -m api serve` sets the same through api/server.py.
+"""
+
+from api.server import LIMIT_REQUEST_LINE, install_json_errors
+
+limit_request_line = LIMIT_REQUEST_LINE
+install_json_errors()  # requests gunicorn refuses itself get the API's JSON error shape, not an HTML page

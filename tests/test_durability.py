@@ -1,0 +1,598 @@
+"""Issue 12: every acknowledged write survives, one bad record never takes search down, safe by default.
+
+Each test here reproduced its bug before the fix (RELIABILITY.md, section "Found adversarially", lists the
+before/after numbers). Multi-process behaviour runs on real gunicorn workers (bench.common.Gunicorn, the
+Procfile's gthread workers) and a Redis of its own (tests/test_reliability.RedisServer).
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import pytest
+from conftest import small_records
+
+from graph import generations
+
+API_KEY = "test-key-12"
+
+
+def record(artifact_id: str, text: str, **extra) -> dict:
+    return {"id": artifact_id, "name": artifact_id, "type": "tool",
+            "capabilities": [{"title": text, "description": f"{text} for issue twelve tests"}], **extra}
+
+
+def committed_ids(data_dir: Path) -> set[str]:
+    """Artifact ids of the committed catalog, read from disk as a fresh process would."""
+    folder = generations.current(data_dir)
+    assert folder is not None
+    with open(folder / "catalog.jsonl", encoding="utf-8") as fh:
+        return {json.loads(line)["id"] for line in fh}
+
+
+@pytest.fixture(scope="module")
+def source(embedder, tmp_path_factory) -> Path:
+    """A pre-ingested small data dir whose vector cache already holds every catalog vector."""
+    from graph.settings import Settings as Config
+    from search.engine import Engine
+    from search.vectorcache import VectorCache
+
+    root = tmp_path_factory.mktemp("durable")
+    catalog = root / "small.jsonl"
+    catalog.write_text("".join(json.dumps(r) + "\n" for r in small_records()))
+    engine = Engine(Config.from_env(data_dir=root / "var", store_url=""), embedder=embedder)
+    engine.ingest([catalog])
+    cache = VectorCache(root / "var" / "vectors.db")
+    cache.put_many(embedder.cache.get_many([embedder.cache_key(c.text) for c in engine.capabilities.values()]))
+    cache.close()
+    engine.close()
+    return root / "var"
+
+
+@pytest.fixture
+def data_dir(source: Path, tmp_path: Path) -> Path:
+    """A private copy of the source data dir (tests write into it)."""
+    import shutil
+
+    target = tmp_path / "var"
+    shutil.copytree(source, target)
+    return target
+
+
+# =====================================================================================================
+# 1. writers are serialised across processes
+# =====================================================================================================
+@pytest.mark.slow
+def test_concurrent_admin_puts_on_two_gunicorn_workers_are_all_committed(data_dir: Path) -> None:
+    """Before: 12 concurrent PUTs x 3 rounds on 2 workers gave 500s (staging rename collisions) and lost
+    acknowledged artifacts. After: every PUT answers 200 and every acknowledged artifact is committed."""
+    from bench.common import Gunicorn
+
+    server = Gunicorn(data_dir, workers=2, threads=4, env={"MATCHGRAPH_API_KEY": API_KEY})
+    statuses: list[tuple[str, int, str]] = []
+    try:
+        server.wait_ready()
+
+        def put(artifact_id: str) -> tuple[str, int, str]:
+            import http.client
+
+            conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=120)
+            body = json.dumps(record(artifact_id, f"convert {artifact_id.replace('-', ' ')} records"))
+            conn.request("PUT", f"/v1/artifacts/{artifact_id}", body=body,
+                         headers={"Content-Type": "application/json", "Authorization": f"Bearer {API_KEY}"})
+            resp = conn.getresponse()
+            text = resp.read().decode(errors="replace")
+            conn.close()
+            return artifact_id, resp.status, text[:300]
+
+        with ThreadPoolExecutor(12) as pool:
+            for round_ in range(2):
+                statuses += pool.map(put, [f"durable-put-{round_}-{i}" for i in range(12)])
+        acknowledged = {a for a, status, _ in statuses if status == 200}
+        failed = [(a, status, text) for a, status, text in statuses if status != 200]
+    finally:
+        tail = server.tail()
+        server.stop()
+    print(f"\n{len(statuses)} PUTs: {len(acknowledged)} x 200, failures {failed[:3]}; "
+          f"missing after commit: {sorted(acknowledged - committed_ids(data_dir))}")
+    assert not failed, (failed[:3], tail)
+    assert acknowledged <= committed_ids(data_dir)
+
+
+def test_a_write_that_starts_from_an_older_generation_keeps_the_other_writers_artifact(make_engine, data_dir):
+    """Before: a CLI ingest that read gen N, embedded for a while and committed gen N+2 dropped what an
+    admin PUT committed as gen N+1 meanwhile. Two engines on one data dir (two processes in production):
+    while A embeds, B writes; A's commit must keep B's artifact, and B's write must not be lost."""
+    a = make_engine(data_dir)
+    b = make_engine(data_dir)
+    b_done = threading.Event()
+    errors: list[BaseException] = []
+
+    def b_writes() -> None:
+        from graph.catalog import Artifact
+
+        try:
+            b.apply(upserts=[Artifact.from_record(record("written-by-b", "merge two calendars"))])
+        except BaseException as exc:  # reported below
+            errors.append(exc)
+        b_done.set()
+
+    real_encode = a.embedder.encode
+    started = []
+
+    def slow_encode(texts, **kw):  # B writes while A is between reading the catalog and committing
+        if not started:
+            started.append(threading.Thread(target=b_writes))
+            started[0].start()
+            b_done.wait(5)  # with the writer lock, B waits for A instead (and finishes after A)
+        return real_encode(texts, **kw)
+
+    a.embedder.encode = slow_encode
+    try:
+        from graph.catalog import Artifact
+
+        a.apply(upserts=[Artifact.from_record(record("written-by-a", "schedule team meetings"))])
+    finally:
+        a.embedder.encode = real_encode
+    started[0].join(60)
+    assert not errors, errors
+    ids = committed_ids(data_dir)
+    assert {"written-by-a", "written-by-b"} <= ids, sorted(ids - set(a.artifacts))
+
+
+# =====================================================================================================
+# 2. one bad record never takes search down; a failed search is not recorded
+# =====================================================================================================
+def admin_app(engine, **settings):
+    from api.app import create_app
+
+    return create_app(engine=engine, RATELIMIT_ENABLED=False, **settings)
+
+
+@pytest.mark.parametrize("value", [10**400, -1, 1.5, "many"])
+def test_out_of_range_signals_are_refused_with_422_naming_the_field(make_engine, data_dir, monkeypatch, value):
+    """Before: signals.downloads = 10**400 was accepted by PUT (200) and by ingest."""
+    monkeypatch.setenv("MATCHGRAPH_API_KEY", API_KEY)
+    engine = make_engine(data_dir)
+    client = admin_app(engine).test_client()
+    body = record("huge-downloads", "count things", signals={"downloads": value})
+    resp = client.put("/v1/artifacts/huge-downloads", data=json.dumps(body), content_type="application/json",
+                      headers={"Authorization": f"Bearer {API_KEY}"})
+    assert resp.status_code == 422, resp.get_data(as_text=True)[:300]
+    assert resp.get_json()["error"]["field"] == "signals.downloads"
+    from graph.catalog import CatalogError
+    from graph.loader import load_artifacts
+
+    bad = data_dir.parent / "bad.jsonl"
+    bad.write_text(json.dumps(body) + "\n")
+    with pytest.raises(CatalogError, match="signals.downloads"):
+        load_artifacts([bad])
+
+
+def test_stored_junk_signals_never_break_search_artifacts_similar_compare_or_pages(make_engine, data_dir, caplog):
+    """Before: one stored record with signals.downloads = 10**400 made search, the artifact, similar, compare
+    and the pages answer 500 for the whole catalog (OverflowError in math.log1p)."""
+    from graph.catalog import Artifact
+
+    engine = make_engine(data_dir)
+    junk = {"junk-huge": 10**400, "junk-nan": float("nan"), "junk-inf": float("inf"), "junk-negative": -7,
+            "junk-string": "lots"}
+    engine.apply(upserts=[Artifact.from_record(record(a, "extract answers from passages",
+                                                      signals={"downloads": v, "stars": v}), validate=False)
+                          for a, v in junk.items()]
+                 + [Artifact.from_record(record("junk-fields", "extract answers from passages", updated_at=20240101,
+                                                description=None, signals={"formats": 7}), validate=False)])
+    client = admin_app(engine).test_client()
+    other = "deepset/roberta-base-squad2"
+    for url in ["/v1/search?q=extract+answers+from+passages", "/v1/artifacts/junk-huge",
+                "/v1/artifacts/junk-huge/similar", f"/v1/compare?a=junk-huge&b={other}", "/v1/artifacts",
+                "/?q=extract+answers", "/artifacts/junk-nan", f"/compare?a=junk-inf&b={other}"]:
+        resp = client.get(url)
+        assert resp.status_code == 200, (url, resp.status_code, resp.get_data(as_text=True)[:300])
+    scores = engine.scores("junk-huge")
+    assert 0 <= scores.unfragile_rank <= 100
+    assert engine.scores("junk-nan").components["adoption"].value == 0.0
+    assert 0 <= engine.scores("junk-fields").unfragile_rank <= 100  # a non-string date, no description
+    assert "clamped" in caplog.text
+
+
+def test_a_search_that_fails_is_not_recorded(make_engine, data_dir, monkeypatch):
+    """Before: the match edges were recorded before the response was built, so a search that answered 500
+    still counted as a match. The failure is injected into building the response."""
+    engine = make_engine(data_dir)
+    client = admin_app(engine).test_client()
+    assert client.get("/v1/search?q=extract+answers+from+passages").status_code == 200
+    before = engine.store.summary()["searches"]
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("injected: the response could not be built")
+
+    monkeypatch.setattr(engine, "scorebook", broken)
+    resp = client.get("/v1/search?q=extract+answers+from+passages")
+    assert resp.status_code == 500
+    monkeypatch.undo()
+    assert engine.store.summary()["searches"] == before
+    assert client.get("/v1/search?q=extract+answers+from+passages").status_code == 200
+    assert engine.store.summary()["searches"] == before + 1
+
+
+# =====================================================================================================
+# 7. HEAD records nothing
+# =====================================================================================================
+def test_head_search_records_nothing(make_engine, data_dir):
+    """Before: HEAD /v1/search (and HEAD /?q=) recorded a search and counted as a match."""
+    engine = make_engine(data_dir)
+    client = admin_app(engine).test_client()
+    before = engine.store.summary()["searches"]
+    assert client.head("/v1/search?q=extract+answers+from+passages").status_code == 200
+    assert client.head("/?q=extract+answers+from+passages").status_code == 200
+    assert engine.store.summary()["searches"] == before
+    assert client.get("/v1/search?q=extract+answers+from+passages").status_code == 200
+    assert engine.store.summary()["searches"] == before + 1
+
+
+# =====================================================================================================
+# 3. safe by default: no CORS on admin routes; no key -> no writes unless explicitly allowed, and then
+#    only from direct local programs
+# =====================================================================================================
+def test_without_a_key_writes_are_refused_unless_local_writes_are_allowed(make_engine, data_dir, monkeypatch):
+    """Before: with no key a loopback PUT was accepted by default, and a proxy that set only
+    X-Forwarded-Host/Proto (or a page's fetch carrying Origin) passed."""
+    monkeypatch.delenv("MATCHGRAPH_API_KEY", raising=False)
+    monkeypatch.delenv("MATCHGRAPH_LOCAL_WRITES", raising=False)
+    engine = make_engine(data_dir)
+    body = record("local-write", "rename photo files")
+
+    def put(client, **headers):
+        return client.put("/v1/artifacts/local-write", data=json.dumps(body), content_type="application/json",
+                          headers=headers)
+
+    default = admin_app(engine).test_client()
+    resp = put(default)
+    assert resp.status_code == 403 and resp.get_json()["error"]["field"] == "Authorization"
+    assert default.delete("/v1/artifacts/deepset/roberta-base-squad2").status_code == 403
+
+    monkeypatch.setenv("MATCHGRAPH_LOCAL_WRITES", "1")
+    local = admin_app(engine).test_client()
+    for headers in ({"Origin": "https://evil.example"}, {"Origin": "null"}, {"X-Forwarded-Host": "a.example"},
+                    {"X-Forwarded-Proto": "https"}, {"Forwarded": "for=203.0.113.9"}, {"Via": "1.1 proxy"},
+                    {"X-Real-IP": "203.0.113.9"}, {"Sec-Fetch-Site": "cross-site"}):
+        resp = put(local, **headers)
+        assert resp.status_code == 403, (headers, resp.get_data(as_text=True)[:200])
+    assert "local-write" not in engine.artifacts
+    assert put(local).status_code == 200  # a direct local program (curl, a script) in opt-in local mode
+
+
+def test_admin_routes_never_get_cors(make_engine, data_dir, monkeypatch):
+    """Before: the CORS preflight granted PUT and DELETE to any origin on /v1/artifacts/<id>."""
+    monkeypatch.setenv("MATCHGRAPH_API_KEY", API_KEY)
+    engine = make_engine(data_dir)
+    client = admin_app(engine, CORS_ORIGINS="*").test_client()
+    origin = {"Origin": "https://evil.example"}
+    artifact = "/v1/artifacts/deepset/roberta-base-squad2"
+    for path, method in ((artifact, "PUT"), (artifact, "DELETE"), ("/v1/artifacts:batch", "POST")):
+        pre = client.options(path, headers={**origin, "Access-Control-Request-Method": method,
+                                            "Access-Control-Request-Headers": "authorization,content-type"})
+        assert "Access-Control-Allow-Origin" not in pre.headers, (path, method, dict(pre.headers))
+        assert method not in pre.headers.get("Access-Control-Allow-Methods", "")
+    resp = client.delete(artifact, headers={**origin, "Authorization": f"Bearer {API_KEY}"})
+    assert "Access-Control-Allow-Origin" not in resp.headers
+    # reads and feedback keep CORS for widgets on other sites
+    assert client.get("/v1/artifacts/bigcode/the-stack-v2", headers=origin).headers["Access-Control-Allow-Origin"]
+    pre = client.options("/v1/feedback", headers={**origin, "Access-Control-Request-Method": "POST"})
+    assert pre.headers.get("Access-Control-Allow-Origin")
+
+
+# =====================================================================================================
+# 4. CURRENT naming a missing generation: fall back, never bootstrap over it, never prune what is served
+# =====================================================================================================
+def test_current_naming_a_missing_generation_falls_back_to_the_newest_complete_one(make_engine, data_dir,
+                                                                                    caplog):
+    """Before: CURRENT -> a missing folder made the data dir look empty; the server bootstrapped the bundled
+    catalog over it and pruned the older generations (a whole catalog lost)."""
+    import logging
+
+    from api.state import bootstrap_catalog
+
+    served = generations.current(data_dir).name
+    ids = committed_ids(data_dir)
+    (data_dir / "CURRENT").write_text("gen-000099")
+    caplog.set_level(logging.ERROR)
+    engine = make_engine(data_dir)
+    assert engine.generation == served and set(engine.artifacts) == ids
+    assert "gen-000099" in caplog.text and "newest complete generation" in caplog.text
+    bootstrap_catalog(engine)  # the server's start-up path: must not replace the catalog
+    assert set(engine.artifacts) == ids and (data_dir / served).is_dir()
+
+
+def test_no_bootstrap_into_a_data_dir_whose_generations_are_all_gone(make_engine, data_dir):
+    import shutil
+
+    from api.state import RefusedBootstrap, bootstrap_catalog
+
+    for folder in data_dir.glob("gen-*"):
+        shutil.rmtree(folder)
+    engine = make_engine(data_dir)
+    assert engine.artifacts == {}
+    with pytest.raises(RefusedBootstrap, match="not bootstrapping"):
+        bootstrap_catalog(engine)
+    assert not list(data_dir.glob("gen-*"))
+
+
+# =====================================================================================================
+# 10. damaged files: the catalog is checksummed with a fallback, a damaged cache is rebuilt, and every
+#     such error names the file
+# =====================================================================================================
+def test_a_damaged_catalog_falls_back_to_the_previous_complete_generation(make_engine, data_dir, caplog):
+    """Before: a damaged catalog.jsonl had no checksum (a flipped byte inside a string loaded silently)
+    and no fallback; the error named no file."""
+    import logging
+
+    from graph.catalog import Artifact
+
+    first = generations.current(data_dir).name
+    writer = make_engine(data_dir)
+    writer.apply(upserts=[Artifact.from_record(record("after-first", "transcribe podcasts"))])
+    newest = generations.current(data_dir)
+    catalog = newest / "catalog.jsonl"
+    data = bytearray(catalog.read_bytes())
+    at = data.index(b"transcribe podcasts")
+    data[at:at + 10] = b"TRANSCRIBE"  # still valid JSON: only a checksum can tell
+    catalog.write_bytes(bytes(data))
+    caplog.set_level(logging.WARNING)
+    engine = make_engine(data_dir)
+    assert engine.generation == first and "after-first" not in engine.artifacts
+    assert str(catalog) in caplog.text and f"serving the previous complete generation {first}" in caplog.text
+    assert engine.search("extract answers from passages", record=False).hits
+
+
+def test_a_damaged_vector_cache_is_rebuilt_and_a_damaged_match_store_is_named(make_engine, data_dir, caplog):
+    """Before: random bytes in vectors.db (a cache) or matches.db stopped start-up with "file is not a
+    database", naming neither."""
+    import logging
+    import os
+    import sqlite3
+
+    (data_dir / "vectors.db").write_bytes(os.urandom(8192))
+    for extra in ("vectors.db-wal", "vectors.db-shm"):
+        (data_dir / extra).unlink(missing_ok=True)
+    caplog.set_level(logging.WARNING)
+    engine = make_engine(data_dir)
+    assert "vectors.db" in caplog.text and "moved aside" in caplog.text
+    assert engine.search("extract answers from passages", record=False).hits
+    engine.close()
+
+    (data_dir / "matches.db").write_bytes(os.urandom(8192))
+    for extra in ("matches.db-wal", "matches.db-shm"):
+        (data_dir / extra).unlink(missing_ok=True)
+    with pytest.raises(sqlite3.DatabaseError, match="matches.db"):
+        make_engine(data_dir)
+
+
+# =====================================================================================================
+# 8. every route serves the current generation
+# =====================================================================================================
+def test_every_route_serves_what_another_process_committed(make_engine, data_dir):
+    """Before: after `python -m api ingest`, GET /v1/artifacts/<new> answered 404 until someone searched."""
+    from graph.catalog import Artifact
+
+    server_engine = make_engine(data_dir)
+    client = admin_app(server_engine).test_client()
+    assert client.get("/v1/artifacts/ingested-elsewhere").status_code == 404
+    cli = make_engine(data_dir)  # what `python -m api ingest` does in its own process
+    cli.apply(upserts=[Artifact.from_record(record("ingested-elsewhere", "caption short videos"))])
+    for url in ("/v1/artifacts/ingested-elsewhere", "/v1/artifacts/ingested-elsewhere/similar",
+                "/artifacts/ingested-elsewhere", "/v1/compare?a=ingested-elsewhere&b=bigcode/the-stack-v2"):
+        assert client.get(url).status_code == 200, url
+    cli.delete(["ingested-elsewhere"])
+    assert client.get("/v1/artifacts/ingested-elsewhere").status_code == 404
+
+
+# =====================================================================================================
+# 11. invalid dates, over-long URLs, rate limits per client
+# =====================================================================================================
+@pytest.mark.parametrize("date", ["2026-02-30", "2026-01-01T25:61:61+99:99", "2025-13-01"])
+def test_impossible_dates_are_refused(make_engine, data_dir, monkeypatch, date):
+    """Before: 2026-02-30 and ...T25:61:61+99:99 fitted the schema's pattern and were stored."""
+    monkeypatch.setenv("MATCHGRAPH_API_KEY", API_KEY)
+    engine = make_engine(data_dir)
+    client = admin_app(engine).test_client()
+    body = record("dated", "index invoices", updated_at=date)
+    resp = client.put("/v1/artifacts/dated", data=json.dumps(body), content_type="application/json",
+                      headers={"Authorization": f"Bearer {API_KEY}"})
+    assert resp.status_code == 422 and resp.get_json()["error"]["field"] == "updated_at", resp.get_data()[:300]
+    body["updated_at"] = "2024-02-29T23:59:59Z"
+    assert client.put("/v1/artifacts/dated", data=json.dumps(body), content_type="application/json",
+                      headers={"Authorization": f"Bearer {API_KEY}"}).status_code == 200
+
+
+@pytest.mark.slow
+def test_over_long_urls_get_the_json_error_shape_from_gunicorn(data_dir) -> None:
+    """Before: a URL over gunicorn's request-line limit (4094 bytes) got gunicorn's HTML 400 page."""
+    import socket
+
+    from bench.common import Gunicorn, call
+
+    server = Gunicorn(data_dir, workers=1, threads=2, app="api.app:create_app()")
+    try:
+        server.wait_ready()
+        status, body = call(server.port, "GET", "/v1/search?k=3&q=" + "long+question+" * 400)  # 5.6 kB
+        assert status in (200, 422) and body, (status, body)  # the app saw it (q may be over its own limit)
+        with socket.create_connection(("127.0.0.1", server.port), timeout=30) as sock:
+            sock.sendall(b"GET /v1/search?q=" + b"x" * 20_000 + b" HTTP/1.1\r\nHost: x\r\n\r\n")
+            raw = b""
+            while chunk := sock.recv(65536):
+                raw += chunk
+    finally:
+        server.stop()
+    head, _, payload = raw.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 414") and b"application/json" in head, raw[:300]
+    error = json.loads(payload)["error"]
+    assert error["code"] == "too_long" and error["field"] == "URL"
+
+
+@pytest.mark.slow
+def test_rate_limits_are_per_client_not_per_worker_on_the_sqlite_store(data_dir: Path) -> None:
+    """Before: with the SQLite store each gunicorn worker counted on its own (memory://), so 2 workers let
+    a client through twice the limit. After: the counters live in the data dir, shared by the workers."""
+    from bench.common import Gunicorn, call
+
+    server = Gunicorn(data_dir, workers=2, threads=2, env={"MATCHGRAPH_RATE_LIMIT": "15/minute"})
+    try:
+        server.wait_ready()
+        statuses = [call(server.port, "GET", "/v1/artifacts?limit=1")[0] for _ in range(45)]  # fresh connections
+        pids = {call(server.port, "GET", "/readyz")[1]["checks"]["pid"] for _ in range(10)}
+    finally:
+        server.stop()
+    print(f"\n45 requests, limit 15/minute, {len(pids)} workers answering: {statuses.count(200)} x 200, "
+          f"{statuses.count(429)} x 429")
+    assert len(pids) == 2
+    assert statuses.count(200) == 15 and statuses.count(429) == 30, statuses
+
+
+# =====================================================================================================
+# 5. a hung Redis: probing in one background thread, requests straight to the spool
+# =====================================================================================================
+@pytest.mark.slow
+def test_a_frozen_redis_under_load_never_holds_requests_for_a_probe(source: Path) -> None:
+    """Before: with Redis SIGSTOPped under load, circuit-breaker probes of ~4 s ran on request threads
+    (requests took 9-11 s). After: no probe runs on a request thread, no error reaches a client, and the
+    counts are exact once Redis answers again. Latencies are printed (bench.load --stall measures them)."""
+    from bench.load import format_report, run
+
+    report = run(clients=6, seconds=12, workers=2, threads=4, source=source, stall=5)
+    print("\n" + format_report(report))
+    assert report["errors"] == 0 and not report["hung_clients"], report["error_kinds"]
+    assert report["latency_ms"]["search (stall)"]["n"] > 0
+    assert report["request_probes"] and set(report["request_probes"].values()) == {0}, report["request_probes"]
+    assert report["counts_exact"], {k: v for k, v in report.items() if k != "server_log_tail"}
+
+
+# =====================================================================================================
+# 9. Redis authentication and configuration errors are fatal at start and make /readyz 503
+# =====================================================================================================
+def test_a_wrong_redis_password_is_fatal_at_start_and_makes_readyz_503(embedder, data_dir, tmp_path) -> None:
+    """Before: a wrong password was treated as an outage: /readyz said ready while every event spooled
+    forever and analytics answered 503."""
+    import redis
+    from test_reliability import RedisServer
+
+    from api.app import create_app
+    from graph.settings import Settings as Config
+    from graph.store import open_store
+    from graph.store.spool import StoreConfigError
+    from search.engine import Engine
+
+    server = RedisServer(tmp_path / "redis").start()
+    try:
+        redis.Redis(port=server.port).config_set("requirepass", "right-secret")
+        wrong = f"redis://:wrong-secret@127.0.0.1:{server.port}/0"
+        with pytest.raises(StoreConfigError, match="(?i)pass"):
+            open_store(wrong, data_dir)
+        # the server: the engine does not start, /readyz is 503 and says why
+        app = create_app(config=Config.from_env(data_dir=data_dir, store_url=wrong), bootstrap=False,
+                         RATELIMIT_ENABLED=False)
+        client = app.test_client()
+        import time
+
+        deadline = time.monotonic() + 60
+        while True:
+            resp = client.get("/readyz")
+            if "pass" in json.dumps(resp.get_json()).lower() or time.monotonic() > deadline:
+                break
+            time.sleep(0.2)
+        app.extensions["matchgraph"].stop()  # no more retries once Redis is gone
+        assert resp.status_code == 503 and "StoreConfigError" in resp.get_json()["checks"]["error"], resp.get_json()
+
+        # a password rotated while running: writes still land in the spool (nothing lost), /readyz is 503
+        right = f"redis://:right-secret@127.0.0.1:{server.port}/0"
+        engine = Engine(Config.from_env(data_dir=data_dir, store_url=right), embedder=embedder)
+        client = create_app(engine=engine, RATELIMIT_ENABLED=False).test_client()
+        assert client.get("/readyz").status_code == 200
+        redis.Redis(port=server.port, password="right-secret").config_set("requirepass", "rotated")
+        engine.store.primary.r.connection_pool.disconnect()  # a new connection must authenticate again
+        assert client.get("/v1/search?q=extract+answers").status_code == 200
+        ready = client.get("/readyz")
+        assert ready.status_code == 503, ready.get_json()
+        assert "AuthenticationError" in ready.get_json()["checks"]["spool"]["error"]
+        assert engine.store.status()["spooled"] == 1
+        engine.close()
+    finally:
+        server.stop()
+
+
+# =====================================================================================================
+# 6. slow request bodies cannot starve `python -m api serve`
+# =====================================================================================================
+@pytest.mark.slow
+def test_clients_trickling_bodies_do_not_starve_python_m_api_serve(data_dir: Path, tmp_path: Path) -> None:
+    """Before: 4 connections trickling a body held the 4 threads of `python -m api serve` and a search
+    timed out after 20 s. After: the search is answered while they trickle, and each of them gets a JSON
+    408 once its body deadline passes (MATCHGRAPH_BODY_TIMEOUT_S, 3 s here)."""
+    import os
+    import signal
+    import socket
+    import subprocess
+    import sys
+    import time
+
+    from bench.common import ROOT, call, free_port
+
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MATCHGRAPH_") or k == "MATCHGRAPH_ONNX_DIR"}
+    env.update(MATCHGRAPH_BODY_TIMEOUT_S="3", MATCHGRAPH_RATE_LIMIT="100000/second", PYTHONUNBUFFERED="1",
+               MATCHGRAPH_RECOMPUTE_EVERY="0")
+    log = open(tmp_path / "serve.log", "wb")  # noqa: SIM115 - closed below
+    proc = subprocess.Popen([sys.executable, "-m", "api", "serve", "--port", str(port), "--data-dir", str(data_dir)],
+                            cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    slow: list[socket.socket] = []
+    try:
+        deadline = time.monotonic() + 300
+        while True:
+            assert proc.poll() is None, (tmp_path / "serve.log").read_text()[-2000:]
+            try:
+                if call(port, "GET", "/readyz")[0] == 200:
+                    break
+            except OSError:
+                pass
+            assert time.monotonic() < deadline, (tmp_path / "serve.log").read_text()[-2000:]
+            time.sleep(0.3)
+        for _ in range(6):  # more slow clients than the old default had threads
+            s = socket.create_connection(("127.0.0.1", port), timeout=60)
+            s.sendall(b"POST /v1/feedback HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                      b"Content-Length: 1000\r\n\r\n{")
+            slow.append(s)
+        time.sleep(0.5)
+        for s in slow:  # still trickling
+            s.sendall(b" ")
+        import http.client
+
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=20)
+        conn.request("GET", "/v1/search?q=extract+answers+from+passages&k=3")
+        resp = conn.getresponse()
+        assert resp.status == 200, resp.read()[:300]
+        conn.close()
+        answers = []
+        for s in slow:
+            raw = b""
+            try:
+                while chunk := s.recv(65536):
+                    raw += chunk
+            except OSError:
+                pass
+            answers.append(raw)
+        assert all(a.startswith(b"HTTP/1.1 408") and b'"code": "timeout"' in a for a in answers), answers[:2]
+    finally:
+        for s in slow:
+            s.close()
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGTERM)
+            try:
+                proc.wait(30)
+            except subprocess.TimeoutExpired:
+                os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait(10)
+        log.close()
