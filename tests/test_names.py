@@ -52,7 +52,7 @@ def test_suggest_orders_by_exactness_then_adoption():
                      art("a/whisper-large", "whisper-large", signals={"downloads": 10_000}),
                      art("b/faster-whisper", "faster-whisper", signals={"downloads": 10**9}),
                      art("c/whisp", "whisp"),
-                     art("d/wisper-bad", "wispr", signals={"downloads": 10**30})])
+                     art("d/wisper-bad", "wispr", signals={"downloads": 10**14})])
     got = [(s.artifact_id, s.match) for s in idx.suggest("whisp", k=10)]
     assert got[:4] == [("c/whisp", "exact"), ("a/whisper-large", "prefix"), ("a/whisper-tiny", "prefix"),
                        ("b/faster-whisper", "word")]
