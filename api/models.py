@@ -38,14 +38,22 @@ class ErrorResponse(BaseModel):
 USER_TOKEN_HELP = ("Pseudonymous id of the user (1-128 of A-Z a-z 0-9 . _ : = + / -), e.g. a random id the "
                    "page keeps in localStorage. Without it the user is a keyed hash of client address and "
                    "User-Agent. Stored only as an HMAC under the server secret.")
+MAX_QUERY_CHARS = 4000  # people paste whole task descriptions; the encoder reads what it can, BM25 all of it
+FACETS = ("type", "pricing")
 
 
 class SearchQuery(Strict):
-    q: str = Field(..., min_length=1, max_length=512, description="What the user needs, in their words.")
+    q: str = Field(..., min_length=1, max_length=MAX_QUERY_CHARS,
+                   description="What the user needs, in their words (a name, a question or a whole task "
+                               "description, up to 4,000 characters).")
     k: int = Field(10, ge=1, le=100, description="Results per page.")
     offset: int = Field(0, ge=0, le=1000, description="Results to skip (pagination).")
-    type: ARTIFACT_TYPES | None = Field(None, description="Only this artifact type.")
-    pricing: PRICING | None = Field(None, description="Only this pricing.")
+    type: list[ARTIFACT_TYPES] = Field(default_factory=list,
+                                       description="Only these artifact types (repeat: type=model&type=dataset).")
+    pricing: list[PRICING] = Field(default_factory=list, description="Only these pricings (repeatable).")
+    facets: str | None = Field(None, max_length=40, pattern=r"^(type|pricing)(,(type|pricing))*$",
+                               description="Comma-separated facets to count over the query's matches: "
+                                           "`type`, `pricing`.")
     record: bool = Field(True, description="false: nothing is recorded and the search_id cannot take feedback.")
     preview: bool = Field(False, description="true for as-you-type previews: logged with the preview flag (its "
                                              "search_id takes feedback) but never counted toward Times Matched, "
@@ -73,6 +81,9 @@ class SearchResultItem(BaseModel):
                                                                  "unfragile_rank (graph/scores.py).")
     times_matched: int
     matched_capabilities: list[MatchedCapability]
+    why: list[str] = Field(default_factory=list,
+                           description="Facets that ranked it: `name: exact|typo|words`, `languages: en → fr`, "
+                                       "`languages: many-to-many`, `modality: audio → text`.")
 
 
 class SearchResponse(BaseModel):
@@ -82,7 +93,32 @@ class SearchResponse(BaseModel):
     total: int
     low_confidence: bool
     recorded: bool
+    understood: dict[str, Any] = Field(default_factory=dict,
+                                       description="Direction facets read from the query: task, inputs, "
+                                                   "outputs, sources, targets (language codes).")
+    facets: dict[str, dict[str, int]] | None = Field(None, description="Counts per value, when `facets` asked.")
     results: list[SearchResultItem]
+
+
+class SuggestQuery(Strict):
+    q: str = Field(..., min_length=1, max_length=200, description="What the user typed so far.")
+    k: int = Field(8, ge=1, le=50, description="Suggestions to return.")
+    type: list[ARTIFACT_TYPES] = Field(default_factory=list, description="Only these artifact types.")
+
+    _clean = field_validator("q")(_no_control)
+
+
+class Suggestion(BaseModel):
+    artifact_id: str
+    name: str
+    type: str
+    match: Literal["exact", "prefix", "word", "typo"] = Field(
+        ..., description="exact name or id; prefix of the name; prefix of a later word; within one typo.")
+
+
+class SuggestResponse(BaseModel):
+    query: str
+    suggestions: list[Suggestion]
 
 
 class FeedbackRequest(Strict):

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import collections
 import re
-import unicodedata
 from typing import get_args
 
 from flask import Blueprint, current_app, redirect, render_template, request, url_for
@@ -23,13 +22,14 @@ from search import related
 from search.engine import Engine
 from search.errors import NotServed, StoreUnavailable, UnknownSearch
 from search.identity import valid_token
+from search.names import compact
 
 bp = Blueprint("pages", __name__, template_folder="templates", static_folder="static",
                static_url_path="/static")
 
 TYPES: tuple[str, ...] = get_args(ARTIFACT_TYPES)
 PRICINGS: tuple[str, ...] = get_args(PRICING)
-MAX_QUERY = 512
+MAX_QUERY = 4000  # as the API: whole task descriptions are welcome
 RESULTS = 10
 SHOWN_CAPABILITIES = 8  # the comparison page lists 8 capabilities, then "+N more capabilities"
 TOP_LINES = 5
@@ -183,32 +183,19 @@ def _options(allowed: tuple[str, ...], counts: collections.Counter, chosen: str)
 
 
 _COUNTS: dict = {}
-_NAMES: dict = {}
 
 
 def _norm(text: str) -> str:
-    """Case-, accent-, punctuation- and separator-insensitive form of a name or id."""
-    text = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode().lower()
-    return re.sub(r"[^a-z0-9]+", "", text)
+    """Case-, accent-, punctuation- and separator-insensitive form of a name or id (search.names.compact)."""
+    return compact(text)
 
 
 def resolve(eng: Engine, text: str) -> list[str]:
     """Artifact ids that `text` names: the id itself, else an exact name, id or id-tail match ignoring case and
-    punctuation ("The Stack v2", "the-stack-v2"), else the engine's own (typo-tolerant) resolver where it has
-    one. Several ids when the name is ambiguous, none when unknown."""
-    text = text.strip()
-    if text in eng.artifacts:
-        return [text]
-    key = (id(eng), eng.generation, len(eng.artifacts))
-    if _NAMES.get("key") != key:
-        index: dict[str, list[str]] = collections.defaultdict(list)
-        for a in eng.artifacts.values():
-            for form in {_norm(a.name), _norm(a.id), _norm(a.id.rsplit("/", 1)[-1])}:
-                if form:
-                    index[form].append(a.id)
-        _NAMES.update(key=key, value=index)
-    found = sorted(set(_NAMES["value"].get(_norm(text), [])))
-    if not found and callable(getattr(eng, "resolve", None)):
+    punctuation ("The Stack v2", "the-stack-v2"), from the engine's name index, else the engine's
+    typo-tolerant resolver. Several ids when the name is ambiguous, none when unknown."""
+    found = eng.named(text)
+    if not found:
         one = eng.resolve(text)
         found = [one] if one in eng.artifacts else []
     return found
@@ -324,10 +311,15 @@ def compare_path(pair: str):
         a, b = "/".join(parts[:i]), "/".join(parts[i:])
         if a in eng.artifacts and b in eng.artifacts:
             return _compare(eng, a, b)
+    for i in range(1, len(parts)):
+        a, b = eng.resolve("/".join(parts[:i])), eng.resolve("/".join(parts[i:]))
+        if a and b:
+            return _compare(eng, a, b)
     raise PageError(404, "Comparison not found", f"{pair[:400]!r} does not name two artifacts of the catalog.")
 
 
 def _compare(eng: Engine, a: str, b: str):
+    a, b = eng.resolve(a) or a, eng.resolve(b) or b  # names ("The Stack v2") and ids in any case
     for artifact_id in (a, b):
         _known(eng, artifact_id)
     if a == b:

@@ -17,6 +17,8 @@ def search_response(engine: Engine, result: SearchResult, recorded: bool = True)
     return {
         "search_id": result.search_id, "query": result.query, "took_ms": result.took_ms,
         "total": result.total, "low_confidence": result.low_confidence, "recorded": recorded,
+        "understood": result.understood,
+        **({"facets": result.facets} if result.facets else {}),
         "results": [
             {"rank": h.rank, "artifact_id": h.artifact.id, "name": h.artifact.name, "type": h.artifact.type,
              "pricing": h.artifact.pricing, "score": round(h.score, 4),
@@ -24,7 +26,8 @@ def search_response(engine: Engine, result: SearchResult, recorded: bool = True)
              "unfragile_rank_interval": list(book.scores(h.artifact.id).rank_interval),
              "times_matched": counts.get(h.artifact.id, 0),
              "matched_capabilities": [{"capability_id": cid, "title": h.artifact_capability(cid),
-                                       "score": round(s, 4)} for cid, s in h.capabilities[:3]]}
+                                       "score": round(s, 4)} for cid, s in h.capabilities[:3]],
+             "why": h.why}
             for h in result.hits
         ],
     }

@@ -117,8 +117,16 @@ def recommend(json: RecommendRequest):
 def compare(query: CompareQuery):
     """Side by side: feature rows, headline, verdict and capability alignment."""
     eng = engine()
-    _known(eng, query.a, "a")
-    _known(eng, query.b, "b")
-    if query.a == query.b:
+    a, b = _resolve(eng, query.a, "a"), _resolve(eng, query.b, "b")
+    if a == b:
         raise ApiError(422, "b: compare two different artifacts", "b")
-    return related.compare(eng, query.a, query.b)
+    return related.compare(eng, a, b)
+
+
+def _resolve(eng, text: str, field: str) -> str:
+    """An artifact id from an id or a name ("The Stack v2", "BERT-large-uncased", one typo); 404 when
+    none or several artifacts answer to it."""
+    artifact_id = eng.resolve(text)
+    if artifact_id is None:
+        raise ApiError(404, f"{field}: no artifact {text[:200]!r} (use an id, or a name from /v1/suggest)", field)
+    return artifact_id

@@ -20,6 +20,8 @@ from api.models import (
     FeedbackRequest,
     SearchQuery,
     SearchResponse,
+    SuggestQuery,
+    SuggestResponse,
 )
 from api.serialize import search_response
 from api.spec import spec
@@ -38,9 +40,8 @@ def search(query: SearchQuery):
     nothing), once the response is built (a search that fails is not a match)."""
     eng = engine()
     with metrics.SEARCH_SECONDS.time():
-        result = eng.search(query.q, k=query.k, offset=query.offset,
-                            types=[query.type] if query.type else (),
-                            pricing=[query.pricing] if query.pricing else (), record=False,
+        result = eng.search(query.q, k=query.k, offset=query.offset, types=query.type, pricing=query.pricing,
+                            record=False, facets=query.facets.split(",") if query.facets else (),
                             user=user_of(eng, query.user_token) if request.method == "GET" else "",
                             preview=query.preview)
     metrics.SEARCHES.inc()
@@ -50,6 +51,17 @@ def search(query: SearchQuery):
     resp = jsonify(search_response(eng, result, recorded=record))
     resp.headers["Cache-Control"] = "no-store"
     return resp
+
+
+@bp.get("/suggest")
+@spec.validate(resp=Response(HTTP_200=SuggestResponse, HTTP_422=ErrorResponse, HTTP_503=ErrorResponse),
+               tags=["search"])
+def suggest(query: SuggestQuery):
+    """Name completions for a search box, as the user types: prefixes of names and of their words,
+    typo tolerant, the most exact match first, then the most adopted. No embedding; nothing recorded."""
+    found = engine().suggest(query.q, k=query.k, types=query.type)
+    return jsonify({"query": query.q, "suggestions": [
+        {"artifact_id": s.artifact_id, "name": s.name, "type": s.type, "match": s.match} for s in found]})
 
 
 @bp.post("/feedback")

@@ -51,7 +51,7 @@ class Recorder:
              headers: dict | None = None, items: int = 3, chars: int = 200, show_body: bool = True,
              curl_body: str | None = None, curl_url: str | None = None, curl_stdin: str | None = None,
              full: tuple[str, ...] = ()) -> Any:
-        url = path + ("?" + urlencode(params) if params else "")
+        url = path + ("?" + urlencode(params, doseq=True) if params else "")
         kwargs: dict = {"headers": dict(headers or {})}
         if body is not None:
             kwargs["json"] = body
@@ -143,13 +143,28 @@ Conventions:
     r.text("Filters and paging:")
     r.call("GET", "/v1/search", params={"q": "extract answers from passages", "k": 2, "offset": 2,
                                          "type": "model"}, items=2, chars=120)
+    r.text("Names first: an exact name or id (any case, any separators) ranks its artifact first, and `why` says so; "
+           "direction and modality read from the query (`understood`) rank models of that direction first:")
+    r.call("GET", "/v1/search", params={"q": "The Stack v2", "k": 2, "record": "false"}, items=2, chars=120)
+    r.call("GET", "/v1/search", params={"q": "translate english to french", "k": 3, "record": "false"}, items=3,
+           chars=120)
+    r.text("Facets (counts per value for the query, each under the other facet's filters) and repeated filters:")
+    r.call("GET", "/v1/search", params={"q": "question answering", "k": 2, "facets": "type,pricing",
+                                         "type": ["model", "dataset"], "record": "false"}, items=2, chars=120)
     r.text("A filter nothing matches gives an empty page (and shows up in `/v1/analytics/queries?kind=zero_results`):")
     r.call("GET", "/v1/search", params={"q": "book a flight", "type": "agent"})
     r.text("Errors:")
-    r.call("GET", "/v1/search", params={"q": "x" * 513},
-           curl_url=f"--get '{HOST}/v1/search' --data-urlencode \"q=$(printf 'x%.0s' {{1..513}})\"")
+    r.call("GET", "/v1/search", params={"q": "x" * 4001},
+           curl_url=f"--get '{HOST}/v1/search' --data-urlencode \"q=$(printf 'x%.0s' {{1..4001}})\"")
     r.call("GET", "/v1/search", params={"q": "extract answers", "k": 0})
     r.call("GET", "/v1/search", params={"q": "extract answers", "kk": 5})
+
+    section("GET /v1/suggest", "Name completions for a search box, as the user types: prefixes of names, ids and "
+            "their words, typo tolerant from 4 characters, the most exact match first (`match`: exact, prefix, word, "
+            "typo), then the most adopted. No embedding and nothing recorded.")
+    r.call("GET", "/v1/suggest", params={"q": "the st", "k": 3})
+    r.call("GET", "/v1/suggest", params={"q": "robrta", "k": 3})
+    r.call("GET", "/v1/suggest", params={"q": "", "k": 3})
 
     section("POST /v1/feedback", "A click, dwell (with `dwell_ms`), upvote or downvote on a result a search "
             "served. Answers 202; later searches for similar intents learn from it.")

@@ -35,7 +35,7 @@ import time  # noqa: E402
 from pathlib import Path  # noqa: E402
 
 from bench.common import ROOT, Gunicorn, load_devset, machine, metrics, table  # noqa: E402
-from bench.perf import latency_row, load_average, med, merge, percentile, run_clients, scratch, search_job  # noqa: E402
+from bench.perf import load_average, med, percentile, run_clients, scratch, search_job  # noqa: E402
 
 DEPTH = 100  # capabilities fetched per query by txtai and the floor before keeping the best per artifact
 
@@ -86,6 +86,56 @@ class Matchgraph:
         self.embedder._lru.clear()  # every query a model call again
 
 
+class MatchgraphHTTP:
+    """`GET /v1/search` through gunicorn (Procfile settings: 2 gthread workers) over matchgraph's data dir,
+    one keep-alive client: the served product path (validation, recording, learning, JSON, HTTP). A new
+    server each pass, so its query-vector LRU never answers a repeated query."""
+
+    name = "matchgraph GET /v1/search over HTTP (gunicorn)"
+
+    def __init__(self, source: Matchgraph) -> None:
+        self.source, self.server, self.conn, self.run_dir, self.used = source, None, None, None, 0.0
+
+    def new_pass(self) -> None:
+        import http.client
+
+        from bench.vectors import link_copy
+
+        self.close()
+        self.run_dir = scratch("mg-peers-http-")
+        self.server = Gunicorn(link_copy(self.source.engine.data_dir, self.run_dir / "var"))
+        self.server.wait_ready()
+        run_clients(self.server.port, 4, [f"warm up {i}" for i in range(16)], 120, search_job)
+        self.conn = http.client.HTTPConnection("127.0.0.1", self.server.port, timeout=60)
+        self.used = 0.0
+
+    def search(self, q: str) -> list[str]:
+        import http.client
+        from urllib.parse import urlencode
+
+        if time.monotonic() - self.used > 1.0:  # gunicorn closes an idle keep-alive connection after 2 s
+            self.conn.close()
+            self.conn = http.client.HTTPConnection("127.0.0.1", self.server.port, timeout=60)
+        self.conn.request("GET", "/v1/search?" + urlencode({"q": q, "k": 10}))
+        resp = self.conn.getresponse()
+        body = json.loads(resp.read())
+        self.used = time.monotonic()
+        if resp.status != 200:
+            raise RuntimeError(f"HTTP {resp.status}: {body}")
+        return [r["artifact_id"] for r in body["results"]]
+
+    def close(self) -> None:
+        if self.conn is not None:
+            self.conn.close()
+            self.conn = None
+        if self.server is not None:
+            self.server.stop()
+            self.server = None
+        if self.run_dir is not None:
+            shutil.rmtree(self.run_dir, ignore_errors=True)
+            self.run_dir = None
+
+
 class Txtai:
     name = "txtai 9 (Faiss + SQLite content)"
 
@@ -134,30 +184,6 @@ class Floor:
         pass
 
 
-def http_latency(data_dir: Path, qs: list[str], repeats: int, log) -> dict:
-    """matchgraph through gunicorn (Procfile settings), one client, every query distinct."""
-    from bench.vectors import link_copy
-
-    p50s, p95s = [], []
-    for _ in range(repeats):
-        run = scratch("mg-peers-http-")
-        server = Gunicorn(link_copy(data_dir, run / "var"))
-        try:
-            server.wait_ready()
-            run_clients(server.port, 8, [f"warm up {i}" for i in range(16)], 120, search_job)
-            tallies, elapsed = run_clients(server.port, 1, qs, 600, search_job)
-            row = latency_row(merge(tallies), elapsed)
-            if row["errors"]:
-                raise RuntimeError(f"HTTP errors: {merge(tallies).errors}")
-            p50s.append(row["p50"])
-            p95s.append(row["p95"])
-        finally:
-            server.stop()
-            shutil.rmtree(run, ignore_errors=True)
-    log(f"http p50 {p50s}")
-    return {"p50": med(p50s), "p95": med(p95s)}
-
-
 def run(args, log=print) -> dict:
     from sentence_transformers import SentenceTransformer
 
@@ -184,6 +210,7 @@ def run(args, log=print) -> dict:
         mg, tx = Matchgraph(Embedder()), Txtai(model_path)
         floor = Floor(SentenceTransformer(model_path, device="cpu"))
         systems = [mg, tx, floor]
+        web = MatchgraphHTTP(mg) if args.http_repeats else None
 
         builds: dict[str, list[float]] = {s.name: [] for s in systems}
         notes: dict[str, dict] = {}
@@ -195,14 +222,16 @@ def run(args, log=print) -> dict:
                 builds[s.name].append(time.perf_counter() - start)
             log(f"build {rep + 1}: " + ", ".join(f"{k} {v[-1]:.1f}s" for k, v in builds.items()))
 
-        lat: dict[str, list[tuple[float, float]]] = {s.name: [] for s in systems}
-        ranked: dict[str, list[list[str]]] = {s.name: [] for s in systems}
+        searchers = systems + ([web] if web else [])  # HTTP alternates with the in-process systems, query by query
+        lat: dict[str, list[tuple[float, float]]] = {s.name: [] for s in searchers}
+        ranked: dict[str, list[list[str]]] = {s.name: [] for s in searchers}
         for rep in range(args.repeats):
-            times: dict[str, list[float]] = {s.name: [] for s in systems}
-            for s in systems:
+            times: dict[str, list[float]] = {s.name: [] for s in searchers}
+            for s in searchers:
                 s.new_pass()
+            n = len(searchers)
             for i, q in enumerate(qs):
-                for s in systems[(i + rep) % 3:] + systems[:(i + rep) % 3]:
+                for s in searchers[(i + rep) % n:] + searchers[:(i + rep) % n]:
                     start = time.perf_counter()
                     got = s.search(q)
                     times[s.name].append(1000 * (time.perf_counter() - start))
@@ -220,9 +249,9 @@ def run(args, log=print) -> dict:
             start = time.perf_counter()
             mg.engine.search(q, k=10)  # record + learn on: what a served search does in process
             product.append(1000 * (time.perf_counter() - start))
-        http = http_latency(mg.engine.data_dir, qs[:args.product_queries], args.http_repeats, log) \
-            if args.http_repeats else None
 
+        if web:
+            web.close()
         floor_p50 = med([x[0] for x in lat[floor.name]], 2)
         out_rows = []
         for s in systems:
@@ -234,6 +263,12 @@ def run(args, log=print) -> dict:
                              "p50 ms": p50, "p95 ms": med([x[1] for x in lat[s.name]], 2),
                              "p50 vs floor": f"{p50 / floor_p50:.2f}x" if floor_p50 else "",
                              **m})
+        if web:
+            out_rows.append({"system": web.name, "texts embedded": "", "build s": "", "capabilities/s": "",
+                             "p50 ms": med([x[0] for x in lat[web.name]], 2),
+                             "p95 ms": med([x[1] for x in lat[web.name]], 2),
+                             "p50 vs floor": f"{med([x[0] for x in lat[web.name]], 2) / floor_p50:.2f}x",
+                             **metrics(ranked[web.name], gold)})
         out_rows.append({"system": "matchgraph, dense alone (no BM25)", "texts embedded": "", "build s": "",
                          "capabilities/s": "",
                          "p50 ms": "", "p95 ms": "", "p50 vs floor": "", **metrics(dense_ranked, gold)})
@@ -247,9 +282,14 @@ def run(args, log=print) -> dict:
             {"path": "matchgraph Engine.search, in process, product path (record + learning on)",
              "p50 ms": round(percentile(product, 50), 2), "vs floor": f"{percentile(product, 50) / floor_p50:.2f}x"},
         ]
-        if http:
-            overhead.append({"path": "matchgraph GET /v1/search through gunicorn, 1 client, loopback",
-                             "p50 ms": http["p50"], "vs floor": f"{http['p50'] / floor_p50:.2f}x"})
+        if web:
+            web_p50, tx_p50 = med([x[0] for x in lat[web.name]], 2), med([x[0] for x in lat[tx.name]], 2)
+            overhead.append({"path": "matchgraph GET /v1/search through gunicorn, alternating query by query "
+                                     "with the in-process systems", "p50 ms": web_p50,
+                             "vs floor": f"{web_p50 / floor_p50:.2f}x"})
+            report["http_vs_txtai_p50"] = round(web_p50 / tx_p50, 3)
+            report["http_vs_txtai_p95"] = round(med([x[1] for x in lat[web.name]], 2)
+                                                / med([x[1] for x in lat[tx.name]], 2), 3)
         report["overhead"] = overhead
         report["load_average_end"] = load_average()
         mg.engine.close()
@@ -269,6 +309,8 @@ def render(report: dict) -> str:
                                "p50 vs floor", "R@1", "R@5", "R@10", "MRR@10"]), "",
         "Where a search's time goes (same queries, same run):", "",
         table(report["overhead"], ["path", "p50 ms", "vs floor"]), "",
+        *([f"HTTP / txtai in process: p50 {report['http_vs_txtai_p50']}, p95 {report['http_vs_txtai_p95']} "
+           "(alternating query by query in one run).", ""] if "http_vs_txtai_p50" in report else []),
         f"Index kinds: {json.dumps(report['build_notes'])}",
     ])
 
@@ -278,7 +320,8 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--repeats", type=int, default=3, help="search passes over the dev set")
     parser.add_argument("--build-repeats", type=int, default=3, help="index builds per system")
-    parser.add_argument("--http-repeats", type=int, default=1, help="gunicorn runs for the HTTP row (0: skip)")
+    parser.add_argument("--http-repeats", type=int, default=1,
+                        help="1: add GET /v1/search through gunicorn to the alternation; 0: skip it")
     parser.add_argument("--limit", type=int, default=None, help="first N dev queries")
     parser.add_argument("--product-queries", type=int, default=200)
     parser.add_argument("--catalog-limit", type=int, default=None, help="first N catalog records")

@@ -238,6 +238,12 @@ class Settings:
                                      kind="int", minimum=0)
     low_confidence: float = setting("MATCHGRAPH_LOW_CONFIDENCE", 0.35,
                                     "a top score below this marks the search low-confidence", kind="float")
+    name_ranking: bool = setting("MATCHGRAPH_NAME_RANKING", True,
+                                 "exact, one-typo and whole-word name matches rank first (search.names)",
+                                 kind="bool")
+    direction_ranking: bool = setting("MATCHGRAPH_DIRECTION_RANKING", True,
+                                      "direction and modality agreement (languages, speech/text/image) ranks "
+                                      "next (search.direction)", kind="bool")
     scores_ttl_s: float = setting("MATCHGRAPH_SCORES_TTL_S", 30.0,
                                   "seconds the computed UnfragileRank components are reused", kind="float",
                                   minimum=0)

@@ -27,6 +27,7 @@ from graph.settings import REDIS_SCHEMES, Settings
 from graph.store import open_catalog_feed, open_store, store_options
 from graph.store.base import MatchStore, QueryStat
 from graph.store.catalogfeed import SNAPSHOT_EVERY, FeedBehind
+from search import direction as directions
 from search import generation
 from search import snapshot as snapshots
 from search.embedder import Embedder
@@ -34,6 +35,7 @@ from search.identity import load_secret, user_key
 from search.index import IndexCorrupt, VectorIndex
 from search.learning import IntentMemory
 from search.lexical import LexicalIndex
+from search.names import NameIndex, compact
 from search.ranking import dense_score, fuse, group_hits
 from search.vectorcache import VectorCache
 
@@ -54,6 +56,7 @@ class Hit:
     dense: float = 0.0
     lexical: float = 0.0
     learned: float = 0.0
+    why: list[str] = field(default_factory=list)
 
     def artifact_capability(self, capability_id: str) -> str:
         """Display title of one of this artifact's capabilities."""
@@ -72,12 +75,19 @@ class SearchResult:
     total: int
     low_confidence: bool = False
     learned_from: dict[str, list[str]] = field(default_factory=dict)
+    facets: dict[str, dict[str, int]] = field(default_factory=dict)
+    understood: dict = field(default_factory=dict)
     normalised: str = ""
     vector: np.ndarray | None = field(default=None, repr=False)
     recorded: bool = False
     user: str = ""  # who searched (pseudonymous key), recorded with the search (graph/dedup.py)
     preview: bool = False
     filtered: bool = False
+
+
+FACET_FIELDS = ("type", "pricing")
+MAX_DIRECTION_CANDIDATES = 64  # artifacts matching a query's direction added beyond the vector search's reach
+ENCODER_CHARS = 4096  # the encoder sees its first max_length tokens anyway: do not tokenise pages it drops
 
 
 @dataclass
@@ -130,6 +140,9 @@ class Engine:
         self.index = VectorIndex(self.embedder.dim, ann_threshold=self.config.ann_threshold)
         self.lexical = LexicalIndex({})
         self.artifact_vectors: dict[str, np.ndarray] = {}
+        self.names = NameIndex(())
+        self.directions: dict[str, directions.Direction] = {}
+        self._by_direction: dict[directions.Direction, list[str]] = {}
 
     def reload(self) -> bool:
         """Load the committed generation if it differs from the one in memory; True when it did.
@@ -178,13 +191,15 @@ class Engine:
 
     def _load_into_memory(self, folder: Path | None) -> None:
         """Swap memory to `folder` (None: empty) or, when it fails, leave memory as it was and raise."""
-        previous = (self.artifacts, self.capabilities, self.index, self.lexical, self.artifact_vectors)
+        previous = (self.artifacts, self.capabilities, self.index, self.lexical, self.artifact_vectors,
+                    self.names, self.directions, self._by_direction)
         self._reset_state()
         try:
             if folder is not None:
                 self._load(folder)
         except BaseException:
-            (self.artifacts, self.capabilities, self.index, self.lexical, self.artifact_vectors) = previous
+            (self.artifacts, self.capabilities, self.index, self.lexical, self.artifact_vectors,
+             self.names, self.directions, self._by_direction) = previous
             raise
         self.generation = folder.name if folder is not None else ""
         self.catalog_version = generation.read_manifest(folder).get("catalog_version", 0) if folder else 0
@@ -205,7 +220,17 @@ class Engine:
                 self.index.upsert([c.id for c in caps], self.embedder.encode([c.text for c in caps]))
             generation.save_index(folder, self.index)
         self._load_derived(folder)
+        self._derive_names_and_directions()
         self._check_encoder(folder)
+
+    def _derive_names_and_directions(self) -> None:
+        """Name keys (exact / prefix / typo) and direction facets of every artifact, from its metadata."""
+        self.names = NameIndex(self.artifacts.values())
+        self.directions = {a.id: d for a in self.artifacts.values() if (d := directions.derive(a))}
+        # artifacts by distinct direction (a few dozen values): a query's agreement is computed once per value
+        self._by_direction: dict[directions.Direction, list[str]] = {}
+        for artifact_id, d in self.directions.items():
+            self._by_direction.setdefault(d, []).append(artifact_id)
 
     def _check_encoder(self, folder: Path) -> None:
         """Queries and stored vectors must come from the same encoder: say so when they do not."""
@@ -248,6 +273,7 @@ class Engine:
             mean = vecs.mean(axis=0)
             self.artifact_vectors[artifact_id] = mean / (np.linalg.norm(mean) or 1.0)
         self.lexical = LexicalIndex({a.id: a.lexical_text for a in self.artifacts.values()})
+        self._derive_names_and_directions()
 
     def _invalidate(self) -> None:
         self._scorebook = None
@@ -444,10 +470,18 @@ class Engine:
 
     def search(self, query: str, k: int = 10, *, offset: int = 0, types: Sequence[str] = (),
                pricing: Sequence[str] = (), record: bool = True, learn: bool = True,
-               mode: str = "hybrid", user: str = "", preview: bool = False) -> SearchResult:
+               mode: str = "hybrid", facets: Sequence[str] = (), user: str = "",
+               preview: bool = False) -> SearchResult:
         """Rank artifacts for a query; records the match edges of what was served when `record`.
 
-        `mode` "dense" or "lexical" switches one signal off (for evaluation); "hybrid" is the product.
+        Order (Algolia-style criteria, each only breaking the previous one's ties): the name tier (exact
+        name or id > within a typo > whole words of the name, `search.names`), then direction agreement
+        (matching > silent > contradicting, `search.direction`), then relevance (dense + BM25 + what was
+        learned from feedback). Learning therefore only reorders within a tier.
+
+        `mode` "dense" or "lexical" switches one signal off (for evaluation; "lexical" embeds nothing
+        when nothing is recorded or learned); "hybrid" is the product. `facets` ("type", "pricing")
+        adds counts per value over the query's matches, each counted under the other facets' filters.
         """
         started = time.perf_counter()
         try:
@@ -455,44 +489,87 @@ class Engine:
         except Exception:  # logged in reload; keep serving the generation in memory
             pass
         normalised = normalise_query(query)
-        vector = self.encode_query(normalised or query)
+        text = normalised or query
+        needs_vector = mode != "lexical" or record or (learn and self.config.learned_cap > 0)
+        vector = self.encode_query(text[:ENCODER_CHARS]) if needs_vector else None
         wanted = offset + k
         filtered = bool(types or pricing)
         with self._lock:
             n = len(self.index)
             depth = min(n, max(200, 20 * wanted) if not filtered else max(2000, 50 * wanted))
-            hits = self.index.search(vector[None, :], depth)[0] if n else []
+            hits = self.index.search(vector[None, :], depth)[0] if n and mode != "lexical" else []
             grouped = group_hits(hits, _Owner(self.capabilities))
-            lexical = self.lexical.scores(normalised or query)
+            lexical = self.lexical.scores(text) if mode != "dense" else {}
             artifacts = self.artifacts
+            names = self.names.match(query) if self.config.name_ranking else {}
+            asked = directions.parse(query) if self.config.direction_ranking else directions.Direction()
+            agree: dict[str, tuple[float, list[str]]] = {}
+            matching: list[str] = []
+            for d, members in (self._by_direction.items() if asked else ()):
+                verdict = directions.agreement(asked, d)
+                if verdict[0]:
+                    agree.update(dict.fromkeys(members, verdict))
+                    if verdict[0] > 0:
+                        matching += [a for a in members if a not in grouped]
+            index = self.index
+            vecs = self.artifact_vectors
+            if len(matching) > MAX_DIRECTION_CANDIDATES and vector is not None:  # keep the nearest ones
+                sims = np.stack([vecs[a] for a in matching]) @ vector
+                matching = [matching[i] for i in np.argsort(-sims)[:MAX_DIRECTION_CANDIDATES]]
+            caps_of = {a: artifacts[a].capabilities for a in set(names) | set(matching)
+                       if a not in grouped and a in artifacts}
 
-        def allowed(artifact_id: str) -> bool:
+        # artifacts named by the query, or matching its direction, are candidates even when the vector
+        # search did not reach them: score them on their own capabilities
+        if vector is not None and mode != "lexical":
+            for a, caps in caps_of.items():
+                sims = sorted(((c.id, float(index.reconstruct(c.id) @ vector)) for c in caps if c.id in index),
+                              key=lambda cs: -cs[1])
+                if sims:
+                    grouped[a] = sims
+
+        def allowed(artifact_id: str, kinds: Sequence[str] = types, prices: Sequence[str] = pricing) -> bool:
             a = artifacts.get(artifact_id)
-            return a is not None and (not types or a.type in types) and (not pricing or a.pricing in pricing)
+            return a is not None and (not kinds or a.type in kinds) and (not prices or a.pricing in prices)
 
-        dense = {a: dense_score([s for _, s in caps], self.config.multi_match_credit)
-                 for a, caps in grouped.items() if allowed(a) and mode != "lexical"}
-        lexical = {a: s for a, s in lexical.items() if allowed(a) and mode != "dense"}
+        dense_all = {a: dense_score([s for _, s in caps], self.config.multi_match_credit)
+                     for a, caps in grouped.items() if a in artifacts and mode != "lexical"}
+        pool = set(dense_all) | {a for a in lexical if a in artifacts} | {a for a in names if a in artifacts}
+        facet_counts = self._facet_counts(pool, facets, types, pricing) if facets else {}
+        dense = {a: s for a, s in dense_all.items() if allowed(a)}
+        lexical = {a: s for a, s in lexical.items() if allowed(a)}
         fused = fuse(dense, lexical, self.config.lexical_weight)
+        for a in names:
+            if a not in fused and allowed(a):
+                fused[a] = 0.0
         learned, why = ({}, {})
-        if learn and self.config.learned_cap > 0:
+        if learn and self.config.learned_cap > 0 and vector is not None:
             learned, why = self.intents.learned(vector, cap=self.config.learned_cap,
                                                 min_similarity=self.config.intent_min_similarity,
                                                 k=self.config.intent_neighbours, scale=self.config.learned_scale,
                                                 min_users=self.config.learn_min_users)
             learned = {a: v for a, v in learned.items() if allowed(a) and a in fused}
         final = {a: s + learned.get(a, 0.0) for a, s in fused.items()}
-        order = sorted(final, key=lambda a: (-final[a], a))
+
+        def key(a: str) -> tuple:
+            tier = names.get(a)
+            return (-(tier[0] if tier else 0), -(tier[1] if tier else 0.0),
+                    -agree.get(a, (0, []))[0], -final[a], a)
+
+        order = sorted(final, key=key)
         top_lex = max(lexical.values(), default=0.0)
-        ranked = [
-            Hit(rank, artifacts[a], final[a], grouped.get(a, [])[:5], dense.get(a, 0.0),
-                lexical.get(a, 0.0) / top_lex if top_lex else 0.0, learned.get(a, 0.0))
-            for rank, a in enumerate(order[offset:wanted], start=offset + 1)
-        ]
+        ranked = []
+        for rank, a in enumerate(order[offset:wanted], start=offset + 1):
+            reasons = [f"name: {names[a][2]}"] if a in names else []
+            reasons += agree.get(a, (0, []))[1]
+            ranked.append(Hit(rank, artifacts[a], final[a], grouped.get(a, [])[:5], dense.get(a, 0.0),
+                              lexical.get(a, 0.0) / top_lex if top_lex else 0.0, learned.get(a, 0.0), reasons))
         best_sim = max((s for caps in grouped.values() for _, s in caps[:1]), default=0.0)
-        low = bool(ranked) and best_sim < self.config.low_confidence
-        result = SearchResult(uuid.uuid4().hex, query, 0.0, ranked, len(order), low, why,
-                              normalised or query, vector, user=user, preview=preview, filtered=filtered)
+        low = bool(ranked) and best_sim < self.config.low_confidence and not any(
+            names.get(h.artifact.id, (0,))[0] >= 2 for h in ranked)
+        result = SearchResult(uuid.uuid4().hex, query, 0.0, ranked, len(order), low, why, facets=facet_counts,
+                              understood=asked.to_dict(), normalised=text, vector=vector, user=user,
+                              preview=preview, filtered=bool(types or pricing))
         if record:
             self.record(result)
         result.took_ms = round((time.perf_counter() - started) * 1000, 2)
@@ -506,6 +583,41 @@ class Engine:
         self._record(result, result.normalised, result.vector, user=result.user, preview=result.preview,
                      filtered=result.filtered)
         result.recorded = True
+
+    def _facet_counts(self, pool: set[str], facets: Sequence[str], types: Sequence[str],
+                      pricing: Sequence[str]) -> dict[str, dict[str, int]]:
+        """Counts per value of each facet over the query's matches, under the filters of the other facets
+        (disjunctive faceting: the type counts say what each type option would return with this pricing)."""
+        out: dict[str, dict[str, int]] = {}
+        for name in facets:
+            counts: dict[str, int] = {}
+            for a in pool:
+                art = self.artifacts[a]
+                if name == "type" and pricing and art.pricing not in pricing:
+                    continue
+                if name == "pricing" and types and art.type not in types:
+                    continue
+                value = art.type if name == "type" else art.pricing
+                counts[value] = counts.get(value, 0) + 1
+            out[name] = dict(sorted(counts.items(), key=lambda kv: (-kv[1], kv[0])))
+        return out
+
+    def suggest(self, prefix: str, k: int = 8, types: Sequence[str] = ()) -> list:
+        """Name completions as the user types (`search.names.NameIndex.suggest`); no embedding."""
+        return self.names.suggest(prefix, k=k, types=types)
+
+    def named(self, text: str) -> list[str]:
+        """Every artifact `text` names exactly: the id itself, else the ids whose name, id or id tail has the
+        same compact form (case, accents, punctuation and separators ignored), sorted."""
+        text = text.strip()
+        if text in self.artifacts:
+            return [text]
+        return sorted(self.names.exact.get(compact(text), {}))
+
+    def resolve(self, text: str) -> str | None:
+        """The artifact id a user means by an id or a name (case, separators, one typo); None if unknown
+        or ambiguous."""
+        return self.names.resolve(text)
 
     def _record(self, result: SearchResult, normalised: str, vector: np.ndarray, *, user: str = "",
                 preview: bool = False, filtered: bool = False) -> None:

@@ -144,6 +144,10 @@ def test_search_headers_offset_and_filters(client):
 
 def test_search_limits_accept_the_edges(client, engine):
     assert search(client, "q" * 512, k=1)["query"] == "q" * 512
+    # people paste whole task descriptions: 3,000 characters answer 200 (the encoder truncates, BM25 reads all)
+    long = ("I need a model that reads a passage of text and answers questions about it. " * 40)[:3000]
+    body = search(client, long, k=3, record="false")
+    assert body["query"] == long and body["results"][0]["artifact_id"] in QA
     assert len(search(client, "image classification", k=100)["results"]) == len(engine.artifacts)
     assert search(client, "image classification", offset=1000)["results"] == []
 
@@ -151,15 +155,16 @@ def test_search_limits_accept_the_edges(client, engine):
 @pytest.mark.parametrize("query, field", [
     ("", "q"),
     ("q=", "q"),
-    ("q=" + "a" * 513, "q"),
+    ("q=" + "a" * 4001, "q"),
     ("q=ok&k=0", "k"),
     ("q=ok&k=101", "k"),
     ("q=ok&k=abc", "k"),
     ("q=ok&k=1.5", "k"),
     ("q=ok&offset=-1", "offset"),
     ("q=ok&offset=1001", "offset"),
-    ("q=ok&type=spaceship", "type"),
-    ("q=ok&pricing=cheap", "pricing"),
+    ("q=ok&type=spaceship", "type[0]"),  # filters repeat (type=model&type=dataset): the bad one is named
+    ("q=ok&type=model&type=spaceship", "type[1]"),
+    ("q=ok&pricing=cheap", "pricing[0]"),
     ("q=ok&colour=blue", "colour"),
     ("q=bad%00byte", "q"),
 ])
@@ -764,6 +769,64 @@ def test_compare_errors(client, query, status, field):
     assert_error(client.get("/v1/compare?" + query), status, field)
 
 
+def test_compare_accepts_names_in_any_case(client):
+    by_id = client.get("/v1/compare?a=bigcode/the-stack-v2&b=deepset/roberta-base-squad2").get_json()
+    by_name = client.get("/v1/compare", query_string={"a": "The Stack v2", "b": "Deepset/RoBERTa-Base-SQuAD2"})
+    assert by_name.status_code == 200, by_name.get_data(as_text=True)
+    assert (by_name.get_json()["a"], by_name.get_json()["b"]) == (by_id["a"], by_id["b"])
+    typo = client.get("/v1/compare", query_string={"a": "the stak v2", "b": "roberta-base-squad2"}).get_json()
+    assert (typo["a"], typo["b"]) == ("bigcode/the-stack-v2", "deepset/roberta-base-squad2")
+
+
+# --- names, suggest, facets -------------------------------------------------------------------------
+def test_exact_names_and_ids_rank_first(client):
+    for q in ("The Stack v2", "bigcode/the-stack-v2", "THE_STACK-V2", "the-stack-v2",
+              "bert-large-uncased-whole-word-masking-finetuned-squad", "Deepset/RoBERTa-Base-SQuAD2"):
+        top = search(client, q, k=3, record="false")["results"][0]
+        assert top["why"] == ["name: exact"], (q, top)
+    assert search(client, "the stak v2", k=3, record="false")["results"][0]["artifact_id"] == "bigcode/the-stack-v2"
+
+
+def test_suggest_completes_names_and_words(client):
+    resp = client.get("/v1/suggest?q=the%20st&k=5")
+    assert resp.status_code == 200
+    body = resp.get_json()
+    assert body["query"] == "the st"
+    first = body["suggestions"][0]
+    assert first == {"artifact_id": "bigcode/the-stack-v2", "name": "The Stack v2", "type": "dataset",
+                     "match": "prefix"}
+    words = client.get("/v1/suggest?q=whole-word").get_json()["suggestions"]
+    assert "bert-large-uncased-whole-word-masking-finetuned-squad" in [s["artifact_id"] for s in words]
+    assert {s["match"] for s in words} == {"word"}
+    typo = client.get("/v1/suggest?q=robrta").get_json()["suggestions"]
+    assert typo and all(s["match"] == "typo" and "roberta" in s["artifact_id"] for s in typo)
+    only = client.get("/v1/suggest?q=the&type=model").get_json()["suggestions"]
+    assert "bigcode/the-stack-v2" not in [s["artifact_id"] for s in only]
+    assert client.get("/v1/suggest?q=zzzzzzzzzz").get_json() == {"query": "zzzzzzzzzz", "suggestions": []}
+
+
+@pytest.mark.parametrize("query, field", [("", "q"), ("q=", "q"), ("q=a&k=0", "k"), ("q=a&k=51", "k"),
+                                          ("q=" + "a" * 201, "q"), ("q=a&type=car", "type[0]")])
+def test_suggest_rejects_bad_parameters(client, query, field):
+    assert_error(client.get("/v1/suggest?" + query), 422, field)
+
+
+def test_facets_count_per_value_and_filters_take_several_values(client, engine):
+    body = search(client, "question answering model", facets="type,pricing", record="false")
+    facets = body["facets"]
+    assert set(facets) == {"type", "pricing"}
+    assert facets["type"]["dataset"] == 1 and sum(facets["type"].values()) == sum(facets["pricing"].values())
+    assert sum(facets["type"].values()) == body["total"]
+    both = search(client, "question answering model", type=["model", "dataset"], k=100, record="false")
+    kinds = {r["type"] for r in both["results"]}
+    assert kinds == {"model", "dataset"} and both["total"] == facets["type"]["model"] + facets["type"]["dataset"]
+    # disjunctive: the type counts under a type filter still show every type
+    filtered = search(client, "question answering model", type="dataset", facets="type", record="false")
+    assert filtered["facets"]["type"] == facets["type"] and filtered["total"] == 1
+    assert "facets" not in search(client, "question answering model", record="false")
+    assert_error(client.get("/v1/search?q=x&facets=colour"), 422, "facets")
+
+
 # --- analytics -------------------------------------------------------------------------------
 def test_analytics_top_summary_and_errors(client):
     search(client, "semantic segmentation", k=3)
@@ -1140,7 +1203,8 @@ def test_openapi_document_lists_every_v1_path(client, app):
             "/v1/analytics/artifacts/{artifact_id}/timeline", "/v1/analytics/queries", "/v1/analytics/summary",
             "/v1/artifacts:batch", "/v1/feedback:batch"} <= set(doc["paths"])
     params = {p["name"]: p for p in doc["paths"]["/v1/search"]["get"]["parameters"]}
-    assert params["q"]["required"] is True and params["q"]["schema"]["maxLength"] == 512
+    assert params["q"]["required"] is True and params["q"]["schema"]["maxLength"] == 4000
+    assert "/v1/suggest" in doc["paths"] and params["type"]["schema"]["type"] == "array"
     assert "202" in doc["paths"]["/v1/feedback"]["post"]["responses"]
     batch = doc["paths"]["/v1/feedback:batch"]["post"]
     assert "202" in batch["responses"] and "security" not in batch  # public, like /v1/feedback

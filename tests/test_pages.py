@@ -231,6 +231,10 @@ def test_compare_routes_resolve_slashed_ids(client) -> None:
     same = client.get("/compare", query_string={"a": BERT, "b": BERT})
     assert same.status_code == 422 and same.mimetype == "text/html"
     assert '<label for="a">' in client.get("/compare").get_data(as_text=True)
+    # names work too (any case), in the form (redirected to the ids) and in the path
+    by_name = client.get("/compare", query_string={"a": BERT.upper(), "b": "The Stack v2"}, follow_redirects=True)
+    assert by_name.status_code == 200 and by_name.get_data(as_text=True) == want
+    assert client.get(f"/compare/{BERT}/The Stack v2").get_data(as_text=True) == want
 
 
 def test_analytics_page_draws_svg_charts_and_lists_weak_queries(client, engine) -> None:

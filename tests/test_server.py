@@ -168,7 +168,7 @@ def test_search_feedback_artifact_compare_analytics_over_http(server, redis15):
 
     similar = get(base, f"/v1/artifacts/{top_id}/similar", k=3)
     assert len(similar["alternatives"]) == 3 and top_id not in [a["artifact_id"] for a in similar["alternatives"]]
-    assert requests.get(f"{base}/v1/search", params={"q": "x" * 513}, timeout=30).status_code == 422
+    assert requests.get(f"{base}/v1/search", params={"q": "x" * 4001}, timeout=30).status_code == 422
     assert requests.get(f"{base}/openapi.json", timeout=30).json()["openapi"].startswith("3.")
     assert "matchgraph_http_requests_total" in requests.get(f"{base}/metrics", timeout=30).text
 
