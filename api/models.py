@@ -139,19 +139,23 @@ class CapabilityOut(BaseModel):
 
 
 class ComponentExplanation(BaseModel):
-    value: float
+    value: float | None = Field(..., description="0..1, or null when nothing in the record measures it")
+    known: bool = True
     weight: float
+    effective_weight: float = Field(..., description="the weight renormalised over the known components")
     points: float
     reasons: list[str]
 
 
 class ScoresOut(BaseModel):
     unfragile_rank: int = Field(..., ge=0, le=100)
-    adoption: float = Field(..., ge=0, le=1)
-    quality: float = Field(..., ge=0, le=1)
-    ecosystem: float = Field(..., ge=0, le=1)
-    match_graph: float = Field(..., ge=0, le=1)
-    freshness: float = Field(..., ge=0, le=1)
+    adoption: float | None = Field(..., ge=0, le=1, description="null: unknown (no adoption signal)")
+    quality: float | None = Field(..., ge=0, le=1, description="null: unknown (no benchmark score or Elo)")
+    ecosystem: float | None = Field(..., ge=0, le=1)
+    match_graph: float | None = Field(..., ge=0, le=1)
+    freshness: float | None = Field(..., ge=0, le=1, description="null: unknown (no update date)")
+    unknown: list[str] = Field(default_factory=list, description="components left out of UnfragileRank")
+    renormalised: bool = Field(False, description="true when weights were renormalised over known components")
     explanation: dict[str, ComponentExplanation]
 
 

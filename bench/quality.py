@@ -1,6 +1,10 @@
 """Retrieval quality on the Gorilla dev sets: BM25 alone, dense alone, the hybrid search, and learning.
 
-    python -m bench.quality [--limit N] [--skip-learning]
+    python -m bench.quality [--limit N] [--skip-learning] [--catalog whole|gorilla|both]
+
+`whole` is the bundled catalog (every source); `gorilla` the catalog before issue 13 (the Gorilla APIBench
+models and the two seed records), so a change in the dev-set figures can be told apart from the catalog
+growing around the same gold models.
 """
 
 from __future__ import annotations
@@ -11,7 +15,7 @@ import json
 import shutil
 import time
 
-from bench.common import WORK, bundled_engine, load_devset, machine, metrics, split, table
+from bench.common import GORILLA_SUBSET, WORK, bundled_engine, load_devset, machine, metrics, split, table
 
 SCROLL = 50
 
@@ -34,7 +38,7 @@ def zero_shot(engine, limit: int | None) -> list[dict]:
     return out
 
 
-def learning(limit: int | None) -> list[dict]:
+def learning(limit: int | None, catalog: str = "catalog") -> list[dict]:
     """80% of torchhub_train as searches with a click on the gold result, measured on the other 20%.
 
     The simulated user reads up to `SCROLL` results (k=SCROLL is served) and clicks the gold model
@@ -42,9 +46,9 @@ def learning(limit: int | None) -> list[dict]:
     """
     rows = load_devset("torchhub_train")[:limit]
     train, test = split(rows)
-    work = WORK / "learning"
+    work = WORK / f"learning-{catalog}"
     shutil.rmtree(work, ignore_errors=True)
-    shutil.copytree(WORK / "catalog", work, ignore=shutil.ignore_patterns("matches.db*"))
+    shutil.copytree(WORK / catalog, work, ignore=shutil.ignore_patterns("matches.db*"))
     engine = bundled_engine(work)
     engine.store.clear()
     before = evaluate(engine, test, learn=False)
@@ -62,24 +66,34 @@ def learning(limit: int | None) -> list[dict]:
     ]
 
 
+CATALOGS = {"whole": ("catalog", None), "gorilla": ("catalog-gorilla", GORILLA_SUBSET)}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--limit", type=int, default=None, help="use only the first N dev rows (smoke runs)")
     parser.add_argument("--skip-learning", action="store_true")
+    parser.add_argument("--catalog", choices=["whole", "gorilla", "both"], default="both",
+                        help="search the whole bundled catalog, the Gorilla subset, or both side by side")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
-    engine = bundled_engine()
-    report = {"date": dt.date.today().isoformat(), "machine": machine(),
-              "zero_shot": zero_shot(engine, args.limit)}
-    if not args.skip_learning:
-        report["learning"] = learning(args.limit)
+    names = ["whole", "gorilla"] if args.catalog == "both" else [args.catalog]
+    report: dict = {"date": dt.date.today().isoformat(), "machine": machine(), "zero_shot": [], "learning": []}
+    for name in names:
+        folder, paths = CATALOGS[name]
+        engine = bundled_engine(WORK / folder, paths)
+        label = f"{name} ({len(engine.artifacts):,} artifacts, {len(engine.capabilities):,} capabilities)"
+        report["zero_shot"] += [{"catalog": label, **row} for row in zero_shot(engine, args.limit)]
+        engine.close()
+        if not args.skip_learning:
+            report["learning"] += [{"catalog": label, **row} for row in learning(args.limit, folder)]
     if args.json:
         print(json.dumps(report, indent=2))
         return
-    cols = ["system", "R@1", "R@5", "R@10", "MRR@10", "queries", "ms/query"]
+    cols = ["catalog", "system", "R@1", "R@5", "R@10", "MRR@10", "queries", "ms/query"]
     print(f"## Zero-shot retrieval, huggingface_eval ({report['date']}, {report['machine']})\n")
     print(table(report["zero_shot"], cols))
-    if "learning" in report:
+    if report["learning"]:
         print("\n## Learning from feedback, torchhub_train 80/20 split\n")
         print(table(report["learning"], cols[:-1]))
 

@@ -27,6 +27,7 @@ from graph.store import open_catalog_feed, open_store, store_options
 from graph.store.base import MatchStore, QueryStat
 from graph.store.catalogfeed import SNAPSHOT_EVERY, FeedBehind
 from search import generation
+from search import snapshot as snapshots
 from search.embedder import Embedder
 from search.index import IndexCorrupt, VectorIndex
 from search.learning import IntentMemory
@@ -211,10 +212,16 @@ class Engine:
         artifacts = load_artifacts(paths)
         if not artifacts:
             raise CatalogError("no catalog records found in " + ", ".join(str(p) for p in paths))
-        return self.apply(upserts=artifacts, progress=progress)
+        shipped = None
+        for path in paths:  # a catalog folder (or a file's folder) may ship its vectors (search/snapshot.py)
+            folder = (Path(path) if Path(path).is_dir() else Path(path).parent) / snapshots.FOLDER
+            if (folder / snapshots.META).is_file():
+                shipped = snapshots.VectorSnapshot.open(folder, self.embedder)
+                break
+        return self.apply(upserts=artifacts, progress=progress, shipped=shipped)
 
     def apply(self, upserts: Sequence[Artifact] = (), deletes: Sequence[str] = (),
-              progress: bool = False) -> IngestReport:
+              progress: bool = False, shipped: snapshots.VectorSnapshot | None = None) -> IngestReport:
         """Upsert and delete artifacts; memory and disk move to the new state together or not at all.
 
         With a shared catalog feed (Redis store) the change is published first, then every change up to
@@ -229,11 +236,11 @@ class Engine:
             try:
                 if self.feed is not None:
                     version = self.feed.publish([a.to_record() for a in upserts], list(deletes))
-                    embedded, removed = self._follow_locked(progress=progress)
+                    embedded, removed = self._follow_locked(progress=progress, shipped=shipped)
                     if self.catalog_version < version:
                         raise RuntimeError(f"catalog change {version} was published but not read back")
                 else:
-                    embedded, removed = self._apply_memory(upserts, deletes, progress=progress)
+                    embedded, removed = self._apply_memory(upserts, deletes, progress=progress, shipped=shipped)
                 folder = generation.commit(self.data_dir, self._write_generation)
             except BaseException:
                 log.exception("write failed: restoring the committed generation")
@@ -247,8 +254,8 @@ class Engine:
             return IngestReport(len(upserts), sum(len(a.capabilities) for a in upserts), embedded,
                                 removed, folder.name)
 
-    def _apply_memory(self, upserts: Sequence[Artifact], deletes: Sequence[str],
-                      progress: bool = False) -> tuple[int, int]:
+    def _apply_memory(self, upserts: Sequence[Artifact], deletes: Sequence[str], progress: bool = False,
+                      shipped: snapshots.VectorSnapshot | None = None) -> tuple[int, int]:
         """Apply upserts and deletes to the live catalog, index and derived state (nothing on disk).
         Returns (capability texts embedded, capabilities removed). Deletes of unknown ids are ignored."""
         new_catalog = dict(self.artifacts)
@@ -263,8 +270,12 @@ class Engine:
                    if cid not in self.index or cid not in self.capabilities or self.capabilities[cid].text != c.text]
         removed = sorted(old_caps - set(new_caps))
         before = self.embedder.encoded_texts
-        vectors = self.embedder.encode([c.text for c in changed], progress=progress)
+        vectors, from_snapshot = snapshots.encode(self.embedder, [c.text for c in changed], shipped,
+                                                  progress=progress)
         embedded = self.embedder.encoded_texts - before
+        if shipped is not None:
+            log.info("%d of %d capability vectors taken from the shipped snapshot, %d embedded",
+                     from_snapshot, len(changed), embedded)
         if removed:
             self.index.remove(removed)
         if changed:
@@ -286,7 +297,8 @@ class Engine:
                 self._invalidate()
             return self.catalog_version - before
 
-    def _follow_locked(self, progress: bool = False, from_snapshot: bool = False) -> tuple[int, int]:
+    def _follow_locked(self, progress: bool = False, from_snapshot: bool = False,
+                       shipped: snapshots.VectorSnapshot | None = None) -> tuple[int, int]:
         try:
             changes = list(self.feed.changes(self.catalog_version))
         except FeedBehind:
@@ -308,7 +320,7 @@ class Engine:
             for artifact_id in ch.deletes:
                 upserts.pop(artifact_id, None)
                 deletes.add(artifact_id)
-        got = self._apply_memory(list(upserts.values()), sorted(deletes), progress=progress)
+        got = self._apply_memory(list(upserts.values()), sorted(deletes), progress=progress, shipped=shipped)
         self.catalog_version = changes[-1].version
         return got
 

@@ -116,7 +116,10 @@ def recommend(engine: Engine, positive: Sequence[str], negative: Sequence[str] =
     return out
 
 
-def _fmt(value: float) -> str:
+def _fmt(value: float | None) -> str:
+    if value is None:
+        return "Unknown"
+    value = round(value, 2)
     return f"{value:.2f}".rstrip("0").rstrip(".") if value not in (0, 1) else str(int(value))
 
 
@@ -135,7 +138,7 @@ def compare(engine: Engine, a: str, b: str) -> dict:
     ]
     for c in ("adoption", "quality", "ecosystem", "match_graph"):
         rows.append({"feature": LABELS[c].title() if c != "match_graph" else "Match Graph",
-                     "a": _fmt(round(comp[a][c], 2)), "b": _fmt(round(comp[b][c], 2))})
+                     "a": _fmt(comp[a][c]), "b": _fmt(comp[b][c])})
     rows += [
         {"feature": "Pricing", "a": art[a].pricing.capitalize(), "b": art[b].pricing.capitalize()},
         {"feature": "Capabilities", "a": f"{len(art[a].capabilities)} decomposed",
@@ -171,8 +174,11 @@ def compare(engine: Engine, a: str, b: str) -> dict:
 def _verdict(name: dict[str, str], a: str, b: str, comp: dict) -> str:
     """Who leads on which component; differences under 0.05 read as ties."""
     lead: dict[str, list[str]] = {a: [], b: []}
-    ties = []
+    ties, unknown = [], []
     for c in COMPONENTS:
+        if comp[a].get(c) is None or comp[b].get(c) is None:  # unknown on a side: no lead either way
+            unknown.append(LABELS[c])
+            continue
         diff = comp[a][c] - comp[b][c]
         if abs(diff) < TIE:
             ties.append(LABELS[c])
@@ -194,6 +200,9 @@ def _verdict(name: dict[str, str], a: str, b: str, comp: dict) -> str:
         sentence += " " + ", while ".join(parts) + "."
     if ties:
         sentence += f" They tie on {_join(ties)}."
+    if unknown:
+        sentence += (f" {_join(unknown).capitalize()} {'is' if len(unknown) == 1 else 'are'} unknown for at "
+                     "least one of them (left out, weights renormalised).")
     return sentence
 
 

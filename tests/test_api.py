@@ -520,11 +520,18 @@ def test_artifact_detail(client):
     assert a["times_matched"] >= 0
     scores = a["scores"]
     assert set(scores["explanation"]) == {"adoption", "quality", "ecosystem", "match_graph", "freshness"}
+    assert "quality" in scores["unknown"] and scores["quality"] is None, "no benchmark or Elo: unknown, not 0"
+    assert scores["renormalised"]
     for name, exp in scores["explanation"].items():
-        assert 0 <= scores[name] <= 1 and exp["value"] == scores[name] and exp["reasons"]
-        assert exp["points"] == pytest.approx(100 * exp["weight"] * exp["value"], abs=0.06)
+        assert exp["value"] == scores[name] and exp["reasons"]
+        if not exp["known"]:
+            assert exp["value"] is None and exp["effective_weight"] == 0 and exp["points"] == 0
+            continue
+        assert 0 <= scores[name] <= 1
+        assert exp["points"] == pytest.approx(100 * exp["effective_weight"] * exp["value"], abs=0.06)
     assert abs(sum(e["points"] for e in scores["explanation"].values()) - scores["unfragile_rank"]) <= 1
     assert sum(e["weight"] for e in scores["explanation"].values()) == pytest.approx(1)
+    assert sum(e["effective_weight"] for e in scores["explanation"].values()) == pytest.approx(1, abs=1e-3)
 
 
 @pytest.mark.parametrize("path", [
@@ -637,8 +644,11 @@ def _check_compare(body: dict, client) -> None:
     assert rows["UnfragileRank"] == (f"{sa['unfragile_rank']}/100", f"{sb['unfragile_rank']}/100")
     for feature, key in (("Adoption", "adoption"), ("Quality", "quality"), ("Ecosystem", "ecosystem"),
                          ("Match Graph", "match_graph")):
-        assert float(rows[feature][0]) == pytest.approx(sa[key], abs=0.006)
-        assert float(rows[feature][1]) == pytest.approx(sb[key], abs=0.006)
+        for shown, value in zip(rows[feature], (sa[key], sb[key]), strict=True):
+            if value is None:  # unknown is shown as unknown, never as 0
+                assert shown == "Unknown"
+            else:
+                assert float(shown) == pytest.approx(value, abs=0.006)
     assert rows["Type"] == (detail[a]["type"].capitalize(), detail[b]["type"].capitalize())
     assert rows["Pricing"] == (detail[a]["pricing"].capitalize(), detail[b]["pricing"].capitalize())
     assert rows["Capabilities"] == (f"{len(detail[a]['capabilities'])} decomposed",
@@ -659,7 +669,11 @@ def _check_compare(body: dict, client) -> None:
                "b": re.search(re.escape(nb) + r" is stronger on ([^.,]+(?:, [^.,]+)*(?: and [^.,]+)?)",
                               body["verdict"]),
                "tie": re.search(r"They tie on ([^.]+)\.", body["verdict"])}
+    unknown = re.search(r" ([A-Z][^.]*) (?:is|are) unknown for at least one of them", body["verdict"])
     for comp, label in labels.items():
+        if sa[comp] is None or sb[comp] is None:
+            assert unknown and label in unknown.group(1).lower(), (comp, body["verdict"])
+            continue
         diff = sa[comp] - sb[comp]
         where = "tie" if abs(diff) < 0.05 else ("a" if diff > 0 else "b")
         assert clauses[where] and label in clauses[where].group(1), (comp, diff, body["verdict"])
@@ -696,8 +710,11 @@ def test_compare_reads_equal_components_as_ties(client, admin):
         assert sa["unfragile_rank"] == sb["unfragile_rank"]
         rank = sa["unfragile_rank"]
         assert body["headline"].startswith(f"Twin 1 and Twin 2 rank the same at {rank}/100.")
-        assert body["verdict"] == (f"Twin 1 and Twin 2 both score {rank}/100. They tie on adoption, quality, "
-                                   f"ecosystem, match graph and freshness.")
+        known = [label for key, label in (("adoption", "adoption"), ("quality", "quality"),
+                                          ("ecosystem", "ecosystem"), ("match_graph", "match graph"),
+                                          ("freshness", "freshness")) if sa[key] is not None]
+        assert body["verdict"].startswith(f"Twin 1 and Twin 2 both score {rank}/100. They tie on "
+                                          f"{', '.join(known[:-1])} and {known[-1]}.")
         assert all(r["a"] == r["b"] for r in body["rows"] if r["feature"] != "Times Matched")
         assert all(i["similarity"] == pytest.approx(1, abs=1e-3) for i in body["capability_alignment"])
     finally:

@@ -70,7 +70,8 @@ def servers(cluster: Cluster, embedder, tmp_path_factory: pytest.TempPathFactory
     ports = free_ports(SERVERS)
     env = {k: v for k, v in os.environ.items() if not k.startswith(("MATCHGRAPH_", "PROMETHEUS_"))}
     env.update(MATCHGRAPH_STORE=cluster.url, MATCHGRAPH_LOG_LEVEL="WARNING", MATCHGRAPH_API_KEY=KEY,
-               MATCHGRAPH_CATALOG_POLL_S="0.5", MATCHGRAPH_RATE_LIMIT="1000000/minute;100000/second",
+               MATCHGRAPH_CATALOG_POLL_S="0.5", MATCHGRAPH_SETTLE_WINDOW_S="0",  # every search counts
+               MATCHGRAPH_RATE_LIMIT="1000000/minute;100000/second",
                PYTHONPATH=str(ROOT), PYTHONUNBUFFERED="1")
     try:
         for i, port in enumerate(ports):
@@ -148,7 +149,8 @@ def test_three_servers_share_one_catalog_and_exact_counts(servers: list[str], cl
 
     def one(j: int) -> list[str]:
         base = servers[j % SERVERS]
-        resp = requests.get(f"{base}/v1/search", params={"q": QUERIES[j % len(QUERIES)], "k": 10}, timeout=60)
+        resp = requests.get(f"{base}/v1/search", params={"q": QUERIES[j % len(QUERIES)], "k": 10}, timeout=60,
+                            headers={"User-Agent": f"multihost-user-{j}"})  # 3,000 people, not one
         assert resp.status_code == 200, resp.text[:300]
         return [r["artifact_id"] for r in resp.json()["results"] if r["rank"] <= 10]
 

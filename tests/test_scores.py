@@ -1,4 +1,4 @@
-"""UnfragileRank components: each in 0..1, per-type normalisation, explanations that add up."""
+"""UnfragileRank components: each in 0..1 or unknown, one adoption scale, explanations that add up."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import json
 import pytest
 
 from graph.catalog import Artifact
-from graph.scores import COMPONENTS, ScoreBook, freshness, quality, weights_for
+from graph.scores import COMPONENTS, ScoreBook, completeness, freshness, weights_for
 
 
 def art(id: str, type: str = "model", **fields) -> Artifact:
@@ -16,39 +16,68 @@ def art(id: str, type: str = "model", **fields) -> Artifact:
     return Artifact.from_record(record)
 
 
-def test_adoption_is_log_normalised_within_each_type() -> None:
+def test_adoption_is_a_percentile_over_the_whole_catalog_and_unknown_without_signals() -> None:
     book = ScoreBook([
         art("big", signals={"downloads": 1_000_000}), art("small", signals={"downloads": 1_000}),
         art("data", "dataset", signals={"downloads": 10}), art("none"),
+        art("lib", "library", signals={"stars": 50, "dependents": 7}),
     ])
-    assert book.scores("big").components["adoption"].value == pytest.approx(1.0)
-    assert 0.4 < book.scores("small").components["adoption"].value < 0.6
-    assert book.scores("data").components["adoption"].value == pytest.approx(1.0), "best of its own type"
-    assert book.scores("none").components["adoption"].value == 0
+    adoption = {a: book.scores(a).components["adoption"] for a in ("big", "small", "data", "none", "lib")}
+    assert adoption["big"].value == pytest.approx(1.0)
+    assert adoption["small"].value == pytest.approx(2 / 3), "one scale across types: the dataset counts too"
+    assert adoption["data"].value == pytest.approx(1 / 3), "a dataset is not the best of its own type any more"
+    assert adoption["lib"].value == pytest.approx(1.0), "the mean of its signals' percentiles"
+    assert not adoption["none"].known and adoption["none"].reasons[0].endswith("unknown")
+    out = book.scores("none").to_dict()
+    assert out["adoption"] is None and "adoption" in out["unknown"] and out["renormalised"]
 
 
-def test_quality_checklist_rewards_complete_capabilities() -> None:
-    bare = quality(art("bare"))
+def test_unknown_components_are_left_out_and_the_weights_renormalised() -> None:
+    book = ScoreBook([art("a", signals={"stars": 10}, updated_at=dt.date.today().isoformat()), art("b")],
+                     match_scores={"a": 0.5, "b": 0.5})
+    a, b = book.scores("a"), book.scores("b")
+    assert not a.components["quality"].known and a.components["freshness"].known
+    eff = b.effective_weights()
+    assert eff["adoption"] == eff["quality"] == eff["freshness"] == 0
+    assert sum(eff.values()) == pytest.approx(1.0)
+    assert b.unfragile_rank == round(100 * eff["match_graph"] * 0.5), "ecosystem 0 + match graph 0.5 only"
+    assert sum(b.points().values()) == pytest.approx(b.unfragile_rank, abs=0.5)
+
+
+def test_quality_comes_from_benchmarks_and_elo_only() -> None:
+    book = ScoreBook([
+        art("x", "agent", signals={"elo": {"Search": {"elo": 1400}}}),
+        art("y", "agent", signals={"elo": {"Search": {"elo": 1000}}, "benchmarks": [{"name": "b", "score": 80}]}),
+        art("z", description="d" * 200, url="https://example.org"),
+    ])
+    assert book.scores("x").components["quality"].value == pytest.approx(1.0)
+    assert book.scores("y").components["quality"].value == pytest.approx((0.5 + 0.8) / 2)
+    assert not book.scores("z").components["quality"].known, "a complete record is not a measured quality"
+
+
+def test_completeness_checklist_rewards_complete_capabilities() -> None:
+    bare = completeness(art("bare"))
     caps = [{"title": f"c{i}", "description": "x" * 200, "unique": "u", "vs_alternatives": "v"} for i in range(3)]
-    full = quality(art("full", description="d" * 100, url="https://example.org", updated_at="2024-01-01",
-                       tags=["t"], capabilities=caps))
+    full = completeness(art("full", description="d" * 100, url="https://example.org", updated_at="2024-01-01",
+                            tags=["t"], capabilities=caps))
     assert full.value == pytest.approx(1.0)
     assert bare.value < 0.1
     assert any("missing" in r for r in bare.reasons)
 
 
-def test_freshness_halves_every_year_and_unknown_scores_zero() -> None:
+def test_freshness_halves_every_year_and_is_unknown_without_a_date() -> None:
     today = dt.date(2026, 1, 1)
     assert freshness(art("new", updated_at="2026-01-01"), today).value == pytest.approx(1.0)
     assert freshness(art("old", updated_at="2025-01-01"), today).value == pytest.approx(0.5, abs=0.01)
-    assert freshness(art("unknown"), today).value == 0
+    assert not freshness(art("unknown"), today).known
 
 
 def test_unfragile_rank_is_the_weighted_sum_and_explains_itself() -> None:
     book = ScoreBook([art("a", signals={"downloads": 5, "formats": ["onnx", "pytorch"]}, updated_at="2025-06-01")],
                      match_scores={"a": 0.5}, co_matched={"a": 3})
     scores = book.scores("a")
-    total = sum(scores.weights[c] * scores.components[c].value for c in COMPONENTS)
+    eff = scores.effective_weights()
+    total = sum(eff[c] * scores.components[c].value for c in COMPONENTS)
     assert scores.unfragile_rank == round(100 * total)
     assert 0 <= scores.unfragile_rank <= 100
     assert sum(scores.points().values()) == pytest.approx(100 * total, abs=0.3)

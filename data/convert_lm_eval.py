@@ -1,0 +1,56 @@
+#!/usr/bin/env python3
+"""lm-evaluation-harness task list (MIT): one `benchmark` artifact per task family of the tasks README.
+
+Pricing `open-source` (the harness and its task definitions are MIT). Capabilities: the description's
+sentences and the languages / modalities it evaluates.
+"""
+
+from __future__ import annotations
+
+import re
+import sys
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from convert_common import Report, capability, clean, make_id, sentences, tags  # noqa: E402
+
+NAME = "lm-eval"
+ATTRIBUTION = "lm-evaluation-harness (EleutherAI/lm-evaluation-harness, lm_eval/tasks/README.md), MIT"
+BASE = "https://github.com/EleutherAI/lm-evaluation-harness/tree/main/lm_eval/tasks/"
+_LINK = re.compile(r"\[([^\]]+)\]\(([^)]*)\)")
+
+
+def convert(src: Path, report: Report) -> list[dict[str, Any]]:
+    records: dict[str, dict[str, Any]] = {}
+    for line_no, line in enumerate((src / "tasks-README.md").read_text(encoding="utf-8").splitlines(), start=1):
+        if not line.startswith("|") or line.startswith("|--") or "Task Family" in line or "---" in line[:8]:
+            continue
+        cells = [c.strip() for c in line.strip().strip("|").split("|")]
+        report.rows += 1
+        where = f"tasks-README.md:{line_no}"
+        link = _LINK.search(cells[0]) if cells else None
+        if len(cells) < 2 or not link or not clean(cells[1]):
+            report.skip(where, "not a task row with a linked name and a description")
+            continue
+        name, rel = clean(link.group(1)), link.group(2).strip()
+        desc = clean(cells[1])
+        languages = clean(cells[2]) if len(cells) > 2 else ""
+        caps = [capability(f"Evaluate: {name}", s) for s in sentences(desc)[:3]]
+        if languages:
+            caps.append(capability(f"{name} languages / modalities", f"{name} evaluates models in: {languages}."))
+        aid = make_id("bench", name)
+        if aid in records:
+            report.skip(where, f"duplicate task family: {name}")
+            continue
+        records[aid] = {
+            "id": aid, "name": name, "type": "benchmark", "pricing": "open-source", "description": desc,
+            "url": BASE + rel.removesuffix("README.md").rstrip("/") if not rel.startswith("http") else rel,
+            "tags": tags(["benchmark", "evaluation", "lm-evaluation-harness",
+                          *[x.strip() for x in languages.split(",")][:4]]),
+            "signals": {"source": f"{ATTRIBUTION}: {where}", "license": "MIT",
+                        "frameworks": ["lm-evaluation-harness"]},
+            "capabilities": caps, "_where": where,
+        }
+    return list(records.values())

@@ -1,0 +1,81 @@
+#!/usr/bin/env python3
+"""MCP registry seed (MIT): one `tool` artifact per MCP server (a tool AI agents call).
+
+Pricing is `open-source`: every entry of the seed is a public source repository. A server whose package
+declares environment variables (an API key, a token) needs an account with another service: that is said
+in a capability, not guessed into a price. PyPI package names are kept so `convert_all` can join 30-day
+downloads from top-pypi.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from convert_common import Report, capability, clean, date, github_repo, make_id, pypi_name, sentences, tags  # noqa: E402,E501
+
+NAME = "mcp-registry"
+ATTRIBUTION = "MCP registry seed (modelcontextprotocol/registry, data/seed_2025_05_16.json), MIT"
+
+
+def convert(src: Path, report: Report) -> list[dict[str, Any]]:
+    path = src / "seed_2025_05_16.json"
+    try:
+        servers = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        report.skip(path.name, f"not valid JSON: {exc}")
+        return []
+    records: dict[str, dict[str, Any]] = {}
+    for index, server in enumerate(servers):
+        report.rows += 1
+        where = f"{path.name}[{index}]"
+        if not isinstance(server, dict) or not server.get("name"):
+            report.skip(where, "server without a name")
+            continue
+        full = clean(server["name"])
+        short = full.split("/")[-1]
+        desc = clean(server.get("description"))
+        repo_url = str((server.get("repository") or {}).get("url") or "")
+        if not desc:
+            report.skip(where, "server without a description")
+            continue
+        packages = [p for p in server.get("packages") or [] if isinstance(p, dict)]
+        env = sorted({str(v.get("name")) for p in packages for v in p.get("environment_variables") or []
+                      if isinstance(v, dict) and v.get("name")})
+        caps = [capability(f"MCP server: {short}", s) for s in sentences(desc)[:4]]
+        installs = [f"{p.get('registry_name')} package {p.get('name')}" for p in packages
+                    if p.get("registry_name") not in (None, "unknown") and p.get("name")]
+        if installs:
+            caps.append(capability("Install as an MCP server",
+                                   f"{short} is published as " + ", ".join(installs[:3]) + "."))
+        if env:
+            caps.append(capability("Needs credentials", f"{short} is configured with environment variables "
+                                   + ", ".join(env[:6]) + " (keys or settings of the service it connects to)."))
+        signals: dict[str, Any] = {"source": f"{ATTRIBUTION}: {where}"}
+        pypi = [pypi_name(str(p["name"])) for p in packages if p.get("registry_name") == "pypi" and p.get("name")]
+        if pypi:
+            signals["pypi"] = pypi[0]
+        if github_repo(repo_url):
+            signals["github"] = github_repo(repo_url)
+        signals["integrations"] = ["mcp"]
+        aid = make_id("mcp", full.removeprefix("io.github.").replace("/", "-"))
+        if aid in records:
+            report.skip(where, f"duplicate server: {full}")
+            continue
+        record = {
+            "id": aid, "name": short, "type": "tool", "pricing": "open-source", "description": desc,
+            "tags": tags(["mcp", "mcp-server", "agent-tool", *[p.get("registry_name") or "" for p in packages
+                                                                if p.get("registry_name") != "unknown"]]),
+            "signals": signals, "capabilities": caps, "_where": where,
+        }
+        if repo_url.startswith("http"):
+            record["url"] = repo_url
+        released = date((server.get("version_detail") or {}).get("release_date"))
+        if released:
+            record["updated_at"] = released
+        records[aid] = record
+    return list(records.values())
