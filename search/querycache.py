@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import logging
 import time
-from dataclasses import astuple
 from typing import Any
 
 import numpy as np
@@ -35,7 +34,8 @@ class RedisQueryCache:
 
     def __init__(self, url: str, *, prefix: str = "mg", ttl_s: int = DEFAULT_TTL_S, timeout_s: float = 0.5,
                  **kwargs: Any) -> None:
-        conn_url, prefix, cluster = astuple(split_redis_url(url, prefix))
+        parsed = split_redis_url(url, prefix)
+        conn_url, prefix, cluster = parsed.conn_url, parsed.prefix, parsed.cluster
         options: dict[str, Any] = {"socket_timeout": timeout_s, "socket_connect_timeout": timeout_s}
         if not cluster:
             options["retry"] = Retry(NoBackoff(), 0)

@@ -30,7 +30,8 @@ import zlib
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import parse_qsl, urlsplit
+
+from graph.redisurl import split_redis_url
 
 SNAPSHOT_EVERY = 200
 KEEP_BEHIND_SNAPSHOT = 1_000
@@ -77,12 +78,8 @@ class CatalogFeed:
     """The shared catalog log of one deployment (one Redis prefix)."""
 
     def __init__(self, url: str, prefix: str = "mg", **kwargs: Any) -> None:
-        parts = urlsplit(url)
-        opts = dict(parse_qsl(parts.query))
-        prefix = opts.get("prefix", prefix)
-        scheme = parts.scheme
-        cluster = scheme.endswith("+cluster")
-        conn_url = f"{scheme.removesuffix('+cluster')}://{parts.netloc}{parts.path}"
+        parsed = split_redis_url(url, prefix)
+        conn_url, prefix, cluster = parsed.conn_url, parsed.prefix, parsed.cluster
         import redis  # here, so a SQLite-only deployment never needs the client
         from redis.cluster import RedisCluster
 

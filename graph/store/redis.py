@@ -59,7 +59,6 @@ import zlib
 from collections import OrderedDict
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from typing import Any
-from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import numpy as np
 import redis
@@ -67,6 +66,7 @@ from redis.cluster import RedisCluster
 from redis.crc import key_slot
 
 from graph.events import EdgeStats, FeedbackEvent, SearchEvent, event_from_dict, examination
+from graph.redisurl import split_redis_url
 from graph.store.archive import ArchiveMissing, LogArchive
 from graph.store.base import (
     QUERY_KINDS,
@@ -395,15 +395,8 @@ class RedisStore(MatchStore):
     def __init__(self, url: str = "redis://127.0.0.1:6379/0", prefix: str = "mg", *, cluster: bool = False,
                  shards: int | None = None, idempotency_window_s: float = 0.0,
                  archive_dir: str | os.PathLike[str] | None = None, **kwargs: Any) -> None:
-        parts = urlsplit(url)
-        query = parse_qsl(parts.query)
-        opts = dict(query)
-        prefix = opts.get("prefix", prefix)
-        scheme = parts.scheme
-        if scheme.endswith("+cluster"):
-            cluster, scheme = True, scheme.removesuffix("+cluster")
-        if scheme not in ("redis", "rediss"):
-            raise ValueError(f"not a Redis URL: {url!r}")
+        parsed = split_redis_url(url, prefix)
+        opts, prefix, cluster = parsed.params, parsed.prefix, cluster or parsed.cluster
         if not prefix or any(c in prefix for c in "{}#"):
             raise ValueError(f"prefix must be non-empty and free of braces and '#': {prefix!r}")
         try:
@@ -415,9 +408,7 @@ class RedisStore(MatchStore):
             raise ValueError(f"shards must be between 1 and 1024, got {shards}")
         if window < 0:
             raise ValueError(f"idempotency_window_s must be >= 0, got {window}")
-        ours = ("prefix", "shards", "idempotency_window_s")
-        conn_url = urlunsplit((scheme, parts.netloc, parts.path, urlencode([(k, v) for k, v in query
-                                                                              if k not in ours]), ""))
+        conn_url = parsed.conn_url
         self.url, self.prefix, self.cluster = url, prefix, cluster
         self.n, self.window = shards, int(window)
         client_cls = RedisCluster if cluster else redis.Redis
