@@ -55,8 +55,9 @@ def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[MatchStore
 
 
 def _drop_run_keys(client: redis.Redis) -> None:
-    """Delete this run's keys only (every prefix the tests use starts with RUN; keys are `{RUN...}:...`)."""
-    keys = list(client.scan_iter(match=f"{{{RUN}*", count=1000))
+    """Delete this run's keys only: every prefix the tests use starts with RUN (tagged keys `{RUN...}:...`,
+    and untagged ones such as the dedup claims `RUN...:c:...`)."""
+    keys = list(client.scan_iter(match=f"*{RUN}*", count=1000))
     for i in range(0, len(keys), 500):
         client.delete(*keys[i:i + 500])
 
