@@ -37,7 +37,8 @@ from search.lexical import LexicalIndex
 
 CATALOG_FILE = "catalog.jsonl"
 GRAPH_FILE = "graph.json"
-MANIFEST_FILE = "manifest.json"
+# Written last: graph.generations (the commit protocol, a layer below) treats it as the complete marker.
+MANIFEST_FILE = generations.COMPLETE_MARKER
 INDEX_FILES = (index.INDEX_FILE, index.IDS_FILE, index.META_FILE)
 DERIVED_META_FILE = derived.META_FILE
 

@@ -46,7 +46,15 @@ def test_no_other_module_names_the_generation_files() -> None:
     for path in sorted(p for pkg in ("api", "graph", "search") for p in (ROOT / pkg).rglob("*.py")):
         if path.name == "generation.py" and path.parent.name == "search":
             continue
-        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        # graph/generations.py (the commit protocol, a layer below) defines the complete marker, which
+        # search/generation.py takes as its MANIFEST_FILE: that one definition is allowed.
+        protocol = path.relative_to(ROOT).as_posix() == "graph/generations.py"
+        allowed = {id(n.value) for n in ast.walk(tree) if protocol and isinstance(n, ast.Assign)
+                   and [getattr(t, "id", None) for t in n.targets] == ["COMPLETE_MARKER"]}
+        for node in ast.walk(tree):
+            if id(node) in allowed:
+                continue
             if isinstance(node, ast.Constant) and node.value in names:
                 hits.append(f"{path.relative_to(ROOT)}:{node.lineno}: {node.value!r}")
     assert not hits, "\n".join(hits)
