@@ -114,6 +114,20 @@ def small_records(extra: int = 30) -> list[dict]:
     return chosen
 
 
+def small_engine(embedder, root: Path):
+    """An Engine on `root`/var (SQLite store) with small_records() ingested: what module-scoped API suites serve."""
+    import json
+
+    from search.config import Config
+    from search.engine import Engine
+
+    catalog = root / "small.jsonl"
+    catalog.write_text("".join(json.dumps(r) + "\n" for r in small_records()))
+    eng = Engine(Config.from_env(data_dir=root / "var", store_url=""), embedder=embedder)
+    eng.ingest([catalog])
+    return eng
+
+
 @pytest.fixture
 def small_catalog(tmp_path: Path) -> Path:
     import json

@@ -14,7 +14,7 @@ import threading
 
 import numpy as np
 import pytest
-from conftest import SMALL_IDS, small_records
+from conftest import SMALL_IDS, small_engine, small_records
 
 QA = ("bert-large-uncased-whole-word-masking-finetuned-squad", "deepset/roberta-base-squad2",
       "distilbert-base-uncased-distilled-squad")
@@ -26,14 +26,7 @@ ROW_FEATURES = ["Type", "UnfragileRank", "Adoption", "Quality", "Ecosystem", "Ma
 # --- fixtures and helpers ------------------------------------------------------------------------
 @pytest.fixture(scope="module")
 def engine(embedder, tmp_path_factory):
-    from search.config import Config
-    from search.engine import Engine
-
-    root = tmp_path_factory.mktemp("api")
-    catalog = root / "small.jsonl"
-    catalog.write_text("".join(json.dumps(r) + "\n" for r in small_records()))
-    eng = Engine(Config.from_env(data_dir=root / "var", store_url=""), embedder=embedder)
-    eng.ingest([catalog])
+    eng = small_engine(embedder, tmp_path_factory.mktemp("api"))
     yield eng
     eng.close()
 

@@ -11,7 +11,7 @@ import dataclasses
 import json
 
 import pytest
-from conftest import small_records
+from conftest import small_engine
 
 QUERY = "answer questions about a passage of text"
 LOW = "zxqv blorf wibbleflap"
@@ -19,14 +19,7 @@ LOW = "zxqv blorf wibbleflap"
 
 @pytest.fixture(scope="module")
 def engine(embedder, tmp_path_factory):
-    from search.config import Config
-    from search.engine import Engine
-
-    root = tmp_path_factory.mktemp("evidence")
-    catalog = root / "small.jsonl"
-    catalog.write_text("".join(json.dumps(r) + "\n" for r in small_records()))
-    eng = Engine(Config.from_env(data_dir=root / "var", store_url=""), embedder=embedder)
-    eng.ingest([catalog])
+    eng = small_engine(embedder, tmp_path_factory.mktemp("evidence"))
     yield eng
     eng.close()
 
