@@ -43,6 +43,14 @@ class Report:
     def skip(self, where: str, reason: str) -> None:
         self.skipped.append((where, reason))
 
+    def read_json(self, path: Path) -> Any | None:
+        """A source file's JSON, or None with the file and reason recorded (a bad file never crashes a run)."""
+        try:
+            return json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, ValueError) as exc:
+            self.skip(path.name, f"not valid JSON: {exc}")
+            return None
+
     def lines(self, kept: int) -> list[str]:
         out = [f"{self.source}: {self.rows} rows read, {kept} artifacts, {len(self.skipped)} rows skipped"]
         reasons = Counter(reason.split(":")[0] for _, reason in self.skipped)

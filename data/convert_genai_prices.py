@@ -9,7 +9,6 @@ of its own. Prices are the base (first tier, first period) input/output USD per 
 
 from __future__ import annotations
 
-import json
 import sys
 from pathlib import Path
 from typing import Any
@@ -38,10 +37,8 @@ def _prices(raw: Any) -> dict[str, Any]:
 
 def convert(src: Path, report: Report) -> list[dict[str, Any]]:
     path = src / "data.json"
-    try:
-        providers = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as exc:
-        report.skip(path.name, f"not valid JSON: {exc}")
+    providers = report.read_json(path)
+    if providers is None:
         return []
     offers = []
     for p_index, provider in enumerate(providers if isinstance(providers, list) else []):

@@ -44,11 +44,9 @@ def _text(value: Any) -> str:
 def convert(src: Path, report: Report) -> list[dict[str, Any]]:
     records = []
     for path in sorted(src.glob("*.json")):
-        try:
-            rows = json.loads(path.read_text(encoding="utf-8"))
-        except (OSError, ValueError) as exc:
+        rows = report.read_json(path)
+        if rows is None:
             report.rows += 1
-            report.skip(path.name, f"not valid JSON: {exc}")
             continue
         if not isinstance(rows, list):
             rows = [rows]

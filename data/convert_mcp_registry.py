@@ -9,7 +9,6 @@ downloads from top-pypi.
 
 from __future__ import annotations
 
-import json
 import sys
 from pathlib import Path
 from typing import Any
@@ -24,10 +23,8 @@ ATTRIBUTION = "MCP registry seed (modelcontextprotocol/registry, data/seed_2025_
 
 def convert(src: Path, report: Report) -> list[dict[str, Any]]:
     path = src / "seed_2025_05_16.json"
-    try:
-        servers = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as exc:
-        report.skip(path.name, f"not valid JSON: {exc}")
+    servers = report.read_json(path)
+    if servers is None:
         return []
     records: dict[str, dict[str, Any]] = {}
     for index, server in enumerate(servers):

@@ -11,7 +11,7 @@ import tempfile
 import threading
 from collections.abc import Iterable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 import faiss
 import numpy as np
@@ -438,12 +438,17 @@ class VectorIndex:
 
 def _file_sum(path: Path) -> tuple[str, int]:
     """(sha256, size) of a file, read in chunks: a mapped index is never held in memory whole."""
+    with path.open("rb") as f:
+        return _hash_chunks(f)
+
+
+def _hash_chunks(f: BinaryIO) -> tuple[str, int]:
+    """(sha256, size) of what is left in an open file, 1 MB at a time."""
     h = hashlib.sha256()
     size = 0
-    with path.open("rb") as f:
-        while chunk := f.read(1 << 20):
-            h.update(chunk)
-            size += len(chunk)
+    while chunk := f.read(1 << 20):
+        h.update(chunk)
+        size += len(chunk)
     return h.hexdigest(), size
 
 
@@ -466,14 +471,10 @@ def _temp_path(directory: Path, name: str, temps: list[Path]) -> Path:
 
 def fsync_and_hash(path: Path) -> tuple[str, int]:
     """Hash what actually reached the file (not what we meant to write) and flush it to disk."""
-    h = hashlib.sha256()
-    size = 0
     with path.open("rb+") as f:
-        while chunk := f.read(1 << 20):
-            h.update(chunk)
-            size += len(chunk)
+        digest = _hash_chunks(f)
         os.fsync(f.fileno())
-    return h.hexdigest(), size
+    return digest
 
 
 def _write_temp(directory: Path, name: str, data: bytes, temps: list[Path]) -> Path:
