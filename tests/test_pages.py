@@ -496,6 +496,81 @@ def test_search_without_javascript_is_a_plain_form(browser, server: str) -> None
 
 
 @pytest.mark.browser
+def test_type_part_of_a_name_and_open_it_from_the_suggestions(page, server: str, engine) -> None:
+    from playwright.sync_api import expect
+
+    asked: list[str] = []
+    page.on("request", lambda r: asked.append(r.url) if "/v1/suggest" in r.url else None)
+    page.set_viewport_size({"width": 1100, "height": 760})
+    page.goto(server + "/")
+    box = page.locator("#q")
+    box.press_sequentially("stack v", delay=30)
+    options = page.locator("#q-list [role=option]")
+    expect(options.filter(has_text="The Stack v2").first).to_be_visible()
+    expect(box).to_have_attribute("role", "combobox")
+    expect(box).to_have_attribute("aria-expanded", "true")
+    assert 1 <= options.count() <= 5
+    expect(page.locator("#search-status")).to_contain_text("“stack v”")  # the results update underneath
+    expect(page.locator("#results .card").first).to_be_visible()
+    _readme_shot(page, "search-suggest-desktop")
+
+    ids = [options.nth(i).get_attribute("data-id") for i in range(options.count())]
+    index = ids.index(STACK)
+    for _ in range(index + 1):  # Down goes into the suggestions while they are open
+        box.press("ArrowDown")
+    expect(options.nth(index)).to_have_attribute("aria-selected", "true")
+    expect(box).to_have_attribute("aria-activedescendant", options.nth(index).get_attribute("id"))
+    expect(box).to_be_focused()
+    box.press("Enter")
+    page.wait_for_url(f"{server}/artifacts/{STACK}")  # the artifact page the result cards open
+    expect(page.locator("h1")).to_have_text("The Stack v2")
+    assert asked and not [u for u in asked if "user_token" in u]
+
+    before = engine.store.summary()
+    for q in ("stack v", "the st", "robrta"):  # suggestions record nothing
+        assert page.request.get(f"{server}/v1/suggest?q={quote(q)}&k=5").json()["suggestions"]
+    assert engine.store.summary() == before
+
+
+@pytest.mark.browser
+def test_suggestions_keep_descriptions_enter_and_the_result_keys_as_they_were(page, server: str) -> None:
+    from playwright.sync_api import expect
+
+    page.goto(server + "/")
+    box, listbox = page.locator("#q"), page.locator("#q-list")
+    box.press_sequentially("roberta", delay=30)
+    expect(listbox.locator("[role=option]").first).to_be_visible()
+    box.press("ArrowDown")
+    expect(listbox.locator("[role=option]").first).to_have_attribute("aria-selected", "true")
+    box.press("ArrowUp")  # Up from the first suggestion: back to the text
+    expect(box).not_to_have_attribute("aria-activedescendant", re.compile(".*"))
+    box.press("Escape")  # closes the suggestions, keeps the text
+    expect(listbox).to_be_hidden()
+    expect(box).to_have_attribute("aria-expanded", "false")
+    expect(box).to_have_value("roberta")
+    expect(page.locator("#search-status")).to_contain_text("“roberta”")
+    box.press("ArrowDown")  # closed: Down goes to the results, as before
+    expect(page.locator("#results .card-link").first).to_be_focused()
+    page.keyboard.press("Escape")
+    expect(box).to_be_focused()
+
+    box.fill("")
+    box.press_sequentially(QUERY, delay=15)  # a description: the results still update as you type
+    expect(page.locator("#search-status")).to_contain_text(f"match “{QUERY}”")
+    expect(page.locator("#results .card-link").first).to_be_visible()
+    expect(listbox).to_be_hidden()  # no name starts like this
+    with page.expect_request(lambda r: "/v1/search?" in r.url and "record=true" in r.url):
+        box.press("Enter")  # nothing highlighted: Enter searches, as before
+    assert "q=extract" in page.url
+
+    box.fill("")
+    box.press_sequentially("roberta squad2", delay=30)
+    listbox.locator("[role=option]", has_text="deepset/roberta-base-squad2").first.click()  # the mouse works too
+    page.wait_for_url(f"{server}/artifacts/deepset/roberta-base-squad2")
+    expect(page.locator("h1")).to_contain_text("roberta-base-squad2")
+
+
+@pytest.mark.browser
 def test_open_a_comparison_and_read_the_verdict(page, server: str, engine) -> None:
     from playwright.sync_api import expect
 
@@ -695,6 +770,13 @@ def test_pages_fit_a_phone_and_label_their_controls(browser, server: str) -> Non
         pg.screenshot(path=SHOTS / f"{name}-phone.png", full_page=True)
         if name in ("search", "compare", "artifact"):
             _readme_shot(pg, f"{name}-phone")
+    pg.goto(server + "/")  # the name suggestions fit too
+    pg.locator("#q").press_sequentially("stack v", delay=30)
+    pg.locator("#q-list [role=option]").first.wait_for()
+    box = pg.locator("#q-list").bounding_box()
+    assert box["x"] >= 0 and box["x"] + box["width"] <= PHONE["width"], box
+    assert pg.evaluate("document.documentElement.scrollWidth") <= PHONE["width"]
+    pg.screenshot(path=SHOTS / "search-suggest-phone.png")
     context.close()
 
 

@@ -134,7 +134,121 @@
 
   function supports(name) { return !unsupported[name]; }
 
+  /* Name completions from GET /v1/suggest as [{id, name, type}] (`type`: an optional type filter). Resolves
+   * null where this server has no /v1/suggest; asks nothing for text longer than any name. Records nothing. */
+  var SUGGEST_MAX = 200;
+  function suggest(q, k, type) {
+    if (unsupported.suggest) return Promise.resolve(null);
+    if (q.length > SUGGEST_MAX) return Promise.resolve([]);
+    var params = { q: q, k: String(k) };
+    if (type) params.type = type;
+    return getJSON("/v1/suggest", params).then(function (data) {
+      return data.suggestions.map(function (s) { return { id: s.artifact_id, name: s.name, type: s.type }; });
+    }, function (err) {
+      if (err.status !== 404 && err.status !== 405) throw err;
+      unsupported.suggest = true;
+      return null;
+    });
+  }
+
+  /* An ARIA combobox (the WAI-ARIA "list autocomplete" pattern) on `input` with the listbox `list`: as the
+   * text changes, `source(q)` (a Promise of [{id, name, type}]) fills the list; Down/Up move through it
+   * (Up from the first option goes back to the text), Enter or a click calls `pick(item)`, Esc or leaving
+   * the box closes it. Keys it uses are preventDefault()ed, so page handlers skip e.defaultPrevented ones.
+   * Returns {close, isOpen}; close() also drops an answer still on its way. */
+  function combobox(input, list, source, pick, opts) {
+    var delay = (opts && opts.delay) || 150;
+    var minChars = (opts && opts.minChars) || 2;
+    var timer = null;
+    var active = -1;
+    var items = [];
+    var asked = 0;
+    var controls = (input.getAttribute("aria-controls") || "").split(/\s+/).filter(Boolean);
+    if (controls.indexOf(list.id) < 0) input.setAttribute("aria-controls", [list.id].concat(controls).join(" "));
+    input.setAttribute("role", "combobox");
+    input.setAttribute("aria-autocomplete", "list");
+    input.setAttribute("aria-expanded", "false");
+
+    function close() {
+      clearTimeout(timer);
+      asked++;
+      list.hidden = true;
+      input.setAttribute("aria-expanded", "false");
+      input.removeAttribute("aria-activedescendant");
+      active = -1;
+    }
+
+    function highlight(i) {
+      var options = list.querySelectorAll("[role=option]");
+      active = i;
+      Array.prototype.forEach.call(options, function (o, j) { o.setAttribute("aria-selected", j === i ? "true" : "false"); });
+      if (options[i]) {
+        input.setAttribute("aria-activedescendant", options[i].id);
+        options[i].scrollIntoView({ block: "nearest" });
+      } else {
+        input.removeAttribute("aria-activedescendant");
+      }
+    }
+
+    function choose(i) {
+      var item = items[i];
+      if (!item) return;
+      close();
+      pick(item);
+    }
+
+    function render(found) {
+      items = found;
+      list.replaceChildren();
+      found.forEach(function (item, i) {
+        var li = document.createElement("li");
+        li.id = input.id + "-opt-" + i;
+        li.setAttribute("role", "option");
+        li.setAttribute("aria-selected", "false");
+        li.dataset.id = item.id;
+        var name = document.createElement("span");
+        name.className = "s-name";
+        name.textContent = item.name;
+        var meta = document.createElement("span");
+        meta.className = "s-meta";
+        meta.textContent = item.type + (item.id.toLowerCase() !== item.name.toLowerCase() ? " \u00b7 " + item.id : "");
+        li.append(name, meta);
+        li.addEventListener("mousedown", function (e) { e.preventDefault(); });  /* keep focus in the input */
+        li.addEventListener("click", function () { choose(i); });
+        list.appendChild(li);
+      });
+      list.hidden = !found.length;
+      input.setAttribute("aria-expanded", found.length ? "true" : "false");
+      input.removeAttribute("aria-activedescendant");
+      active = -1;
+    }
+
+    input.addEventListener("input", function () {
+      var q = input.value.trim();
+      clearTimeout(timer);
+      var ticket = ++asked;  /* an older answer is dropped; the list shown stays until the new one */
+      highlight(-1);
+      if (q.length < minChars) { close(); return; }
+      timer = setTimeout(function () {
+        source(q).then(function (found) {
+          if (ticket === asked && input.value.trim() === q) render(found || []);
+        }).catch(function () { if (ticket === asked) close(); });
+      }, delay);
+    });
+
+    input.addEventListener("keydown", function (e) {
+      if (list.hidden) return;
+      if (e.key === "ArrowDown") { e.preventDefault(); highlight(Math.min(items.length - 1, active + 1)); }
+      else if (e.key === "ArrowUp") { e.preventDefault(); highlight(Math.max(-1, active - 1)); }
+      else if (e.key === "Enter" && active >= 0) { e.preventDefault(); choose(active); }
+      else if (e.key === "Escape") { e.preventDefault(); close(); }
+    });
+    input.addEventListener("blur", function () { setTimeout(close, 100); });
+
+    return { close: close, isOpen: function () { return !list.hidden; } };
+  }
+
   window.matchgraph = { supports: supports, token: token, getJSON: getJSON, search: search, feedback: feedback,
-                        artifactPath: artifactPath, rememberVisit: rememberVisit, visit: visit,
-                        endVisit: endVisit, wireVotes: wireVotes };
+                        suggest: suggest, combobox: combobox, artifactPath: artifactPath,
+                        rememberVisit: rememberVisit, visit: visit, endVisit: endVisit, wireVotes: wireVotes };
 })();

@@ -1,4 +1,5 @@
-/* Search as you type, click and vote feedback, dwell time and arrow-key navigation for the search page.
+/* Search as you type, name suggestions, click and vote feedback, dwell time and arrow-key navigation for the
+ * search page.
  * Progressive enhancement: without this file the page is a plain GET form whose results link
  * through /click (which records the click on the server). Needs static/mg.js (user token, API calls). */
 (function () {
@@ -202,6 +203,7 @@
   form.addEventListener("change", function (e) { if (e.target !== input) { clearTimeout(timer); run(true); } });
   form.addEventListener("submit", function (e) {
     e.preventDefault();
+    if (names) names.close();
     clearTimeout(timer);
     clearTimeout(settle);
     lastKey = null;
@@ -226,9 +228,24 @@
     Promise.race([sent, new Promise(function (resolve) { setTimeout(resolve, 800); })]).then(go, go);
   });
 
-  /* Keyboard: Down from the box goes to the first result, Up/Down move between results, Esc goes back. */
+  /* Names that match what is typed, in a list under the box (mg.combobox; GET /v1/suggest records nothing):
+   * picking one opens its artifact page. The results below keep updating as the person types. */
+  var SUGGESTIONS = 5;
+  var list = document.getElementById("q-list");
+  var names = list && mg.supports("suggest") ? mg.combobox(input, list, function (q) {
+    return mg.suggest(q, SUGGESTIONS, form.elements.type && form.elements.type.value);
+  }, function (item) {
+    clearTimeout(timer);
+    clearTimeout(settle);  /* a name was picked: the half-typed query is not a search to record */
+    if (controller) controller.abort();
+    location.assign(artifactPath(item.id));
+  }) : null;
+
+  /* Keyboard: Down from the box goes into the suggestions while they are open (the combobox takes the key),
+   * else to the first result; Up/Down move between results, Esc goes back. */
   function links() { return Array.prototype.slice.call(results.querySelectorAll(".card-link")); }
   form.addEventListener("keydown", function (e) {
+    if (e.defaultPrevented) return;
     if (e.target === input && e.key === "ArrowDown" && links().length) { e.preventDefault(); links()[0].focus(); }
   });
   results.addEventListener("keydown", function (e) {
