@@ -18,6 +18,7 @@ from api.bodies import BodyDeadline
 from api.spec import spec
 from api.state import EngineHolder
 from api.v1_admin import ADMIN_ENDPOINTS
+from graph import redishealth
 from graph.settings import REDIS_SCHEMES, Settings
 from search.engine import Engine
 
@@ -55,7 +56,8 @@ def limiter_storage(uri: str) -> tuple[str, dict]:
         return uri, {}
     parts = urlsplit(uri)
     query = urlencode([(k, v) for k, v in parse_qsl(parts.query) if k != "prefix"])
-    options: dict = {"socket_connect_timeout": 0.5, "socket_timeout": 0.5}
+    options: dict = {"socket_connect_timeout": 0.5, "socket_timeout": 0.5,
+                     **redishealth.client_options(uri.replace("+cluster", ""))}  # the shared circuit breaker
     if "+cluster" not in parts.scheme:
         from redis.backoff import NoBackoff
         from redis.retry import Retry

@@ -122,6 +122,8 @@ class OwnRedis:
 
 
 PHASE = {"now": "run"}  # "before" / "outage" / "after" during an outage run
+EVENT_AT = {"t": 0.0}  # perf_counter when Redis was stopped or frozen (0: not yet)
+SLOW_S = 0.5  # requests slower than this are listed with when they started, relative to EVENT_AT
 
 
 @dataclass
@@ -134,6 +136,8 @@ class Tally:
     clicks: int = 0
     served: collections.Counter = field(default_factory=collections.Counter)
     errors: collections.Counter = field(default_factory=collections.Counter)
+    slow: list[tuple[float, float, str]] = field(default_factory=list)  # (start - EVENT_AT, seconds, op)
+    timed: list[tuple[float, float, str]] = field(default_factory=list)  # (perf_counter start, seconds, op)
 
 
 def client(port: int, deadline: float, qs: list[str], feedback_share: float, seed: int, tally: Tally) -> None:
@@ -162,9 +166,13 @@ def client(port: int, deadline: float, qs: list[str], feedback_share: float, see
             conn.close()
             conn = http.client.HTTPConnection("127.0.0.1", port, timeout=120)
             continue
-        tally.latencies[op].append(time.perf_counter() - start)
+        took = time.perf_counter() - start
+        tally.latencies[op].append(took)
+        tally.timed.append((start, took, op))
         if phase != "run":
-            tally.latencies[f"{op} ({phase})"].append(time.perf_counter() - start)
+            tally.latencies[f"{op} ({phase})"].append(took)
+        if took > SLOW_S and EVENT_AT["t"]:
+            tally.slow.append((round(start - EVENT_AT["t"], 3), round(took, 3), f"{op} ({phase})"))
         if status != want:
             tally.errors[f"{op} ({phase}): HTTP {status}"] += 1
             continue
@@ -207,6 +215,8 @@ def _stall(own: OwnRedis, seconds: float, stall: float, report: dict) -> None:
     `stall` seconds, then let it go on (SIGCONT)."""
     time.sleep(seconds / 3)
     PHASE["now"] = "stall"
+    EVENT_AT["t"] = time.perf_counter()
+    report["event_window"] = (EVENT_AT["t"], EVENT_AT["t"] + stall)
     own.proc.send_signal(signal.SIGSTOP)
     report["stall_s"] = stall
     try:
@@ -220,6 +230,7 @@ def _outage(own: OwnRedis, seconds: float, report: dict) -> None:
     """Kill Redis (SIGKILL) after a third of the run, start it again after two thirds."""
     time.sleep(seconds / 3)
     PHASE["now"] = "outage"
+    EVENT_AT["t"] = time.perf_counter()
     own.kill()
     report["outage_s"] = round(seconds / 3, 1)
     time.sleep(seconds / 3)
@@ -283,10 +294,19 @@ def run(clients: int = 32, seconds: float = 60.0, store: str = "", workers: int 
             total.clicks += t.clicks
             total.served.update(t.served)
             total.errors.update(t.errors)
+            total.slow += t.slow
+            total.timed += t.timed
         requests = len(total.latencies["search"]) + len(total.latencies["feedback"])
         report.update(elapsed_s=round(elapsed, 1), requests=requests, throughput_rps=round(requests / elapsed, 1),
                       errors=sum(total.errors.values()), error_kinds=dict(total.errors),
                       searches=total.searches, feedback=total.feedback, clicks=total.clicks)
+        report["slow_requests"] = sorted(total.slow)  # when each slow one started, relative to the freeze/kill
+        window = report.pop("event_window", None)
+        if window:  # every request that was being served at any moment of the freeze, however it started
+            for op in ("search", "feedback"):
+                total.latencies[f"{op} (overlapping the stall)"] = [
+                    took for start, took, o in total.timed
+                    if o == op and start < window[1] and start + took > window[0]]
         report["latency_ms"] = {}
         for op in sorted(total.latencies, key=lambda o: (o.split()[0] != "search", len(o), o)):
             values = sorted(total.latencies.get(op, []))
@@ -328,6 +348,7 @@ def run(clients: int = 32, seconds: float = 60.0, store: str = "", workers: int 
         if own is not None:
             own.stop()
         PHASE["now"] = "run"
+        EVENT_AT["t"] = 0.0
         report["server_log_tail"] = server.log_path.read_text(errors="replace")[-2000:]
         if not keep:
             shutil.rmtree(tmp, ignore_errors=True)
@@ -358,6 +379,9 @@ def format_report(r: dict) -> str:
     if r.get("stall"):
         lines.append(f"Redis frozen (SIGSTOP) for {r.get('stall_s')} s in the middle of the run, then SIGCONT; "
                      f"availability probes run on request threads, per worker: {r.get('request_probes')}")
+    if r.get("slow_requests"):
+        lines.append(f"requests slower than {SLOW_S} s (start relative to the freeze/kill in s, seconds, op): "
+                     + ", ".join(f"{a:+.2f} {b:.2f} {c}" for a, b, c in r["slow_requests"][:40]))
     if r.get("spool") is not None:
         lines.append(f"spool after the run: {r['spool']} (waited {r.get('spool_drained_s')} s for it to drain)")
     return "\n".join(lines)

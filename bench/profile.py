@@ -6,6 +6,7 @@
     python -m bench.profile --sync-http-ab       # the same through gunicorn, 1 and 16 clients
     python -m bench.profile --ann-ab             # IVF nprobe as tuned now vs all lists (before), 100k, + R@10
     python -m bench.profile --threads-ab         # gunicorn with torch's default threads vs 1 per worker
+    python -m bench.profile --query-threads-ab   # ONNX Runtime: 1 vs 2 intra-op threads per query
     python -m bench.profile --encoder-ab         # torch vs ONNX Runtime query encoder: HTTP and dev quality
     python -m bench.profile --feedback redis     # where a POST /v1/feedback spends its time (Flask test client)
 
@@ -374,6 +375,13 @@ def http_ab(args, log, variants: dict[str, dict], title: str) -> str:
                       f"alternating ({machine()}, load average {load_average()})", "", table(out, list(out[0]))])
 
 
+def query_threads_ab(args, log) -> str:
+    """ONNX Runtime intra-op threads for one query: 1 (the default) vs 2 (MATCHGRAPH_ENCODER_THREADS)."""
+    return http_ab(args, log, {"ONNX query session, 1 intra-op thread (default)": {},
+                               "ONNX query session, 2 intra-op threads": {"env": {"MATCHGRAPH_ENCODER_THREADS": "2"}}},
+                   "query encoder threads")
+
+
 def threads_ab(args, log) -> str:
     return http_ab(args, log, {"torch default threads (as the Procfile runs)": {},
                                "OMP_NUM_THREADS=1 per worker": {"env": {"OMP_NUM_THREADS": "1",
@@ -433,6 +441,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--sync-http-ab", action="store_true", help="the same through gunicorn")
     parser.add_argument("--ann-ab", action="store_true", help="before/after of the nprobe-tuning fix")
     parser.add_argument("--threads-ab", action="store_true", help="torch threads per gunicorn worker, A/B")
+    parser.add_argument("--query-threads-ab", action="store_true", help="ONNX intra-op threads per query, A/B")
     parser.add_argument("--encoder-ab", action="store_true", help="torch vs ONNX Runtime query encoder, A/B")
     parser.add_argument("--feedback", choices=("sqlite", "redis"), help="profile POST /v1/feedback instead")
     parser.add_argument("--repeats", type=int, default=3)
@@ -452,6 +461,8 @@ def main(argv: list[str] | None = None) -> int:
         print(feedback_profile(args, log))
     elif args.threads_ab:
         print(threads_ab(args, log))
+    elif args.query_threads_ab:
+        print(query_threads_ab(args, log))
     elif args.encoder_ab:
         print(encoder_ab(args, log))
     else:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 # Every scheme a Redis setting accepts: one tuple, here (graph.settings re-exports it).
@@ -19,6 +20,17 @@ class RedisURL:
     prefix: str
     cluster: bool
     params: dict[str, str] = field(default_factory=dict)  # our own parameters other than `prefix`
+
+    def client(self, **options: Any) -> Any:
+        """A redis-py client (Cluster or not) for `conn_url` whose connections share this process's circuit
+        breaker for the server (graph/redishealth.py). Every Redis user makes its client here."""
+        import redis
+        from redis.cluster import RedisCluster
+
+        from graph.redishealth import client_options
+
+        cls = RedisCluster if self.cluster else redis.Redis
+        return cls.from_url(self.conn_url, **{**client_options(self.conn_url), **options})
 
 
 def is_redis_url(url: str | None) -> bool:

@@ -184,9 +184,10 @@ class Settings:
     redis_connect_timeout: float = setting("MATCHGRAPH_REDIS_CONNECT_TIMEOUT", 0.5,
                                            "seconds to connect to Redis (URL query options win)", kind="float",
                                            minimum=0)
-    redis_timeout: float = setting("MATCHGRAPH_REDIS_TIMEOUT", 1.0,
+    redis_timeout: float = setting("MATCHGRAPH_REDIS_TIMEOUT", 0.5,
                                    "seconds a Redis command may take (URL query options win); a timeout is not "
-                                   "retried, so it bounds what a hung Redis costs one request", kind="float",
+                                   "retried and opens the server's circuit for every client in the process, so "
+                                   "it bounds what a hung Redis costs a request", kind="float",
                                    minimum=0)
     spool: bool = setting("MATCHGRAPH_SPOOL", True,
                           "with a Redis store, spool events to `<data dir>/match-spool.db` while Redis is down",

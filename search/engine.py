@@ -381,17 +381,27 @@ class Engine:
         serves, in order, to the live index. Returns how many changes were applied."""
         if self.feed is None:
             return 0
+        # Read the feed before taking the lock: a hung Redis then costs this thread a socket timeout,
+        # never every search (they take the lock for the index section).
+        before = self.catalog_version
+        try:
+            read: list | None = list(self.feed.changes(before))
+        except FeedBehind:
+            read = None  # the snapshot path, under the lock below
         with self._lock:
-            before = self.catalog_version
-            self._follow_locked()
-            if self.catalog_version != before:
+            start = self.catalog_version
+            self._follow_locked(changes=read if start == before else None)
+            if self.catalog_version != start:
                 self._invalidate()
-            return self.catalog_version - before
+            return self.catalog_version - start
 
     def _follow_locked(self, progress: bool = False, from_snapshot: bool = False,
-                       shipped: snapshots.VectorSnapshot | None = None) -> tuple[int, int]:
+                       shipped: snapshots.VectorSnapshot | None = None,
+                       changes: list | None = None) -> tuple[int, int]:
+        """Apply the feed's changes after `catalog_version` (`changes`: already read from it at that version)."""
         try:
-            changes = list(self.feed.changes(self.catalog_version))
+            if changes is None:
+                changes = list(self.feed.changes(self.catalog_version))
         except FeedBehind:
             if from_snapshot:
                 raise

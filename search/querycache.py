@@ -14,7 +14,6 @@ from typing import Any
 import numpy as np
 import redis
 from redis.backoff import NoBackoff
-from redis.cluster import RedisCluster
 from redis.retry import Retry
 
 from graph.redisurl import REDIS_SCHEMES, split_redis_url  # noqa: F401  (REDIS_SCHEMES: old import path)
@@ -35,12 +34,12 @@ class RedisQueryCache:
     def __init__(self, url: str, *, prefix: str = "mg", ttl_s: int = DEFAULT_TTL_S, timeout_s: float = 0.5,
                  **kwargs: Any) -> None:
         parsed = split_redis_url(url, prefix)
-        conn_url, prefix, cluster = parsed.conn_url, parsed.prefix, parsed.cluster
+        prefix = parsed.prefix
         options: dict[str, Any] = {"socket_timeout": timeout_s, "socket_connect_timeout": timeout_s}
-        if not cluster:
+        if not parsed.cluster:
             options["retry"] = Retry(NoBackoff(), 0)
         options.update(kwargs)
-        self.r = (RedisCluster if cluster else redis.Redis).from_url(conn_url, **options)
+        self.r = parsed.client(**options)
         self.namespace = "{" + prefix + "}:qv:"
         self.ttl_s = int(ttl_s)
         self.hits = self.misses = self.errors = 0

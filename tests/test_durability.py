@@ -471,6 +471,113 @@ def test_a_frozen_redis_under_load_never_holds_requests_for_a_probe(source: Path
     assert report["counts_exact"], {k: v for k, v in report.items() if k != "server_log_tail"}
 
 
+def test_following_a_frozen_catalog_feed_leaves_the_engine_free(embedder, data_dir: Path, tmp_path: Path) -> None:
+    """Before: the catalog follower (a thread polling the shared feed every second) read Redis while it
+    held the engine's lock, so with Redis frozen every search waited out the follower's socket timeout,
+    again after every poll. After: the feed is read outside the lock; the lock is only taken to apply
+    what was read. Checked with a real redis-server frozen by SIGSTOP."""
+    import signal
+
+    from test_reliability import RedisServer
+
+    from graph.settings import Settings as Config
+    from search.engine import Engine
+
+    server = RedisServer(tmp_path / "redis").start()
+    engine = None
+    try:
+        engine = Engine(Config.from_env(data_dir=data_dir, store_url=server.url, redis_timeout=3.0),
+                        embedder=embedder)
+        assert engine.feed is not None
+        inside = threading.Event()
+        for name in ("changes", "version"):  # note when the follower is inside a feed read
+            real = getattr(engine.feed, name)
+
+            def entered(*args, _real=real, **kwargs):
+                inside.set()
+                return _real(*args, **kwargs)
+
+            setattr(engine.feed, name, entered)
+        server.proc.send_signal(signal.SIGSTOP)
+        follower = threading.Thread(target=_follow, args=(engine,))
+        follower.start()
+        assert inside.wait(10)
+        free = engine._lock.acquire(blocking=False)  # what every search takes for the index section
+        if free:
+            engine._lock.release()
+        server.proc.send_signal(signal.SIGCONT)
+        follower.join(30)
+        assert free, "the follower held the engine lock while waiting on a frozen Redis"
+    finally:
+        if server.proc is not None and server.proc.poll() is None:
+            server.proc.send_signal(signal.SIGCONT)
+        if engine is not None:
+            engine.close()
+        server.stop()
+
+
+def test_one_frozen_redis_costs_one_timeout_for_every_client_of_it(tmp_path: Path) -> None:
+    """Before: the match store, the query cache, the catalog feed and the rate limiter each found out on
+    their own, each by waiting out its socket timeout, so one request could wait two or three timeouts.
+    After: the first timeout opens the server's circuit for every client in the process; the others fail
+    at once without sending (CircuitOpen); one background ping closes it when Redis answers again."""
+    import multiprocessing
+    import signal
+
+    import redis
+    from test_reliability import RedisServer
+
+    from graph import redishealth
+    from graph.redisurl import split_redis_url
+    from search.querycache import RedisQueryCache
+
+    server = RedisServer(tmp_path / "redis").start()
+    try:
+        parsed = split_redis_url(server.url)
+        store_like = parsed.client(socket_timeout=1.0, retry=None)
+        cache = RedisQueryCache(server.url, timeout_s=1.0)
+        assert store_like.ping() and cache.get("k", 4) is None
+        circuit = redishealth.circuit("127.0.0.1", server.port)
+        assert not circuit.is_open
+        server.proc.send_signal(signal.SIGSTOP)
+        try:
+            with pytest.raises(redis.TimeoutError):
+                store_like.get("x")  # the one request that waits out its timeout
+            assert circuit.is_open and circuit.opened == 1
+            with pytest.raises(redishealth.CircuitOpen):
+                store_like.get("x")  # nothing is sent while the circuit is open
+            assert cache.get("k2", 4) is None and cache.errors == 1  # a miss at once, not a timeout
+            with pytest.raises(redishealth.CircuitOpen):
+                parsed.client(socket_timeout=1.0).ping()  # a client made later shares the circuit
+            # a forked child starts with closed circuits (its parent's prober did not follow it)
+            ctx = multiprocessing.get_context("fork")
+            with ctx.Pool(1) as pool:
+                assert pool.apply(_circuit_open_in_child, (server.port,)) is False
+        finally:
+            server.proc.send_signal(signal.SIGCONT)
+        for _ in range(200):  # the background ping closes it (every PROBE_S)
+            if not circuit.is_open:
+                break
+            threading.Event().wait(0.05)
+        assert not circuit.is_open and circuit.opened == 1
+        assert store_like.set("x", "1") and store_like.get("x") == b"1"
+    finally:
+        server.stop()
+
+
+def _circuit_open_in_child(port: int) -> bool:
+    from graph import redishealth
+
+    return redishealth.circuit("127.0.0.1", port).is_open
+
+
+def _follow(engine) -> None:
+    try:
+        engine.follow()
+    except Exception:  # a timeout on the frozen Redis: what matters is the lock
+        pass
+
+
 # =====================================================================================================
 # 9. Redis authentication and configuration errors are fatal at start and make /readyz 503
 # =====================================================================================================

@@ -17,7 +17,7 @@ ARCHIVE_DIR = "log-archive"  # archived Redis log segments (`compact`), under th
 IDEMPOTENCY_WINDOW_S = 7 * 86_400  # search ids and feedback identities are remembered this long
 
 
-def redis_client_options(connect_timeout: float = 0.5, timeout: float = 1.0) -> dict:
+def redis_client_options(connect_timeout: float = 0.5, timeout: float = 0.5) -> dict:
     """Short timeouts and one quick retry of a dropped connection (never of a timeout: a hung Redis
     must cost a request at most one socket timeout; the spool takes the write). Options in the URL's
     query string (socket_timeout=...) win."""
@@ -50,7 +50,7 @@ def open_catalog_feed(url: str | None, settings: Settings | None = None):
 
 
 def open_store(url: str | None, data_dir: Path, *, spool: bool = True, spool_retry_s: float = 1.0,
-               connect_timeout: float = 0.5, timeout: float = 1.0,
+               connect_timeout: float = 0.5, timeout: float = 0.5,
                idempotency_window_s: float = IDEMPOTENCY_WINDOW_S, archive_dir: Path | None = None,
                shards: int | None = None) -> MatchStore:
     """The store a URL names: none/"" or sqlite:///path -> SQLite (default data_dir/matches.db),

@@ -79,11 +79,8 @@ class CatalogFeed:
 
     def __init__(self, url: str, prefix: str = "mg", **kwargs: Any) -> None:
         parsed = split_redis_url(url, prefix)
-        conn_url, prefix, cluster = parsed.conn_url, parsed.prefix, parsed.cluster
-        import redis  # here, so a SQLite-only deployment never needs the client
-        from redis.cluster import RedisCluster
-
-        self.r = (RedisCluster if cluster else redis.Redis).from_url(conn_url, **kwargs)
+        prefix = parsed.prefix
+        self.r = parsed.client(**kwargs)
         tag = "{" + prefix + "}"
         self.k_ver, self.k_log, self.k_snap = f"{tag}:cat:ver", f"{tag}:cat:log", f"{tag}:cat:snap"
         self._s_publish = self.r.register_script(_PUBLISH)

@@ -48,6 +48,7 @@ from __future__ import annotations
 
 import base64
 import contextlib
+import dataclasses
 import hashlib
 import heapq
 import json
@@ -62,7 +63,6 @@ from typing import Any
 
 import numpy as np
 import redis
-from redis.cluster import RedisCluster
 from redis.crc import key_slot
 
 from graph.events import EdgeStats, FeedbackEvent, SearchEvent, event_from_dict, examination
@@ -408,11 +408,9 @@ class RedisStore(MatchStore):
             raise ValueError(f"shards must be between 1 and 1024, got {shards}")
         if window < 0:
             raise ValueError(f"idempotency_window_s must be >= 0, got {window}")
-        conn_url = parsed.conn_url
         self.url, self.prefix, self.cluster = url, prefix, cluster
         self.n, self.window = shards, int(window)
-        client_cls = RedisCluster if cluster else redis.Redis
-        self.r = client_cls.from_url(conn_url, decode_responses=True, **kwargs)
+        self.r = dataclasses.replace(parsed, cluster=cluster).client(decode_responses=True, **kwargs)
         tag = "{" + prefix + "}"
         self.k_scores, self.k_lock, self.k_meta = f"{tag}:scores", f"{tag}:rebuild", f"{tag}:meta"
         self.k_hidden = f"{tag}:hidden"
