@@ -56,13 +56,13 @@ def limiter_storage(uri: str) -> tuple[str, dict]:
         return uri, {}
     parts = urlsplit(uri)
     query = urlencode([(k, v) for k, v in parse_qsl(parts.query) if k != "prefix"])
-    options: dict = {"socket_connect_timeout": 0.5, "socket_timeout": 0.5,
-                     **redishealth.client_options(uri.replace("+cluster", ""))}  # the shared circuit breaker
-    if "+cluster" not in parts.scheme:
+    options: dict = {"socket_connect_timeout": 0.5, "socket_timeout": 0.5}
+    if "+cluster" not in parts.scheme:  # (limits builds Cluster nodes without a connection class option)
         from redis.backoff import NoBackoff
         from redis.retry import Retry
 
         options["retry"] = Retry(NoBackoff(), 0)
+        options.update(redishealth.client_options(uri))  # the store's circuit breaker: one timeout, then skip
     return urlunsplit((parts.scheme, parts.netloc, parts.path, query, "")), options
 
 

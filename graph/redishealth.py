@@ -1,4 +1,5 @@
-"""One circuit breaker per Redis server per process, shared by every client of that server.
+"""Every Redis client of the process is made here (`make_client`): one circuit breaker per server, shared
+by all of them, and connection pools whose locks survive fork().
 
 Why: the match store, the catalog feed, the query-vector cache and the rate limiter all talk to the same
 Redis. When it hangs (SIGSTOP, a stuck fork, a network partition that drops packets), each of them used
@@ -23,10 +24,14 @@ import threading
 import time
 from typing import Any
 
-from redis.connection import Connection, SSLConnection
+import redis
+from redis.cluster import RedisCluster
+from redis.connection import Connection, ConnectionPool, SSLConnection
 from redis.exceptions import AuthenticationError, AuthorizationError, ResponseError
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
+
+from graph.forksafe import reset_after_fork
 
 log = logging.getLogger(__name__)
 
@@ -177,6 +182,32 @@ class GuardedConnection(_Guarded, Connection):
 
 class GuardedSSLConnection(_Guarded, SSLConnection):
     _probe_class = SSLConnection
+
+
+class ForkSafePool(ConnectionPool):
+    """A ConnectionPool whose locks are fresh in a forked child (graph/forksafe.py). redis-py's first use of a
+    pool in a child runs `reset()`, which takes `_lock`: held by another thread of the parent at the instant
+    of the fork, the child waited forever (seen: a writer process stuck in `ConnectionPool.reset`)."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        reset_after_fork(self, "_lock", "_fork_lock")
+
+
+def make_client(conn_url: str, cluster: bool = False, **options: Any) -> Any:
+    """A redis-py client (Cluster or not) whose connections share the circuit of their server and whose
+    locks survive fork(). `graph.redisurl.RedisURL.client` is the way in."""
+    options = {**client_options(conn_url), **options}
+    if cluster:
+        client = RedisCluster.from_url(conn_url, connection_pool_class=ForkSafePool, **options)
+        reset_after_fork(client, "_lock")
+        reset_after_fork(client.nodes_manager, "_lock", "_initialization_lock")
+        return client
+    single = options.pop("single_connection_client", False)
+    client = redis.Redis(connection_pool=ForkSafePool.from_url(conn_url, **options),
+                         single_connection_client=single)
+    client.auto_close_connection_pool = True
+    return client
 
 
 def client_options(conn_url: str) -> dict[str, Any]:

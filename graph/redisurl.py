@@ -23,14 +23,11 @@ class RedisURL:
 
     def client(self, **options: Any) -> Any:
         """A redis-py client (Cluster or not) for `conn_url` whose connections share this process's circuit
-        breaker for the server (graph/redishealth.py). Every Redis user makes its client here."""
-        import redis
-        from redis.cluster import RedisCluster
+        breaker for the server and whose locks survive fork() (graph/redishealth.py). Every Redis user makes its
+        client here."""
+        from graph.redishealth import make_client
 
-        from graph.redishealth import client_options
-
-        cls = RedisCluster if self.cluster else redis.Redis
-        return cls.from_url(self.conn_url, **{**client_options(self.conn_url), **options})
+        return make_client(self.conn_url, self.cluster, **options)
 
 
 def is_redis_url(url: str | None) -> bool:

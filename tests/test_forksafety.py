@@ -177,3 +177,46 @@ def _store_write_n(store: Any, i: int) -> None:
 
     store.record_search(SearchEvent(f"child-{i}", "i-child", "child query", 1_700_000_000.0,
                                     (Served("a-child", 1, 0.9),)))
+
+
+def _redis_store_write(store: Any) -> None:
+    _store_write(store)
+    assert store.times_matched(["a-child"])["a-child"] >= 1
+
+
+def test_redis_store_connection_pool_lock_held_at_fork() -> None:
+    """redis-py's ConnectionPool.reset(), which a forked child runs on first use, takes the pool's `_lock`:
+    held by another thread of the parent at the fork, the child waited forever (seen in
+    test_concurrent_writers_lose_nothing on the Cluster: a child in `ConnectionPool.reset`)."""
+    import uuid
+
+    from graph.store.redis import RedisStore
+
+    store = RedisStore("redis://127.0.0.1:6379/13", prefix=f"forksafe-{uuid.uuid4().hex[:8]}")
+    try:
+        store.summary()  # the parent's pool holds a connection before the fork
+        run_in_forked_child(_redis_store_write, store, lock=store.r.connection_pool._lock)
+    finally:
+        store.clear()
+        store.close()
+
+
+def test_redis_cluster_store_locks_held_at_fork(tmp_path: Path) -> None:
+    """The same on a Redis Cluster: every node's pool, and the cluster client's own locks."""
+    import uuid
+
+    from rediscluster import Cluster
+
+    from graph.store.redis import RedisStore
+
+    cluster = Cluster(tmp_path / "cluster")
+    cluster.start()
+    try:
+        store = RedisStore(cluster.url, prefix=f"forksafe-{uuid.uuid4().hex[:8]}")
+        store.summary()
+        node = store.r.get_nodes()[0].redis_connection.connection_pool
+        run_in_forked_child(_redis_store_write, store, lock=node._lock)
+        run_in_forked_child(_redis_store_write, store, lock=store.r.nodes_manager._lock)
+        store.close()
+    finally:
+        cluster.stop()
