@@ -172,8 +172,9 @@ class Settings:
                            "vectors move) or `torch` (the transformers model itself)", kind="str",
                            choices=("onnx", "onnx-int8", "torch"))
     encoder_threads: int | None = setting("MATCHGRAPH_ENCODER_THREADS", None,
-                                          "intra-op threads of the encoder per process; the Procfile sets 1 per "
-                                          "gunicorn worker", kind="int", minimum=1, shown="unset (all cores)")
+                                          "intra-op threads of the encoder per process (sets both: one query and "
+                                          "a batch)", kind="int", minimum=1,
+                                          shown="unset (one query: 2; a batch at ingest: all cores)")
     onnx_dir: Path | None = setting("MATCHGRAPH_ONNX_DIR", None, "where the ONNX export and its probe are kept",
                                     kind="path", shown="`<data dir>/models`")
     # --- the match store -------------------------------------------------------------------------

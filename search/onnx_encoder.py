@@ -23,6 +23,7 @@ log = logging.getLogger(__name__)
 PROBE_TEXT = "matchgraph probe: extract answers from passages of text"
 PROBE_ATOL = 1e-4
 INT8_MIN_COSINE = 0.9
+QUERY_THREADS = min(2, os.cpu_count() or 1)  # intra-op threads for one query (see OnnxEncoder.__init__)
 
 
 class OnnxUnavailable(RuntimeError):
@@ -47,9 +48,10 @@ class OnnxEncoder:
         self.tokenizer.enable_padding(pad_id=padding.get("pad_id", 0), pad_type_id=padding.get("pad_type_id", 0),
                                       pad_token=padding.get("pad_token", "[PAD]"))  # to the batch's longest
         self._ort, self._path, self._threads = ort, str(onnx_path), threads
-        # One query is one small forward pass: a second thread buys nothing on a busy CPU and costs a
-        # cross-core wait. Batches (ingest) get every core, in a second session made on first use.
-        self.query_session = self._session(threads or 1)
+        # One query on QUERY_THREADS intra-op threads (measured, `bench.profile --query-threads-ab`: 2 threads
+        # cut one query's forward pass by ~30% and kept the 16-client throughput). Batches (ingest) get every
+        # core, in a second session made on first use. `threads` sets both.
+        self.query_session = self._session(threads or QUERY_THREADS)
         self._batch_session = self.query_session if threads else None
         self._lock = threading.Lock()
         reset_after_fork(self, "_lock")

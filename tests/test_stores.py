@@ -471,6 +471,11 @@ def test_concurrent_writers_lose_nothing(store: MatchStore) -> None:
     for p in procs:
         p.join(120)
     elapsed = time.perf_counter() - start
+    hung = [p for p in procs if p.is_alive()]
+    for p in hung:  # a hung child must fail this test, not keep the whole run from exiting
+        p.kill()
+        p.join()
+    assert not hung, f"{len(hung)} forked writer(s) hung (a lock copied in a held state?)"
     assert [p.exitcode for p in procs] == [0] * WORKERS
     total = WORKERS * PER_WORKER
     print(f"\n{type(store).__name__}: {total} searches from {WORKERS} processes in {elapsed:.2f}s "
