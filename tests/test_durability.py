@@ -438,18 +438,34 @@ def test_over_long_urls_get_the_json_error_shape_from_gunicorn(data_dir) -> None
 def test_rate_limits_are_per_client_not_per_worker_on_the_sqlite_store(data_dir: Path) -> None:
     """Before: with the SQLite store each gunicorn worker counted on its own (memory://), so 2 workers let
     a client through twice the limit. After: the counters live in the data dir, shared by the workers."""
-    from bench.common import Gunicorn, call
+    import os
+    import signal
+
+    from bench.common import Gunicorn, call, children
 
     server = Gunicorn(data_dir, workers=2, threads=2, env={"MATCHGRAPH_RATE_LIMIT": "15/minute"})
+    statuses: dict[int, list[int]] = {}
     try:
         server.wait_ready()
-        statuses = [call(server.port, "GET", "/v1/artifacts?limit=1")[0] for _ in range(45)]  # fresh connections
-        pids = {call(server.port, "GET", "/readyz")[1]["checks"]["pid"] for _ in range(10)}
+        workers = sorted(children(server.proc.pid))
+        assert len(workers) == 2, workers
+        # Which worker accepts a fresh connection is up to the kernel (one may take them all): freeze the
+        # other one, so each worker is certain to answer its own share of the client's requests.
+        for answering, frozen, count in ((workers[0], workers[1], 20), (workers[1], workers[0], 25)):
+            os.kill(frozen, signal.SIGSTOP)
+            try:
+                assert call(server.port, "GET", "/readyz")[1]["checks"]["pid"] == answering
+                statuses[answering] = [call(server.port, "GET", "/v1/artifacts?limit=1")[0] for _ in range(count)]
+            finally:
+                os.kill(frozen, signal.SIGCONT)
     finally:
         server.stop()
-    print(f"\n45 requests, limit 15/minute, {len(pids)} workers answering: {statuses.count(200)} x 200, "
-          f"{statuses.count(429)} x 429")
-    assert len(pids) == 2
+    first, second = (statuses[w] for w in workers)
+    print(f"\nlimit 15/minute, one client: worker 1 answered {first.count(200)} x 200 and {first.count(429)} x 429, "
+          f"then worker 2 {second.count(200)} x 200 and {second.count(429)} x 429")
+    assert first.count(200) == 15 and first.count(429) == 5, first
+    assert second.count(429) == 25, second  # per worker, it would have let 15 more through
+    statuses = first + second
     assert statuses.count(200) == 15 and statuses.count(429) == 30, statuses
 
 
