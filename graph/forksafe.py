@@ -17,7 +17,9 @@ inherited by a forked child (gunicorn workers, multiprocessing's fork start meth
   inner, the order the code nests them), each with a bounded wait (HOLD_WAIT_S): a fork is delayed,
   never deadlocked; a lock still held then is only reset in the child.
 - tqdm's class lock: every `tqdm(...)`, even `disable=True`, takes it in `__new__` (bm25s tokenizes each
-  query in such a loop), so a thread searching while another forks could leave it held in the child.
+  query in such a loop), so a thread searching while another forks could leave it held in the child. Its
+  process-shared part (a multiprocessing semaphore) is dropped: a child killed while holding it blocked
+  every other process.
 
 Registered: every SQLite file (graph/sqlitedb.py, held), the embedder (its LRU lock; its model lock, held),
 the ONNX encoder, the vector index, the learner and the engine. The connections, sessions and thread pools
@@ -78,6 +80,21 @@ def _reset_tqdm() -> None:
             instance.locks = list(locks)
 
 
+def _process_local_tqdm_lock() -> None:
+    """tqdm's class lock includes a process-shared semaphore (multiprocessing.RLock) so that bars of several
+    processes do not interleave. A forked child killed while it held it (a SIGKILL during an ingest, which
+    tokenizes in a tqdm loop) leaves it held for every process, and the parent's next tokenize waits
+    forever. Progress bars here never span processes: keep only the per-process thread lock."""
+    try:
+        import tqdm.std as std
+    except ImportError:  # pragma: no cover - tqdm comes with bm25s and transformers
+        return
+    std.TqdmDefaultWriteLock.mp_lock = None  # create_mp_lock() keeps an existing attribute
+    instance = std.tqdm.__dict__.get("_lock")
+    if isinstance(instance, std.TqdmDefaultWriteLock):  # made before this ran: drop the semaphore from it
+        instance.locks = [std.TqdmDefaultWriteLock.th_lock]
+
+
 def _before_fork() -> None:
     with _registry_lock:
         entries = list(_registry.values())
@@ -111,6 +128,7 @@ def _after_fork_in_child() -> None:
     _reset_tqdm()
 
 
+_process_local_tqdm_lock()
 if hasattr(os, "register_at_fork"):
     os.register_at_fork(before=_before_fork, after_in_parent=_after_fork_in_parent,
                         after_in_child=_after_fork_in_child)

@@ -220,3 +220,37 @@ def test_redis_cluster_store_locks_held_at_fork(tmp_path: Path) -> None:
         store.close()
     finally:
         cluster.stop()
+
+
+def _take_tqdm_lock_and_wait() -> None:
+    from tqdm import tqdm
+
+    tqdm.get_lock().acquire()  # as a child tokenizing (bm25s) holds it, when the SIGKILL tests kill it
+    threading.Event().wait(60)
+
+
+def test_a_child_killed_while_holding_tqdms_lock_does_not_block_the_parent() -> None:
+    """tqdm's class lock included a process-shared semaphore (multiprocessing.RLock): a forked child killed
+    while it held it (the SIGKILL-during-ingest tests kill children that tokenize) left it held for every
+    process, and the parent's next tokenize waited forever (seen in a soak run: the suite's main thread in
+    `TqdmDefaultWriteLock.acquire`). Now tqdm's lock is per process."""
+    import os
+    import signal
+
+    from tqdm import tqdm
+
+    _tokenize()
+    ctx = mp.get_context("fork")
+    child = ctx.Process(target=_take_tqdm_lock_and_wait)
+    child.start()
+    try:
+        for _ in range(200):  # until the child holds it (what it holds, a process-shared lock would show)
+            threading.Event().wait(0.01)
+        os.kill(child.pid, signal.SIGKILL)
+    finally:
+        child.join(10)
+    done = threading.Event()
+    worker = threading.Thread(target=lambda: (_tokenize(), done.set()), daemon=True)
+    worker.start()
+    assert done.wait(CHILD_LIMIT_S), "tokenizing in the parent waits for a lock a killed child held"
+    assert tqdm.get_lock() is not None
