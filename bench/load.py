@@ -136,8 +136,7 @@ class Tally:
     clicks: int = 0
     served: collections.Counter = field(default_factory=collections.Counter)
     errors: collections.Counter = field(default_factory=collections.Counter)
-    slow: list[tuple[float, float, str]] = field(default_factory=list)  # (start - EVENT_AT, seconds, op)
-    timed: list[tuple[float, float, str]] = field(default_factory=list)  # (perf_counter start, seconds, op)
+    timed: list[tuple[float, float, str]] = field(default_factory=list)  # (perf_counter start, seconds, "op (phase)")
 
 
 def client(port: int, deadline: float, qs: list[str], feedback_share: float, seed: int, tally: Tally) -> None:
@@ -168,11 +167,9 @@ def client(port: int, deadline: float, qs: list[str], feedback_share: float, see
             continue
         took = time.perf_counter() - start
         tally.latencies[op].append(took)
-        tally.timed.append((start, took, op))
+        tally.timed.append((start, took, f"{op} ({phase})"))
         if phase != "run":
             tally.latencies[f"{op} ({phase})"].append(took)
-        if took > SLOW_S and EVENT_AT["t"]:
-            tally.slow.append((round(start - EVENT_AT["t"], 3), round(took, 3), f"{op} ({phase})"))
         if status != want:
             tally.errors[f"{op} ({phase}): HTTP {status}"] += 1
             continue
@@ -294,19 +291,20 @@ def run(clients: int = 32, seconds: float = 60.0, store: str = "", workers: int 
             total.clicks += t.clicks
             total.served.update(t.served)
             total.errors.update(t.errors)
-            total.slow += t.slow
             total.timed += t.timed
         requests = len(total.latencies["search"]) + len(total.latencies["feedback"])
         report.update(elapsed_s=round(elapsed, 1), requests=requests, throughput_rps=round(requests / elapsed, 1),
                       errors=sum(total.errors.values()), error_kinds=dict(total.errors),
                       searches=total.searches, feedback=total.feedback, clicks=total.clicks)
-        report["slow_requests"] = sorted(total.slow)  # when each slow one started, relative to the freeze/kill
+        if EVENT_AT["t"]:  # each slow request, with when it started relative to the freeze/kill
+            report["slow_requests"] = sorted((round(start - EVENT_AT["t"], 3), round(took, 3), label)
+                                             for start, took, label in total.timed if took > SLOW_S)
         window = report.pop("event_window", None)
         if window:  # every request that was being served at any moment of the freeze, however it started
             for op in ("search", "feedback"):
                 total.latencies[f"{op} (overlapping the stall)"] = [
-                    took for start, took, o in total.timed
-                    if o == op and start < window[1] and start + took > window[0]]
+                    took for start, took, label in total.timed
+                    if label.split()[0] == op and start < window[1] and start + took > window[0]]
         report["latency_ms"] = {}
         for op in sorted(total.latencies, key=lambda o: (o.split()[0] != "search", len(o), o)):
             values = sorted(total.latencies.get(op, []))
