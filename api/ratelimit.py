@@ -4,14 +4,15 @@ Flask-Limiter keeps its counters per process with `memory://`: with the SQLite m
 N gunicorn workers allowed N times the limit (2 workers let one client through 1,000 requests in 5 s
 against 509 for 1). This storage (`matchgraph-sqlite:///<path>`, the default when the store is not
 Redis) keeps one fixed-window counter per client and limit in `<data dir>/ratelimits.db`, so a limit is
-per client, whichever worker answers. One short write transaction per request (no fsync: a counter lost
-in a crash only lets a client through a little early).
+per client, whichever worker answers. One statement per limit and request (an upsert; no fsync: a counter
+lost in a crash only lets a client through a little early).
 """
 
 from __future__ import annotations
 
 import os
 import sqlite3
+import threading
 import time
 from pathlib import Path
 
@@ -24,6 +25,15 @@ _SCHEMA = """
 CREATE TABLE IF NOT EXISTS counters (key TEXT PRIMARY KEY, count INTEGER NOT NULL, expires REAL NOT NULL)
 WITHOUT ROWID;
 """
+# a hit: a new window when there is none or it expired, else one more in the current window
+_HIT = """
+INSERT INTO counters (key, count, expires) VALUES (:key, :amount, :expires)
+ON CONFLICT (key) DO UPDATE SET
+    count = CASE WHEN counters.expires <= :now THEN excluded.count ELSE counters.count + excluded.count END,
+    expires = CASE WHEN counters.expires <= :now THEN excluded.expires ELSE counters.expires END
+RETURNING count, expires
+"""
+JUST_COUNTED_S = 0.25  # how long a thread's own hit answers its next get/get_expiry of the key
 
 
 def storage_uri(data_dir: str | os.PathLike[str]) -> str:
@@ -40,32 +50,46 @@ class SQLiteLimits(Storage):
         super().__init__(uri, wrap_exceptions=wrap_exceptions)
         self.path = Path((uri or "").split("://", 1)[1])
         self.db = SQLiteFile(self.path, _SCHEMA, synchronous="OFF", timeout=5.0)
+        self._seen = threading.local()
 
     @property
     def base_exceptions(self) -> type[Exception]:
         return sqlite3.Error
 
     def incr(self, key: str, expiry: float, amount: int = 1) -> int:
+        """One statement (an upsert that starts a new window when the old one expired); what it returns is
+        kept for this thread's next `get`/`get_expiry` of the key, the rate-limit headers of the same
+        request, which would otherwise cost two more queries."""
         now = time.time()
-        with self.db.write() as c:
-            row = c.execute("SELECT count, expires FROM counters WHERE key = ?", (key,)).fetchone()
-            if row is None or row[1] <= now:
-                count = amount
-                c.execute("INSERT OR REPLACE INTO counters (key, count, expires) VALUES (?, ?, ?)",
-                          (key, count, now + expiry))
-                if int(now) % 64 == 0:  # now and then, forget expired windows
-                    c.execute("DELETE FROM counters WHERE expires <= ?", (now,))
-            else:
-                count = row[0] + amount
-                c.execute("UPDATE counters SET count = ? WHERE key = ?", (count, key))
-        return count
+        with self.db.use() as c:
+            count, expires = c.execute(_HIT, {"key": key, "amount": amount, "now": now,
+                                              "expires": now + expiry}).fetchall()[0]
+            if int(now) % 64 == 0:  # now and then, forget expired windows
+                c.execute("DELETE FROM counters WHERE expires <= ?", (now,))
+        seen = getattr(self._seen, "hits", None)
+        if seen is None or len(seen) > 16:
+            seen = self._seen.hits = {}
+        seen[key] = (count, expires, time.monotonic())
+        return int(count)
+
+    def _just_counted(self, key: str) -> tuple[int, float] | None:
+        hit = getattr(self._seen, "hits", {}).get(key)
+        if hit is None or time.monotonic() - hit[2] > JUST_COUNTED_S or hit[1] <= time.time():
+            return None
+        return hit[0], hit[1]
 
     def get(self, key: str) -> int:
+        seen = self._just_counted(key)
+        if seen is not None:
+            return seen[0]
         with self.db.use() as c:
             row = c.execute("SELECT count FROM counters WHERE key = ? AND expires > ?", (key, time.time())).fetchone()
         return int(row[0]) if row else 0
 
     def get_expiry(self, key: str) -> float:
+        seen = self._just_counted(key)
+        if seen is not None:
+            return seen[1]
         with self.db.use() as c:
             row = c.execute("SELECT expires FROM counters WHERE key = ?", (key,)).fetchone()
         return float(row[0]) if row else time.time()
@@ -79,9 +103,11 @@ class SQLiteLimits(Storage):
             return False
 
     def reset(self) -> int | None:
+        self._seen.hits = {}
         with self.db.use() as c:
             return c.execute("DELETE FROM counters").rowcount
 
     def clear(self, key: str) -> None:
+        self._seen.hits = {}
         with self.db.use() as c:
             c.execute("DELETE FROM counters WHERE key = ?", (key,))

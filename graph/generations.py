@@ -69,6 +69,14 @@ def generations_newest_first(data_dir: Path) -> list[Path]:
     return sorted(found, key=lambda p: int(p.name[4:]), reverse=True)
 
 
+_pointer_seen: dict[str, tuple[tuple[int, int, int], Path, str]] = {}
+
+
+def _signature(st: os.stat_result) -> tuple[int, int, int]:
+    """Which file CURRENT is: a commit replaces it (os.replace), so a new inode, size or mtime."""
+    return st.st_ino, st.st_mtime_ns, st.st_size
+
+
 def current(data_dir: Path) -> Path | None:
     """The folder of the committed generation, or None when the data dir holds no catalog yet.
 
@@ -76,13 +84,23 @@ def current(data_dir: Path) -> Path | None:
     that skipped it), the newest complete generation is served instead, with an ERROR in the log: the
     catalog never silently becomes empty (and then gets replaced by a bootstrap)."""
     pointer = data_dir / POINTER
+    seen = _pointer_seen.get(str(pointer))
+    if seen is not None:  # every request asks: when CURRENT is the file read last time, two stats answer
+        try:
+            if _signature(os.stat(pointer)) == seen[0]:
+                os.stat(seen[2])  # the folder's marker is still there (not deleted by hand)
+                return seen[1]
+        except FileNotFoundError:
+            pass
     try:
+        sig = _signature(os.stat(pointer))
         name = pointer.read_text().strip()
     except FileNotFoundError:
         name = None
     if name:
         folder = data_dir / name
         if folder.is_dir() and (folder / COMPLETE_MARKER).is_file():
+            _pointer_seen[str(pointer)] = (sig, folder, str(folder / COMPLETE_MARKER))
             return folder
     complete = generations_newest_first(data_dir)
     if name is None and not complete:

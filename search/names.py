@@ -22,6 +22,7 @@ import unicodedata
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+import numpy as np
 from rapidfuzz import process
 from rapidfuzz.distance import OSA
 
@@ -108,6 +109,17 @@ class NameIndex:
         starts.sort()
         self._start_keys = [s[0] for s in starts]
         self._starts = starts
+        self._name_starts = [(k, a) for k, a, where in starts if where == 0]
+        # suggestions tie-break on a static order (most adopted, shortest name, id): each artifact's rank
+        # in it, and per word start `rank` (a name start) or `n + rank` (a later word), for _best_starts
+        self._by_rank = sorted(self.names, key=lambda a: (-self.adoption[a], len(self.names[a]), a))
+        self._static = {a: (-self.adoption[a], len(self.names[a]), a) for a in self._by_rank}
+        self._n = max(1, len(self._by_rank))
+        rank_of = {a: i for i, a in enumerate(self._by_rank)}
+        self._start_order = np.fromiter((rank_of[a] + (self._n if where else 0) for _, a, where in starts),
+                                        dtype=np.int64, count=len(starts))
+        self._type_codes = {t: i for i, t in enumerate(sorted(set(self.types.values())))}
+        self._type_of_rank = np.array([self._type_codes[self.types[a]] for a in self._by_rank], dtype=np.int32)
         # distinct full keys by length, for typo matching: a query is only compared with keys whose length
         # is within the typo budget of its own (a long question costs nothing)
         self._by_length: dict[int, tuple[list[str], list[dict[str, int]]]] = {}
@@ -115,7 +127,7 @@ class NameIndex:
             keys, owner_list = self._by_length.setdefault(len(k), ([], []))
             keys.append(k)
             owner_list.append(owners)
-        self._typo_lists: dict[int, tuple[list[str], list[list[str]]]] = {}
+        self._typo_lists: dict[int, tuple[list[str], list[list[str]], str]] = {}
         for length in range(MIN_TYPO_CHARS - 1, 17):  # what suggest needs for 4..15 typed characters
             self._truncated(length)
 
@@ -188,19 +200,17 @@ class NameIndex:
         Matches, best first: the whole name or id; the start of the name (or of the id's last segment);
         the start of a later word of the name, or several typed words each starting a word of the name
         ("roberta squad2"); within one typo of a name's start (from 4 characters, only when the first
-        kinds leave room). Ties go to the more adopted artifact, then the
-        shorter name."""
+        kinds leave room). Ties go to the more adopted artifact, then the shorter name."""
         key = compact(prefix)
         if not key:
             return []
-        wanted = set(types)
+        wanted = frozenset(types)
         best: dict[str, tuple] = {}
 
         def offer(artifact_id: str, how: str, distance: int = 0) -> None:
             if wanted and self.types[artifact_id] not in wanted:
                 return
-            rank = (_MATCH_ORDER[how], distance, -self.adoption[artifact_id], len(self.names[artifact_id]),
-                    artifact_id)
+            rank = (_MATCH_ORDER[how], distance, *self._static[artifact_id])
             if artifact_id not in best or rank < best[artifact_id][1]:
                 best[artifact_id] = (how, rank)
 
@@ -208,9 +218,8 @@ class NameIndex:
             offer(artifact_id, "exact")
         lo = bisect.bisect_left(self._start_keys, key)
         hi = bisect.bisect_left(self._start_keys, key + "\U0010ffff")
-        for j in range(lo, hi):
-            _, artifact_id, where = self._starts[j]
-            offer(artifact_id, "prefix" if where == 0 else "word")
+        for artifact_id, how in self._best_starts(lo, hi, k + len(best), wanted):
+            offer(artifact_id, how)
         typed = words(prefix)
         if len(typed) >= 2 and len(best) < k:
             # several words ("roberta squad2"): each one starts a word of the name or id, in any order
@@ -228,27 +237,69 @@ class NameIndex:
         ranked = sorted(best.items(), key=lambda kv: kv[1][1])[:k]
         return [Suggestion(a, self.names[a], self.types[a], how, rank) for a, (how, rank) in ranked]
 
-    def _typo_prefix(self, key: str) -> list[tuple[str, int]]:
-        """Artifacts whose name (or a word of it) starts within one typo of `key`: the key against each
-        start truncated to len(key) - 1, len(key) and len(key) + 1 (a dropped, swapped or extra letter)."""
-        out: dict[str, int] = {}
-        for length in (len(key), len(key) + 1, len(key) - 1):
-            choices, owners = self._truncated(length)
-            for _, dist, i in process.extract(key, choices, scorer=OSA.distance, score_cutoff=1, limit=40):
-                for artifact_id in owners[i]:
-                    out[artifact_id] = min(out.get(artifact_id, 9), int(dist) or 1)
-        return sorted(out.items(), key=lambda kv: kv[1])
+    def _best_starts(self, lo: int, hi: int, k: int, wanted: frozenset[str]) -> list[tuple[str, str]]:
+        """The `k` best distinct artifacts among the word starts `lo:hi` (a name start before a later
+        word, then the static order): vectorised, as a 2-letter prefix covers thousands of starts."""
+        if hi - lo <= 32:
+            return [(self._starts[j][1], "prefix" if self._starts[j][2] == 0 else "word") for j in range(lo, hi)]
+        order = self._start_order[lo:hi]
+        if wanted:
+            order = order[np.isin(self._type_of_rank[order % self._n], [self._type_codes.get(t, -1)
+                                                                        for t in wanted])]
+        out: dict[str, str] = {}
+        for value in np.unique(order).tolist():  # sorted: name starts first, each by static rank
+            artifact_id = self._by_rank[value % self._n]
+            if artifact_id not in out:
+                out[artifact_id] = "prefix" if value < self._n else "word"
+                if len(out) >= k:
+                    break
+        return list(out.items())
 
-    def _truncated(self, length: int) -> tuple[list[str], list[list[str]]]:
-        """Distinct name-start keys cut to `length` characters, with their artifacts (cached per length;
-        later words are left out of typo matching: they would multiply the keys for little gain)."""
+    def _typo_prefix(self, key: str) -> list[tuple[str, int]]:
+        """Artifacts whose name (or id) starts within one typo of `key` (a wrong, dropped, extra or
+        swapped letter): the key against name starts cut to len(key) - 1, len(key) and len(key) + 1.
+
+        Each cut is a sorted list, so only the starts that share the key's first letter are scored
+        (rapidfuzz); a typo in the first letter is found by exact lookups of the key's variants (that
+        letter replaced by each first letter in use, dropped, added, or swapped with the second)."""
+        n = len(key)
+        found: set[int] = set()
+        out: dict[str, int] = {}
+        for length in (n, n + 1, n - 1):
+            choices, owners, firsts = self._truncated(length)
+            lo = bisect.bisect_left(choices, key[0])
+            hi = bisect.bisect_left(choices, key[0] + "\U0010ffff")
+            found.clear()
+            if hi > lo:
+                for _, _, i in process.extract_iter(key, choices[lo:hi], scorer=OSA.distance, score_cutoff=1):
+                    found.add(lo + i)
+            if length == n:  # the first letter replaced, or swapped with the second
+                variants = [c + key[1:] for c in firsts if c != key[0]] + [key[1] + key[0] + key[2:]]
+            elif length == n + 1:  # a letter missing before the key's first
+                variants = [c + key for c in firsts]
+            else:  # an extra first letter
+                variants = [key[1:]]
+            for v in variants:
+                i = bisect.bisect_left(choices, v)
+                if i < len(choices) and choices[i] == v:
+                    found.add(i)
+            for i in found:
+                for artifact_id in owners[i]:
+                    out[artifact_id] = 1
+        return sorted(out.items())
+
+    def _truncated(self, length: int) -> tuple[list[str], list[list[str]], str]:
+        """Distinct name-start keys cut to `length` characters (sorted), with their artifacts and the
+        first letters in use (cached per length; later words are left out of typo matching: they would
+        multiply the keys for little gain)."""
         cached = self._typo_lists.get(length)
         if cached is None:
             owners: dict[str, list[str]] = {}
-            for k, artifact_id, where in self._starts:
-                if where == 0 and len(k) >= length:
+            for k, artifact_id in self._name_starts:  # sorted by key, so the cuts come out sorted
+                if len(k) >= length:
                     owners.setdefault(k[:length], []).append(artifact_id)
-            cached = (list(owners), list(owners.values()))
+            choices = list(owners)
+            cached = (choices, list(owners.values()), "".join(sorted({c[0] for c in choices if c})))
             if len(self._typo_lists) > 64:
                 self._typo_lists = {n: v for n, v in self._typo_lists.items() if n <= 16}
             self._typo_lists[length] = cached

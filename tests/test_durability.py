@@ -469,6 +469,35 @@ def test_rate_limits_are_per_client_not_per_worker_on_the_sqlite_store(data_dir:
     assert statuses.count(200) == 15 and statuses.count(429) == 30, statuses
 
 
+def test_sqlite_rate_limit_windows_count_across_workers_and_expire(tmp_path: Path) -> None:
+    """The counters' semantics, with two storages on one file standing for two workers: one fixed window
+    per key, counted by both, reset when it expires; each worker's headers (get/get_expiry right after
+    its own hit) read what its hit counted."""
+    import time as _time
+
+    from limits import parse
+    from limits.strategies import FixedWindowRateLimiter
+
+    from api import ratelimit
+
+    uri = ratelimit.storage_uri(tmp_path)
+    one, two = ratelimit.SQLiteLimits(uri), ratelimit.SQLiteLimits(uri)
+    limit = parse("5/second")
+    first, second = FixedWindowRateLimiter(one), FixedWindowRateLimiter(two)
+    hits = [first.hit(limit, "client") if i % 2 else second.hit(limit, "client") for i in range(8)]
+    assert hits == [True] * 5 + [False] * 3
+    stats = first.get_window_stats(limit, "client")
+    assert stats.remaining == 0 and _time.time() < stats.reset_time <= _time.time() + 1.01
+    assert first.hit(limit, "other") and two.get(limit.key_for("other")) == 1  # per client
+    _time.sleep(1.05)  # the window expired: a new one, counted from 1
+    assert second.hit(limit, "client") and one.get(limit.key_for("client")) == 1
+    assert first.get_window_stats(limit, "client").remaining == 4
+    one.clear(limit.key_for("client"))
+    assert one.get(limit.key_for("client")) == 0
+    _time.sleep(ratelimit.JUST_COUNTED_S)  # another worker's own last hit answers it only that long
+    assert two.get(limit.key_for("client")) == 0
+
+
 # =====================================================================================================
 # 5. a hung Redis: probing in one background thread, requests straight to the spool
 # =====================================================================================================

@@ -58,3 +58,27 @@ def test_no_other_module_names_the_generation_files() -> None:
             if isinstance(node, ast.Constant) and node.value in names:
                 hits.append(f"{path.relative_to(ROOT)}:{node.lineno}: {node.value!r}")
     assert not hits, "\n".join(hits)
+
+
+def test_current_follows_every_commit_and_a_folder_deleted_by_hand(tmp_path: Path) -> None:
+    """`current` is asked on every request and answers from two stats while CURRENT is the file it read
+    last; a commit (a new CURRENT) or a folder deleted by hand must still be seen at once."""
+    import shutil
+
+    from graph import generations
+
+    data = tmp_path / "data"
+
+    def write(folder: Path) -> None:
+        (folder / generations.COMPLETE_MARKER).write_text("{}")
+
+    seen = []
+    for _ in range(5):  # back-to-back commits: each one is served at the next call
+        folder = generations.commit(data, write)
+        assert generations.current(data) == folder and generations.current(data) == folder
+        seen.append(folder)
+    newest, previous = seen[-1], seen[-2]
+    shutil.rmtree(newest)  # CURRENT unchanged, its folder gone: the newest complete one instead
+    assert generations.current(data) == previous
+    (data / generations.POINTER).unlink()
+    assert generations.current(data) == previous  # no pointer: still the newest complete generation

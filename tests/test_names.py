@@ -66,6 +66,77 @@ def test_suggest_orders_by_exactness_then_adoption():
     assert idx.suggest("   ") == []
 
 
+def _suggest_by_brute_force(idx: NameIndex, prefix: str, k: int,
+                            type_sets: list[tuple[str, ...]]) -> list[list[tuple[str, str]]]:
+    """What suggest promises, by looking at every name start (no bisect, no buckets, no cut-offs); one
+    answer per set of types."""
+    from rapidfuzz import process
+    from rapidfuzz.distance import OSA
+
+    from search.names import MIN_TYPO_CHARS, words
+
+    key, typed = compact(prefix), words(prefix)
+    if not key:
+        return [[] for _ in type_sets]
+    starts = [(a, where) for start, a, where in idx._starts if start.startswith(key)]
+    several = {a for start, a, _ in idx._starts if len(typed) >= 2 and start.startswith(typed[0])
+               and all(any(w.startswith(t) for w in idx._words[a]) for t in typed[1:])}
+    typos: set[str] = set()
+    if len(key) >= MIN_TYPO_CHARS:
+        for m in (len(key) - 1, len(key), len(key) + 1):  # every name start cut to m letters, scored at once
+            cut = [(start[:m], a) for start, a, where in idx._starts if where == 0 and len(start) >= m]
+            distances = process.cdist([key], [c for c, _ in cut], scorer=OSA.distance)[0]
+            typos.update(a for (_, a), d in zip(cut, distances, strict=True) if d <= 1)
+    order = {"exact": 0, "prefix": 1, "word": 2, "typo": 3}
+    answers = []
+    for types in type_sets:
+        best: dict[str, tuple] = {}
+        found = [(a, "exact") for a in idx.exact.get(key, {})] + [(a, "prefix" if where == 0 else "word")
+                                                                  for a, where in starts]
+        for extra, how in ((several, "word"), (typos, "typo")):
+            for a, kind in found:
+                rank = (order[kind], -idx.adoption[a], len(idx.names[a]), a)
+                if (not types or idx.types[a] in types) and (a not in best or rank < best[a][1]):
+                    best[a] = (kind, rank)
+            found = [(a, how) for a in extra - set(best)] if len(best) < k else []
+        for a, kind in found:
+            if not types or idx.types[a] in types:
+                best[a] = (kind, (order[kind], -idx.adoption[a], len(idx.names[a]), a))
+        answers.append([(a, how) for a, (how, _) in sorted(best.items(), key=lambda kv: kv[1][1])[:k]])
+    return answers
+
+
+def test_suggest_matches_a_brute_force_reading_of_every_name_start():
+    """suggest answers from sorted keys, vectorised ranges and typo buckets (first letter by exact
+    lookups): on the bundled catalog, it must return what looking at every name start returns, for
+    prefixes of every length with and without a typo (wrong, dropped, extra or swapped letter)."""
+    import random
+
+    arts = [Artifact.from_record(json.loads(line)) for f in sorted(DATA.glob("*.jsonl"))
+            for line in f.read_text().splitlines() if line.strip()]
+    idx = NameIndex(arts)
+    rng = random.Random(15)
+
+    def typo(s: str) -> str:
+        i, c = rng.randrange(len(s)), rng.choice("abcdefghijklmnopqrstuvwxyz0123456789")
+        return rng.choice([s[:i] + c + s[i + 1:], s[:i] + s[i + 1:], s[:i] + c + s[i:],
+                           s[:i] + s[i + 1:i + 2] + s[i:i + 1] + s[i + 2:]])
+
+    queries = []
+    for a in rng.sample(arts, 40):
+        for n in (1, 2, 3, 4, 5, 7, 10, 14):
+            queries += [a.name[:n], typo(a.name[:n])]
+        queries.append(" ".join(a.name.replace("-", " ").split()[:2]))
+    checked = 0
+    type_sets: list[tuple[str, ...]] = [(), ("dataset", "tool")]
+    for q in queries:
+        expected = _suggest_by_brute_force(idx, q, 8, type_sets)
+        for types, want in zip(type_sets, expected, strict=True):
+            assert [(s.artifact_id, s.match) for s in idx.suggest(q, k=8, types=types)] == want, (q, types)
+            checked += 1
+    assert checked == len(queries) * 2 and any(s.match == "typo" for q in queries for s in idx.suggest(q))
+
+
 def test_resolve_names_ids_and_single_typos():
     idx = NameIndex([art("bigcode/the-stack-v2", "The Stack v2", "dataset"), art("x/bert", "BERT"),
                      art("y/bert", "BERT")])
