@@ -56,12 +56,9 @@ def limiter_storage(uri: str) -> tuple[str, dict]:
         return uri, {}
     parts = urlsplit(uri)
     query = urlencode([(k, v) for k, v in parse_qsl(parts.query) if k != "prefix"])
-    options: dict = {"socket_connect_timeout": 0.5, "socket_timeout": 0.5}
-    if "+cluster" not in parts.scheme:  # (limits builds Cluster nodes without a connection class option)
-        from redis.backoff import NoBackoff
-        from redis.retry import Retry
-
-        options["retry"] = Retry(NoBackoff(), 0)
+    cluster = "+cluster" in parts.scheme
+    options = redishealth.fail_fast(0.5, cluster=cluster)
+    if not cluster:  # (limits builds Cluster nodes without a connection class option)
         options.update(redishealth.client_options(uri))  # the store's circuit breaker: one timeout, then skip
     return urlunsplit((parts.scheme, parts.netloc, parts.path, query, "")), options
 

@@ -51,7 +51,9 @@ class Dedup:
         if not ev.user or ev.preview or ev.low_confidence or not ev.served:
             return ev if not ev.preview else dataclasses.replace(ev, settled=False)
         settled = self.settle_window_s <= 0 or self._first(_key("s", ev.user, ev.intent_id), self.settle_window_s)
-        new_user = self._first(_key("q", ev.user, ev.query), POPULAR_TTL_S)
+        # only a settled search counts its user, so only it may take the user's claim on the query: two
+        # concurrent requests of one user must not split the two claims between them (neither would count)
+        new_user = settled and self._first(_key("q", ev.user, ev.query), POPULAR_TTL_S)
         return dataclasses.replace(ev, settled=settled, new_user=new_user)
 
     def feedback(self, ev: FeedbackEvent) -> FeedbackEvent:

@@ -210,6 +210,24 @@ def make_client(conn_url: str, cluster: bool = False, **options: Any) -> Any:
     return client
 
 
+def fail_fast(timeout_s: float = 0.5, connect_timeout_s: float | None = None, *, retry_dropped: bool = False,
+              cluster: bool = False) -> dict[str, Any]:
+    """redis-py keyword arguments every client of ours uses: short socket timeouts, and no retry of a
+    timeout (a hung Redis costs a request one timeout; the caller's fallback takes over). With
+    `retry_dropped` (the match store) a dropped connection is retried once after a few ms; otherwise
+    nothing is retried (Cluster clients keep their own retry: redis-py routes it per node)."""
+    from redis.backoff import ExponentialBackoff, NoBackoff
+    from redis.retry import Retry
+
+    options: dict[str, Any] = {"socket_timeout": float(timeout_s),
+                               "socket_connect_timeout": float(connect_timeout_s or timeout_s)}
+    if retry_dropped:
+        options["retry"] = Retry(ExponentialBackoff(cap=0.05, base=0.01), 1, supported_errors=(RedisConnectionError,))
+    elif not cluster:
+        options["retry"] = Retry(NoBackoff(), 0)
+    return options
+
+
 def client_options(conn_url: str) -> dict[str, Any]:
     """redis-py keyword arguments that put the shared circuit breaker under every connection of a client
     made from `conn_url` (redis:// or rediss://; plain or Cluster)."""

@@ -13,9 +13,8 @@ from typing import Any
 
 import numpy as np
 import redis
-from redis.backoff import NoBackoff
-from redis.retry import Retry
 
+from graph import redishealth
 from graph.redisurl import REDIS_SCHEMES, split_redis_url  # noqa: F401  (REDIS_SCHEMES: old import path)
 
 log = logging.getLogger(__name__)
@@ -35,11 +34,7 @@ class RedisQueryCache:
                  **kwargs: Any) -> None:
         parsed = split_redis_url(url, prefix)
         prefix = parsed.prefix
-        options: dict[str, Any] = {"socket_timeout": timeout_s, "socket_connect_timeout": timeout_s}
-        if not parsed.cluster:
-            options["retry"] = Retry(NoBackoff(), 0)
-        options.update(kwargs)
-        self.r = parsed.client(**options)
+        self.r = parsed.client(**{**redishealth.fail_fast(timeout_s, cluster=parsed.cluster), **kwargs})
         self.namespace = "{" + prefix + "}:qv:"
         self.ttl_s = int(ttl_s)
         self.hits = self.misses = self.errors = 0

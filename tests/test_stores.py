@@ -675,6 +675,40 @@ def _settle(store: MatchStore, worker: int, out) -> None:
             store.record_search(ev)
 
 
+def test_a_user_counts_toward_a_popular_query_even_when_two_requests_interleave(store: MatchStore) -> None:
+    """Before: the settle claim and the popular-user claim were taken independently, so when one user's two
+    concurrent requests interleaved, one request won the first and the other the second: neither event
+    counted the user (seen under load: 8 users of 9 in the cross-process test below). After: only the
+    settled request claims the user."""
+    from graph.dedup import Dedup
+
+    class Interleaved:  # the store, but the second request runs whole between the first one's two claims
+        def __init__(self) -> None:
+            self.second = None
+
+        def exchange(self, key: str, value: str, ttl_s: float, only_if_absent: bool = False):
+            if key.startswith("q:") and self.second is not None:
+                run, self.second = self.second, None
+                run()
+            return store.exchange(key, value, ttl_s, only_if_absent)
+
+    shim = Interleaved()
+    dedup = Dedup(shim, settle_window_s=600)  # type: ignore[arg-type]
+    events = {}
+
+    def request(name: str, j: int) -> None:
+        events[name] = dedup.search(SearchEvent(f"il-{name}", "i-il", "interleaved query", T0 + j,
+                                                (Served("x", 1, 0.9),), user="u-il"))
+
+    shim.second = lambda: request("second", 1)
+    request("first", 0)
+    for ev in events.values():
+        store.record_search(ev)
+    assert sorted((ev.settled, ev.new_user) for ev in events.values()) == [(False, False), (True, True)]
+    q = next(q for q in store.queries("top", limit=10) if q.query == "interleaved query")
+    assert (q.searches, q.users) == (2, 1)
+
+
 def test_settled_searches_are_exact_across_processes(store: MatchStore) -> None:
     """8 processes, each repeating one shared user's query 20 times: Times Matched +1 for that user, +1 for each
     process's own user; the popular-search user count likewise; every search is still logged."""

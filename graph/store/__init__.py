@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from graph import redishealth
 from graph.settings import REDIS_SCHEMES
 from graph.store.base import MatchStore
 
@@ -18,15 +19,9 @@ IDEMPOTENCY_WINDOW_S = 7 * 86_400  # search ids and feedback identities are reme
 
 
 def redis_client_options(connect_timeout: float = 0.5, timeout: float = 0.5) -> dict:
-    """Short timeouts and one quick retry of a dropped connection (never of a timeout: a hung Redis
-    must cost a request at most one socket timeout; the spool takes the write). Options in the URL's
-    query string (socket_timeout=...) win."""
-    from redis.backoff import ExponentialBackoff
-    from redis.exceptions import ConnectionError as RedisConnectionError
-    from redis.retry import Retry
-
-    return {"socket_connect_timeout": float(connect_timeout), "socket_timeout": float(timeout),
-            "retry": Retry(ExponentialBackoff(cap=0.05, base=0.01), 1, supported_errors=(RedisConnectionError,))}
+    """The store's and the feed's client options: short timeouts and one quick retry of a dropped
+    connection (`graph.redishealth.fail_fast`). Options in the URL's query string (socket_timeout=...) win."""
+    return redishealth.fail_fast(timeout, connect_timeout, retry_dropped=True)
 
 
 def store_options(settings: Settings) -> dict:
