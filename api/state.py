@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import atexit
 import fcntl
 import logging
 import threading
 import time
+import weakref
 from pathlib import Path
 
 from flask import current_app, request
@@ -21,6 +23,23 @@ BUNDLED = Path(__file__).resolve().parent.parent / "data"
 
 LOAD_RETRY_FIRST_S = 1.0
 LOAD_RETRY_MAX_S = 30.0
+EXIT_JOIN_S = 60.0  # at interpreter exit, how long to wait for a holder's threads (a load in progress)
+_HOLDERS: weakref.WeakSet[EngineHolder] = weakref.WeakSet()
+
+
+@atexit.register
+def _join_background_threads() -> None:
+    """Stop every holder and let its threads finish before the interpreter finalizes. A daemon thread
+    still inside native code then (ONNX Runtime creating a session while the engine loads) is killed
+    when it next takes the GIL, by an unwind through C++ frames that aborts the whole process
+    ("terminate called without an active exception", exit status 134): seen when a test run or a
+    worker ended while an engine was still loading."""
+    deadline = time.monotonic() + EXIT_JOIN_S
+    for holder in list(_HOLDERS):
+        holder.stop()
+    for holder in list(_HOLDERS):
+        for thread in holder.threads:
+            thread.join(max(0.0, deadline - time.monotonic()))
 
 
 class EngineHolder:
@@ -31,16 +50,23 @@ class EngineHolder:
         self.engine = engine
         self.error: str | None = None
         self.ready = threading.Event()
-        self.stopped = threading.Event()  # set by `stop()`: the loader gives up retrying
+        self.stopped = threading.Event()  # set by `stop()`: the loader gives up retrying, the loops end
+        self.threads: list[threading.Thread] = []  # joined at interpreter exit (_join_background_threads)
         if engine is not None:
             self.ready.set()
 
     def stop(self) -> None:
-        """Stop retrying a load that keeps failing (app teardown, tests)."""
+        """Stop retrying a load that keeps failing and end the background loops (app teardown, exit)."""
         self.stopped.set()
 
     def start(self, bootstrap: bool) -> None:
-        threading.Thread(target=self._load, args=(bootstrap,), name="engine-loader", daemon=True).start()
+        self._thread(self._load, "engine-loader", bootstrap)
+
+    def _thread(self, target, name: str, *args: object) -> None:
+        thread = threading.Thread(target=target, args=args, name=name, daemon=True)
+        self.threads.append(thread)
+        _HOLDERS.add(self)
+        thread.start()
 
     def _load(self, bootstrap: bool) -> None:
         """Load until it works: a worker whose first try hit a passing fault (a file another worker held,
@@ -61,15 +87,14 @@ class EngineHolder:
         self.engine, self.error = engine, None
         self.ready.set()
         if self.config.recompute_every > 0:
-            threading.Thread(target=self._recompute_loop, name="recompute", daemon=True).start()
+            self._thread(self._recompute_loop, "recompute")
         if engine.feed is not None and self.config.catalog_poll_s > 0:
-            threading.Thread(target=self._follow_loop, name="catalog-follow", daemon=True).start()
+            self._thread(self._follow_loop, "catalog-follow")
         log.info("engine ready: %d artifacts, %d capabilities", len(engine.artifacts), len(engine.capabilities))
 
     def _recompute_loop(self) -> None:
         """Keep Match Graph scores fresh in a single-process deployment (the Procfile has a worker)."""
-        while True:
-            time.sleep(self.config.recompute_every)
+        while not self.stopped.wait(self.config.recompute_every):
             try:
                 self.engine.recompute()
             except Exception:  # the next round tries again; searches are unaffected
@@ -77,8 +102,7 @@ class EngineHolder:
 
     def _follow_loop(self) -> None:
         """Keep this process on the shared catalog: apply what other hosts and workers published."""
-        while True:
-            time.sleep(self.config.catalog_poll_s)
+        while not self.stopped.wait(self.config.catalog_poll_s):
             try:
                 self.engine.follow()
             except Exception:  # the next round tries again; the catalog in memory keeps serving
