@@ -8,6 +8,7 @@ import logging
 import threading
 import time
 import weakref
+from collections.abc import Callable
 from pathlib import Path
 
 from flask import current_app, request
@@ -62,7 +63,8 @@ class EngineHolder:
     def start(self, bootstrap: bool) -> None:
         self._thread(self._load, "engine-loader", bootstrap)
 
-    def _thread(self, target, name: str, *args: object) -> None:
+    def _thread(self, target: Callable[..., None], name: str, *args: object) -> None:
+        """A daemon thread that exit joins (`_join_background_threads`)."""
         thread = threading.Thread(target=target, args=args, name=name, daemon=True)
         self.threads.append(thread)
         _HOLDERS.add(self)

@@ -40,7 +40,8 @@ def onnx_export_once(tmp_path_factory: pytest.TempPathFactory):
 # Raw upstream data. The repo stands alone: converter tests run on compact samples shipped in
 # tests/fixtures/shared/<source>/ (raw rows copied unchanged, the source's LICENSE beside them, layout mirroring
 # ../shared/data), so a fresh clone passes with no ../shared. Checks that need a whole source (the bundled
-# catalog reproduces byte for byte) run where ../shared is present (CI has it) and fail in CI without it.
+# catalog reproduces byte for byte) run where ../shared is present and skip elsewhere, CI included
+# (`full_source` says why).
 FIXTURES_SHARED = ROOT / "tests" / "fixtures" / "shared"
 SHARED = ROOT.parent / "shared"
 
