@@ -13,12 +13,12 @@ from flask_limiter import Limiter
 from flask_limiter.util import get_remote_address
 from limits.storage import MemoryStorage
 
-from api import errors, metrics, ratelimit
+from api import errors, metrics
 from api.bodies import BodyDeadline
 from api.spec import spec
-from api.state import EngineHolder
+from api.state import EngineHolder, release_engine
 from api.v1_admin import ADMIN_ENDPOINTS
-from graph import redishealth
+from graph import ratelimits, redishealth
 from graph.settings import REDIS_SCHEMES, Settings
 from search.engine import Engine
 
@@ -91,7 +91,7 @@ def create_app(data_dir: str | None = None, *, engine: Engine | None = None, boo
     store_url = (engine.config if engine else settings).store_url
     storage, storage_options = limiter_storage(
         settings.ratelimit_storage or (store_url if store_url.startswith(REDIS_SCHEMES)
-                                       else ratelimit.storage_uri((engine.config if engine else settings).data_dir)))
+                                       else ratelimits.storage_uri((engine.config if engine else settings).data_dir)))
     # swallow_errors + in-memory fallback: a Redis outage degrades limits to per-process, never to 500s
     limiter = Limiter(get_remote_address, app=app, storage_uri=storage, storage_options=storage_options,
                       default_limits=[app.config["RATELIMIT_DEFAULT"]], swallow_errors=True,
@@ -127,9 +127,20 @@ def create_app(data_dir: str | None = None, *, engine: Engine | None = None, boo
                                               override_defaults=False)(app.view_functions[batch])
     spec.register(app)
 
+    _request_hooks(app)
+    return app
+
+
+def _request_hooks(app: Flask) -> None:
+    """Per-request hooks: timing and metrics, URL and body checks, the engine's pinned view released."""
     @app.before_request
     def _start_timer() -> None:
         g.started = time.perf_counter()
+
+    @app.teardown_request
+    def _release_engine(_exc: BaseException | None) -> None:
+        """The request's pinned catalog view (api/state.py `engine()`) is released with the request."""
+        release_engine()
 
     @app.before_request
     def _utf8_urls_only() -> None:
@@ -164,5 +175,3 @@ def create_app(data_dir: str | None = None, *, engine: Engine | None = None, boo
             resp.add_etag()
             resp.make_conditional(request)
         return resp
-
-    return app

@@ -37,7 +37,7 @@ def cmd_ingest(args: argparse.Namespace) -> int:
     print(f"ingested {report.artifacts} artifacts ({report.capabilities} capabilities, "
           f"{report.embedded} newly embedded, {report.removed} removed) -> {report.generation}; "
           f"catalog now {len(engine.artifacts)} artifacts, {len(engine.capabilities)} capabilities "
-          f"({engine.index.kind} index)")
+          f"({engine.index_kind} index)")
     return 0
 
 

@@ -7,7 +7,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from search.identity import TOKEN_PATTERN
+from search.engine import TOKEN_PATTERN
 
 ARTIFACT_TYPES = Literal["model", "fine-tune", "dataset", "tool", "api", "library", "prompt", "benchmark",
                          "agent", "other"]

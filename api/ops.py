@@ -32,8 +32,8 @@ def readyz():
             eng.reload()  # a catalog committed meanwhile by `python -m api ingest` or another worker
         except Exception as exc:  # the loaded generation keeps serving; report why the new one did not load
             checks["reload_error"] = f"{type(exc).__name__}: {exc}"
-        checks.update({"model": eng.embedder.model_id, "artifacts": len(eng.artifacts),
-                       "capabilities": len(eng.capabilities), "index": eng.index.kind,
+        checks.update({"model": eng.model_id, "artifacts": len(eng.artifacts),
+                       "capabilities": len(eng.capabilities), "index": eng.index_kind,
                        "generation": eng.generation, "catalog_version": eng.catalog_version})
         checks.update(eng.store_health())  # a dead store makes the instance not ready, not crash
     # no catalog (empty data dir with MATCHGRAPH_BOOTSTRAP=0): every search would come back empty

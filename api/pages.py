@@ -18,11 +18,8 @@ from api.errors import ApiError, error_response
 from api.models import ARTIFACT_TYPES, PRICING
 from api.serialize import alternatives_response, artifact_response, search_response
 from api.state import engine, user_of
-from search import related
 from search.engine import Engine
 from search.errors import NotServed, StoreUnavailable, UnknownSearch
-from search.identity import valid_token
-from search.names import compact
 
 bp = Blueprint("pages", __name__, template_folder="templates", static_folder="static",
                static_url_path="/static")
@@ -48,7 +45,7 @@ def _token() -> str | None:
     """`user_token` of a page request (links carry it when the page's script added it); a bad one is ignored
     here (the user falls back to address + User-Agent) rather than failing a page."""
     token = request.args.get("user_token", "")
-    return token if token and valid_token(token) else None
+    return token if token and Engine.valid_token(token) else None
 
 
 class PageError(Exception):
@@ -187,7 +184,7 @@ _COUNTS: dict = {}
 
 def _norm(text: str) -> str:
     """Case-, accent-, punctuation- and separator-insensitive form of a name or id (search.names.compact)."""
-    return compact(text)
+    return Engine.name_key(text)
 
 
 def resolve(eng: Engine, text: str) -> list[str]:
@@ -224,7 +221,7 @@ def home():
         metrics.SEARCHES.inc()
         if not result.hits:
             metrics.ZERO_RESULTS.inc()
-        data = search_response(eng, result, recorded=request.method == "GET")  # HEAD records nothing
+        data = search_response(result, eng.serve(result, record=request.method == "GET"))  # HEAD records nothing
         for r in data["results"]:
             r["matched_capabilities"] = _strong(r["matched_capabilities"])
     popular = [] if q else [r.query for r in eng.popular_searches(limit=6)]
@@ -257,7 +254,7 @@ def artifact(artifact_id: str):
     eng = engine()
     _known(eng, artifact_id)
     data = artifact_response(eng, artifact_id)
-    alternatives = alternatives_response(eng, related.similar(eng, artifact_id, k=5))
+    alternatives = alternatives_response(eng, eng.similar(artifact_id, k=5))
     points = eng.timeline(artifact_id)
     days = charts.day_range([d for d, _ in points])
     by_day = dict(points)
@@ -324,11 +321,11 @@ def _compare(eng: Engine, a: str, b: str):
         _known(eng, artifact_id)
     if a == b:
         raise PageError(422, "Pick two different artifacts", "A comparison needs two different artifacts.")
-    data = related.compare(eng, a, b)
+    data = eng.compare(a, b)
     alignment = {x: [row for row in data["capability_alignment"] if row["artifact_id"] == x] for x in (a, b)}
     scores = [{"key": k, "label": LABELS[k], "a": data["scores"][a]["explanation"][k],
                "b": data["scores"][b]["explanation"][k]} for k in LABELS]
-    alternatives = {x: alternatives_response(eng, [alt for alt in related.similar(eng, x, k=4)
+    alternatives = {x: alternatives_response(eng, [alt for alt in eng.similar(x, k=4)
                                                    if alt.artifact_id not in (a, b)][:3]) for x in (a, b)}
     return render_template("compare.html", c=data, alignment=alignment, shown=SHOWN_CAPABILITIES,
                            scores=scores, alternatives=alternatives, rows={r["feature"]: r for r in data["rows"]},
@@ -390,7 +387,7 @@ def widget_similar(artifact_id: str):
         eng = engine()
         if artifact_id not in eng.artifacts:
             return _widget_message(theme, 404, "This artifact is not in the catalog.", link=True)
-        alternatives = alternatives_response(eng, related.similar(eng, artifact_id, k=k,
+        alternatives = alternatives_response(eng, eng.similar(artifact_id, k=k,
                                                                   types=[kind] if kind else ()))
     except (ApiError, StoreUnavailable):
         return _widget_message(theme, 503, "Similar artifacts are unavailable right now. Try again soon.",

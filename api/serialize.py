@@ -2,28 +2,23 @@
 
 from __future__ import annotations
 
-from search.engine import Engine, SearchResult
+from search.engine import Engine, SearchResult, Shown
 
 
-def search_response(engine: Engine, result: SearchResult, recorded: bool = True) -> dict:
-    """The response of a search. With `recorded`, the search is recorded once everything that can fail
-    (the scores of every hit) has been computed, and before the Times Matched it shows are read."""
-    ids = [h.artifact.id for h in result.hits]
-    book = engine.scorebook()
-    ranks = {a: book.scores(a).unfragile_rank for a in ids}
-    if recorded:
-        engine.record(result)
-    counts = engine.times_matched(ids)
+def search_response(result: SearchResult, shown: Shown) -> dict:
+    """The response of a search, from what the engine showed of it (`Engine.serve`: the scores, the
+    record, the Times Matched). Only maps: the route asked the engine to record."""
+    scores, counts = shown.scores, shown.times_matched
     return {
         "search_id": result.search_id, "query": result.query, "took_ms": result.took_ms,
-        "total": result.total, "low_confidence": result.low_confidence, "recorded": recorded,
+        "total": result.total, "low_confidence": result.low_confidence, "recorded": shown.recorded,
         "understood": result.understood,
         **({"facets": result.facets} if result.facets else {}),
         "results": [
             {"rank": h.rank, "artifact_id": h.artifact.id, "name": h.artifact.name, "type": h.artifact.type,
              "pricing": h.artifact.pricing, "score": round(h.score, 4),
-             "unfragile_rank": ranks[h.artifact.id],
-             "unfragile_rank_interval": list(book.scores(h.artifact.id).rank_interval),
+             "unfragile_rank": scores[h.artifact.id].unfragile_rank,
+             "unfragile_rank_interval": list(scores[h.artifact.id].rank_interval),
              "times_matched": counts.get(h.artifact.id, 0),
              "matched_capabilities": [{"capability_id": cid, "title": h.artifact_capability(cid),
                                        "score": round(s, 4)} for cid, s in h.capabilities[:3]],

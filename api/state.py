@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import atexit
-import fcntl
 import logging
 import threading
 import time
@@ -14,9 +13,8 @@ from pathlib import Path
 from flask import current_app, request
 
 from api.errors import ApiError
-from graph import generations
 from graph.settings import Settings
-from search.engine import Engine
+from search.engine import Engine, RefusedBootstrap
 
 log = logging.getLogger(__name__)
 BUNDLED = Path(__file__).resolve().parent.parent / "data"
@@ -90,7 +88,7 @@ class EngineHolder:
         self.ready.set()
         if self.config.recompute_every > 0:
             self._thread(self._recompute_loop, "recompute")
-        if engine.feed is not None and self.config.catalog_poll_s > 0:
+        if engine.follows_feed and self.config.catalog_poll_s > 0:
             self._thread(self._follow_loop, "catalog-follow")
         log.info("engine ready: %d artifacts, %d capabilities", len(engine.artifacts), len(engine.capabilities))
 
@@ -116,45 +114,29 @@ class EngineHolder:
         return self.engine
 
 
-class RefusedBootstrap(RuntimeError):
-    """The data dir holds catalog state that does not load: the bundled catalog must not replace it."""
+__all__ = ["RefusedBootstrap", "bootstrap_catalog"]  # RefusedBootstrap: raised by Engine.bootstrap
 
 
 def bootstrap_catalog(engine: Engine, progress: bool = False) -> None:
-    """Ingest the bundled catalog when the data dir holds none; one process does it, others wait.
-
-    Never into a data dir that holds a CURRENT pointer or any generation folder, even when none of them
-    loads: that is a damaged catalog to repair (the error says so on /readyz), not a new one to create."""
-    if generations.current(engine.data_dir) is not None:
-        return
-    lock_path = engine.data_dir / ".bootstrap.lock"
-    with open(lock_path, "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        if generations.current(engine.data_dir) is None and generations.holds_catalog_state(engine.data_dir):
-            raise RefusedBootstrap(f"{engine.data_dir} holds a CURRENT pointer or generation folders but no "
-                                   "complete generation: not bootstrapping the bundled catalog over it; "
-                                   "restore a generation or ingest a catalog explicitly")
-        if generations.current(engine.data_dir) is None and engine.join(progress=progress):
-            log.info("empty data dir: joined the shared catalog at version %d (%d artifacts)",
-                     engine.catalog_version, len(engine.artifacts))
-        elif generations.current(engine.data_dir) is None:
-            log.info("empty data dir: ingesting the bundled catalog from %s", BUNDLED)
-            report = engine.ingest([BUNDLED], progress=progress)
-            log.info("bundled catalog ingested: %d artifacts -> %s", report.artifacts, report.generation)
-        else:
-            engine.reload()
+    """Ingest the bundled catalog when the data dir holds none (`Engine.bootstrap`: one process does it,
+    others wait; never over catalog state that does not load)."""
+    engine.bootstrap(BUNDLED, progress=progress)
 
 
 def engine() -> Engine:
     """The engine, on the committed generation: every route sees what `python -m api ingest` or another
-    worker committed (a pointer read per request; a generation that does not load is logged once and the
-    one in memory keeps serving)."""
+    worker committed. The generation pointer is read once per request (`Engine.begin_request`); the whole
+    request then reads that one catalog view (released by the app's teardown, `release_engine`)."""
     eng = current_app.extensions["matchgraph"].get()
-    try:
-        eng.reload()
-    except Exception:  # logged by reload; /readyz reports it
-        pass
+    eng.begin_request()
     return eng
+
+
+def release_engine() -> None:
+    """End of a request: unpin its catalog view (app teardown)."""
+    holder = current_app.extensions.get("matchgraph")
+    if holder is not None and holder.engine is not None:
+        holder.engine.end_request()
 
 
 def user_of(eng: Engine, token: str | None = None) -> str:

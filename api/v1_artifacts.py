@@ -24,7 +24,6 @@ from api.models import (
 from api.serialize import alternatives_response, artifact_response
 from api.spec import spec
 from api.state import engine
-from search import related
 
 bp = Blueprint("artifacts", __name__, url_prefix="/v1")
 
@@ -83,7 +82,7 @@ def similar(artifact_id: str, query: SimilarQuery):
     """Need something different? Alternatives with concrete reasons; never the artifact itself."""
     eng = engine()
     _known(eng, artifact_id)
-    alts = related.similar(eng, artifact_id, k=query.k, types=[query.type] if query.type else ())
+    alts = eng.similar(artifact_id, k=query.k, types=[query.type] if query.type else ())
     return {"artifact_id": artifact_id, "alternatives": alternatives_response(eng, alts)}
 
 
@@ -106,8 +105,8 @@ def recommend(json: RecommendRequest):
         _known(eng, a, f"positive[{i}]")
     for i, a in enumerate(json.negative):
         _known(eng, a, f"negative[{i}]")
-    alts = related.recommend(eng, json.positive, json.negative, json.query, json.k,
-                             [json.type] if json.type else ())
+    alts = eng.recommend(json.positive, json.negative, json.query, json.k,
+                         [json.type] if json.type else ())
     return {"alternatives": alternatives_response(eng, alts)}
 
 
@@ -120,7 +119,7 @@ def compare(query: CompareQuery):
     a, b = _resolve(eng, query.a, "a"), _resolve(eng, query.b, "b")
     if a == b:
         raise ApiError(422, "b: compare two different artifacts", "b")
-    return related.compare(eng, a, b)
+    return eng.compare(a, b)
 
 
 def _resolve(eng, text: str, field: str) -> str:

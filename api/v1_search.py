@@ -48,7 +48,7 @@ def search(query: SearchQuery):
     if not result.hits:
         metrics.ZERO_RESULTS.inc()
     record = query.record and request.method == "GET"
-    resp = jsonify(search_response(eng, result, recorded=record))
+    resp = jsonify(search_response(result, eng.serve(result, record=record)))
     resp.headers["Cache-Control"] = "no-store"
     return resp
 

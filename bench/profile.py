@@ -10,8 +10,8 @@
     python -m bench.profile --encoder-ab         # torch vs ONNX Runtime query encoder: HTTP and dev quality
     python -m bench.profile --feedback redis     # where a POST /v1/feedback spends its time (Flask test client)
 
-The searches run what `GET /v1/search` runs, in process: `Engine.search` with recording and learning
-on, then `search_response` (Times Matched and scores of the hits). Every query is distinct (the
+The searches run what `GET /v1/search` runs, in process: `Engine.search` with learning on, then
+`Engine.serve` (scores of the hits, the record, Times Matched) and `search_response`. Every query is distinct (the
 query-vector LRU never hits), as for real traffic.
 """
 
@@ -41,14 +41,15 @@ from bench.perf import (
 
 PHASES = (  # (module, class, method, label); nested phases are subtracted from their parents
     ("search.engine", "Engine", "search", "Engine.search: ranking, fusion, the rest"),
+    ("search.pipeline", "QueryPipeline", "search_batch", "query pipeline: candidates, fusion, tiers, hits"),
     ("search.embedder", "Embedder", "encode_query", "query embedding (model forward)"),
     ("search.embedder", "Embedder", "encode", "intent sync: embedding recorded intents (model forward)"),
     ("search.learning", "IntentMemory", "learned", "learning: neighbour intents and their edges"),
     ("search.index", "VectorIndex", "search", "FAISS search (capabilities and intents)"),
     ("search.lexical", "LexicalIndex", "scores", "BM25 (bm25s)"),
-    ("search.engine", "Engine", "_record", "recording the search event (store)"),
-    ("api.serialize", None, "search_response", "response: Times Matched + scores"),
-    ("search.engine", "Engine", "scorebook", "scorebook refresh (every 30 s)"),
+    ("search.evidence", "Evidence", "record", "recording the search event (store)"),
+    ("search.engine", "Engine", "serve", "response: scores, record, Times Matched"),
+    ("search.evidence", "Evidence", "scorebook", "scorebook refresh (every 30 s)"),
 )
 
 
@@ -106,7 +107,8 @@ def served_search(engine, q: str) -> None:
     """What the /v1/search handler does, minus Flask."""
     import api.serialize as serialize
 
-    serialize.search_response(engine, engine.search(q, k=10))
+    result = engine.search(q, k=10, record=False)
+    serialize.search_response(result, engine.serve(result, record=True))
 
 
 def source_dir(size: int | None) -> Path:

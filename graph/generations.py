@@ -19,6 +19,7 @@ import os
 import shutil
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import BinaryIO
 
 log = logging.getLogger(__name__)
 POINTER = "CURRENT"
@@ -26,6 +27,7 @@ KEEP = 2
 
 
 LOCK_FILE = ".writer.lock"
+LEASES = ".leases"  # one file per generation a process serves, share-locked by every such process
 
 
 @contextlib.contextmanager
@@ -148,6 +150,36 @@ def commit(data_dir: Path, write: Callable[[Path], None], served: str = "") -> P
     return final
 
 
+def lease(data_dir: Path, name: str) -> BinaryIO | None:
+    """Share-lock generation `name` for as long as the returned file stays open: `_prune` never removes a
+    generation a process is loading or serving (before, a worker slow to reload found its generation pruned
+    and logged "no generation ... loads"). None when the data dir is read-only (nothing prunes it then)."""
+    try:
+        (data_dir / LEASES).mkdir(exist_ok=True)
+        fh = open(data_dir / LEASES / name, "a+b")  # noqa: SIM115 - held open for the life of the lease
+    except OSError:
+        return None
+    fcntl.flock(fh, fcntl.LOCK_SH)
+    return fh
+
+
+def _remove_unleased(data_dir: Path, folder: Path) -> None:
+    """Remove a generation unless a process holds its lease (checked and removed under an exclusive lock)."""
+    path = data_dir / LEASES / folder.name
+    try:
+        fh = open(path, "a+b")  # noqa: SIM115
+    except OSError:
+        shutil.rmtree(folder, ignore_errors=True)
+        return
+    with fh:
+        try:
+            fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return  # in use: a later commit prunes it
+        shutil.rmtree(folder, ignore_errors=True)
+        path.unlink(missing_ok=True)
+
+
 def _prune(data_dir: Path, keep: set[str]) -> None:
     """Drop old generations and staging leftovers of crashed writers (best effort). Kept: the KEEP newest
     complete generations (the fallback if the newest turns out damaged), `keep`, and incomplete folders
@@ -155,7 +187,7 @@ def _prune(data_dir: Path, keep: set[str]) -> None:
     newest = {p.name for p in generations_newest_first(data_dir)[:KEEP]}
     for old in generations_newest_first(data_dir)[KEEP:]:
         if old.name not in keep and old.name not in newest:
-            shutil.rmtree(old, ignore_errors=True)
+            _remove_unleased(data_dir, old)
     for stale in data_dir.glob(".gen-*.staging"):
         pid = stale.name.rsplit(".", 2)[-2]
         if pid.isdigit() and not _alive(int(pid)):

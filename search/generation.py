@@ -68,6 +68,7 @@ def current(data_dir: Path) -> Path | None:
 writer_lock = generations.writer_lock
 generations_newest_first = generations.generations_newest_first
 holds_catalog_state = generations.holds_catalog_state
+lease = generations.lease  # a process's share lock on a generation it loads or serves (never pruned under it)
 
 
 # --- reading ---------------------------------------------------------------------------------------

@@ -162,6 +162,26 @@ class VectorIndex:
                 del self._ids[n]
             return len(nums)
 
+    def copy(self) -> VectorIndex:
+        """An independent copy in this process's memory: a writer changes the copy while searches keep
+        reading this one (search/catalogview.py swaps whole views, never edits one in place)."""
+        with self._lock:
+            out = VectorIndex(self.dim, ann_threshold=self.ann_threshold, target_recall=self.target_recall)
+            out.kind, out.nprobe, out._ids = self.kind, self.nprobe, dict(self._ids)
+            if self.kind == "exact":
+                out._index = faiss.clone_index(self._index)
+                return out
+            nums, vecs = self._stored()  # read through the mapping when mapped: works for any list storage
+            ivf = faiss.IndexIVFFlat(faiss.clone_index(self._index.quantizer), self.dim, self._index.nlist,
+                                     faiss.METRIC_INNER_PRODUCT)
+            ivf.is_trained = True
+            ivf.set_direct_map_type(faiss.DirectMap.Hashtable)
+            if len(nums):
+                ivf.add_with_ids(np.ascontiguousarray(vecs), nums)
+            ivf.nprobe = self.nprobe
+            out._index = ivf
+            return out
+
     def _writable(self) -> None:
         """Before the first change to a memory-mapped index: copy its lists into this process's memory
         (from the mapping itself, so a generation pruned meanwhile does not matter)."""

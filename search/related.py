@@ -4,11 +4,14 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from graph.scores import COMPONENTS
-from search.engine import Engine
+
+if TYPE_CHECKING:  # Engine calls these with itself (Engine.similar, recommend, compare)
+    from search.engine import Engine
 
 TIE = 0.05
 LABELS = {"adoption": "adoption", "quality": "quality", "ecosystem": "ecosystem",

@@ -501,7 +501,7 @@ def test_sqlite_rate_limit_windows_count_across_workers_and_expire(tmp_path: Pat
     from limits import parse
     from limits.strategies import FixedWindowRateLimiter
 
-    from api import ratelimit
+    from graph import ratelimits as ratelimit
 
     uri = ratelimit.storage_uri(tmp_path)
     one, two = ratelimit.SQLiteLimits(uri), ratelimit.SQLiteLimits(uri)

@@ -355,7 +355,7 @@ def test_an_index_built_by_another_encoder_is_reported(embedder: Embedder, make_
     from search.config import Config
     from search.engine import Engine
 
-    with caplog.at_level(logging.WARNING, logger="search.engine"):
+    with caplog.at_level(logging.WARNING, logger="search"):
         other = Engine(Config.from_env(data_dir=tmp_path / "var", store_url=""), embedder=int8)
     assert "re-ingest the catalog to re-embed it" in caplog.text
     other.close()

@@ -167,7 +167,7 @@ def test_crash_during_commit_keeps_the_previous_generation(make_engine, small_ca
         (folder / "catalog.jsonl").write_text("half")
         raise OSError("disk full")
 
-    monkeypatch.setattr(engine, "_write_generation", boom)
+    monkeypatch.setattr(engine.catalog, "_write", lambda folder, view: boom(folder))
     record = {"id": "late", "name": "Late", "type": "tool", "capabilities": [{"title": "arrives late"}]}
     from graph.catalog import Artifact
 
@@ -185,17 +185,17 @@ QUERIES = ("find the answer span for a question in a passage", "The Stack v2", "
 
 def _spy_rebuilds(monkeypatch) -> list[int]:
     """Count calls of the rebuild of artifact vectors + BM25 (and how many artifacts each touched)."""
-    from search.engine import Engine
+    from search import catalogview
 
     calls: list[int] = []
-    real = Engine._refresh_derived
+    real = catalogview.refresh_derived
 
-    def spy(self, touched):
+    def spy(artifacts, index, vectors, touched):
         touched = list(touched)
         calls.append(len(touched))
-        return real(self, touched)
+        return real(artifacts, index, vectors, touched)
 
-    monkeypatch.setattr(Engine, "_refresh_derived", spy)
+    monkeypatch.setattr(catalogview, "refresh_derived", spy)
     return calls
 
 
@@ -232,7 +232,7 @@ def test_reload_reads_artifact_vectors_and_bm25_from_the_generation(make_engine,
         head = npy.read_bytes()[:128]
         assert head.startswith(b"\x93NUMPY") and b"'descr': '|O'" not in head, npy.name
     calls = _spy_rebuilds(monkeypatch)
-    with caplog.at_level("INFO", logger="search.engine"):
+    with caplog.at_level("INFO", logger="search"):
         again = make_engine(engine.data_dir)
     assert calls == [], "a reload reads the saved state, it rebuilds nothing"
     assert "rebuilding" not in caplog.text
@@ -268,7 +268,7 @@ def test_damaged_derived_files_are_detected_logged_and_rebuilt(make_engine, smal
     with pytest.raises(derived.DerivedCorrupt):
         derived.load(folder, engine.artifacts.keys(), engine.index.dim)
     calls = _spy_rebuilds(monkeypatch)
-    with caplog.at_level("WARNING", logger="search.engine"):
+    with caplog.at_level("WARNING", logger="search"):
         again = make_engine(engine.data_dir)
     assert f"artifact vectors and BM25 index of {folder.name} are unusable" in caplog.text
     assert "rebuilding them from the catalog and index" in caplog.text
@@ -289,7 +289,7 @@ def test_generation_of_an_older_version_loads_and_is_upgraded(make_engine, small
         (folder / name).unlink()
     (folder / derived.META_FILE).unlink()
     calls = _spy_rebuilds(monkeypatch)
-    with caplog.at_level("INFO", logger="search.engine"):
+    with caplog.at_level("INFO", logger="search"):
         again = make_engine(engine.data_dir)
     assert calls == [len(engine.artifacts)]
     assert "written by an older version" in caplog.text

@@ -68,3 +68,46 @@ def test_search_related_uses_only_the_engines_public_surface() -> None:
            if isinstance(n, ast.Attribute) and isinstance(n.value, ast.Name) and n.value.id == "engine"
            and (n.attr.startswith("_") or n.attr in ("store", "index", "embedder", "lexical", "artifact_vectors"))]
     assert not bad, bad
+
+
+# api/ reaches search and graph through an allow-list: the engine (the one door), its errors, the settings
+# table and the catalog types. api/app.py, the composition root, may also wire infrastructure clients.
+API_ALLOWED = {"search.engine", "search.errors", "graph.settings", "graph.catalog"}
+COMPOSITION_ROOT = "api/app.py"
+INFRASTRUCTURE = {"graph.redishealth", "graph.sqlitedb", "graph.redisurl", "graph.ratelimits", "graph.forksafe"}
+
+
+def _product_imports(path: Path) -> list[tuple[int, str]]:
+    """(line, module) of every import of search.* or graph.* in a file; `from graph import x` gives graph.x."""
+    out = []
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"), str(path))):
+        if isinstance(node, ast.Import):
+            out += [(node.lineno, a.name) for a in node.names]
+        elif isinstance(node, ast.ImportFrom) and not node.level and node.module:
+            if node.module in LAYERS:  # `from graph import store`: the module is graph.store
+                out += [(node.lineno, f"{node.module}.{a.name}") for a in node.names]
+            else:
+                out.append((node.lineno, node.module))
+    return [(line, mod) for line, mod in out if mod.split(".")[0] in ("search", "graph")]
+
+
+def test_api_imports_only_the_allow_list() -> None:
+    hits = []
+    for p in _files("api"):
+        rel = p.relative_to(ROOT).as_posix()
+        allowed = API_ALLOWED | (INFRASTRUCTURE if rel == COMPOSITION_ROOT else set())
+        hits += [f"{rel}:{line}: {mod}" for line, mod in _product_imports(p) if mod not in allowed]
+    assert not hits, ("api/ imports only " + ", ".join(sorted(API_ALLOWED)) + " (and, in api/app.py, "
+                      "infrastructure to wire clients); anything else is an Engine method:\n" + "\n".join(hits))
+
+
+def test_api_never_reads_the_engines_parts() -> None:
+    """No `eng.index.kind`, `eng.embedder.model_id`, `eng.catalog`, `eng.pipeline` or `eng.evidence` in api/."""
+    parts = {"index", "embedder", "catalog", "pipeline", "evidence", "lexical", "feed", "intents", "dedup"}
+    hits = []
+    for p in _files("api"):
+        for node in ast.walk(ast.parse(p.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.Attribute) and node.attr in parts and isinstance(node.value, ast.Name) \
+                    and node.value.id in ("eng", "engine"):
+                hits.append(f"{p.relative_to(ROOT)}:{node.lineno}: {node.value.id}.{node.attr}")
+    assert not hits, "use Engine methods (model_id, index_kind, ...):\n" + "\n".join(hits)

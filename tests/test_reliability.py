@@ -682,7 +682,7 @@ def test_damaged_index_is_detected_and_rebuilt(embedder, crash_catalogs, crash_d
     else:
         (folder / "index.meta.json").write_bytes(b"\x00\xff not json")
     batches = embedder.forward_batches
-    with caplog.at_level(logging.WARNING, logger="search.engine"):
+    with caplog.at_level(logging.WARNING, logger="search"):
         engine = make_engine(embedder, crash_dir)
     assert f"index of {folder.name} is unusable" in caplog.text and "rebuilding it from the catalog" in caplog.text
     assert embedder.forward_batches == batches, "vectors come from the cache, not the model"

@@ -1,0 +1,190 @@
+"""One whole catalog state, immutable: what a request reads from start to end.
+
+A `CatalogView` holds the artifacts, the capability index, the BM25 index, the artifact vectors, the name
+index and the direction facets of one generation (or one catalog version). Nothing edits a view in place:
+loading a generation or applying a change builds a new view beside the live one (the index is copied
+before it changes) and `search/catalogstate.py` swaps the live reference in one assignment. A request
+that took the old view keeps reading a whole, consistent state; before this a reload emptied the live
+dicts while request threads read them (false 404s, a scorebook meeting unknown ids).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+import numpy as np
+
+from graph.catalog import Artifact, Capability
+from search import direction as directions
+from search import generation
+from search import snapshot as snapshots
+from search.embedder import Embedder
+from search.index import IndexCorrupt, VectorIndex
+from search.lexical import LexicalIndex
+from search.names import NameIndex, compact
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, eq=False)  # eq=False: hashed by identity (per-view caches key on it)
+class CatalogView:
+    """The catalog one generation (or catalog version) serves, with everything derived from it."""
+
+    artifacts: Mapping[str, Artifact]
+    index: VectorIndex
+    lexical: LexicalIndex
+    artifact_vectors: Mapping[str, np.ndarray]
+    generation: str = ""
+    catalog_version: int = 0
+    capabilities: Mapping[str, Capability] = field(default_factory=dict)
+    names: NameIndex = field(default_factory=lambda: NameIndex(()))
+    directions: Mapping[str, directions.Direction] = field(default_factory=dict)
+    by_direction: Mapping[directions.Direction, list[str]] = field(default_factory=dict)
+
+
+def build(artifacts: Mapping[str, Artifact], index: VectorIndex, lexical: LexicalIndex,
+          artifact_vectors: Mapping[str, np.ndarray], generation_name: str = "", catalog_version: int = 0) \
+        -> CatalogView:
+    """A view with its capability table, name keys (exact / prefix / typo) and direction facets derived."""
+    dirs = {a.id: d for a in artifacts.values() if (d := directions.derive(a))}
+    # artifacts by distinct direction (a few dozen values): a query's agreement is computed once per value
+    by_direction: dict[directions.Direction, list[str]] = {}
+    for artifact_id, d in dirs.items():
+        by_direction.setdefault(d, []).append(artifact_id)
+    return CatalogView(artifacts, index, lexical, artifact_vectors, generation_name, catalog_version,
+                       {c.id: c for a in artifacts.values() for c in a.capabilities},
+                       NameIndex(artifacts.values()), dirs, by_direction)
+
+
+def empty(dim: int, ann_threshold: int) -> CatalogView:
+    return build({}, VectorIndex(dim, ann_threshold=ann_threshold), LexicalIndex({}), {})
+
+
+def renamed(view: CatalogView, generation_name: str) -> CatalogView:
+    """The same state under another generation name (a write just committed it)."""
+    return replace(view, generation=generation_name)
+
+
+def named(view: CatalogView, text: str) -> list[str]:
+    """Every artifact `text` names exactly: the id itself, else the ids whose name, id or id tail has the
+    same compact form (case, accents, punctuation and separators ignored), sorted."""
+    text = text.strip()
+    return [text] if text in view.artifacts else sorted(view.names.exact.get(compact(text), {}))
+
+
+def matrix(view: CatalogView, exclude: set[str], types: Sequence[str], dim: int) -> tuple[list[str], np.ndarray]:
+    """Ids and stacked vectors of the artifacts with a vector, minus `exclude`, of `types` if given."""
+    ids = [a for a, art in view.artifacts.items()
+           if a not in exclude and (not types or art.type in types) and a in view.artifact_vectors]
+    if not ids:
+        return [], np.zeros((0, dim), dtype=np.float32)
+    return ids, np.stack([view.artifact_vectors[a] for a in ids])
+
+
+def refresh_derived(artifacts: Mapping[str, Artifact], index: VectorIndex, vectors: dict[str, np.ndarray],
+                    touched: Iterable[str]) -> LexicalIndex:
+    """Recompute (in `vectors`, a dict the caller owns) the artifact vectors of touched artifacts; returns
+    the BM25 index rebuilt whole."""
+    for artifact_id in touched:
+        a = artifacts.get(artifact_id)
+        if a is None:
+            vectors.pop(artifact_id, None)
+            continue
+        vecs = np.stack([index.reconstruct(c.id) for c in a.capabilities])
+        mean = vecs.mean(axis=0)
+        vectors[artifact_id] = mean / (np.linalg.norm(mean) or 1.0)
+    return LexicalIndex({a.id: a.lexical_text for a in artifacts.values()})
+
+
+def load(folder: Path, embedder: Embedder, *, mmap: bool, ann_threshold: int) -> CatalogView:
+    """The view of a committed generation; an unusable index or derived file is rebuilt (and saved back)."""
+    artifacts = generation.read_catalog(folder)
+    capabilities = {c.id: c for a in artifacts.values() for c in a.capabilities}
+    try:
+        index = generation.read_index(folder, mmap=mmap)
+        if set(index.ids()) != set(capabilities):
+            raise IndexCorrupt("index ids differ from the catalog's capabilities")
+    except (IndexCorrupt, FileNotFoundError, OSError, ValueError) as exc:
+        log.warning("index of %s is unusable (%s): rebuilding it from the catalog and vector cache",
+                    folder.name, exc)
+        index = VectorIndex(embedder.dim, ann_threshold=ann_threshold)
+        caps = list(capabilities.values())
+        if caps:
+            index.upsert([c.id for c in caps], embedder.encode([c.text for c in caps]))
+        generation.save_index(folder, index)
+    vectors, lexical = _load_derived(folder, artifacts, index)
+    manifest = generation.read_manifest(folder)
+    _check_encoder(folder, manifest, embedder)
+    return build(artifacts, index, lexical, vectors, folder.name, manifest.get("catalog_version", 0))
+
+
+def _load_derived(folder: Path, artifacts: Mapping[str, Artifact], index: VectorIndex) \
+        -> tuple[dict[str, np.ndarray], LexicalIndex]:
+    """Artifact vectors and BM25 as saved in the generation; rebuilt (and saved back) when missing or bad."""
+    try:
+        return generation.read_derived(folder, artifacts.keys(), index.dim)
+    except generation.DerivedMissing:
+        log.info("%s has no saved artifact vectors and BM25 index (written by an older version): "
+                 "rebuilding them from the catalog and index", folder.name)
+    except Exception as exc:  # whatever is wrong with derived files, they can be rebuilt: never fail the load
+        log.warning("artifact vectors and BM25 index of %s are unusable (%s: %s): rebuilding them from the "
+                    "catalog and index", folder.name, type(exc).__name__, exc)
+    vectors: dict[str, np.ndarray] = {}
+    lexical = refresh_derived(artifacts, index, vectors, artifacts)
+    try:
+        generation.save_derived(folder, vectors, lexical, index.dim)
+    except OSError as exc:  # a read-only data dir, or the generation pruned meanwhile: rebuild next time
+        log.warning("could not save the rebuilt artifact vectors and BM25 index into %s (%s)", folder.name, exc)
+    return vectors, lexical
+
+
+def _check_encoder(folder: Path, manifest: dict, embedder: Embedder) -> None:
+    """Queries and stored vectors must come from the same encoder: say so when they do not."""
+    built_with = manifest.get("model")
+    if built_with and built_with != embedder.model_id:
+        log.warning("%s was embedded with encoder %s but this process encodes with %s (model, layers, "
+                    "pooling or int8 changed): re-ingest the catalog to re-embed it", folder.name,
+                    built_with[:12], embedder.model_id[:12])
+
+
+def changed(view: CatalogView, upserts: Sequence[Artifact], deletes: Sequence[str], embedder: Embedder, *,
+            progress: bool = False, shipped: snapshots.VectorSnapshot | None = None,
+            catalog_version: int | None = None) -> tuple[CatalogView, int, int]:
+    """A new view: `view` with upserts and deletes applied (deletes of unknown ids are ignored), built
+    beside it (the index is copied first). Returns (view, capability texts embedded, capabilities removed)."""
+    new_catalog = dict(view.artifacts)
+    for artifact_id in deletes:
+        new_catalog.pop(artifact_id, None)
+    for a in upserts:
+        new_catalog[a.id] = a
+    touched = {a.id for a in upserts} | set(deletes)
+    old_caps = {c.id for t in touched if t in view.artifacts for c in view.artifacts[t].capabilities}
+    new_caps = {c.id: c for t in touched if t in new_catalog for c in new_catalog[t].capabilities}
+    caps = view.capabilities
+    changed_caps = [c for cid, c in new_caps.items()
+                    if cid not in view.index or cid not in caps or caps[cid].text != c.text]
+    removed = sorted(old_caps - set(new_caps))
+    before = embedder.encoded_texts
+    vectors, from_snapshot = snapshots.encode(embedder, [c.text for c in changed_caps], shipped, progress=progress)
+    embedded = embedder.encoded_texts - before
+    if shipped is not None:
+        log.info("%d of %d capability vectors taken from the shipped snapshot, %d embedded",
+                 from_snapshot, len(changed_caps), embedded)
+    index = view.index.copy() if (removed or changed_caps) else view.index
+    if removed:
+        index.remove(removed)
+    if changed_caps:
+        index.upsert([c.id for c in changed_caps], vectors)
+    artifact_vectors = dict(view.artifact_vectors)
+    lexical = refresh_derived(new_catalog, index, artifact_vectors, touched)
+    version = view.catalog_version if catalog_version is None else catalog_version
+    return build(new_catalog, index, lexical, artifact_vectors, view.generation, version), embedded, len(removed)
+
+
+def contents(view: CatalogView, model_id: str) -> generation.Contents:
+    """What a view writes as a generation (the layout: search/generation.py)."""
+    return generation.Contents(view.artifacts, view.index, view.artifact_vectors, view.lexical, model_id,
+                               view.catalog_version)

@@ -1,0 +1,39 @@
+"""Hybrid fusion: dense capability similarity + BM25 + what was learned, into one relevance per artifact.
+
+A small object of its own, the way txtai keeps `Hybrid` beside its index: the weights live here and the
+query pipeline (search/pipeline.py) only hands it the signals of one query.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+
+from search.ranking import dense_score, fuse
+
+
+class Hybrid:
+    """Fuses dense and lexical scores (`lexical_weight`), crediting further matching capabilities
+    (`multi_match_credit`), then adds the learned bonus."""
+
+    def __init__(self, lexical_weight: float, multi_match_credit: float) -> None:
+        self.lexical_weight = lexical_weight
+        self.multi_match_credit = multi_match_credit
+
+    def dense(self, grouped: Mapping[str, list[tuple[str, float]]], known: Mapping) -> dict[str, float]:
+        """Dense score per artifact (of those in `known`) from its capability similarities, best first."""
+        return {a: dense_score([s for _, s in caps], self.multi_match_credit) for a, caps in grouped.items()
+                if a in known}
+
+    def fuse(self, dense: Mapping[str, float], lexical: Mapping[str, float], named: Mapping[str, object],
+             allowed: Callable[[str], bool]) -> dict[str, float]:
+        """Dense + normalised BM25; an artifact the query names is a candidate even with neither signal."""
+        fused = fuse(dense, lexical, self.lexical_weight)
+        for a in named:
+            if a not in fused and allowed(a):
+                fused[a] = 0.0
+        return fused
+
+    @staticmethod
+    def final(fused: Mapping[str, float], learned: Mapping[str, float]) -> dict[str, float]:
+        """Relevance: the fused score plus the learned bonus."""
+        return {a: s + learned.get(a, 0.0) for a, s in fused.items()}

@@ -1,0 +1,258 @@
+"""The query pipeline: candidates, fusion, tiers, learning and hits, over one `CatalogView`.
+
+Batch search is the primitive (one encoder pass per query through its caches, one index call for the whole
+batch); a single search is a batch of one. It reads only the view it is handed, so a request sees one whole
+catalog state however many reloads happen meanwhile; it records nothing (search/evidence.py does).
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from graph.catalog import Artifact, Capability
+from graph.events import normalise_query
+from graph.settings import Settings
+from search import direction as directions
+from search.catalogview import CatalogView
+from search.embedder import Embedder
+from search.fusion import Hybrid
+from search.learning import IntentMemory
+from search.ranking import group_hits
+
+FACET_FIELDS = ("type", "pricing")
+MAX_DIRECTION_CANDIDATES = 64  # artifacts matching a query's direction added beyond the vector search's reach
+ENCODER_CHARS = 4096  # the encoder sees its first max_length tokens anyway: do not tokenise pages it drops
+
+
+@dataclass
+class Hit:
+    """One ranked artifact of a search."""
+
+    rank: int
+    artifact: Artifact
+    score: float
+    capabilities: list[tuple[str, float]]
+    dense: float = 0.0
+    lexical: float = 0.0
+    learned: float = 0.0
+    why: list[str] = field(default_factory=list)
+
+    def artifact_capability(self, capability_id: str) -> str:
+        """Display title of one of this artifact's capabilities."""
+        for c in self.artifact.capabilities:
+            if c.id == capability_id:
+                return c.label
+        return capability_id
+
+
+@dataclass
+class SearchResult:
+    search_id: str
+    query: str
+    took_ms: float
+    hits: list[Hit]
+    total: int
+    low_confidence: bool = False
+    learned_from: dict[str, list[str]] = field(default_factory=dict)
+    facets: dict[str, dict[str, int]] = field(default_factory=dict)
+    understood: dict = field(default_factory=dict)
+    normalised: str = ""
+    vector: np.ndarray | None = field(default=None, repr=False)
+    recorded: bool = False
+    user: str = ""  # who searched (pseudonymous key), recorded with the search (graph/dedup.py)
+    preview: bool = False
+    filtered: bool = False
+
+
+@dataclass(frozen=True)
+class Options:
+    """How a batch of queries is searched (the same for every query of the batch)."""
+
+    k: int = 10
+    offset: int = 0
+    types: Sequence[str] = ()
+    pricing: Sequence[str] = ()
+    learn: bool = True
+    mode: str = "hybrid"
+    facets: Sequence[str] = ()
+    user: str = ""
+    preview: bool = False
+    keep_vector: bool = True  # the caller records the search: it needs the query vector
+
+    @property
+    def filtered(self) -> bool:
+        return bool(self.types or self.pricing)
+
+    def allowed(self, artifacts: Mapping[str, Artifact], artifact_id: str) -> bool:
+        a = artifacts.get(artifact_id)
+        return a is not None and (not self.types or a.type in self.types) and \
+            (not self.pricing or a.pricing in self.pricing)
+
+
+@dataclass
+class _Candidates:
+    """What one query gathered from the view before fusion."""
+
+    grouped: dict[str, list[tuple[str, float]]]
+    lexical: dict[str, float]
+    names: dict
+    agree: dict[str, tuple[float, list[str]]]
+    asked: directions.Direction
+
+
+class QueryPipeline:
+    """Ranks artifacts of a view for queries; Algolia-style criteria, each breaking the previous one's ties:
+    the name tier (exact name or id > within a typo > whole words of the name, `search.names`), then
+    direction agreement (matching > silent > contradicting, `search.direction`), then relevance (dense +
+    BM25 + what was learned from feedback). Learning therefore only reorders within a tier."""
+
+    def __init__(self, config: Settings, embedder: Embedder, query_cache, intents: IntentMemory) -> None:
+        self.config, self.embedder, self.query_cache, self.intents = config, embedder, query_cache, intents
+        self.hybrid = Hybrid(config.lexical_weight, config.multi_match_credit)
+
+    def configure(self, config: Settings) -> None:
+        self.config = config
+        self.hybrid = Hybrid(config.lexical_weight, config.multi_match_credit)
+
+    def encode_query(self, text: str) -> np.ndarray:
+        """Query vector: the embedder's LRU, then the Redis query cache when the store is Redis, then the model."""
+        return self.embedder.encode_query(text, shared=self.query_cache)
+
+    def search(self, view: CatalogView, query: str, options: Options) -> SearchResult:
+        """One search: a batch of one."""
+        return self.search_batch(view, [query], options)[0]
+
+    def search_batch(self, view: CatalogView, queries: Sequence[str], options: Options) -> list[SearchResult]:
+        """Rank the view's artifacts for each query. `mode` "dense" or "lexical" switches one signal off (for
+        evaluation; "lexical" embeds nothing when nothing is recorded or learned)."""
+        started = time.perf_counter()
+        texts = [normalise_query(q) or q for q in queries]
+        needs_vector = options.mode != "lexical" or options.keep_vector or \
+            (options.learn and self.config.learned_cap > 0)
+        vectors = [self.encode_query(t[:ENCODER_CHARS]) if needs_vector else None for t in texts]
+        wanted = options.offset + options.k
+        n = len(view.index)
+        depth = min(n, max(200, 20 * wanted) if not options.filtered else max(2000, 50 * wanted))
+        if n and options.mode != "lexical":
+            found = view.index.search(np.stack(vectors), depth)
+        else:
+            found = [[] for _ in queries]
+        out = []
+        for query, text, vector, hits in zip(queries, texts, vectors, found, strict=True):
+            cands = self._candidates(view, query, text, vector, hits, options.mode)
+            result = self._rank(view, query, text, vector, cands, options)
+            result.took_ms = round((time.perf_counter() - started) * 1000, 2)
+            out.append(result)
+        return out
+
+    def _candidates(self, view: CatalogView, query: str, text: str, vector: np.ndarray | None,
+                    hits: list[tuple[str, float]], mode: str) -> _Candidates:
+        """Capability hits grouped by artifact, BM25 scores, name tiers and direction agreement; artifacts
+        named by the query, or matching its direction, are candidates even when the vector search did not
+        reach them: scored on their own capabilities."""
+        grouped = group_hits(hits, _Owner(view.capabilities))
+        lexical = view.lexical.scores(text) if mode != "dense" else {}
+        artifacts = view.artifacts
+        names = view.names.match(query) if self.config.name_ranking else {}
+        asked = directions.parse(query) if self.config.direction_ranking else directions.Direction()
+        agree: dict[str, tuple[float, list[str]]] = {}
+        matching: list[str] = []
+        for d, members in (view.by_direction.items() if asked else ()):
+            verdict = directions.agreement(asked, d)
+            if verdict[0]:
+                agree.update(dict.fromkeys(members, verdict))
+                if verdict[0] > 0:
+                    matching += [a for a in members if a not in grouped]
+        vecs = view.artifact_vectors
+        if len(matching) > MAX_DIRECTION_CANDIDATES and vector is not None:  # keep the nearest ones
+            sims = np.stack([vecs[a] for a in matching]) @ vector
+            matching = [matching[i] for i in np.argsort(-sims)[:MAX_DIRECTION_CANDIDATES]]
+        caps_of = {a: artifacts[a].capabilities for a in set(names) | set(matching)
+                   if a not in grouped and a in artifacts}
+        if vector is not None and mode != "lexical":
+            index = view.index
+            for a, caps in caps_of.items():
+                sims = sorted(((c.id, float(index.reconstruct(c.id) @ vector)) for c in caps if c.id in index),
+                              key=lambda cs: -cs[1])
+                if sims:
+                    grouped[a] = sims
+        return _Candidates(grouped, lexical, names, agree, asked)
+
+    def _rank(self, view: CatalogView, query: str, text: str, vector: np.ndarray | None, c: _Candidates,
+              options: Options) -> SearchResult:
+        """Fusion, learning and the tiers, then one page of hits."""
+        artifacts, names, agree = view.artifacts, c.names, c.agree
+
+        def allowed(artifact_id: str) -> bool:
+            return options.allowed(artifacts, artifact_id)
+
+        dense_all = self.hybrid.dense(c.grouped, artifacts) if options.mode != "lexical" else {}
+        pool = set(dense_all) | {a for a in c.lexical if a in artifacts} | {a for a in names if a in artifacts}
+        facet_counts = facet_counts_of(artifacts, pool, options) if options.facets else {}
+        dense = {a: s for a, s in dense_all.items() if allowed(a)}
+        lexical = {a: s for a, s in c.lexical.items() if allowed(a)}
+        fused = self.hybrid.fuse(dense, lexical, names, allowed)
+        learned, why = ({}, {})
+        if options.learn and self.config.learned_cap > 0 and vector is not None:
+            cfg = self.config
+            learned, why = self.intents.learned(vector, cap=cfg.learned_cap, min_similarity=cfg.intent_min_similarity,
+                                                k=cfg.intent_neighbours, scale=cfg.learned_scale,
+                                                min_users=cfg.learn_min_users)
+            learned = {a: v for a, v in learned.items() if allowed(a) and a in fused}
+        final = self.hybrid.final(fused, learned)
+
+        def key(a: str) -> tuple:
+            tier = names.get(a)
+            return (-(tier[0] if tier else 0), -(tier[1] if tier else 0.0),
+                    -agree.get(a, (0, []))[0], -final[a], a)
+
+        order = sorted(final, key=key)
+        top_lex = max(lexical.values(), default=0.0)
+        ranked = []
+        for rank, a in enumerate(order[options.offset:options.offset + options.k], start=options.offset + 1):
+            reasons = [f"name: {names[a][2]}"] if a in names else []
+            reasons += agree.get(a, (0, []))[1]
+            ranked.append(Hit(rank, artifacts[a], final[a], c.grouped.get(a, [])[:5], dense.get(a, 0.0),
+                              lexical.get(a, 0.0) / top_lex if top_lex else 0.0, learned.get(a, 0.0), reasons))
+        best_sim = max((s for caps in c.grouped.values() for _, s in caps[:1]), default=0.0)
+        low = bool(ranked) and best_sim < self.config.low_confidence and not any(
+            names.get(h.artifact.id, (0,))[0] >= 2 for h in ranked)
+        return SearchResult(uuid.uuid4().hex, query, 0.0, ranked, len(order), low, why, facets=facet_counts,
+                            understood=c.asked.to_dict(), normalised=text, vector=vector, user=options.user,
+                            preview=options.preview, filtered=options.filtered)
+
+
+def facet_counts_of(artifacts: Mapping[str, Artifact], pool: set[str], options: Options) -> dict[str, dict[str, int]]:
+    """Counts per value of each facet over the query's matches, under the filters of the other facets
+    (disjunctive faceting: the type counts say what each type option would return with this pricing)."""
+    out: dict[str, dict[str, int]] = {}
+    types, pricing = options.types, options.pricing
+    for name in options.facets:
+        counts: dict[str, int] = {}
+        for a in pool:
+            art = artifacts[a]
+            if name == "type" and pricing and art.pricing not in pricing:
+                continue
+            if name == "pricing" and types and art.type not in types:
+                continue
+            value = art.type if name == "type" else art.pricing
+            counts[value] = counts.get(value, 0) + 1
+        out[name] = dict(sorted(counts.items(), key=lambda kv: (-kv[1], kv[0])))
+    return out
+
+
+class _Owner(dict):
+    """Capability id -> artifact id, looked up lazily from the capability table."""
+
+    def __init__(self, capabilities: Mapping[str, Capability]) -> None:
+        super().__init__()
+        self._caps = capabilities
+
+    def get(self, key: str, default: str | None = None) -> str | None:  # type: ignore[override]
+        cap = self._caps.get(key)
+        return cap.artifact_id if cap is not None else default
