@@ -7,11 +7,12 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from graph.catalog import OLD_PRICING
 from search.engine import TOKEN_PATTERN
 
 ARTIFACT_TYPES = Literal["model", "fine-tune", "dataset", "tool", "api", "library", "prompt", "benchmark",
                          "agent", "other"]
-PRICING = Literal["free", "freemium", "paid", "open-source", "unknown"]
+PRICING = Literal["free", "open-weights", "freemium", "paid", "unknown"]
 ID_PATTERN = r"^[a-z0-9][a-z0-9._-]*(/[a-z0-9][a-z0-9._-]*)?$"
 
 
@@ -50,7 +51,11 @@ class SearchQuery(Strict):
     offset: int = Field(0, ge=0, le=1000, description="Results to skip (pagination).")
     type: list[ARTIFACT_TYPES] = Field(default_factory=list,
                                        description="Only these artifact types (repeat: type=model&type=dataset).")
-    pricing: list[PRICING] = Field(default_factory=list, description="Only these pricings (repeatable).")
+    pricing: list[PRICING] = Field(default_factory=list, description="Only these pricings (repeatable; the old "
+                                   "value open-source is read as open-weights).")
+    _old_pricing = field_validator("pricing", mode="before")(
+        lambda v: [OLD_PRICING.get(x, x) if isinstance(x, str) else x for x in v] if isinstance(v, list) else
+        (OLD_PRICING.get(v, v) if isinstance(v, str) else v))
     facets: str | None = Field(None, max_length=40, pattern=r"^(type|pricing)(,(type|pricing))*$",
                                description="Comma-separated facets to count over the query's matches: "
                                            "`type`, `pricing`.")
@@ -433,9 +438,15 @@ class ArtifactIn(Strict):
     tags: list[str] = Field(default_factory=list, max_length=100)
     signals: dict[str, Any] = Field(default_factory=dict)
     updated_at: str | None = None
+    aliases: list[str] = Field(default_factory=list, max_length=200,
+                               description="Old ids that resolve to this artifact (docs/catalog.md).")
+    same_as: list[str] = Field(default_factory=list, max_length=50,
+                               description="Ids of different artifacts that belong together.")
     capabilities: list[CapabilityIn] = Field(..., min_length=1, max_length=200)
 
     _clean = field_validator("name", "description", "url", "updated_at")(lambda v: v if v is None else _no_control(v))
+    _old_pricing = field_validator("pricing", mode="before")(
+        lambda v: OLD_PRICING.get(v, v) if isinstance(v, str) else v)
     _clean_tags = field_validator("tags")(lambda v: [_no_control(t) for t in v])
 
 

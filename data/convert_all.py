@@ -38,18 +38,23 @@ for p in (str(HERE), str(REPO_ROOT)):
 
 import convert_awesome_generative_ai  # noqa: E402
 import convert_best_of_ml_python  # noqa: E402
+import convert_common  # noqa: E402
 import convert_genai_prices  # noqa: E402
 import convert_gorilla_agent_arena  # noqa: E402
 import convert_gorilla_apizoo  # noqa: E402
+import convert_link  # noqa: E402
 import convert_lm_eval  # noqa: E402
 import convert_mcp_registry  # noqa: E402
 import convert_models_dev  # noqa: E402
+import convert_prices  # noqa: E402
 import convert_prompts  # noqa: E402
 import convert_public_apis  # noqa: E402
+import convert_resolve  # noqa: E402
 import convert_top_pypi  # noqa: E402
 from convert_common import Report, capability, dedupe_capabilities, money, ordinal, sentences, slug, tags, write_jsonl  # noqa: E402,E501
+from convert_models_dev import merge_offers  # noqa: E402
 
-from graph.catalog import Artifact, CatalogError  # noqa: E402
+from graph.catalog import OLD_PRICING, Artifact, CatalogError  # noqa: E402
 
 DEFAULT_SRC = REPO_ROOT.parent / "shared" / "data"
 DEFAULT_OUT = REPO_ROOT / "data" / "catalog"
@@ -127,32 +132,35 @@ def _min_price(offers: list[dict[str, Any]], key: str) -> float | None:
     return min(prices) if prices else None
 
 
-def model_record(facts: dict[str, Any], extra: list[dict[str, Any]]) -> dict[str, Any]:
-    """A `model` artifact from merged models.dev facts (may be empty) and genai-prices offers."""
-    offers = list(facts.get("offers", []))
+def resolved_offers(facts: dict[str, Any], extra: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The model's offers from both sources, one per provider, the maker's marked, implausible ones flagged
+    (data/convert_prices.py)."""
+    offers = [{"provider": o["provider"], "provider_name": o["provider_name"], "input_per_mtok": o["input"],
+               "output_per_mtok": o["output"], "context": o["context"], "source": "models.dev", "where": o["where"],
+               "clean": o.get("clean"), "region": o.get("region"), "path": o["path"]}
+              for o in facts.get("md_offers", [])]
     for o in extra:
         offers.append({"provider": o["provider"], "provider_name": o["provider_name"],
                        "input_per_mtok": o["input_per_mtok"], "output_per_mtok": o["output_per_mtok"],
-                       "context": o["context"], "source": "genai-prices", "where": o["where"]})
-    name = facts.get("name") or (extra[0]["name"] if extra else facts["key"])
-    path = facts.get("model_path") or (extra[0]["id"].split("/")[-1] if extra else facts["key"])
-    maker = _maker({"org": facts.get("org", ""), "model_path": path})
+                       "context": o["context"], "source": "genai-prices", "where": o["where"],
+                       "clean": o.get("clean"), "region": o.get("region"), "path": o["path"]})
+    offers = convert_prices.one_per_provider(offers, facts["entity"]["clean"])
+    convert_prices.flag_offers(offers, facts["entity"]["maker"])
+    return offers
+
+
+def model_record(facts: dict[str, Any], extra: list[dict[str, Any]]) -> dict[str, Any]:
+    """A `model` artifact from merged models.dev facts (may be empty) and genai-prices offers."""
+    ent = facts["entity"]
+    name, path, maker = ent["name"], ent["clean"], ent["maker"]
+    offers = resolved_offers(facts, extra)
     providers = sorted({o["provider_name"] or o["provider"] for o in offers})
-    paid = [o for o in offers if (o["input_per_mtok"] or 0) > 0 or (o["output_per_mtok"] or 0) > 0]
-    zero = [o for o in offers if o["input_per_mtok"] == 0 and o["output_per_mtok"] in (0, None)]
+    paid = [o for o in offers if not o["flags"] and ((o["input_per_mtok"] or 0) > 0 or (o["output_per_mtok"] or 0) > 0)]
+    zero = [o for o in offers if not o["flags"] and o["input_per_mtok"] == 0 and o["output_per_mtok"] in (0, None)]
     free_tier = any("free tier" in (o.get("price_comments") or "").lower() for o in extra)
-    if facts.get("open_weights"):
-        pricing = "open-source"
-    elif paid and (zero or free_tier):
-        pricing = "freemium"
-    elif paid:
-        pricing = "paid"
-    elif zero:
-        pricing = "free"
-    else:
-        pricing = "unknown"
+    pricing = convert_prices.pricing(offers, bool(facts.get("open_weights")), free_tier)
     inputs, outputs = facts.get("inputs") or [], facts.get("outputs") or []
-    context = facts.get("context") or max((o["context"] for o in extra if o.get("context")), default=None)
+    context = convert_prices.context_headline(offers)
     descriptions = [o["description"] for o in extra if o.get("description")]
     described = descriptions[0] if descriptions else ""
     summary = f"{name}: a model served by {len(providers)} provider{'s' if len(providers) != 1 else ''} here"
@@ -206,13 +214,9 @@ def model_record(facts: dict[str, Any], extra: list[dict[str, Any]]) -> dict[str
                                                              if extra else "") if facts.get("offers") else
         "genai-prices (pydantic/genai-prices, MIT)",
         "providers": len(providers),
-        "offers": [{k: v for k, v in {"provider": o["provider_name"] or o["provider"],
-                                      "input_per_mtok": o["input_per_mtok"], "output_per_mtok": o["output_per_mtok"],
-                                      "context": int(o["context"]) if o.get("context") else None}.items()
-                    if v is not None} for o in sorted(offers, key=lambda o: ((o["input_per_mtok"] or 0),
-                                                                          o["provider_name"] or o["provider"]))],
+        "offers": convert_prices.offer_records(offers),
     }
-    low_in, low_out = _min_price(offers, "input_per_mtok"), _min_price(offers, "output_per_mtok")
+    low_in, low_out, _basis = convert_prices.headline(offers)
     if low_in is not None:
         signals["price_input_per_mtok"] = low_in
     if low_out is not None:
@@ -224,7 +228,7 @@ def model_record(facts: dict[str, Any], extra: list[dict[str, Any]]) -> dict[str
     if inputs or outputs:
         signals["modalities"] = {"input": inputs, "output": outputs}
     record: dict[str, Any] = {
-        "id": f"{maker}/{slug(path) or slug(facts['key'])}",
+        "id": f"{maker}/{slug(path) or slug(facts['key'].replace('|', '-'))}",
         "name": name, "type": "model", "pricing": pricing,
         "description": described or summary,
         "tags": tags([*inputs, *("to-" + o for o in outputs), facts.get("family", ""), maker,
@@ -244,19 +248,64 @@ def model_record(facts: dict[str, Any], extra: list[dict[str, Any]]) -> dict[str
     return record
 
 
-def build_models(facts: list[dict[str, Any]], offers: list[dict[str, Any]], report: Report) -> list[dict[str, Any]]:
-    by_key = defaultdict(list)
+def build_models(md_offers: list[dict[str, Any]], offers: list[dict[str, Any]], report: Report,
+                 fixed: frozenset[str] = frozenset()) -> list[dict]:
+    """Resolve the offers of both sources into models (data/convert_resolve.py), then build one record
+    each; the ids earlier catalogs gave to the spellings merged into a record become its `aliases`."""
+    for o in md_offers:
+        o.update(source="models.dev", path=o["model_path"])
     for o in offers:
-        by_key[o["key"]].append(o)
-    out, joined = [], 0
-    for f in facts:
-        extra = by_key.pop(f["key"], [])
-        joined += bool(extra)
-        out.append(model_record(f, extra))
-    for key, extra in sorted(by_key.items()):
-        out.append(model_record({"key": key}, extra))
-    report.notes.append(f"{joined} models.dev models got genai-prices offers; {len(by_key)} genai-prices models "
-                        "not in models.dev became models of their own")
+        o.update(source="genai-prices", path=o["id"])
+    legacy = legacy_ids(md_offers, offers)
+    out, used = [], set()
+    groups = convert_resolve.group_offers(md_offers + offers)
+    for members in groups:
+        md = [o for o in members if o["source"] == "models.dev"]
+        extra = [o for o in members if o["source"] == "genai-prices"]
+        facts = merge_offers(members[0]["identity"], md) if md else {"key": members[0]["identity"]}
+        facts["entity"] = convert_resolve.entity(members, MAKERS)
+        facts["md_offers"] = md
+        record = model_record(facts, extra)
+        olds = sorted({legacy[("md", o["legacy_key"])] for o in md} | {legacy[("gp", o["key"])] for o in extra
+                                                                       if ("gp", o["key"]) in legacy})
+        if record["id"] in fixed:  # a Hugging Face model of the Gorilla files, served here: linked to it
+            record["_same_as"] = [record["id"]]
+        if record["id"] in used or record["id"] in fixed:  # readable names collide: keep an old id
+            record["id"] = next((i for i in olds if i not in used and i not in fixed),
+                                record["id"] + "-" + slug(facts["key"].replace("|", "-")))
+        used.add(record["id"])
+        record["_aliases"] = [i for i in olds if i != record["id"]]
+        out.append(record)
+    merged = sum(1 for g in groups if len({o.get("legacy_key") or o["key"] for o in g}) > 1)
+    report.notes.append(f"entity resolution: {len(md_offers) + len(offers)} offers are {len(out)} models; "
+                        f"{merged} models merge spellings that were separate records "
+                        f"({sum(len(r['_aliases']) for r in out)} old ids kept as aliases)")
+    flagged = [(r["id"], o["provider"], o["flagged"]) for r in out for o in r["signals"]["offers"] if o.get("flagged")]
+    report.notes.append(f"flagged offers: {len(flagged)} (never a headline price, never decide pricing)")
+    report.notes += [f"  flagged {aid} @ {provider}: {why}" for aid, provider, why in flagged[:400]]
+    return out
+
+
+def legacy_ids(md_offers: list[dict[str, Any]], offers: list[dict[str, Any]]) -> dict[tuple[str, str], str]:
+    """The id each model got before entity resolution (one record per `convert_models_dev.model_key`):
+    kept as aliases so links and recorded history under them keep working."""
+    out: dict[tuple[str, str], str] = {}
+    by_key: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    for o in md_offers:
+        by_key[o["legacy_key"]].append(o)
+    for key, members in by_key.items():
+        facts = merge_offers(key, members)
+        path = facts["model_path"]
+        out[("md", key)] = f"{_maker({'org': facts['org'], 'model_path': path})}/{slug(path) or slug(key)}"
+    genai: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    for o in offers:
+        genai[o["key"]].append(o)
+    for key, members in genai.items():
+        if key in by_key:
+            out[("gp", key)] = out[("md", key)]
+            continue
+        path = members[0]["id"].split("/")[-1]
+        out[("gp", key)] = f"{_maker({'org': '', 'model_path': path})}/{slug(path) or slug(key)}"
     return out
 
 
@@ -381,12 +430,16 @@ def finish(records: list[dict[str, Any]], taken: dict[str, str], file: str, repo
     for r in records:
         where = r.get("_where", r.get("id"))
         clean_record = {k: v for k, v in r.items() if not k.startswith("_")}
+        clean_record["pricing"] = OLD_PRICING.get(clean_record.get("pricing", ""), clean_record.get("pricing"))
         clean_record["capabilities"] = dedupe_capabilities(
             [{k: v for k, v in c.items() if not k.startswith("_")} for c in r["capabilities"]], limit=40)
         if not clean_record.get("description"):
             clean_record.pop("description", None)
         if not clean_record.get("tags"):
             clean_record.pop("tags", None)
+        for key in ("aliases", "same_as"):
+            if r.get(f"_{key}"):
+                clean_record[key] = sorted(set(r[f"_{key}"]))
         if clean_record["id"] in taken:
             report.skip(str(where), f"id clash: {clean_record['id']} is already in {taken[clean_record['id']]}")
             continue
@@ -398,6 +451,34 @@ def finish(records: list[dict[str, Any]], taken: dict[str, str], file: str, repo
         taken[clean_record["id"]] = file
         out.append(clean_record)
     return sorted(out, key=lambda r: r["id"])
+
+
+def resolve_across_sources(models: list[dict], libraries: list[dict], mcp: list[dict], awesome: list[dict],
+                           results: dict[str, Any], reports: dict[str, Report],
+                           other_ids: Path) -> tuple[list[dict], list[dict]]:
+    """Cross-source entity resolution (data/convert_link.py): merge the same thing, link things that belong
+    together, tell apart different things with one name. Returns the public-apis and awesome records left."""
+    awesome_left = convert_link.merge_models(models, awesome, reports["awesome-generative-ai"])
+    public = convert_link.merge_same_api(results["gorilla-apizoo"], results["public-apis"], reports["public-apis"])
+    convert_link.link_same_as([libraries, mcp, awesome_left], reports["mcp-registry"])
+    fixed = [json.loads(line) for path in sorted(other_ids.glob("*.jsonl"))
+             for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+    mine = [*models, *libraries, *mcp, *awesome_left, *public, *results["gorilla-apizoo"], *results["prompts"],
+            *results["lm-eval"], *results["gorilla-agent-arena"]]
+    convert_link.tell_apart(mine, fixed, reports["models-dev"])
+    return public, awesome_left
+
+
+def settle_aliases(files: dict[str, tuple[list[dict], Report]], taken: dict[str, str]) -> None:
+    """Each old id resolves to one record: never a live id, and when two records claim one (the old slug
+    rule gave `prompt/x` to every name in another script) the first in source order keeps it."""
+    live = set(taken) | {r["id"] for records, _ in files.values() for r in records}
+    claimed: set[str] = set()
+    for records, _report in files.values():
+        for r in records:
+            olds = [*r.get("_aliases", []), *convert_common.LEGACY_IDS.get(r["id"], [])]
+            r["_aliases"] = [a for a in dict.fromkeys(olds) if a not in live and a not in claimed]
+            claimed.update(r["_aliases"])
 
 
 def existing_ids(data_dir: Path) -> dict[str, str]:
@@ -421,7 +502,8 @@ def convert_all(src: Path, out: Path, log=print, other_ids: Path = REPO_ROOT / "
             results[name] = {} if name == "top-pypi" else []
             continue
         results[name] = module.convert(folder, reports[name])
-    models = build_models(results["models-dev"], results["genai-prices"], reports["genai-prices"])
+    models = build_models(results["models-dev"], results["genai-prices"], reports["genai-prices"],
+                          frozenset(existing_ids(other_ids)))
     compare_models(models)
     libraries = results["best-of-ml-python"]
     mcp = results["mcp-registry"]
@@ -429,10 +511,11 @@ def convert_all(src: Path, out: Path, log=print, other_ids: Path = REPO_ROOT / "
     compare_by_stars(libraries, "libraries")
     compare_public_apis(results["public-apis"])
     awesome = dedupe_by_repo(libraries + mcp, results["awesome-generative-ai"], reports["awesome-generative-ai"])
+    public, awesome = resolve_across_sources(models, libraries, mcp, awesome, results, reports, other_ids)
     files = {
         "models.jsonl": (models, reports["models-dev"]),
         "best-of-ml-python.jsonl": (libraries, reports["best-of-ml-python"]),
-        "public-apis.jsonl": (results["public-apis"], reports["public-apis"]),
+        "public-apis.jsonl": (public, reports["public-apis"]),
         "gorilla-apizoo.jsonl": (results["gorilla-apizoo"], reports["gorilla-apizoo"]),
         "mcp-registry.jsonl": (mcp, reports["mcp-registry"]),
         "awesome-generative-ai.jsonl": (awesome, reports["awesome-generative-ai"]),
@@ -441,6 +524,7 @@ def convert_all(src: Path, out: Path, log=print, other_ids: Path = REPO_ROOT / "
         "gorilla-agent-arena.jsonl": (results["gorilla-agent-arena"], reports["gorilla-agent-arena"]),
     }
     taken = existing_ids(other_ids)
+    settle_aliases(files, taken)
     written: dict[str, list[dict]] = {}
     for file, (records, report) in files.items():
         written[file] = finish(records, taken, file, report)

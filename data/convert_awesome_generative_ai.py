@@ -5,8 +5,8 @@ Entries are `- [Name](url) - description.` lines under `##` / `###` headings of 
 DISCOVERIES.md; the reading, learning and "more lists" sections are skipped. Type by section: Other ->
 `other` (the list's own word), Agents -> `agent`, Models -> `model` (`api` when the name says API),
 libraries -> `library`, the rest -> `tool`.
-Pricing: `open-source` when marked `#opensource`, `free` when the description says the product is free
-(not "error-free" or "royalty-free"), else `unknown` (the list says nothing about price).
+Pricing: `open-weights` (source published) when marked `#opensource`, `free` when the description says the
+product is free (not "error-free" or "royalty-free"), else `unknown` (the list says nothing about price).
 """
 
 from __future__ import annotations
@@ -71,7 +71,7 @@ def convert(src: Path, report: Report) -> list[dict[str, Any]]:
                 report.skip(where, "no http(s) URL or no description")
                 continue
             kind = _kind(section, sub, name)
-            pricing = "open-source" if open_source else ("free" if _FREE.search(desc) else "unknown")
+            pricing = "open-weights" if open_source else ("free" if _FREE.search(desc) else "unknown")
             label = sub or section
             caps = [capability(f"{label}: {name}" if kind != "model" else f"{section} model: {name}", s)
                     for s in sentences(desc)[:3]]

@@ -89,7 +89,7 @@ def convert(src: Path, report: Report) -> list[dict[str, Any]]:
                 caps.append(capability(title or name, f"{name}: a Python library in {title}."))
             record = {
                 "id": make_id("lib", repo.replace("/", "-") if repo else name), "name": name, "type": "library",
-                "pricing": "open-source" if is_osi(lic) else ("unknown" if not lic else "free"),
+                "pricing": "open-weights" if is_osi(lic) else ("unknown" if not lic else "free"),
                 "description": desc, "url": url, "tags": tags([title, category, *labels, "python"]),
                 "signals": signals,
                 "updated_at": date(row.get("last_commit_pushed_at")) or date(row.get("updated_at")),

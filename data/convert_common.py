@@ -16,6 +16,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from anyascii import anyascii
+
 TITLE_MAX = 120
 CAP_DESCRIPTION_MAX = 600
 DESCRIPTION_MAX = 2000
@@ -61,16 +63,38 @@ class Report:
 
 
 def slug(text: str, *, max_len: int = 90) -> str:
-    """A lowercase id segment: letters, digits, `.`, `_`, `-` (accents folded, the rest becomes `-`)."""
+    """A lowercase id segment: letters, digits, `.`, `_`, `-`; any script transliterated (`Недвижимость`
+    -> `nedvizhimost`, never `x`), the rest becomes `-`."""
+    text = anyascii(unicodedata.normalize("NFKC", text)).lower()
+    text = re.sub(r"[^a-z0-9._-]+", "-", text)
+    text = re.sub(r"-{2,}", "-", text).strip("-._")
+    return text[:max_len].rstrip("-._")
+
+
+def legacy_slug(text: str, *, max_len: int = 90) -> str:
+    """The slug earlier catalogs made (accents folded, other scripts dropped): old ids stay aliases."""
     text = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode().lower()
     text = re.sub(r"[^a-z0-9._-]+", "-", text)
     text = re.sub(r"-{2,}", "-", text).strip("-._")
     return text[:max_len].rstrip("-._")
 
 
+def legacy_id(prefix: str, name: str) -> str:
+    return f"{prefix}/{legacy_slug(name) or 'x'}"
+
+
+# new id -> the ids earlier catalogs gave the same name (before transliteration); convert_all makes them
+# aliases of the record that has the new id.
+LEGACY_IDS: dict[str, list[str]] = {}
+
+
 def make_id(prefix: str, name: str) -> str:
-    """`prefix/slug(name)`; a schema-valid id (one slash) for any non-empty name."""
-    return f"{prefix}/{slug(name) or 'x'}"
+    """`prefix/slug(name)`; a schema-valid id (one slash) for any non-empty name. When the old slug rule
+    gave another id, that id is remembered in LEGACY_IDS."""
+    new, old = f"{prefix}/{slug(name) or 'x'}", legacy_id(prefix, name)
+    if old != new and old not in LEGACY_IDS.setdefault(new, []):
+        LEGACY_IDS[new].append(old)
+    return new
 
 
 def clean(text: Any) -> str:
@@ -147,7 +171,8 @@ def tags(values: Iterable[str], limit: int = 16) -> list[str]:
 
 
 def date(value: Any) -> str:
-    """`YYYY-MM-DD` from a date / date-time string, or '' when it is not a real calendar date."""
+    """`YYYY-MM-DD` from a date / date-time string, or '' when it is not a real calendar date, only a
+    month, or the placeholder 1 January."""
     if value is None:
         return ""
     found = re.match(r"\s*(\d{4})-(\d{2})(?:-(\d{2}))?", str(value))
@@ -155,7 +180,11 @@ def date(value: Any) -> str:
         return ""
     import datetime as dt
 
-    y, m, d = int(found.group(1)), int(found.group(2)), int(found.group(3) or 1)
+    if not found.group(3):
+        return ""  # a month is not a day: never invent the 1st
+    y, m, d = int(found.group(1)), int(found.group(2)), int(found.group(3))
+    if (m, d) == (1, 1):
+        return ""  # 1 January is what tools write for 'some day this year': a placeholder, not a fact
     try:
         return dt.date(y, m, d).isoformat()
     except ValueError:

@@ -24,8 +24,13 @@ from pathlib import Path
 from typing import Any
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
-if str(REPO_ROOT) not in sys.path:
-    sys.path.insert(0, str(REPO_ROOT))
+for _path in (str(REPO_ROOT), str(REPO_ROOT / "data")):
+    if _path not in sys.path:
+        sys.path.insert(0, _path)
+
+from convert_common import norm as _norm  # noqa: E402
+from convert_common import shorten as _common_shorten  # noqa: E402
+from convert_common import slug as _common_slug  # noqa: E402
 
 from graph.catalog import Artifact, CatalogError  # noqa: E402
 
@@ -138,12 +143,7 @@ def _slug(text: str, allow_slash: bool) -> str:
     text = text.lower()
     if not allow_slash:
         text = text.replace("/", "-")
-    segments = []
-    for seg in text.split("/"):
-        seg = re.sub(r"[^a-z0-9._-]+", "-", seg)
-        seg = re.sub(r"-{2,}", "-", seg).strip("-._")
-        if seg:
-            segments.append(seg)
+    segments = [seg for seg in (_common_slug(part, max_len=200) for part in text.split("/")) if seg]
     if len(segments) > 2:
         segments = [segments[0], "-".join(segments[1:])]
     return "/".join(segments)
@@ -208,10 +208,6 @@ def _tokens(text: str) -> set[str]:
     return {_stem(t) for t in re.findall(r"[a-z0-9]+", text.lower())}
 
 
-def _norm(text: str) -> str:
-    return " ".join(re.findall(r"[a-z0-9]+", text.lower()))
-
-
 def _jaccard(a: set[str], b: set[str]) -> float:
     return len(a & b) / len(a | b) if a and b else 0.0
 
@@ -238,11 +234,7 @@ def _phrase(text: str) -> str:
 
 
 def _shorten(text: str, limit: int = TITLE_MAX) -> str:
-    text = " ".join(text.split())
-    if len(text) <= limit:
-        return text
-    cut = text[: limit - 3].rsplit(" ", 1)[0] if " " in text[: limit - 3] else text[: limit - 3]
-    return cut.rstrip(" ,;:/") + "..."
+    return _common_shorten(text, limit)
 
 
 def _functionality(row: dict[str, Any]) -> str:
@@ -257,9 +249,17 @@ def _functionality(row: dict[str, Any]) -> str:
     return " ".join(str(func or "").split())
 
 
+_TRAINED_BASE = re.compile(
+    r"\b(?:bert|roberta|distilbert|distilroberta|albert|electra|deberta|xlm-roberta|t5|bart|gpt-?2|xlnet|"
+    r"longformer|mpnet|minilm)[\s-](?:base|large|small|tiny|mini|medium)\b[^.,]{0,30}?(?<![\w-])trained "
+    r"(?:to do|on|for)\b", re.I)
+
+
 def _is_finetune(name: str, description: str) -> bool:
-    """The name or description says the model is a fine-tune ("can be fine-tuned" does not count)."""
-    if _FINETUNED.search(name):
+    """The name or description says the model is a fine-tune ("can be fine-tuned" does not count), or the
+    description says a named base checkpoint was trained on a task or dataset ("Roberta Base trained to do
+    the SQuAD Task", "bart-large after being trained on MNLI"; "pre-trained on" does not count)."""
+    if _FINETUNED.search(name) or _TRAINED_BASE.search(description):
         return True
     for found in _FINETUNED.finditer(description):
         before = re.split(r"[.!?;]", description[max(0, found.start() - 40):found.start()])[-1]
@@ -612,16 +612,48 @@ class Group:
     key: tuple[str, str]
     rows: list[dict[str, Any]] = field(default_factory=list)
     lines: list[int] = field(default_factory=list)
+    aliases: list[str] = field(default_factory=list)
+
+
+def merge_ownerless(groups: dict[tuple[str, str], Group], log=print) -> dict[str, str]:
+    """A Hugging Face name without its owner (`ddpm-cifar10-32`) is the one `owner/name` of the same name
+    (`google/ddpm-cifar10-32`) when there is exactly one: its rows join that group and its id becomes an
+    alias. Returns {old id: canonical id} (the dev sets map their golds with it)."""
+    owners: dict[str, list[tuple[str, str]]] = {}
+    for key in groups:
+        if "/" in key[1]:
+            owners.setdefault(key[1].split("/", 1)[1], []).append(key)
+    moved: dict[str, str] = {}
+    for key in list(groups):
+        targets = owners.get(key[1], []) if "/" not in key[1] and not _HF_ROOT.match(key[1]) else []
+        if len(targets) != 1:
+            continue
+        target = groups[targets[0]]
+        target.rows += groups[key].rows
+        target.lines += groups[key].lines
+        target.aliases.append(artifact_id(key))
+        moved[artifact_id(key)] = artifact_id(target.key)
+        log(f"  {key[1]} (lines {groups[key].lines}) is {target.key[1]}: merged, its id kept as an alias")
+        del groups[key]
+    return moved
+
+
+# Models the Hugging Face hub kept at its root before owners were required; their links still resolve.
+_HF_ROOT = re.compile(r"(?:albert|bert|camembert|ctrl|distilbert|distilgpt2|distilroberta|gpt2|openai-gpt|roberta|"
+                      r"t5|xlm|xlnet)(?:-|$)", re.I)
 
 
 def _hf_url(row: dict[str, Any], name: str) -> str:
-    """The model card: api_name, or the `org/name` hub id of the call when api_name lacks the org."""
+    """The model card: api_name, or the `org/name` hub id of the call when api_name lacks the org; '' for
+    a name without an owner that is not one of the hub's root models (such a link does not resolve)."""
     repo = name
     if "/" not in name:
         for cand in _HUB_REPO.findall(str(row.get("api_call") or "")):
             if cand.split("/", 1)[1].lower() == name.lower():
                 repo = cand
                 break
+    if "/" not in repo and not _HF_ROOT.match(repo):
+        return ""
     return "https://huggingface.co/" + repo.replace(" ", "%20")
 
 
@@ -690,12 +722,13 @@ def build_record(group: Group, file_name: str) -> dict[str, Any]:
         "id": artifact_id(group.key),
         "name": name,
         "type": "fine-tune" if _is_finetune(name, description) else "model",
-        "pricing": "free",
+        "pricing": "open-weights",
         "description": description,
-        "url": url,
+        **({"url": url} if url else {}),
         "tags": _tags(rows),
         "signals": signals,
         "capabilities": select_capabilities(rows),
+        **({"aliases": sorted(group.aliases)} if group.aliases else {}),
     }
 
 
@@ -720,9 +753,11 @@ def load_seed_ids(seed: Path) -> set[str]:
     return {rec["id"] for _, rec in read_jsonl(seed)}
 
 
-def convert(src: Path, out: Path, seed_ids: set[str], log=print) -> dict[str, str]:
-    """Write one catalog file per source; returns {artifact id: output file name} of what was written."""
+def convert(src: Path, out: Path, seed_ids: set[str], log=print, moved: dict[str, str] | None = None) -> dict[str, str]:
+    """Write one catalog file per source; returns {artifact id: output file name} of what was written
+    (`moved` collects {old id: canonical id} of merged names)."""
     written: dict[str, str] = {}
+    moved = {} if moved is None else moved
     for provider, src_name, out_name in SOURCES:
         rows = read_jsonl(src / src_name)
         groups: dict[tuple[str, str], Group] = {}
@@ -735,6 +770,7 @@ def convert(src: Path, out: Path, seed_ids: set[str], log=print) -> dict[str, st
             group = groups.setdefault(key, Group(key))
             group.rows.append(row)
             group.lines.append(number)
+        moved.update(merge_ownerless(groups, log))
         records = []
         for group in groups.values():
             record = build_record(group, src_name)
@@ -777,7 +813,10 @@ def instruction_text(code: str, fmt: str) -> str:
     return " ".join(text.split())
 
 
-def build_devsets(src: Path, out: Path, catalog_ids: set[str], log=print) -> None:
+def build_devsets(src: Path, out: Path, catalog_ids: set[str], log=print,
+                  aliases: dict[str, str] | None = None) -> None:
+    """The dev sets; a gold id that is now an alias is written as its canonical id."""
+    aliases = aliases or {}
     for src_name, out_name, fmt in DEVSETS:
         rows = read_jsonl(src / src_name)
         kept, unknown, empty = [], Counter(), 0
@@ -786,10 +825,12 @@ def build_devsets(src: Path, out: Path, catalog_ids: set[str], log=print) -> Non
             if not api.get("api_call") and not api.get("api_name"):
                 api = {"api_call": row.get("api_call", ""), "framework": row.get("provider", "")}
             gold = artifact_id(model_key(api))
+            gold = aliases.get(gold, gold)
             if gold not in catalog_ids:
                 gold_call = artifact_id(model_key({"api_call": row.get("api_call", ""),
                                                    "api_name": api.get("api_name", ""),
                                                    "framework": api.get("framework", "")}))
+                gold_call = aliases.get(gold_call, gold_call)
                 gold = gold_call if gold_call in catalog_ids else gold
             query = instruction_text(str(row.get("code") or ""), fmt)
             if not query:
@@ -826,8 +867,9 @@ def main(argv: list[str] | None = None) -> int:
               "pass --src to the folder holding the APIBench files", file=sys.stderr)
         return 2
     seed_ids = load_seed_ids(args.seed)
-    written = convert(src, args.out, seed_ids)
-    build_devsets(src, args.devsets, set(written) | seed_ids)
+    moved: dict[str, str] = {}
+    written = convert(src, args.out, seed_ids, moved=moved)
+    build_devsets(src, args.devsets, set(written) | seed_ids, aliases=moved)
     print(f"total: {len(written)} converted artifacts + {len(seed_ids)} seed artifacts")
     return 0
 

@@ -1,20 +1,22 @@
 #!/usr/bin/env python3
 """MCP registry seed (MIT): one `tool` artifact per MCP server (a tool AI agents call).
 
-Pricing is `open-source`: every entry of the seed is a public source repository. A server whose package
-declares environment variables (an API key, a token) needs an account with another service: that is said
-in a capability, not guessed into a price. PyPI package names are kept so `convert_all` can join 30-day
-downloads from top-pypi.
+Pricing is `open-weights` (source published, docs/catalog.md): every entry of the seed is a public source
+repository. A server whose package declares environment variables (an API key, a token) needs an account
+with another service: that is said in a capability, not guessed into a price. PyPI package names are kept
+so `convert_all` can join 30-day downloads from top-pypi.
 """
 
 from __future__ import annotations
 
 import sys
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+from convert_clean import import_day  # noqa: E402
 from convert_common import Report, capability, clean, date, github_repo, make_id, pypi_name, sentences, tags  # noqa: E402,E501
 
 NAME = "mcp-registry"
@@ -64,7 +66,7 @@ def convert(src: Path, report: Report) -> list[dict[str, Any]]:
             report.skip(where, f"duplicate server: {full}")
             continue
         record = {
-            "id": aid, "name": short, "type": "tool", "pricing": "open-source", "description": desc,
+            "id": aid, "name": short, "type": "tool", "pricing": "open-weights", "description": desc,
             "tags": tags(["mcp", "mcp-server", "agent-tool", *[p.get("registry_name") or "" for p in packages
                                                                 if p.get("registry_name") != "unknown"]]),
             "signals": signals, "capabilities": caps, "_where": where,
@@ -74,5 +76,46 @@ def convert(src: Path, report: Report) -> list[dict[str, Any]]:
         released = date((server.get("version_detail") or {}).get("release_date"))
         if released:
             record["updated_at"] = released
+        record["_full"] = full
         records[aid] = record
-    return list(records.values())
+    out = list(records.values())
+    tell_apart(out, report)
+    drop_import_day(out, report)
+    return out
+
+
+GENERIC = {"mcp", "mcp-server", "server", "mcp_server", "mcpserver"}
+
+
+def _owner(record: dict[str, Any]) -> str:
+    full = record["_full"]
+    if "/" in full:
+        return full.split("/")[0].removeprefix("io.github.")
+    return record["signals"].get("github", "").split("/")[0]
+
+
+def tell_apart(records: list[dict[str, Any]], report: Report) -> None:
+    """Servers that share a name (or are named just `mcp`) are named with their owner too:
+    `mcp-proxy (sparfenyuk)`. Two different things with one name are told apart, never merged."""
+    counts = Counter(r["name"].lower() for r in records)
+    renamed = 0
+    for r in records:
+        owner = _owner(r)
+        if owner and (counts[r["name"].lower()] > 1 or r["name"].lower() in GENERIC):
+            r["name"] = f"{r['name']} ({owner})"
+            renamed += 1
+    report.notes.append(f"{renamed} servers that share a name, or are named just 'mcp', carry their owner in it")
+
+
+def drop_import_day(records: list[dict[str, Any]], report: Report) -> None:
+    """The seed gives most servers one release date: the day they were imported into the registry, not a
+    date of the server. Such a date is left unknown."""
+    day = import_day(r.get("updated_at", "") for r in records)
+    if not day:
+        return
+    dropped = 0
+    for r in records:
+        if r.get("updated_at") == day:
+            del r["updated_at"]
+            dropped += 1
+    report.notes.append(f"{dropped} servers dated {day}, the registry's import day: their date is left unknown")

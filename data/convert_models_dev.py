@@ -160,6 +160,7 @@ def merge_offers(key: str, offers: list[dict[str, Any]]) -> dict[str, Any]:
 
 
 def convert(src: Path, report: Report) -> list[dict[str, Any]]:
-    """Merged model facts (not yet records: `convert_all` joins genai-prices offers, then builds them)."""
+    """Every provider offer, in read order, with its legacy key (`model_key`): `convert_all` groups them
+    into models (data/convert_resolve.py), joins genai-prices offers, then builds the records."""
     by_key = read_offers(src, report)
-    return [merge_offers(key, offers) for key, offers in sorted(by_key.items())]
+    return [dict(offer, legacy_key=key) for key, offers in sorted(by_key.items()) for offer in offers]

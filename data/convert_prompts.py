@@ -14,6 +14,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+from convert_clean import has_email, scrub_emails, template_note, template_parameters  # noqa: E402
 from convert_common import Report, capability, clean, make_id, sentences, shorten, tags  # noqa: E402
 
 NAME = "prompts"
@@ -28,7 +29,7 @@ def convert(src: Path, report: Report) -> list[dict[str, Any]]:
         for line, row in enumerate(csv.DictReader(fh), start=2):
             report.rows += 1
             where = f"prompts.csv:{line}"
-            act, body = clean(row.get("act")), clean(row.get("prompt"))
+            act, body = clean(row.get("act")), scrub_emails(clean(row.get("prompt")))
             if not act or not body:
                 report.skip(where, "no act or prompt text")
                 continue
@@ -45,14 +46,27 @@ def convert(src: Path, report: Report) -> list[dict[str, Any]]:
                                    f"A {KIND.get(kind, 'prompt')} that sets up an assistant as: {act}."
                                    + (" Written for developers." if (row.get("for_devs") or "").upper() == "TRUE"
                                       else "")))
+            params = template_parameters(body)
             records[aid] = {
                 "id": aid, "name": act, "type": "prompt", "pricing": "free",
-                "description": shorten(body, 2000),
+                "description": shorten((template_note(params) + " " if params else "") + body, 2000),
                 "url": "https://prompts.chat/",
                 "tags": tags(["prompt", KIND.get(kind, "prompt"), "developers" if (row.get("for_devs") or "").upper()
-                              == "TRUE" else ""]),
-                "signals": {"source": f"{ATTRIBUTION}: {where}",
-                            "contributor": clean(row.get("contributor"))[:100]},
+                              == "TRUE" else "", "template" if params else ""]),
+                "signals": _signals(row, where, params),
                 "capabilities": caps, "_where": where,
             }
     return list(records.values())
+
+
+def _signals(row: dict[str, str], where: str, params: list[tuple[str, str]]) -> dict[str, Any]:
+    """Attribution; the contributor's handle unless it is an e-mail address (personal data: left out);
+    a template's parameters (its `${name}` placeholders are parameters, not content)."""
+    signals: dict[str, Any] = {"source": f"{ATTRIBUTION}: {where}"}
+    contributor = clean(row.get("contributor"))[:100]
+    handles = [c.strip() for c in contributor.split(",") if c.strip() and not has_email(c)]
+    if handles:
+        signals["contributor"] = ", ".join(handles)
+    if params:
+        signals["parameters"] = [name for name, _default in params]
+    return signals

@@ -23,6 +23,16 @@ AUTH = {"no": "no authentication", "apikey": "an API key", "oauth": "OAuth", "x-
         "user-agent": "a User-Agent header"}
 
 
+def _site(url: str) -> str:
+    return re.sub(r"^https?://(www[.])?", "", url).split("/")[0]
+
+
+def _host(url: str) -> str:
+    """The site of a URL; on a code host, the owner's part of it (two projects on GitHub are two sites)."""
+    parts = re.sub(r"^https?://(www[.])?", "", url).lower().split("/")
+    return "/".join(parts[:2]) if parts[0] in ("github.com", "gitlab.com", "bitbucket.org") else parts[0]
+
+
 def convert(src: Path, report: Report) -> list[dict[str, Any]]:
     text = (src / "README.md").read_text(encoding="utf-8")
     category, has_auth = "", False
@@ -54,12 +64,13 @@ def convert(src: Path, report: Report) -> list[dict[str, Any]]:
             continue
         aid = make_id("api", name)
         if aid in records:
-            if records[aid]["url"] == url:
+            if records[aid]["url"] == url or _host(records[aid]["url"]) == _host(url):  # one API, two pages
+                if records[aid]["url"] != url:
+                    records[aid]["_aliases"] = [make_id("api", f"{name}-{_site(url)}")]
                 records[aid]["tags"] = tags([*records[aid]["tags"], category])
                 records[aid]["_categories"].append(category)
                 continue
-            host = re.sub(r"^https?://(www[.])?", "", url).split("/")[0]
-            aid = make_id("api", f"{name}-{host}")
+            aid = make_id("api", f"{name}-{_site(url)}")
             if aid in records:
                 report.skip(where, f"duplicate API: {name}")
                 continue

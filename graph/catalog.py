@@ -16,6 +16,8 @@ import jsonschema
 
 SCHEMA_PATH = Path(__file__).with_name("artifact.schema.json")
 DEFAULT_PRICING = "free"
+# Pricing values older clients send, read as today's vocabulary (docs/catalog.md).
+OLD_PRICING = {"open-source": "open-weights"}
 
 
 class CatalogError(ValueError):
@@ -140,6 +142,8 @@ class Artifact:
     tags: tuple[str, ...] = ()
     signals: dict[str, Any] = field(default_factory=dict)
     updated_at: str = ""
+    aliases: tuple[str, ...] = ()
+    same_as: tuple[str, ...] = ()
 
     @classmethod
     def from_record(cls, record: Any, *, source: str = "", line: int = 0, validate: bool = True) -> Artifact:
@@ -149,6 +153,8 @@ class Artifact:
         """
         if not isinstance(record, dict):
             raise CatalogError("record must be a JSON object", source=source, line=line)
+        if record.get("pricing") in OLD_PRICING:
+            record = dict(record, pricing=OLD_PRICING[record["pricing"]])
         errors = _errors(record) if validate else []
         if errors:
             err = errors[0]
@@ -178,6 +184,7 @@ class Artifact:
             pricing=record.get("pricing", DEFAULT_PRICING), description=record.get("description", ""),
             url=record.get("url", ""), tags=tuple(record.get("tags", ())),
             signals=dict(record.get("signals", {})), updated_at=record.get("updated_at", ""),
+            aliases=tuple(record.get("aliases", ())), same_as=tuple(record.get("same_as", ())),
         )
 
     def to_record(self) -> dict[str, Any]:
@@ -189,6 +196,9 @@ class Artifact:
                 out[key] = getattr(self, key)
         if self.tags:
             out["tags"] = list(self.tags)
+        for key in ("aliases", "same_as"):
+            if getattr(self, key):
+                out[key] = list(getattr(self, key))
         if self.signals:
             out["signals"] = self.signals
         out["capabilities"] = [c.to_record() for c in self.capabilities]

@@ -79,16 +79,19 @@ def test_every_record_fits_the_schema_and_ids_are_unique(converted) -> None:
 
 def test_one_model_served_by_several_providers_is_one_artifact_with_its_offers(converted) -> None:
     models = _read(converted[0] / "catalog" / "models.jsonl")
-    haiku = models["anthropic/claude-3-haiku-20240307"]  # anthropic's own file + a provider's pointer to it
-    assert haiku["signals"]["providers"] == 2
-    assert {o["provider"] for o in haiku["signals"]["offers"]} == {"Anthropic", "Xiaomi"}
+    # anthropic's own dated file, a provider's pointer to it, OpenRouter's undated one and genai-prices'
+    # Anthropic price: one model, one offer per provider
+    haiku = models["anthropic/claude-3-haiku"]
+    assert "anthropic/claude-3-haiku-20240307" in haiku["aliases"]
+    assert haiku["signals"]["providers"] == 3
+    assert [o["provider"] for o in haiku["signals"]["offers"]].count("Anthropic") == 1
+    assert {o["provider"] for o in haiku["signals"]["offers"]} == {"Anthropic", "OpenRouter", "Xiaomi"}
     assert haiku["pricing"] == "paid" and haiku["signals"]["price_input_per_mtok"] > 0
-    joined = models["anthropic/claude-3-haiku"]  # models.dev (OpenRouter) + genai-prices (Anthropic)
-    assert {o["provider"] for o in joined["signals"]["offers"]} == {"Anthropic", "OpenRouter"}
-    assert joined["description"] and "genai-prices" in joined["signals"]["source"]
+    assert haiku["description"] and "genai-prices" in haiku["signals"]["source"]
     assert models["anthropic/claude-2"]["signals"]["offers"], "a genai-prices-only model is a model too"
-    assert models["meta-llama/llama-3.3-70b"]["pricing"] == "freemium", "genai-prices states a free tier"
-    assert models["meta-llama/llama-3.3-70b-versatile"]["pricing"] == "open-source", "open weights"
+    assert models["meta-llama/llama-3.3-70b-instruct"]["pricing"] == "freemium", "OpenRouter's :free beside paid"
+    llama = models["meta-llama/llama-3.3-70b"]  # Groq's `-versatile` is Llama 3.3 70B
+    assert llama["pricing"] == "open-weights" and "meta-llama/llama-3.3-70b-versatile" in llama["aliases"]
     titles = {c["title"] for c in haiku["capabilities"]}
     assert {"Function calling (tool use)", "Image understanding", "Long context window"} <= titles
 
@@ -111,7 +114,7 @@ def test_libraries_join_top_pypi_downloads_and_absorb_the_same_repo_from_other_l
     torch = libs["lib/pytorch-pytorch"]
     assert torch["signals"]["downloads"] == 87347847 and "top-pypi" in torch["signals"]["downloads_source"]
     assert torch["signals"]["stars"] > 0 and torch["signals"]["dependents"] > 0
-    assert torch["pricing"] == "open-source" and torch["signals"]["license"]
+    assert torch["pricing"] == "open-weights" and torch["signals"]["license"]
     awesome = _read(out / "catalog" / "awesome-generative-ai.jsonl")
     assert not any(r["name"] == "Ludwig" for r in awesome.values()), "Ludwig is the best-of-ml-python library"
     assert "generative-ai" in libs["lib/ludwig-ai-ludwig"]["tags"]
@@ -160,3 +163,69 @@ def test_bundled_catalog_is_a_real_directory() -> None:
     missing = [t for t in texts if hashlib.sha256(f"{meta['model_id']}\0{t}".encode()).digest()[:16] not in have]
     assert not missing, f"{len(missing)} capability texts are not in data/vectors: run " \
                         f"`python -m search.snapshot write data` (first: {missing[0]!r})"
+
+
+# --------------------------------------------------------------------------- issue 23: one record per thing
+
+
+def test_region_and_snapshot_spellings_are_one_model_whose_old_ids_are_aliases(converted) -> None:
+    models = _read(converted[0] / "catalog" / "models.jsonl")
+    sonnet = models["anthropic/claude-sonnet-4-5"]
+    assert {"anthropic/claude-sonnet-4-5-20250929", "model/us.anthropic.claude-sonnet-4-5-20250929-v1-0",
+            "model/global.anthropic.claude-sonnet-4-5-20250929-v1-0"} <= set(sonnet["aliases"])
+    assert not set(sonnet["aliases"]) & set(models), "an alias is never a live id"
+    providers = [o["provider"] for o in sonnet["signals"]["offers"]]
+    assert len(providers) == len(set(providers)), "one offer per provider (Bedrock's regions are one)"
+    assert [o["provider"] for o in sonnet["signals"]["offers"] if o.get("maker")] == ["Anthropic"]
+
+
+def test_headline_price_is_the_makers_and_a_reseller_far_below_is_flagged(converted) -> None:
+    models = _read(converted[0] / "catalog" / "models.jsonl")
+    sonnet = models["anthropic/claude-sonnet-4-5"]
+    assert sonnet["signals"]["price_input_per_mtok"] == 3.0 and sonnet["signals"]["price_output_per_mtok"] == 15.0
+    qihang = next(o for o in sonnet["signals"]["offers"] if o["provider"] == "QiHang")
+    assert qihang["input_per_mtok"] == 0.43 and "under a quarter" in qihang["flagged"], "kept visible, flagged"
+    assert not any(o.get("flagged") for o in sonnet["signals"]["offers"] if o.get("maker"))
+    grok = models["xai/grok-4.1-fast-reasoning"]  # no maker offer here: the median of the unflagged offers
+    assert grok["signals"]["price_input_per_mtok"] == 0.2
+    assert grok["signals"]["context_window"] == 2_000_000, "Qiniu's 20,000,000 is flagged, never the headline"
+    assert "over 10,000,000" in next(o for o in grok["signals"]["offers"] if o["provider"] == "Qiniu")["flagged"]
+    for m in models.values():
+        assert m["pricing"] in ("free", "open-weights", "freemium", "paid", "unknown")
+
+
+def test_prompts_publish_no_email_and_templates_name_their_parameters(converted) -> None:
+    prompts = _read(converted[0] / "catalog" / "prompts.jsonl")
+    text = json.dumps(prompts)
+    assert "@" not in "".join(p["signals"].get("contributor", "") for p in prompts.values())
+    assert "cperalesg@gmail.com" not in text and "anoxina155@gmail.com" not in text
+    cyrillic = next(p for p in prompts.values() if p["name"] == "Недвижимость")
+    assert cyrillic["id"] == "prompt/nedvizhimost" and cyrillic["aliases"] == ["prompt/x"], "readable, old id kept"
+    template = prompts["prompt/encyclopedia-assistant"]
+    assert template["signals"]["parameters"] == ["topic", "language"] and "template" in template["tags"]
+    assert template["description"].startswith("Template with parameters: topic; language (default: Chinese).")
+
+
+def test_every_source_file_is_read_or_reported_and_api_zoo_names_products(converted) -> None:
+    out, log = converted
+    apis = _read(out / "catalog" / "gorilla-apizoo.jsonl")
+    assert "apizoo/kubernetesapi" in apis, "an upper-case .JSON extension is read"
+    # danielgeorge.json: named after its contributor, it documents DocuSign (12 calls) and Stripe (6)
+    assert apis["apizoo/docusign"]["aliases"] == ["apizoo/danielgeorge"]
+    assert apis["apizoo/stripe-api"]["name"] == "Stripe API" and apis["apizoo/stripe-api"]["signals"]["calls"] == 6
+    assert not any(r["name"].lower().startswith("daniel") for r in apis.values())
+    assert "server without a description" in log, "every dropped row is counted with its reason"
+
+
+def test_mcp_servers_with_one_name_are_told_apart_and_import_day_is_no_date(converted) -> None:
+    servers = _read(converted[0] / "catalog" / "mcp-registry.jsonl")
+    named_mcp = sorted(s["name"] for s in servers.values() if s["name"].startswith("mcp ("))
+    assert named_mcp == ["mcp (edubase)", "mcp (gibsonai)"]
+    assert not any("updated_at" in s for s in servers.values()), "the registry's import day is not a date"
+
+
+def test_old_pricing_value_is_read_as_open_weights() -> None:
+    from graph.catalog import Artifact
+
+    record = {"id": "x/y", "name": "Y", "type": "tool", "pricing": "open-source", "capabilities": [{"title": "t"}]}
+    assert Artifact.from_record(record).pricing == "open-weights"
