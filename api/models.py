@@ -227,6 +227,8 @@ class ArtifactOut(BaseModel):
     tags: list[str]
     signals: dict[str, Any]
     updated_at: str
+    aliases: list[str] = Field(default_factory=list, description="Old ids that answer with this artifact.")
+    same_as: list[str] = Field(default_factory=list, description="Different artifacts that belong with it.")
     capabilities: list[CapabilityOut]
     times_matched: int
     scores: ScoresOut

@@ -156,7 +156,7 @@ def _strong(capabilities: list[dict]) -> list[dict]:
 
 
 def _known(eng: Engine, artifact_id: str) -> None:
-    if artifact_id not in eng.artifacts:
+    if eng.canonical(artifact_id) is None:
         raise PageError(404, "Artifact not found", f"No artifact {artifact_id[:200]!r} in the catalog.")
 
 
@@ -253,6 +253,8 @@ def artifact(artifact_id: str):
     """Scores with their explanation, capabilities and the "Need something different?" alternatives."""
     eng = engine()
     _known(eng, artifact_id)
+    if eng.canonical(artifact_id) != artifact_id:  # an old id of a merged record: its page
+        return redirect(url_for("pages.artifact", artifact_id=eng.canonical(artifact_id)), 301)
     data = artifact_response(eng, artifact_id)
     alternatives = alternatives_response(eng, eng.similar(artifact_id, k=5))
     points = eng.timeline(artifact_id)

@@ -15,7 +15,7 @@ from graph.catalog import Artifact, CatalogError
 
 bp = Blueprint("admin", __name__, url_prefix="/v1")
 AUTH = Response(HTTP_200=WriteResponse, HTTP_401=ErrorResponse, HTTP_403=ErrorResponse,
-                HTTP_404=ErrorResponse, HTTP_422=ErrorResponse)
+                HTTP_404=ErrorResponse, HTTP_409=ErrorResponse, HTTP_422=ErrorResponse)
 
 
 LOOPBACK = {"127.0.0.1", "::1", "localhost"}
@@ -88,7 +88,16 @@ def put_artifact(artifact_id: str, json: ArtifactIn):
     """Create or replace one artifact; index, graph and caches update at once."""
     if json.id != artifact_id:
         raise ApiError(422, "id: must equal the id in the path", "id")
+    _not_an_alias(engine(), artifact_id, "id")
     return _report(engine().apply(upserts=[_artifact(json, "")]))
+
+
+def _not_an_alias(eng, artifact_id: str, field: str) -> None:
+    """An old id of a merged record is read-only: writes go to the canonical id (409 naming it)."""
+    canonical = eng.canonical(artifact_id)
+    if canonical is not None and canonical != artifact_id:
+        raise ApiError(409, f"{field}: {artifact_id[:200]!r} is an old id of {canonical!r} (merged); write to "
+                            f"{canonical!r}", field, code="alias")
 
 
 @bp.post("/artifacts:batch")
@@ -99,7 +108,10 @@ def batch(json: BatchRequest):
         raise ApiError(422, "upsert: nothing to do", "upsert")
     upserts = [_artifact(m, f"upsert[{i}]") for i, m in enumerate(json.upsert)]
     eng = engine()
+    for i, m in enumerate(json.upsert):
+        _not_an_alias(eng, m.id, f"upsert[{i}].id")
     for i, artifact_id in enumerate(json.delete):
+        _not_an_alias(eng, artifact_id, f"delete[{i}]")
         if artifact_id not in eng.artifacts:
             raise ApiError(404, f"delete[{i}]: no artifact {artifact_id[:200]!r}", f"delete[{i}]")
     return _report(eng.apply(upserts=upserts, deletes=json.delete))
@@ -110,6 +122,7 @@ def batch(json: BatchRequest):
 def delete_artifact(artifact_id: str):
     """Remove an artifact and its capabilities from index, graph and results."""
     eng = engine()
+    _not_an_alias(eng, artifact_id, "id")
     if artifact_id not in eng.artifacts:
         raise ApiError(404, f"id: no artifact {artifact_id[:200]!r}", "id")
     return _report(eng.delete([artifact_id]))

@@ -28,9 +28,12 @@ from api.state import engine
 bp = Blueprint("artifacts", __name__, url_prefix="/v1")
 
 
-def _known(eng, artifact_id: str, field: str = "id") -> None:
-    if artifact_id not in eng.artifacts:
+def _known(eng, artifact_id: str, field: str = "id") -> str:
+    """The id an artifact is served under (an old id of a merged record answers with it), else 404."""
+    canonical = eng.canonical(artifact_id)
+    if canonical is None:
         raise ApiError(404, f"{field}: no artifact {artifact_id[:200]!r}", field)
+    return canonical
 
 
 def _encode_cursor(key: list) -> str:
@@ -81,7 +84,7 @@ def list_artifacts(query: ArtifactListQuery):
 def similar(artifact_id: str, query: SimilarQuery):
     """Need something different? Alternatives with concrete reasons; never the artifact itself."""
     eng = engine()
-    _known(eng, artifact_id)
+    artifact_id = _known(eng, artifact_id)
     alts = eng.similar(artifact_id, k=query.k, types=[query.type] if query.type else ())
     return {"artifact_id": artifact_id, "alternatives": alternatives_response(eng, alts)}
 
@@ -91,8 +94,7 @@ def similar(artifact_id: str, query: SimilarQuery):
 def get_artifact(artifact_id: str):
     """One artifact with its capabilities, Times Matched and explained scores."""
     eng = engine()
-    _known(eng, artifact_id)
-    return artifact_response(eng, artifact_id)
+    return artifact_response(eng, _known(eng, artifact_id))
 
 
 @bp.post("/recommend")
@@ -101,12 +103,9 @@ def get_artifact(artifact_id: str):
 def recommend(json: RecommendRequest):
     """Like the positives, unlike the negatives, optionally near a query."""
     eng = engine()
-    for i, a in enumerate(json.positive):
-        _known(eng, a, f"positive[{i}]")
-    for i, a in enumerate(json.negative):
-        _known(eng, a, f"negative[{i}]")
-    alts = eng.recommend(json.positive, json.negative, json.query, json.k,
-                         [json.type] if json.type else ())
+    positive = [_known(eng, a, f"positive[{i}]") for i, a in enumerate(json.positive)]
+    negative = [_known(eng, a, f"negative[{i}]") for i, a in enumerate(json.negative)]
+    alts = eng.recommend(positive, negative, json.query, json.k, [json.type] if json.type else ())
     return {"alternatives": alternatives_response(eng, alts)}
 
 

@@ -17,6 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
+from graph.aliases import AliasMap
 from graph.catalog import Artifact, Capability
 from search import direction as directions
 from search import generation
@@ -43,6 +44,7 @@ class CatalogView:
     names: NameIndex = field(default_factory=lambda: NameIndex(()))
     directions: Mapping[str, directions.Direction] = field(default_factory=dict)
     by_direction: Mapping[directions.Direction, list[str]] = field(default_factory=dict)
+    aliases: AliasMap = field(default_factory=lambda: AliasMap({}))  # old ids of merged records
 
 
 def build(artifacts: Mapping[str, Artifact], index: VectorIndex, lexical: LexicalIndex,
@@ -56,7 +58,7 @@ def build(artifacts: Mapping[str, Artifact], index: VectorIndex, lexical: Lexica
         by_direction.setdefault(d, []).append(artifact_id)
     return CatalogView(artifacts, index, lexical, artifact_vectors, generation_name, catalog_version,
                        {c.id: c for a in artifacts.values() for c in a.capabilities},
-                       NameIndex(artifacts.values()), dirs, by_direction)
+                       NameIndex(artifacts.values()), dirs, by_direction, AliasMap.from_artifacts(artifacts.values()))
 
 
 def empty(dim: int, ann_threshold: int) -> CatalogView:

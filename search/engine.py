@@ -9,7 +9,7 @@ hands that view to the pipeline and the evidence until `end_request`; outside a 
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from contextvars import ContextVar
 from pathlib import Path
 
@@ -223,7 +223,23 @@ class Engine:
     hide_query = _via("evidence", "hide_query")
     hidden_queries = _via("evidence", "hidden_queries")
     intents_by_artifact = _via("evidence", "intents_by_artifact")
-    times_matched = _via("evidence", "times_matched")
+    def times_matched(self, artifact_ids: Iterable[str]) -> dict[str, int]:
+        """Times Matched, counting what is still recorded under an artifact's old ids (graph/aliases.py)."""
+        ids, aliases = list(artifact_ids), self.view().aliases
+        if not len(aliases):
+            return self.evidence.times_matched(ids)
+        return aliases.fold(self.evidence.times_matched(aliases.expand(ids)), ids)
+
+    def canonical(self, artifact_id: str) -> str | None:
+        """The id an artifact is served under: itself, the canonical id of an old id, or None if unknown."""
+        view = self.view()
+        found = view.aliases.canonical(artifact_id)
+        return found if found in view.artifacts else None
+
+    def rebuild(self) -> int:
+        """Re-derive all match state from the event log, old ids of merged records as their canonical ids."""
+        return self.evidence.rebuild(aliases=self.view().aliases.mapping)
+
     capability_times_matched = _via("evidence", "capability_times_matched")
     top_artifacts = _via("evidence", "top_artifacts")
     timeline = _via("evidence", "timeline")
@@ -231,7 +247,6 @@ class Engine:
     queries = _via("evidence", "queries")
     summary = _via("evidence", "summary")
     store_health = _via("evidence", "store_health")
-    rebuild = _via("evidence", "rebuild")
     compact = _via("evidence", "compact")
 
     def close(self) -> None:

@@ -12,7 +12,7 @@ import logging
 import threading
 import time
 import weakref
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -175,9 +175,10 @@ class Evidence:
         self.invalidate()
         return scores
 
-    def rebuild(self) -> int:
-        """Re-derive all match state from the event log; returns the number of logged events."""
-        self.store.rebuild()
+    def rebuild(self, aliases: Mapping[str, str] | None = None) -> int:
+        """Re-derive all match state from the event log (what was recorded under an old id of a merged
+        record counts for its canonical id: `aliases`); returns the number of logged events."""
+        self.store.rebuild(aliases=aliases)
         self.invalidate()
         return self.store.last_seq()
 

@@ -89,6 +89,7 @@ class NameIndex:
         self.types: dict[str, str] = {}
         self.adoption: dict[str, float] = {}
         self.exact: dict[str, dict[str, int]] = {}  # key -> artifact id -> strength (2 name/id, 1 last segment)
+        self.alias_of: dict[str, str] = {}  # old id -> the artifact it now names
         starts: list[tuple[str, str, int]] = []  # (key from a word start, artifact id, 0 name start / 1 later word)
         self._words: dict[str, tuple[str, ...]] = {}  # words of the name and id, for multi-word suggestions
         for a in artifacts:
@@ -106,6 +107,7 @@ class NameIndex:
                 ws = words(text)
                 for i in range(len(ws)):
                     starts.append(("".join(ws[i:]), a.id, 0 if i == 0 else 1))
+            self._add_aliases(a, starts)
         starts.sort()
         self._start_keys = [s[0] for s in starts]
         self._starts = starts
@@ -130,6 +132,18 @@ class NameIndex:
         self._typo_lists: dict[int, tuple[list[str], list[list[str]], str]] = {}
         for length in range(MIN_TYPO_CHARS - 1, 17):  # what suggest needs for 4..15 typed characters
             self._truncated(length)
+
+    def _add_aliases(self, a: Artifact, starts: list[tuple[str, str, int]]) -> None:
+        """An old id of a merged record (graph/aliases.py) names the record: an exact key (weaker than its
+        name) and a completion, never a second suggestion."""
+        for alias in a.aliases:
+            self.alias_of.setdefault(alias, a.id)
+            for text in (alias, alias.rsplit("/", 1)[-1]):
+                key = compact(text)
+                if key:
+                    slot = self.exact.setdefault(key, {})
+                    slot[a.id] = max(slot.get(a.id, 0), 1)
+                    starts.append((key, a.id, 1))
 
     def __len__(self) -> int:
         return len(self.names)
@@ -314,6 +328,8 @@ class NameIndex:
         lowered = text.strip().lower()
         if lowered in self.names:
             return lowered
+        if lowered in self.alias_of:
+            return self.alias_of[lowered]
         hits = self.exact.get(compact(text), {})
         if hits:
             top = max(hits.values())

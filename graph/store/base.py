@@ -92,8 +92,9 @@ class EventLog(ABC):
     def last_seq(self) -> int: ...
 
     @abstractmethod
-    def rebuild(self) -> None:
-        """Drop all derived state and replay the event log."""
+    def rebuild(self, aliases: Mapping[str, str] | None = None) -> None:
+        """Drop all derived state and replay the event log; `aliases` (old id -> canonical id, from the
+        catalog) replays what was recorded under an old id as the canonical artifact's."""
 
     @abstractmethod
     def clear(self) -> None:

@@ -65,6 +65,7 @@ import numpy as np
 import redis
 from redis.crc import key_slot
 
+from graph.aliases import AliasMap
 from graph.events import EdgeStats, FeedbackEvent, SearchEvent, event_from_dict, examination
 from graph.redisurl import split_redis_url
 from graph.store.archive import ArchiveMissing, LogArchive
@@ -580,13 +581,13 @@ class RedisStore(MatchStore):
             args += [a, repr(float(v))]
         self._s_scores(keys=[self.k_scores], args=args)
 
-    def rebuild(self) -> None:
+    def rebuild(self, aliases: Mapping[str, str] | None = None) -> None:
         """Per shard, replays its log into temp keys in short batches (writers keep going), then swaps
         them in with one script once the replay has caught up, so readers see old or new, never half.
         A reader summing over shards sees each shard old or new: equal values, so no count ever dips."""
         with self._maintenance("rebuild"):
             for sh in self.shards:
-                self._rebuild_shard(sh)
+                self._rebuild_shard(sh, AliasMap(aliases or {}))
 
     @contextlib.contextmanager
     def _maintenance(self, what: str) -> Iterator[None]:
@@ -627,13 +628,14 @@ class RedisStore(MatchStore):
                 retained += int(self.r.xlen(sh.log))
         return {"archived": archived, "retained": retained}
 
-    def _rebuild_shard(self, sh: _Shard) -> None:
+    def _rebuild_shard(self, sh: _Shard, aliases: AliasMap) -> None:
         self._s_clear_derived(keys=[sh.seq], args=[sh.T])
         done = 0
         for _ in range(1000):
             batch: list[Any] = [sh.T]
             n = 0
-            for seq, ev in self._shard_events(sh, done):
+            for seq, raw in self._shard_events(sh, done):
+                ev = aliases.map_event(raw)
                 if isinstance(ev, SearchEvent):
                     batch += ["s", seq, *_search_args(ev)]
                 else:

@@ -473,9 +473,9 @@ class SpoolingStore(MatchStore):
         self._strict(lambda: self.primary.put_match_scores(scores))
         self._scores = dict(scores)
 
-    def rebuild(self) -> None:
+    def rebuild(self, aliases: Mapping[str, str] | None = None) -> None:
         self.flush()
-        self._strict(self.primary.rebuild)
+        self._strict(lambda: self.primary.rebuild(aliases))
 
     def clear(self) -> None:
         self._try(self.primary.clear)

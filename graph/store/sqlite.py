@@ -15,6 +15,7 @@ import time
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 
+from graph.aliases import AliasMap
 from graph.events import EdgeStats, FeedbackEvent, SearchEvent, event_from_dict, examination
 from graph.sqlitedb import BUSY_TIMEOUT_S, INHERITED_CONNECTIONS, SQLiteFile, connect  # noqa: F401
 from graph.store.base import (
@@ -303,8 +304,10 @@ class SQLiteStore(MatchStore):
             c.executemany("INSERT INTO match_scores (artifact_id, score) VALUES (?, ?)",
                           [(a, float(v)) for a, v in scores.items()])
 
-    def rebuild(self) -> None:
-        """Replays the log in one transaction: readers keep the old state until it commits."""
+    def rebuild(self, aliases: Mapping[str, str] | None = None) -> None:
+        """Replays the log in one transaction: readers keep the old state until it commits. Ids recorded
+        under an alias count for its canonical artifact (graph/aliases.py)."""
+        mapped = AliasMap(aliases or {})
         with self._tx() as c:
             for table in _DERIVED:
                 c.execute(f"DELETE FROM {table}")
@@ -315,7 +318,7 @@ class SQLiteStore(MatchStore):
                 if not rows:
                     break
                 for seq, body in rows:
-                    ev = event_from_dict(json.loads(body))
+                    ev = mapped.map_event(event_from_dict(json.loads(body)))
                     if isinstance(ev, SearchEvent):
                         self._apply_search(c, seq, ev)
                     else:
