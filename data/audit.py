@@ -246,7 +246,33 @@ def _source_row(record: dict[str, Any], shared: Path) -> str:
             index = int(found["index"])
             if isinstance(rows, list) and index < len(rows):
                 return f"{path.relative_to(shared)}[{index}]: {json.dumps(rows[index], ensure_ascii=False)[:1500]}"
+    if "models.dev" in source or "genai-prices" in source:
+        return _model_files(record, shared)
     return f"(the record names: {source[:300]})"
+
+
+_MODEL_FILES: dict[str, list[Path]] = {}
+
+
+def _model_files(record: dict[str, Any], shared: Path) -> str:
+    """The models.dev files of a resolved model (same identity as its id or an alias), with their prices."""
+    sys.path.insert(0, str(DATA))
+    from convert_resolve import identity
+
+    providers = shared / "models-dev" / "providers"
+    if not _MODEL_FILES and providers.is_dir():
+        for path in sorted(providers.rglob("*.toml")):
+            if path.name != "provider.toml":
+                key = identity(path.relative_to(providers).with_suffix("").as_posix())
+                _MODEL_FILES.setdefault(key, []).append(path)
+    wanted = {identity(i.split("/", 1)[-1]) for i in [record["id"], *record.get("aliases", ())]}
+    files = [p for key in sorted(wanted) for p in _MODEL_FILES.get(key, [])]
+    lines = [f"{len(files)} models.dev files (and genai-prices data.json rows of the same model):"]
+    for path in files[:8]:
+        text = path.read_text(encoding="utf-8", errors="replace")
+        facts = [ln.strip() for ln in text.splitlines() if re.match(r"\s*(name|input|output|context) =", ln)]
+        lines.append(f"  {path.relative_to(shared)}: " + "; ".join(facts)[:300])
+    return "\n".join(lines)
 
 
 def sample(records: list[dict[str, Any]], n: int, seed: int, shared: Path = SHARED) -> str:

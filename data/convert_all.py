@@ -115,6 +115,12 @@ MODALITY_CAPS = {
 # --------------------------------------------------------------------------- models
 
 
+# Families whose maker the ids of earlier catalogs did not name (`model/davinci`): used for new ids only,
+# so the old ids computed with MAKERS (the aliases) stay what they were.
+MORE_MAKERS = (("ada", "openai"), ("babbage", "openai"), ("curie", "openai"), ("davinci", "openai"),
+               ("cohere", "cohere"), ("arcee", "arcee-ai"), ("qvq", "qwen"), ("wan", "wan-ai"), ("v0-", "vercel"))
+
+
 def _maker(facts: dict[str, Any]) -> str:
     org = re.sub(r"[^a-z0-9-]+", "-", facts.get("org", "").lower()).strip("-")
     if org:
@@ -263,7 +269,7 @@ def build_models(md_offers: list[dict[str, Any]], offers: list[dict[str, Any]], 
         md = [o for o in members if o["source"] == "models.dev"]
         extra = [o for o in members if o["source"] == "genai-prices"]
         facts = merge_offers(members[0]["identity"], md) if md else {"key": members[0]["identity"]}
-        facts["entity"] = convert_resolve.entity(members, MAKERS)
+        facts["entity"] = convert_resolve.entity(members, MAKERS + MORE_MAKERS)
         facts["md_offers"] = md
         record = model_record(facts, extra)
         olds = sorted({legacy[("md", o["legacy_key"])] for o in md} | {legacy[("gp", o["key"])] for o in extra

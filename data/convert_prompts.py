@@ -26,9 +26,11 @@ def convert(src: Path, report: Report) -> list[dict[str, Any]]:
     records: dict[str, dict[str, Any]] = {}
     csv.field_size_limit(10_000_000)
     with open(src / "prompts.csv", encoding="utf-8", newline="") as fh:
-        for line, row in enumerate(csv.DictReader(fh), start=2):
+        reader = csv.DictReader(fh)
+        line = 2  # the file line a row starts on (a prompt spans several lines)
+        for row in reader:
+            where, line = f"prompts.csv:{line}", reader.line_num + 1
             report.rows += 1
-            where = f"prompts.csv:{line}"
             act, body = clean(row.get("act")), scrub_emails(clean(row.get("prompt")))
             if not act or not body:
                 report.skip(where, "no act or prompt text")

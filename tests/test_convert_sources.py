@@ -57,7 +57,7 @@ def test_malformed_rows_are_reported_with_file_and_reason_and_skipped(converted)
         ("data.json[2]", "provider without a models list"),
         ("top-pypi-packages.csv:7", "no project name or download count"),
         ("seed_2025_05_16.json[2]", "server without a name"),
-        ("prompts.csv:7", "no act or prompt text"),
+        ("prompts.csv:9", "no act or prompt text"),  # the file line the row starts on
         ("elo_ratings_by_category.txt:14", "not a rating line"),
     ):
         assert any(where in line and reason in line for line in log.splitlines()), (where, reason)
