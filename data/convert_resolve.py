@@ -40,13 +40,15 @@ SUFFIXES = (
 )
 # Org folders that are not makers (gateway accounts, Cloudflare's `@cf`, Fireworks' `accounts/.../models`).
 NOT_MAKERS = {"accounts", "models", "model", "@cf", "@hf", "cf", "hf", "workers-ai", "fireworks", "api", "v1",
-              "openrouter", "together", "togetherai", "azure", "bedrock", "vertex", "deployments", "providers"}
+              "openrouter", "together", "togetherai", "azure", "bedrock", "vertex", "deployments", "providers",
+              "tee"}
 # Spellings of one maker -> the one used in ids.
 MAKER_SYNONYMS = {
     "meta": "meta-llama", "mistral": "mistralai", "deepseek": "deepseek-ai", "x-ai": "xai", "zhipuai": "zai",
     "z-ai": "zai", "zai-org": "zai", "thudm": "zai", "moonshot": "moonshotai", "alibaba": "qwen",
     "minimaxai": "minimax", "google-deepmind": "google", "ai21labs": "ai21", "cohereforai": "cohere",
     "coherelabs": "cohere", "microsoft-research": "microsoft", "amazon-nova": "amazon", "anthropic-ai": "anthropic",
+    "voyage": "voyageai",
 }
 # Provider folders (models.dev) / provider ids (genai-prices) that are the maker itself selling its model.
 MAKER_PROVIDERS = {
@@ -231,10 +233,10 @@ def entity(members: list[dict[str, Any]], makers: tuple[tuple[str, str], ...]) -
         offer["clean"] = clean_path(offer["path"])
         offer["region"] = bool(REGION.match(offer["path"].split("/")[-1].lower()))
     orgs = [org_of(o["path"]) for o in members]
-    maker = majority([o for o in orgs if o])
     cleans = majority([o["clean"] for o in members])
-    if not maker:
-        maker = _family_maker(cleans, makers)
+    family = _family_maker(cleans, makers)
+    maker = family if family and family in orgs else majority([o for o in orgs if o])  # `llama` is Meta's
+    maker = maker or family
     providers = {o["provider"].removeprefix("genai-prices:") for o in members}
     if not maker and len(providers) == 1:
         maker = re.sub(r"[^a-z0-9-]+", "-", next(iter(providers)).lower()).strip("-")
