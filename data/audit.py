@@ -232,16 +232,17 @@ def _source_row(record: dict[str, Any], shared: Path) -> str:
     if not shared.is_dir():
         return f"(source folder {shared} absent; the record names: {source})"
     where = source.rsplit(": ", 1)[-1]
+    where = re.sub(r"^(\S+\.jsonl) lines? (\d+).*", r"\1:\2", where)  # Gorilla: `huggingface_api.jsonl line 27`
+    if record["id"].startswith("lib/") and "best-of-ml-python" in source:
+        return _library_row(record, shared)
+    folders = [d for d in sorted(shared.iterdir()) if d.is_dir() and d.name in source] or [shared]
     found = re.match(r"(?P<file>[\w./-]+\.(?:csv|md|txt|jsonl)):(?P<line>\d+)", where)
     if found:
-        for path in shared.rglob(found["file"].split("/")[-1]):
-            lines = path.read_text(encoding="utf-8", errors="replace").splitlines()
-            line = int(found["line"])
-            if line <= len(lines):
-                return f"{path.relative_to(shared)}:{line}: {lines[line - 1][:1500]}"
+        for path in (p for folder in folders for p in folder.rglob(found["file"].split("/")[-1])):
+            return f"{path.relative_to(shared)}:{found['line']}: {_row_at(path, int(found['line']))[:1500]}"
     found = re.match(r"(?P<file>[\w./-]+\.json)\[(?P<index>\d+)\]", where)
     if found:
-        for path in shared.rglob(found["file"].split("/")[-1]):
+        for path in (p for folder in folders for p in folder.rglob(found["file"].split("/")[-1])):
             rows = json.loads(path.read_text(encoding="utf-8"))
             index = int(found["index"])
             if isinstance(rows, list) and index < len(rows):
@@ -249,6 +250,38 @@ def _source_row(record: dict[str, Any], shared: Path) -> str:
     if "models.dev" in source or "genai-prices" in source:
         return _model_files(record, shared)
     return f"(the record names: {source[:300]})"
+
+
+def _row_at(path: Path, line: int) -> str:
+    """The row that starts on file line `line` (a CSV row may span lines: the whole row, parsed)."""
+    if path.suffix == ".csv":
+        import csv
+
+        csv.field_size_limit(10_000_000)
+        with open(path, encoding="utf-8", newline="") as fh:
+            reader = csv.reader(fh)
+            start = 1
+            for row in reader:
+                if start == line:
+                    return json.dumps(row, ensure_ascii=False)
+                start = reader.line_num + 1
+        return "(no row starts there)"
+    lines = path.read_text(encoding="utf-8", errors="replace").split("\n")
+    return lines[line - 1] if line <= len(lines) else "(past the end of the file)"
+
+
+def _library_row(record: dict[str, Any], shared: Path) -> str:
+    """best-of-ml-python's projects.csv row of a library (by its GitHub repository, else its name)."""
+    import csv
+
+    path = shared / "best-of-ml-python" / "projects.csv"
+    repo = str((record.get("signals") or {}).get("github", "")).lower()
+    with open(path, encoding="utf-8", newline="") as fh:
+        for number, row in enumerate(csv.DictReader(fh), start=2):
+            url = (row.get("github_url") or "").lower().rstrip("/")
+            if (repo and url.endswith("/" + repo)) or (not repo and row.get("name") == record["name"]):
+                return f"best-of-ml-python/projects.csv row {number}: " + json.dumps(row, ensure_ascii=False)[:1500]
+    return f"(no projects.csv row for {repo or record['name']})"
 
 
 _MODEL_FILES: dict[str, list[Path]] = {}
@@ -267,7 +300,15 @@ def _model_files(record: dict[str, Any], shared: Path) -> str:
                 _MODEL_FILES.setdefault(key, []).append(path)
     wanted = {identity(i.split("/", 1)[-1]) for i in [record["id"], *record.get("aliases", ())]}
     files = [p for key in sorted(wanted) for p in _MODEL_FILES.get(key, [])]
-    lines = [f"{len(files)} models.dev files (and genai-prices data.json rows of the same model):"]
+    prices = shared / "genai-prices" / "data.json"
+    rows = []
+    if prices.is_file():
+        for provider in json.loads(prices.read_text(encoding="utf-8")):
+            for i, model in enumerate(provider.get("models") or []):
+                if isinstance(model, dict) and identity(str(model.get("id", ""))) in wanted:
+                    shown = {k: model.get(k) for k in ("id", "name", "prices", "context_window")}
+                    rows.append(f"  genai-prices/data.json {provider.get('id')}/models[{i}]: {json.dumps(shown)[:300]}")
+    lines = [f"{len(files)} models.dev files, {len(rows)} genai-prices rows:", *rows[:6]]
     for path in files[:8]:
         text = path.read_text(encoding="utf-8", errors="replace")
         facts = [ln.strip() for ln in text.splitlines() if re.match(r"\s*(name|input|output|context) =", ln)]

@@ -151,7 +151,7 @@ def resolved_offers(facts: dict[str, Any], extra: list[dict[str, Any]]) -> list[
                        "context": o["context"], "source": "genai-prices", "where": o["where"],
                        "clean": o.get("clean"), "region": o.get("region"), "path": o["path"]})
     offers = convert_prices.one_per_provider(offers, facts["entity"]["clean"])
-    convert_prices.flag_offers(offers, facts["entity"]["maker"])
+    convert_prices.flag_offers(offers, facts["entity"]["maker"], bool(facts.get("open_weights")))
     return offers
 
 
@@ -161,8 +161,9 @@ def model_record(facts: dict[str, Any], extra: list[dict[str, Any]]) -> dict[str
     name, path, maker = ent["name"], ent["clean"], ent["maker"]
     offers = resolved_offers(facts, extra)
     providers = sorted({o["provider_name"] or o["provider"] for o in offers})
-    paid = [o for o in offers if not o["flags"] and ((o["input_per_mtok"] or 0) > 0 or (o["output_per_mtok"] or 0) > 0)]
-    zero = [o for o in offers if not o["flags"] and o["input_per_mtok"] == 0 and o["output_per_mtok"] in (0, None)]
+    fair = [o for o in offers if not convert_prices.price_flagged(o)]
+    paid = [o for o in fair if (o["input_per_mtok"] or 0) > 0 or (o["output_per_mtok"] or 0) > 0]
+    zero = [o for o in fair if o["input_per_mtok"] == 0 and o["output_per_mtok"] in (0, None)]
     free_tier = any("free tier" in (o.get("price_comments") or "").lower() for o in extra)
     pricing = convert_prices.pricing(offers, bool(facts.get("open_weights")), free_tier)
     inputs, outputs = facts.get("inputs") or [], facts.get("outputs") or []

@@ -17,6 +17,7 @@ from convert_resolve import is_maker_offer
 
 CONTEXT_MAX = 10_000_000
 FAR = 4.0  # a price "far below": under a quarter of the reference
+FAR_OPEN = 10.0  # open weights, no maker's offer: hosts compete on price, so only under a tenth of the median
 CONTEXT_FAR = 8.0  # a context "far from the others": over 8x the other offers' median
 
 
@@ -64,7 +65,7 @@ def _median(values: list[float]) -> float | None:
     return statistics.median(values) if values else None
 
 
-def flag_offers(offers: list[dict[str, Any]], maker: str) -> None:
+def flag_offers(offers: list[dict[str, Any]], maker: str, open_weights: bool = False) -> None:
     """Mark the maker's own offer (`maker`) and flag implausible offers (`flagged`, the reason)."""
     for offer in offers:
         offer["maker"] = is_maker_offer(offer["provider"], maker)
@@ -77,14 +78,16 @@ def flag_offers(offers: list[dict[str, Any]], maker: str) -> None:
         reference, what = _median(priced), f"the median of {len(priced)} offers"
     else:
         reference, what = None, ""
+    far = FAR_OPEN if open_weights and maker_offer is None else FAR
     for offer in offers:
         price = offer.get("input_per_mtok")
         if offer["maker"] or reference is None or not reference or price is None:
             continue
         if price == 0:
             offer["flags"].append(f"$0 input price while {what} is ${reference:g}")
-        elif price < reference / FAR:
-            offer["flags"].append(f"input price ${price:g} is under a quarter of {what} (${reference:g})")
+        elif price < reference / far:
+            share = "a quarter" if far == FAR else "a tenth"
+            offer["flags"].append(f"input price ${price:g} is under {share} of {what} (${reference:g})")
     for offer in offers:
         context = offer.get("context")
         if not context:
@@ -106,12 +109,18 @@ def headline(offers: list[dict[str, Any]]) -> tuple[float | None, float | None, 
     maker_offer = next((o for o in offers if o["maker"] and o.get("input_per_mtok") is not None), None)
     if maker_offer is not None:
         return maker_offer["input_per_mtok"], maker_offer.get("output_per_mtok"), "maker"
-    good = [o for o in offers if not o["flags"]]
+    good = [o for o in offers if not o["flags"]]  # no flagged offer is ever the headline
     inputs = [o["input_per_mtok"] for o in good if o.get("input_per_mtok") is not None]
     outputs = [o["output_per_mtok"] for o in good if o.get("output_per_mtok") is not None]
     paid_in = [p for p in inputs if p > 0] or inputs
     paid_out = [p for p in outputs if p > 0] or outputs
-    return _median(paid_in), _median(paid_out), "median" if paid_in else ""
+    rounded = [None if v is None else round(v, 6) for v in (_median(paid_in), _median(paid_out))]
+    return rounded[0], rounded[1], "median" if paid_in else ""
+
+
+def price_flagged(offer: dict[str, Any]) -> bool:
+    """Flagged for its price (a context flag leaves its price a fair one)."""
+    return any("price" in flag for flag in offer["flags"])
 
 
 def context_headline(offers: list[dict[str, Any]]) -> float | None:
@@ -125,10 +134,10 @@ def pricing(offers: list[dict[str, Any]], open_weights: bool, free_tier: bool) -
     """The record's pricing from its unflagged offers (flagged ones never decide it)."""
     if open_weights:
         return "open-weights"
-    good = [o for o in offers if not o["flags"]]
+    good = [o for o in offers if not price_flagged(o)]
     paid = [o for o in good if (o.get("input_per_mtok") or 0) > 0 or (o.get("output_per_mtok") or 0) > 0]
     zero = [o for o in good if o.get("input_per_mtok") == 0 and o.get("output_per_mtok") in (0, None)]
-    free_tier = free_tier or any(o.get("free_tier") for o in good)
+    free_tier = free_tier or any(o.get("free_tier") for o in offers if not price_flagged(o))
     if paid and (zero or free_tier):
         return "freemium"
     if paid:
@@ -145,7 +154,7 @@ def offer_records(offers: list[dict[str, Any]]) -> list[dict[str, Any]]:
         item: dict[str, Any] = {"provider": o.get("provider_name") or o["provider"]}
         for field in ("input_per_mtok", "output_per_mtok"):
             if o.get(field) is not None:
-                item[field] = o[field]
+                item[field] = round(o[field], 6)  # 0.049999999999999996 in a source is $0.05
         if o.get("context"):
             item["context"] = int(o["context"])
         if o["maker"]:

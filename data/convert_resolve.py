@@ -249,5 +249,7 @@ def entity(members: list[dict[str, Any]], makers: tuple[tuple[str, str], ...]) -
     readable, names = paid_names or readable, [n for n in names if n in paid_names] or names
     exact = [n for n in readable if name_key(n) == name_key(clean)]  # `Kimi K2` for kimi-k2, not `Kimi K2 0711`
     name = majority(exact) or majority(names) or majority([o.get("name", "") for o in members]) or clean
-    name = re.sub(r"\s*\(free\)$", "", name, flags=re.I) or name  # the free offer's label, not the model's
+    name = re.sub(r"\s*\(free\)$|:free$", "", name, flags=re.I) or name  # the free offer's label, not the model's
+    if _looks_like_an_id(name):  # `allenai/molmo-7b-d`: the model's part of an id
+        name = name.split("/")[-1]
     return {"maker": maker, "clean": clean, "name": name}
