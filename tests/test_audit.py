@@ -83,4 +83,4 @@ def test_sample_prints_records_beside_their_source_rows(tmp_path: Path) -> None:
                            "--shared", str(FIXTURES)], cwd=ROOT, capture_output=True, text=True, timeout=60)
     assert proc.returncode == 0, proc.stderr
     assert "--- 1/1 prompt/ethereum-developer" in proc.stdout
-    assert "source: prompts/prompts.csv:2: Ethereum Developer," in proc.stdout
+    assert "source: prompts/prompts.csv:2: [\"Ethereum Developer\"," in proc.stdout
