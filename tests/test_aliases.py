@@ -150,3 +150,8 @@ def test_alias_map_maps_events_and_refuses_live_ids() -> None:
     assert [s.artifact_id for s in mapped.served] == ["a/new"], "one artifact served once, at its better rank"
     assert mapped.served[0].capabilities == (("a/new#abc", 0.5),)
     assert aliases.map_event(FeedbackEvent("s", "a/old", "click", 1.0)).artifact_id == "a/new"
+
+
+def test_the_page_of_an_old_id_redirects_to_the_canonical_page(client) -> None:
+    resp = client.get("/artifacts/model/us.anthropic.claude-opus-4-7")
+    assert resp.status_code == 301 and resp.headers["Location"].endswith(f"/artifacts/{OPUS}")
