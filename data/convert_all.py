@@ -585,7 +585,8 @@ def write_notice(path: Path, written: dict[str, list[dict]], reports: dict[str, 
                 lines.append(f"  - `{where}`: {reason}")
             if len(r.skipped) > 12:
                 lines.append(f"  - ... {len(r.skipped) - 12} more (run `python data/convert_all.py` to list all)")
-    notes = [f"- `{name}`: {n}" for name, r in reports.items() for n in r.notes if "merged" not in n]
+    notes = [f"- `{name}`: {n}" for name, r in reports.items() for n in r.notes
+             if "merged" not in n and not n.startswith("  ")]  # indented notes: details for the log only
     merged = sum(1 for r in reports.values() for n in r.notes if n.endswith("merged"))
     if notes or merged:
         lines += ["", "### Joins and merges", ""] + notes

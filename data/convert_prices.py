@@ -2,9 +2,10 @@
 
 Why: a model's offers come from many providers and two sources; the card needs ONE price that means one
 thing. The headline is the maker's list price where the maker sells the model, else the median offer; a
-reseller's price far below it (or a $0 gateway listing of a paid model) is kept visible but flagged, and
-never becomes the headline or the pricing. A context window over 10M tokens, or one provider's context far
-from the others', is flagged the same way. Rules in docs/catalog.md.
+reseller's price far below the median offer (or a $0 gateway listing of a paid model) is kept visible but
+flagged, and never becomes the headline or the pricing; the maker's own price is never flagged. A context
+window over 10M tokens, or one provider's context far from the others', is flagged the same way. Rules in
+docs/catalog.md.
 """
 
 from __future__ import annotations
@@ -16,8 +17,8 @@ from typing import Any
 from convert_resolve import is_maker_offer
 
 CONTEXT_MAX = 10_000_000
-FAR = 4.0  # a price "far below": under a quarter of the reference
-FAR_OPEN = 10.0  # open weights, no maker's offer: hosts compete on price, so only under a tenth of the median
+FAR = 4.0  # a price "far below": under a quarter of the median offer
+FAR_OPEN = 10.0  # open weights: hosts compete on price, so only under a tenth of the median
 CONTEXT_FAR = 8.0  # a context "far from the others": over 8x the other offers' median
 
 
@@ -70,15 +71,12 @@ def flag_offers(offers: list[dict[str, Any]], maker: str, open_weights: bool = F
     for offer in offers:
         offer["maker"] = is_maker_offer(offer["provider"], maker)
         offer["flags"] = []
-    maker_offer = next((o for o in offers if o["maker"] and o.get("input_per_mtok") is not None), None)
     priced = [o["input_per_mtok"] for o in offers if (o.get("input_per_mtok") or 0) > 0]
-    if maker_offer is not None:
-        reference, what = maker_offer["input_per_mtok"], "the maker's list price"
-    elif len(priced) >= 2:
+    if len(priced) >= 2:
         reference, what = _median(priced), f"the median of {len(priced)} offers"
     else:
         reference, what = None, ""
-    far = FAR_OPEN if open_weights and maker_offer is None else FAR
+    far = FAR_OPEN if open_weights else FAR
     for offer in offers:
         price = offer.get("input_per_mtok")
         if offer["maker"] or reference is None or not reference or price is None:
