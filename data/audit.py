@@ -151,6 +151,8 @@ def checks(records: list[dict[str, Any]]) -> dict[str, Any]:
         "duplicate_groups_left": [[m["id"] for m in g] for g in dup["left"]],
         "input_prices": sum(1 for r in records if (r.get("signals") or {}).get("price_input_per_mtok") is not None),
         "flagged_offers": sum(1 for _, o in offers if o.get("flagged")),
+        "provider_listed_twice": [r["id"] for r in records if len(ps := [o.get("provider") for o in
+                                  (r.get("signals") or {}).get("offers") or []]) != len(set(ps))],
         "headline_is_flagged": [r["id"] for r in records if _headline_flagged(r)],
         "context_over_10m": big_context,
         "placeholder_ids": [r["id"] for r in records if re.fullmatch(r"[a-z-]+/x", r["id"])],
@@ -175,6 +177,8 @@ def failures(result: dict[str, Any]) -> list[str]:
         out.append(f"{result['input_prices']} records with an input price (min {MIN_INPUT_PRICES})")
     if result["headline_is_flagged"]:
         out.append(f"{len(result['headline_is_flagged'])} headline prices are flagged offers")
+    if result["provider_listed_twice"]:
+        out.append(f"{len(result['provider_listed_twice'])} records list one provider twice among their offers")
     if result["context_over_10m"]:
         out.append(f"{len(result['context_over_10m'])} headline context windows over {MAX_CONTEXT:,} tokens")
     if result["unfilled_placeholders"]:
@@ -207,6 +211,7 @@ def report(result: dict[str, Any], dropped: list[str]) -> str:
     lines.append(f"input price per million tokens: {result['input_prices']:,} records (min {MIN_INPUT_PRICES:,})")
     lines.append(f"flagged offers: {result['flagged_offers']}; headline prices that are a flagged offer: "
                  f"{len(result['headline_is_flagged'])}")
+    lines.append(f"records listing one provider twice among their offers: {len(result['provider_listed_twice'])}")
     lines.append(f"headline context windows over 10M tokens: {len(result['context_over_10m'])}")
     lines.append(f"placeholder ids (prefix/x): {len(result['placeholder_ids'])}; ids with the placeholder maker "
                  f"model/: {len(result['placeholder_maker_ids'])}")

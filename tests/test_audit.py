@@ -24,6 +24,7 @@ def test_bundled_catalog_meets_the_audit_thresholds() -> None:
     assert len(result["duplicate_groups_left"]) <= audit.MAX_DUPLICATE_GROUPS_LEFT == 25
     assert result["input_prices"] >= audit.MIN_INPUT_PRICES == 1300
     assert result["headline_is_flagged"] == [] and result["context_over_10m"] == []
+    assert result["provider_listed_twice"] == [], "one offer per provider"
     assert result["unfilled_placeholders"] == [] and result["placeholder_ids"] == []
     assert result["january_first_dates"] == [] and result["hf_links_without_owner"] == []
     assert set(result["pricing"]) <= {"free", "open-weights", "freemium", "paid", "unknown"}
