@@ -41,6 +41,8 @@ def _absorb(into: dict[str, Any], other: dict[str, Any], caps: bool = True) -> N
         into["capabilities"] = dedupe_capabilities([*into["capabilities"], *other["capabilities"]], limit=40)
     if not into.get("url") and other.get("url"):
         into["url"] = other["url"]
+    if into.get("pricing", "unknown") == "unknown" and other.get("pricing", "unknown") != "unknown":
+        into["pricing"] = other["pricing"]  # public-apis lists free APIs: what the API Zoo does not say
 
 
 def merge_same_api(apizoo: list[dict[str, Any]], public: list[dict[str, Any]], report: Report) -> list[dict]:
