@@ -222,6 +222,9 @@ class ArtifactOut(BaseModel):
     tags: list[str]
     signals: dict[str, Any]
     updated_at: str
+    facts: dict[str, Any] = Field(..., description="Every key of docs/facts.md; null where unknown.")
+    datasets: list[str] = Field(default_factory=list, description="Ids of the datasets it was evaluated on.")
+    evaluated_models: list[str] = Field(default_factory=list, description="Datasets: ids of models evaluated on it.")
     capabilities: list[CapabilityOut]
     times_matched: int
     scores: ScoresOut
@@ -432,6 +435,7 @@ class ArtifactIn(Strict):
     url: str | None = Field(None, max_length=2000)
     tags: list[str] = Field(default_factory=list, max_length=100)
     signals: dict[str, Any] = Field(default_factory=dict)
+    facts: dict[str, Any] | None = None
     updated_at: str | None = None
     capabilities: list[CapabilityIn] = Field(..., min_length=1, max_length=200)
 

@@ -140,6 +140,7 @@ class Artifact:
     tags: tuple[str, ...] = ()
     signals: dict[str, Any] = field(default_factory=dict)
     updated_at: str = ""
+    facts: dict[str, Any] = field(default_factory=dict)  # explicit facts only; graph/facts.py derives the rest
 
     @classmethod
     def from_record(cls, record: Any, *, source: str = "", line: int = 0, validate: bool = True) -> Artifact:
@@ -178,6 +179,7 @@ class Artifact:
             pricing=record.get("pricing", DEFAULT_PRICING), description=record.get("description", ""),
             url=record.get("url", ""), tags=tuple(record.get("tags", ())),
             signals=dict(record.get("signals", {})), updated_at=record.get("updated_at", ""),
+            facts=dict(record.get("facts") or {}),
         )
 
     def to_record(self) -> dict[str, Any]:
@@ -191,6 +193,8 @@ class Artifact:
             out["tags"] = list(self.tags)
         if self.signals:
             out["signals"] = self.signals
+        if self.facts:
+            out["facts"] = self.facts
         out["capabilities"] = [c.to_record() for c in self.capabilities]
         return out
 
