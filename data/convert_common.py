@@ -100,6 +100,19 @@ def shorten(text: str, limit: int) -> str:
     return cut.rstrip(" ,;:/") + "..."
 
 
+def first_sentences(text: str, limit: int) -> str:
+    """Whole sentences of `text` up to `limit` characters (at least the first one if it fits in 600); never
+    a sentence cut in the middle ('' when even the first sentence is too long)."""
+    out = ""
+    for sentence in sentences(text):
+        if len(out) + len(sentence) + 1 > limit:
+            if not out and len(sentence) <= CAP_DESCRIPTION_MAX - 100:
+                out = sentence
+            break
+        out = f"{out} {sentence}".strip()
+    return out
+
+
 def title_case_first(text: str) -> str:
     text = clean(text)
     return text[:1].upper() + text[1:]
