@@ -27,6 +27,15 @@ EXPORT_DATE = "2025-11-02"
 EPOCH_RUN = {"gpqa_diamond": "GPQA Diamond", "math_level_5": "MATH Level 5", "frontiermath": "FrontierMath",
              "otis_mock_aime_2024_2025": "OTIS Mock AIME 2024-2025", "frontiermath_tier_4": "FrontierMath Tier 4",
              "swe_bench_verified": "SWE-bench Verified"}
+EXTERNAL = {"adversarial_nli": "ANLI (Adversarial NLI)", "aider_polyglot": "Aider Polyglot", "arc_agi": "ARC-AGI",
+            "arc_ai2": "ARC Challenge (AI2)", "balrog": "BALROG", "bbh": "BIG-Bench Hard", "bool_q": "BoolQ",
+            "cad_eval": "CadEval", "common_sense_qa_2": "CommonsenseQA 2.0", "cybench": "Cybench",
+            "deepresearchbench": "DeepResearch Bench", "fictionlivebench": "Fiction.LiveBench", "gsm8k": "GSM8K",
+            "hella_swag": "HellaSwag", "lambada": "LAMBADA", "live_bench": "LiveBench", "mmlu": "MMLU",
+            "open_book_qa": "OpenBookQA", "os_universe": "OSUniverse", "os_world": "OSWorld", "piqa": "PIQA",
+            "science_qa": "ScienceQA", "simplebench": "SimpleBench", "superglue": "SuperGLUE",
+            "the_agent_company": "TheAgentCompany", "trivia_qa": "TriviaQA", "vpct": "VPCT", "weirdml": "WeirdML",
+            "wino_grande": "WinoGrande"}
 INDEPENDENT = re.compile(r"leaderboard|dashboard|website|arena|github|paperswithcode|experiment|epoch|crfm|helm",
                          re.I)
 PERCENT_FILES = ("live_bench", "os_world", "aider_polyglot")
@@ -40,7 +49,8 @@ def _float(text: str) -> float | None:
 
 
 def _title(stem: str) -> str:
-    return stem.removesuffix("_external").replace("_", " ").title().replace("Qa", "QA")
+    base = stem.removesuffix("_external")
+    return EXTERNAL.get(base) or base.replace("_", " ").title()
 
 
 def convert(src: Path, report: Report) -> list[dict[str, Any]]:

@@ -57,17 +57,20 @@ def _key(text: str) -> str:
 
 
 def merge_datasets(groups: list[list[dict[str, Any]]], report: Report) -> list[dict[str, Any]]:
-    """One record per dataset: later sources' records with the same key merge into the first one."""
-    by_key: dict[str, dict[str, Any]] = {}
+    """One record per dataset: a later source's record with the same key merges into the earlier source's
+    (within one source, different paths are different datasets: mteb/fiqa and if-ir/fiqa stay two)."""
+    by_key: dict[str, tuple[int, dict[str, Any]]] = {}
     out = []
-    for records in groups:
+    for group, records in enumerate(groups):
         for r in records:
             key = _key(r.get("_key") or r["name"])
-            first = by_key.get(key)
-            if first is None or len(key) < 4:
-                by_key.setdefault(key, r)
+            seen = by_key.get(key)
+            if seen is None or seen[0] == group or len(key) < 4:  # one source's records are distinct datasets
+                if seen is None or (seen[0] == group and r["name"].lower().startswith("mteb/")):
+                    by_key[key] = (group, r)  # MTEB's own copy is the one other sources' records merge into
                 out.append(r)
                 continue
+            first = seen[1]
             s, o = first["signals"], r["signals"]
             s.setdefault("aliases", []).append(r["id"])
             s["aliases"] += [a for a in o.get("aliases", []) if a not in s["aliases"]]

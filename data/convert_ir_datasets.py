@@ -64,7 +64,7 @@ def record(family: str, sub: str, entry: dict[str, Any], pretty: str, where: str
                     "homepage": url, "ir_datasets_id": f"{family}/{sub}" if sub else family,
                     "frameworks": ["ir_datasets"]},
         "capabilities": caps or [capability(f"Retrieval collection: {name}", f"Documents and queries of {name}.")],
-        "_where": where, "_key": sub or family,
+        "_where": where, "_key": (sub if family == "beir" else f"{family}-{sub}") if sub else family,
     }
 
 

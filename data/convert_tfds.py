@@ -120,7 +120,7 @@ def record(name: str, where: str, description: str, homepage: str, lic_text: str
              if category else "")
     if languages:
         facts += ("; " if facts else "") + f"languages: {', '.join(languages[:30])}"
-    if facts:
+    if task_list or languages:  # a bare category would be the same sentence on dozens of records
         caps.append(capability(f"{name}: {', '.join((task_list or [category])[:3]) or 'dataset'}", facts + "."))
     return {
         "id": f"dataset/tfds.{re.sub(r'[^a-z0-9._-]+', '-', name.lower())}"[:200], "name": name, "type": "dataset",
