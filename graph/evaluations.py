@@ -12,12 +12,14 @@ from __future__ import annotations
 import re
 from collections import defaultdict
 from collections.abc import Iterable
+from functools import lru_cache
 
 from graph.catalog import Artifact
 
 _VERSIONISH = re.compile(r"[^a-z0-9]+")
 
 
+@lru_cache(maxsize=65536)
 def name_key(text: str) -> str:
     """Lowercase letters and digits only: 'SQuAD 2.0' and 'squad_2.0' and 'SQuAD-2-0' are one key."""
     return _VERSIONISH.sub("", str(text).lower())
@@ -26,10 +28,12 @@ def name_key(text: str) -> str:
 def dataset_keys(a: Artifact) -> set[str]:
     """The names a dataset answers to: its name, id (whole and last part), aliases and benchmark names."""
     names = [a.name, a.id, a.id.split("/")[-1]]
-    for key in ("aliases", "benchmark_names"):
+    for key in ("aliases", "benchmark_names", "tfds_name", "ir_datasets_id"):
         value = a.signals.get(key)
         if isinstance(value, list):
             names += [str(v) for v in value]
+        elif isinstance(value, str):
+            names.append(value)
     return {k for k in (name_key(n) for n in names) if len(k) >= 3}
 
 
@@ -50,16 +54,16 @@ def benchmark_names(a: Artifact) -> list[str]:
 
 def evaluated_on(a: Artifact, resolve: dict[str, str], known: set[str] | None = None) -> list[str]:
     """Dataset ids a model was evaluated on: explicit ones (that exist, when `known` is given) first."""
-    out: list[str] = []
+    out: dict[str, None] = {}
     explicit = a.facts.get("evaluated_on") or a.signals.get("evaluated_on") or []
     for aid in explicit if isinstance(explicit, list) else []:
-        if isinstance(aid, str) and aid not in out and (known is None or aid in known):
-            out.append(aid)
+        if isinstance(aid, str) and (known is None or aid in known):
+            out[aid] = None
     for name in benchmark_names(a):
         aid = resolve.get(name_key(name))
-        if aid and aid not in out and aid != a.id:
-            out.append(aid)
-    return out
+        if aid and aid != a.id:
+            out[aid] = None
+    return list(out)
 
 
 class EvaluationIndex:

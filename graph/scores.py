@@ -274,6 +274,11 @@ def _signal(a: Artifact, key: str) -> float | None:
     return min(value, 1e15) if value > 0 else None
 
 
+def plural(kind: str) -> str:
+    """'library' -> 'libraries', 'dataset' -> 'datasets' (artifact types in reasons)."""
+    return kind[:-1] + "ies" if kind.endswith("y") else kind + "s"
+
+
 def _midrank(values: list[float], value: float) -> float:
     """Share of `values` (sorted) below `value`, ties counted half, plus half a rank: the best is 1.0."""
     below = bisect.bisect_left(values, value)
@@ -326,19 +331,19 @@ class ScoreBook:
                 continue
             values = self._signal_values[(a.type, key)]
             if len(values) < MIN_COMPARABLE:
-                reasons.append(f"{SIGNAL_WORDS[key]} {int(value):,}: only {len(values)} {a.type}s report "
+                reasons.append(f"{SIGNAL_WORDS[key]} {int(value):,}: only {len(values)} {plural(a.type)} report "
                                f"{SIGNAL_WORDS[key]} (fewer than {MIN_COMPARABLE}): not compared")
                 continue
             share = _midrank(values, value)
             parts.append(share)
             reasons.append(f"{SIGNAL_WORDS[key]} {int(value):,}: percentile {100 * share:.0f} among the "
-                           f"{len(values):,} {a.type}s reporting {SIGNAL_WORDS[key]}")
+                           f"{len(values):,} {plural(a.type)} reporting {SIGNAL_WORDS[key]}")
         providers = _signal(a, "providers")
         if providers is not None:
             reasons.append(f"availability: {int(providers):,} providers serve it (shown, not adoption)")
         if not parts:
             return unknown("; ".join(["no usage measure (downloads, stars, likes, votes, dependents) reported by "
-                                      f"at least {MIN_COMPARABLE} {a.type}s: unknown", *reasons]))
+                                      f"at least {MIN_COMPARABLE} {plural(a.type)}: unknown", *reasons]))
         return Component(sum(parts) / len(parts), reasons)
 
     def quality(self, a: Artifact) -> Component:

@@ -26,7 +26,7 @@ def test_adoption_is_a_percentile_within_the_type_over_at_least_30_records() -> 
     assert adoption["m29"].value == pytest.approx(1.0) and "among the 30 models" in adoption["m29"].reasons[0]
     assert adoption["m0"].value == pytest.approx(1 / 30)
     assert not adoption["data"].known, "1 dataset reports downloads: no percentile over fewer than 30"
-    assert not adoption["lib"].known and "only 1 librarys" in adoption["lib"].reasons[0]
+    assert not adoption["lib"].known and "only 1 libraries" in adoption["lib"].reasons[0]
     assert not adoption["served"].known, "providers serving a model are availability, not adoption"
     assert any("availability: 12 providers" in r for r in adoption["served"].reasons)
     assert not adoption["none"].known and "unknown" in adoption["none"].reasons[0]
