@@ -103,7 +103,7 @@ def run(src: Path, files: dict[str, tuple[list[dict], Report]], reports: dict[st
         folder = src / name
         if not folder.is_dir():
             reports[name].skip(name, "source folder missing")
-            results[name] = {"rows": [], "meta": {}, "models": []} if name == "mteb-results" else []
+            results[name] = {"rows": [], "meta": {}, "models": [], "standing": {}} if name == "mteb-results" else []
             continue
         results[name] = module.convert(folder, reports[name])
     datasets = merge_datasets([results["mteb-tasks"], results["tfds-catalog"], results["ir-datasets"]],
@@ -138,7 +138,8 @@ def _mteb_models(mteb: dict[str, Any], models: list[dict], readonly: list[dict])
     for name in mteb["models"]:
         if join_quality.match({"model": name}, known) or name not in tasks:
             continue
-        record = convert_mteb_results.model_record(name, mteb["meta"].get(name, {}), tasks[name])
+        record = convert_mteb_results.model_record(name, mteb["meta"].get(name, {}), tasks[name],
+                                                   mteb.get("standing", {}).get(name))
         record["id"] = "/".join(re.sub(r"[^a-z0-9._-]+", "-", p).strip("-._") or "x"
                                 for p in record["id"].split("/")[:2])
         if record["id"] not in seen:

@@ -12,6 +12,7 @@ artifacts (data/join_quality.py decides which) built by `model_record` from thei
 from __future__ import annotations
 
 import csv
+import re
 import sys
 from collections import Counter, defaultdict
 from pathlib import Path
@@ -19,7 +20,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from convert_common import Report, capability, count, date, is_osi, tags  # noqa: E402
+from convert_common import Report, capability, count, date, is_osi, ordinal, tags  # noqa: E402
 
 NAME = "mteb-results"
 SOURCE = "MTEB results (embeddings-benchmark/results, CC0-1.0)"
@@ -78,10 +79,27 @@ def convert(src: Path, report: Report) -> dict[str, Any]:
                                        "score": round(100 * value, 2), "date": SNAPSHOT, "measured": True,
                                        "source": f"MTEB results (CC0-1.0), mteb {tasks[task][1]}"}})
     report.notes.append(f"{len(kept)} MTEB tasks reported by at least {MIN_MODELS} models kept as benchmarks")
-    return {"rows": rows, "meta": read_meta(src), "models": sorted(scores)}
+    return {"rows": rows, "meta": read_meta(src), "models": sorted(scores), "standing": standings(scores, kept)}
 
 
-def model_record(name: str, meta: dict[str, str], n_tasks: int) -> dict[str, Any]:
+def standings(scores: dict[str, dict[str, tuple[float, str]]], kept: set[str]) -> dict[str, list[tuple]]:
+    """model -> its 3 best standings [(task, rank, of how many, score)] on the kept tasks (best share first)."""
+    by_task: dict[str, list[float]] = defaultdict(list)
+    for tasks in scores.values():
+        for task, (score, _) in tasks.items():
+            if task in kept:
+                by_task[task].append(score)
+    for values in by_task.values():
+        values.sort(reverse=True)
+    out = {}
+    for model, tasks in scores.items():
+        ranked = [(task, by_task[task].index(score) + 1, len(by_task[task]), score)
+                  for task, (score, _) in tasks.items() if task in kept]
+        out[model] = sorted(ranked, key=lambda t: (t[1] / t[2], t[0]))[:3]
+    return out
+
+
+def model_record(name: str, meta: dict[str, str], n_tasks: int, best: list[tuple] | None = None) -> dict[str, Any]:
     """A `model` artifact for an MTEB model the catalog lacks, from its meta row (facts only)."""
     lic = (meta.get("license") or "").strip() or "unknown"
     open_weights = {"true": True, "false": False}.get((meta.get("open_weights") or "").strip().lower())
@@ -96,11 +114,15 @@ def model_record(name: str, meta: dict[str, str], n_tasks: int) -> dict[str, Any
         facts.append(f"inputs up to {max_tokens:,} tokens")
     if params:
         facts.append(f"{params / 1e6:,.0f}M parameters")
+    article = "an" if kind[0] in "aeiou" else "a"
     caps = [capability(f"{kind.capitalize()}: {', '.join(modalities)} in, vectors out",
-                       f"{name} is a {kind} ({', '.join(facts) or 'size not stated'}; MTEB model metadata).")]
-    caps.append(capability(f"MTEB results on {n_tasks} tasks", f"The MTEB results repository holds {name}'s scores "
-                           f"on {n_tasks} of the widely run MTEB tasks (see its benchmarks)."))
-    if meta.get("adapted_from"):
+                       f"{name} is {article} {kind} ({', '.join(facts) or 'size not stated'}; MTEB model metadata).")]
+    if best:
+        shown = [f"{task} ({ordinal(rank)} of {of}, main score {score:.3f})" for task, rank, of, score in best]
+        caps.append(capability(f"Best MTEB standings: {', '.join(t[0] for t in best)}",
+                               f"Of its results on {n_tasks} widely run MTEB tasks, {name} stands highest on "
+                               f"{', '.join(shown)} (MTEB results repository)."))
+    if re.fullmatch(r"[\w.-]+/[\w.-]+", meta.get("adapted_from") or ""):  # a Hub id, not a local path
         caps.append(capability(f"Adapted from {meta['adapted_from']}", f"{name} is adapted from "
                                f"{meta['adapted_from']} (MTEB model metadata)."))
     reference = meta.get("reference") or ""
