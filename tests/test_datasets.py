@@ -173,3 +173,21 @@ def test_search_for_reading_comprehension_datasets(client) -> None:
     assert resp.status_code == 200, resp.get_data(as_text=True)
     results = resp.get_json()["results"]
     assert len(results) >= 5 and all(r["type"] == "dataset" for r in results)
+
+
+def test_put_with_signals_only_gets_facts_and_bad_facts_are_422(client, monkeypatch) -> None:
+    app = client.application
+    monkeypatch.setitem(app.extensions, "matchgraph.settings",
+                        app.extensions["matchgraph.settings"].replace(api_key="", local_writes=True))
+    record = {"id": "facts-test/put", "name": "Put test", "type": "model",
+              "signals": {"context_window": 200000, "license": "apache-2.0"},
+              "capabilities": [{"title": "A model put for the facts test"}]}
+    assert client.put("/v1/artifacts/facts-test/put", json=record).status_code == 200
+    facts = client.get("/v1/artifacts/facts-test/put").get_json()["facts"]
+    assert facts["context_tokens"] == 200000 and facts["license"] == "apache-2.0" and facts["released"] is None
+    bad = dict(record, facts={"context_tokens": "lots"})
+    resp = client.put("/v1/artifacts/facts-test/put", json=bad)
+    assert resp.status_code == 422 and resp.get_json()["error"]["field"] == "facts.context_tokens"
+    good = dict(record, facts={"released": "2025-01-02", "size": None})
+    assert client.put("/v1/artifacts/facts-test/put", json=good).status_code == 200
+    assert client.get("/v1/artifacts/facts-test/put").get_json()["facts"]["released"] == "2025-01-02"
