@@ -53,7 +53,11 @@ def convert(src: Path, report: Report) -> list[dict[str, Any]]:
         lic = (row.get("license") or "").strip() or "unknown"
         signals = {"source": f"{SOURCE}: {where}", "github": repo, "license": lic, "integrations": ["mcp"],
                    "usage_source": SOURCE, **usage(row)}
-        caps = [capability(f"MCP server: {name}", f"{desc}." if desc else f"{name} is an MCP server.")]
+        numbers = [f"{signals[k]:,} {w}" for k, w in (("stars", "GitHub stars"), ("contributors", "contributors"),
+                                                       ("downloads", "package downloads a month")) if k in signals]
+        text = (f"{desc}." if desc else f"{name} is an MCP server.") + f" Repository {repo}, licence {lic}"
+        text += f"; {', '.join(numbers)} ({SNAPSHOT})." if numbers else "."
+        caps = [capability(f"MCP server: {name}", text)]
         homepage = row.get("homepage") or ""
         out.append({
             "id": make_id("mcp", repo.replace("/", "-")), "name": name, "type": "tool",

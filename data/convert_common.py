@@ -101,13 +101,11 @@ def shorten(text: str, limit: int) -> str:
 
 
 def first_sentences(text: str, limit: int) -> str:
-    """Whole sentences of `text` up to `limit` characters (at least the first one if it fits in 600); never
-    a sentence cut in the middle ('' when even the first sentence is too long)."""
+    """Whole sentences of `text` up to `limit` characters; never a sentence cut in the middle ('' when even
+    the first sentence is longer than `limit`)."""
     out = ""
     for sentence in sentences(text):
         if len(out) + len(sentence) + 1 > limit:
-            if not out and len(sentence) <= CAP_DESCRIPTION_MAX - 100:
-                out = sentence
             break
         out = f"{out} {sentence}".strip()
     return out

@@ -47,14 +47,12 @@ def record(family: str, sub: str, entry: dict[str, Any], pretty: str, where: str
     text = text_of(desc)
     name = pretty or (f"{family}/{sub}" if sub else family)
     url = homepage(desc) or f"{DOCS_URL}{family}.html"
-    caps = []
-    first = first_sentences(text, 450)
-    if first:
-        caps.append(capability(f"Retrieval collection: {name}", first))
+    first = first_sentences(text, 400)
     subsets = entry.get("_subsets", [])
-    if subsets:
-        caps.append(capability(f"{name} subsets", f"ir_datasets provides {len(subsets)} subsets of {name}, e.g. "
-                               f"{', '.join(subsets[:6])}."))
+    ident = f"{family}/{sub}" if sub else family
+    extra = (f"ir_datasets provides {len(subsets)} subsets of it, e.g. {', '.join(subsets[:6])}." if subsets
+             else f"Loads as ir_datasets.load('{ident}').")
+    caps = [capability(f"Retrieval collection: {name}", f"{first} {extra}".strip())]
     aid = "dataset/ir." + re.sub(r"[^a-z0-9._-]+", "-", (f"{family}.{sub}" if sub else family).lower()).strip("-.")
     return {
         "id": aid[:200], "name": name, "type": "dataset", "pricing": "free",
@@ -63,7 +61,7 @@ def record(family: str, sub: str, entry: dict[str, Any], pretty: str, where: str
         "signals": {"source": f"{ATTRIBUTION}: {where}", "license": licence_in(text), "tasks": ["retrieval"],
                     "homepage": url, "ir_datasets_id": f"{family}/{sub}" if sub else family,
                     "frameworks": ["ir_datasets"]},
-        "capabilities": caps or [capability(f"Retrieval collection: {name}", f"Documents and queries of {name}.")],
+        "capabilities": caps,
         "_where": where, "_key": (sub if family == "beir" else f"{family}-{sub}") if sub else family,
     }
 

@@ -16,7 +16,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from convert_common import Report, capability, clean, make_id, sentences, tags  # noqa: E402
+from convert_common import Report, capability, clean, first_sentences, make_id, tags  # noqa: E402
 
 NAME = "lm-eval"
 ATTRIBUTION = "lm-evaluation-harness task list (EleutherAI/lm-evaluation-harness, lm_eval/tasks/README.md, MIT)"
@@ -42,9 +42,10 @@ def convert(src: Path, report: Report) -> list[dict[str, Any]]:
         name, rel = clean(link.group(1)), link.group(2).strip()
         desc = clean(cells[1])
         languages = clean(cells[2]) if len(cells) > 2 else ""
-        caps = [capability(f"Evaluate: {name}", s) for s in sentences(desc)[:3]]
-        if languages:
-            caps.append(capability(f"{name} languages / modalities", f"{name} evaluates models in: {languages}."))
+        first = first_sentences(desc, 400) or name
+        where_in = f" Languages / modalities: {languages}." if languages else ""
+        caps = [capability(f"Evaluate: {name}", f"{first}{where_in} Runs in lm-evaluation-harness as task "
+                                                 f"family {name}.")]
         kind = "benchmark" if SUITE.search(desc) else "dataset"
         aid = make_id("bench", name)
         url = BASE + rel.removesuffix("README.md").rstrip("/") if not rel.startswith("http") else rel

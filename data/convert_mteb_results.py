@@ -115,13 +115,11 @@ def model_record(name: str, meta: dict[str, str], n_tasks: int, best: list[tuple
     if params:
         facts.append(f"{params / 1e6:,.0f}M parameters")
     article = "an" if kind[0] in "aeiou" else "a"
-    caps = [capability(f"{kind.capitalize()}: {', '.join(modalities)} in, vectors out",
-                       f"{name} is {article} {kind} ({', '.join(facts) or 'size not stated'}; MTEB model metadata).")]
+    text = f"{name} is {article} {kind} ({', '.join(facts) or 'size not stated'}; MTEB model metadata)."
     if best:
         shown = [f"{task} ({ordinal(rank)} of {of}, main score {score:.3f})" for task, rank, of, score in best]
-        caps.append(capability(f"Best MTEB standings: {', '.join(t[0] for t in best)}",
-                               f"Of its results on {n_tasks} widely run MTEB tasks, {name} stands highest on "
-                               f"{', '.join(shown)} (MTEB results repository)."))
+        text += f" Of its results on {n_tasks} widely run MTEB tasks, it stands highest on {', '.join(shown)}."
+    caps = [capability(f"{kind.capitalize()}: {', '.join(modalities)} in, vectors out", text)]
     if re.fullmatch(r"[\w.-]+/[\w.-]+", meta.get("adapted_from") or ""):  # a Hub id, not a local path
         caps.append(capability(f"Adapted from {meta['adapted_from']}", f"{name} is adapted from "
                                f"{meta['adapted_from']} (MTEB model metadata)."))

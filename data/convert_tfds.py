@@ -111,17 +111,17 @@ def record(name: str, where: str, description: str, homepage: str, lic_text: str
     description = clean(description)
     lic = licence_in(lic_text + " " + description)
     url = homepage if homepage.startswith("http") else CATALOG_URL + name
-    caps = []
-    first = first_sentences(description, 400)
-    if first:
-        caps.append(capability(f"Dataset: {name}", first))
-    what = task_list or ([f"the TFDS category {category}"] if category else [])
+    what = task_list[:6] or ([f"the TFDS category {category}"] if category else [])
     facts = (f"TFDS tags it for {', '.join(what)}" if task_list else f"TensorFlow Datasets lists it under {category}"
              if category else "")
     if languages:
         facts += ("; " if facts else "") + f"languages: {', '.join(languages[:30])}"
-    if task_list or languages:  # a bare category would be the same sentence on dozens of records
-        caps.append(capability(f"{name}: {', '.join((task_list or [category])[:3]) or 'dataset'}", facts + "."))
+    if not (task_list or languages):  # a bare category would be the same sentence on dozens of records
+        facts = ""
+    tail = " ".join(x for x in (f"{facts}." if facts else "", f"Loads as tfds.load('{name}').") if x)
+    first = first_sentences(description, max(0, 560 - len(tail)))
+    body = f"{first} {tail}".strip()
+    caps = [capability(f"{name}: {', '.join((task_list or [category])[:3]) or 'dataset'}", body)]
     return {
         "id": f"dataset/tfds.{re.sub(r'[^a-z0-9._-]+', '-', name.lower())}"[:200], "name": name, "type": "dataset",
         "pricing": "open-source" if lic != "unknown" and "nc" not in lic else "free",
