@@ -87,6 +87,30 @@ def merge_datasets(groups: list[list[dict[str, Any]]], report: Report) -> list[d
     return out
 
 
+LM_EVAL_FALSE_FRIENDS = frozenset({"arc"})  # lm-eval's arc is AI2's ARC; TFDS's arc is Chollet's ARC
+
+
+def merge_lm_eval(datasets: list[dict[str, Any]], families: list[dict[str, Any]], report: Report) -> list[dict]:
+    """An lm-eval family that is a TFDS dataset (same name) is that dataset: its text and id go to the TFDS
+    record (id as an alias); returns the families kept. Only TFDS: MTEB's records of HellaSwag, PIQA,
+    HumanEval... are retrieval adaptations, other datasets."""
+    tfds = {_key(r["signals"]["tfds_name"]): r for r in datasets if r["signals"].get("tfds_name")}
+    kept = []
+    for fam in families:
+        target = tfds.get(_key(fam["name"])) if fam["type"] == "dataset" else None
+        if target is None or fam["name"].lower() in LM_EVAL_FALSE_FRIENDS:
+            kept.append(fam)
+            continue
+        s = target["signals"]
+        s["aliases"] = [*s.get("aliases", []), fam["id"]]
+        s["languages"] = list(dict.fromkeys([*s.get("languages", []), *fam["signals"].get("languages", [])]))
+        s["frameworks"] = list(dict.fromkeys([*s.get("frameworks", []), "lm-evaluation-harness"]))
+        s["source"] = f"{s['source']}; {fam['signals']['source']}"[:500]
+        target["capabilities"] += fam["capabilities"]
+        report.notes.append(f"{fam['id']} is {target['id']} (same dataset name); merged")
+    return kept
+
+
 def _read(folder: Path) -> list[dict[str, Any]]:
     out = []
     for path in sorted(folder.glob("*.jsonl")):
@@ -108,6 +132,8 @@ def run(src: Path, files: dict[str, tuple[list[dict], Report]], reports: dict[st
         results[name] = module.convert(folder, reports[name])
     datasets = merge_datasets([results["mteb-tasks"], results["tfds-catalog"], results["ir-datasets"]],
                               reports["tfds-catalog"])
+    lm_eval, lm_report = files["lm-eval.jsonl"]
+    files["lm-eval.jsonl"] = (merge_lm_eval(datasets, lm_eval, lm_report), lm_report)
     models = files["models.jsonl"][0]
     readonly = _read(readonly_dir)
     mteb = results["mteb-results"]

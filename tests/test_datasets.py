@@ -204,3 +204,28 @@ def test_the_bundled_catalog_meets_the_issue_24_numbers() -> None:
     assert out["datasets"] >= 1000
     assert out["datasets_with_licence_share"] >= 0.95 and out["datasets_with_url_share"] >= 0.95
     assert out["quality_named_dated_source"] >= 500 and out["adoption_from_usage"] >= 1200
+
+
+def test_one_record_per_dataset_across_sources() -> None:
+    from convert_extra import merge_datasets, merge_lm_eval
+
+    def rec(aid: str, name: str, key: str, **signals) -> dict:
+        return {"id": aid, "name": name, "type": "dataset", "_key": key, "url": "https://huggingface.co/x",
+                "tags": [], "signals": {"source": aid, "license": "unknown", **signals},
+                "capabilities": [{"title": aid}]}
+
+    report = convert_common.Report("x")
+    mteb = [rec("dataset/mteb--scifact", "mteb/scifact", "scifact", license="cc-by-nc-4.0"),
+            rec("dataset/if-ir--fiqa", "if-ir/fiqa", "fiqa"), rec("dataset/mteb--fiqa", "mteb/fiqa", "fiqa")]
+    tfds = [rec("dataset/tfds.race", "race", "race", tfds_name="race"),
+            rec("dataset/tfds.arc", "arc", "arc", tfds_name="arc")]
+    ir = [rec("dataset/ir.beir.scifact", "beir/scifact", "scifact"), rec("dataset/ir.beir.fiqa", "beir/fiqa", "fiqa")]
+    merged = {r["id"]: r for r in merge_datasets([mteb, tfds, ir], report)}
+    assert "dataset/ir.beir.scifact" not in merged and merged["dataset/mteb--scifact"]["signals"]["aliases"] == [
+        "dataset/ir.beir.scifact"]
+    assert "dataset/if-ir--fiqa" in merged, "one source's different paths stay different datasets"
+    assert merged["dataset/mteb--fiqa"]["signals"]["aliases"] == ["dataset/ir.beir.fiqa"], "MTEB's own copy first"
+    families = [dict(rec("bench/race", "race", "race"), _key=None), dict(rec("bench/arc", "arc", "arc"), _key=None)]
+    kept = merge_lm_eval(list(merged.values()), families, report)
+    assert [f["id"] for f in kept] == ["bench/arc"], "lm-eval's arc is AI2's, TFDS's arc is Chollet's"
+    assert merged["dataset/tfds.race"]["signals"]["aliases"] == ["bench/race"]
