@@ -229,6 +229,9 @@ class ArtifactOut(BaseModel):
     updated_at: str
     aliases: list[str] = Field(default_factory=list, description="Old ids that answer with this artifact.")
     same_as: list[str] = Field(default_factory=list, description="Different artifacts that belong with it.")
+    facts: dict[str, Any] = Field(..., description="Every key of docs/facts.md; null where unknown.")
+    datasets: list[str] = Field(default_factory=list, description="Ids of the datasets it was evaluated on.")
+    evaluated_models: list[str] = Field(default_factory=list, description="Datasets: ids of models evaluated on it.")
     capabilities: list[CapabilityOut]
     times_matched: int
     scores: ScoresOut
@@ -439,6 +442,7 @@ class ArtifactIn(Strict):
     url: str | None = Field(None, max_length=2000)
     tags: list[str] = Field(default_factory=list, max_length=100)
     signals: dict[str, Any] = Field(default_factory=dict)
+    facts: dict[str, Any] | None = None
     updated_at: str | None = None
     aliases: list[str] = Field(default_factory=list, max_length=200,
                                description="Old ids that resolve to this artifact (docs/catalog.md).")

@@ -31,10 +31,13 @@ def search_response(result: SearchResult, shown: Shown) -> dict:
 def artifact_response(engine: Engine, artifact_id: str) -> dict:
     a = engine.artifacts[artifact_id]
     cap_counts = engine.capability_times_matched([c.id for c in a.capabilities])
+    datasets, evaluated_models = engine.evaluations(a.id)
     return {
         "artifact_id": a.id, "name": a.name, "type": a.type, "pricing": a.pricing,
         "description": a.description, "url": a.url, "tags": list(a.tags), "signals": a.signals,
         "updated_at": a.updated_at, "aliases": list(a.aliases), "same_as": list(a.same_as),
+        "facts": engine.facts(a.id),
+        "datasets": datasets, "evaluated_models": evaluated_models,
         "capabilities": [{"capability_id": c.id, "title": c.label, "description": c.description,
                           "unique": c.unique, "vs_alternatives": c.vs_alternatives,
                           "times_matched": cap_counts.get(c.id, 0)} for c in a.capabilities],

@@ -39,6 +39,7 @@ for p in (str(HERE), str(REPO_ROOT)):
 import convert_awesome_generative_ai  # noqa: E402
 import convert_best_of_ml_python  # noqa: E402
 import convert_common  # noqa: E402
+import convert_extra  # noqa: E402
 import convert_genai_prices  # noqa: E402
 import convert_gorilla_agent_arena  # noqa: E402
 import convert_gorilla_apizoo  # noqa: E402
@@ -87,6 +88,7 @@ SOURCES = (
      "6ea57973c7a6097fd7c5915698c54c17c5b1b6c8", "ShishirPatil/gorilla `agent-arena/`"),
 )
 LICENSE_FILES = {"best-of-ml-python": "LICENSE.best-of-ml-python"}
+ALL_SOURCES = SOURCES + convert_extra.SOURCES
 
 # Model-name prefixes -> the maker, for readable ids of models that models.dev lists without an org folder.
 MAKERS = (
@@ -530,6 +532,7 @@ def convert_all(src: Path, out: Path, log=print, other_ids: Path = REPO_ROOT / "
         "lm-eval.jsonl": (results["lm-eval"], reports["lm-eval"]),
         "gorilla-agent-arena.jsonl": (results["gorilla-agent-arena"], reports["gorilla-agent-arena"]),
     }
+    files.update(convert_extra.run(src, files, reports, other_ids))  # datasets, quality, usage (issue 24)
     taken = existing_ids(other_ids)
     settle_aliases(files, taken)
     written: dict[str, list[dict]] = {}
@@ -540,7 +543,7 @@ def convert_all(src: Path, out: Path, log=print, other_ids: Path = REPO_ROOT / "
         kept = {"models-dev": len(written["models.jsonl"]), "top-pypi": len(results["top-pypi"]),
                 "genai-prices": len(results["genai-prices"])}.get(name)
         if kept is None:
-            kept = len(written.get(next(f for n, _m, f, *_ in SOURCES if n == name), []))
+            kept = len(written.get(next(f for n, _m, f, *_ in ALL_SOURCES if n == name), []))
         for line in report.lines(kept):
             log(line)
     return written, reports
@@ -551,7 +554,7 @@ def write_notice(path: Path, written: dict[str, list[dict]], reports: dict[str, 
     lines = [head, "", NOTICE_MARK, "", "## Sources converted by `convert_all.py` (data/catalog/)", "",
              "| source folder | upstream (commit) | license | converted to | rows read | rows skipped |",
              "|---|---|---|---|---|---|"]
-    for name, _module, file, lic, commit, upstream in SOURCES:
+    for name, _module, file, lic, commit, upstream in ALL_SOURCES:
         r = reports[name]
         lines.append(f"| `{name}` | {upstream} (`{commit}`) | {lic} | `{file}` | {r.rows:,} | {len(r.skipped):,} |")
     lines += ["", "| file | artifacts | types | pricing |", "|---|---|---|---|"]
@@ -569,6 +572,20 @@ def write_notice(path: Path, written: dict[str, list[dict]], reports: dict[str, 
         "is distributed under the same license, each record names the list in `signals.source`. Changes: rows",
         "converted to catalog records, 30-day downloads from top-pypi-packages joined by PyPI name, comparison",
         "sentences computed over the catalog.",
+        "",
+        "**Share-alike.** `best-of-mcp-servers.jsonl` is derived from best-of-mcp-servers by tolkonepiu, licensed",
+        "CC-BY-SA-4.0 ([`catalog/LICENSE.best-of-mcp-servers`](catalog/LICENSE.best-of-mcp-servers)); the derived",
+        "file is distributed under the same license. Changes: rows converted to catalog records. Only numbers",
+        "(stars, contributors, monthly downloads, with `signals.usage_source`) were added to MCP servers of",
+        "other files that have the same GitHub repository.",
+        "",
+        "**Credit.** Benchmark results: Epoch AI, 'AI Benchmarking'. Published online at epoch.ai. Retrieved from",
+        "'https://epoch.ai/benchmarks' (CC-BY-4.0; `catalog/LICENSE.epoch-benchmarks`). LLM Stats open data",
+        "(llm-stats.com, JonathanChavezTamales/LLMStats, (c) 2024 jc, CC-BY-4.0; `catalog/LICENSE.llmstats`).",
+        "Berkeley Function-Calling Leaderboard (Apache-2.0). MTEB results (CC0-1.0). Each result names its source",
+        "in `signals.benchmarks[].source`; changes: scores rescaled to 0..100 in `score` (`value` as published).",
+        "Datasets: MTEB task metadata, TensorFlow Datasets and ir_datasets (Apache-2.0 packages); each dataset's",
+        "own licence is in its record (`signals.license`, \"unknown\" where the package does not state it).",
         "",
         "**Credit.** Download counts: top-pypi-packages by Hugo van Kemenade (hugovk/top-pypi-packages).",
         "Every other source's license file is copied beside the data as `catalog/LICENSE.<source>`.",
@@ -597,8 +614,8 @@ def write_notice(path: Path, written: dict[str, list[dict]], reports: dict[str, 
 
 
 def copy_licenses(src: Path, out: Path) -> None:
-    for name, *_ in SOURCES:
-        for candidate in ("LICENSE", "LICENSE.md"):
+    for name, *_ in ALL_SOURCES:
+        for candidate in ("LICENSE", "LICENSE.md", *convert_extra.LICENSE_FILES.get(name, "").split()):
             lic = src / name / candidate
             if lic.is_file():
                 (out / f"LICENSE.{name}").write_bytes(lic.read_bytes())

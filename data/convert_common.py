@@ -124,6 +124,17 @@ def shorten(text: str, limit: int) -> str:
     return cut.rstrip(" ,;:/") + "..."
 
 
+def first_sentences(text: str, limit: int) -> str:
+    """Whole sentences of `text` up to `limit` characters; never a sentence cut in the middle ('' when even
+    the first sentence is longer than `limit`)."""
+    out = ""
+    for sentence in sentences(text):
+        if len(out) + len(sentence) + 1 > limit:
+            break
+        out = f"{out} {sentence}".strip()
+    return out
+
+
 def title_case_first(text: str) -> str:
     text = clean(text)
     return text[:1].upper() + text[1:]

@@ -144,6 +144,7 @@ class Artifact:
     updated_at: str = ""
     aliases: tuple[str, ...] = ()
     same_as: tuple[str, ...] = ()
+    facts: dict[str, Any] = field(default_factory=dict)  # explicit facts only; graph/facts.py derives the rest
 
     @classmethod
     def from_record(cls, record: Any, *, source: str = "", line: int = 0, validate: bool = True) -> Artifact:
@@ -185,6 +186,7 @@ class Artifact:
             url=record.get("url", ""), tags=tuple(record.get("tags", ())),
             signals=dict(record.get("signals", {})), updated_at=record.get("updated_at", ""),
             aliases=tuple(record.get("aliases", ())), same_as=tuple(record.get("same_as", ())),
+            facts=dict(record.get("facts") or {}),
         )
 
     def to_record(self) -> dict[str, Any]:
@@ -201,6 +203,8 @@ class Artifact:
                 out[key] = list(getattr(self, key))
         if self.signals:
             out["signals"] = self.signals
+        if self.facts:
+            out["facts"] = self.facts
         out["capabilities"] = [c.to_record() for c in self.capabilities]
         return out
 

@@ -6,12 +6,15 @@ round(100 * sum(weight * component) / sum(weight)) over the KNOWN components, wi
 component is left out and the other weights renormalised, instead of counting as 0 (which would rank
 "nobody reported downloads" as "nobody uses it").
 
-- Adoption: each real signal (stars, downloads, dependents, likes, providers serving a model) as its
-  percentile among every artifact of the catalog that reports that signal (one scale across types; ties
-  share their mid-rank, so the ranks of log-scaled and raw counts are the same), averaged over the
-  signals the artifact has. Unknown without any.
-- Quality: measured quality only: benchmark scores (0..100) and arena Elo (percentile among the rated
-  artifacts of the same arena category). Unknown without any.
+- Adoption: usage only (downloads, stars, likes, votes, dependents), each as its percentile among the
+  artifacts OF THE SAME TYPE that report the same measure, and only where at least MIN_COMPARABLE (30) of
+  them do (ties share their mid-rank); averaged over the measures the artifact has. Unknown without any:
+  a percentile over 2 records says nothing. Providers serving a model are availability, shown in the
+  reasons, never adoption.
+- Quality: measured quality only: each benchmark result (signals.benchmarks) as its percentile among the
+  artifacts reporting the same benchmark and metric, and arena Elo as its percentile within its arena
+  category, each only where at least MIN_COMPARABLE records are comparable. A maker's claim
+  (`measured: false`) weighs CLAIM_WEIGHT of an independent measurement. Unknown without any.
 - Freshness: halves every FRESHNESS_HALF_LIFE_DAYS since updated_at; unknown without a date.
 - Ecosystem and Match Graph are always known (0 is a measurement: no formats, no match evidence yet).
 
@@ -47,9 +50,11 @@ DEFAULT_WEIGHTS: dict[str, dict[str, float]] = {
     "fine-tune": {"adoption": 0.30, "quality": 0.20, "ecosystem": 0.20, "match_graph": 0.20, "freshness": 0.10},
     "api": {"adoption": 0.30, "quality": 0.20, "ecosystem": 0.15, "match_graph": 0.20, "freshness": 0.15},
 }
-ADOPTION_SIGNALS = ("downloads", "likes", "stars", "dependents", "providers")
+ADOPTION_SIGNALS = ("downloads", "likes", "stars", "votes", "dependents")
 SIGNAL_WORDS = {"downloads": "downloads", "likes": "likes", "stars": "GitHub stars", "dependents": "dependents",
-                "providers": "providers serving it"}
+                "votes": "votes", "providers": "providers serving it"}
+MIN_COMPARABLE = 30  # fewest comparable records a percentile (adoption or quality) is computed over
+CLAIM_WEIGHT = 0.5  # weight of a maker's claim against an independent measurement (weight 1) in Quality
 log = logging.getLogger(__name__)
 FRESHNESS_HALF_LIFE_DAYS = 365.0
 PRIOR_SEARCHES = 20.0  # pseudo-searches of the prior that traffic-derived components are shrunk toward
@@ -193,14 +198,17 @@ def completeness(artifact: Artifact) -> Component:
     return Component(min(1.0, value), reasons)
 
 
-def _benchmarks(artifact: Artifact) -> list[tuple[str, float]]:
+def _benchmarks(artifact: Artifact) -> list[tuple[tuple[str, str], str, float, bool]]:
+    """(comparable key (name, metric), name, score 0..100, measured) of each readable benchmark result."""
     raw = artifact.signals.get("benchmarks")
     out = []
     for item in raw if isinstance(raw, list) else []:
         if isinstance(item, dict) and isinstance(item.get("score"), (int, float)):
             score = float(item["score"])
             if math.isfinite(score):
-                out.append((str(item.get("name", "benchmark")), min(100.0, max(0.0, score))))
+                name = str(item.get("name", "benchmark"))
+                key = (" ".join(name.lower().split()), str(item.get("metric") or "").lower())
+                out.append((key, name, min(100.0, max(0.0, score)), item.get("measured") is not False))
     return out
 
 
@@ -266,6 +274,11 @@ def _signal(a: Artifact, key: str) -> float | None:
     return min(value, 1e15) if value > 0 else None
 
 
+def plural(kind: str) -> str:
+    """'library' -> 'libraries', 'dataset' -> 'datasets' (artifact types in reasons)."""
+    return kind[:-1] + "ies" if kind.endswith("y") else kind + "s"
+
+
 def _midrank(values: list[float], value: float) -> float:
     """Share of `values` (sorted) below `value`, ties counted half, plus half a rank: the best is 1.0."""
     below = bisect.bisect_left(values, value)
@@ -288,18 +301,24 @@ class ScoreBook:
         self.match_scores = dict(match_scores or {})
         self.co_matched = dict(co_matched or {})
         self.today = today
-        # Adoption: per signal, the sorted values of every artifact that reports it (whole catalog).
-        self._signal_values: dict[str, list[float]] = defaultdict(list)
-        # Quality: per arena category, the sorted Elo ratings of the rated artifacts.
+        # Adoption: per (type, signal), the sorted values of the artifacts of that type that report it.
+        self._signal_values: dict[tuple[str, str], list[float]] = defaultdict(list)
+        # Quality: per arena category / per (benchmark, metric), the sorted values of the rated artifacts.
         self._elo_values: dict[str, list[float]] = defaultdict(list)
+        self._bench_values: dict[tuple[str, str], list[float]] = defaultdict(list)
         for a in self.artifacts.values():
             for key in ADOPTION_SIGNALS:
                 value = _signal(a, key)
                 if value is not None:
-                    self._signal_values[key].append(value)
+                    self._signal_values[(a.type, key)].append(value)
             for cat, value in _elo(a).items():
                 self._elo_values[cat].append(value)
-        for values in (*self._signal_values.values(), *self._elo_values.values()):
+            best: dict[tuple[str, str], float] = {}
+            for key, _name, score, _measured in _benchmarks(a):
+                best[key] = max(score, best.get(key, 0.0))
+            for key, score in best.items():
+                self._bench_values[key].append(score)
+        for values in (*self._signal_values.values(), *self._elo_values.values(), *self._bench_values.values()):
             values.sort()
         self._max_co = max(self.co_matched.values(), default=0)
         self._cache: dict[str, Scores] = {}
@@ -310,28 +329,55 @@ class ScoreBook:
             value = _signal(a, key)
             if value is None:
                 continue
-            values = self._signal_values[key]
+            values = self._signal_values[(a.type, key)]
+            if len(values) < MIN_COMPARABLE:
+                reasons.append(f"{SIGNAL_WORDS[key]} {int(value):,}: only {len(values)} {plural(a.type)} report "
+                               f"{SIGNAL_WORDS[key]} (fewer than {MIN_COMPARABLE}): not compared")
+                continue
             share = _midrank(values, value)
             parts.append(share)
             reasons.append(f"{SIGNAL_WORDS[key]} {int(value):,}: percentile {100 * share:.0f} among the "
-                           f"{len(values):,} artifacts reporting {SIGNAL_WORDS[key]}")
+                           f"{len(values):,} {plural(a.type)} reporting {SIGNAL_WORDS[key]}")
+        providers = _signal(a, "providers")
+        if providers is not None:
+            reasons.append(f"availability: {int(providers):,} providers serve it (shown, not adoption)")
         if not parts:
-            return unknown("no stars, downloads, dependents, likes or providers reported: unknown")
+            return unknown("; ".join(["no usage measure (downloads, stars, likes, votes, dependents) reported by "
+                                      f"at least {MIN_COMPARABLE} {plural(a.type)}: unknown", *reasons]))
         return Component(sum(parts) / len(parts), reasons)
 
     def quality(self, a: Artifact) -> Component:
-        parts, reasons = [], []
-        for name, score in _benchmarks(a):
-            parts.append(score / 100)
-            reasons.append(f"benchmark {name}: {score:.1f}/100")
+        parts: list[tuple[float, float]] = []  # (weight, percentile)
+        reasons: list[str] = []
+        seen: set[tuple[str, str]] = set()
+        for key, name, score, measured in sorted(_benchmarks(a), key=lambda b: (-b[3], -b[2])):
+            if key in seen:
+                continue
+            seen.add(key)
+            values = self._bench_values[key]
+            who = "measured independently" if measured else f"the maker's claim, weight {CLAIM_WEIGHT}"
+            if len(values) < MIN_COMPARABLE:
+                reasons.append(f"benchmark {name}: {score:.1f}/100 ({who}); only {len(values)} records report it "
+                               f"(fewer than {MIN_COMPARABLE}): not compared")
+                continue
+            share = _midrank(values, score)
+            parts.append((1.0 if measured else CLAIM_WEIGHT, share))
+            reasons.append(f"benchmark {name}: {score:.1f}/100, percentile {100 * share:.0f} among "
+                           f"{len(values)} records ({who})")
         for cat, value in _elo(a).items():
             values = self._elo_values[cat]
+            if len(values) < MIN_COMPARABLE:
+                reasons.append(f"Elo {value:.0f} in {cat}: only {len(values)} rated (fewer than "
+                               f"{MIN_COMPARABLE}): not compared")
+                continue
             share = _midrank(values, value)
-            parts.append(share)
+            parts.append((1.0, share))
             reasons.append(f"Elo {value:.0f} in {cat}: percentile {100 * share:.0f} among {len(values)} rated")
         if not parts:
-            return unknown("no benchmark score or arena rating: unknown")
-        return Component(sum(parts) / len(parts), reasons)
+            return unknown("; ".join([f"no benchmark or arena rating comparable over at least {MIN_COMPARABLE} "
+                                      "records: unknown", *reasons]))
+        total = sum(w for w, _ in parts)
+        return Component(sum(w * v for w, v in parts) / total, reasons)
 
     def ecosystem(self, a: Artifact) -> Component:
         formats = _count(a.signals.get("formats"))

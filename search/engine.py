@@ -15,6 +15,8 @@ from pathlib import Path
 
 import numpy as np
 
+from graph.evaluations import EvaluationIndex
+from graph.facts import facts_of
 from graph.scores import ScoreBook, Scores
 from graph.settings import REDIS_SCHEMES, Settings
 from graph.store import open_catalog_feed, open_store, store_options
@@ -211,6 +213,18 @@ class Engine:
         return self.evidence.scorebook(self.view())
 
     def scores(self, artifact_id: str) -> Scores: return self.scorebook().scores(artifact_id)  # noqa: E704
+
+    def facts(self, artifact_id: str) -> dict:
+        """The artifact's facts (graph/facts.py): explicit ones, the rest derived from its signals."""
+        return facts_of(self.view().artifacts[artifact_id])
+
+    def evaluations(self, artifact_id: str) -> tuple[list[str], list[str]]:
+        """(datasets the artifact was evaluated on, models evaluated on it), over the request's view."""
+        view, cached = self.view(), getattr(self, "_evaluations", None)
+        if cached is None or cached[0] is not view:
+            cached = (view, EvaluationIndex(view.artifacts.values()))
+            self._evaluations = cached
+        return cached[1].of(artifact_id)
 
     def recompute(self) -> dict[str, float]:
         """Recompute Match Graph scores from the whole graph and store them for every worker."""
