@@ -183,7 +183,7 @@ def test_two_workers_one_writer_six_readers_no_5xx_no_false_404(two_workers) -> 
     for t in threads:
         t.join(120)
     print(f"writes {dict(writes)}; reads {dict(reads)}")
-    assert writes["put 200"] + writes["put 201"] >= 3, writes
+    assert writes["put 200"] + writes["put 201"] >= 2, writes  # each one commits a generation the other worker loads
     assert not [k for k in writes if not k.endswith(("200", "201", "204"))], writes
     assert sum(reads.values()) >= 100, reads
     kinds = Counter(b.split(":")[0] for b in bad)
