@@ -75,6 +75,25 @@ def test_a_request_keeps_its_view_while_another_generation_is_loaded(make_engine
     assert "late/one" in other.artifacts
 
 
+def test_a_generation_a_process_serves_is_not_pruned(make_engine, small_catalog) -> None:
+    """Before: a writer kept the 2 newest generations and its own, and pruned the one another worker was
+    still serving (or loading): that worker then logged "no generation of ... loads". Now each process
+    holds a lease on the generation it serves, and pruning skips leased ones until they are let go."""
+    from graph.catalog import Artifact
+
+    writer = make_engine()
+    writer.ingest([small_catalog])
+    reader = make_engine(writer.data_dir)
+    served = writer.data_dir / reader.generation
+    for i in range(3):
+        record = {"id": f"late/{i}", "name": f"Late {i}", "type": "tool", "capabilities": [{"title": "arrives late"}]}
+        writer.apply(upserts=[Artifact.from_record(record)])
+    assert served.is_dir(), "the generation the reader serves was pruned from under it"
+    reader.reload()
+    writer.apply(deletes=["late/0"])
+    assert not served.exists(), "once nobody serves it, the next commit prunes it"
+
+
 # --- 2 real gunicorn workers, one writer, 6 readers ------------------------------------------------------
 @pytest.fixture(scope="module")
 def two_workers(embedder, tmp_path_factory):
