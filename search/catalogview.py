@@ -77,6 +77,12 @@ def named(view: CatalogView, text: str) -> list[str]:
     return [text] if text in view.artifacts else sorted(view.names.exact.get(compact(text), {}))
 
 
+def canonical(view: CatalogView, artifact_id: str) -> str | None:
+    """The id an artifact is served under: itself, the canonical id of an old id, or None if unknown."""
+    found = view.aliases.canonical(artifact_id)
+    return found if found in view.artifacts else None
+
+
 def matrix(view: CatalogView, exclude: set[str], types: Sequence[str], dim: int) -> tuple[list[str], np.ndarray]:
     """Ids and stacked vectors of the artifacts with a vector, minus `exclude`, of `types` if given."""
     ids = [a for a, art in view.artifacts.items()

@@ -18,7 +18,7 @@ import numpy as np
 from graph.evaluations import EvaluationIndex
 from graph.facts import facts_of
 from graph.scores import ScoreBook, Scores
-from graph.settings import REDIS_SCHEMES, Settings
+from graph.settings import Settings
 from graph.store import open_catalog_feed, open_store, store_options
 from graph.store.base import MatchStore, QueryStat
 from search import catalogview, generation, identity, related
@@ -28,7 +28,7 @@ from search.embedder import Embedder
 from search.evidence import POPULAR_CHARS, Evidence, Shown
 from search.learning import IntentMemory
 from search.names import compact
-from search.pipeline import FACET_FIELDS, Hit, Options, QueryPipeline, SearchResult
+from search.pipeline import FACET_FIELDS, Hit, Options, QueryPipeline, SearchResult, open_query_cache
 from search.vectorcache import VectorCache
 
 __all__ = ["CATALOG_FILE", "FACET_FIELDS", "POPULAR_CHARS", "TOKEN_PATTERN", "Engine", "Hit", "IngestReport",
@@ -68,7 +68,7 @@ class Engine:
         if self.embedder.cache is None:
             self.embedder.cache = self.cache
         self.feed = open_catalog_feed(config.store_url, config)
-        self.query_cache = _query_cache(config)
+        self.query_cache = open_query_cache(config)
         self.intents = IntentMemory(self.embedder, store)
         self._user_secret = identity.load_secret(config.user_secret, self.data_dir)
         self.catalog = CatalogState(config, self.data_dir, self.embedder, self.feed)
@@ -167,7 +167,7 @@ class Engine:
         """What a door shows of a search it serves: the scores of its hits, then (when `record`) the search
         recorded as served, then the Times Matched, which count it."""
         book = self.scorebook()  # what can fail comes first: a search that fails is not a match
-        return self.evidence.shown(book, result, record)
+        return self.evidence.shown(book, result, record, self.view())
 
     def suggest(self, prefix: str, k: int = 8, types: Sequence[str] = ()) -> list:
         """Name completions as the user types (`search.names.NameIndex.suggest`); no embedding."""
@@ -239,16 +239,11 @@ class Engine:
     intents_by_artifact = _via("evidence", "intents_by_artifact")
     def times_matched(self, artifact_ids: Iterable[str]) -> dict[str, int]:
         """Times Matched, counting what is still recorded under an artifact's old ids (graph/aliases.py)."""
-        ids, aliases = list(artifact_ids), self.view().aliases
-        if not len(aliases):
-            return self.evidence.times_matched(ids)
-        return aliases.fold(self.evidence.times_matched(aliases.expand(ids)), ids)
+        return self.evidence.times_matched(artifact_ids, self.view())
 
     def canonical(self, artifact_id: str) -> str | None:
         """The id an artifact is served under: itself, the canonical id of an old id, or None if unknown."""
-        view = self.view()
-        found = view.aliases.canonical(artifact_id)
-        return found if found in view.artifacts else None
+        return catalogview.canonical(self.view(), artifact_id)
 
     def rebuild(self) -> int:
         """Re-derive all match state from the event log, old ids of merged records as their canonical ids."""
@@ -267,13 +262,3 @@ class Engine:
         for part in (self.evidence.store, self.catalog, self.feed, self.query_cache):
             if part is not None:
                 part.close()
-
-
-def _query_cache(config: Settings):
-    """A Redis query-vector cache when the store URL is Redis (TTL `query_cache_ttl`, 0 = off)."""
-    ttl = config.query_cache_ttl
-    if not config.store_url.startswith(REDIS_SCHEMES) or ttl <= 0:
-        return None
-    from search.querycache import RedisQueryCache
-
-    return RedisQueryCache(config.store_url, ttl_s=ttl)

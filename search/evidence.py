@@ -79,14 +79,14 @@ class Evidence:
         self.intents.remember(intent_id, result.vector, result.normalised)
         result.recorded = True
 
-    def shown(self, book: ScoreBook, result: SearchResult, record: bool) -> Shown:
+    def shown(self, book: ScoreBook, result: SearchResult, record: bool, view: CatalogView | None = None) -> Shown:
         """The scores of every hit from `book` (the request's view; what can fail), then the record when
         `record`, then the Times Matched the response shows (so it counts this search)."""
         ids = [h.artifact.id for h in result.hits]
         scores = {a: book.scores(a) for a in ids}
         if record:
             self.record(result)
-        return Shown(scores, self.store.times_matched(ids), record)
+        return Shown(scores, self.times_matched(ids, view), record)
 
     def feedback(self, search_id: str, artifact_id: str, event: str, dwell_ms: int = 0, user: str = "") -> None:
         """Record a click, dwell or vote on a served result (raises UnknownSearch / NotServed)."""
@@ -183,8 +183,12 @@ class Evidence:
         return self.store.last_seq()
 
     # --- analytics and health ----------------------------------------------------------------------
-    def times_matched(self, artifact_ids: Iterable[str]) -> dict[str, int]:
-        return self.store.times_matched(list(artifact_ids))
+    def times_matched(self, artifact_ids: Iterable[str], view: CatalogView | None = None) -> dict[str, int]:
+        """Times Matched; with a view, counting what is still recorded under old ids (graph/aliases.py)."""
+        ids = list(artifact_ids)
+        if view is None or not len(view.aliases):
+            return self.store.times_matched(ids)
+        return view.aliases.fold(self.store.times_matched(view.aliases.expand(ids)), ids)
 
     def capability_times_matched(self, capability_ids: Iterable[str]) -> dict[str, int]:
         return self.store.capability_times_matched(list(capability_ids))

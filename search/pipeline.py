@@ -16,7 +16,7 @@ import numpy as np
 
 from graph.catalog import Artifact, Capability
 from graph.events import normalise_query
-from graph.settings import Settings
+from graph.settings import REDIS_SCHEMES, Settings
 from search import direction as directions
 from search.catalogview import CatalogView
 from search.embedder import Embedder
@@ -225,6 +225,16 @@ class QueryPipeline:
         return SearchResult(uuid.uuid4().hex, query, 0.0, ranked, len(order), low, why, facets=facet_counts,
                             understood=c.asked.to_dict(), normalised=text, vector=vector, user=options.user,
                             preview=options.preview, filtered=options.filtered)
+
+
+def open_query_cache(config: Settings):
+    """A Redis query-vector cache when the store URL is Redis (TTL `query_cache_ttl`, 0 = off)."""
+    ttl = config.query_cache_ttl
+    if not config.store_url.startswith(REDIS_SCHEMES) or ttl <= 0:
+        return None
+    from search.querycache import RedisQueryCache  # imported only with a Redis store
+
+    return RedisQueryCache(config.store_url, ttl_s=ttl)
 
 
 def facet_counts_of(artifacts: Mapping[str, Artifact], pool: set[str], options: Options) -> dict[str, dict[str, int]]:
