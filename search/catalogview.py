@@ -11,6 +11,7 @@ dicts while request threads read them (false 404s, a scorebook meeting unknown i
 from __future__ import annotations
 
 import logging
+import weakref
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -19,6 +20,7 @@ import numpy as np
 
 from graph.aliases import AliasMap
 from graph.catalog import Artifact, Capability
+from graph.evaluations import EvaluationIndex
 from search import direction as directions
 from search import generation
 from search import snapshot as snapshots
@@ -81,6 +83,17 @@ def canonical(view: CatalogView, artifact_id: str) -> str | None:
     """The id an artifact is served under: itself, the canonical id of an old id, or None if unknown."""
     found = view.aliases.canonical(artifact_id)
     return found if found in view.artifacts else None
+
+
+_EVALUATIONS: weakref.WeakKeyDictionary[CatalogView, EvaluationIndex] = weakref.WeakKeyDictionary()
+
+
+def evaluations(view: CatalogView, artifact_id: str) -> tuple[list[str], list[str]]:
+    """(datasets the artifact was evaluated on, models evaluated on it), indexed once per view."""
+    index = _EVALUATIONS.get(view)
+    if index is None:
+        index = _EVALUATIONS[view] = EvaluationIndex(view.artifacts.values())
+    return index.of(artifact_id)
 
 
 def matrix(view: CatalogView, exclude: set[str], types: Sequence[str], dim: int) -> tuple[list[str], np.ndarray]:

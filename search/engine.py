@@ -15,17 +15,17 @@ from pathlib import Path
 
 import numpy as np
 
-from graph.evaluations import EvaluationIndex
 from graph.facts import facts_of
 from graph.scores import ScoreBook, Scores
 from graph.settings import Settings
 from graph.store import open_catalog_feed, open_store, store_options
 from graph.store.base import MatchStore, QueryStat
-from search import catalogview, generation, identity, related
+from search import catalogview, generation, identity
 from search.catalogstate import CatalogState, IngestReport, RefusedBootstrap
 from search.catalogview import CatalogView
 from search.embedder import Embedder
 from search.evidence import POPULAR_CHARS, Evidence, Shown
+from search.facade import via
 from search.learning import IntentMemory
 from search.names import compact
 from search.pipeline import FACET_FIELDS, Hit, Options, QueryPipeline, SearchResult, open_query_cache
@@ -36,19 +36,6 @@ __all__ = ["CATALOG_FILE", "FACET_FIELDS", "POPULAR_CHARS", "TOKEN_PATTERN", "En
 # the layout of a generation belongs to search/generation.py; these names stay importable from here
 CATALOG_FILE, GRAPH_FILE, MANIFEST_FILE = generation.CATALOG_FILE, generation.GRAPH_FILE, generation.MANIFEST_FILE
 TOKEN_PATTERN = identity.TOKEN_PATTERN  # the shape of a `user_token`, for request models
-
-
-def _via(part: str, name: str):
-    """A facade method handing the call to `part.name` (its docstring and type hints live there); for part
-    "related", the search/related.py function, called with the engine (it reads the public surface)."""
-    def call(self, *args, **kwargs):
-        if part == "related":
-            return getattr(related, name)(self, *args, **kwargs)
-        return getattr(getattr(self, part), name)(*args, **kwargs)
-
-    call.__name__ = call.__qualname__ = name
-    call.__doc__ = f"See `{part}.{name}` (search/{ {'catalog': 'catalogstate'}.get(part, part)}.py)."
-    return call
 
 
 class Engine:
@@ -102,7 +89,7 @@ class Engine:
         """The request's pinned view, else the live one."""
         return self._pinned.get() or self.catalog.view
 
-    reload = _via("catalog", "reload")  # load the committed generation if it differs from the one in memory
+    reload = via("catalog", "reload")  # load the committed generation if it differs from the one in memory
 
     # --- the catalog, as the request sees it -------------------------------------------------------
     artifacts = property(lambda self: self.view().artifacts)
@@ -136,16 +123,16 @@ class Engine:
                      doc="The match store (owned by the evidence; tests swap it).")
 
     # --- writing (search/catalogstate.py) ----------------------------------------------------------
-    ingest = _via("catalog", "ingest")  # validate every record of the files, upsert them in one generation
-    apply = _via("catalog", "apply")  # upserts and deletes: memory and disk move together or not at all
-    delete = _via("catalog", "delete")
-    follow = _via("catalog", "follow")  # apply what other hosts published to the shared catalog feed
-    join = _via("catalog", "join")  # a new host: take the shared catalog and commit it locally
-    publish_snapshot = _via("catalog", "publish_snapshot")
-    bootstrap = _via("catalog", "bootstrap")  # the bundled catalog into an empty data dir, never over a damaged one
+    ingest = via("catalog", "ingest")  # validate every record of the files, upsert them in one generation
+    apply = via("catalog", "apply")  # upserts and deletes: memory and disk move together or not at all
+    delete = via("catalog", "delete")
+    follow = via("catalog", "follow")  # apply what other hosts published to the shared catalog feed
+    join = via("catalog", "join")  # a new host: take the shared catalog and commit it locally
+    publish_snapshot = via("catalog", "publish_snapshot")
+    bootstrap = via("catalog", "bootstrap")  # the bundled catalog into an empty data dir, never over a damaged one
 
     # --- searching (search/pipeline.py) ------------------------------------------------------------
-    encode_query = _via("pipeline", "encode_query")
+    encode_query = via("pipeline", "encode_query")
 
     def search(self, query: str, k: int = 10, *, record: bool = True, **options) -> SearchResult:
         """Rank artifacts for a query (options: offset, types, pricing, learn, mode, facets, user,
@@ -184,9 +171,9 @@ class Engine:
     name_key = staticmethod(compact)  # case-, accent-, punctuation- and separator-insensitive form of a name
 
     # --- related artifacts (search/related.py reads the facade, never the parts) -------------------
-    similar = _via("related", "similar")  # (artifact_id, k=5, types=()) -> alternatives
-    recommend = _via("related", "recommend")  # (positive, negative=(), query=None, k=10, types=())
-    compare = _via("related", "compare")  # (a, b) -> side-by-side comparison
+    similar = via("related", "similar")  # (artifact_id, k=5, types=()) -> alternatives
+    recommend = via("related", "recommend")  # (positive, negative=(), query=None, k=10, types=())
+    compare = via("related", "compare")  # (a, b) -> side-by-side comparison
 
     def capability_vector(self, capability_id: str) -> np.ndarray:
         return self.view().index.reconstruct(capability_id)
@@ -220,23 +207,19 @@ class Engine:
 
     def evaluations(self, artifact_id: str) -> tuple[list[str], list[str]]:
         """(datasets the artifact was evaluated on, models evaluated on it), over the request's view."""
-        view, cached = self.view(), getattr(self, "_evaluations", None)
-        if cached is None or cached[0] is not view:
-            cached = (view, EvaluationIndex(view.artifacts.values()))
-            self._evaluations = cached
-        return cached[1].of(artifact_id)
+        return catalogview.evaluations(self.view(), artifact_id)
 
     def recompute(self) -> dict[str, float]:
         """Recompute Match Graph scores from the whole graph and store them for every worker."""
         return self.evidence.recompute(self.view())
 
-    record = _via("evidence", "record")  # a served search, once its response is built; twice is a no-op
-    feedback = _via("evidence", "feedback")  # a click, dwell or vote (UnknownSearch / NotServed)
-    feedback_many = _via("evidence", "feedback_many")
-    popular_searches = _via("evidence", "popular_searches")
-    hide_query = _via("evidence", "hide_query")
-    hidden_queries = _via("evidence", "hidden_queries")
-    intents_by_artifact = _via("evidence", "intents_by_artifact")
+    record = via("evidence", "record")  # a served search, once its response is built; twice is a no-op
+    feedback = via("evidence", "feedback")  # a click, dwell or vote (UnknownSearch / NotServed)
+    feedback_many = via("evidence", "feedback_many")
+    popular_searches = via("evidence", "popular_searches")
+    hide_query = via("evidence", "hide_query")
+    hidden_queries = via("evidence", "hidden_queries")
+    intents_by_artifact = via("evidence", "intents_by_artifact")
     def times_matched(self, artifact_ids: Iterable[str]) -> dict[str, int]:
         """Times Matched, counting what is still recorded under an artifact's old ids (graph/aliases.py)."""
         return self.evidence.times_matched(artifact_ids, self.view())
@@ -249,14 +232,14 @@ class Engine:
         """Re-derive all match state from the event log, old ids of merged records as their canonical ids."""
         return self.evidence.rebuild(aliases=self.view().aliases.mapping)
 
-    capability_times_matched = _via("evidence", "capability_times_matched")
-    top_artifacts = _via("evidence", "top_artifacts")
-    timeline = _via("evidence", "timeline")
-    searches_per_day = _via("evidence", "searches_per_day")
-    queries = _via("evidence", "queries")
-    summary = _via("evidence", "summary")
-    store_health = _via("evidence", "store_health")
-    compact = _via("evidence", "compact")
+    capability_times_matched = via("evidence", "capability_times_matched")
+    top_artifacts = via("evidence", "top_artifacts")
+    timeline = via("evidence", "timeline")
+    searches_per_day = via("evidence", "searches_per_day")
+    queries = via("evidence", "queries")
+    summary = via("evidence", "summary")
+    store_health = via("evidence", "store_health")
+    compact = via("evidence", "compact")
 
     def close(self) -> None:
         for part in (self.evidence.store, self.catalog, self.feed, self.query_cache):
