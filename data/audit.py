@@ -346,8 +346,54 @@ def main(argv: list[str] | None = None) -> int:
         print(sample(records, args.sample, args.seed, args.shared))
         return 0
     result = checks(records)
-    print(json.dumps(result, indent=1) if args.json else report(result, dropped_rows(args.data / "NOTICE.md")))
-    return 1 if failures(result) else 0
+    extra = sections(records)
+    result.update(extra)
+    if args.json:
+        print(json.dumps(result, indent=1))
+    else:
+        print(report(result, dropped_rows(args.data / "NOTICE.md")))
+        for name, counts in extra.items():
+            print(f"{name}:")
+            print("\n".join(f"  {k}: {v}" for k, v in counts.items()))
+        fails = section_failures(extra)
+        print("section thresholds: " + ("all met" if not fails else "FAILED: " + "; ".join(fails)))
+    return 1 if failures(result) or section_failures(extra) else 0
+
+
+# The companion audits (issue 24): each module's report(records) is one section of this audit.
+SECTIONS = {"datasets": "audit_datasets", "capabilities": "audit_capabilities"}
+# section, key, comparison, bound: the section thresholds (each a test)
+SECTION_THRESHOLDS = (
+    ("datasets", "datasets", ">=", 1000), ("datasets", "datasets_with_licence_share", ">=", 0.95),
+    ("datasets", "datasets_with_url_share", ">=", 0.95), ("datasets", "quality_named_dated_source", ">=", 500),
+    ("datasets", "adoption_from_usage", ">=", 1200),
+)
+
+
+def sections(records: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """The companion audits' counts, by section (a module missing from data/ is skipped)."""
+    import importlib
+
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    out = {}
+    for name, module in SECTIONS.items():
+        try:
+            mod = importlib.import_module(module)
+        except ModuleNotFoundError:
+            continue
+        out[name] = mod.report([{k: v for k, v in r.items() if not k.startswith("_")} for r in records])
+    return out
+
+
+def section_failures(extra: dict[str, dict[str, Any]]) -> list[str]:
+    out = []
+    for section, key, op, bound in SECTION_THRESHOLDS:
+        value = extra.get(section, {}).get(key)
+        if value is None:
+            continue
+        if (op == ">=" and value < bound) or (op == "<=" and value > bound):
+            out.append(f"{section}.{key} = {value} (must be {op} {bound})")
+    return out
 
 
 if __name__ == "__main__":

@@ -31,6 +31,17 @@ def test_bundled_catalog_meets_the_audit_thresholds() -> None:
     assert audit.failures(result) == []
 
 
+def test_bundled_catalog_meets_the_companion_sections_thresholds() -> None:
+    """Issue 24's counts (datasets, licences, URLs, quality, adoption) are sections of the one audit."""
+    extra = audit.sections(audit.load(ROOT / "data"))
+    d = extra["datasets"]
+    assert d["datasets"] >= 1000 and d["datasets_with_licence_share"] >= 0.95 and d["datasets_with_url_share"] >= 0.95
+    assert d["quality_named_dated_source"] >= 500 and d["adoption_from_usage"] >= 1200
+    assert audit.section_failures(extra) == []
+    failing = {"datasets": {**d, "datasets": 999}}
+    assert audit.section_failures(failing) == ["datasets.datasets = 999 (must be >= 1000)"]
+
+
 def test_cli_reports_and_exits_zero_when_thresholds_hold() -> None:
     proc = subprocess.run([sys.executable, "-m", "data.audit"], cwd=ROOT, capture_output=True, text=True,
                           timeout=120)
