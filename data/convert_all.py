@@ -52,7 +52,7 @@ import convert_prompts  # noqa: E402
 import convert_public_apis  # noqa: E402
 import convert_resolve  # noqa: E402
 import convert_top_pypi  # noqa: E402
-from convert_common import Report, capability, dedupe_capabilities, money, ordinal, sentences, slug, tags, write_jsonl  # noqa: E402,E501
+from convert_common import Report, capability, dedupe_capabilities, money, ordinal, slug, tags, write_jsonl  # noqa: E402,E501
 from convert_models_dev import merge_offers  # noqa: E402
 
 from graph.catalog import OLD_PRICING, Artifact, CatalogError  # noqa: E402
@@ -103,17 +103,6 @@ MAKERS = (
     ("mimo", "xiaomi"), ("ernie", "baidu"), ("hunyuan", "tencent"), ("doubao", "bytedance"), ("seed", "bytedance"),
     ("voyage", "voyageai"), ("nemotron", "nvidia"), ("granite", "ibm"), ("olmo", "allenai"),
 )
-MODALITY_CAPS = {
-    ("input", "image"): ("Image understanding", "accepts images as input"),
-    ("input", "audio"): ("Audio and speech input", "accepts audio as input"),
-    ("input", "video"): ("Video understanding", "accepts video as input"),
-    ("input", "pdf"): ("PDF and document input", "accepts PDF documents as input"),
-    ("output", "image"): ("Image generation", "produces images"),
-    ("output", "audio"): ("Speech and audio generation", "produces audio"),
-    ("output", "video"): ("Video generation", "produces video"),
-}
-
-
 # --------------------------------------------------------------------------- models
 
 
@@ -178,34 +167,7 @@ def model_record(facts: dict[str, Any], extra: list[dict[str, Any]]) -> dict[str
     if context:
         summary += f", context window {int(context):,} tokens"
     summary += "."
-    caps: list[dict[str, str]] = []
-    for sentence in sentences(described)[:2]:
-        caps.append(capability(name, sentence))
-    if "text" in outputs:
-        caps.append(capability("Text generation (chat and completion)",
-                               f"{name} generates text from {_listing(inputs or ['text'])} input."))
-    for side, values in (("input", inputs), ("output", outputs)):
-        for value in values:
-            if (side, value) in MODALITY_CAPS:
-                title, what = MODALITY_CAPS[(side, value)]
-                caps.append(capability(title, f"{name} {what} (models.dev modalities).", ))
-    if "embed" in path.lower():
-        caps.append(capability("Text embeddings", f"{name} is an embedding model (by its name)."))
-    flags = (("tool_call", "Function calling (tool use)", "can call tools / functions the application defines"),
-             ("reasoning", "Reasoning (thinking) mode", "has a reasoning mode that thinks before it answers"),
-             ("structured_output", "Structured output (JSON)", "can answer in a given JSON schema"),
-             ("attachment", "File attachments", "accepts file attachments"))
-    for flag, title, what in flags:
-        if facts.get(flag):
-            yes, total = facts[f"{flag}_votes"]
-            caps.append(capability(title, f"{name} {what} (stated by {yes} of {total} offers on models.dev).",
-                                   ))
-            caps[-1]["_flag"] = flag
-    if context:
-        caps.append(capability("Long context window", f"{name} reads up to {int(context):,} tokens of context"
-                               + (f" and writes up to {int(facts['max_output']):,}" if facts.get("max_output") else "")
-                               + "."))
-        caps[-1]["_flag"] = "context"
+    caps = convert_models_dev.model_capabilities(name, path, facts, described, context)
     cheapest = sorted(paid, key=lambda o: (o["input_per_mtok"] or 0) + (o["output_per_mtok"] or 0))[:3]
     offer_text = f"Served by {len(providers)} provider{'s' if len(providers) != 1 else ''}: {_listing(providers[:8])}"
     offer_text += f" and {len(providers) - 8} more" if len(providers) > 8 else ""

@@ -18,7 +18,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from convert_common import Report, capability, clean, github_repo, make_id, sentences, tags  # noqa: E402
+from convert_common import Report, capability, clean, github_repo, make_id, tags  # noqa: E402
 
 NAME = "awesome-generative-ai"
 ATTRIBUTION = "awesome-generative-ai (steven2358/awesome-generative-ai), CC0-1.0"
@@ -73,8 +73,7 @@ def convert(src: Path, report: Report) -> list[dict[str, Any]]:
             kind = _kind(section, sub, name)
             pricing = "open-weights" if open_source else ("free" if _FREE.search(desc) else "unknown")
             label = sub or section
-            caps = [capability(f"{label}: {name}" if kind != "model" else f"{section} model: {name}", s)
-                    for s in sentences(desc)[:3]]
+            caps = [entry_capability(name, desc, kind, section, label, open_source)]
             aid = make_id("genai", name)
             if aid in records:
                 records[aid]["tags"] = tags([*records[aid]["tags"], section, sub])
@@ -89,3 +88,13 @@ def convert(src: Path, report: Report) -> list[dict[str, Any]]:
                 "signals": signals, "capabilities": caps, "_category": label, "_where": where,
             }
     return list(records.values())
+
+
+def entry_capability(name: str, desc: str, kind: str, section: str, label: str, open_source: bool) -> dict[str, str]:
+    """The entry's one line (what it does) with where the list files it and whether it is marked open source:
+    the line alone would only repeat the record's description."""
+    what = desc.rstrip(". ") + "." if desc else f"{name}."
+    where = f"Listed under {label}" + (f" ({section})" if section and section != label else "")
+    where += " and marked open source" if open_source else ""
+    title = f"{label}: {name}" if kind != "model" else f"{section} model: {name}"
+    return capability(title, f"{what} {where} in awesome-generative-ai.")

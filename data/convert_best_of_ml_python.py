@@ -28,7 +28,6 @@ from convert_common import (  # noqa: E402,E501
     is_osi,
     make_id,
     pypi_name,
-    sentences,
     tags,
 )
 
@@ -80,13 +79,7 @@ def convert(src: Path, report: Report) -> list[dict[str, Any]]:
                 signals["pypi"] = pypi_name(row["pypi_id"])
             if repo:
                 signals["github"] = repo
-            caps = []
-            for sentence in sentences(desc)[:3]:
-                caps.append(capability(title, sentence))
-            if subtitle:
-                caps.append(capability(f"{title} library", subtitle))
-            if not caps:
-                caps.append(capability(title or name, f"{name}: a Python library in {title}."))
+            caps = [library_capability(name, desc, title, lic, signals.get("pypi", ""), labels)]
             record = {
                 "id": make_id("lib", repo.replace("/", "-") if repo else name), "name": name, "type": "library",
                 "pricing": "open-weights" if is_osi(lic) else ("unknown" if not lic else "free"),
@@ -103,3 +96,19 @@ def convert(src: Path, report: Report) -> list[dict[str, Any]]:
                 continue
             records[record["id"]] = record
     return list(records.values())
+
+
+def library_capability(name: str, desc: str, category: str, lic: str, pypi: str, labels: list[str]) -> dict[str, str]:
+    """What the library does (the list's description) with the facts that place it: its category in the
+    list, the frameworks it is labelled with, its license and PyPI package. The category's own blurb is the
+    same on every library of the category, so it is not repeated here."""
+    what = desc.rstrip(". ") + "." if desc else f"{name}: a Python library."
+    facts = f"A Python library in best-of-ml-python's {category} category" if category else "A Python library"
+    shown = [label for label in labels if label and label.lower() != "python"][:4]
+    if shown:
+        facts += " (labels: " + ", ".join(shown) + ")"
+    if lic:
+        facts += f", {lic} license"
+    if pypi:
+        facts += f", on PyPI as {pypi}"
+    return capability(category or name, f"{what} {facts}.")

@@ -142,12 +142,34 @@ def title_case_first(text: str) -> str:
 
 def capability(title: str, description: str = "", unique: str = "", vs: str = "") -> dict[str, str]:
     """A schema-valid capability record (empty fields left out, lengths bounded)."""
-    cap = {"title": shorten(title, TITLE_MAX), "description": shorten(description, CAP_DESCRIPTION_MAX)}
+    cap = {"title": shorten(title, TITLE_MAX), "description": whole_sentences(description, CAP_DESCRIPTION_MAX)}
     if unique:
         cap["unique"] = shorten(unique, 600)
     if vs:
         cap["vs_alternatives"] = shorten(vs, 600)
     return {k: v for k, v in cap.items() if v}
+
+
+CAP_TEXT_MAX = 10000  # the schema's limit on a capability description
+
+
+def whole_sentences(text: str, limit: int = CAP_DESCRIPTION_MAX) -> str:
+    """The sentences of `text` that fit in `limit` characters, never a sentence cut in two: a text longer
+    than `limit` ends at the last sentence end before it; a first sentence longer than `limit` is kept whole
+    (up to the schema's limit, where it is cut at a word and marked "...": no source sentence is that long)."""
+    text = clean(text)
+    if len(text) <= limit:
+        return text
+    out = ""
+    for sentence in sentences(text):
+        if out and len(out) + 1 + len(sentence) > limit:
+            break
+        if out and re.search(r"(\.\.\.|…)[\"')\]]*$", sentence):
+            break  # a sentence that trails off ("...") would read as a cut: stop before it
+        out = f"{out} {sentence}".strip()
+        if len(out) > limit:
+            break
+    return out if len(out) <= CAP_TEXT_MAX else shorten(out, CAP_TEXT_MAX)
 
 
 def dedupe_capabilities(caps: Iterable[dict[str, str]], limit: int = 24) -> list[dict[str, str]]:

@@ -54,11 +54,11 @@ DEVSETS = (
 )
 
 MAX_CAPABILITIES = 8
-KIND_QUOTA = {"task": 3, "description": 4, "benchmark": 2}
-KIND_ORDER = {"task": 0, "description": 1, "benchmark": 2}
+KIND_QUOTA = {"task": 3, "benchmark": 3}
+KIND_ORDER = {"task": 0, "benchmark": 1}
+CARD_TEXT_MAX = 320
 MAX_TAGS = 12
 TITLE_MAX = 79
-LONG_DESCRIPTION = 500
 NEAR_DUPLICATE = 0.8
 
 
@@ -431,11 +431,79 @@ def benchmark_results(perf: Any) -> list[tuple[str, list[tuple[str, str]]]]:
     return [(_dataset_name(ds), metrics)] if metrics else []
 
 
+_METRIC_NAMES = {"f1": "F1", "exact_match": "exact match", "exact": "exact match", "em": "exact match",
+                 "acc": "accuracy", "top1": "top-1 accuracy", "top-1": "top-1 accuracy", "top5": "top-5 accuracy",
+                 "top-5": "top-5 accuracy", "map": "mAP", "miou": "mIoU", "mean iou": "mean IoU", "bleu": "BLEU",
+                 "wer": "WER", "cer": "CER", "mae": "MAE", "mse": "MSE", "rmse": "RMSE", "r2": "R2"}
+# Metrics where higher is better and the published value is a fraction (0..1) or a percentage (0..100):
+# these become structured benchmarks (`signals.benchmarks`, score 0..100). Error rates, losses, FID and
+# the like stay text on the model (no 0..100 quality score can be read from them).
+_SCORED_METRIC = re.compile(
+    r"^(accuracy|acc|f1|exact|exact[_ ]match|em|precision|recall|top[-_ ]?[15]( accuracy)?|top_\d+|map|mean iou|miou"
+    r"|iou|bleu|rouge[-_ ]?(1|2|l|lsum)|rouge [12l]|chr-f|auc|roc[-_ ]auc|global pixelwise accuracy|off-by-1"
+    r"|matthews?_corr.*|pearson|spearman)$", re.I)
+GORILLA_DATE = "2026-03-23"  # date of the Gorilla commit 6ea57973 (per ../shared/data/bfcl/SOURCE.md)
+CLAIM_SOURCE = "Gorilla (model card claim)"
+BENCHMARKS_MAX = 100
+
+
+_NOT_A_DATASET = re.compile(r"^(validation|test|eval(uation)?|train(ing)?)( metrics?| set| split| data)?$", re.I)
+
+
+def _metric_name(metric: str) -> str:
+    low = metric.lower().strip()
+    top = re.fullmatch(r"top[-_ ]?(\d+)", low)
+    return f"top-{top.group(1)} accuracy" if top else _METRIC_NAMES.get(low, metric)
+
+
 def _metric_text(metric: str, value: str) -> str:
-    return f"{metric} {value}".strip()
+    return f"{_metric_name(metric)} {value}".strip()
 
 
-def benchmark_capability(row: dict[str, Any]) -> dict[str, str] | None:
+def _score(metric: str, value: str) -> tuple[float, float] | None:
+    """(published number, score 0..100) of a result whose metric has a 0..100 reading; None otherwise."""
+    if not _SCORED_METRIC.match(metric.strip()):
+        return None
+    found = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*(%?)\s*", value)
+    if not found:
+        return None
+    number = float(found.group(1))
+    if found.group(2) or number > 1:
+        score = number
+    else:
+        score = number * 100
+    if not 0 <= score <= 100:
+        return None
+    return number, round(score, 4)
+
+
+def structured_benchmarks(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """`signals.benchmarks` items from the rows' `performance` fields: model-card claims, not measurements."""
+    out: list[dict[str, Any]] = []
+    seen: set[tuple[str, str]] = set()
+    for row in rows:
+        for ds, metrics in benchmark_results(row.get("performance")):
+            if not ds or len(ds) > 200 or _NOT_A_DATASET.match(ds.strip()):
+                continue
+            for metric, value in metrics:
+                scored = _score(metric, value)
+                key = (ds.lower(), metric.lower())
+                if scored is None or key in seen:
+                    continue
+                seen.add(key)
+                name = re.sub(r"[^a-z0-9@]+", "_", _metric_name(metric).lower()).strip("_")
+                out.append({"name": ds, "score": scored[1], "metric": name[:60], "value": scored[0],
+                            "source": CLAIM_SOURCE, "date": GORILLA_DATE, "measured": False})
+    return out[:BENCHMARKS_MAX]
+
+
+def _joined(values: list[str]) -> str:
+    return values[0] if len(values) == 1 else ", ".join(values[:-1]) + " and " + values[-1]
+
+
+def benchmark_capabilities(row: dict[str, Any]) -> list[dict[str, str]]:
+    """One capability per dataset a row's `performance` names: "Evaluated on SQuAD: F1 93.15 (model card)";
+    a prose claim without numbers becomes "Reported performance"."""
     perf = row.get("performance")
     results = benchmark_results(perf)
     if not results:
@@ -443,33 +511,22 @@ def benchmark_capability(row: dict[str, Any]) -> dict[str, str] | None:
         if isinstance(claim, str) and claim.strip():
             ds = _dataset_name(perf.get("dataset"))
             title = "Reported performance" + (f" on {ds}" if ds else "")
-            return {"title": _shorten(title), "description": " ".join(claim.split())}
-        return None
-    title = "Benchmark:"
-    for ds, metrics in results:
-        segment = (" " if title.endswith(":") else "; ") + (f"{ds} " if ds else "")
-        first = True
-        for metric, value in metrics:
-            piece = ("" if first else " / ") + _metric_text(metric, value)
-            if len(title + segment + piece) > TITLE_MAX:
-                break
-            segment += piece
-            first = False
-        if first:
-            if title == "Benchmark:":
-                title = _shorten(title + segment + _metric_text(*metrics[0]))
-            break
-        title += segment
-    parts = []
-    for ds, metrics in results[:8]:
+            return [{"title": _shorten(title), "description": "Model card claim: " + " ".join(claim.split())}]
+        return []
+    caps = []
+    for ds, metrics in results[:KIND_QUOTA["benchmark"]]:
         values = [_metric_text(m, v) for m, v in metrics[:12]]
         if len(metrics) > 12:
-            values.append(f"{len(metrics) - 12} more")
-        joined = values[0] if len(values) == 1 else ", ".join(values[:-1]) + " and " + values[-1]
-        parts.append(joined + (f" on {ds}" if ds else ""))
-    if len(results) > 8:
-        parts.append(f"{len(results) - 8} more datasets")
-    return {"title": title, "description": "Reports " + "; ".join(parts) + "."}
+            values.append(f"{len(metrics) - 12} more results")
+        head = f"Evaluated on {ds}: " if ds and not _NOT_A_DATASET.match(ds) else "Reported results: "
+        title = head + values[0] + " (model card)"
+        if len(title) > TITLE_MAX:
+            title = _shorten(head.rstrip(": "), TITLE_MAX - len(" (model card)")) + " (model card)"
+        where = f" on {ds}" if ds and not _NOT_A_DATASET.match(ds) else (" on its validation data" if ds else "")
+        caps.append({"title": title,
+                     "description": f"The model card reports {_joined(values)}{where} (a claim by its authors, "
+                                    f"as listed by Gorilla APIBench, not an independent measurement)."})
+    return caps
 
 
 # --------------------------------------------------------------------------- capabilities
@@ -518,7 +575,21 @@ def consistent_rows(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return [r for r in rows if modality(r) in ("", majority)]
 
 
+def _whole_sentences(text: str, limit: int) -> str:
+    """As many whole sentences of `text` as fit in `limit` characters (never a sentence cut in two);
+    the first sentence alone when even it is longer."""
+    out = ""
+    for sentence in _SENTENCE_END.split(" ".join(text.split())):
+        if out and len(out) + 1 + len(sentence) > limit:
+            break
+        out = f"{out} {sentence}".strip()
+    return out
+
+
 def task_capability(row: dict[str, Any]) -> dict[str, str]:
+    """What the model does: its task (domain and functionality), what it works on, the framework it is
+    loaded with, then what its model card says (whole sentences). The task line alone would be the same
+    on hundreds of models; the card's own sentences make it this model's."""
     area, task = _task_parts(row)
     func = _functionality(row)
     if not task:
@@ -527,35 +598,17 @@ def task_capability(row: dict[str, Any]) -> dict[str, str]:
     title = _sentence_case(task)
     if informative:
         title = _shorten(f"{title}: {_phrase(func)}")
-    task_low = _phrase(task)
-    article = "An" if task_low[:1].lower() in "aeiou" else "A"
-    sentence = f"{article} {task_low} model"
+    sentence = _sentence_case(task)
     if informative:
         sentence += f" ({_phrase(func)})"
-    if area:
-        sentence += f" in {area}"
     inputs = modality(row) or _inputs(str(row.get("description") or ""))
     if inputs:
-        sentence += f" that works on {inputs}"
-    return {"title": title, "description": sentence + "."}
-
-
-def description_capabilities(row: dict[str, Any]) -> list[dict[str, str]]:
-    """The row's description as one capability, or two (sentence groups) when it is long."""
-    text = " ".join(str(row.get("description") or "").split())
-    if not text:
-        return []
-    if len(text) <= LONG_DESCRIPTION:
-        return [{"description": text}]
-    sentences = _SENTENCE_END.split(text)
-    if len(sentences) < 2:
-        return [{"description": text}]
-    best, best_gap, run = 1, len(text), 0
-    for i, sentence in enumerate(sentences[:-1], start=1):
-        run += len(sentence) + 1
-        if abs(run - len(text) / 2) < best_gap:
-            best, best_gap = i, abs(run - len(text) / 2)
-    return [{"description": " ".join(sentences[:best])}, {"description": " ".join(sentences[best:])}]
+        sentence += f" on {inputs}"
+    framework = " ".join(str(row.get("framework") or "").split())
+    if framework and framework.lower() not in ("n/a", "none", "unknown"):
+        sentence += f", with {framework}"
+    card = _whole_sentences(str(row.get("description") or ""), CARD_TEXT_MAX)
+    return {"title": title, "description": sentence + "." + (f" Gorilla APIBench describes it: {card}" if card else "")}
 
 
 def _cap_text(cap: dict[str, str]) -> str:
@@ -573,10 +626,7 @@ def select_capabilities(rows: list[dict[str, Any]]) -> list[dict[str, str]]:
     seen: set[str] = set()
     for number, row in enumerate(rows):
         row_caps = [("task", task_capability(row))]
-        row_caps += [("description", c) for c in description_capabilities(row)]
-        bench = benchmark_capability(row)
-        if bench:
-            row_caps.append(("benchmark", bench))
+        row_caps += [("benchmark", c) for c in benchmark_capabilities(row)]
         for kind, cap in row_caps:
             key = _norm(_cap_text(cap))
             if key and key not in seen:
@@ -717,6 +767,9 @@ def build_record(group: Group, file_name: str) -> dict[str, Any]:
     signals: dict[str, Any] = {}
     if frameworks:
         signals["frameworks"] = sorted(frameworks)
+    benchmarks = structured_benchmarks(rows)
+    if benchmarks:
+        signals["benchmarks"] = benchmarks
     signals["source"] = _source(file_name, group.lines)
     return {
         "id": artifact_id(group.key),

@@ -66,9 +66,7 @@ def convert(src: Path, report: Report) -> list[dict[str, Any]]:
             report.skip(f"agents_desc.txt ({name})", "agent without a description")
             continue
         ratings = elo.get(name.lower(), {})
-        caps = []
-        for sentence in sentences(desc)[:4]:
-            caps.append(capability(f"Agent: {name}", sentence))
+        caps = [agent_capability(name, desc, prompts)]
         for cat, (value, model) in sorted(ratings.items()):
             ranked = sorted(rated_in[cat], reverse=True)
             place = [a for _, a in ranked].index(name.lower()) + 1
@@ -76,8 +74,6 @@ def convert(src: Path, report: Report) -> list[dict[str, Any]]:
                 f"{cat} tasks", f"{name} is rated in the Agent Arena's {cat} category: best Elo {value:.0f} "
                 f"(with {model}).",
                 vs=f"{ordinal(place)} of {len(ranked)} agents rated in {cat} in the Agent Arena (by best Elo)."))
-        if prompts:
-            caps.append(capability(f"Example requests for {name}", " ".join(prompts[:2])))
         signals: dict[str, Any] = {"source": f"{ATTRIBUTION}: agents_desc.txt, elo_ratings_by_category.txt"}
         if ratings:
             signals["elo"] = {cat: {"elo": round(v, 1), "base_model": m} for cat, (v, m) in sorted(ratings.items())}
@@ -98,3 +94,12 @@ def convert(src: Path, report: Report) -> list[dict[str, Any]]:
     if unrated:
         report.notes.append(f"{len(unrated)} agents have no Elo rating in the ratings file")
     return list(records.values())
+
+
+def agent_capability(name: str, desc: str, prompts: list[str]) -> dict[str, str]:
+    """What the agent does (the arena's first two sentences about it) with the example requests the arena
+    lists for it: the sentences alone would only repeat the record's description."""
+    what = " ".join(sentences(desc)[:2])
+    if prompts:
+        what += " Example requests: " + " ".join(p.rstrip() for p in prompts[:2])
+    return capability(f"Agent: {name}", what)

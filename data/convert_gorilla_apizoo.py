@@ -17,7 +17,18 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from convert_common import Report, capability, clean, dedupe_capabilities, make_id, tags  # noqa: E402
+from convert_common import (  # noqa: E402
+    CAP_DESCRIPTION_MAX,
+    CAP_TEXT_MAX,
+    TITLE_MAX,
+    Report,
+    clean,
+    dedupe_capabilities,
+    make_id,
+    shorten,
+    tags,
+    whole_sentences,
+)
 
 NAME = "gorilla-apizoo"
 ATTRIBUTION = "Gorilla API Zoo (ShishirPatil/gorilla, data/apizoo), Apache-2.0"
@@ -119,8 +130,7 @@ def _record(path: Path, product: str, rows: list[dict[str, Any]], report: Report
         name = _text(row.get("api_name")) or _text(row.get("functionality"))[:80]
         func = _text(row.get("functionality")) or _text(row.get("description"))
         call = _text(row.get("api_call"))
-        desc = func + (f" Call: {call}" if call else "")
-        caps.append(capability(name, desc))
+        caps.append(call_capability(name, func, call))
         meta = row.get("metadata") or row.get("meta_data") or {}
         link = meta.get("documentation_link") or meta.get("documentation") if isinstance(meta, dict) else ""
         if isinstance(link, str) and link.strip().startswith("http"):
@@ -141,3 +151,10 @@ def _record(path: Path, product: str, rows: list[dict[str, Any]], report: Report
     if links:
         record["url"] = links[0]
     return record
+
+
+def call_capability(name: str, func: str, call: str) -> dict[str, str]:
+    """One API call: what it does (whole sentences) and its endpoint, which is never cut off."""
+    what = whole_sentences(func, max(200, CAP_DESCRIPTION_MAX - len(call) - 7)) if call else func
+    return {"title": shorten(name, TITLE_MAX),
+            "description": whole_sentences(what + (f" Call: {call}" if call else ""), CAP_TEXT_MAX)}

@@ -17,7 +17,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from convert_clean import import_day  # noqa: E402
-from convert_common import Report, capability, clean, date, github_repo, make_id, pypi_name, sentences, tags  # noqa: E402,E501
+from convert_common import Report, capability, clean, date, github_repo, make_id, pypi_name, tags  # noqa: E402,E501
 
 NAME = "mcp-registry"
 ATTRIBUTION = "MCP registry seed (modelcontextprotocol/registry, data/seed_2025_05_16.json), MIT"
@@ -45,12 +45,9 @@ def convert(src: Path, report: Report) -> list[dict[str, Any]]:
         packages = [p for p in server.get("packages") or [] if isinstance(p, dict)]
         env = sorted({str(v.get("name")) for p in packages for v in p.get("environment_variables") or []
                       if isinstance(v, dict) and v.get("name")})
-        caps = [capability(f"MCP server: {short}", s) for s in sentences(desc)[:4]]
         installs = [f"{p.get('registry_name')} package {p.get('name')}" for p in packages
                     if p.get("registry_name") not in (None, "unknown") and p.get("name")]
-        if installs:
-            caps.append(capability("Install as an MCP server",
-                                   f"{short} is published as " + ", ".join(installs[:3]) + "."))
+        caps = [server_capability(short, desc, installs)]
         if env:
             caps.append(capability("Needs credentials", f"{short} is configured with environment variables "
                                    + ", ".join(env[:6]) + " (keys or settings of the service it connects to)."))
@@ -119,3 +116,12 @@ def drop_import_day(records: list[dict[str, Any]], report: Report) -> None:
             del r["updated_at"]
             dropped += 1
     report.notes.append(f"{dropped} servers dated {day}, the registry's import day: their date is left unknown")
+
+
+def server_capability(short: str, desc: str, installs: list[str]) -> dict[str, str]:
+    """What the server does (the registry's description) and how it is installed, in one capability. The
+    registry seed does not list the tools a server exposes, so none are claimed."""
+    what = desc.rstrip(". ") + "." if desc else f"{short}: an MCP server."
+    how = ("Installed as an MCP server from " + ", ".join(installs[:3]) + ".") if installs else \
+        "An MCP server run from its source repository (no package in the registry)."
+    return capability(f"MCP server: {short}", f"{what} {how}")

@@ -164,3 +164,137 @@ def convert(src: Path, report: Report) -> list[dict[str, Any]]:
     into models (data/convert_resolve.py), joins genai-prices offers, then builds the records."""
     by_key = read_offers(src, report)
     return [dict(offer, legacy_key=key) for key, offers in sorted(by_key.items()) for offer in offers]
+
+
+# --------------------------------------------------------------------------- capabilities
+
+LONG_CONTEXT = 100_000  # tokens: "long context" is said only from here up, with the number
+
+# What a model that does not hold a conversation does, from its name and the provider's description
+# (models.dev lists embedding, rerank and OCR models as "text in, text out"; its modalities alone would call
+# them chat models). Checked in this order; the first match wins.
+_KINDS = (
+    ("rerank", re.compile(r"rerank|re-rank", re.I)),
+    ("embedding", re.compile(r"embed|\bbge-|^bge|\be5-|^e5-|\bgte-|^gte-|minilm|mpnet|^voyage-(?!.*rerank)"
+                             r"|embedding model", re.I)),
+    ("guard", re.compile(r"guard|moderation|shieldgemma", re.I)),
+    ("ocr", re.compile(r"ocr(\b|-|_)|(\b|-|_)ocr", re.I)),
+    ("transcription", re.compile(r"whisper|transcri|\basr\b|-asr|speech-to-text|\bstt\b", re.I)),
+    ("speech", re.compile(r"\btts\b|-tts|tts-|text-to-speech|orpheus", re.I)),
+    ("translation", re.compile(r"translat|-mt-|-mt$", re.I)),
+    ("intent", re.compile(r"intent-detect", re.I)),
+)
+_KIND_TITLES = {
+    "rerank": "Reranking for search and retrieval",
+    "embedding": "Embeddings for semantic search and retrieval",
+    "guard": "Safety classification of prompts and responses",
+    "ocr": "OCR: reading text from images and documents",
+    "transcription": "Speech recognition (transcription)",
+    "speech": "Text to speech",
+    "translation": "Machine translation",
+    "intent": "Intent detection",
+    "music": "Music generation",
+    "audio": "Audio generation",
+    "image": "Image generation",
+    "video": "Video generation",
+    "chat": "Chat and text generation",
+}
+_KIND_SENTENCES = {
+    "rerank": "reorders candidate passages or documents by their relevance to a query (a reranking model)",
+    "embedding": "turns {inputs} into embedding vectors for semantic search, retrieval and clustering (an "
+                 "embedding model)",
+    "guard": "classifies prompts and model responses as safe or unsafe (a safety / moderation model)",
+    "ocr": "reads the text in images and documents (an OCR model) and writes it out as text",
+    "transcription": "turns speech audio into text (speech recognition)",
+    "speech": "turns text into spoken audio (text to speech)",
+    "translation": "translates text from one language to another (a translation model)",
+    "intent": "classifies the intent of a user's message (an intent detection model)",
+    "music": "generates music from {inputs}",
+    "audio": "generates audio from {inputs}",
+    "image": "generates images from {inputs}",
+    "video": "generates video from {inputs}",
+    "chat": "holds a conversation and writes text from {inputs}",
+}
+_INPUT_WORDS = {"text": "text", "image": "images", "pdf": "PDF documents", "audio": "audio", "video": "video"}
+
+
+def model_kind(name: str, path: str, described: str, inputs: list[str], outputs: list[str]) -> str:
+    """What the model does, as one word of `_KIND_TITLES` ("" when the sources do not say)."""
+    text = f"{name} {path}"
+    for kind, pattern in _KINDS:
+        if pattern.search(text) or (kind in ("rerank", "embedding") and pattern.search(described[:80])):
+            return kind
+    out = set(outputs)
+    if "text" in out:
+        return "chat"
+    if out & {"video"}:
+        return "video"
+    if out & {"image"}:
+        return "image"
+    if "audio" in out:
+        return "music" if re.search(r"music|lyria|song", text, re.I) else "speech" if "text" in inputs else "audio"
+    return ""
+
+
+def _listing(values: list[str]) -> str:
+    return values[0] if len(values) == 1 else ", ".join(values[:-1]) + " and " + values[-1]
+
+
+def model_capabilities(name: str, path: str, facts: dict[str, Any], described: str,
+                       context: float | None) -> list[dict[str, Any]]:
+    """A model's capabilities: what it does (by kind, never chat for a model that does not converse),
+    with its modalities, family, features and dates (function calling only where models.dev says so, for a
+    model that writes text); long context with its number, only from 100k tokens. Provider offers are added by
+    `convert_all.model_record`. Private `_flag` keys let `convert_all.compare_models` rank them."""
+    inputs, outputs = facts.get("inputs") or [], facts.get("outputs") or []
+    kind = model_kind(name, path, described, inputs, outputs)
+    caps: list[dict[str, Any]] = []
+    if kind:
+        what = _KIND_SENTENCES[kind].format(inputs=_listing([_INPUT_WORDS.get(i, i) for i in inputs] or ["text"]))
+        sentence = f"{name} {what}"
+        if len(facts.get("family") or "") >= 3:  # models.dev has a few one-letter families ("o"): no fact
+            sentence += f"; {facts['family']} family"
+        extras = []
+        if kind in ("ocr", "translation") and set(inputs) - {"text"}:
+            extras.append("reads " + _listing([_INPUT_WORDS.get(i, i) for i in inputs]))
+        if kind in ("chat", "translation") and "audio" in outputs:
+            extras.append("can answer in speech (audio out)")
+        if kind == "chat" and "image" in outputs:
+            extras.append("can also produce images")
+        if kind == "chat" and facts.get("tool_call"):
+            yes, total = facts.get("tool_call_votes") or (1, 1)
+            extras.append(f"calls tools / functions the application defines (function calling: {yes} of {total} "
+                          f"offer{'s' if total != 1 else ''} on models.dev)")
+        if kind == "chat" and facts.get("reasoning"):
+            extras.append("has a reasoning (thinking) mode")
+        if kind == "chat" and facts.get("structured_output"):
+            extras.append("can answer in a given JSON schema")
+        if facts.get("attachment"):
+            extras.append("accepts file attachments")
+        if facts.get("open_weights"):
+            extras.append("open weights")
+        text = sentence + (": " + "; ".join(extras) if extras else "") + "."
+        dates = []
+        if facts.get("release_date"):
+            dates.append(f"released {facts['release_date']}")
+        if facts.get("knowledge"):
+            dates.append(f"knowledge cutoff {facts['knowledge']}")
+        if dates:
+            text += " " + _listing(dates)[:1].upper() + _listing(dates)[1:] + " (models.dev)."
+        first = _SENTENCE.split(clean(described))[0] if described else ""
+        if first:
+            text += f" Provider description: {first.rstrip()}" + ("" if first.rstrip()[-1:] in ".!?" else ".")
+        title = _KIND_TITLES[kind]
+        if kind == "chat" and facts.get("tool_call"):
+            title += " with function calling"
+        flag = "tool_call" if kind == "chat" and facts.get("tool_call") else "main"
+        caps.append({"title": title, "description": text, "_flag": flag})
+    if context and context >= LONG_CONTEXT and kind in ("chat", "ocr", "translation", ""):
+        text = f"{name} reads up to {int(context):,} tokens of context"
+        if facts.get("max_output"):
+            text += f" and writes up to {int(facts['max_output']):,} tokens in one answer"
+        caps.append({"title": f"Long context: {int(context):,} tokens", "description": text + ".", "_flag": "context"})
+    return caps
+
+
+_SENTENCE = re.compile(r"(?<=[.!?])\s+(?=[A-Z0-9\"'(])")

@@ -1,8 +1,9 @@
 #!/usr/bin/env python3
 """awesome-chatgpt-prompts (CC0-1.0): one `prompt` artifact per row (act = name, prompt = body).
 
-Pricing `free` (CC0 text). Capabilities: the role the prompt sets up (title: the act) described by the
-prompt's first sentences, and what the output is (TEXT / STRUCTURED / IMAGE) from the `type` column.
+Pricing `free` (CC0 text). One capability: what the prompt is for (title: the act; its type TEXT /
+STRUCTURED / IMAGE and audience from the `type` and `for_devs` columns) followed by the prompt itself in
+whole sentences (up to 3,000 characters; "The prompt begins:" when only its start is quoted).
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from convert_clean import has_email, scrub_emails, template_note, template_parameters  # noqa: E402
-from convert_common import Report, capability, clean, make_id, sentences, shorten, tags  # noqa: E402
+from convert_common import TITLE_MAX, Report, clean, make_id, shorten, tags, whole_sentences  # noqa: E402
 
 NAME = "prompts"
 ATTRIBUTION = "awesome-chatgpt-prompts / prompts.chat (f/awesome-chatgpt-prompts, prompts.csv), CC0-1.0"
@@ -40,14 +41,7 @@ def convert(src: Path, report: Report) -> list[dict[str, Any]]:
             if aid in records:
                 report.skip(where, f"duplicate act: {act!r}")
                 continue
-            first = sentences(body)
-            caps = [capability(act, " ".join(first[:3]))]
-            if len(first) > 3:
-                caps.append(capability(f"{act}: instructions", " ".join(first[3:7])))
-            caps.append(capability(f"{KIND.get(kind, 'prompt').capitalize()} for chat assistants",
-                                   f"A {KIND.get(kind, 'prompt')} that sets up an assistant as: {act}."
-                                   + (" Written for developers." if (row.get("for_devs") or "").upper() == "TRUE"
-                                      else "")))
+            caps = [prompt_capability(act, body, kind, (row.get("for_devs") or "").upper() == "TRUE")]
             params = template_parameters(body)
             records[aid] = {
                 "id": aid, "name": act, "type": "prompt", "pricing": "free",
@@ -72,3 +66,20 @@ def _signals(row: dict[str, str], where: str, params: list[tuple[str, str]]) -> 
     if params:
         signals["parameters"] = [name for name, _default in params]
     return signals
+
+
+PROMPT_TEXT_MAX = 3000  # characters of the prompt quoted in its capability (whole sentences)
+
+
+def prompt_capability(act: str, body: str, kind: str, for_devs: bool) -> dict[str, str]:
+    """What the prompt is for (the role or output it sets up, its type, its audience) followed by the prompt
+    itself in whole sentences: never cut mid-sentence, and marked when only its beginning is quoted."""
+    noun = KIND.get(kind, "prompt")
+    purpose = f"{'An' if noun[0] in 'aeiou' else 'A'} {noun} for: {act}"
+    purpose += " (written for developers)." if for_devs else "."
+    text = whole_sentences(body, PROMPT_TEXT_MAX)
+    if len(text) > PROMPT_TEXT_MAX:  # one "sentence" longer than that (a JSON prompt): end at its last item
+        head = text[:PROMPT_TEXT_MAX]
+        text = head[:max(head.rfind(", "), head.rfind("} "), head.rfind("] "), PROMPT_TEXT_MAX // 2) + 1].rstrip(" ,")
+    label = "The prompt" if len(text) >= len(body) else "The prompt begins"
+    return {"title": shorten(act, TITLE_MAX), "description": f"{purpose} {label}: {text}"}

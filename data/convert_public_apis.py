@@ -14,7 +14,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from convert_common import Report, capability, clean, make_id, sentences, tags  # noqa: E402
+from convert_common import Report, capability, clean, make_id, tags  # noqa: E402
 
 NAME = "public-apis"
 ATTRIBUTION = "public-apis (github.com/public-apis/public-apis), MIT"
@@ -77,8 +77,7 @@ def convert(src: Path, report: Report) -> list[dict[str, Any]]:
         access = f"Access needs {AUTH.get(auth, auth or 'nothing stated')}"
         access += "; served over HTTPS" if https == "yes" else "; no HTTPS"
         access += "; CORS enabled" if cors == "yes" else ("; no CORS" if cors == "no" else "; CORS unknown")
-        caps = [capability(f"{category} API", s) for s in sentences(desc)[:2]]
-        caps.append(capability(f"{name} API access", f"{access}. Listed among free public {category} APIs."))
+        caps = [api_capability(name, desc, category, access)]
         records[aid] = {
             "id": aid, "name": name, "type": "api", "pricing": "free", "description": desc, "url": url,
             "tags": tags([category, "public-api", "no-auth" if auth == "no" else auth]),
@@ -87,3 +86,11 @@ def convert(src: Path, report: Report) -> list[dict[str, Any]]:
             "capabilities": caps, "_category": category, "_categories": [category], "_where": where,
         }
     return list(records.values())
+
+
+def api_capability(name: str, desc: str, category: str, access: str) -> dict[str, str]:
+    """What the API gives (the list's own words) and how it is reached (auth, HTTPS, CORS), in one
+    capability: the description alone would only repeat the record's, the access line alone is the same
+    on hundreds of APIs."""
+    what = desc.rstrip(". ") + "." if desc else f"A free public {category} API."
+    return capability(f"{category} API" if desc else f"{name} API", f"{what} {access} (public-apis, {category}).")

@@ -113,7 +113,9 @@ def test_search_finds_seed_artifacts_for_paraphrased_intents(client, q, expected
     scores = [r["score"] for r in body["results"]]
     assert scores == sorted(scores, reverse=True)
     for r in body["results"]:
-        assert 0 <= r["unfragile_rank"] <= 100 and r["times_matched"] >= 1  # this search matched it
+        # this search matched it, unless it was low-confidence (logged, not evidence): capabilities are facts
+        # now, not short templates, so a few paraphrases find the right model below the 0.35 bar (issue 24)
+        assert 0 <= r["unfragile_rank"] <= 100 and (r["times_matched"] >= 1 or body["low_confidence"])
         assert r["matched_capabilities"], r
         assert all(c["capability_id"].startswith(r["artifact_id"] + "#") and c["title"]
                    for c in r["matched_capabilities"])

@@ -93,7 +93,9 @@ def test_one_model_served_by_several_providers_is_one_artifact_with_its_offers(c
     llama = models["meta-llama/llama-3.3-70b"]  # Groq's `-versatile` is Llama 3.3 70B
     assert llama["pricing"] == "open-weights" and "meta-llama/llama-3.3-70b-versatile" in llama["aliases"]
     titles = {c["title"] for c in haiku["capabilities"]}
-    assert {"Function calling (tool use)", "Image understanding", "Long context window"} <= titles
+    assert {"Chat and text generation with function calling", "Long context: 200,000 tokens"} <= titles
+    chat = next(c for c in haiku["capabilities"] if c["title"].startswith("Chat"))
+    assert "images" in chat["description"] and "(function calling: " in chat["description"]
 
 
 def test_capability_comparisons_state_only_what_the_catalog_shows(converted) -> None:
@@ -101,7 +103,7 @@ def test_capability_comparisons_state_only_what_the_catalog_shows(converted) -> 
     tool_callers = [m for m in models.values() if "tool-calling" in m.get("tags", [])
                     and "price_input_per_mtok" in m["signals"]]
     cheapest = min(tool_callers, key=lambda m: m["signals"]["price_input_per_mtok"])
-    cap = next(c for c in cheapest["capabilities"] if c["title"] == "Function calling (tool use)")
+    cap = next(c for c in cheapest["capabilities"] if c["title"] == "Chat and text generation with function calling")
     assert cap["vs_alternatives"].startswith(f"Cheapest of the {len(tool_callers)} models with tool calling")
     libs = _read(converted[0] / "catalog" / "best-of-ml-python.jsonl")
     assert any("Most GitHub stars of the" in c.get("vs_alternatives", "") for r in libs.values()
