@@ -22,8 +22,7 @@ from api.state import EngineHolder, release_engine
 from api.v1_admin import ADMIN_ENDPOINTS
 from graph import ratelimits, redishealth
 from graph.settings import REDIS_SCHEMES, Settings
-from search.engine import Engine
-from search.identity import load_secret
+from search.engine import Engine, load_user_secret
 
 CACHEABLE = {"artifacts.list_artifacts", "artifacts.get_artifact", "artifacts.similar", "artifacts.compare",
              "analytics.top", "analytics.timeline", "analytics.queries", "analytics.summary", "ops.openapi",
@@ -73,7 +72,7 @@ def _client_key(settings: Settings, engine: Engine | None):
     sharing the user secret), so the limiter's storage never holds a raw address."""
     data_dir = Path(engine.config.data_dir if engine else settings.data_dir)
     data_dir.mkdir(parents=True, exist_ok=True)
-    secret = load_secret(settings.user_secret, data_dir)
+    secret = load_user_secret(settings.user_secret, data_dir)
 
     def key() -> str:
         address = (request.remote_addr or "").encode("utf-8")

@@ -14,8 +14,7 @@ from flask import current_app, request
 
 from api.errors import ApiError
 from graph.settings import Settings
-from search.engine import Engine, RefusedBootstrap
-from search.identity import Who
+from search.engine import Engine, RefusedBootstrap, Who
 
 log = logging.getLogger(__name__)
 BUNDLED = Path(__file__).resolve().parent.parent / "data"

@@ -36,6 +36,8 @@ __all__ = ["CATALOG_FILE", "FACET_FIELDS", "POPULAR_CHARS", "TOKEN_PATTERN", "En
 # the layout of a generation belongs to search/generation.py; these names stay importable from here
 CATALOG_FILE, GRAPH_FILE, MANIFEST_FILE = generation.CATALOG_FILE, generation.GRAPH_FILE, generation.MANIFEST_FILE
 TOKEN_PATTERN = identity.TOKEN_PATTERN  # the shape of a `user_token`, for request models
+Who = identity.Who  # a request's identity and the person it counts as
+load_user_secret = identity.load_secret  # the user-key secret of a data dir (the rate limiter hashes with it)
 
 
 class Engine:
