@@ -2,25 +2,27 @@
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import logging
 import threading
 import time
+from pathlib import Path
 from urllib.parse import parse_qsl, unquote_to_bytes, urlencode, urlsplit, urlunsplit
 
 from flask import Flask, g, request
 from flask_cors import CORS
 from flask_limiter import Limiter
-from flask_limiter.util import get_remote_address
 from limits.storage import MemoryStorage
 
-from api import errors, metrics
+from api import errors, metrics, proxies
 from api.bodies import BodyDeadline
 from api.spec import spec
 from api.state import EngineHolder, release_engine
 from api.v1_admin import ADMIN_ENDPOINTS
 from graph import ratelimits, redishealth
 from graph.settings import REDIS_SCHEMES, Settings
-from search.engine import Engine
+from search.engine import Engine, load_user_secret
 
 CACHEABLE = {"artifacts.list_artifacts", "artifacts.get_artifact", "artifacts.similar", "artifacts.compare",
              "analytics.top", "analytics.timeline", "analytics.queries", "analytics.summary", "ops.openapi",
@@ -29,8 +31,10 @@ SECURITY_HEADERS = {
     "X-Content-Type-Options": "nosniff",
     "Referrer-Policy": "strict-origin-when-cross-origin",
     "Content-Security-Policy": "default-src 'self'; img-src 'self' data:; style-src 'self'; "
-                               "script-src 'self'; frame-ancestors *",
+                               "script-src 'self'; frame-ancestors 'self'",
+    "X-Frame-Options": "SAMEORIGIN",  # browsers without CSP frame-ancestors: no framing of the vote buttons
 }
+FRAMED_ENDPOINTS = {"pages.widget_similar"}  # the embeddable widget (api/pages.py): any page may frame it
 
 
 class _SweepingMemoryStorage(MemoryStorage):
@@ -63,6 +67,20 @@ def limiter_storage(uri: str) -> tuple[str, dict]:
     return urlunsplit((parts.scheme, parts.netloc, parts.path, query, "")), options
 
 
+def _client_key(settings: Settings, engine: Engine | None):
+    """The rate limiter's key of a client: a keyed hash of its address (the same on every worker and host
+    sharing the user secret), so the limiter's storage never holds a raw address."""
+    data_dir = Path(engine.config.data_dir if engine else settings.data_dir)
+    data_dir.mkdir(parents=True, exist_ok=True)
+    secret = load_user_secret(settings.user_secret, data_dir)
+
+    def key() -> str:
+        address = (request.remote_addr or "").encode("utf-8")
+        return "c" + hmac.new(secret, b"limit\x1f" + address, hashlib.sha256).hexdigest()[:24]
+
+    return key
+
+
 def create_app(data_dir: str | None = None, *, engine: Engine | None = None, bootstrap: bool | None = None,
                config: Settings | None = None, **flask_config: object) -> Flask:
     """Build the app. Settings: `config`, else read here, once, from the environment (a bad value raises
@@ -80,6 +98,10 @@ def create_app(data_dir: str | None = None, *, engine: Engine | None = None, boo
     )
     app.config.update(flask_config)
     app.wsgi_app = BodyDeadline(app.wsgi_app, settings.body_timeout_s, settings.max_body)  # slow bodies: 408
+    # outermost: every layer sees the client a trusted proxy forwarded for (api/proxies.py), never a header
+    # from anybody else
+    app.wsgi_app = proxies.TrustedProxies(app.wsgi_app, proxies.parse_trusted(settings.trusted_proxies),
+                                          settings.forwarded_header)
     logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     holder = EngineHolder(settings, engine)
     app.extensions["matchgraph"] = holder
@@ -93,7 +115,7 @@ def create_app(data_dir: str | None = None, *, engine: Engine | None = None, boo
         settings.ratelimit_storage or (store_url if store_url.startswith(REDIS_SCHEMES)
                                        else ratelimits.storage_uri((engine.config if engine else settings).data_dir)))
     # swallow_errors + in-memory fallback: a Redis outage degrades limits to per-process, never to 500s
-    limiter = Limiter(get_remote_address, app=app, storage_uri=storage, storage_options=storage_options,
+    limiter = Limiter(_client_key(settings, engine), app=app, storage_uri=storage, storage_options=storage_options,
                       default_limits=[app.config["RATELIMIT_DEFAULT"]], swallow_errors=True,
                       in_memory_fallback_enabled=True, enabled=app.config.get("RATELIMIT_ENABLED", True))
     app.extensions["limiter_obj"] = limiter
@@ -169,7 +191,8 @@ def _request_hooks(app: Flask) -> None:
         if hasattr(g, "started"):
             metrics.LATENCY.labels(endpoint).observe(time.perf_counter() - g.started)
         for key, value in SECURITY_HEADERS.items():
-            resp.headers.setdefault(key, value)
+            if endpoint not in FRAMED_ENDPOINTS or key != "X-Frame-Options":  # the widget sets its own CSP
+                resp.headers.setdefault(key, value)
         if request.method == "GET" and endpoint in CACHEABLE and resp.status_code == 200:
             resp.headers.setdefault("Cache-Control", "public, max-age=15")
             resp.add_etag()

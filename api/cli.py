@@ -80,7 +80,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
     settings = load_settings(args, recompute_every=60.0)  # one process serves: it also recomputes
     run(lambda: create_app(config=settings, bootstrap=True), host=args.host, port=args.port,
-        threads=args.threads)
+        threads=args.threads, access_log=settings.access_log)
     return 0
 
 

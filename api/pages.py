@@ -13,13 +13,13 @@ from typing import get_args
 from flask import Blueprint, current_app, redirect, render_template, request, url_for
 from markupsafe import Markup, escape
 
-from api import apidocs, charts, metrics
+from api import apidocs, charts, metrics, navigation
 from api.errors import ApiError, error_response
 from api.models import ARTIFACT_TYPES, PRICING
 from api.serialize import alternatives_response, artifact_response, search_response
 from api.state import engine, user_of
 from search.engine import Engine
-from search.errors import NotServed, StoreUnavailable, UnknownSearch
+from search.errors import NotRecorded, NotServed, NotYours, StoreUnavailable, UnknownSearch
 
 bp = Blueprint("pages", __name__, template_folder="templates", static_folder="static",
                static_url_path="/static")
@@ -216,12 +216,13 @@ def home():
     data = None
     if q:
         with metrics.SEARCH_SECONDS.time():
+            who = eng.admit(user_of(eng, _token())) if request.method == "GET" else None  # HEAD: not recorded
             result = eng.search(q, k=RESULTS, types=[kind] if kind else (), pricing=[pricing] if pricing else (),
-                                record=False, user=user_of(eng, _token()) if request.method == "GET" else "")
+                                record=False, user=who or "")
         metrics.SEARCHES.inc()
         if not result.hits:
             metrics.ZERO_RESULTS.inc()
-        data = search_response(result, eng.serve(result, record=request.method == "GET"))  # HEAD records nothing
+        data = search_response(result, eng.serve(result, record=who is not None))
         for r in data["results"]:
             r["matched_capabilities"] = _strong(r["matched_capabilities"])
     popular = [] if q else [r.query for r in eng.popular_searches(limit=6)]
@@ -234,17 +235,26 @@ def home():
 
 @bp.get("/click")
 def click():
-    """Record a click on a served result, then go to the artifact (links work without JavaScript)."""
+    """Record a click on a served result, then go to the artifact (links work without JavaScript).
+
+    Only a same-site navigation records (api/navigation.py): a HEAD, an image or script of another site, or
+    a link followed from elsewhere gets a 403 page that says nothing was recorded and links to the artifact.
+    The click counts for the identity that made the search (the page's own `user_token` in the link)."""
     eng = engine()
     artifact_id = request.args.get("artifact_id", "")
     search_id = request.args.get("search_id", "")
     _known(eng, artifact_id)
+    refused = navigation.refusal(request)
+    if refused:
+        metrics.FEEDBACK_REJECTED.labels("not_navigation").inc()
+        link = url_for("pages.artifact", artifact_id=artifact_id)
+        raise PageError(403, "Click not recorded", f"{refused}. Nothing was recorded; the artifact is at {link}")
     if _SEARCH_ID.match(search_id):
         try:
             eng.feedback(search_id, artifact_id, "click", user=user_of(eng, _token()))
             metrics.FEEDBACK.labels("click").inc()
-        except (UnknownSearch, NotServed):
-            pass  # a stale or edited link still leads to the artifact
+        except (UnknownSearch, NotServed, NotRecorded, NotYours):
+            pass  # a stale, edited or shared link still leads to the artifact
     return redirect(url_for("pages.artifact", artifact_id=artifact_id), 303)
 
 

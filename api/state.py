@@ -14,7 +14,7 @@ from flask import current_app, request
 
 from api.errors import ApiError
 from graph.settings import Settings
-from search.engine import Engine, RefusedBootstrap
+from search.engine import Engine, RefusedBootstrap, Who
 
 log = logging.getLogger(__name__)
 BUNDLED = Path(__file__).resolve().parent.parent / "data"
@@ -139,9 +139,11 @@ def release_engine() -> None:
         holder.engine.end_request()
 
 
-def user_of(eng: Engine, token: str | None = None) -> str:
-    """The request's user key: its `user_token`, else client address + User-Agent (both only as an HMAC)."""
-    return eng.user_key(token, request.remote_addr, request.headers.get("User-Agent", ""))
+def user_of(eng: Engine, token: str | None = None) -> Who:
+    """The request's identity (its `user_token`, else client address + User-Agent, only as keyed hashes) and
+    the person it counts as (its network, or itself when the site signed the token): search/identity.py.
+    The client address is the peer's, or the one a trusted proxy forwarded (api/proxies.py)."""
+    return eng.who(token, request.remote_addr, request.headers.get("User-Agent", ""))
 
 
 def settings() -> Settings:

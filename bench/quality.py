@@ -47,9 +47,16 @@ def examined(rank: int) -> float:
     return 0.95 * rank ** -0.7
 
 
+def person(engine, token: str, n: int):
+    """A simulated person as the API sees one: its token, on a network of its own (10.a.b.0/24), placed by
+    the network rule (search/identity.py) like a request is."""
+    return engine.admit(engine.who(token, f"10.{(n >> 8) % 256}.{n % 256}.1", "bench-quality"))
+
+
 def simulate(engine, rows: list[dict], rng: random.Random, users_per_query: int = 3,
              noise: float = 0.2) -> tuple[dict[str, tuple], int, int]:
-    """Each row is searched by `users_per_query` simulated users, each with its own token: a user examines each
+    """Each row is searched by `users_per_query` simulated people, each with its own token on a network of its
+    own (so the network rule is on, as in production): a user examines each
     rank with probability `examined(rank)`, clicks the gold result when it examined it, and with probability
     `noise` also clicks a random examined result. Returns, per past intent (normalised query), its vector and
     the click counts on it (for the nearest-intent vote), the number of searches and the number of clicks."""
@@ -59,7 +66,7 @@ def simulate(engine, rows: list[dict], rng: random.Random, users_per_query: int 
         text = normalise_query(r["query"])
         vector, counts = intents.setdefault(text, (engine.encode_query(text), {}))
         for u in range(users_per_query):
-            user = engine.user_key(f"sim-user-{i}-{u}")
+            user = person(engine, f"sim-user-{i}-{u}", searches)
             result = engine.search(r["query"], k=SCROLL, user=user)
             searches += 1
             seen = [h.artifact.id for h in result.hits if rng.random() < examined(h.rank)]
@@ -110,7 +117,8 @@ def learning(limit: int | None, catalog: str = "catalog", seed: int = 7) -> list
     return [
         {"system": "no learning", **before, "queries": len(test)},
         {"system": f"nearest-intent vote (10 nearest, similarity-weighted; {label})", **vote, "queries": len(test)},
-        {"system": f"learned: per-user, >= {engine.config.learn_min_users} users, examination model ({label})",
+        {"system": f"learned: per person (network rule on), full from {engine.config.learn_min_users} people, "
+                   f"examination model ({label})",
          **after, "queries": len(test)},
     ]
 

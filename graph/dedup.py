@@ -13,6 +13,11 @@ before the event is written, so the store applies them and a replay of the log g
   and changes nothing; a vote replaces that user's earlier opposite vote (`replaces`), and the same
   vote again changes nothing.
 
+Who "a user" is: the person key of the events (search/identity.py): the network of an unsigned identity,
+so the identities seen from one network share one person's weight; a site-signed identity is its own
+person. `place` pins an unsigned identity to the network it was first seen on and bounds how many new
+identities one network brings per hour.
+
 Each decision is one atomic `MatchStore.exchange` on a key derived from the user key (an HMAC, never
 a raw token or address), so it is exact across workers and hosts. Events without a user key (library
 and CLI callers, old logs) count as before: every one of them is evidence.
@@ -29,6 +34,8 @@ from graph.store.base import MatchStore
 VOTES = ("upvote", "downvote")
 FEEDBACK_TTL_S = 30 * 86_400.0  # how long one (user, search, artifact) action is remembered
 POPULAR_TTL_S = 365 * 86_400.0  # how long a user counts once toward one query's popularity
+HOUR_S = 3600.0
+HOME_TTL_S = 30 * 86_400.0  # how long an unsigned identity keeps counting for the network it was first seen on
 
 
 def _key(kind: str, *parts: str) -> str:
@@ -68,3 +75,31 @@ class Dedup:
             return dataclasses.replace(ev, replaces=previous if previous in VOTES else "")
         first = self._first(_key(ev.event, ev.user, ev.search_id, ev.artifact_id), FEEDBACK_TTL_S)
         return ev if first else dataclasses.replace(ev, counted=False)
+
+    def place(self, network: str, identity: str, limit: int, now: float) -> str | None:
+        """The network `identity` counts for, or None when its searches may not be recorded.
+
+        An unsigned identity counts for the network it was first seen on (its home, kept HOME_TTL_S), so one
+        token sent from many networks is still one network's person. The first `limit` distinct identities
+        homed on a network in a clock hour are recorded (0: no bound); later ones are served, not recorded.
+        A known identity costs two exchanges; a new one also claims the first free of `limit` slots (exact
+        across workers and hosts: a slot is taken once, and a racing twin finds its identity in it)."""
+        if not network:
+            return network
+        home = self.store.exchange(_key("home", identity), network, HOME_TTL_S, only_if_absent=True) or network
+        if limit <= 0:
+            return home
+        hour = str(int(now // HOUR_S))
+        mine = _key("ni", home, hour, identity)
+        seen = self.store.exchange(mine, "?", 2 * HOUR_S, only_if_absent=True)
+        if seen in ("1", "0"):
+            return home if seen == "1" else None
+        verdict = "0"
+        for slot in range(limit):
+            holder = self.store.exchange(_key("ns", home, hour, str(slot)), identity, 2 * HOUR_S,
+                                         only_if_absent=True)
+            if holder is None or holder == identity:
+                verdict = "1"
+                break
+        self.store.exchange(mine, verdict, 2 * HOUR_S)
+        return home if verdict == "1" else None

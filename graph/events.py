@@ -51,6 +51,7 @@ class SearchEvent:
     preview: bool = False  # as-you-type preview: logged, never counted
     filtered: bool = False  # a type/pricing filter was applied
     new_user: bool = False  # first counted search of this query by this user (popular searches)
+    owner: str = ""  # the identity that made it (keyed hash): only it may give feedback on it
 
     @property
     def zero_results(self) -> bool:
@@ -74,7 +75,7 @@ class SearchEvent:
         return {"search_id": self.search_id, "intent_id": self.intent_id, "query": self.query, "ts": self.ts,
                 "served": served, "k": self.k, "top_score": self.top_score, "low_confidence": self.low_confidence,
                 "user": self.user, "settled": self.settled, "preview": self.preview, "filtered": self.filtered,
-                "new_user": self.new_user, "kind": "search"}
+                "new_user": self.new_user, "owner": self.owner, "kind": "search"}
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> SearchEvent:
@@ -86,7 +87,7 @@ class SearchEvent:
         return cls(d["search_id"], d["intent_id"], d["query"], float(d["ts"]), served,
                    int(d.get("k", 10)), float(d.get("top_score", 0.0)), bool(d.get("low_confidence", False)),
                    str(d.get("user", "")), bool(d.get("settled", True)), bool(d.get("preview", False)),
-                   bool(d.get("filtered", False)), bool(d.get("new_user", False)))
+                   bool(d.get("filtered", False)), bool(d.get("new_user", False)), str(d.get("owner", "")))
 
 
 @dataclass(frozen=True)

@@ -269,6 +269,19 @@ class Settings:
     popular_min_users: int = setting("MATCHGRAPH_POPULAR_MIN_USERS", 5,
                                      "distinct users a query needs to be shown in \"Popular searches\"",
                                      kind="int", minimum=1)
+    network_prefix_v4: int = setting("MATCHGRAPH_NETWORK_PREFIX_V4", 24,
+                                     "IPv4 prefix length of a network: unsigned identities seen from one "
+                                     "network count as one person (docs/evidence.md)", kind="int", minimum=0)
+    network_prefix_v6: int = setting("MATCHGRAPH_NETWORK_PREFIX_V6", 48,
+                                     "IPv6 prefix length of a network (as `MATCHGRAPH_NETWORK_PREFIX_V4`)",
+                                     kind="int", minimum=0)
+    new_identities_per_hour: int = setting("MATCHGRAPH_NEW_IDENTITIES_PER_HOUR", 20,
+                                           "new unsigned identities one network may bring per hour; searches "
+                                           "of further ones are served but not recorded", kind="int", minimum=0)
+    site_secret: str = setting("MATCHGRAPH_SITE_SECRET", "",
+                               "a site's key for signed user tokens (`<id>.<hex HMAC-SHA256(key, id)>`): each "
+                               "counts as one person from any network (docs/evidence.md)", kind="str",
+                               secret=True, shown="unset")
     popular_blocklist: Path | None = setting("MATCHGRAPH_POPULAR_BLOCKLIST", None,
                                              "file of queries (one per line, `#` comments) never shown in "
                                              "\"Popular searches\"", kind="path", shown="unset")
@@ -295,6 +308,16 @@ class Settings:
                                      "`matchgraph-sqlite:///path`)", kind="str",
                                      shown="the store when it is Redis, else `<data dir>/ratelimits.db` (shared "
                                            "by the host's workers)")
+    trusted_proxies: str = setting("MATCHGRAPH_TRUSTED_PROXIES", "",
+                                   "addresses or networks (comma-separated) of the proxies whose forwarding "
+                                   "header is believed: the client is its right-most untrusted address",
+                                   kind="str", shown="unset: no forwarding header is believed")
+    forwarded_header: str = setting("MATCHGRAPH_FORWARDED_HEADER", "x-forwarded-for",
+                                    "the header the trusted proxies append to", kind="str",
+                                    choices=("x-forwarded-for", "forwarded"))
+    access_log: bool = setting("MATCHGRAPH_ACCESS_LOG", False,
+                               "`1`: `serve` logs each request's time, method, path (no query), status, size "
+                               "and duration to stdout; never an address, User-Agent or token", kind="bool")
     cors_origins: str = setting("MATCHGRAPH_CORS_ORIGINS", "*", "origins allowed on `/v1/*` (comma-separated)",
                                 kind="str")
     max_body: int = setting("MATCHGRAPH_MAX_BODY", 1024 * 1024, "request body limit in bytes (413 above)",

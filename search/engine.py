@@ -36,6 +36,8 @@ __all__ = ["CATALOG_FILE", "FACET_FIELDS", "POPULAR_CHARS", "TOKEN_PATTERN", "En
 # the layout of a generation belongs to search/generation.py; these names stay importable from here
 CATALOG_FILE, GRAPH_FILE, MANIFEST_FILE = generation.CATALOG_FILE, generation.GRAPH_FILE, generation.MANIFEST_FILE
 TOKEN_PATTERN = identity.TOKEN_PATTERN  # the shape of a `user_token`, for request models
+Who = identity.Who  # a request's identity and the person it counts as
+load_user_secret = identity.load_secret  # the user-key secret of a data dir (the rate limiter hashes with it)
 
 
 class Engine:
@@ -194,6 +196,21 @@ class Engine:
 
     valid_token = staticmethod(identity.valid_token)
 
+    def who(self, token: str | None = None, address: str | None = None, agent: str | None = None) -> identity.Who:
+        """A request's identity and the person it counts as (search/identity.py: network rule, signed tokens)."""
+        c = self.config
+        return identity.who(self._user_secret, token, address, agent, site_secret=c.site_secret,
+                            v4_prefix=c.network_prefix_v4, v6_prefix=c.network_prefix_v6)
+
+    def admit(self, user: identity.Who) -> identity.Who | None:
+        """The keys a search to be recorded carries (an unsigned identity counts for the network it was first
+        seen on), or None (serve it, do not record it) beyond the new identities one network may bring per
+        hour (`new_identities_per_hour`): graph/dedup.py `place`."""
+        home = self.dedup.place(user.network, user.identity, self.config.new_identities_per_hour, time.time())
+        if home is None:
+            return None
+        return user if home == user.network else identity.Who(user.identity, "n" + home, home)
+
     # --- evidence (search/evidence.py) -------------------------------------------------------------
     def scorebook(self) -> ScoreBook:
         """Scores of the request's catalog view (refreshed after `scores_ttl_s` or a recompute)."""
@@ -214,7 +231,7 @@ class Engine:
         return self.evidence.recompute(self.view())
 
     record = via("evidence", "record")  # a served search, once its response is built; twice is a no-op
-    feedback = via("evidence", "feedback")  # a click, dwell or vote (UnknownSearch / NotServed)
+    feedback = via("evidence", "feedback")  # a click, dwell or vote (UnknownSearch, NotServed, NotYours, ...)
     feedback_many = via("evidence", "feedback_many")
     popular_searches = via("evidence", "popular_searches")
     hide_query = via("evidence", "hide_query")

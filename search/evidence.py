@@ -22,7 +22,9 @@ from graph.events import FeedbackEvent, SearchEvent, Served, normalise_query
 from graph.scores import ScoreBook, Scores
 from graph.settings import Settings
 from graph.store.base import MatchStore, QueryStat
+from search import owners
 from search.catalogview import CatalogView
+from search.identity import Who
 from search.learning import IntentMemory
 from search.pipeline import SearchResult
 
@@ -74,7 +76,7 @@ class Evidence:
         event = SearchEvent(result.search_id, intent_id, result.normalised, time.time(), served,
                             self.config.match_k, round(result.hits[0].score, 6) if result.hits else 0.0,
                             result.low_confidence, user=result.user, preview=result.preview,
-                            filtered=result.filtered)
+                            filtered=result.filtered, owner=result.owner)
         self.store.record_search(self.dedup.search(event))
         self.intents.remember(intent_id, result.vector, result.normalised)
         result.recorded = True
@@ -86,27 +88,41 @@ class Evidence:
         scores = {a: book.scores(a) for a in ids}
         if record:
             self.record(result)
+        elif not result.recorded:  # its id tells feedback that it was not recorded (search/owners.py)
+            result.search_id = owners.unrecorded_id()
         return Shown(scores, self.times_matched(ids, view), record)
 
-    def feedback(self, search_id: str, artifact_id: str, event: str, dwell_ms: int = 0, user: str = "") -> None:
-        """Record a click, dwell or vote on a served result (raises UnknownSearch / NotServed)."""
-        self.store.record_feedback(self.dedup.feedback(
-            FeedbackEvent(search_id, artifact_id, event, time.time(), dwell_ms, user=user)))
+    def feedback(self, search_id: str, artifact_id: str, event: str, dwell_ms: int = 0,
+                 user: str | Who = "") -> None:
+        """Record a click, dwell or vote on a served result, from the identity that made the search (raises
+        UnknownSearch, NotRecorded, NotYours or NotServed; search/owners.py)."""
+        (ev,) = owners.attribute(self.store, [FeedbackEvent(search_id, artifact_id, event, time.time(), dwell_ms,
+                                                            user=user.person if isinstance(user, Who) else user)],
+                                 user)
+        if isinstance(ev, Exception):
+            raise ev
+        self.store.record_feedback(self.dedup.feedback(ev))
         self._intents_by_artifact = None
 
-    def feedback_many(self, items: Sequence[tuple]) -> list[FeedbackEvent | Exception]:
-        """Record (search_id, artifact_id, event, dwell_ms[, user]) items in one store round trip; per item the
-        event recorded, or the exception `feedback` would have raised for it alone.
+    def feedback_many(self, items: Sequence[tuple], who: Who | str = "") -> list[FeedbackEvent | Exception]:
+        """Record (search_id, artifact_id, event, dwell_ms) items of one identity (`who`) in one store round
+        trip; per item the event recorded, or the exception `feedback` would have raised for it alone.
 
         Each event gets its own timestamp in item order: two identical clicks in one batch are two clicks,
         as when sent one by one, never an idempotent retry of each other (RedisStore)."""
         now = time.time()
-        events = [self.dedup.feedback(FeedbackEvent(it[0], it[1], it[2], now + i * 1e-6, it[3],
-                                                    user=it[4] if len(it) > 4 else ""))
-                  for i, it in enumerate(items)]
-        results = self.store.record_many(events)
+        person = who.person if isinstance(who, Who) else who
+        asked = [FeedbackEvent(it[0], it[1], it[2], now + i * 1e-6, it[3], user=person) for i, it in enumerate(items)]
+        events = [ev if isinstance(ev, Exception) else self.dedup.feedback(ev)
+                  for ev in owners.attribute(self.store, asked, who)]
+        todo = [ev for ev in events if not isinstance(ev, Exception)]
+        done = iter(self.store.record_many(todo) if todo else [])
         self._intents_by_artifact = None
-        return [r if isinstance(r, Exception) else ev for ev, r in zip(events, results, strict=True)]
+        out: list[FeedbackEvent | Exception] = []
+        for ev in events:
+            r = ev if isinstance(ev, Exception) else next(done)
+            out.append(r if isinstance(r, Exception) else ev)
+        return out
 
     # --- public lists ------------------------------------------------------------------------------
     def popular_searches(self, limit: int = 6) -> list[QueryStat]:

@@ -85,10 +85,14 @@ class IntentMemory:
         The `k` nearest past intents with cosine >= `min_similarity` take part, each weighted by
         w = (cosine - min_similarity) / (1 - min_similarity). For each artifact, every user who took a stance
         on it in any of them counts once, with the weight of the closest such intent (so one person repeating
-        a query or its paraphrases is still one person). With fewer than `min_users` distinct users the
-        artifact gets nothing. Otherwise positive / negative = sum of those users' weights, exposure = the
-        weighted sum of its examination-model exposure (graph/feedback.py), and the bonus is
-        cap * tanh(lift / scale) of the Beta posterior: one user moves the posterior mean by at most 0.2 x w.
+        a query or its paraphrases is still one person; a "user" is a person key, so every unsigned identity of
+        one network is one user: search/identity.py). Positive / negative = sum of those users' weights,
+        exposure = the weighted sum of its examination-model exposure (graph/feedback.py), and the bonus is
+        cap * tanh(lift / scale) of the Beta posterior times `strength(users, min_users)`: full from
+        `min_users` people on, (n / min_users)^4 below: one person's choice counts a little (1/81 of the
+        full boost with the default 3, a tie-breaker: at most 0.0037 with the default cap 0.3), two people's
+        a fifth, so no single network (all of its unsigned identities are one person) moves a result more
+        than a near tie (tests/test_attack.py).
         """
         self.sync()
         near = self.neighbours(vector, k, min_similarity)
@@ -109,13 +113,16 @@ class IntentMemory:
         bonus: dict[str, float] = {}
         why: dict[str, list[str]] = {}
         for artifact_id, users in people.items():
-            if len(users) < max(1, min_users):
-                continue
             pos = sum(w for w, st in users.values() if st > 0)
             neg = sum(w for w, st in users.values() if st < 0)
             ev = posterior(pos, neg, exposure.get(artifact_id, 0.0), len(users))
-            bonus[artifact_id] = cap * math.tanh(ev.lift / scale)
+            bonus[artifact_id] = cap * math.tanh(ev.lift / scale) * strength(len(users), min_users)
             chose = sum(1 for _, st in users.values() if st > 0)
             why[artifact_id] = [f"{chose} of {len(users)} people in similar past searches chose it "
                                 f"(posterior {ev.mean:.2f} vs prior {prior_mean():.2f})"]
         return bonus, why
+
+
+def strength(people: int, min_users: int) -> float:
+    """How much of the learned boost `people` distinct people earn: all of it from `min_users` on."""
+    return min(1.0, people / max(1, min_users)) ** 4

@@ -21,6 +21,7 @@ from search import direction as directions
 from search.catalogview import CatalogView
 from search.embedder import Embedder
 from search.fusion import Hybrid
+from search.identity import Who
 from search.learning import IntentMemory
 from search.ranking import group_hits
 
@@ -64,9 +65,10 @@ class SearchResult:
     normalised: str = ""
     vector: np.ndarray | None = field(default=None, repr=False)
     recorded: bool = False
-    user: str = ""  # who searched (pseudonymous key), recorded with the search (graph/dedup.py)
+    user: str = ""  # whose evidence it is (person key: search/identity.py), recorded with the search
     preview: bool = False
     filtered: bool = False
+    owner: str = ""  # the identity that made it (only it may give feedback on it: search/owners.py)
 
 
 @dataclass(frozen=True)
@@ -80,7 +82,7 @@ class Options:
     learn: bool = True
     mode: str = "hybrid"
     facets: Sequence[str] = ()
-    user: str = ""
+    user: str | Who = ""  # a person key, or a request's keys (search/identity.py)
     preview: bool = False
     keep_vector: bool = True  # the caller records the search: it needs the query vector
 
@@ -223,8 +225,10 @@ class QueryPipeline:
         low = bool(ranked) and best_sim < self.config.low_confidence and not any(
             names.get(h.artifact.id, (0,))[0] >= 2 for h in ranked)
         return SearchResult(uuid.uuid4().hex, query, 0.0, ranked, len(order), low, why, facets=facet_counts,
-                            understood=c.asked.to_dict(), normalised=text, vector=vector, user=options.user,
-                            preview=options.preview, filtered=options.filtered)
+                            understood=c.asked.to_dict(), normalised=text, vector=vector,
+                            user=options.user.person if isinstance(options.user, Who) else options.user,
+                            preview=options.preview, filtered=options.filtered,
+                            owner=options.user.identity if isinstance(options.user, Who) else "")
 
 
 def open_query_cache(config: Settings):

@@ -236,8 +236,10 @@ def test_clicks_shape_later_searches(client):
     q = "turn a question and a passage into an answer span"
     first = search(client, q, k=10)["results"]
     target = first[-1]
-    for i in range(3):  # three distinct people: one person's votes never move a result alone
-        body = search(client, q, k=10, user_token=f"shape-{i}")
+    for i in range(3):  # three distinct people, each on a network of its own (search/identity.py)
+        resp = client.get("/v1/search", query_string={"q": q, "k": 10, "user_token": f"shape-{i}"},
+                          environ_base={"REMOTE_ADDR": f"10.3.{i}.9"})
+        body = resp.get_json()
         assert client.post("/v1/feedback", json={"search_id": body["search_id"], "artifact_id":
                                                  target["artifact_id"], "event": "upvote",
                                                  "user_token": f"shape-{i}"}).status_code == 202
@@ -358,7 +360,7 @@ def test_feedback_batch_reports_refused_events_and_records_the_rest(client, engi
     assert resp.status_code == 202
     assert resp.get_json() == {"status": "accepted", "accepted": 2, "rejected": [
         {"index": 1, "code": "not_found", "field": "events[1].search_id",
-         "message": f"events[1].search_id: no search {'0' * 32!r}"},
+         "message": f"events[1].search_id: no search {'0' * 32!r} (unknown, or older than the feedback window)"},
         {"index": 2, "code": "invalid", "field": "events[2].artifact_id",
          "message": f"events[2].artifact_id: {not_served!r} was not served by that search"}]}
     after = summary(client)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import zlib
 
 import pytest
 from conftest import small_engine
@@ -36,9 +37,17 @@ def client(engine):
         yield create_app(engine=engine, RATELIMIT_ENABLED=False).test_client()
 
 
+def network(token: str | None) -> str:
+    """Each token searches from a network of its own (10.x.y.0/24): a person on a network, as in life. A
+    crowd of tokens on one network counts as one person (search/identity.py; tests/test_attack.py)."""
+    n = zlib.crc32((token or "").encode())
+    return f"10.{n % 251}.{(n >> 8) % 251}.7"
+
+
 def search(client, q: str, token: str | None = None, method: str = "GET", **params) -> dict:
     args = {"q": q, **params, **({"user_token": token} if token else {})}
-    resp = client.open("/v1/search", method=method, query_string=args)
+    resp = client.open("/v1/search", method=method, query_string=args,
+                       environ_base={"REMOTE_ADDR": network(token)})
     assert resp.status_code == 200, resp.get_data(as_text=True)
     return resp.get_json() if method == "GET" else {}
 
@@ -64,14 +73,15 @@ def test_a_bad_user_token_is_a_4xx_naming_the_field(client, bad):
 def test_user_tokens_and_addresses_are_stored_only_as_keyed_hashes(client, engine):
     found = search(client, "summarise news articles", "raw-token-123")
     stored = engine.store.get_search(found["search_id"])
-    assert stored.user.startswith("t") and "raw-token-123" not in stored.user
+    assert stored.owner.startswith("t") and "raw-token-123" not in stored.owner
+    assert stored.user.startswith("n") and network("raw-token-123") not in stored.user  # its network's person
     anon = client.get("/v1/search", query_string={"q": "summarise news articles"},
                       headers={"User-Agent": "probe-agent/1"}, environ_base={"REMOTE_ADDR": "203.0.113.9"})
-    anon_user = engine.store.get_search(anon.get_json()["search_id"]).user
+    anon_user = engine.store.get_search(anon.get_json()["search_id"]).owner
     assert anon_user.startswith("a") and "203.0.113.9" not in anon_user
     log = "".join(json.dumps(e.to_dict()) for _, e in engine.store.events())
     assert "raw-token-123" not in log and "203.0.113.9" not in log and "probe-agent" not in log
-    assert engine.user_key("raw-token-123") == stored.user  # stable: the same token is the same user
+    assert engine.user_key("raw-token-123") == stored.owner  # stable: the same token is the same identity
 
 
 # --- settled searches -------------------------------------------------------------------------------
@@ -142,9 +152,11 @@ def test_repeated_feedback_is_accepted_and_changes_nothing_and_a_vote_replaces_t
     send("downvote")  # changes its mind: the upvote is replaced, not added to
     after = edge(engine, sid, target)
     assert (after.upvotes - before.upvotes, after.downvotes - before.downvotes) == (0, 1)
-    assert after.users[engine.user_key("fb-user")] == -1
-    send("click", token="fb-other")
-    assert edge(engine, sid, target).clicks - before.clicks == 2  # another user's click counts
+    assert after.users[engine.store.get_search(sid).user] == -1  # the person the search counted for
+    resp = client.post("/v1/feedback", json={"search_id": sid, "artifact_id": target, "event": "click",
+                                             "user_token": "fb-other"})
+    assert resp.status_code == 403 and resp.get_json()["error"]["field"] == "search_id"  # not their search
+    assert edge(engine, sid, target) == after
 
 
 # --- what one person can change ------------------------------------------------------------------------

@@ -134,12 +134,13 @@ def test_click_link_records_feedback_then_opens_the_artifact(client, engine) -> 
     html = client.get("/", query_string={"q": QUERY}).get_data(as_text=True)
     search_id = re.search(r'data-search-id="([0-9a-f]+)"', html).group(1)
     before = _clicks(engine)
-    resp = client.get("/click", query_string={"search_id": search_id, "artifact_id": BERT})
+    link = {"Sec-Fetch-Site": "same-origin", "Sec-Fetch-Dest": "document"}  # a person following the link
+    resp = client.get("/click", query_string={"search_id": search_id, "artifact_id": BERT}, headers=link)
     assert resp.status_code == 303 and resp.headers["Location"].endswith(f"/artifacts/{BERT}")
     assert _clicks(engine) == before + 1
-    stale = client.get("/click", query_string={"search_id": "ffff", "artifact_id": BERT})
+    stale = client.get("/click", query_string={"search_id": "ffff", "artifact_id": BERT}, headers=link)
     assert stale.status_code == 303 and _clicks(engine) == before + 1
-    missing = client.get("/click", query_string={"search_id": search_id, "artifact_id": "no/such"})
+    missing = client.get("/click", query_string={"search_id": search_id, "artifact_id": "no/such"}, headers=link)
     assert missing.status_code == 404 and missing.mimetype == "text/html"
 
 

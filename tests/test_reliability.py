@@ -148,22 +148,27 @@ class Outage:
     def client(self, seed: int) -> None:
         rng = random.Random(seed)
         http = self.app.test_client()
-        mine: list[tuple[str, list[str]]] = []
+        mine: list[tuple[str, list[str], str]] = []
+        sent = 0
         while not self.stop.is_set():
             phase = self.phase
             start = time.perf_counter()
             if mine and rng.random() < 0.4:
-                sid, served = rng.choice(mine)
+                # one feedback event per search, by the search's own identity: every one is the first of its
+                # person on its search, so every one counts (a repeat would be logged only: graph/dedup.py)
+                sid, served, token = mine.pop(rng.randrange(len(mine)))
                 kind = rng.choice(["click", "dwell", "upvote", "downvote"])
                 body = {"search_id": sid, "artifact_id": rng.choice(served), "event": kind,
-                        "user_token": f"u{rng.getrandbits(64):x}"}  # each event its own user: every one counts
+                        "user_token": token}  # the search's own identity: only it may give feedback
                 if kind == "dwell":
                     body["dwell_ms"] = rng.randint(1, 10_000)
                 resp = http.post("/v1/feedback", json=body)
                 op, want = "feedback", 202
             else:
-                resp = http.get("/v1/search", query_string={"q": rng.choice(QUERIES), "k": 10,
-                                                            "user_token": f"u{rng.getrandbits(64):x}"})
+                token = f"u{rng.getrandbits(64):x}"  # each search its own person, on a network of its own
+                sent += 1
+                resp = http.get("/v1/search", query_string={"q": rng.choice(QUERIES), "k": 10, "user_token": token},
+                                environ_base={"REMOTE_ADDR": f"{10 + seed}.{(sent >> 8) % 256}.{sent % 256}.1"})
                 op, want = "search", 200
             elapsed = time.perf_counter() - start
             with self.lock:
@@ -179,7 +184,7 @@ class Outage:
                     if not payload["low_confidence"]:  # logged, never counted
                         self.served.update(served)
                     if served:
-                        mine.append((payload["search_id"], served))
+                        mine.append((payload["search_id"], served, token))
                 else:
                     self.feedback += 1
                     self.clicks += kind == "click"

@@ -52,12 +52,20 @@
 
   var artifactPath = mg.artifactPath;
 
+  /* The /click link of a result: with the page's own token, since only the identity that made the search
+   * may record a click on it (the server checks; the link still leads to the artifact either way). */
+  function clickHref(searchId, artifactId) {
+    var p = { search_id: searchId, artifact_id: artifactId };
+    if (mg.supports("user_token")) p.user_token = mg.token();
+    return "/click?" + new URLSearchParams(p);
+  }
+
   function card(r, searchId, pattern) {
     var li = template.content.firstElementChild.cloneNode(true);
     var link = li.querySelector(".card-link");
     li.dataset.artifactId = r.artifact_id;
     link.textContent = r.name;
-    link.href = "/click?" + new URLSearchParams({ search_id: searchId, artifact_id: r.artifact_id });
+    link.href = clickHref(searchId, r.artifact_id);
     link.dataset.href = artifactPath(r.artifact_id);
     link.dataset.searchId = searchId;
     link.dataset.artifactId = r.artifact_id;
@@ -168,7 +176,7 @@
           Array.prototype.forEach.call(results.querySelectorAll(".card-link, [data-feedback]"), function (el) {
             el.dataset.searchId = data.search_id;
             if (el.classList.contains("card-link")) {
-              el.href = "/click?" + new URLSearchParams({ search_id: data.search_id, artifact_id: el.dataset.artifactId });
+              el.href = clickHref(data.search_id, el.dataset.artifactId);
             }
           });
         } else {
