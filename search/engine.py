@@ -63,6 +63,7 @@ class Engine:
         self.catalog = CatalogState(config, self.data_dir, self.embedder, self.feed)
         self.pipeline = QueryPipeline(config, self.embedder, self.query_cache, self.intents)
         self.evidence = Evidence(config, store, self.intents, self.data_dir)
+        self.evidence.user_secret = self._user_secret
         self.dedup = self.evidence.dedup
         self._pinned: ContextVar[CatalogView | None] = ContextVar(f"engine-{id(self)}", default=None)
         self.reload()
@@ -189,27 +190,11 @@ class Engine:
         """Ids and stacked vectors of the artifacts with a vector, minus `exclude`, of `types` if given."""
         return catalogview.matrix(self.view(), exclude, types, self.dim)
 
-    # --- who ---------------------------------------------------------------------------------------
-    def user_key(self, token: str | None = None, address: str | None = None, agent: str | None = None) -> str:
-        """The pseudonymous key of a request's user: HMAC of `user_token`, else of address + User-Agent."""
-        return identity.user_key(self._user_secret, token, address, agent)
-
+    # --- who (search/evidence.py: user keys, the network rule, signed tokens) ------------------------
     valid_token = staticmethod(identity.valid_token)
-
-    def who(self, token: str | None = None, address: str | None = None, agent: str | None = None) -> identity.Who:
-        """A request's identity and the person it counts as (search/identity.py: network rule, signed tokens)."""
-        c = self.config
-        return identity.who(self._user_secret, token, address, agent, site_secret=c.site_secret,
-                            v4_prefix=c.network_prefix_v4, v6_prefix=c.network_prefix_v6)
-
-    def admit(self, user: identity.Who) -> identity.Who | None:
-        """The keys a search to be recorded carries (an unsigned identity counts for the network it was first
-        seen on), or None (serve it, do not record it) beyond the new identities one network may bring per
-        hour (`new_identities_per_hour`): graph/dedup.py `place`."""
-        home = self.dedup.place(user.network, user.identity, self.config.new_identities_per_hour, time.time())
-        if home is None:
-            return None
-        return user if home == user.network else identity.Who(user.identity, "n" + home, home)
+    user_key = via("evidence", "user_key")  # pseudonymous key: HMAC of `user_token`, else address + agent
+    who = via("evidence", "who")  # a request's identity and the person it counts as
+    admit = via("evidence", "admit")  # the keys a recorded search carries, or None beyond the hourly cap
 
     # --- evidence (search/evidence.py) -------------------------------------------------------------
     def scorebook(self) -> ScoreBook:

@@ -22,7 +22,7 @@ from graph.events import FeedbackEvent, SearchEvent, Served, normalise_query
 from graph.scores import ScoreBook, Scores
 from graph.settings import Settings
 from graph.store.base import MatchStore, QueryStat
-from search import owners
+from search import identity, owners
 from search.catalogview import CatalogView
 from search.identity import Who
 from search.learning import IntentMemory
@@ -246,3 +246,25 @@ class Evidence:
             return out
         except Exception as exc:
             return {"store": False, "store_error": type(exc).__name__}
+
+    # --- who: user keys, the network rule and signed tokens (search/identity.py) ----------------------
+    user_secret: bytes = b""  # the data dir's user-key secret, set by the Engine
+
+    def user_key(self, token: str | None = None, address: str | None = None, agent: str | None = None) -> str:
+        """The pseudonymous key of a request's user: HMAC of `user_token`, else of address + User-Agent."""
+        return identity.user_key(self.user_secret, token, address, agent)
+
+    def who(self, token: str | None = None, address: str | None = None, agent: str | None = None) -> Who:
+        """A request's identity and the person it counts as (search/identity.py: network rule, signed tokens)."""
+        c = self.config
+        return identity.who(self.user_secret, token, address, agent, site_secret=c.site_secret,
+                            v4_prefix=c.network_prefix_v4, v6_prefix=c.network_prefix_v6)
+
+    def admit(self, user: Who) -> Who | None:
+        """The keys a search to be recorded carries (an unsigned identity counts for the network it was first
+        seen on), or None (serve it, do not record it) beyond the new identities one network may bring per
+        hour (`new_identities_per_hour`): graph/dedup.py `place`."""
+        home = self.dedup.place(user.network, user.identity, self.config.new_identities_per_hour, time.time())
+        if home is None:
+            return None
+        return user if home == user.network else Who(user.identity, "n" + home, home)
