@@ -25,6 +25,11 @@ class StoreUnavailable(RuntimeError):
     """The backend does not answer and this read cannot be served from anywhere else (API: 503)."""
 
 
+class ClaimDeferred(StoreUnavailable):
+    """An evidence claim (`exchange`) cannot be made now (the outage spool's primary is away): the event
+    travels pending with the spooled events and its claims are made on replay (graph/dedup.py)."""
+
+
 @dataclass(frozen=True)
 class Intent:
     intent_id: str

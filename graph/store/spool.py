@@ -54,9 +54,11 @@ from typing import Any, TypeVar
 
 import numpy as np
 
-from graph.events import EdgeStats, FeedbackEvent, SearchEvent, event_from_dict
+from graph.dedup import from_spool, is_pending, resolve, to_spool
+from graph.events import EdgeStats, FeedbackEvent, SearchEvent
 from graph.sqlitedb import SQLiteFile
 from graph.store.base import (
+    ClaimDeferred,
     Intent,
     MatchStore,
     NotServed,
@@ -192,7 +194,6 @@ class SpoolingStore(MatchStore):
         self._ctm: dict[str, int] = {}
         self._scores: dict[str, float] = {}
         self._artifact_edges: list[tuple[str, str, EdgeStats]] = []
-        self._claims: dict[str, tuple[str, float]] = {}
         self._hidden: set[str] = set()
         self.replayed = 0  # events this process moved from the spool into the primary
         with self.db.use():  # schema now, so a bad path fails at open
@@ -221,7 +222,7 @@ class SpoolingStore(MatchStore):
         """Spool events in order, in one transaction (one fsync)."""
         now = time.time()
         rows = [("search" if isinstance(ev, SearchEvent) else "feedback", ev.search_id,
-                 json.dumps(ev.to_dict(), ensure_ascii=False), now) for ev in events]
+                 json.dumps(to_spool(ev), ensure_ascii=False), now) for ev in events]
         self._sql(lambda c: c.executemany("INSERT INTO spool (kind, search_id, body, created) VALUES (?, ?, ?, ?)",
                                           rows), write=True)
 
@@ -344,7 +345,7 @@ class SpoolingStore(MatchStore):
                 self._recent.popitem(last=False)
         if not self._is_down() and not self._pending():
             with contextlib.suppress(StoreUnavailable):
-                return self._try(lambda: self.primary.record_search(event))
+                return self._try(lambda: self.primary.record_search(resolve(self.primary, event)))
         self._append("search", event)
         return 0
 
@@ -353,7 +354,7 @@ class SpoolingStore(MatchStore):
         self._ensure_thread()
         if not self._is_down() and not self._pending():
             with contextlib.suppress(StoreUnavailable, _SpoolIt):
-                return self._try(lambda: self._feedback_direct(event))
+                return self._try(lambda: self._feedback_direct(resolve(self.primary, event)))
         self._check_locally(event)
         self._append("feedback", event)
         return 0
@@ -395,7 +396,8 @@ class SpoolingStore(MatchStore):
         feedback whose search still waits in the spool (here or in this batch), and events the primary
         answered with an outage reply."""
         try:
-            got = self._try(lambda: self.primary.record_many([events[i] for i in todo]))
+            sent = self._try(lambda: [resolve(self.primary, events[i]) for i in todo])
+            got = self._try(lambda: self.primary.record_many(sent))
         except StoreUnavailable:
             return todo
         spool: list[int] = []
@@ -417,7 +419,8 @@ class SpoolingStore(MatchStore):
                 results[i] = res
         if unknown:  # replayed from the spool meanwhile, or truly unknown: ask once more
             try:
-                again = self._try(lambda: self.primary.record_many([events[i] for i in unknown]))
+                again = self._try(lambda: self.primary.record_many([resolve(self.primary, events[i])
+                                                                    for i in unknown]))
             except StoreUnavailable:
                 return sorted(spool + unknown)
             for i, res in zip(unknown, again, strict=True):
@@ -447,19 +450,13 @@ class SpoolingStore(MatchStore):
             raise NotServed(f"{event.artifact_id} was not served by search {event.search_id}")
 
     def exchange(self, key: str, value: str, ttl_s: float, only_if_absent: bool = False) -> str | None:
-        """The primary's; during an outage a per-process table stands in (dedup is then per process until
-        the primary answers again: an outage can let a repeat count twice, never lose an event)."""
-        def local() -> str | None:
-            now = time.monotonic()
-            with self._lock:
-                held = self._claims.get(key)
-                previous = held[0] if held is not None and held[1] > now else None
-                if previous is None or not only_if_absent:
-                    if len(self._claims) > LAST_KNOWN_MAX:
-                        self._claims.clear()
-                    self._claims[key] = (value, now + ttl_s)
-                return previous
-        return self._degraded(lambda: self.primary.exchange(key, value, ttl_s, only_if_absent), local)
+        """The primary's; during an outage `ClaimDeferred`: the claim travels with its event into the spool
+        and is made on replay (graph/dedup.py), so an outage neither adds counts nor loses any. (A table per
+        process used to stand in here: a repeat then counted again, +5 to 7% Times Matched in an outage.)"""
+        try:
+            return self._strict(lambda: self.primary.exchange(key, value, ttl_s, only_if_absent))
+        except StoreUnavailable as exc:
+            raise ClaimDeferred(str(exc)) from exc
 
     def hide_query(self, query: str, hidden: bool = True) -> None:
         self._strict(lambda: self.primary.hide_query(query, hidden))
@@ -582,9 +579,25 @@ class SpoolingStore(MatchStore):
                 out.append(exc)
         return out
 
+    def _resolve_claims(self, events: list[SearchEvent | FeedbackEvent]) -> list[SearchEvent | FeedbackEvent]:
+        """Make the claims of pending events on the primary, in log order (graph/dedup.py); shorter than
+        `events` when the primary went away part way (claims are idempotent: the next round redoes them)."""
+        out: list[SearchEvent | FeedbackEvent] = []
+        for ev in events:
+            if is_pending(ev):
+                try:
+                    ev = resolve(self.primary, ev)
+                except Exception as exc:
+                    if not self.is_unavailable(exc):
+                        raise
+                    self._mark_down(exc)
+                    break
+            out.append(ev)
+        return out
+
     def _replay_rows(self, rows: list[tuple]) -> tuple[list[int], list[int], list[tuple], list[tuple], bool]:
-        events = [event_from_dict(json.loads(body)) for _, _, body, _, _ in rows]
-        results = self._send(events)
+        events = self._resolve_claims([from_spool(json.loads(body)) for _, _, body, _, _ in rows])
+        results = self._send(events) if events else []
         finished: list[int] = []
         parked: list[int] = []
         rejected: list[tuple[int, str]] = []
