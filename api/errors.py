@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import errno
+import os
+
 from flask import Flask, jsonify, request
 from werkzeug.exceptions import HTTPException
 
@@ -10,6 +13,9 @@ from search.errors import StoreUnavailable
 CODES = {400: "bad_request", 401: "unauthorized", 403: "forbidden", 404: "not_found", 405: "method_not_allowed",
          413: "too_large", 415: "unsupported_media_type", 422: "invalid", 429: "rate_limited",
          503: "unavailable"}
+
+
+DISK_ERRNOS = {errno.ENOSPC, errno.EDQUOT, errno.EROFS}
 
 
 class ApiError(Exception):
@@ -65,6 +71,16 @@ def register(app: Flask) -> None:
     def _store_down(exc: StoreUnavailable):
         resp, code = error_response(503, "match store temporarily unavailable; retry shortly", None)
         resp.headers["Retry-After"] = "5"
+        return resp, code
+
+    @app.errorhandler(OSError)
+    def _disk(exc: OSError):
+        # a full or read-only data dir: the write was not made, and retrying later may work (never a bare 500)
+        if exc.errno not in DISK_ERRNOS:
+            raise exc
+        resp, code = error_response(503, f"the data dir cannot be written now: {os.strerror(exc.errno)}", None,
+                                    code="degraded")
+        resp.headers["Retry-After"] = "30"
         return resp, code
 
     @app.errorhandler(UnicodeDecodeError)

@@ -21,7 +21,9 @@ def healthz():
 
 @bp.get("/readyz")
 def readyz():
-    """Model, index and store ready: 503 until then, so load balancers wait."""
+    """Model, index and store ready: 503 until then, so load balancers wait. 503 only when this host cannot
+    serve searches; when it serves but cannot record (full disk, damaged matches.db) 200 with
+    `"status": "degraded"` and the `reasons`."""
     holder = current_app.extensions["matchgraph"]
     checks: dict = {"engine": holder.ready.is_set(), "pid": os.getpid()}  # pid: which worker answered
     if holder.error:
@@ -38,7 +40,11 @@ def readyz():
         checks.update(eng.store_health())  # a dead store makes the instance not ready, not crash
     # no catalog (empty data dir with MATCHGRAPH_BOOTSTRAP=0): every search would come back empty
     ok = checks["engine"] and checks.get("store", False) and bool(checks.get("generation"))
-    return jsonify({"status": "ready" if ok else "not_ready", "checks": checks}), 200 if ok else 503
+    reasons = checks.pop("degraded", [])
+    body: dict = {"status": ("degraded" if reasons else "ready") if ok else "not_ready", "checks": checks}
+    if reasons:
+        body["reasons"] = reasons
+    return jsonify(body), 200 if ok else 503
 
 
 @bp.get("/metrics")

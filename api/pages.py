@@ -267,7 +267,10 @@ def artifact(artifact_id: str):
         return redirect(url_for("pages.artifact", artifact_id=eng.canonical(artifact_id)), 301)
     data = artifact_response(eng, artifact_id)
     alternatives = alternatives_response(eng, eng.similar(artifact_id, k=5))
-    points = eng.timeline(artifact_id)
+    try:
+        points = eng.timeline(artifact_id)
+    except StoreUnavailable:  # the store cannot be read (Redis away, damaged matches.db): the page, no chart
+        points = []
     days = charts.day_range([d for d, _ in points])
     by_day = dict(points)
     chart = charts.column_chart([(d, by_day.get(d, 0)) for d in days], chart_id="timeline",

@@ -67,6 +67,17 @@ def require_key() -> None:
         raise ApiError(403, "Authorization: the token is not valid", "Authorization")
 
 
+@bp.before_request
+def refuse_while_degraded() -> None:
+    """503 with the reason while this host cannot record (full disk, damaged matches.db): a catalog write
+    would fail half-way or be acknowledged without being stored. Runs after `require_key`."""
+    if request.method not in ("PUT", "POST", "DELETE") or request.endpoint not in ADMIN_ENDPOINTS:
+        return
+    reasons = engine().degraded_reasons()
+    if reasons:
+        raise ApiError(503, "this host cannot write now: " + "; ".join(reasons), None, code="degraded")
+
+
 def _artifact(model: ArtifactIn, field: str) -> Artifact:
     record = model.model_dump(exclude_none=True)
     record["capabilities"] = [c.model_dump(exclude_none=True) for c in model.capabilities]

@@ -190,6 +190,10 @@ class Settings:
                                    "retried and opens the server's circuit for every client in the process, so "
                                    "it bounds what a hung Redis costs a request", kind="float",
                                    minimum=0)
+    min_free_mb: float = setting("MATCHGRAPH_MIN_FREE_MB", 16.0,
+                                 "below this many MB free in the data dir, `/readyz` reports the host degraded "
+                                 "(it serves searches without recording them once writes fail) and admin "
+                                 "writes answer 503", kind="float", minimum=0)
     spool: bool = setting("MATCHGRAPH_SPOOL", True,
                           "with a Redis store, spool events to `<data dir>/match-spool.db` while Redis is down",
                           kind="bool")

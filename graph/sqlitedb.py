@@ -141,7 +141,8 @@ class SQLiteFile:
             try:
                 yield c
             except BaseException:
-                c.execute("ROLLBACK")
+                if c.in_transaction:  # SQLITE_FULL and I/O errors have rolled it back already
+                    c.execute("ROLLBACK")
                 raise
             c.execute("COMMIT")
 
@@ -153,7 +154,8 @@ class SQLiteFile:
             try:
                 yield c
             finally:
-                c.execute("COMMIT")
+                if c.in_transaction:
+                    c.execute("COMMIT")
 
     def close(self) -> None:
         """Close this process's connection (a parent's, inherited through fork, is never closed here)."""

@@ -241,6 +241,7 @@ class Engine:
     queries = via("evidence", "queries")
     summary = via("evidence", "summary")
     store_health = via("evidence", "store_health")
+    degraded_reasons = via("evidence", "degraded_reasons")  # full disk, damaged matches.db (graph/store/guard.py)
     compact = via("evidence", "compact")
 
     def close(self) -> None:

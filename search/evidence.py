@@ -243,9 +243,16 @@ class Evidence:
             out: dict = {"store": bool(self.store.ping())}
             if hasattr(self.store, "status"):  # the Redis outage spool: primary up? events waiting?
                 out["spool"] = self.store.status()
+            out["degraded"] = self.degraded_reasons()
             return out
         except Exception as exc:
             return {"store": False, "store_error": type(exc).__name__}
+
+    def degraded_reasons(self) -> list[str]:
+        """Why this host serves searches but cannot record them (full disk, damaged matches.db): empty when
+        all is well. `/readyz` reports them; admin writes are refused while there are any."""
+        reasons = getattr(self.store, "degraded_reasons", None)
+        return list(reasons()) if reasons is not None else []
 
     # --- who: user keys, the network rule and signed tokens (search/identity.py) ----------------------
     user_secret: bytes = b""  # the data dir's user-key secret, set by the Engine

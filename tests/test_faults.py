@@ -196,3 +196,111 @@ def test_searches_keep_recording_while_sqlite_rebuilds(tmp_path: Path) -> None:
     assert store.snapshot() == swapped
     assert not list(tmp_path.glob("matches.db.rebuild-*"))  # the scratch file is gone
     store.close()
+
+
+# =====================================================================================================
+# Health that tells the truth: a full disk, a damaged matches.db
+# =====================================================================================================
+KEY = "fault-key"
+SEARCHES = ["question answering model", "translate english to german", "detect objects in street images",
+            "sentence embeddings for semantic similarity", "speech recognition for meetings",
+            "summarise long news articles", "code completion for many languages", "image classification backbone"]
+
+
+def _app(engine):
+    from api.app import create_app
+
+    app = create_app(engine=engine, RATELIMIT_ENABLED=False)
+    app.extensions["matchgraph.settings"] = app.extensions["matchgraph.settings"].replace(api_key=KEY)
+    return app
+
+
+def _put(http, engine):
+    artifact_id = next(iter(engine.artifacts))
+    return http.put(f"/v1/artifacts/{artifact_id}", json=engine.artifacts[artifact_id].to_record(),
+                    headers={"Authorization": f"Bearer {KEY}"})
+
+
+def _assert_degraded(http, engine, words: str) -> dict:
+    ready = http.get("/readyz")
+    body = ready.get_json()
+    assert ready.status_code == 200 and body["status"] == "degraded", body
+    assert any(words in r for r in body["reasons"]), body["reasons"]
+    put = _put(http, engine)
+    assert put.status_code == 503, put.get_data(as_text=True)[:300]
+    assert words in put.get_json()["error"]["message"]
+    return body
+
+
+def test_a_full_disk_serves_searches_without_recording_and_says_so(embedder, tmp_path: Path, caplog) -> None:
+    """matches.db may not grow (SQLite's max_page_count: what a full disk looks like to it): every search
+    still answers 200, /readyz answers 200 "degraded" naming the reason, admin writes answer 503 with it,
+    the reason is logged once (not per request), and the host records again once there is room.
+    Before: searches answered 500 ("database or disk is full") and /readyz stayed "ready"."""
+    import logging
+
+    from test_reliability import make_engine, small_catalog_file
+
+    caplog.set_level(logging.WARNING)
+    engine = make_engine(embedder, tmp_path / "var")
+    engine.ingest([small_catalog_file(tmp_path / "catalog")])
+    http = _app(engine).test_client()
+    try:
+        sqlite_store = engine.store.authoritative()
+        with sqlite_store.db.use() as c:
+            c.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+            pages = c.execute("PRAGMA page_count").fetchone()[0]
+            c.execute(f"PRAGMA max_page_count = {pages}")  # full: not one page more
+        codes = collections.Counter()
+        for i in range(40):
+            resp = http.get("/v1/search", query_string={"q": f"{SEARCHES[i % len(SEARCHES)]} {i}", "k": 10,
+                                                        "user_token": f"full-{i}"})
+            codes[resp.status_code] += 1
+        assert codes == {200: 40}, codes
+        assert engine.store.unrecorded > 0, "the store never filled up: the test proves nothing"
+        _assert_degraded(http, engine, "full")
+        page = http.get(f"/artifacts/{next(iter(engine.artifacts))}")
+        assert page.status_code == 200
+        assert caplog.text.count("cannot record") == 1, caplog.text
+        with sqlite_store.db.use() as c:
+            c.execute("PRAGMA max_page_count = 1073741823")  # room again
+        assert http.get("/v1/search", query_string={"q": "detect faces", "user_token": "after"}).status_code == 200
+        assert http.get("/readyz").get_json()["status"] == "ready"
+        assert "can record again" in caplog.text
+    finally:
+        engine.close()
+
+
+def test_a_damaged_matches_db_serves_searches_and_says_so(embedder, tmp_path: Path, caplog) -> None:
+    """matches.db cut short (a disk fault, a bad copy), then the host starts: searches and artifact pages
+    answer 200 (without Times Matched from the store), /readyz 200 "degraded" with the reason, admin writes
+    503. Before: search and artifact pages answered 500 ("database disk image is malformed")."""
+    import logging
+
+    from test_reliability import make_engine, small_catalog_file
+
+    caplog.set_level(logging.WARNING)
+    engine = make_engine(embedder, tmp_path / "var")
+    engine.ingest([small_catalog_file(tmp_path / "catalog")])
+    http = _app(engine).test_client()
+    for i in range(60):
+        http.get("/v1/search", query_string={"q": SEARCHES[i % len(SEARCHES)], "user_token": f"before-{i}"})
+    with engine.store.authoritative().db.use() as c:
+        c.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    engine.close()
+    path = tmp_path / "var" / "matches.db"
+    size = path.stat().st_size
+    with open(path, "r+b") as fh:  # keep the header and the first pages, lose the rest
+        fh.truncate(max(4096 * 3, size // 3))
+    engine = make_engine(embedder, tmp_path / "var")
+    http = _app(engine).test_client()
+    try:
+        for q in SEARCHES:
+            resp = http.get("/v1/search", query_string={"q": q, "user_token": "after"})
+            assert resp.status_code == 200, resp.get_data(as_text=True)[:300]
+        page = http.get(f"/artifacts/{next(iter(engine.artifacts))}")
+        assert page.status_code == 200, page.get_data(as_text=True)[:300]
+        body = _assert_degraded(http, engine, "matches.db")
+        print("\nreasons:", body["reasons"])
+    finally:
+        engine.close()

@@ -538,11 +538,11 @@ def test_rebuild_under_concurrent_writers(store: MatchStore) -> None:
 
 # --- opening by URL ------------------------------------------------------------------------------
 def test_open_store(tmp_path: Path) -> None:
-    default = open_store(None, tmp_path)
-    assert isinstance(default, SQLiteStore) and default.path == tmp_path / "matches.db"
+    default = open_store(None, tmp_path)  # SQLite, guarded: a full or damaged file degrades (graph/store/guard.py)
+    assert isinstance(default.authoritative(), SQLiteStore) and default.path == tmp_path / "matches.db"
     default.close()
     named = open_store(f"sqlite:///{tmp_path / 'other.db'}", tmp_path)
-    assert isinstance(named, SQLiteStore) and named.path == tmp_path / "other.db"
+    assert isinstance(named.authoritative(), SQLiteStore) and named.path == tmp_path / "other.db"
     named.close()
     remote = open_store(REDIS_URL + f"?prefix={RUN}-open", tmp_path)  # wrapped in the outage spool
     assert isinstance(remote.authoritative(), RedisStore) and remote.authoritative().prefix == f"{RUN}-open"

@@ -29,7 +29,7 @@ def store_options(settings: Settings) -> dict:
     return {"spool": settings.spool, "spool_retry_s": settings.spool_retry_s,
             "connect_timeout": settings.redis_connect_timeout, "timeout": settings.redis_timeout,
             "idempotency_window_s": settings.idempotency_window_s, "archive_dir": settings.archive_dir,
-            "shards": settings.redis_shards}
+            "shards": settings.redis_shards, "min_free_mb": settings.min_free_mb}
 
 
 def open_catalog_feed(url: str | None, settings: Settings | None = None):
@@ -47,7 +47,7 @@ def open_catalog_feed(url: str | None, settings: Settings | None = None):
 def open_store(url: str | None, data_dir: Path, *, spool: bool = True, spool_retry_s: float = 1.0,
                connect_timeout: float = 0.5, timeout: float = 0.5,
                idempotency_window_s: float = IDEMPOTENCY_WINDOW_S, archive_dir: Path | None = None,
-               shards: int | None = None) -> MatchStore:
+               shards: int | None = None, min_free_mb: float = 16.0) -> MatchStore:
     """The store a URL names: none/"" or sqlite:///path -> SQLite (default data_dir/matches.db),
     redis://, rediss://, redis+cluster:// -> Redis. Backends import lazily so SQLite needs no redis.
 
@@ -55,15 +55,15 @@ def open_store(url: str | None, data_dir: Path, *, spool: bool = True, spool_ret
     an older search is refused. `compact` archives the Redis log to `archive_dir` (default
     data_dir/log-archive); `shards` is the shard count (default 1 on one Redis, 16 on a Cluster).
     Redis is wrapped in a `SpoolingStore` (spool file data_dir/match-spool.db) so a Redis outage
-    loses no event; `spool=False` (setting MATCHGRAPH_SPOOL=0) turns that off."""
-    if not url or url in ("sqlite://", "sqlite:///"):
+    loses no event; `spool=False` (setting MATCHGRAPH_SPOOL=0) turns that off. SQLite is wrapped in a
+    `GuardedStore`: a full disk or a damaged file degrades to serving without recording (graph/store/guard.py)."""
+    if not url or url in ("sqlite://", "sqlite:///") or url.startswith("sqlite:///"):
+        from graph.store.guard import GuardedStore
         from graph.store.sqlite import SQLiteStore
 
-        return SQLiteStore(Path(data_dir) / "matches.db")
-    if url.startswith("sqlite:///"):
-        from graph.store.sqlite import SQLiteStore
-
-        return SQLiteStore(url.removeprefix("sqlite:///"))  # sqlite:////abs/path.db is absolute
+        named = url.removeprefix("sqlite:///") if url and url.startswith("sqlite:///") else ""
+        path = Path(named) if named else Path(data_dir) / "matches.db"  # sqlite:////abs/path.db is absolute
+        return GuardedStore(lambda: SQLiteStore(path), path, min_free_mb=min_free_mb)
     if url.startswith(_REDIS_SCHEMES):
         from graph.store.redis import RedisStore
 
