@@ -3,6 +3,7 @@
 `python -m api serve` sets the same through api/server.py.
 """
 
+from api.healthport import post_worker_init  # noqa: F401  (gunicorn reads hooks by name from this module)
 from api.server import ACCESS_LOG_FORMAT, LIMIT_REQUEST_LINE, install_json_errors
 
 limit_request_line = LIMIT_REQUEST_LINE

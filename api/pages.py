@@ -28,6 +28,8 @@ TYPES: tuple[str, ...] = get_args(ARTIFACT_TYPES)
 PRICINGS: tuple[str, ...] = get_args(PRICING)
 MAX_QUERY = 4000  # as the API: whole task descriptions are welcome
 RESULTS = 10
+MAX_NAME_CHARS = 200  # the longest id or name one half of a compare URL may be (as `?a=`, `?b=`)
+MAX_COMPARE_SEGMENTS = 16  # slashes in a compare URL: two ids of a few segments each, never thousands
 SHOWN_CAPABILITIES = 8  # the comparison page lists 8 capabilities, then "+N more capabilities"
 TOP_LINES = 5
 MIN_CAPABILITY_SCORE = 0.2  # weaker matched capabilities are noise on a card (static/search.js agrees)
@@ -316,15 +318,22 @@ def compare():
 
 @bp.get("/compare/<path:pair>")
 def compare_path(pair: str):
-    """`/compare/<a>/<b>`: tries every slash as the split, so ids with slashes resolve when unambiguous."""
+    """`/compare/<a>/<b>`: tries every slash as the split, so ids with slashes resolve when unambiguous.
+
+    Bounded work: a path longer than two names, or with more than MAX_COMPARE_SEGMENTS segments, names no
+    pair (404 at once), and a half longer than one name is never resolved. (Before: `/compare/` + `a/` x
+    2,000 resolved every split with typo tolerance: 30-60 s of one worker thread per request.)"""
     eng = engine()
-    parts = pair.split("/")
-    for i in range(1, len(parts)):
-        a, b = "/".join(parts[:i]), "/".join(parts[i:])
+    parts = pair.split("/", MAX_COMPARE_SEGMENTS) if len(pair) <= 2 * MAX_NAME_CHARS + 1 else []
+    if len(parts) > MAX_COMPARE_SEGMENTS:
+        parts = []
+    splits = [("/".join(parts[:i]), "/".join(parts[i:])) for i in range(1, len(parts))]
+    splits = [(a, b) for a, b in splits if len(a) <= MAX_NAME_CHARS and len(b) <= MAX_NAME_CHARS]
+    for a, b in splits:
         if a in eng.artifacts and b in eng.artifacts:
             return _compare(eng, a, b)
-    for i in range(1, len(parts)):
-        a, b = eng.resolve("/".join(parts[:i])), eng.resolve("/".join(parts[i:]))
+    for a, b in splits:
+        a, b = eng.resolve(a), eng.resolve(b)
         if a and b:
             return _compare(eng, a, b)
     raise PageError(404, "Comparison not found", f"{pair[:400]!r} does not name two artifacts of the catalog.")

@@ -9,6 +9,8 @@ import gunicorn.util
 from flask import Flask
 from gunicorn.app.base import BaseApplication
 
+from api.healthport import post_worker_init
+
 # gunicorn's own request-line limit is 4094 bytes; 8190 (its maximum) leaves room for long pasted queries
 LIMIT_REQUEST_LINE = 8190
 _CODES = {400: "bad_request", 403: "forbidden", 414: "too_long", 417: "expectation_failed",
@@ -60,9 +62,10 @@ ACCESS_LOG_FORMAT = '%(t)s "%(m)s %(U)s" %(s)s %(B)s %(M)sms'
 def run(factory: Callable[[], Flask], host: str = "127.0.0.1", port: int = 8000, threads: int = 16,
         access_log: bool = False) -> None:
     """One worker with threads: the engine loads once and SQLite sees a single writer process. No access
-    log unless `access_log` (MATCHGRAPH_ACCESS_LOG=1), and then one without anything personal."""
+    log unless `access_log` (MATCHGRAPH_ACCESS_LOG=1), and then one without anything personal. With
+    MATCHGRAPH_HEALTH_BIND the worker also answers health checks on a port of its own (api/healthport.py)."""
     options = {"bind": f"{host}:{port}", "workers": 1, "worker_class": "gthread", "threads": threads,
-               "timeout": 120, "limit_request_line": LIMIT_REQUEST_LINE}
+               "timeout": 120, "limit_request_line": LIMIT_REQUEST_LINE, "post_worker_init": post_worker_init}
     if access_log:
         options.update(accesslog="-", access_log_format=ACCESS_LOG_FORMAT)
     _Server(factory, options).run()

@@ -329,6 +329,10 @@ class Settings:
     body_timeout_s: float = setting("MATCHGRAPH_BODY_TIMEOUT_S", 10.0,
                                     "seconds a client has to send a whole request body (408 after), so slow "
                                     "clients cannot hold server threads", kind="float", minimum=0.1)
+    health_bind: str = setting("MATCHGRAPH_HEALTH_BIND", "",
+                               "`host:port` where every worker also answers `/healthz` and `/readyz` from a "
+                               "thread of its own, so requests holding every request thread cannot make the "
+                               "host look dead (api/healthport.py)", kind="str", shown="unset")
     log_level: str = setting("MATCHGRAPH_LOG_LEVEL", "INFO", "log level of the server", kind="str",
                              choices=("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"))
     prometheus_multiproc_dir: Path | None = setting(

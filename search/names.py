@@ -322,9 +322,11 @@ class NameIndex:
     def resolve(self, text: str) -> str | None:
         """The artifact a user means by an id or a name: the id itself, else the single best exact
         (compact) name or id match, else the only suggestion within one typo. None when unknown or
-        ambiguous."""
+        ambiguous. Text longer than MAX_NAME_QUERY names nothing (no typo search over it: bounded work)."""
         if text in self.names:
             return text
+        if len(text) > MAX_NAME_QUERY:
+            return None
         lowered = text.strip().lower()
         if lowered in self.names:
             return lowered

@@ -304,3 +304,102 @@ def test_a_damaged_matches_db_serves_searches_and_says_so(embedder, tmp_path: Pa
         print("\nreasons:", body["reasons"])
     finally:
         engine.close()
+
+
+# =====================================================================================================
+# Bounded work per request; health that a busy worker cannot starve
+# =====================================================================================================
+HOSTILE_COMPARE = "/compare/" + "a/" * 2000
+
+
+def test_compare_path_resolves_a_bounded_number_of_splits(embedder, tmp_path: Path) -> None:
+    """`/compare/` + `a/` x 2,000 answers 404 after a bounded number of name resolutions (at most two per
+    split of a capped number of segments), and a real pair with a slash in an id still resolves.
+    Before: every one of the 2,000 splits resolved both halves with typo tolerance (4,000 calls)."""
+    from conftest import small_engine
+
+    engine = small_engine(embedder, tmp_path)
+    http = _app(engine).test_client()
+    calls = []
+    real = engine.names.resolve
+
+    def counted(text: str):
+        calls.append(len(text))
+        return real(text)
+
+    engine.names.resolve = counted  # the real resolver, counted
+    try:
+        resp = http.get(HOSTILE_COMPARE)
+        assert resp.status_code == 404
+        print(f"\nresolver calls for {HOSTILE_COMPARE.count('/') - 2} segments: {len(calls)}")
+        assert len(calls) <= 32 and all(n <= 200 for n in calls), (len(calls), max(calls, default=0))
+        a, b = sorted(i for i in engine.artifacts if "/" in i)[:2]
+        assert http.get(f"/compare/{a}/{b}").status_code == 200
+    finally:
+        engine.close()
+
+
+def _port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_healthz_answers_while_four_hostile_requests_are_in_flight(embedder, tmp_path: Path) -> None:
+    """A 1-worker, 4-thread gunicorn: four `/compare/` requests with 2,000 segments at once, and /healthz
+    (on the main port and on the health port) answers meanwhile. The bound is generous (20 s) on purpose:
+    before, each such request held a thread for 30-60 s and /healthz waited behind all four."""
+    import os
+    import subprocess
+    import sys
+
+    import requests
+    from conftest import small_engine
+
+    small_engine(embedder, tmp_path).close()
+    port, health = _port(), _port()
+    root = Path(__file__).resolve().parents[1]
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("MATCHGRAPH_", "PROMETHEUS_"))}
+    env.update(MATCHGRAPH_DATA_DIR=str(tmp_path / "var"), MATCHGRAPH_LOG_LEVEL="WARNING", PYTHONPATH=str(root),
+               MATCHGRAPH_HEALTH_BIND=f"127.0.0.1:{health}", MATCHGRAPH_BOOTSTRAP="0")
+    log = open(tmp_path / "gunicorn.log", "w")
+    proc = subprocess.Popen([sys.executable, "-m", "gunicorn", "--workers", "1", "--threads", "4",
+                             "--worker-class", "gthread", "--bind", f"127.0.0.1:{port}", "--timeout", "120",
+                             "api.app:create_app()"], cwd=root, env=env, stdout=log, stderr=subprocess.STDOUT,
+                            start_new_session=True)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 180
+        while True:
+            assert proc.poll() is None, (tmp_path / "gunicorn.log").read_text()[-2000:]
+            try:
+                if requests.get(base + "/readyz", timeout=5).status_code == 200:
+                    break
+            except requests.RequestException:
+                pass
+            assert time.monotonic() < deadline, "server not ready"
+            time.sleep(0.3)
+        results: list = []
+        hostile = [threading.Thread(target=lambda: results.append(
+            requests.get(base + HOSTILE_COMPARE, timeout=120).status_code), daemon=True) for _ in range(4)]
+        for t in hostile:
+            t.start()
+        time.sleep(0.2)  # all four are in the worker's threads now
+        assert requests.get(base + "/healthz", timeout=20).status_code == 200
+        side = requests.get(f"http://127.0.0.1:{health}/healthz", timeout=20)
+        assert side.status_code == 200 and side.json() == {"status": "ok"}
+        assert requests.get(f"http://127.0.0.1:{health}/readyz", timeout=20).status_code == 200
+        assert requests.get(f"http://127.0.0.1:{health}/v1/search?q=x", timeout=20).status_code == 404
+        for t in hostile:
+            t.join(120)
+        assert results == [404] * 4
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(30)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait(10)
+        log.close()
