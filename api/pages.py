@@ -17,7 +17,7 @@ from api import apidocs, charts, metrics, navigation
 from api.errors import ApiError, error_response
 from api.models import ARTIFACT_TYPES, PRICING
 from api.serialize import alternatives_response, artifact_response, search_response
-from api.state import engine, user_of
+from api.state import engine, settings, user_of
 from search.engine import Engine
 from search.errors import NotRecorded, NotServed, NotYours, StoreUnavailable, UnknownSearch
 
@@ -82,7 +82,16 @@ def _not_found(exc):
 
 @bp.context_processor
 def _chart_helpers() -> dict:
-    return {"charts": charts, "api_features": api_features()}
+    return {"charts": charts, "api_features": api_features(), "public_url": public_url}
+
+
+def public_url(endpoint: str, **values: object) -> str:
+    """An address other sites may hold (embed snippets, the widget's links): `MATCHGRAPH_PUBLIC_URL` + the
+    path, or the bare path while it is unset. Never built from the request's Host header: a forged Host
+    would otherwise be written into the snippet (and into any cache that keeps the page)."""
+    path = url_for(endpoint, **values)
+    base = settings().public_url.rstrip("/")
+    return base + path if base else path
 
 
 def api_features() -> list[str]:
@@ -279,8 +288,8 @@ def artifact(artifact_id: str):
                                 title=f"Times Matched per day: {data['name']}",
                                 desc=f"{data['times_matched']} matches in total, over {len(days)} days.",
                                 unit=" matches") if points else None
-    embed_src = url_for("static", filename="widget.js", _external=True)
-    widget_src = url_for("pages.widget_similar", artifact_id=artifact_id, _external=True)
+    embed_src = public_url("static", filename="widget.js")
+    widget_src = public_url("pages.widget_similar", artifact_id=artifact_id)
     return render_template("artifact.html", a=data, alternatives=alternatives, chart=chart,
                            timeline=[(d, by_day.get(d, 0)) for d in days], embed_src=embed_src,
                            widget_src=widget_src, components=_components(data["scores"]), types=TYPES)

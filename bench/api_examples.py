@@ -95,6 +95,8 @@ class Recorder:
 
 
 def record(client, engine) -> str:
+    from api.models import MAX_QUERY_CHARS
+
     r = Recorder(client)
     r.text(f"""
 # matchgraph HTTP API
@@ -113,7 +115,8 @@ Conventions:
   whose body is not `application/json`, 422 a value out of range, of the wrong type or an unknown field
   (`field` names it, e.g. `k`, `upsert[1].url`), 429 rate limit (with `Retry-After`), 503 while the
   engine loads, or (with `Retry-After`) while the match store is unreachable. Bad input never gives a 500.
-- Limits: `q` 1..512 characters, `k` 1..100, `offset` 0..1000, feedback batches 1..500 events, bodies 1 MB.
+- Limits: `q` 1..{MAX_QUERY_CHARS:,} characters (a whole pasted task description), `k` 1..100, `offset` 0..1000,
+  feedback batches 1..500 events, bodies 1 MB.
 - Read endpoints send `ETag` and `Cache-Control: public, max-age=15` and answer `If-None-Match` with 304;
   `/v1/search` is `no-store` (it records what it served).
 - CORS: `/v1/*` allows the origins in `MATCHGRAPH_CORS_ORIGINS` (comma-separated, default `*`).

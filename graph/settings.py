@@ -40,6 +40,16 @@ from graph.redisurl import REDIS_SCHEMES  # noqa: F401  (re-exported: settings n
 SOURCES = ("default", "environment", "flag")
 
 
+_USERINFO_PASSWORD = re.compile(r"(://[^:/@?#\s]*:)[^/?#\s]*@")  # to the last @ of the authority
+_QUERY_SECRET = re.compile(r"(?i)([?&;][^=&#;\s]*(?:pass|secret|token|auth)[^=&#;\s]*=)[^&#;\s]*")
+
+
+def mask_url_secrets(text: str) -> str:
+    """`text` with every password a URL in it carries masked: `user:pass@`, `:pass@` (a password holding `@`
+    included), and query options such as `?password=`, `&sentinel_password=`, `auth_token=`."""
+    return _QUERY_SECRET.sub(r"\1********", _USERINFO_PASSWORD.sub(r"\1********@", text))
+
+
 class SettingsError(ValueError):
     """A setting has a bad value; the message starts with the variable (or flag) that holds it."""
 
@@ -95,7 +105,7 @@ class Setting:
         if isinstance(value, tuple):
             return list(value)
         if isinstance(value, str):
-            return re.sub(r"(://[^:/@]*:)[^@/]*@", r"\1********@", value)
+            return mask_url_secrets(value)
         return value
 
     def default_text(self) -> str:
@@ -322,6 +332,10 @@ class Settings:
     access_log: bool = setting("MATCHGRAPH_ACCESS_LOG", False,
                                "`1`: `serve` logs each request's time, method, path (no query), status, size "
                                "and duration to stdout; never an address, User-Agent or token", kind="bool")
+    public_url: str = setting("MATCHGRAPH_PUBLIC_URL", "",
+                              "the site's public address (`https://example.org`): absolute URLs in embed snippets "
+                              "and widget links start with it, never with the request's Host header; unset, "
+                              "they are paths on the serving host", kind="str", shown="unset")
     cors_origins: str = setting("MATCHGRAPH_CORS_ORIGINS", "*", "origins allowed on `/v1/*` (comma-separated)",
                                 kind="str")
     max_body: int = setting("MATCHGRAPH_MAX_BODY", 1024 * 1024, "request body limit in bytes (413 above)",

@@ -134,17 +134,30 @@ class SQLiteFile:
             yield self.connection()
 
     @contextmanager
-    def write(self) -> Iterator[sqlite3.Connection]:
-        """One write transaction: BEGIN IMMEDIATE, COMMIT, or ROLLBACK on any exception."""
+    def write(self, durable: bool = False) -> Iterator[sqlite3.Connection]:
+        """One write transaction: BEGIN IMMEDIATE, COMMIT, or ROLLBACK on any exception. `durable`: this
+        commit is fsync'd (synchronous=FULL for it alone), so it, and every commit before it, survives a
+        power loss even on a file that runs NORMAL."""
         with self.use() as c:
-            c.execute("BEGIN IMMEDIATE")
-            try:
-                yield c
-            except BaseException:
-                if c.in_transaction:  # SQLITE_FULL and I/O errors have rolled it back already
-                    c.execute("ROLLBACK")
-                raise
-            c.execute("COMMIT")
+            if durable and self.synchronous != "FULL":
+                c.execute("PRAGMA synchronous = FULL")
+                try:
+                    yield from self._transaction(c)
+                finally:
+                    c.execute(f"PRAGMA synchronous = {self.synchronous}")
+            else:
+                yield from self._transaction(c)
+
+    @staticmethod
+    def _transaction(c: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
+        c.execute("BEGIN IMMEDIATE")
+        try:
+            yield c
+        except BaseException:
+            if c.in_transaction:  # SQLITE_FULL and I/O errors have rolled it back already
+                c.execute("ROLLBACK")
+            raise
+        c.execute("COMMIT")
 
     @contextmanager
     def read(self) -> Iterator[sqlite3.Connection]:

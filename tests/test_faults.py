@@ -403,3 +403,64 @@ def test_healthz_answers_while_four_hostile_requests_are_in_flight(embedder, tmp
             os.killpg(proc.pid, signal.SIGKILL)
             proc.wait(10)
         log.close()
+
+
+# =====================================================================================================
+# The small ones: secrets in `config`, the Host header, documented limits
+# =====================================================================================================
+def test_config_masks_passwords_in_every_url_form(tmp_path: Path) -> None:
+    """`python -m api config` (text and --json) never prints a Redis password, whether it is given as
+    `user:pass@`, `:pass@`, a password holding `@`, or a query option (`?password=`, `&sentinel_password=`).
+    Before: the `?password=` form was printed in clear."""
+    import os
+    import subprocess
+    import sys
+
+    root = Path(__file__).resolve().parents[1]
+    forms = {"redis://u:pw-one@127.0.0.1:1/0": "pw-one", "redis://:pw-two@127.0.0.1:1/0": "pw-two",
+             "rediss://u:pw@three@127.0.0.1:1/0": "three", "redis://127.0.0.1:1/0?password=pw-four": "pw-four",
+             "redis://127.0.0.1:1/0?socket_timeout=1&sentinel_password=pw-five": "pw-five"}
+    for url, secret in forms.items():
+        env = {k: v for k, v in os.environ.items() if not k.startswith("MATCHGRAPH_")}
+        env.update(MATCHGRAPH_STORE=url, MATCHGRAPH_RATELIMIT_STORAGE=url, MATCHGRAPH_DATA_DIR=str(tmp_path))
+        for extra in ([], ["--json"]):
+            out = subprocess.run([sys.executable, "-m", "api", "config", *extra], cwd=root, env=env,
+                                 capture_output=True, text=True, timeout=120)
+            assert out.returncode == 0, out.stderr[-1000:]
+            assert "MATCHGRAPH_STORE" in out.stdout or "store_url" in out.stdout
+            assert secret not in out.stdout + out.stderr, (url, extra)
+            assert "********" in out.stdout
+
+
+def test_embed_snippets_never_carry_the_host_header(embedder, tmp_path: Path) -> None:
+    """A request with a forged Host gets an artifact page whose embed snippet and widget links name the
+    configured public URL (MATCHGRAPH_PUBLIC_URL), or a bare path when it is unset; never the forged host.
+    Before: `http://evil.example/static/widget.js` was written into the snippet."""
+    from conftest import small_engine
+
+    engine = small_engine(embedder, tmp_path)
+    app = _app(engine)
+    http = app.test_client()
+    artifact_id = next(iter(engine.artifacts))
+    try:
+        for path in (f"/artifacts/{artifact_id}", f"/widget/similar/{artifact_id}"):
+            page = http.get(path, headers={"Host": "evil.example"})
+            assert page.status_code == 200
+            assert "evil.example" not in page.get_data(as_text=True), path
+        settings = app.extensions["matchgraph.settings"]
+        app.extensions["matchgraph.settings"] = settings.replace(public_url="https://match.example.org/")
+        page = http.get(f"/artifacts/{artifact_id}", headers={"Host": "evil.example"}).get_data(as_text=True)
+        assert "evil.example" not in page
+        assert 'src="https://match.example.org/static/widget.js"' in page.replace("&#34;", '"') \
+            or "https://match.example.org/static/widget.js" in page
+    finally:
+        engine.close()
+
+
+def test_documented_query_limit_is_the_enforced_one() -> None:
+    """docs/api.md states the `q` limit the API enforces (before: the docs said 1..512, the code 4,000)."""
+    from api.models import MAX_QUERY_CHARS, SearchQuery
+
+    docs = (Path(__file__).resolve().parents[1] / "docs" / "api.md").read_text()
+    assert f"`q` 1..{MAX_QUERY_CHARS:,} characters" in docs
+    assert SearchQuery.model_fields["q"].metadata[-1].max_length == MAX_QUERY_CHARS
