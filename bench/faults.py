@@ -55,7 +55,8 @@ def engine_on(data_dir: Path, source: Path, store=None):
     seed = source.parent / "seed"
     if not (seed / "CURRENT").exists():
         Engine(Config.from_env(data_dir=seed, store_url="")).ingest([source])
-    copy_data_dir(seed, data_dir)
+    if not (data_dir / "CURRENT").exists():
+        copy_data_dir(seed, data_dir)
     if (seed / "models").is_dir() and not (data_dir / "models").exists():  # the ONNX export, made once
         shutil.copytree(seed / "models", data_dir / "models")
     return Engine(Config.from_env(data_dir=data_dir, store_url=""), store=store)
@@ -75,6 +76,8 @@ def outage(work: Path, source: Path, clients: int, phase_s: float) -> dict:
     from graph.store.redis import RedisStore
     from graph.store.spool import SpoolingStore
 
+    for old in ("redis", "outage"):  # a fresh Redis and spool: claims of an earlier run would still be live
+        shutil.rmtree(work / old, ignore_errors=True)
     redis = OwnRedis(work / "redis")
     redis.start()
     primary = RedisStore(f"redis://127.0.0.1:{redis.port}/0?prefix=faults", **redis_client_options())
@@ -151,7 +154,7 @@ def _log_events(store, artifact_ids: list[str], n: int) -> None:
     batch = []
     t0 = time.time() - 86_400
     for i in range(n):
-        q = rng.randrange(2000)
+        q = rng.randrange(300)
         served = tuple(Served(a, r, 1.0 / r) for r, a in enumerate(rng.sample(artifact_ids, 10), 1))
         batch.append(SearchEvent(uuid.uuid4().hex, f"intent-{q}", f"logged query {q}", t0 + i, served,
                                  user=f"u{rng.randrange(20_000)}"))
@@ -200,10 +203,13 @@ def rebuild(work: Path, source: Path, clients: int, events: int, baseline_s: flo
     data_dir = work / "rebuild"
     eng = engine_on(data_dir, source)
     start = time.perf_counter()
-    _log_events(eng.store, list(eng.artifacts), events)
+    if eng.store.last_seq() < events:  # a work dir kept from an earlier run (--work) keeps its log
+        _log_events(eng.store, list(eng.artifacts), events - eng.store.last_seq())
     logged_s = time.perf_counter() - start
     http = app_on(eng).test_client()
     qs = queries(200)
+    for q in qs[:20]:  # warm: the first search learns the logged intents (embeds them), not what is measured
+        http.get("/v1/search", query_string={"q": q})
     end = time.monotonic() + baseline_s
     quiet, quiet_codes = _timed_searches(http, qs, clients, lambda: time.monotonic() > end)
     proc = subprocess.Popen([sys.executable, "-c", REBUILD, str(data_dir)], cwd=ROOT,
@@ -228,6 +234,7 @@ def rebuild(work: Path, source: Path, clients: int, events: int, baseline_s: flo
 
 # --- full disk --------------------------------------------------------------------------------------
 def disk(work: Path, source: Path, searches: int) -> dict:
+    shutil.rmtree(work / "disk", ignore_errors=True)
     eng = engine_on(work / "disk", source)
     app = app_on(eng)
     http = app.test_client()
