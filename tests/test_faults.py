@@ -322,13 +322,13 @@ def test_compare_path_resolves_a_bounded_number_of_splits(embedder, tmp_path: Pa
     engine = small_engine(embedder, tmp_path)
     http = _app(engine).test_client()
     calls = []
-    real = engine.names.resolve
+    real = engine.resolve
 
     def counted(text: str):
         calls.append(len(text))
         return real(text)
 
-    engine.names.resolve = counted  # the real resolver, counted
+    engine.resolve = counted  # the real resolver (what the compare route calls), counted
     try:
         resp = http.get(HOSTILE_COMPARE)
         assert resp.status_code == 404

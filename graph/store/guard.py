@@ -198,8 +198,8 @@ class GuardedStore(MatchStore):
     def last_seq(self) -> int:
         return self._read(lambda s: s.last_seq())
 
-    def rebuild(self) -> None:
-        self._write(lambda s: s.rebuild())
+    def rebuild(self, aliases: Mapping[str, str] | None = None) -> None:
+        self._write(lambda s: s.rebuild(aliases))
 
     def clear(self) -> None:
         self._write(lambda s: s.clear())
