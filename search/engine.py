@@ -20,7 +20,7 @@ from graph.scores import ScoreBook, Scores
 from graph.settings import Settings
 from graph.store import open_catalog_feed, open_store, store_options
 from graph.store.base import MatchStore, QueryStat
-from search import catalogview, generation, identity
+from search import catalogview, generation, identity, servedgen
 from search.catalogstate import CatalogState, IngestReport, RefusedBootstrap
 from search.catalogview import CatalogView
 from search.embedder import Embedder
@@ -130,6 +130,8 @@ class Engine:
     apply = via("catalog", "apply")  # upserts and deletes: memory and disk move together or not at all
     delete = via("catalog", "delete")
     follow = via("catalog", "follow")  # apply what other hosts published to the shared catalog feed
+    degraded_reasons = via("catalog", "degraded_reasons")  # a fallback generation, a feed that lost us (/readyz)
+    generations = servedgen  # `python -m api generations`: verify, accept a fallback (no model loaded)
     join = via("catalog", "join")  # a new host: take the shared catalog and commit it locally
     publish_snapshot = via("catalog", "publish_snapshot")
     bootstrap = via("catalog", "bootstrap")  # the bundled catalog into an empty data dir, never over a damaged one
