@@ -105,18 +105,18 @@ def cmd_rebuild(args: argparse.Namespace) -> int:
 def cmd_generations(args: argparse.Namespace) -> int:
     """List the generations with their verification; exit 1 when a server would fall back. With
     --accept-fallback, make the generation served the committed one (newer ones are set aside)."""
-    from search.engine import Engine
+    from search.engine import servedgen  # verification without loading a model
 
     data_dir = load_settings(args).data_dir
     if args.accept_fallback:
         try:
-            served, aside = Engine.generations.accept_fallback(Path(data_dir))
+            served, aside = servedgen.accept_fallback(Path(data_dir))
         except ValueError as exc:
             print(f"error: {exc}", file=sys.stderr)
             return 2
         print(f"{served} is now the committed generation of {data_dir}; set aside: {', '.join(aside) or 'nothing'}")
         return 0
-    choice, lines = Engine.generations.describe(Path(data_dir))
+    choice, lines = servedgen.describe(Path(data_dir))
     print("\n".join(lines) or f"{data_dir} holds no generation")
     for problem in choice.problems:
         print(f"problem: {problem}")

@@ -32,7 +32,7 @@ from search.pipeline import FACET_FIELDS, Hit, Options, QueryPipeline, SearchRes
 from search.vectorcache import VectorCache
 
 __all__ = ["CATALOG_FILE", "FACET_FIELDS", "POPULAR_CHARS", "TOKEN_PATTERN", "Engine", "Hit", "IngestReport",
-           "QueryStat", "RefusedBootstrap", "SearchResult", "Shown"]
+           "QueryStat", "RefusedBootstrap", "SearchResult", "Shown", "servedgen"]  # servedgen: the CLI's generations
 # the layout of a generation belongs to search/generation.py; these names stay importable from here
 CATALOG_FILE, GRAPH_FILE, MANIFEST_FILE = generation.CATALOG_FILE, generation.GRAPH_FILE, generation.MANIFEST_FILE
 TOKEN_PATTERN = identity.TOKEN_PATTERN  # the shape of a `user_token`, for request models
@@ -131,7 +131,6 @@ class Engine:
     delete = via("catalog", "delete")
     follow = via("catalog", "follow")  # apply what other hosts published to the shared catalog feed
     degraded_reasons = via("catalog", "degraded_reasons")  # a fallback generation, a feed that lost us (/readyz)
-    generations = servedgen  # `python -m api generations`: verify, accept a fallback (no model loaded)
     join = via("catalog", "join")  # a new host: take the shared catalog and commit it locally
     publish_snapshot = via("catalog", "publish_snapshot")
     bootstrap = via("catalog", "bootstrap")  # the bundled catalog into an empty data dir, never over a damaged one
