@@ -102,6 +102,30 @@ def cmd_rebuild(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_generations(args: argparse.Namespace) -> int:
+    """List the generations with their verification; exit 1 when a server would fall back. With
+    --accept-fallback, make the generation served the committed one (newer ones are set aside)."""
+    from search.engine import servedgen  # verification without loading a model
+
+    data_dir = load_settings(args).data_dir
+    if args.accept_fallback:
+        try:
+            served, aside = servedgen.accept_fallback(Path(data_dir))
+        except ValueError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 2
+        print(f"{served} is now the committed generation of {data_dir}; set aside: {', '.join(aside) or 'nothing'}")
+        return 0
+    choice, lines = servedgen.describe(Path(data_dir))
+    print("\n".join(lines) or f"{data_dir} holds no generation")
+    for problem in choice.problems:
+        print(f"problem: {problem}")
+    if choice.fallback:
+        print(f"a server serves {choice.folder.name if choice.folder else 'nothing'} and refuses catalog writes: "
+              "repair the generation, or run `python -m api generations --accept-fallback`")
+    return 1 if choice.fallback else 0
+
+
 README_START, README_END = "<!-- settings:start -->", "<!-- settings:end -->"
 README = Path(__file__).resolve().parent.parent / "README.md"
 
@@ -194,6 +218,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = with_data_dir(sub.add_parser("rebuild", help="rebuild derived match state from the event log"))
     p.set_defaults(func=cmd_rebuild)
+
+    p = with_data_dir(sub.add_parser("generations", help="verify the catalog generations; accept a fallback"))
+    p.add_argument("--accept-fallback", action="store_true",
+                   help="make the newest generation that verifies the committed one (newer ones set aside)")
+    p.set_defaults(func=cmd_generations)
     return parser
 
 

@@ -8,7 +8,7 @@ import os
 from flask import Flask, jsonify, request
 from werkzeug.exceptions import HTTPException
 
-from search.errors import StoreUnavailable
+from search.errors import StoreUnavailable, UnknownArtifact, WritesRefused
 
 CODES = {400: "bad_request", 401: "unauthorized", 403: "forbidden", 404: "not_found", 405: "method_not_allowed",
          413: "too_large", 415: "unsupported_media_type", 422: "invalid", 429: "rate_limited",
@@ -82,6 +82,16 @@ def register(app: Flask) -> None:
                                     code="degraded")
         resp.headers["Retry-After"] = "30"
         return resp, code
+
+    @app.errorhandler(WritesRefused)
+    def _writes_refused(exc: WritesRefused):
+        resp, code = error_response(503, f"catalog writes are refused: {exc.message}", None, code="writes_refused")
+        resp.headers["Retry-After"] = str(exc.retry_after)
+        return resp, code
+
+    @app.errorhandler(UnknownArtifact)
+    def _unknown_artifact(exc: UnknownArtifact):
+        return error_response(404, f"id: no artifact {exc.artifact_id[:200]!r}", "id")
 
     @app.errorhandler(UnicodeDecodeError)
     def _bad_bytes(exc: UnicodeDecodeError):

@@ -21,11 +21,12 @@ def healthz():
 
 @bp.get("/readyz")
 def readyz():
-    """Model, index and store ready: 503 until then, so load balancers wait. 503 only when this host cannot
-    serve searches; when it serves but cannot record (full disk, damaged matches.db) 200 with
-    `"status": "degraded"` and the `reasons`."""
+    """200 while this host serves searches: `"status": "ok"`, or `"degraded"` with the `reasons` (a fallback
+    generation, a catalog feed that lost its history, lost match history); 503 `"not_ready"` until the model,
+    a catalog and the store are there, so load balancers wait."""
     holder = current_app.extensions["matchgraph"]
     checks: dict = {"engine": holder.ready.is_set(), "pid": os.getpid()}  # pid: which worker answered
+    reasons: list[str] = []
     if holder.error:
         checks["error"] = holder.error
     if holder.ready.is_set() and holder.engine is not None:
@@ -38,13 +39,11 @@ def readyz():
                        "capabilities": len(eng.capabilities), "index": eng.index_kind,
                        "generation": eng.generation, "catalog_version": eng.catalog_version})
         checks.update(eng.store_health())  # a dead store makes the instance not ready, not crash
+        reasons += checks.pop("degraded", []) + eng.catalog_degraded()  # the store's, then the catalog's
     # no catalog (empty data dir with MATCHGRAPH_BOOTSTRAP=0): every search would come back empty
     ok = checks["engine"] and checks.get("store", False) and bool(checks.get("generation"))
-    reasons = checks.pop("degraded", [])
-    body: dict = {"status": ("degraded" if reasons else "ready") if ok else "not_ready", "checks": checks}
-    if reasons:
-        body["reasons"] = reasons
-    return jsonify(body), 200 if ok else 503
+    status = ("degraded" if reasons else "ok") if ok else "not_ready"
+    return jsonify({"status": status, "reasons": reasons, "checks": checks}), 200 if ok else 503
 
 
 @bp.get("/metrics")

@@ -23,6 +23,8 @@ from typing import BinaryIO
 
 log = logging.getLogger(__name__)
 POINTER = "CURRENT"
+HIGH_WATER = "COMMITTED"  # the newest generation ever committed here, written after CURRENT: a rollback shows
+SET_ASIDE = ".set-aside"  # suffix of a generation an operator gave up (`python -m api generations --accept-fallback`)
 KEEP = 2
 
 
@@ -117,6 +119,45 @@ def current(data_dir: Path) -> Path | None:
     return fallback
 
 
+def number(name: str | None) -> int:
+    """The number of a generation folder name (`gen-000012` -> 12); 0 for None or anything else."""
+    return int(name[4:]) if name and name.startswith("gen-") and name[4:].isdigit() else 0
+
+
+def pointers(data_dir: Path) -> tuple[str | None, str | None]:
+    """(what CURRENT names, what the high-water mark COMMITTED names); None where a file is missing or empty."""
+    out = []
+    for name in (POINTER, HIGH_WATER):
+        try:
+            out.append((data_dir / name).read_text().strip() or None)
+        except FileNotFoundError:
+            out.append(None)
+    return out[0], out[1]
+
+
+def folders_up_to(data_dir: Path, newest: int) -> list[Path]:
+    """Every generation folder numbered <= `newest`, complete or not, newest first."""
+    found = [p for p in data_dir.glob("gen-*") if p.is_dir() and number(p.name) and number(p.name) <= newest]
+    return sorted(found, key=lambda p: number(p.name), reverse=True)
+
+
+def accept(data_dir: Path, served: str) -> list[str]:
+    """Make `served` the committed generation: CURRENT and COMMITTED name it, and every generation folder
+    numbered above it is renamed `<name>.set-aside` (kept for inspection, never served or counted again).
+    Call under `writer_lock`. Returns the names set aside."""
+    aside = []
+    for folder in sorted(data_dir.glob("gen-*")):
+        if folder.is_dir() and number(folder.name) > number(served):
+            target = folder.with_name(folder.name + SET_ASIDE)
+            shutil.rmtree(target, ignore_errors=True)
+            os.rename(folder, target)
+            aside.append(folder.name)
+    write_atomic(data_dir / POINTER, served.encode())
+    write_atomic(data_dir / HIGH_WATER, served.encode())
+    fsync_dir(data_dir)
+    return aside
+
+
 def holds_catalog_state(data_dir: Path) -> bool:
     """True when the data dir has a CURRENT pointer or any generation folder: never bootstrap into it."""
     return (data_dir / POINTER).exists() or any(p.is_dir() for p in data_dir.glob("gen-*"))
@@ -142,6 +183,7 @@ def commit(data_dir: Path, write: Callable[[Path], None], served: str = "") -> P
         fsync_dir(staging)
         os.rename(staging, final)
         write_atomic(data_dir / POINTER, final.name.encode())
+        write_atomic(data_dir / HIGH_WATER, final.name.encode())
         fsync_dir(data_dir)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)

@@ -20,10 +20,12 @@ from graph.forksafe import reset_after_fork
 from graph.loader import load_artifacts
 from graph.settings import Settings
 from graph.store.catalogfeed import SNAPSHOT_EVERY, FeedBehind
-from search import catalogview, generation
+from search import catalogview, feedsync, generation
 from search import snapshot as snapshots
 from search.catalogview import CatalogView
 from search.embedder import Embedder
+from search.errors import UnknownArtifact
+from search.servedgen import GenerationGuard
 
 log = logging.getLogger(__name__)
 
@@ -59,8 +61,14 @@ class CatalogState:
         reset_after_fork(self, "lock")
         self.view: CatalogView = catalogview.empty(embedder.dim, config.ann_threshold)
         self._lease: BinaryIO | None = None
-        self._broken: set[str] = set()  # generations that failed to load (never retried by this process)
-        self._serving_instead_of = ""  # the committed generation we fell back from, if any
+        self.guard = GenerationGuard(data_dir)  # which generation is served; may writes build on it?
+        self.feed_problem = ""  # why the feed does not hold this host's catalog right now ("" when it does)
+
+    def degraded_reasons(self) -> list[str]:
+        """Why the catalog is served but writes are refused, one short sentence each (empty: all is well): a
+        generation that failed verification (search/servedgen.py), a feed that does not hold this host's
+        catalog (search/feedsync.py)."""
+        return [r for r in (self.guard.problem, self.feed_problem) if r]
 
     def configure(self, config: Settings) -> None:
         self.config = config
@@ -78,51 +86,23 @@ class CatalogState:
     def reload(self, force: bool = False) -> bool:
         """Load the committed generation if it differs from the one in memory; True when it did.
 
-        A generation that does not load (a damaged catalog, say) is remembered as broken and the newest
-        older complete one is loaded instead, with an ERROR in the log; when none loads, the generation in
-        memory keeps serving and the error is raised (reported by /readyz)."""
+        Only a generation that verifies is loaded (search/servedgen.py): when the committed one does not (a
+        damaged catalog, a missing or garbage manifest, a rolled-back CURRENT), the newest older one that
+        does is served, with an ERROR in the log and the reason on /readyz, and writes are refused."""
         folder = generation.current(self.data_dir)
-        name = folder.name if folder else ""
-        if not force and (name == self.view.generation
-                          or (name in self._broken and self._serving_instead_of == name)):
+        key = folder.name if folder else ""
+        if not force and self.guard.settled(key):
             return False
         with self.lock:
-            if not force and name == self.view.generation:
+            if not force and self.guard.settled(key):
                 return False
-            return self._reload_locked(folder, name, force)
+            return self.guard.choose(key, self._load_or_empty, "" if force else self.view.generation)
 
-    def _reload_locked(self, folder: Path | None, name: str, force: bool) -> bool:
-        candidates = [folder] if folder is not None else []
-        candidates += [g for g in generation.generations_newest_first(self.data_dir)
-                       if folder is not None and int(g.name[4:]) < int(name[4:])]
-        first_error: Exception | None = None
-        for candidate in candidates:
-            if candidate.name in self._broken:
-                continue
-            if candidate.name == self.view.generation and not force:  # the fallback is what we already serve
-                self._serving_instead_of = name
-                return False
-            try:
-                self._load(candidate)
-            except Exception as exc:
-                log.exception("could not load generation %s", candidate.name)
-                self._broken.add(candidate.name)
-                first_error = first_error or exc
-                continue
-            if candidate is not folder:
-                log.error("generation %s does not load: serving the previous complete generation %s "
-                          "(re-ingest or fix %s)", name, candidate.name, self.data_dir / name)
-            self._serving_instead_of = name if candidate is not folder else ""
-            return True
+    def _load_or_empty(self, folder: Path | None) -> None:
         if folder is None:
             self._swap(catalogview.empty(self.embedder.dim, self.config.ann_threshold))
-            return True
-        self._serving_instead_of = name
-        log.error("no generation of %s loads: keeping the one in memory (%s)", self.data_dir,
-                  self.view.generation or "empty")
-        if first_error is not None:
-            raise first_error
-        return False
+        else:
+            self._load(folder)
 
     def _load(self, folder: Path) -> None:
         """Build the view of `folder` beside the live one (leased while it loads), then swap it in."""
@@ -168,13 +148,13 @@ class CatalogState:
                                                      if c.id not in caps)), progress=progress)
         with self.lock, generation.writer_lock(self.data_dir):
             served = self._writable()
-            self.follow()
+            self.follow(writer_locked=True)
             missing = [d for d in deletes if d not in self.view.artifacts and d not in {u.id for u in upserts}]
-            if missing:
-                raise KeyError(missing[0])
+            if missing:  # deleted meanwhile by another process: 404, not 500
+                raise UnknownArtifact(missing[0])
             try:
                 if self.feed is not None:
-                    version = self.feed.publish([a.to_record() for a in upserts], list(deletes))
+                    version = feedsync.publish(self, [a.to_record() for a in upserts], list(deletes))
                     view, embedded, removed = self._followed(self.view, progress=progress, shipped=shipped)
                     if view.catalog_version < version:
                         raise RuntimeError(f"catalog change {version} was published but not read back")
@@ -185,24 +165,23 @@ class CatalogState:
                 folder = generation.commit(self.data_dir, lambda f: self._write(f, view), served=served)
             except BaseException:
                 log.exception("write failed: restoring the committed generation")
-                self._serving_instead_of = ""
+                self.guard.forget()
                 self.reload(force=True)
                 raise
-            self._serving_instead_of = ""
             self._swap(catalogview.renamed(view, folder.name))
+            self.guard.committed(folder.name)
             if self.feed is not None and (len(upserts) >= 100 or view.catalog_version % SNAPSHOT_EVERY == 0):
                 self.publish_snapshot()
+            if self.feed is not None:
+                feedsync.confirm(self)  # acknowledged only while the feed holds it
             return IngestReport(len(upserts), sum(len(a.capabilities) for a in upserts), embedded,
                                 removed, folder.name)
 
     def _writable(self) -> str:
-        """Under the writer lock: move to the committed generation; refuse when it does not load."""
+        """Under the writer lock: move to the committed generation; refuse (WritesRefused, 503) when the one
+        served is not the verified committed one."""
         self.reload()
-        committed = generation.current(self.data_dir)
-        if committed is not None and self.view.generation not in (committed.name, "") and \
-                self._serving_instead_of != committed.name:
-            raise RuntimeError(f"cannot write: the committed generation {committed.name} does not load "
-                               "(see the log); fix or remove it first")
+        self.guard.check_writable()
         return self.view.generation
 
     def _write(self, folder: Path, view: CatalogView) -> None:
@@ -213,14 +192,18 @@ class CatalogState:
         return self.apply(deletes=artifact_ids)
 
     # --- the shared catalog feed -------------------------------------------------------------------
-    def follow(self) -> int:
+    def follow(self, writer_locked: bool = False) -> int:
         """Apply the catalog changes published (by any process on any host) since the version this process
-        serves, in order, to the live view. Returns how many changes were applied."""
+        serves, in order, to the live view. Returns how many changes were applied. When the feed does not
+        hold this host's position (Redis came back empty, a newer epoch), adopt or republish first
+        (search/feedsync.py; `writer_locked`: the caller holds the data dir's writer lock)."""
         if self.feed is None:
             return 0
         # Read the feed before taking the lock: a hung Redis then costs this thread a socket timeout,
         # never a writer (searches take no lock at all).
-        before = self.view.catalog_version
+        before, live = self.view.catalog_version, self.view
+        if feedsync.decide(self.feed.head(), live.catalog_epoch, before, not live.artifacts) != "follow":
+            return feedsync.resync(self, writer_locked)
         try:
             read: list | None = list(self.feed.changes(before))
         except FeedBehind:
@@ -264,11 +247,12 @@ class CatalogState:
         snap = self.feed.snapshot() if self.feed is not None else None
         if snap is None:
             return view, 0, 0
-        version, records = snap
+        version, records, epoch = snap
         artifacts = [Artifact.from_record(r, validate=False) for r in records]
         keep = {a.id for a in artifacts}
         view, embedded, removed = catalogview.changed(view, artifacts, [a for a in view.artifacts if a not in keep],
-                                                      self.embedder, progress=progress, catalog_version=version)
+                                                      self.embedder, progress=progress, catalog_version=version,
+                                                      catalog_epoch=epoch or None)
         try:
             view, more_embedded, more_removed = self._followed(view, progress, from_snapshot=True)
         except FeedBehind:
@@ -282,17 +266,24 @@ class CatalogState:
             return False
         view = self.view
         records = [view.artifacts[a].to_record() for a in sorted(view.artifacts)]
-        return self.feed.put_snapshot(view.catalog_version, records)
+        return self.feed.put_snapshot(view.catalog_version, records, view.catalog_epoch)
 
     def join(self, progress: bool = False) -> bool:
         """A new host with an empty data dir: take the shared catalog (snapshot + changes) and commit it
         locally. False when the feed holds no catalog yet (the caller bootstraps one)."""
-        if self.feed is None or self.feed.version() == 0:
+        if self.feed is None:
+            return False
+        head = self.feed.head()
+        if not head.epoch and head.version == 0:
             return False
         with self.lock, generation.writer_lock(self.data_dir):
+            live = self.view
+            if feedsync.decide(head, live.catalog_epoch, live.catalog_version, not live.artifacts) != "follow":
+                feedsync.resync(self, writer_locked=True)
             view, _, _ = self._followed(self.view, progress)
             folder = generation.commit(self.data_dir, lambda f: self._write(f, view))
             self._swap(catalogview.renamed(view, folder.name))
+            self.guard.committed(folder.name)
         return True
 
     def bootstrap(self, bundled: Path, progress: bool = False) -> None:

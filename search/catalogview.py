@@ -47,11 +47,12 @@ class CatalogView:
     directions: Mapping[str, directions.Direction] = field(default_factory=dict)
     by_direction: Mapping[directions.Direction, list[str]] = field(default_factory=dict)
     aliases: AliasMap = field(default_factory=lambda: AliasMap({}))  # old ids of merged records
+    catalog_epoch: str = ""  # the feed's history `catalog_version` counts in (search/feedsync.py)
 
 
 def build(artifacts: Mapping[str, Artifact], index: VectorIndex, lexical: LexicalIndex,
-          artifact_vectors: Mapping[str, np.ndarray], generation_name: str = "", catalog_version: int = 0) \
-        -> CatalogView:
+          artifact_vectors: Mapping[str, np.ndarray], generation_name: str = "", catalog_version: int = 0,
+          catalog_epoch: str = "") -> CatalogView:
     """A view with its capability table, name keys (exact / prefix / typo) and direction facets derived."""
     dirs = {a.id: d for a in artifacts.values() if (d := directions.derive(a))}
     # artifacts by distinct direction (a few dozen values): a query's agreement is computed once per value
@@ -60,7 +61,8 @@ def build(artifacts: Mapping[str, Artifact], index: VectorIndex, lexical: Lexica
         by_direction.setdefault(d, []).append(artifact_id)
     return CatalogView(artifacts, index, lexical, artifact_vectors, generation_name, catalog_version,
                        {c.id: c for a in artifacts.values() for c in a.capabilities},
-                       NameIndex(artifacts.values()), dirs, by_direction, AliasMap.from_artifacts(artifacts.values()))
+                       NameIndex(artifacts.values()), dirs, by_direction, AliasMap.from_artifacts(artifacts.values()),
+                       catalog_epoch)
 
 
 def empty(dim: int, ann_threshold: int) -> CatalogView:
@@ -70,6 +72,11 @@ def empty(dim: int, ann_threshold: int) -> CatalogView:
 def renamed(view: CatalogView, generation_name: str) -> CatalogView:
     """The same state under another generation name (a write just committed it)."""
     return replace(view, generation=generation_name)
+
+
+def positioned(view: CatalogView, catalog_version: int, catalog_epoch: str) -> CatalogView:
+    """The same state at another position of the catalog feed (a republish just started a new epoch)."""
+    return replace(view, catalog_version=catalog_version, catalog_epoch=catalog_epoch)
 
 
 def named(view: CatalogView, text: str) -> list[str]:
@@ -139,7 +146,8 @@ def load(folder: Path, embedder: Embedder, *, mmap: bool, ann_threshold: int) ->
     vectors, lexical = _load_derived(folder, artifacts, index)
     manifest = generation.read_manifest(folder)
     _check_encoder(folder, manifest, embedder)
-    return build(artifacts, index, lexical, vectors, folder.name, manifest.get("catalog_version", 0))
+    return build(artifacts, index, lexical, vectors, folder.name, manifest.get("catalog_version", 0),
+                 manifest.get("catalog_epoch", ""))
 
 
 def _load_derived(folder: Path, artifacts: Mapping[str, Artifact], index: VectorIndex) \
@@ -173,7 +181,7 @@ def _check_encoder(folder: Path, manifest: dict, embedder: Embedder) -> None:
 
 def changed(view: CatalogView, upserts: Sequence[Artifact], deletes: Sequence[str], embedder: Embedder, *,
             progress: bool = False, shipped: snapshots.VectorSnapshot | None = None,
-            catalog_version: int | None = None) -> tuple[CatalogView, int, int]:
+            catalog_version: int | None = None, catalog_epoch: str | None = None) -> tuple[CatalogView, int, int]:
     """A new view: `view` with upserts and deletes applied (deletes of unknown ids are ignored), built
     beside it (the index is copied first). Returns (view, capability texts embedded, capabilities removed)."""
     new_catalog = dict(view.artifacts)
@@ -202,10 +210,12 @@ def changed(view: CatalogView, upserts: Sequence[Artifact], deletes: Sequence[st
     artifact_vectors = dict(view.artifact_vectors)
     lexical = refresh_derived(new_catalog, index, artifact_vectors, touched)
     version = view.catalog_version if catalog_version is None else catalog_version
-    return build(new_catalog, index, lexical, artifact_vectors, view.generation, version), embedded, len(removed)
+    epoch = view.catalog_epoch if catalog_epoch is None else catalog_epoch
+    return (build(new_catalog, index, lexical, artifact_vectors, view.generation, version, epoch), embedded,
+            len(removed))
 
 
 def contents(view: CatalogView, model_id: str) -> generation.Contents:
     """What a view writes as a generation (the layout: search/generation.py)."""
     return generation.Contents(view.artifacts, view.index, view.artifact_vectors, view.lexical, model_id,
-                               view.catalog_version)
+                               view.catalog_version, view.catalog_epoch)

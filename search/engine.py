@@ -1,10 +1,7 @@
-"""The engine: the one door callers (CLI, API, benchmarks) talk to, a thin facade over three parts that own
-their state and never call back into it: catalog state (search/catalogstate.py: load, reload, apply, follow,
-snapshot; the live immutable `CatalogView` swapped by one reference), the query pipeline (search/pipeline.py,
-fusion in search/fusion.py) and the evidence (search/evidence.py: record, feedback, scores, analytics).
-A request sees one whole catalog state: the door checks for a new generation once (`begin_request`) and
-hands that view to the pipeline and the evidence until `end_request`; outside a request, once per search.
-"""
+"""The engine: the one door callers talk to, a facade over three parts that own their state: catalog state
+(search/catalogstate.py; the immutable `CatalogView` swapped by one reference), the query pipeline
+(search/pipeline.py, search/fusion.py) and the evidence (search/evidence.py). A request sees one whole
+catalog state: the door checks for a new generation once (`begin_request`) and pins that view."""
 
 from __future__ import annotations
 
@@ -20,7 +17,7 @@ from graph.scores import ScoreBook, Scores
 from graph.settings import Settings
 from graph.store import open_catalog_feed, open_store, store_options
 from graph.store.base import MatchStore, QueryStat
-from search import catalogview, generation, identity
+from search import catalogview, generation, identity, servedgen
 from search.catalogstate import CatalogState, IngestReport, RefusedBootstrap
 from search.catalogview import CatalogView
 from search.embedder import Embedder
@@ -32,12 +29,11 @@ from search.pipeline import FACET_FIELDS, Hit, Options, QueryPipeline, SearchRes
 from search.vectorcache import VectorCache
 
 __all__ = ["CATALOG_FILE", "FACET_FIELDS", "POPULAR_CHARS", "TOKEN_PATTERN", "Engine", "Hit", "IngestReport",
-           "QueryStat", "RefusedBootstrap", "SearchResult", "Shown"]
+           "QueryStat", "RefusedBootstrap", "SearchResult", "Shown", "servedgen"]  # servedgen: the CLI's generations
 # the layout of a generation belongs to search/generation.py; these names stay importable from here
 CATALOG_FILE, GRAPH_FILE, MANIFEST_FILE = generation.CATALOG_FILE, generation.GRAPH_FILE, generation.MANIFEST_FILE
 TOKEN_PATTERN = identity.TOKEN_PATTERN  # the shape of a `user_token`, for request models
-Who = identity.Who  # a request's identity and the person it counts as
-load_user_secret = identity.load_secret  # the user-key secret of a data dir (the rate limiter hashes with it)
+Who, load_user_secret = identity.Who, identity.load_secret  # a request's identity; a data dir's user-key secret
 
 
 class Engine:
@@ -130,6 +126,7 @@ class Engine:
     apply = via("catalog", "apply")  # upserts and deletes: memory and disk move together or not at all
     delete = via("catalog", "delete")
     follow = via("catalog", "follow")  # apply what other hosts published to the shared catalog feed
+    catalog_degraded = via("catalog", "degraded_reasons")  # a fallback generation, a feed that lost us (/readyz)
     join = via("catalog", "join")  # a new host: take the shared catalog and commit it locally
     publish_snapshot = via("catalog", "publish_snapshot")
     bootstrap = via("catalog", "bootstrap")  # the bundled catalog into an empty data dir, never over a damaged one
@@ -241,7 +238,10 @@ class Engine:
     queries = via("evidence", "queries")
     summary = via("evidence", "summary")
     store_health = via("evidence", "store_health")
-    degraded_reasons = via("evidence", "degraded_reasons")  # full disk, damaged matches.db (graph/store/guard.py)
+
+    def degraded_reasons(self) -> list[str]:
+        """Why writes are refused: the catalog's (fallback, feed) and the store's (full disk, damaged db)."""
+        return self.catalog.degraded_reasons() + self.evidence.degraded_reasons()
     compact = via("evidence", "compact")
 
     def close(self) -> None:

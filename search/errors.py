@@ -18,4 +18,22 @@ class NotRecorded(LookupError):
 
 
 __all__ = ["CatalogError", "NotRecorded", "NotServed", "NotYours", "SettingsError", "StoreUnavailable",
-           "UnknownSearch"]
+           "UnknownArtifact", "UnknownSearch", "WritesRefused"]
+
+
+class UnknownArtifact(KeyError):
+    """A delete of an artifact id the committed catalog does not hold (perhaps deleted a moment ago by
+    another process): the API answers 404, never 500."""
+
+    def __init__(self, artifact_id: str) -> None:
+        super().__init__(artifact_id)
+        self.artifact_id = artifact_id
+
+
+class WritesRefused(RuntimeError):
+    """A catalog write cannot be acknowledged now (the served generation failed verification, or the shared
+    catalog feed does not hold this host's catalog yet): the API answers 503 with Retry-After."""
+
+    def __init__(self, message: str, retry_after: int = 5) -> None:
+        super().__init__(message)
+        self.message, self.retry_after = message, retry_after

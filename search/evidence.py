@@ -24,6 +24,7 @@ from graph.settings import Settings
 from graph.store.base import MatchStore, QueryStat
 from search import identity, owners
 from search.catalogview import CatalogView
+from search.history import HistoryWatch
 from search.identity import Who
 from search.learning import IntentMemory
 from search.pipeline import SearchResult
@@ -48,6 +49,7 @@ class Evidence:
     def __init__(self, config: Settings, store: MatchStore, intents: IntentMemory, data_dir: Path) -> None:
         self.config, self.store, self.intents, self.data_dir = config, store, intents, data_dir
         self.dedup = Dedup(store, config.settle_window_s)
+        self.history = HistoryWatch(store, data_dir)  # notices a store that lost its match history
         self._blocked: tuple[int, set[str]] = (-1, set())
         self._books: weakref.WeakKeyDictionary[CatalogView, tuple[float, ScoreBook]] = weakref.WeakKeyDictionary()
         self._books_lock = threading.Lock()
@@ -193,8 +195,10 @@ class Evidence:
 
     def rebuild(self, aliases: Mapping[str, str] | None = None) -> int:
         """Re-derive all match state from the event log (what was recorded under an old id of a merged
-        record counts for its canonical id: `aliases`); returns the number of logged events."""
+        record counts for its canonical id: `aliases`); returns the number of logged events. Clears a
+        reported loss of match history (the operator has seen it)."""
         self.store.rebuild(aliases=aliases)
+        self.history.clear()
         self.invalidate()
         return self.store.last_seq()
 
@@ -237,13 +241,16 @@ class Evidence:
         return self.store.compact(retain_s)
 
     def store_health(self) -> dict:
-        """`{"store": bool}` and, behind the Redis outage spool, `"spool"`; a dead store reads as
+        """`{"store": bool}` and, behind the Redis outage spool, `"spool"`; `"degraded": [reason]` when the store
+        lost the match history this host counted on (search/history.py); a dead store reads as
         `{"store": False, "store_error": <exception type>}`, never raises."""
         try:
             out: dict = {"store": bool(self.store.ping())}
             if hasattr(self.store, "status"):  # the Redis outage spool: primary up? events waiting?
                 out["spool"] = self.store.status()
             out["degraded"] = self.degraded_reasons()
+            if self.history.check():
+                out["degraded"].append(self.history.reason)
             return out
         except Exception as exc:
             return {"store": False, "store_error": type(exc).__name__}

@@ -56,6 +56,7 @@ class Contents:
     lexical: LexicalIndex
     model_id: str
     catalog_version: int = 0  # the shared catalog feed's version it reflects (0: no feed)
+    catalog_epoch: str = ""  # the feed's epoch that version counts in (graph/store/catalogfeed.py)
 
 
 def current(data_dir: Path) -> Path | None:
@@ -117,6 +118,74 @@ def built_with(folder: Path) -> str | None:
     return read_manifest(folder).get("model")
 
 
+# --- verifying -------------------------------------------------------------------------------------
+def verify(folder: Path) -> str | None:
+    """Why the generation in `folder` cannot be trusted as the base of a write, or None when it checks out:
+    its manifest must be a JSON object naming the artifact count, and the catalog must have the size and
+    sha256 the manifest records (a generation written before the checksum: as many lines as artifacts).
+    A missing or garbage manifest is a failure: it would silently turn the catalog check off. The index is
+    not judged here: it is derived from the catalog and rebuilt from it when it does not load."""
+    try:
+        manifest = json.loads((folder / MANIFEST_FILE).read_text())
+    except FileNotFoundError:
+        return f"{folder / MANIFEST_FILE} is missing"
+    except (OSError, ValueError) as exc:
+        return f"{folder / MANIFEST_FILE} is unreadable ({type(exc).__name__})"
+    if not isinstance(manifest, dict) or not isinstance(manifest.get("artifacts"), int):
+        return f"{folder / MANIFEST_FILE} is not a generation manifest"
+    try:
+        data = (folder / CATALOG_FILE).read_bytes()
+    except OSError as exc:
+        return f"{folder / CATALOG_FILE} is unreadable ({type(exc).__name__})"
+    want = manifest.get("catalog_sha256")
+    if want is not None:
+        if len(data) != manifest.get("catalog_bytes") or hashlib.sha256(data).hexdigest() != want:
+            return f"{folder / CATALOG_FILE} differs from its size or sha256 in {MANIFEST_FILE}"
+    elif (lines := data.count(b"\n")) != manifest["artifacts"]:
+        return f"{folder / CATALOG_FILE} holds {lines} records, {MANIFEST_FILE} says {manifest['artifacts']}"
+    return None
+
+
+@dataclass
+class Choice:
+    """Which generation to serve: `folder` (None: the data dir holds no catalog), the generation that should
+    be served (`wanted`: CURRENT, or the high-water mark when CURRENT was rolled back behind it), and the
+    problems that made `folder` differ from it (empty when it is the wanted one and nothing is wrong)."""
+
+    folder: Path | None
+    wanted: str
+    problems: list[str]
+
+    @property
+    def fallback(self) -> bool:
+        return bool(self.problems)
+
+
+def choose(data_dir: Path, broken: Mapping[str, str] = {}) -> Choice:  # noqa: B006 - read only
+    """The newest generation that verifies, at or below the wanted one (the higher of CURRENT and the
+    high-water mark COMMITTED), skipping `broken` ones (name -> why: they failed to load in this process).
+    Generations above the wanted one were never acknowledged (a writer died before CURRENT moved)."""
+    pointer, high = generations.pointers(data_dir)
+    wanted = max((n for n in (pointer, high) if generations.number(n)), key=generations.number, default=None)
+    if wanted is None:
+        complete = generations_newest_first(data_dir)  # CURRENT lost or garbage: the newest complete one
+        if not complete:
+            return Choice(None, "", [f"{generations.POINTER} names {pointer!r}: no generation"] if pointer else [])
+        wanted = complete[0].name
+    problems = []
+    if generations.number(high) > generations.number(pointer):
+        problems.append(f"{generations.POINTER} names {pointer} but {high} was committed "
+                        f"({generations.HIGH_WATER}): rolled back")
+    if not (data_dir / wanted).is_dir():
+        problems.append(f"{wanted} is missing")
+    for folder in generations.folders_up_to(data_dir, generations.number(wanted)):
+        why = broken.get(folder.name) or verify(folder)
+        if why is None:
+            return Choice(folder, wanted, problems)
+        problems.append(why if str(folder) in why else f"{folder.name}: {why}")
+    return Choice(None, wanted, problems + ["no generation verifies"])
+
+
 # --- writing ---------------------------------------------------------------------------------------
 def save_index(folder: Path, vectors: VectorIndex) -> None:
     """Save a rebuilt index back into a committed generation (atomic per file set, checksummed)."""
@@ -142,7 +211,8 @@ def write(folder: Path, contents: Contents) -> None:
     derived.save(folder, contents.artifact_vectors, contents.lexical, contents.index.dim)
     manifest = {"artifacts": len(arts), "capabilities": sum(len(a.capabilities) for a in arts.values()),
                 "model": contents.model_id, "index": contents.index.kind, "created_at": time.time(),
-                "catalog_version": contents.catalog_version, "catalog_sha256": digest.hexdigest(),
+                "catalog_version": contents.catalog_version, "catalog_epoch": contents.catalog_epoch,
+                "catalog_sha256": digest.hexdigest(),
                 "catalog_bytes": (folder / CATALOG_FILE).stat().st_size}
     (folder / MANIFEST_FILE).write_text(json.dumps(manifest, indent=2))
 

@@ -1062,7 +1062,7 @@ def test_health_and_readiness(client, engine):
     ready = client.get("/readyz")
     assert ready.status_code == 200
     body = ready.get_json()
-    assert body["status"] == "ready"
+    assert body["status"] == "ok" and body["reasons"] == []
     checks = body["checks"]
     assert checks["engine"] is True and checks["store"] is True
     assert checks["artifacts"] == len(engine.artifacts) and checks["capabilities"] == len(engine.capabilities)

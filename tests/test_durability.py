@@ -346,7 +346,8 @@ def test_a_damaged_catalog_falls_back_to_the_previous_complete_generation(make_e
     caplog.set_level(logging.WARNING)
     engine = make_engine(data_dir)
     assert engine.generation == first and "after-first" not in engine.artifacts
-    assert str(catalog) in caplog.text and f"serving the previous complete generation {first}" in caplog.text
+    assert str(catalog) in caplog.text and f"serving {first} instead of {newest.name}" in caplog.text
+    assert engine.degraded_reasons() and newest.name in engine.degraded_reasons()[0]  # issue 25: and /readyz says so
     assert engine.search("extract answers from passages", record=False).hits
 
 
@@ -564,7 +565,7 @@ def test_following_a_frozen_catalog_feed_leaves_the_engine_free(embedder, data_d
                         embedder=embedder)
         assert engine.feed is not None
         inside = threading.Event()
-        for name in ("changes", "version"):  # note when the follower is inside a feed read
+        for name in ("changes", "version", "head"):  # note when the follower is inside a feed read
             real = getattr(engine.feed, name)
 
             def entered(*args, _real=real, **kwargs):

@@ -266,7 +266,7 @@ def test_a_full_disk_serves_searches_without_recording_and_says_so(embedder, tmp
         with sqlite_store.db.use() as c:
             c.execute("PRAGMA max_page_count = 1073741823")  # room again
         assert http.get("/v1/search", query_string={"q": "detect faces", "user_token": "after"}).status_code == 200
-        assert http.get("/readyz").get_json()["status"] == "ready"
+        assert http.get("/readyz").get_json()["status"] == "ok"
         assert "can record again" in caplog.text
     finally:
         engine.close()

@@ -221,6 +221,17 @@ class MatchStore(EventLog, ServingReads, MatchGraphState, AnalyticsReads, Eviden
     def snapshot(self) -> dict:
         """All derived state in a canonical, comparable form (used to check rebuild == incremental)."""
 
+    def history_epoch(self) -> str:
+        """The id of the match history this store holds, made when the history started ("" for a store
+        whose history lives in a file of this host: SQLite). A store that loses its history (Redis restarted
+        without persistence) starts a new one with a new id, which tells every host that it was lost."""
+        return ""
+
+    def restore_archive(self) -> int:
+        """Put the events of `compact`'s archive back into a store that lost its history; returns how
+        many (0: nothing archived, or a store without an archive)."""
+        return 0
+
     def compact(self, retain_s: float, now: float | None = None) -> dict[str, int]:
         """Archive log entries older than `retain_s` to files and drop them from the store's memory
         (Redis). A file-backed store (SQLite) keeps its log on disk and has nothing to compact."""

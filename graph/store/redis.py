@@ -437,6 +437,32 @@ class RedisStore(MatchStore):
                              f"this process was configured with shards={self.n}")
         self._checked_layout = True
 
+    def history_epoch(self) -> str:
+        """`{p}:meta` field `epoch`, made by the first process that asks (HSETNX): gone with the rest of the
+        data when Redis comes back empty, so the next one made differs from what the hosts remember."""
+        self.r.hsetnx(self.k_meta, "epoch", uuid.uuid4().hex[:16])
+        return str(self.r.hget(self.k_meta, "epoch"))
+
+    def restore_archive(self) -> int:
+        """Record the archived events again (in each shard's log order, through the idempotent write path),
+        then set the archive folder aside (`<prefix>.restored-<time>`): the next `compact` archives them
+        again under their new sequence numbers, so no event is ever counted twice by a rebuild."""
+        if self.archive is None or not self.archive.root.is_dir():
+            return 0
+        restored = 0
+        for sh in self.shards:
+            batch: list[SearchEvent | FeedbackEvent] = []
+            for _, d in self.archive.read(sh.index):
+                batch.append(event_from_dict(d))
+                if len(batch) >= _REPLAY_BATCH:
+                    restored += sum(1 for r in self.record_many(batch) if not isinstance(r, Exception))
+                    batch = []
+            if batch:
+                restored += sum(1 for r in self.record_many(batch) if not isinstance(r, Exception))
+        aside = self.archive.root.with_name(f"{self.archive.root.name}.restored-{int(time.time())}")
+        os.rename(self.archive.root, aside)
+        return restored
+
     def _enc(self, shard: int, seq: int) -> int:
         return seq * self.n + shard
 

@@ -720,6 +720,13 @@ class SpoolingStore(MatchStore):
     snapshot = _strict_call("snapshot")
     compact = _strict_call("compact")
 
+    def history_epoch(self) -> str:
+        return self._strict(self.primary.history_epoch)
+
+    def restore_archive(self) -> int:
+        self.flush()
+        return self._strict(self.primary.restore_archive)
+
     def authoritative(self) -> MatchStore:
         return self.primary
 
