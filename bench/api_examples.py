@@ -379,14 +379,14 @@ def main(argv: list[str] | None = None) -> int:
 
     os.environ["MATCHGRAPH_API_KEY"] = DEMO_KEY
     from api.app import create_app
-    from search.config import Config
+    from graph.settings import Settings
     from search.engine import Engine
 
     with tempfile.TemporaryDirectory(prefix="mg-examples-") as tmp:
         work = Path(tmp) / "var"
         shutil.copytree(args.data_dir, work, ignore=shutil.ignore_patterns("matches.db*", "match-spool.db*",
                                                                            ".bootstrap.lock", "matchgraph.json"))
-        engine = Engine(Config.from_env(data_dir=work, store_url=""))
+        engine = Engine(Settings.load(data_dir=work, store_url=""))
         if not engine.artifacts:
             parser.error(f"{args.data_dir} holds no catalog: run `python -m api ingest data --data-dir DIR`")
         app = create_app(engine=engine, RATELIMIT_ENABLED=False, CORS_ORIGINS="*")

@@ -55,11 +55,11 @@ GORILLA_SUBSET = tuple(sorted((ROOT / "data").glob("*.jsonl")))
 
 def bundled_engine(data_dir: Path | None = None, paths: Sequence[Path] | None = None, **overrides):
     """An engine over the bundled catalog (or `paths`) in its own data dir (ingested once, then reused)."""
-    from search.config import Config
+    from graph.settings import Settings
     from search.engine import Engine
 
     data_dir = data_dir or WORK / "catalog"
-    engine = Engine(Config.from_env(data_dir=data_dir, store_url="", **overrides))
+    engine = Engine(Settings.load(data_dir=data_dir, store_url="", **overrides))
     if not engine.artifacts:
         engine.ingest(list(paths) if paths else [ROOT / "data"], progress=True)
     return engine

@@ -68,14 +68,14 @@ class Matchgraph:
         self.engine = None
 
     def build(self, catalog: Path, work: Path) -> dict:
-        from search.config import Config
+        from graph.settings import Settings
         from search.engine import Engine
 
         if self.engine is not None:
             self.engine.close()
         self.embedder.cache = None  # the new engine gives it its own empty vector cache: everything is embedded
         self.embedder._lru.clear()
-        self.engine = Engine(Config.from_env(data_dir=work, store_url=""), embedder=self.embedder)
+        self.engine = Engine(Settings.load(data_dir=work, store_url=""), embedder=self.embedder)
         report = self.engine.ingest([catalog])
         return {"embedded": report.embedded, "index": self.engine.index.kind}
 

@@ -267,7 +267,7 @@ def section_ingest(args, log) -> dict:
     """Capabilities/s into an empty data dir (fresh vector cache) vs sentence-transformers on the same texts."""
     from sentence_transformers import SentenceTransformer
 
-    from search.config import Config
+    from graph.settings import Settings
     from search.embedder import Embedder, default_model_path
     from search.engine import Engine
 
@@ -284,7 +284,7 @@ def section_ingest(args, log) -> dict:
                 start = time.perf_counter()
                 if name == "matchgraph ingest":
                     ours.cache = None  # the engine gives it the new data dir's empty cache
-                    engine = Engine(Config.from_env(data_dir=tmp / f"var{rep}", store_url=""), embedder=ours)
+                    engine = Engine(Settings.load(data_dir=tmp / f"var{rep}", store_url=""), embedder=ours)
                     report = engine.ingest([path])
                     embedded.append(report.embedded)
                     engine.close()
@@ -310,7 +310,7 @@ import json, logging, sys, time
 t0 = time.perf_counter()
 from pathlib import Path
 import search.engine as se
-from search.config import Config
+from graph.settings import Settings
 from search.embedder import Embedder
 t_import = time.perf_counter() - t0
 warnings = []
@@ -337,7 +337,7 @@ t = time.perf_counter()
 emb = Embedder(onnx_dir=sys.argv[2])
 t_model = time.perf_counter() - t
 t = time.perf_counter()
-engine = se.Engine(Config.from_env(data_dir=Path(sys.argv[1]), store_url=""), embedder=emb)
+engine = se.Engine(Settings.load(data_dir=Path(sys.argv[1]), store_url=""), embedder=emb)
 t_engine = time.perf_counter() - t
 rebuilt = any("unusable" in w for w in warnings)
 print(json.dumps({"imports_s": t_import, "model_s": t_model, "data_s": t_engine,

@@ -97,10 +97,10 @@ class PhaseTimer:
 
 def engine_over(data_dir: Path, work: Path):
     from bench.vectors import link_copy
-    from search.config import Config
+    from graph.settings import Settings
     from search.engine import Engine
 
-    return Engine(Config.from_env(data_dir=link_copy(data_dir, work), store_url=""))
+    return Engine(Settings.load(data_dir=link_copy(data_dir, work), store_url=""))
 
 
 def served_search(engine, q: str) -> None:
@@ -304,14 +304,14 @@ def feedback_profile(args, log) -> str:
     from api.app import create_app
     from bench.perf import FEEDBACK_KINDS, REDIS_URL, _clear_redis_prefix
     from bench.vectors import link_copy
-    from search.config import Config
+    from graph.settings import Settings
     from search.engine import Engine
 
     url = f"{REDIS_URL}?prefix=mgprof-{uuid.uuid4().hex[:8]}" if args.feedback == "redis" else ""
     os.environ["MATCHGRAPH_RATE_LIMIT"] = "10000000/minute;1000000/second"
     work = scratch("mg-fb-")
     try:
-        engine = Engine(Config.from_env(data_dir=link_copy(source_dir(None), work / "var"), store_url=url))
+        engine = Engine(Settings.load(data_dir=link_copy(source_dir(None), work / "var"), store_url=url))
         client = create_app(engine=engine).test_client()
         served = []
         for q in queries()[:20]:
@@ -396,7 +396,7 @@ def encoder_ab(args, log) -> str:
     dev-set quality of each, every one embedding the whole catalog and the queries itself."""
     from bench.common import ROOT, load_devset
     from bench.quality import evaluate
-    from search.config import Config
+    from graph.settings import Settings
     from search.embedder import Embedder
     from search.engine import Engine
 
@@ -405,7 +405,7 @@ def encoder_ab(args, log) -> str:
     for backend in ("torch", "onnx", "onnx-int8"):
         work = scratch("mg-enc-q-")
         try:  # a fresh data dir and vector cache: this encoder embeds the catalog and every query
-            engine = Engine(Config.from_env(data_dir=work / "var", store_url="", onnx_dir=work / "models"),
+            engine = Engine(Settings.load(data_dir=work / "var", store_url="", onnx_dir=work / "models"),
                             embedder=Embedder(backend=backend, onnx_dir=work / "models"))
             engine.ingest([ROOT / "data"])
             for mode in ("dense", "hybrid"):

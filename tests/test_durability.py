@@ -37,14 +37,14 @@ def committed_ids(data_dir: Path) -> set[str]:
 @pytest.fixture(scope="module")
 def source(embedder, tmp_path_factory) -> Path:
     """A pre-ingested small data dir whose vector cache already holds every catalog vector."""
-    from graph.settings import Settings as Config
+    from graph.settings import Settings
     from search.engine import Engine
     from search.vectorcache import VectorCache
 
     root = tmp_path_factory.mktemp("durable")
     catalog = root / "small.jsonl"
     catalog.write_text("".join(json.dumps(r) + "\n" for r in small_records()))
-    engine = Engine(Config.from_env(data_dir=root / "var", store_url=""), embedder=embedder)
+    engine = Engine(Settings.load(data_dir=root / "var", store_url=""), embedder=embedder)
     engine.ingest([catalog])
     cache = VectorCache(root / "var" / "vectors.db")
     cache.put_many(embedder.cache.get_many([embedder.cache_key(c.text) for c in engine.capabilities.values()]))
@@ -554,13 +554,13 @@ def test_following_a_frozen_catalog_feed_leaves_the_engine_free(embedder, data_d
 
     from test_reliability import RedisServer
 
-    from graph.settings import Settings as Config
+    from graph.settings import Settings
     from search.engine import Engine
 
     server = RedisServer(tmp_path / "redis").start()
     engine = None
     try:
-        engine = Engine(Config.from_env(data_dir=data_dir, store_url=server.url, redis_timeout=3.0),
+        engine = Engine(Settings.load(data_dir=data_dir, store_url=server.url, redis_timeout=3.0),
                         embedder=embedder)
         assert engine.feed is not None
         inside = threading.Event()
@@ -662,7 +662,7 @@ def test_a_wrong_redis_password_is_fatal_at_start_and_makes_readyz_503(embedder,
     from test_reliability import RedisServer
 
     from api.app import create_app
-    from graph.settings import Settings as Config
+    from graph.settings import Settings
     from graph.store import open_store
     from graph.store.spool import StoreConfigError
     from search.engine import Engine
@@ -674,7 +674,7 @@ def test_a_wrong_redis_password_is_fatal_at_start_and_makes_readyz_503(embedder,
         with pytest.raises(StoreConfigError, match="(?i)pass"):
             open_store(wrong, data_dir)
         # the server: the engine does not start, /readyz is 503 and says why
-        app = create_app(config=Config.from_env(data_dir=data_dir, store_url=wrong), bootstrap=False,
+        app = create_app(config=Settings.load(data_dir=data_dir, store_url=wrong), bootstrap=False,
                          RATELIMIT_ENABLED=False)
         client = app.test_client()
         import time
@@ -690,7 +690,7 @@ def test_a_wrong_redis_password_is_fatal_at_start_and_makes_readyz_503(embedder,
 
         # a password rotated while running: writes still land in the spool (nothing lost), /readyz is 503
         right = f"redis://:right-secret@127.0.0.1:{server.port}/0"
-        engine = Engine(Config.from_env(data_dir=data_dir, store_url=right), embedder=embedder)
+        engine = Engine(Settings.load(data_dir=data_dir, store_url=right), embedder=embedder)
         client = create_app(engine=engine, RATELIMIT_ENABLED=False).test_client()
         assert client.get("/readyz").status_code == 200
         redis.Redis(port=server.port, password="right-secret").config_set("requirepass", "rotated")

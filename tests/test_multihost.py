@@ -57,13 +57,13 @@ def cluster(tmp_path_factory: pytest.TempPathFactory):
 @pytest.fixture(scope="module")
 def servers(cluster: Cluster, embedder, tmp_path_factory: pytest.TempPathFactory):
     """Three gunicorn servers (1 worker each) on the cluster; yields their base URLs; always stopped."""
-    from search.config import Config
+    from graph.settings import Settings
     from search.engine import Engine
 
     root = tmp_path_factory.mktemp("mh")
     catalog = root / "small.jsonl"
     catalog.write_text("".join(json.dumps(r) + "\n" for r in small_records()))
-    first = Engine(Config.from_env(data_dir=root / "var0", store_url=cluster.url), embedder=embedder)
+    first = Engine(Settings.load(data_dir=root / "var0", store_url=cluster.url), embedder=embedder)
     first.ingest([catalog])  # publishes the catalog (and a snapshot) to the shared feed
     first.close()
     procs, bases = [], []

@@ -37,13 +37,13 @@ HISTORY = ("question answering model", "source code dataset for training", "gene
 @pytest.fixture(scope="module")
 def engine(embedder, tmp_path_factory: pytest.TempPathFactory):
     """One engine over small_records() for the whole module (ingest embeds ~300 capabilities once)."""
-    from search.config import Config
+    from graph.settings import Settings
     from search.engine import Engine
 
     folder = tmp_path_factory.mktemp("pages")
     catalog = folder / "small.jsonl"
     catalog.write_text("".join(json.dumps(r) + "\n" for r in small_records()))
-    eng = Engine(Config.from_env(data_dir=folder / "var", store_url=""), embedder=embedder)
+    eng = Engine(Settings.load(data_dir=folder / "var", store_url=""), embedder=embedder)
     eng.ingest([catalog])
     _backfill(eng)
     yield eng

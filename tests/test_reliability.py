@@ -109,10 +109,10 @@ def small_catalog_file(folder: Path, extra: int = 30) -> Path:
 
 
 def make_engine(embedder, data_dir: Path, store: MatchStore | None = None, store_url: str = ""):
-    from search.config import Config
+    from graph.settings import Settings
     from search.engine import Engine
 
-    return Engine(Config.from_env(data_dir=data_dir, store_url=store_url), embedder=embedder, store=store)
+    return Engine(Settings.load(data_dir=data_dir, store_url=store_url), embedder=embedder, store=store)
 
 
 # =====================================================================================================

@@ -31,13 +31,13 @@ def _free_port() -> int:
 @pytest.fixture(scope="module")
 def data_dir(embedder, tmp_path_factory) -> Path:
     """A data dir ingested with the small catalog (vectors cached there, so workers never re-embed)."""
-    from search.config import Config
+    from graph.settings import Settings
     from search.engine import Engine
 
     root = tmp_path_factory.mktemp("server")
     catalog = root / "small.jsonl"
     catalog.write_text("".join(json.dumps(r) + "\n" for r in small_records()))
-    eng = Engine(Config.from_env(data_dir=root / "var", store_url=""), embedder=embedder)
+    eng = Engine(Settings.load(data_dir=root / "var", store_url=""), embedder=embedder)
     eng.ingest([catalog])
     eng.close()
     return root / "var"
