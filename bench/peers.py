@@ -34,8 +34,9 @@ import sys  # noqa: E402
 import time  # noqa: E402
 from pathlib import Path  # noqa: E402
 
-from bench.common import ROOT, Gunicorn, load_devset, machine, metrics, table  # noqa: E402
+from bench.common import ROOT, load_devset, machine, metrics, table  # noqa: E402
 from bench.perf import load_average, med, percentile, run_clients, scratch, search_job  # noqa: E402
+from bench.servers import Gunicorn
 
 DEPTH = 100  # capabilities fetched per query by txtai and the floor before keeping the best per artifact
 

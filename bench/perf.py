@@ -50,7 +50,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlencode
 
-from bench.common import ROOT, WORK, Gunicorn, call, load_devset, machine, table
+from bench.common import ROOT, WORK, load_devset, machine, table
+from bench.servers import Gunicorn, call
 
 SECTIONS = ("embedding", "ingest", "cold", "http", "ann", "recording")
 DEFAULT_SIZES = (10_000, 100_000)
@@ -356,11 +357,14 @@ def cold_start(data_dir: Path) -> dict:
 
         copy = link_copy(data_dir, Path(run) / "var")
         from bench.common import ensure_onnx_export
+        from bench.servers import server_environ
+        from graph.settings import Settings
 
         onnx_dir = ensure_onnx_export()  # a restart finds the export the first start wrote
         out = subprocess.run([sys.executable, "-c", COLD_CHILD, str(copy), str(onnx_dir)], cwd=ROOT,
                              capture_output=True,
-                             text=True, timeout=1800, env=dict(os.environ, MATCHGRAPH_LOG_LEVEL="WARNING"))
+                             text=True, timeout=1800,
+                             env=server_environ(Settings.load().replace(log_level="WARNING")))
         if out.returncode != 0:
             raise RuntimeError(out.stderr[-2000:])
         return json.loads(out.stdout.strip().splitlines()[-1])

@@ -107,6 +107,16 @@ class Setting:
             return mask_url_secrets(value)
         return value
 
+    def text(self, value: Any) -> str:
+        """A typed value back to the text `parse` reads (the inverse of `parse`), for a child's environment."""
+        if isinstance(value, bool):
+            return "1" if value else "0"
+        if isinstance(value, tuple):
+            return ",".join(map(str, value))
+        if self.kind == "json":
+            return json.dumps(value)
+        return str(value)
+
     def default_text(self) -> str:
         if self.shown is not None:
             return self.shown
@@ -386,6 +396,14 @@ class Settings:
         by_name = {s.name: s for s in SETTINGS}
         checked = {k: by_name[k].check(v, k) for k, v in changes.items()}
         return dataclasses.replace(self, **checked, sources={**self.sources, **{k: "flag" for k in changes}})
+
+    def environ(self) -> dict[str, str]:
+        """Every setting that was set or is not at its default, as `{variable: text}`: what a child process
+        (a server a benchmark or test starts) needs in its environment to load these same settings (a value
+        set to the table's default is kept: a command may have a default of its own, as `serve` has)."""
+        return {s.env[0]: s.text(value) for s in SETTINGS
+                if (value := getattr(self, s.name)) is not None
+                and (value != s.default or self.source(s.name) != "default")}
 
     def source(self, name: str) -> str:
         return self.sources.get(name, "default")
