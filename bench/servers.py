@@ -243,8 +243,9 @@ class Gunicorn(_Server):
         self.data_dir, self.workers, self.port = data_dir, workers, port or free_port()
         self.log_path = log_path or data_dir.parent / f"gunicorn-{self.port}.log"
         ours = Settings.load(defaults={"onnx_dir": ensure_onnx_export()})  # as a restarted server finds it
-        config = ours.replace(data_dir=data_dir, store_url=store, bootstrap=False, rate_limit=BENCH_RATE_LIMIT,
-                              feedback_rate_limit=BENCH_RATE_LIMIT, log_level="WARNING", **(settings or {}))
+        config = ours.replace(**{"data_dir": data_dir, "store_url": store, "bootstrap": False,
+                                 "rate_limit": BENCH_RATE_LIMIT, "feedback_rate_limit": BENCH_RATE_LIMIT,
+                                 "log_level": "WARNING", **(settings or {})})
         self._spawn([sys.executable, "-m", "gunicorn", "--workers", str(workers), "--worker-class", "gthread",
                      "--threads", str(threads), "--bind", f"127.0.0.1:{self.port}", "--timeout", str(timeout),
                      "--graceful-timeout", "10", app], server_environ(config, extra_env), ROOT)
