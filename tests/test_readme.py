@@ -216,3 +216,34 @@ def test_serve_runs_the_bundled_catalog_and_the_readme_examples_are_real(tmp_pat
             url = re.search(r"'(http://127\.0\.0\.1:8000[^']*)'", curl).group(1)
             status, body = call(server.port, "GET", url.removeprefix("http://127.0.0.1:8000"))
             assert status == 200 and body["results"], (curl, status, body)
+
+
+# --- endpoints the docs name --------------------------------------------------------------------------------
+def _routes() -> set[str]:
+    """Every route of the app, read from the blueprints' source (`url_prefix` + `@bp.get("...")`), with path
+    parameters written `{}`."""
+    out = set()
+    for path in (ROOT / "api").glob("*.py"):
+        text = _text(path)
+        prefix = re.search(r'Blueprint\([^)]*url_prefix="([^"]*)"', text)
+        for rule in re.findall(r'@bp\.(?:get|post|put|delete|route)\("([^"]*)"', text):
+            out.add(re.sub(r"<[^>]*>", "{}", (prefix.group(1) if prefix else "") + rule))
+    return out
+
+
+def test_every_endpoint_the_readme_and_docs_name_is_a_real_route() -> None:
+    """`GET /v1/analytics/timeline` stood in the README for a year and answered 404: every path the README
+    and the hand-written docs name (in code spans, e.g. `GET /v1/search?q=`) is a route of the app."""
+    routes = _routes()
+    assert "/v1/analytics/artifacts/{}/timeline" in routes and "/v1/search" in routes, routes
+    wrong = []
+    for doc in [README, *(p for p in DOCS if p.name != "api.md")]:
+        for code in re.findall(r"`([^`\n]+)`", _prose(_text(doc))):
+            found = re.fullmatch(r"(?:(?:GET|POST|PUT|DELETE|HEAD) )?(/(?:v1/|healthz|readyz|metrics|openapi\.json"
+                                 r"|docs\b|widget/|compare|analytics\b|artifacts/)[^\s?]*)(\?.*)?", code)
+            if not found or "…" in code or "*" in code:
+                continue
+            path = re.sub(r"\{[^}]*\}|<[^>]*>", "{}", found.group(1))
+            if path not in routes:
+                wrong.append(f"{doc.name}: {code}")
+    assert not wrong, "these name no route of the app:\n" + "\n".join(wrong)
