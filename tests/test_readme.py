@@ -30,7 +30,7 @@ SHORT = ("python -m api config", "python -m api --help")
 LONG = ("python -m api serve", "python -m api ingest", "python -m api recompute", "python -m api rebuild",
         "python -m api compact", "python -m api search", "python -m pytest", "python -m bench.api_examples",
         "python data/convert_all.py", "python3 -m venv", "pip install", "scripts/lock",
-        "python -m api config --markdown --write")
+        "python -m api config --markdown --write", "python -m data.audit")
 # commands run against the server the serve test starts (the README's host and port are replaced)
 LIVE = ('python -m api search "', "curl ")
 # not commands (exact): the package's name, a placeholder, a shell built-in inside the set-up line
