@@ -208,14 +208,16 @@ class _Server:
                 if len(self.ready_pids) >= self.workers and self._all_seen():
                     return time.perf_counter() - self.started
             else:
-                time.sleep(0.05)
+                time.sleep(0.25)
 
     def _all_seen(self) -> bool:
         return True
 
     def tail(self, chars: int = 1500) -> str:
+        """The end of the server's log, without the access lines of our own /readyz polls."""
         self.log.flush()
-        return self.log_path.read_text(errors="replace")[-chars:]
+        lines = self.log_path.read_text(errors="replace").splitlines()
+        return "\n".join(line for line in lines if '"GET /readyz' not in line)[-chars:]
 
     def stop(self) -> None:
         _stop_group(self.proc)
