@@ -35,7 +35,8 @@ import uuid
 from pathlib import Path
 
 from bench.common import ROOT
-from bench.load import OwnRedis, copy_data_dir, percentile, queries
+from bench.load import copy_data_dir, percentile, queries
+from bench.servers import RedisServer
 
 KEY = "fault-bench-key"
 
@@ -78,7 +79,7 @@ def outage(work: Path, source: Path, clients: int, phase_s: float) -> dict:
 
     for old in ("redis", "outage"):  # a fresh Redis and spool: claims of an earlier run would still be live
         shutil.rmtree(work / old, ignore_errors=True)
-    redis = OwnRedis(work / "redis")
+    redis = RedisServer(work / "redis")
     redis.start()
     primary = RedisStore(f"redis://127.0.0.1:{redis.port}/0?prefix=faults", **redis_client_options())
     store = SpoolingStore(primary, work / "outage" / "match-spool.db", retry_interval=0.2)
