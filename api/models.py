@@ -8,7 +8,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from graph.catalog import OLD_PRICING
-from search.engine import TOKEN_PATTERN
+from search.engine import TOKEN_PATTERN, QueryStat
 
 ARTIFACT_TYPES = Literal["model", "fine-tune", "dataset", "tool", "api", "library", "prompt", "benchmark",
                          "agent", "other"]
@@ -359,19 +359,9 @@ class QueriesQuery(Strict):
     limit: int = Field(20, ge=1, le=100)
 
 
-class QueryItem(BaseModel):
-    query: str
-    searches: int
-    zero_results: int
-    low_confidence: int
-    last_ts: float
-    filtered_empty: int = 0
-    users: int = Field(0, description="Distinct users whose counted, confident search this was.")
-
-
 class QueriesResponse(BaseModel):
     kind: str
-    items: list[QueryItem]
+    items: list[QueryStat]  # the engine's own row type (one definition: its fields are the response's)
 
 
 class PopularQuery(Strict):

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import shutil
 import tempfile
 from pathlib import Path
@@ -342,63 +341,30 @@ def _anchor(title: str) -> str:
     return out.replace(" ", "-")
 
 
-README_START = "<!-- api-examples:start -->"
-README_END = "<!-- api-examples:end -->"
-
-
-def readme_digest(full: str, lines: int = 12) -> str:
-    """Each endpoint's request and the head of its real response, for the README (docs/api.md has all)."""
-    out: list[str] = []
-    for section in full.split("\n## ")[1:]:
-        title = section.splitlines()[0]
-        blocks = section.split("```")
-        sh = next((b[3:].strip() for b in blocks[1::2] if b.startswith("sh\n")), None)
-        http = next((b[5:].strip() for b in blocks[1::2] if b.startswith("http\n")), None)
-        if sh is None or http is None:
-            continue
-        body = http.splitlines()
-        head = [body[0]] + [line for line in body[1:] if not line[:1].isupper() or ": " not in line]
-        shown = "\n".join(head[:lines]) + ("\n…" if len(head) > lines else "")
-        out.append(f"**{title}** ([full](docs/api.md#{_anchor(title)}))\n\n```sh\n{sh}\n```\n\n"
-                   f"```http\n{shown}\n```\n")
-    return "\n".join(out)
-
-
-def update_readme(full: str, readme: Path) -> None:
-    text = readme.read_text()
-    start, end = text.index(README_START) + len(README_START), text.index(README_END)
-    readme.write_text(text[:start] + "\n" + readme_digest(full) + "\n" + text[end:])
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data-dir", default="/tmp/mgvar", help="an ingested data dir (copied, never changed)")
     parser.add_argument("--out", default=str(ROOT / "docs" / "api.md"))
-    parser.add_argument("--readme", action="store_true", help="also refresh the examples in README.md")
     args = parser.parse_args(argv)
 
-    os.environ["MATCHGRAPH_API_KEY"] = DEMO_KEY
     from api.app import create_app
-    from search.config import Config
+    from graph.settings import Settings
     from search.engine import Engine
 
     with tempfile.TemporaryDirectory(prefix="mg-examples-") as tmp:
         work = Path(tmp) / "var"
         shutil.copytree(args.data_dir, work, ignore=shutil.ignore_patterns("matches.db*", "match-spool.db*",
                                                                            ".bootstrap.lock", "matchgraph.json"))
-        engine = Engine(Config.from_env(data_dir=work, store_url=""))
+        engine = Engine(Settings.load(data_dir=work, store_url="", api_key=DEMO_KEY))
         if not engine.artifacts:
             parser.error(f"{args.data_dir} holds no catalog: run `python -m api ingest data --data-dir DIR`")
-        app = create_app(engine=engine, RATELIMIT_ENABLED=False, CORS_ORIGINS="*")
+        app = create_app(engine=engine, config=engine.config, RATELIMIT_ENABLED=False, CORS_ORIGINS="*")
         text = record(app.test_client(), engine)
         engine.close()
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(text)
     print(f"wrote {out} ({len(text.splitlines())} lines)")
-    if args.readme:
-        update_readme(text, ROOT / "README.md")
-        print("updated the examples in README.md")
     return 0
 
 

@@ -20,18 +20,15 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import secrets
-import signal
-import subprocess
-import sys
 import tempfile
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import requests
 from requests.adapters import HTTPAdapter
+
+from bench.servers import ApiServe
 
 ROOT = Path(__file__).resolve().parent.parent
 K = 20
@@ -258,38 +255,20 @@ def report(outcomes: list[Outcome], popular: list[str]) -> str:
 
 
 # --- a server of its own --------------------------------------------------------------------------
-def serve(data_dir: Path, port: int, log_path: Path, **env: str) -> subprocess.Popen:
-    """`python -m api serve` on loopback with the attack's site secret and trusted proxy (nothing else set)."""
-    environ = {k: v for k, v in os.environ.items() if not k.startswith(("MATCHGRAPH_", "PROMETHEUS_"))}
-    environ.update(MATCHGRAPH_DATA_DIR=str(data_dir), MATCHGRAPH_SITE_SECRET=SITE_SECRET,
-                   MATCHGRAPH_TRUSTED_PROXIES=PROXY, PYTHONPATH=str(ROOT), **env)
-    log = open(log_path, "w")
-    return subprocess.Popen([sys.executable, "-m", "api", "serve", "--port", str(port)], cwd=ROOT, env=environ,
-                            stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+def serve(data_dir: Path, port: int, log_path: Path, **settings: object) -> ApiServe:
+    """`python -m api serve` on loopback with the attack's site secret and trusted proxy (nothing else set;
+    `settings` are more Settings fields, e.g. `log_level="INFO"`)."""
+    return ApiServe(log_path, port=port, clean=True, settings={
+        "data_dir": data_dir, "site_secret": SITE_SECRET, "trusted_proxies": PROXY, **settings})
 
 
-def wait_ready(base: str, proc: subprocess.Popen, timeout_s: float = 300) -> None:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"the server exited with {proc.returncode}")
-        try:
-            if requests.get(f"{base}/readyz", timeout=5).status_code == 200:
-                return
-        except requests.RequestException:
-            pass
-        time.sleep(0.5)
-    raise RuntimeError(f"the server was not ready in {timeout_s:.0f} s")
+def wait_ready(base: str, server: ApiServe, timeout_s: float = 300) -> None:
+    del base  # the server knows its port
+    server.wait_ready(timeout_s)
 
 
-def stop(proc: subprocess.Popen) -> None:
-    if proc.poll() is None:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait(timeout=10)
+def stop(server: ApiServe) -> None:
+    server.stop()
 
 
 def main() -> None:

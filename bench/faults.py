@@ -35,7 +35,8 @@ import uuid
 from pathlib import Path
 
 from bench.common import ROOT
-from bench.load import OwnRedis, copy_data_dir, percentile, queries
+from bench.load import copy_data_dir, percentile, queries
+from bench.servers import RedisServer
 
 KEY = "fault-bench-key"
 
@@ -49,17 +50,17 @@ def catalog(folder: Path, n: int) -> Path:
 
 def engine_on(data_dir: Path, source: Path, store=None):
     """An engine in `data_dir` over the catalog ingested once into `<work>/seed` (copied: no re-embedding)."""
-    from search.config import Config
+    from graph.settings import Settings
     from search.engine import Engine
 
     seed = source.parent / "seed"
     if not (seed / "CURRENT").exists():
-        Engine(Config.from_env(data_dir=seed, store_url="")).ingest([source])
+        Engine(Settings.load(data_dir=seed, store_url="")).ingest([source])
     if not (data_dir / "CURRENT").exists():
         copy_data_dir(seed, data_dir)
     if (seed / "models").is_dir() and not (data_dir / "models").exists():  # the ONNX export, made once
         shutil.copytree(seed / "models", data_dir / "models")
-    return Engine(Config.from_env(data_dir=data_dir, store_url=""), store=store)
+    return Engine(Settings.load(data_dir=data_dir, store_url=""), store=store)
 
 
 def app_on(eng):
@@ -78,7 +79,7 @@ def outage(work: Path, source: Path, clients: int, phase_s: float) -> dict:
 
     for old in ("redis", "outage"):  # a fresh Redis and spool: claims of an earlier run would still be live
         shutil.rmtree(work / old, ignore_errors=True)
-    redis = OwnRedis(work / "redis")
+    redis = RedisServer(work / "redis")
     redis.start()
     primary = RedisStore(f"redis://127.0.0.1:{redis.port}/0?prefix=faults", **redis_client_options())
     store = SpoolingStore(primary, work / "outage" / "match-spool.db", retry_interval=0.2)
@@ -191,9 +192,9 @@ def _timed_searches(http, qs: list[str], clients: int, until) -> tuple[list[floa
 # what `python -m api rebuild` runs (api/cli.py cmd_rebuild), saying when its engine has loaded
 REBUILD = """
 import sys
-from search.config import Config
+from graph.settings import Settings
 from search.engine import Engine
-engine = Engine(Config.from_env(data_dir=sys.argv[1]))
+engine = Engine(Settings.load(data_dir=sys.argv[1]))
 print("loaded", flush=True)
 engine.rebuild()
 """

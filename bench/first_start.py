@@ -18,13 +18,11 @@ import os
 import resource
 import shutil
 import subprocess
-import sys
 import tempfile
-import time
-import urllib.request
 from pathlib import Path
 
-from bench.common import ROOT, free_port, machine
+from bench.common import ROOT, machine
+from bench.servers import ApiServe
 
 
 def first_start(snapshot: bool = True, timeout: float = 1800.0) -> dict:
@@ -34,33 +32,17 @@ def first_start(snapshot: bool = True, timeout: float = 1800.0) -> dict:
         subprocess.run(["git", "clone", "-q", str(ROOT), str(clone)], check=True)
         if not snapshot:
             shutil.rmtree(clone / "data" / "vectors", ignore_errors=True)
-        port = free_port()
-        env = {k: v for k, v in os.environ.items() if not k.startswith("MATCHGRAPH_")}
-        env.update(XDG_CACHE_HOME=str(work / "cache"), HF_HUB_OFFLINE="1", TRANSFORMERS_OFFLINE="1")
-        log = open(work / "serve.log", "w")
         cpu_before = resource.getrusage(resource.RUSAGE_CHILDREN)
         load_before = os.getloadavg()[0]
-        start = time.perf_counter()
-        proc = subprocess.Popen([sys.executable, "-m", "api", "serve", "--port", str(port)], cwd=clone, env=env,
-                                stdout=log, stderr=subprocess.STDOUT)
-        ready = None
+        # no product setting of ours comes along: the clone starts as a newcomer's does
+        server = ApiServe(work / "serve.log", cwd=clone, clean=True, extra_env={
+            "XDG_CACHE_HOME": str(work / "cache"), "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"})
         try:
-            while time.perf_counter() - start < timeout and proc.poll() is None:
-                try:
-                    with urllib.request.urlopen(f"http://127.0.0.1:{port}/readyz", timeout=2) as resp:
-                        if resp.status == 200:
-                            ready = time.perf_counter() - start
-                            break
-                except OSError:
-                    pass
-                time.sleep(0.25)
+            ready = server.wait_ready(timeout)
+        except (RuntimeError, TimeoutError):
+            ready = None
         finally:
-            proc.terminate()
-            try:
-                proc.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-            log.close()
+            server.stop()
         cpu_after = resource.getrusage(resource.RUSAGE_CHILDREN)
         cpu = (cpu_after.ru_utime - cpu_before.ru_utime) + (cpu_after.ru_stime - cpu_before.ru_stime)
         lines = (work / "serve.log").read_text(errors="replace").splitlines()

@@ -40,7 +40,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
-from bench.common import DEVSETS, ROOT, WORK, Gunicorn, call, free_port, machine
+from bench.common import DEVSETS, ROOT, WORK, machine
+from bench.servers import Gunicorn, RedisServer, call
 
 FEEDBACK_KINDS = ("click", "click", "dwell", "upvote", "downvote")
 
@@ -82,43 +83,6 @@ def with_prefix(url: str, prefix: str) -> str:
     parts = urlsplit(url)
     query = [(k, v) for k, v in parse_qsl(parts.query) if k != "prefix"] + [("prefix", prefix)]
     return urlunsplit((parts.scheme, parts.netloc, parts.path, urlencode(query), ""))
-
-
-class OwnRedis:
-    """redis-server on a spare loopback port with AOF fsync'd on every write (so SIGKILL loses nothing
-    acknowledged), for the outage run."""
-
-    def __init__(self, workdir: Path) -> None:
-        self.workdir, self.port, self.proc = workdir, free_port(), None
-        workdir.mkdir(parents=True, exist_ok=True)
-
-    def start(self) -> None:
-        import redis
-
-        self.proc = subprocess.Popen(
-            ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1", "--dir", str(self.workdir),
-             "--save", "", "--appendonly", "yes", "--appendfsync", "always", "--logfile",
-             str(self.workdir / "redis.log")], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        client = redis.Redis(port=self.port, socket_connect_timeout=0.2)
-        deadline = time.monotonic() + 10
-        while True:
-            try:
-                client.ping()
-                return
-            except redis.RedisError:
-                if time.monotonic() > deadline:
-                    raise RuntimeError("redis-server did not start") from None
-                time.sleep(0.05)
-
-    def kill(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGKILL)
-            self.proc.wait(10)
-
-    def stop(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.terminate()
-            self.proc.wait(10)
 
 
 PHASE = {"now": "run"}  # "before" / "outage" / "after" during an outage run
@@ -207,7 +171,7 @@ def wait_for_spool(port: int, timeout: float = 60.0) -> dict | None:
     return spool
 
 
-def _stall(own: OwnRedis, seconds: float, stall: float, report: dict) -> None:
+def _stall(own: RedisServer, seconds: float, stall: float, report: dict) -> None:
     """Freeze Redis (SIGSTOP: connections are accepted, nothing answers) after a third of the run for
     `stall` seconds, then let it go on (SIGCONT)."""
     time.sleep(seconds / 3)
@@ -223,7 +187,7 @@ def _stall(own: OwnRedis, seconds: float, stall: float, report: dict) -> None:
     PHASE["now"] = "after"
 
 
-def _outage(own: OwnRedis, seconds: float, report: dict) -> None:
+def _outage(own: RedisServer, seconds: float, report: dict) -> None:
     """Kill Redis (SIGKILL) after a third of the run, start it again after two thirds."""
     time.sleep(seconds / 3)
     PHASE["now"] = "outage"
@@ -245,7 +209,7 @@ def run(clients: int = 32, seconds: float = 60.0, store: str = "", workers: int 
     copy_data_dir(source, data_dir)
     own = None
     if outage or stall:
-        own = OwnRedis(tmp / "redis")
+        own = RedisServer(tmp / "redis")
         own.start()
         store = f"redis://127.0.0.1:{own.port}/0"
     if store.startswith("redis"):

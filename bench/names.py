@@ -111,8 +111,8 @@ def suggest_latency(data_dir, prefixes: list[str], repeats: int = 3) -> dict:
     import time
     from urllib.parse import urlencode
 
-    from bench.common import Gunicorn
     from bench.perf import percentile, scratch
+    from bench.servers import Gunicorn
     from bench.vectors import link_copy
 
     run = scratch("mg-suggest-")

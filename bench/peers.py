@@ -34,8 +34,9 @@ import sys  # noqa: E402
 import time  # noqa: E402
 from pathlib import Path  # noqa: E402
 
-from bench.common import ROOT, Gunicorn, load_devset, machine, metrics, table  # noqa: E402
+from bench.common import ROOT, load_devset, machine, metrics, table  # noqa: E402
 from bench.perf import load_average, med, percentile, run_clients, scratch, search_job  # noqa: E402
+from bench.servers import Gunicorn
 
 DEPTH = 100  # capabilities fetched per query by txtai and the floor before keeping the best per artifact
 
@@ -68,14 +69,14 @@ class Matchgraph:
         self.engine = None
 
     def build(self, catalog: Path, work: Path) -> dict:
-        from search.config import Config
+        from graph.settings import Settings
         from search.engine import Engine
 
         if self.engine is not None:
             self.engine.close()
         self.embedder.cache = None  # the new engine gives it its own empty vector cache: everything is embedded
         self.embedder._lru.clear()
-        self.engine = Engine(Config.from_env(data_dir=work, store_url=""), embedder=self.embedder)
+        self.engine = Engine(Settings.load(data_dir=work, store_url=""), embedder=self.embedder)
         report = self.engine.ingest([catalog])
         return {"embedded": report.embedded, "index": self.engine.index.kind}
 

@@ -50,7 +50,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlencode
 
-from bench.common import ROOT, WORK, Gunicorn, call, load_devset, machine, table
+from bench.common import ROOT, WORK, load_devset, machine, table
+from bench.servers import Gunicorn, call
 
 SECTIONS = ("embedding", "ingest", "cold", "http", "ann", "recording")
 DEFAULT_SIZES = (10_000, 100_000)
@@ -267,7 +268,7 @@ def section_ingest(args, log) -> dict:
     """Capabilities/s into an empty data dir (fresh vector cache) vs sentence-transformers on the same texts."""
     from sentence_transformers import SentenceTransformer
 
-    from search.config import Config
+    from graph.settings import Settings
     from search.embedder import Embedder, default_model_path
     from search.engine import Engine
 
@@ -284,7 +285,7 @@ def section_ingest(args, log) -> dict:
                 start = time.perf_counter()
                 if name == "matchgraph ingest":
                     ours.cache = None  # the engine gives it the new data dir's empty cache
-                    engine = Engine(Config.from_env(data_dir=tmp / f"var{rep}", store_url=""), embedder=ours)
+                    engine = Engine(Settings.load(data_dir=tmp / f"var{rep}", store_url=""), embedder=ours)
                     report = engine.ingest([path])
                     embedded.append(report.embedded)
                     engine.close()
@@ -310,7 +311,7 @@ import json, logging, sys, time
 t0 = time.perf_counter()
 from pathlib import Path
 import search.engine as se
-from search.config import Config
+from graph.settings import Settings
 from search.embedder import Embedder
 t_import = time.perf_counter() - t0
 warnings = []
@@ -337,7 +338,7 @@ t = time.perf_counter()
 emb = Embedder(onnx_dir=sys.argv[2])
 t_model = time.perf_counter() - t
 t = time.perf_counter()
-engine = se.Engine(Config.from_env(data_dir=Path(sys.argv[1]), store_url=""), embedder=emb)
+engine = se.Engine(Settings.load(data_dir=Path(sys.argv[1]), store_url=""), embedder=emb)
 t_engine = time.perf_counter() - t
 rebuilt = any("unusable" in w for w in warnings)
 print(json.dumps({"imports_s": t_import, "model_s": t_model, "data_s": t_engine,
@@ -356,11 +357,14 @@ def cold_start(data_dir: Path) -> dict:
 
         copy = link_copy(data_dir, Path(run) / "var")
         from bench.common import ensure_onnx_export
+        from bench.servers import server_environ
+        from graph.settings import Settings
 
         onnx_dir = ensure_onnx_export()  # a restart finds the export the first start wrote
         out = subprocess.run([sys.executable, "-c", COLD_CHILD, str(copy), str(onnx_dir)], cwd=ROOT,
                              capture_output=True,
-                             text=True, timeout=1800, env=dict(os.environ, MATCHGRAPH_LOG_LEVEL="WARNING"))
+                             text=True, timeout=1800,
+                             env=server_environ(Settings.load().replace(log_level="WARNING")))
         if out.returncode != 0:
             raise RuntimeError(out.stderr[-2000:])
         return json.loads(out.stdout.strip().splitlines()[-1])

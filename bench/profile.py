@@ -26,7 +26,7 @@ import time
 from contextlib import contextmanager
 from pathlib import Path
 
-from bench.common import Gunicorn, load_devset, machine, metrics, table
+from bench.common import load_devset, machine, metrics, table
 from bench.perf import (
     latency_row,
     load_average,
@@ -38,6 +38,7 @@ from bench.perf import (
     scratch,
     search_job,
 )
+from bench.servers import Gunicorn
 
 PHASES = (  # (module, class, method, label); nested phases are subtracted from their parents
     ("search.engine", "Engine", "search", "Engine.search: ranking, fusion, the rest"),
@@ -97,10 +98,10 @@ class PhaseTimer:
 
 def engine_over(data_dir: Path, work: Path):
     from bench.vectors import link_copy
-    from search.config import Config
+    from graph.settings import Settings
     from search.engine import Engine
 
-    return Engine(Config.from_env(data_dir=link_copy(data_dir, work), store_url=""))
+    return Engine(Settings.load(data_dir=link_copy(data_dir, work), store_url=""))
 
 
 def served_search(engine, q: str) -> None:
@@ -296,23 +297,23 @@ def ann_ab(args, log) -> str:
 def feedback_profile(args, log) -> str:
     """pyinstrument over POST /v1/feedback through the Flask app in process (no sockets): what a recorded
     event costs besides the store."""
-    import os
     import uuid
 
     from pyinstrument import Profiler
 
     from api.app import create_app
     from bench.perf import FEEDBACK_KINDS, REDIS_URL, _clear_redis_prefix
+    from bench.servers import BENCH_RATE_LIMIT
     from bench.vectors import link_copy
-    from search.config import Config
+    from graph.settings import Settings
     from search.engine import Engine
 
     url = f"{REDIS_URL}?prefix=mgprof-{uuid.uuid4().hex[:8]}" if args.feedback == "redis" else ""
-    os.environ["MATCHGRAPH_RATE_LIMIT"] = "10000000/minute;1000000/second"
     work = scratch("mg-fb-")
     try:
-        engine = Engine(Config.from_env(data_dir=link_copy(source_dir(None), work / "var"), store_url=url))
-        client = create_app(engine=engine).test_client()
+        engine = Engine(Settings.load(data_dir=link_copy(source_dir(None), work / "var"), store_url=url,
+                                      rate_limit=BENCH_RATE_LIMIT))
+        client = create_app(engine=engine, config=engine.config).test_client()
         served = []
         for q in queries()[:20]:
             body = client.get("/v1/search", query_string={"q": q, "k": 10}).get_json()
@@ -346,7 +347,7 @@ def feedback_profile(args, log) -> str:
 
 def http_ab(args, log, variants: dict[str, dict], title: str) -> str:
     """gunicorn (Procfile settings) variants, alternating per repeat: 1 and 16 clients, distinct queries.
-    A variant is Gunicorn keyword arguments (`env`, `app`)."""
+    A variant is Gunicorn keyword arguments (`settings`, `extra_env`, `app`)."""
     from bench.vectors import link_copy
 
     source = source_dir(args.size)
@@ -380,7 +381,7 @@ def http_ab(args, log, variants: dict[str, dict], title: str) -> str:
 def query_threads_ab(args, log) -> str:
     """ONNX Runtime intra-op threads for one query: 1 (the default) vs 2 (MATCHGRAPH_ENCODER_THREADS)."""
     return http_ab(args, log, {"ONNX query session, 1 intra-op thread (default)": {},
-                               "ONNX query session, 2 intra-op threads": {"env": {"MATCHGRAPH_ENCODER_THREADS": "2"}}},
+                               "ONNX query session, 2 intra-op threads": {"settings": {"encoder_threads": 2}}},
                    "query encoder threads")
 
 
@@ -396,7 +397,7 @@ def encoder_ab(args, log) -> str:
     dev-set quality of each, every one embedding the whole catalog and the queries itself."""
     from bench.common import ROOT, load_devset
     from bench.quality import evaluate
-    from search.config import Config
+    from graph.settings import Settings
     from search.embedder import Embedder
     from search.engine import Engine
 
@@ -405,7 +406,7 @@ def encoder_ab(args, log) -> str:
     for backend in ("torch", "onnx", "onnx-int8"):
         work = scratch("mg-enc-q-")
         try:  # a fresh data dir and vector cache: this encoder embeds the catalog and every query
-            engine = Engine(Config.from_env(data_dir=work / "var", store_url="", onnx_dir=work / "models"),
+            engine = Engine(Settings.load(data_dir=work / "var", store_url="", onnx_dir=work / "models"),
                             embedder=Embedder(backend=backend, onnx_dir=work / "models"))
             engine.ingest([ROOT / "data"])
             for mode in ("dense", "hybrid"):
@@ -415,12 +416,12 @@ def encoder_ab(args, log) -> str:
             engine.close()
         finally:
             shutil.rmtree(work, ignore_errors=True)
-    http = http_ab(args, log, {"before: torch encoder, default threads": {"env": {"MATCHGRAPH_ENCODER": "torch"}},
+    http = http_ab(args, log, {"before: torch encoder, default threads": {"settings": {"encoder": "torch"}},
                                "before, tuned: torch encoder, OMP_NUM_THREADS=1": {
-                                   "env": {"MATCHGRAPH_ENCODER": "torch", "OMP_NUM_THREADS": "1"}},
+                                   "settings": {"encoder": "torch"}, "extra_env": {"OMP_NUM_THREADS": "1"}},
                                "after: ONNX Runtime, one thread per query (default)": {
-                                   "env": {"MATCHGRAPH_ENCODER": "onnx"}},
-                               "opt-in: ONNX Runtime int8": {"env": {"MATCHGRAPH_ENCODER": "onnx-int8"}}},
+                                   "settings": {"encoder": "onnx"}},
+                               "opt-in: ONNX Runtime int8": {"settings": {"encoder": "onnx-int8"}}},
                    "query encoder")
     return "\n".join([http, "", "dev-set quality (huggingface_eval); each encoder embedded the catalog and the "
                        "queries itself:", "", table(quality, list(quality[0]))])

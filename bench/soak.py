@@ -23,31 +23,16 @@ import argparse
 import datetime as dt
 import random
 import shutil
-import subprocess
 import tempfile
 import time
 from pathlib import Path
 
 import redis
 
-from bench.common import free_port, machine, table
+from bench.common import machine, table
+from bench.servers import RedisServer
 from graph.events import FeedbackEvent, SearchEvent, Served
 from graph.store.redis import RedisStore
-
-
-def start_redis(workdir: Path) -> tuple[subprocess.Popen, int]:
-    port = free_port()
-    proc = subprocess.Popen(["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--save", "",
-                             "--appendonly", "no", "--dir", str(workdir)],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    client = redis.Redis(port=port)
-    for _ in range(100):
-        try:
-            client.ping()
-            break
-        except redis.RedisError:
-            time.sleep(0.05)
-    return proc, port
 
 
 def traffic(n: int, seed: int, vocab: int = 2_000, catalog: int = 5_000):
@@ -85,7 +70,8 @@ def traffic(n: int, seed: int, vocab: int = 2_000, catalog: int = 5_000):
 
 def run_arm(name: str, args: argparse.Namespace, bounded: bool) -> tuple[list[dict], dict]:
     work = Path(tempfile.mkdtemp(prefix=f"soak-{name}-"))
-    proc, port = start_redis(work)
+    own = RedisServer(work / "redis", aof=False).start()
+    port = own.port
     try:
         store = RedisStore(f"redis://127.0.0.1:{port}/0", prefix="soak", shards=4,
                            idempotency_window_s=args.window if bounded else 0,
@@ -120,8 +106,7 @@ def run_arm(name: str, args: argparse.Namespace, bounded: bool) -> tuple[list[di
         store.close()
         return rows, summary
     finally:
-        proc.terminate()
-        proc.wait(10)
+        own.stop()
         shutil.rmtree(work, ignore_errors=True)
 
 

@@ -151,7 +151,7 @@ def lookup_embedder(table: dict[str, int], vectors: np.ndarray):
 
 def build(n_capabilities: int, dest: Path, seed: int = 0, real: RealCatalog | None = None) -> dict:
     """Write a data dir with the real catalog plus synthetic artifacts: `n_capabilities` in all."""
-    from search.config import Config
+    from graph.settings import Settings
     from search.engine import Engine
 
     started = time.perf_counter()
@@ -163,7 +163,7 @@ def build(n_capabilities: int, dest: Path, seed: int = 0, real: RealCatalog | No
     generated = time.perf_counter() - started
     shutil.rmtree(dest, ignore_errors=True)
     embedder = lookup_embedder(table, all_vectors)
-    engine = Engine(Config.from_env(data_dir=dest, store_url=""), embedder=embedder)
+    engine = Engine(Settings.load(data_dir=dest, store_url=""), embedder=embedder)
     try:
         t = time.perf_counter()
         report = engine.apply(upserts=real.artifacts + artifacts)

@@ -18,7 +18,8 @@ import shutil
 import tempfile
 from pathlib import Path
 
-from bench.common import Gunicorn, call, children, machine, table
+from bench.common import machine, table
+from bench.servers import Gunicorn, call, children
 from bench.vectors import ensure, link_copy
 
 
@@ -34,7 +35,7 @@ def arm(data_dir: Path, mmap: bool, workers: int, searches: int) -> list[dict]:
     work = Path(tempfile.mkdtemp(prefix="bench-workers-"))
     try:
         run_dir = link_copy(data_dir, work / "data")
-        server = Gunicorn(run_dir, workers=workers, env={"MATCHGRAPH_INDEX_MMAP": "1" if mmap else "0"})
+        server = Gunicorn(run_dir, workers=workers, settings={"index_mmap": mmap})
         try:
             server.wait_ready()
             for j in range(searches):  # fresh connections: spread over the workers

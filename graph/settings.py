@@ -2,7 +2,7 @@
 
 Like Datasette's `SETTINGS`: each setting is one line of the `Settings` dataclass below, declared with
 `setting(ENV_VAR, default, help, kind=..., ...)`: name (the attribute), environment variable(s), type,
-default, help text and whether it is a secret. The README's configuration table, `python -m api config`
+default, help text and whether it is a secret. docs/configuration.md, `python -m api config`
 and its `--json` output are all generated from this table.
 
 Who reads it: only the entry points. `api.cli` (one `Settings.load(...)` per command, `--data-dir` as a
@@ -11,7 +11,7 @@ flag) and `api.app.create_app` (when it is not handed a `config`). They pass the
 This is the only module of api/, search/ and graph/ that reads `os.environ` (tests/test_layering.py
 fails otherwise). A bad value stops the start with a `SettingsError` that names the variable.
 
-Adding a setting (e.g. one you had added to the old `search.config.Config`):
+Adding a setting:
 1. add one line to `Settings`, e.g.
        suggest_k: int = setting("MATCHGRAPH_SUGGEST_K", 8, "name suggestions per request", kind="int",
                                 minimum=1)
@@ -19,9 +19,8 @@ Adding a setting (e.g. one you had added to the old `search.config.Config`):
    a default that is computed elsewhere, several variables as a tuple: the first one set wins);
 2. read it where it is used from the object you were handed (`engine.config.suggest_k`, or
    `api.state.settings().suggest_k` in a request handler), never from the environment;
-3. regenerate the README table: `python -m api config --markdown --readme`.
-`search.config.Config` is this same class under its old name, so `Config.from_env(data_dir=...)` keeps
-working.
+3. regenerate docs/configuration.md: `python -m api config --markdown --write` (tests/test_settings.py fails
+   while it is out of date).
 """
 
 from __future__ import annotations
@@ -107,6 +106,16 @@ class Setting:
         if isinstance(value, str):
             return mask_url_secrets(value)
         return value
+
+    def text(self, value: Any) -> str:
+        """A typed value back to the text `parse` reads (the inverse of `parse`), for a child's environment."""
+        if isinstance(value, bool):
+            return "1" if value else "0"
+        if isinstance(value, tuple):
+            return ",".join(map(str, value))
+        if self.kind == "json":
+            return json.dumps(value)
+        return str(value)
 
     def default_text(self) -> str:
         if self.shown is not None:
@@ -382,16 +391,19 @@ class Settings:
                 sources[name] = "flag"
         return cls(**values, sources={s.name: sources.get(s.name, "default") for s in SETTINGS})
 
-    @classmethod
-    def from_env(cls, **overrides: Any) -> Settings:
-        """The old `search.config.Config.from_env` spelling: the environment, then `overrides`."""
-        return cls.load(**overrides)
-
     def replace(self, **changes: Any) -> Settings:
         """A copy with some values changed (validated; their source becomes "flag")."""
         by_name = {s.name: s for s in SETTINGS}
         checked = {k: by_name[k].check(v, k) for k, v in changes.items()}
         return dataclasses.replace(self, **checked, sources={**self.sources, **{k: "flag" for k in changes}})
+
+    def environ(self) -> dict[str, str]:
+        """Every setting that was set or is not at its default, as `{variable: text}`: what a child process
+        (a server a benchmark or test starts) needs in its environment to load these same settings (a value
+        set to the table's default is kept: a command may have a default of its own, as `serve` has)."""
+        return {s.env[0]: s.text(value) for s in SETTINGS
+                if (value := getattr(self, s.name)) is not None
+                and (value != s.default or self.source(s.name) != "default")}
 
     def source(self, name: str) -> str:
         return self.sources.get(name, "default")
@@ -417,7 +429,7 @@ SETTINGS: tuple[Setting, ...] = _table()
 
 
 def markdown_table() -> str:
-    """The README's configuration table, generated from SETTINGS."""
+    """The configuration table of docs/configuration.md, generated from SETTINGS."""
     lines = ["| variable | type | default | what |", "|---|---|---|---|"]
     for s in SETTINGS:
         var = " or ".join(f"`{e}`" for e in s.env)

@@ -119,12 +119,12 @@ def small_engine(embedder, root: Path):
     """An Engine on `root`/var (SQLite store) with small_records() ingested: what module-scoped API suites serve."""
     import json
 
-    from search.config import Config
+    from graph.settings import Settings
     from search.engine import Engine
 
     catalog = root / "small.jsonl"
     catalog.write_text("".join(json.dumps(r) + "\n" for r in small_records()))
-    eng = Engine(Config.from_env(data_dir=root / "var", store_url=""), embedder=embedder)
+    eng = Engine(Settings.load(data_dir=root / "var", store_url=""), embedder=embedder)
     eng.ingest([catalog])
     return eng
 
@@ -142,13 +142,13 @@ def small_catalog(tmp_path: Path) -> Path:
 @pytest.fixture
 def make_engine(embedder, tmp_path: Path):
     """Factory of engines on fresh data dirs (SQLite store), sharing the session's model."""
-    from search.config import Config
+    from graph.settings import Settings
     from search.engine import Engine
 
     made = []
 
     def make(data_dir: Path | None = None, **overrides):
-        cfg = Config.from_env(data_dir=data_dir or tmp_path / f"var{len(made)}", store_url="", **overrides)
+        cfg = Settings.load(data_dir=data_dir or tmp_path / f"var{len(made)}", store_url="", **overrides)
         engine = Engine(cfg, embedder=embedder)
         made.append(engine)
         return engine

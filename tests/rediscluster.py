@@ -4,24 +4,15 @@ tests/test_multihost.py)."""
 
 from __future__ import annotations
 
-import socket
 import subprocess
 import time
 from pathlib import Path
 
 import redis
 
+from bench.servers import RedisServer, free_ports
+
 MASTERS = 3
-def free_ports(n: int) -> list[int]:
-    socks, ports = [], []
-    for _ in range(n):
-        s = socket.socket()
-        s.bind(("127.0.0.1", 0))
-        socks.append(s)
-        ports.append(s.getsockname()[1])
-    for s in socks:
-        s.close()
-    return ports
 
 
 class Cluster:
@@ -40,15 +31,10 @@ class Cluster:
 
     def _spawn(self, i: int) -> subprocess.Popen:
         port, bus = self.ports[i], self.bus_ports[i]
-        node_dir = self.workdir / str(port)
-        node_dir.mkdir(parents=True, exist_ok=True)
-        aof = ["--appendonly", "yes", "--appendfsync", "always"] if self.appendonly else ["--appendonly", "no"]
-        return subprocess.Popen(
-            ["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--dir", str(node_dir),
-             "--cluster-enabled", "yes", "--cluster-config-file", f"nodes-{port}.conf",
-             "--cluster-port", str(bus), "--cluster-node-timeout", "5000", "--save", "",
-             *aof, "--daemonize", "no", "--logfile", str(node_dir / "redis.log")],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        node = RedisServer(self.workdir / str(port), port, "--cluster-enabled", "yes", "--cluster-config-file",
+                           f"nodes-{port}.conf", "--cluster-port", str(bus), "--cluster-node-timeout", "5000",
+                           aof=self.appendonly)
+        return node.spawn()
 
     def kill(self, i: int) -> None:
         """SIGKILL master i (no shutdown: what a crashed machine does)."""

@@ -36,14 +36,14 @@ def _bundled(*ids: str) -> list[dict]:
 
 @pytest.fixture(scope="module")
 def engine(embedder, tmp_path_factory):
-    from search.config import Config
+    from graph.settings import Settings
     from search.engine import Engine
 
     root = tmp_path_factory.mktemp("aliases")
     records = _bundled(OPUS, GPT4O, "openai/gpt-4o-mini", "openai/gpt-4.1") + small_records(10)
     catalog = root / "catalog.jsonl"
     catalog.write_text("".join(json.dumps(r) + "\n" for r in records))
-    eng = Engine(Config.from_env(data_dir=root / "var", store_url=""), embedder=embedder)
+    eng = Engine(Settings.load(data_dir=root / "var", store_url=""), embedder=embedder)
     eng.ingest([catalog])
     yield eng
     eng.close()
@@ -110,12 +110,12 @@ def store_engine(request, embedder, tmp_path):
     """An engine on a SQLite store, or on the real Redis (db 14, a key prefix of its own, removed after)."""
     import uuid
 
-    from search.config import Config
+    from graph.settings import Settings
     from search.engine import Engine
 
     prefix = f"aliastest-{uuid.uuid4().hex[:8]}"
     url = f"{REDIS_DB14}?prefix={prefix}" if request.param == "redis" else ""
-    eng = Engine(Config.from_env(data_dir=tmp_path / "var", store_url=url), embedder=embedder)
+    eng = Engine(Settings.load(data_dir=tmp_path / "var", store_url=url), embedder=embedder)
     yield eng
     eng.store.clear()
     eng.close()

@@ -1101,7 +1101,7 @@ def test_readyz_is_503_without_a_catalog_until_one_is_ingested(monkeypatch, tmp_
     search would be empty) until a catalog is committed, e.g. by `python -m api ingest` in another process."""
     import api.state
     from api.app import create_app
-    from search.config import Config
+    from graph.settings import Settings
     from search.engine import Engine
 
     data_dir = tmp_path / "empty"
@@ -1119,7 +1119,7 @@ def test_readyz_is_503_without_a_catalog_until_one_is_ingested(monkeypatch, tmp_
 
     catalog = tmp_path / "two.jsonl"
     catalog.write_text("".join(json.dumps(r) + "\n" for r in small_records(extra=0)[:2]))
-    cli = Engine(Config.from_env(data_dir=data_dir, store_url=""), embedder=embedder)
+    cli = Engine(Settings.load(data_dir=data_dir, store_url=""), embedder=embedder)
     cli.ingest([catalog])
     cli.close()
     ready = c.get("/readyz")
@@ -1154,7 +1154,7 @@ def test_a_failed_load_is_retried_until_the_worker_is_ready(monkeypatch, tmp_pat
 
     import api.state
     from api.app import create_app
-    from search.config import Config
+    from graph.settings import Settings
     from search.engine import Engine
 
     calls = []
@@ -1167,7 +1167,7 @@ def test_a_failed_load_is_retried_until_the_worker_is_ready(monkeypatch, tmp_pat
 
     monkeypatch.setattr(api.state, "Engine", flaky)
     monkeypatch.setattr(api.state, "LOAD_RETRY_FIRST_S", 0.05)
-    Engine(Config.from_env(data_dir=tmp_path / "var", store_url=""), embedder=embedder).ingest([small_catalog])
+    Engine(Settings.load(data_dir=tmp_path / "var", store_url=""), embedder=embedder).ingest([small_catalog])
     app = create_app(data_dir=str(tmp_path / "var"), bootstrap=False, RATELIMIT_ENABLED=False)
     holder = app.extensions["matchgraph"]
     assert holder.ready.wait(60), holder.error
@@ -1260,7 +1260,7 @@ def redis14():
 
 
 def test_query_vectors_are_shared_through_redis(redis14, embedder, tmp_path):
-    from search.config import Config
+    from graph.settings import Settings
     from search.engine import Engine
     from search.querycache import RedisQueryCache
 
@@ -1268,7 +1268,7 @@ def test_query_vectors_are_shared_through_redis(redis14, embedder, tmp_path):
     assert default.key("abc") == "{mg}:qv:abc"  # the default hash tag, as the store's
     default.close()
     r, prefix = redis14
-    eng = Engine(Config.from_env(data_dir=tmp_path / "var", store_url=f"{REDIS_DB14}?prefix={prefix}"),
+    eng = Engine(Settings.load(data_dir=tmp_path / "var", store_url=f"{REDIS_DB14}?prefix={prefix}"),
                  embedder=embedder)
     try:
         assert eng.query_cache is not None
@@ -1323,12 +1323,12 @@ def test_query_cache_errors_are_misses(embedder):
 
 
 def test_no_query_cache_without_redis(engine, monkeypatch, tmp_path, embedder):
-    from search.config import Config
+    from graph.settings import Settings
     from search.engine import Engine
 
     assert engine.query_cache is None
     monkeypatch.setenv("MATCHGRAPH_QUERY_CACHE_TTL", "0")
-    eng = Engine(Config.from_env(data_dir=tmp_path / "v", store_url=REDIS_DB14 + "?prefix=apitest-off"),
+    eng = Engine(Settings.load(data_dir=tmp_path / "v", store_url=REDIS_DB14 + "?prefix=apitest-off"),
                  embedder=embedder)
     try:
         assert eng.query_cache is None

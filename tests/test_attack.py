@@ -27,18 +27,18 @@ def _free_port() -> int:
 @pytest.fixture(scope="module")
 def served(embedder, tmp_path_factory):
     """(Bench, data dir, log path) of a `serve` on a small catalog; always stopped."""
-    from search.config import Config
+    from graph.settings import Settings
     from search.engine import Engine
 
     root = tmp_path_factory.mktemp("attack")
     catalog = root / "small.jsonl"
     catalog.write_text("".join(json.dumps(r) + "\n" for r in small_records(extra=60)))
-    eng = Engine(Config.from_env(data_dir=root / "var", store_url=""), embedder=embedder)
+    eng = Engine(Settings.load(data_dir=root / "var", store_url=""), embedder=embedder)
     eng.ingest([catalog])
     eng.close()
     port = _free_port()
     log = root / "serve.log"
-    proc = attack.serve(root / "var", port, log, MATCHGRAPH_LOG_LEVEL="INFO")
+    proc = attack.serve(root / "var", port, log, log_level="INFO")
     try:
         attack.wait_ready(f"http://127.0.0.1:{port}", proc)
         yield attack.Bench(f"http://127.0.0.1:{port}"), root / "var", log

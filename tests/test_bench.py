@@ -39,13 +39,13 @@ def small_real(embedder, tmp_path_factory: pytest.TempPathFactory):
     """The conftest's small catalog ingested, and its vectors as the synthetic generator's seeds."""
     from conftest import small_records
 
-    from search.config import Config
+    from graph.settings import Settings
     from search.engine import Engine
 
     root = tmp_path_factory.mktemp("bench-real")
     path = root / "small.jsonl"
     path.write_text("".join(json.dumps(r) + "\n" for r in small_records()))
-    engine = Engine(Config.from_env(data_dir=root / "var", store_url=""), embedder=embedder)
+    engine = Engine(Settings.load(data_dir=root / "var", store_url=""), embedder=embedder)
     engine.ingest([path])
     yield vectors.real_catalog(engine), engine
     engine.close()
@@ -89,14 +89,14 @@ def test_synthetic_vectors_derive_from_real_ones(small_real) -> None:
 
 def test_synthetic_data_dir_loads_like_a_real_one(synth_dir, small_real, embedder) -> None:
     from graph.catalog import Artifact
-    from search.config import Config
+    from graph.settings import Settings
     from search.engine import Engine
 
     path, info = synth_dir
     real, _ = small_real
     assert info["capabilities"] == SYNTH_CAPS and info["embedded_by_model"] == 0 and info["index"] == "ivf"
     assert info["artifacts"] == len(real.artifacts) + info["synthetic_artifacts"]
-    engine = Engine(Config.from_env(data_dir=vectors.link_copy(path, path.parent / "copy"), store_url=""),
+    engine = Engine(Settings.load(data_dir=vectors.link_copy(path, path.parent / "copy"), store_url=""),
                     embedder=embedder)
     try:
         assert len(engine.capabilities) == SYNTH_CAPS and engine.index.kind == "ivf"
@@ -200,11 +200,11 @@ def test_a_served_search_embeds_its_query_once(embedder, small_catalog, tmp_path
     """The intent-sync fixes measured by `python -m bench.profile --sync-ab`: a process never re-embeds
     the intents it searched for itself, and another worker on the same data dir reads them from the
     shared vector cache instead of running the model on them."""
-    from search.config import Config
+    from graph.settings import Settings
     from search.engine import Engine
 
     nonce = f"n{time.time_ns()}"
-    cfg = Config.from_env(data_dir=tmp_path / "var", store_url="")
+    cfg = Settings.load(data_dir=tmp_path / "var", store_url="")
     first = Engine(cfg, embedder=worker_embedder(embedder))
     second = None
     try:

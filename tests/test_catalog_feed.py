@@ -29,13 +29,13 @@ def shared_url() -> str:
 @pytest.fixture
 def host(embedder, tmp_path: Path, shared_url: str):
     """Factory of engines ("hosts"): each its own data dir, all on the shared Redis."""
-    from search.config import Config
+    from graph.settings import Settings
     from search.engine import Engine
 
     made: list[Engine] = []
 
     def make() -> Engine:
-        cfg = Config.from_env(data_dir=tmp_path / f"host{len(made)}", store_url=shared_url, catalog_poll_s=0)
+        cfg = Settings.load(data_dir=tmp_path / f"host{len(made)}", store_url=shared_url, catalog_poll_s=0)
         made.append(Engine(cfg, embedder=embedder))
         return made[-1]
 

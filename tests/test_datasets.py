@@ -121,7 +121,7 @@ def _one_of_each() -> list[dict]:
 @pytest.fixture(scope="module")
 def client(embedder, tmp_path_factory):
     from api.app import create_app
-    from search.config import Config
+    from graph.settings import Settings
     from search.engine import Engine
 
     root = tmp_path_factory.mktemp("datasets_api")
@@ -130,7 +130,7 @@ def client(embedder, tmp_path_factory):
     clean = [{k: v for k, v in r.items() if not k.startswith("_")} for r in datasets]
     catalog = root / "catalog.jsonl"
     catalog.write_text("".join(json.dumps(r) + "\n" for r in [*small_records(), *_one_of_each(), *clean]))
-    eng = Engine(Config.from_env(data_dir=root / "var", store_url=""), embedder=embedder)
+    eng = Engine(Settings.load(data_dir=root / "var", store_url=""), embedder=embedder)
     eng.ingest([catalog])
     with pytest.MonkeyPatch.context() as mp:
         mp.delenv("MATCHGRAPH_API_KEY", raising=False)

@@ -1,8 +1,8 @@
 """Issue 12: every acknowledged write survives, one bad record never takes search down, safe by default.
 
-Each test here reproduced its bug before the fix (RELIABILITY.md, section "Found adversarially", lists the
-before/after numbers). Multi-process behaviour runs on real gunicorn workers (bench.common.Gunicorn, the
-Procfile's gthread workers) and a Redis of its own (tests/test_reliability.RedisServer).
+Each test here reproduced its bug before the fix (docs/reliability.md, section "Found adversarially", lists the
+before/after numbers). Multi-process behaviour runs on real gunicorn workers (bench.servers.Gunicorn, the
+Procfile's gthread workers) and a Redis of its own (bench.servers.RedisServer).
 """
 
 from __future__ import annotations
@@ -37,14 +37,14 @@ def committed_ids(data_dir: Path) -> set[str]:
 @pytest.fixture(scope="module")
 def source(embedder, tmp_path_factory) -> Path:
     """A pre-ingested small data dir whose vector cache already holds every catalog vector."""
-    from graph.settings import Settings as Config
+    from graph.settings import Settings
     from search.engine import Engine
     from search.vectorcache import VectorCache
 
     root = tmp_path_factory.mktemp("durable")
     catalog = root / "small.jsonl"
     catalog.write_text("".join(json.dumps(r) + "\n" for r in small_records()))
-    engine = Engine(Config.from_env(data_dir=root / "var", store_url=""), embedder=embedder)
+    engine = Engine(Settings.load(data_dir=root / "var", store_url=""), embedder=embedder)
     engine.ingest([catalog])
     cache = VectorCache(root / "var" / "vectors.db")
     cache.put_many(embedder.cache.get_many([embedder.cache_key(c.text) for c in engine.capabilities.values()]))
@@ -70,9 +70,9 @@ def data_dir(source: Path, tmp_path: Path) -> Path:
 def test_concurrent_admin_puts_on_two_gunicorn_workers_are_all_committed(data_dir: Path) -> None:
     """Before: 12 concurrent PUTs x 3 rounds on 2 workers gave 500s (staging rename collisions) and lost
     acknowledged artifacts. After: every PUT answers 200 and every acknowledged artifact is committed."""
-    from bench.common import Gunicorn
+    from bench.servers import Gunicorn
 
-    server = Gunicorn(data_dir, workers=2, threads=4, env={"MATCHGRAPH_API_KEY": API_KEY})
+    server = Gunicorn(data_dir, workers=2, threads=4, settings={"api_key": API_KEY})
     statuses: list[tuple[str, int, str]] = []
     try:
         server.wait_ready()
@@ -422,7 +422,7 @@ def test_over_long_urls_get_the_json_error_shape_from_gunicorn(data_dir) -> None
     """Before: a URL over gunicorn's request-line limit (4094 bytes) got gunicorn's HTML 400 page."""
     import socket
 
-    from bench.common import Gunicorn, call
+    from bench.servers import Gunicorn, call
 
     server = Gunicorn(data_dir, workers=1, threads=2, app="api.app:create_app()")
     try:
@@ -471,9 +471,9 @@ def test_rate_limits_are_per_client_not_per_worker_on_the_sqlite_store(data_dir:
     import os
     import signal
 
-    from bench.common import Gunicorn, call, children
+    from bench.servers import Gunicorn, call, children
 
-    server = Gunicorn(data_dir, workers=2, threads=2, env={"MATCHGRAPH_RATE_LIMIT": "15/minute"})
+    server = Gunicorn(data_dir, workers=2, threads=2, settings={"rate_limit": "15/minute"})
     statuses: dict[int, list[int]] = {}
     try:
         server.wait_ready()
@@ -553,15 +553,14 @@ def test_following_a_frozen_catalog_feed_leaves_the_engine_free(embedder, data_d
     what was read. Checked with a real redis-server frozen by SIGSTOP."""
     import signal
 
-    from test_reliability import RedisServer
-
-    from graph.settings import Settings as Config
+    from bench.servers import RedisServer
+    from graph.settings import Settings
     from search.engine import Engine
 
     server = RedisServer(tmp_path / "redis").start()
     engine = None
     try:
-        engine = Engine(Config.from_env(data_dir=data_dir, store_url=server.url, redis_timeout=3.0),
+        engine = Engine(Settings.load(data_dir=data_dir, store_url=server.url, redis_timeout=3.0),
                         embedder=embedder)
         assert engine.feed is not None
         inside = threading.Event()
@@ -600,8 +599,8 @@ def test_one_frozen_redis_costs_one_timeout_for_every_client_of_it(tmp_path: Pat
     import signal
 
     import redis
-    from test_reliability import RedisServer
 
+    from bench.servers import RedisServer
     from graph import redishealth
     from graph.redisurl import split_redis_url
     from search.querycache import RedisQueryCache
@@ -660,10 +659,10 @@ def test_a_wrong_redis_password_is_fatal_at_start_and_makes_readyz_503(embedder,
     """Before: a wrong password was treated as an outage: /readyz said ready while every event spooled
     forever and analytics answered 503."""
     import redis
-    from test_reliability import RedisServer
 
     from api.app import create_app
-    from graph.settings import Settings as Config
+    from bench.servers import RedisServer
+    from graph.settings import Settings
     from graph.store import open_store
     from graph.store.spool import StoreConfigError
     from search.engine import Engine
@@ -675,7 +674,7 @@ def test_a_wrong_redis_password_is_fatal_at_start_and_makes_readyz_503(embedder,
         with pytest.raises(StoreConfigError, match="(?i)pass"):
             open_store(wrong, data_dir)
         # the server: the engine does not start, /readyz is 503 and says why
-        app = create_app(config=Config.from_env(data_dir=data_dir, store_url=wrong), bootstrap=False,
+        app = create_app(config=Settings.load(data_dir=data_dir, store_url=wrong), bootstrap=False,
                          RATELIMIT_ENABLED=False)
         client = app.test_client()
         import time
@@ -691,7 +690,7 @@ def test_a_wrong_redis_password_is_fatal_at_start_and_makes_readyz_503(embedder,
 
         # a password rotated while running: writes still land in the spool (nothing lost), /readyz is 503
         right = f"redis://:right-secret@127.0.0.1:{server.port}/0"
-        engine = Engine(Config.from_env(data_dir=data_dir, store_url=right), embedder=embedder)
+        engine = Engine(Settings.load(data_dir=data_dir, store_url=right), embedder=embedder)
         client = create_app(engine=engine, RATELIMIT_ENABLED=False).test_client()
         assert client.get("/readyz").status_code == 200
         redis.Redis(port=server.port, password="right-secret").config_set("requirepass", "rotated")
@@ -714,34 +713,17 @@ def test_clients_trickling_bodies_do_not_starve_python_m_api_serve(data_dir: Pat
     """Before: 4 connections trickling a body held the 4 threads of `python -m api serve` and a search
     timed out after 20 s. After: the search is answered while they trickle, and each of them gets a JSON
     408 once its body deadline passes (MATCHGRAPH_BODY_TIMEOUT_S, 3 s here)."""
-    import os
-    import signal
     import socket
-    import subprocess
-    import sys
     import time
 
-    from bench.common import ROOT, call, free_port
+    from bench.servers import ApiServe
 
-    port = free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("MATCHGRAPH_") or k == "MATCHGRAPH_ONNX_DIR"}
-    env.update(MATCHGRAPH_BODY_TIMEOUT_S="3", MATCHGRAPH_RATE_LIMIT="100000/second", PYTHONUNBUFFERED="1",
-               MATCHGRAPH_RECOMPUTE_EVERY="0")
-    log = open(tmp_path / "serve.log", "wb")  # noqa: SIM115 - closed below
-    proc = subprocess.Popen([sys.executable, "-m", "api", "serve", "--port", str(port), "--data-dir", str(data_dir)],
-                            cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    server = ApiServe(tmp_path / "serve.log", settings={
+        "data_dir": data_dir, "body_timeout_s": 3, "rate_limit": "100000/second", "recompute_every": 0})
+    port = server.port
     slow: list[socket.socket] = []
     try:
-        deadline = time.monotonic() + 300
-        while True:
-            assert proc.poll() is None, (tmp_path / "serve.log").read_text()[-2000:]
-            try:
-                if call(port, "GET", "/readyz")[0] == 200:
-                    break
-            except OSError:
-                pass
-            assert time.monotonic() < deadline, (tmp_path / "serve.log").read_text()[-2000:]
-            time.sleep(0.3)
+        server.wait_ready(300)
         for _ in range(6):  # more slow clients than the old default had threads
             s = socket.create_connection(("127.0.0.1", port), timeout=60)
             s.sendall(b"POST /v1/feedback HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
@@ -770,11 +752,4 @@ def test_clients_trickling_bodies_do_not_starve_python_m_api_serve(data_dir: Pat
     finally:
         for s in slow:
             s.close()
-        if proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGTERM)
-            try:
-                proc.wait(30)
-            except subprocess.TimeoutExpired:
-                os.killpg(proc.pid, signal.SIGKILL)
-                proc.wait(10)
-        log.close()
+        server.stop()

@@ -352,10 +352,10 @@ def test_an_index_built_by_another_encoder_is_reported(embedder: Embedder, make_
     engine.ingest([small_catalog])
     engine.close()
     int8 = Embedder(embedder.model_path, backend="onnx-int8", onnx_dir=tmp_path / "onnx")
-    from search.config import Config
+    from graph.settings import Settings
     from search.engine import Engine
 
     with caplog.at_level(logging.WARNING, logger="search"):
-        other = Engine(Config.from_env(data_dir=tmp_path / "var", store_url=""), embedder=int8)
+        other = Engine(Settings.load(data_dir=tmp_path / "var", store_url=""), embedder=int8)
     assert "re-ingest the catalog to re-embed it" in caplog.text
     other.close()

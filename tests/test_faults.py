@@ -15,8 +15,7 @@ import time
 import uuid
 from pathlib import Path
 
-from test_reliability import RedisServer
-
+from bench.servers import RedisServer
 from graph.dedup import Dedup
 from graph.events import SearchEvent, Served
 from graph.store import redis_client_options

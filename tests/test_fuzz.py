@@ -37,13 +37,13 @@ QA = "bert-large-uncased-whole-word-masking-finetuned-squad"
 # --- one app over the small catalog, admin writes behind a key -----------------------------------------
 @pytest.fixture(scope="module")
 def engine(embedder, tmp_path_factory):
-    from search.config import Config
+    from graph.settings import Settings
     from search.engine import Engine
 
     root = tmp_path_factory.mktemp("fuzz")
     catalog = root / "small.jsonl"
     catalog.write_text("".join(json.dumps(r) + "\n" for r in small_records(10)))
-    eng = Engine(Config.from_env(data_dir=root / "var", store_url=""), embedder=embedder)
+    eng = Engine(Settings.load(data_dir=root / "var", store_url=""), embedder=embedder)
     eng.ingest([catalog])
     yield eng
     eng.close()

@@ -111,3 +111,20 @@ def test_api_never_reads_the_engines_parts() -> None:
                     and node.value.id in ("eng", "engine"):
                 hits.append(f"{p.relative_to(ROOT)}:{node.lineno}: {node.value.id}.{node.attr}")
     assert not hits, "use Engine methods (model_id, index_kind, ...):\n" + "\n".join(hits)
+
+
+def test_bench_reads_product_settings_through_settings() -> None:
+    """bench/ never names a product setting's environment variable (`os.environ["MATCHGRAPH_…"]`,
+    `env={"MATCHGRAPH_…": …}`, `dict(os.environ, MATCHGRAPH_…=…)`): it loads `graph.settings.Settings` and
+    hands servers their settings through `bench.servers.server_environ`."""
+    from graph.settings import SETTINGS
+
+    product = {var for s in SETTINGS for var in s.env}
+    hits = []
+    for p in _files("bench"):
+        for node in ast.walk(ast.parse(p.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.Constant) and node.value in product:
+                hits.append(f"{p.relative_to(ROOT)}:{node.lineno}: {node.value!r}")
+            elif isinstance(node, ast.keyword) and node.arg in product:
+                hits.append(f"{p.relative_to(ROOT)}:{node.value.lineno}: {node.arg}=")
+    assert not hits, "read and pass settings through graph.settings.Settings:\n" + "\n".join(hits)

@@ -13,17 +13,14 @@ import collections
 import json
 import os
 import shutil
-import signal
-import subprocess
-import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 import redis
 import requests
-from conftest import ROOT, small_records
-from rediscluster import Cluster, free_ports
+from conftest import small_records
+from rediscluster import Cluster
 
 # three servers each load the model and the catalog: more than the suite's 300 s per test on a loaded machine
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(900), pytest.mark.skipif(
@@ -57,53 +54,33 @@ def cluster(tmp_path_factory: pytest.TempPathFactory):
 @pytest.fixture(scope="module")
 def servers(cluster: Cluster, embedder, tmp_path_factory: pytest.TempPathFactory):
     """Three gunicorn servers (1 worker each) on the cluster; yields their base URLs; always stopped."""
-    from search.config import Config
+    from bench.servers import Gunicorn
+    from graph.settings import Settings
     from search.engine import Engine
 
     root = tmp_path_factory.mktemp("mh")
     catalog = root / "small.jsonl"
     catalog.write_text("".join(json.dumps(r) + "\n" for r in small_records()))
-    first = Engine(Config.from_env(data_dir=root / "var0", store_url=cluster.url), embedder=embedder)
+    first = Engine(Settings.load(data_dir=root / "var0", store_url=cluster.url), embedder=embedder)
     first.ingest([catalog])  # publishes the catalog (and a snapshot) to the shared feed
     first.close()
-    procs, bases = [], []
-    ports = free_ports(SERVERS)
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("MATCHGRAPH_", "PROMETHEUS_"))}
-    env.update(MATCHGRAPH_STORE=cluster.url, MATCHGRAPH_LOG_LEVEL="WARNING", MATCHGRAPH_API_KEY=KEY,
-               MATCHGRAPH_CATALOG_POLL_S="0.5", MATCHGRAPH_SETTLE_WINDOW_S="0",  # every search counts
-               MATCHGRAPH_RATE_LIMIT="1000000/minute;100000/second",
-               PYTHONPATH=str(ROOT), PYTHONUNBUFFERED="1")
+    servers: list[Gunicorn] = []
     try:
-        for i, port in enumerate(ports):
-            log = open(root / f"server{i}.log", "w")
-            procs.append(subprocess.Popen(
-                [sys.executable, "-m", "gunicorn", "--workers", "1", "--threads", "4", "--bind",
-                 f"127.0.0.1:{port}", "--timeout", "120", "api.app:create_app()"],
-                cwd=ROOT, env={**env, "MATCHGRAPH_DATA_DIR": str(root / f"var{i}")}, stdout=log,
-                stderr=subprocess.STDOUT, start_new_session=True))
-            bases.append(f"http://127.0.0.1:{port}")
-        deadline = time.monotonic() + READY_TIMEOUT_S
-        for i, base in enumerate(bases):
-            while True:
-                if procs[i].poll() is not None or time.monotonic() > deadline:
-                    pytest.fail(f"server {i} not ready:\n{(root / f'server{i}.log').read_text()[-3000:]}")
-                try:
-                    if requests.get(f"{base}/readyz", timeout=10).status_code == 200:
-                        break
-                except requests.RequestException:
-                    pass
-                time.sleep(0.3)
-        yield bases
-    finally:
-        for proc in procs:
-            if proc.poll() is None:
-                proc.send_signal(signal.SIGTERM)
-        for proc in procs:
+        for i in range(SERVERS):
+            servers.append(Gunicorn(root / f"var{i}", store=cluster.url, workers=1, log_path=root / f"server{i}.log",
+                                    timeout=120, settings={
+                                        "api_key": KEY, "catalog_poll_s": 0.5, "bootstrap": True,
+                                        "settle_window_s": 0,  # every search counts
+                                        "log_level": "WARNING"}))
+        for i, server in enumerate(servers):
             try:
-                proc.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                os.killpg(proc.pid, signal.SIGKILL)
-                proc.wait(timeout=10)
+                server.wait_ready(READY_TIMEOUT_S)
+            except (RuntimeError, TimeoutError) as exc:
+                pytest.fail(f"server {i} not ready: {exc}")
+        yield [server.base for server in servers]
+    finally:
+        for server in servers:
+            server.stop()
 
 
 def _top_ids(base: str, q: str) -> list[str]:

@@ -212,7 +212,7 @@ def test_agreement_prefers_matching_then_silent_then_contradicting():
 @pytest.mark.slow
 def test_bundled_catalog_names_typos_prefixes_and_directions(embedder, tmp_path):
     from bench.names import measure
-    from search.config import Config
+    from graph.settings import Settings
     from search.engine import Engine
 
     records = [json.loads(line) for f in sorted(DATA.glob("*.jsonl")) for line in f.read_text().splitlines()
@@ -222,7 +222,7 @@ def test_bundled_catalog_names_typos_prefixes_and_directions(embedder, tmp_path)
                              for c in r["capabilities"][:1]]
     catalog = tmp_path / "catalog.jsonl"
     catalog.write_text("".join(json.dumps(r) + "\n" for r in records))
-    engine = Engine(Config.from_env(data_dir=tmp_path / "var", store_url="", learned_cap=0.0), embedder=embedder)
+    engine = Engine(Settings.load(data_dir=tmp_path / "var", store_url="", learned_cap=0.0), embedder=embedder)
     try:
         engine.ingest([catalog])
         m = measure(engine)

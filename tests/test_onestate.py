@@ -10,10 +10,6 @@ immutable view swapped by one reference, pinned once per request.
 from __future__ import annotations
 
 import json
-import os
-import signal
-import subprocess
-import sys
 import threading
 import time
 from collections import Counter
@@ -98,7 +94,8 @@ def test_a_generation_a_process_serves_is_not_pruned(make_engine, small_catalog)
 @pytest.fixture(scope="module")
 def two_workers(embedder, tmp_path_factory):
     """gunicorn, 2 workers (4 threads each), the SQLite store, on a data dir with the small catalog."""
-    from search.config import Config
+    from bench.servers import Gunicorn
+    from graph.settings import Settings
     from search.engine import Engine
 
     root = tmp_path_factory.mktemp("onestate")
@@ -110,55 +107,17 @@ def two_workers(embedder, tmp_path_factory):
     catalog = root / "catalog" / "catalog.jsonl"
     catalog.write_text("".join(json.dumps(r) + "\n" for r in chosen))
     (root / "catalog" / "vectors").symlink_to(ROOT / "data" / "vectors")
-    eng = Engine(Config.from_env(data_dir=root / "var", store_url=""), embedder=embedder)
+    eng = Engine(Settings.load(data_dir=root / "var", store_url=""), embedder=embedder)
     eng.ingest([catalog])
     eng.close()
-    port = _free_port()
     log_path = root / "gunicorn.log"
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("MATCHGRAPH_", "PROMETHEUS_"))}
-    env.update(MATCHGRAPH_DATA_DIR=str(root / "var"), MATCHGRAPH_STORE="", MATCHGRAPH_LOG_LEVEL="WARNING",
-               MATCHGRAPH_API_KEY=KEY, MATCHGRAPH_ONNX_DIR=os.environ["MATCHGRAPH_ONNX_DIR"],
-               PYTHONPATH=str(ROOT), PYTHONUNBUFFERED="1")
-    cmd = [sys.executable, "-m", "gunicorn", "--workers", "2", "--threads", "4", "--bind", f"127.0.0.1:{port}",
-           "--timeout", "120", "--graceful-timeout", "5", "api.app:create_app(RATELIMIT_ENABLED=False)"]
-    with open(log_path, "w") as log:
-        proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
-        base = f"http://127.0.0.1:{port}"
+    with Gunicorn(root / "var", workers=2, threads=4, timeout=120, log_path=log_path, settings={"api_key": KEY},
+                  app="api.app:create_app(RATELIMIT_ENABLED=False)") as server:
         try:
-            _wait_ready(proc, base, log_path)
-            yield base, log_path
-        finally:
-            if proc.poll() is None:
-                proc.send_signal(signal.SIGTERM)
-                try:
-                    proc.wait(timeout=30)
-                except subprocess.TimeoutExpired:
-                    os.killpg(proc.pid, signal.SIGKILL)  # the session we started: the arbiter and its workers
-                    proc.wait(timeout=10)
-
-
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _wait_ready(proc: subprocess.Popen, base: str, log_path: Path) -> None:
-    deadline, ready = time.monotonic() + READY_TIMEOUT_S, set()
-    while time.monotonic() < deadline and len(ready) < 2:
-        if proc.poll() is not None:
-            pytest.fail(f"gunicorn exited with {proc.returncode}:\n{log_path.read_text()[-3000:]}")
-        try:
-            resp = requests.get(f"{base}/readyz", timeout=10)
-            if resp.status_code == 200:
-                ready.add(resp.json()["checks"]["pid"])
-        except (requests.ConnectionError, requests.Timeout):
-            pass
-        time.sleep(0.2)
-    if len(ready) < 2:
-        pytest.fail(f"both workers not ready after {READY_TIMEOUT_S} s:\n{log_path.read_text()[-3000:]}")
+            server.wait_ready(READY_TIMEOUT_S)
+        except (RuntimeError, TimeoutError) as exc:
+            pytest.fail(f"gunicorn not ready: {exc}")
+        yield server.base, log_path
 
 
 def _writer(base: str, stop: threading.Event, out: Counter) -> None:

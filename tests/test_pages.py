@@ -1,8 +1,8 @@
 """Reference pages: server-rendered checks with Flask's test client (the no-JavaScript path) and
 real-browser checks in Debian's Chromium driven by Playwright (marked `browser`).
 
-Screenshots of every page (desktop and a 390px phone) go to test-artifacts/pages/; the ones the README shows
-are written to docs/screenshots/ by these tests, so they never go stale.
+Screenshots of every page (desktop and a 390px phone) go to test-artifacts/pages/; the ones the README and
+docs/http.md show are written to docs/screenshots/ by these tests, so they never go stale.
 """
 
 from __future__ import annotations
@@ -37,13 +37,13 @@ HISTORY = ("question answering model", "source code dataset for training", "gene
 @pytest.fixture(scope="module")
 def engine(embedder, tmp_path_factory: pytest.TempPathFactory):
     """One engine over small_records() for the whole module (ingest embeds ~300 capabilities once)."""
-    from search.config import Config
+    from graph.settings import Settings
     from search.engine import Engine
 
     folder = tmp_path_factory.mktemp("pages")
     catalog = folder / "small.jsonl"
     catalog.write_text("".join(json.dumps(r) + "\n" for r in small_records()))
-    eng = Engine(Config.from_env(data_dir=folder / "var", store_url=""), embedder=embedder)
+    eng = Engine(Settings.load(data_dir=folder / "var", store_url=""), embedder=embedder)
     eng.ingest([catalog])
     _backfill(eng)
     yield eng
@@ -860,8 +860,10 @@ def test_docs_page_lists_every_endpoint_in_the_site_style(page, server: str) -> 
 
 
 def test_readme_shows_the_screenshots_the_suite_takes() -> None:
-    readme = (ROOT / "README.md").read_text()
-    shown = set(re.findall(r"docs/screenshots/([\w-]+\.png)", readme))
+    """The README and docs/ (docs/http.md shows every page) show only screenshots these tests take."""
+    text = "\n".join(p.read_text() for p in [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))])
+    shown = set(re.findall(r"screenshots/([\w-]+\.png)", text))
+    assert len(shown) >= 9, shown
     taken = set(re.findall(r'_readme_shot\(\w+, f?"([\w{}-]+)"', Path(__file__).read_text()))
     taken = {t.replace("{name}", n) for t in taken for n in ("search", "compare", "artifact")} if taken else taken
     assert {s[:-4] for s in shown} <= taken, "README shows a screenshot no test takes"

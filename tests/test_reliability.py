@@ -14,8 +14,6 @@ import multiprocessing as mp
 import os
 import random
 import signal
-import socket
-import subprocess
 import threading
 import time
 from collections.abc import Iterator
@@ -25,6 +23,7 @@ import pytest
 import redis
 from conftest import busy_thread, small_records
 
+from bench.servers import RedisServer, free_port
 from graph import generations
 from graph.catalog import Artifact
 from graph.events import FeedbackEvent, SearchEvent, Served
@@ -39,60 +38,7 @@ SHARED_REDIS = "redis://127.0.0.1:6379/14"
 T0 = 1_699_920_000.0
 
 
-# --- a redis-server of our own ---------------------------------------------------------------------
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-class RedisServer:
-    """redis-server on a loopback port; AOF with fsync always, so an acknowledged write survives SIGKILL."""
-
-    def __init__(self, workdir: Path, port: int | None = None, *extra: str) -> None:
-        self.workdir = workdir
-        self.workdir.mkdir(parents=True, exist_ok=True)
-        self.port = port or free_port()
-        self.extra = extra
-        self.proc: subprocess.Popen | None = None
-
-    @property
-    def url(self) -> str:
-        return f"redis://127.0.0.1:{self.port}/0"
-
-    def start(self, timeout: float = 10.0) -> RedisServer:
-        args = ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1", "--dir", str(self.workdir),
-                "--save", "", "--appendonly", "yes", "--appendfsync", "always", "--daemonize", "no",
-                "--logfile", str(self.workdir / "redis.log"), *self.extra]
-        self.proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        client = redis.Redis(port=self.port, socket_connect_timeout=0.2)
-        deadline = time.monotonic() + timeout
-        while True:
-            try:
-                if client.ping():
-                    break
-            except redis.RedisError:
-                if self.proc.poll() is not None or time.monotonic() > deadline:
-                    raise RuntimeError(f"redis-server on {self.port} did not start; see {self.workdir}") from None
-                time.sleep(0.05)
-        client.close()
-        return self
-
-    def kill(self) -> None:
-        """SIGKILL: no shutdown save, connections reset mid-command."""
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGKILL)
-            self.proc.wait(10)
-
-    def stop(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self.kill()
-
-
+# --- a redis-server of our own (bench/servers.py) -----------------------------------------------------
 @pytest.fixture
 def own_redis(tmp_path: Path) -> Iterator[RedisServer]:
     server = RedisServer(tmp_path / "redis").start()
@@ -109,10 +55,10 @@ def small_catalog_file(folder: Path, extra: int = 30) -> Path:
 
 
 def make_engine(embedder, data_dir: Path, store: MatchStore | None = None, store_url: str = ""):
-    from search.config import Config
+    from graph.settings import Settings
     from search.engine import Engine
 
-    return Engine(Config.from_env(data_dir=data_dir, store_url=store_url), embedder=embedder, store=store)
+    return Engine(Settings.load(data_dir=data_dir, store_url=store_url), embedder=embedder, store=store)
 
 
 # =====================================================================================================

@@ -6,38 +6,26 @@ Needs Redis at 127.0.0.1:6379 (db 15 is flushed): when Redis is down this test f
 from __future__ import annotations
 
 import json
-import os
-import signal
-import socket
-import subprocess
-import sys
-import time
 from pathlib import Path
 
 import pytest
 import requests
-from conftest import ROOT, small_records
+from conftest import small_records
 
 REDIS_URL = "redis://127.0.0.1:6379/15"
 READY_TIMEOUT_S = 120
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
 def data_dir(embedder, tmp_path_factory) -> Path:
     """A data dir ingested with the small catalog (vectors cached there, so workers never re-embed)."""
-    from search.config import Config
+    from graph.settings import Settings
     from search.engine import Engine
 
     root = tmp_path_factory.mktemp("server")
     catalog = root / "small.jsonl"
     catalog.write_text("".join(json.dumps(r) + "\n" for r in small_records()))
-    eng = Engine(Config.from_env(data_dir=root / "var", store_url=""), embedder=embedder)
+    eng = Engine(Settings.load(data_dir=root / "var", store_url=""), embedder=embedder)
     eng.ingest([catalog])
     eng.close()
     return root / "var"
@@ -56,51 +44,17 @@ def redis15():
 
 @pytest.fixture(scope="module")
 def server(data_dir, redis15, tmp_path_factory):
-    """gunicorn on a free loopback port; yields (base URL, pids seen ready); always terminated."""
-    port = _free_port()
+    """gunicorn (bench.servers.Gunicorn: the Procfile's) on a free loopback port; yields (base URL, pids seen
+    ready); always stopped."""
+    from bench.servers import Gunicorn
+
     log_path = tmp_path_factory.mktemp("gunicorn") / "gunicorn.log"
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("MATCHGRAPH_", "PROMETHEUS_"))}
-    env.update(MATCHGRAPH_DATA_DIR=str(data_dir), MATCHGRAPH_STORE=REDIS_URL, MATCHGRAPH_LOG_LEVEL="WARNING",
-               PYTHONPATH=str(ROOT), PYTHONUNBUFFERED="1")
-    cmd = [sys.executable, "-m", "gunicorn", "--workers", "2", "--bind", f"127.0.0.1:{port}", "--timeout", "120",
-           "--graceful-timeout", "5", "api.app:create_app()"]
-    log = open(log_path, "w")
-    proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
-    base = f"http://127.0.0.1:{port}"
-    try:
-        pids = _wait_until_both_workers_are_ready(proc, base, log_path)
-        yield base, pids
-    finally:
-        if proc.poll() is None:
-            proc.send_signal(signal.SIGTERM)  # gunicorn's graceful shutdown stops the workers too
-            try:
-                proc.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                os.killpg(proc.pid, signal.SIGKILL)  # the session we started: the arbiter and its workers
-                proc.wait(timeout=10)
-        log.close()
-
-
-def _wait_until_both_workers_are_ready(proc: subprocess.Popen, base: str, log_path: Path) -> set[int]:
-    """Each worker loads its own engine: wait until /readyz has said 200 from two different pids."""
-    deadline = time.monotonic() + READY_TIMEOUT_S
-    ready: set[int] = set()
-    last = ""
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            pytest.fail(f"gunicorn exited with {proc.returncode}:\n{log_path.read_text()[-3000:]}")
+    with Gunicorn(data_dir, store=REDIS_URL, workers=2, log_path=log_path, timeout=120) as proc:
         try:
-            resp = requests.get(f"{base}/readyz", timeout=10)
-            last = f"{resp.status_code} {resp.text[:300]}"
-            if resp.status_code == 200:
-                ready.add(resp.json()["checks"]["pid"])
-                if len(ready) >= 2:
-                    return ready
-        except (requests.ConnectionError, requests.Timeout) as exc:  # a worker busy importing torch
-            last = repr(exc)
-        time.sleep(0.2)
-    pytest.fail(f"not ready after {READY_TIMEOUT_S} s (ready pids {ready}); last /readyz: {last}\n"
-                f"{log_path.read_text()[-3000:]}")
+            proc.wait_ready(READY_TIMEOUT_S)
+        except (RuntimeError, TimeoutError) as exc:
+            pytest.fail(f"gunicorn not ready (ready pids {proc.ready_pids}): {exc}")
+        yield proc.base, proc.ready_pids
 
 
 def get(base: str, path: str, **params) -> dict:

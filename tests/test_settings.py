@@ -125,9 +125,31 @@ def test_cli_stops_on_a_bad_setting_naming_the_variable(tmp_path) -> None:
     assert "MATCHGRAPH_MATCH_K" in out.stderr and "Traceback" not in out.stderr
 
 
-def test_readme_configuration_table_is_generated_from_the_table() -> None:
-    from api.cli import README, readme_with_settings
+def test_the_configuration_doc_is_generated_from_the_table() -> None:
+    from api.cli import CONFIGURATION_DOC, configuration_doc
 
-    text = README.read_text(encoding="utf-8")
+    text = CONFIGURATION_DOC.read_text(encoding="utf-8")
     assert markdown_table() in text
-    assert readme_with_settings(text) == text, "run `python -m api config --markdown --readme`"
+    assert text == configuration_doc(), "run `python -m api config --markdown --write`"
+
+
+def test_config_markdown_write_writes_the_configuration_doc(tmp_path, monkeypatch) -> None:
+    import api.cli as cli
+
+    target = tmp_path / "configuration.md"
+    monkeypatch.setattr(cli, "CONFIGURATION_DOC", target)
+    assert cli.main(["config", "--markdown", "--write"]) == 0
+    assert target.read_text(encoding="utf-8") == cli.configuration_doc()
+
+
+def test_environ_round_trips_through_load() -> None:
+    """`Settings.environ()` is what a child process needs to load the same settings: every kind survives
+    the trip, and a value set to the table's default is kept (`serve` has defaults of its own)."""
+    settings = Settings.load({}, data_dir="/tmp/x", layers=(1, 2), weights={"model": {"adoption": 0.5}},
+                             bootstrap=False, api_key="k", redis_shards=4, recompute_every=0.0, pooling="max")
+    env = settings.environ()
+    assert env["MATCHGRAPH_RECOMPUTE_EVERY"] == "0.0" and env["MATCHGRAPH_BOOTSTRAP"] == "0"
+    assert "MATCHGRAPH_MATCH_K" not in env  # never set, at its default
+    again = Settings.load(env)
+    assert again == settings
+    assert again.source("recompute_every") == "environment"

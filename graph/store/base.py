@@ -40,6 +40,10 @@ class Intent:
 
 @dataclass(frozen=True)
 class QueryStat:
+    """One query's analytics row (`GET /v1/analytics/queries` sends these fields as they are): searches,
+    zero-result, low-confidence and filtered-empty ones among them, the last time, and `users`: the distinct
+    users whose counted, confident search this was."""
+
     query: str
     searches: int
     zero_results: int
@@ -199,14 +203,6 @@ class EvidenceClaims(ABC):
 
     @abstractmethod
     def hidden_queries(self) -> set[str]: ...
-
-
-# The method names of each role: the spool wraps EVENT_LOG_WRITES, degrades SERVING_READS and passes the
-# rest through to the primary (strict) by these lists.
-EVENT_LOG_WRITES = ("record_search", "record_feedback", "record_many")
-SERVING_READS = ("get_search", "times_matched", "capability_times_matched", "intents", "intents_since",
-                 "intent_edges", "match_scores", "intent_vectors")
-ANALYTICS_READS = ("top_artifacts", "timeline", "searches_per_day", "queries", "summary")
 
 
 class MatchStore(EventLog, ServingReads, MatchGraphState, AnalyticsReads, EvidenceClaims):

@@ -28,8 +28,8 @@ their edges answer empty (no learned bonus during the outage). Analytics reads r
 (`Engine.recompute`) read through `authoritative()`, the primary itself, so a degraded read never
 turns into stored scores.
 
-By role (graph/store/base.py): the spool guards the event log's writes (`EVENT_LOG_WRITES`: it spools
-them), degrades the serving reads (`SERVING_READS`: last-known values), and passes every other read
+By role (the classes of graph/store/base.py): the spool guards the event log's writes (`EventLog`: it
+spools them), degrades the serving reads (`ServingReads`: last-known values), and passes every other read
 through to the primary with one rule (`_strict_call`: the primary's answer, or StoreUnavailable).
 
 Several processes (gunicorn workers) may share one spool file: appends are SQLite transactions and
