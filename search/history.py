@@ -5,7 +5,7 @@ host remembers the epoch it last saw in its data dir (`match-history.json`). Whe
 another one, the history this host counted on was lost: the reason is logged at ERROR, kept in the file
 (so every worker and a restarted server report it on /readyz until an operator clears it with
 `python -m api rebuild`), and the events of `compact`'s archive, where there is one, are recorded again.
-Events after the last compaction are gone: SCALING.md says which Redis persistence prevents this.
+Events after the last compaction are gone: docs/scaling.md says which Redis persistence prevents this.
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """Issue 25: no acknowledged write is ever lost, whatever happens to Redis or to the files of a generation.
 
 Every test runs real processes (gunicorn servers, a redis-server of its own) and reproduced its bug before
-the fix (RELIABILITY.md, "Acknowledged writes", lists the before/after numbers):
+the fix (docs/reliability.md, "Acknowledged writes", lists the before/after numbers):
 
 - Redis restarted empty between writes: the feed counter went back to 0 while each process kept its higher
   `catalog_version`, so a PUT answered 200 and was never applied (GET 404 on every host, also after a
