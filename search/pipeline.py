@@ -253,12 +253,14 @@ class QueryPipeline:
             ranked.append(Hit(rank, artifacts[a], score[a], c.grouped.get(a, [])[:5], dense.get(a, 0.0),
                               lexical.get(a, 0.0) / top_lex if top_lex else 0.0, learned.get(a, 0.0), reasons))
         top_rel = max((rel.get(a, 0.0) for a in final), default=0.0)
-        low = not order or (top_rel < floor + self.config.low_confidence and not any(a in names for a in order))
+        emptied = options.filtered or wanted.filters()  # a filter may empty it: that is no doubt about relevance
+        low = (not order and not (emptied and pool)) or \
+            (bool(order) and top_rel < floor + self.config.low_confidence and not any(a in names for a in order))
         understood = {**c.asked.to_dict(), **wanted.to_dict()}
         result = SearchResult(uuid.uuid4().hex, query, 0.0, ranked, len(order), low, why, facets=facet_counts,
                               understood=understood, normalised=text, vector=vector,
                               user=options.user.person if isinstance(options.user, Who) else options.user,
-                              preview=options.preview, filtered=options.filtered or wanted.filters(),
+                              preview=options.preview, filtered=emptied,
                               top_relevance=top_rel,
                               owner=options.user.identity if isinstance(options.user, Who) else "")
         if not order:

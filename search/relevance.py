@@ -21,6 +21,7 @@ log = logging.getLogger(__name__)
 FILE = "relevance.json"
 SHIPPED = Path(__file__).resolve().parent.parent / "data" / FILE
 LEXICAL_WEIGHT = 0.3
+MAX_LOST = 0.02  # the share of real requests (each set) the floor may leave without results
 
 
 @dataclass(frozen=True)
@@ -65,8 +66,9 @@ def relevances(calibration: Calibration, best: Mapping[str, float], coverage: Ma
 
 def choose_threshold(real: list[float], nonsense: list[float], dev: list[float]) -> tuple[float, dict]:
     """The floor that best separates the top relevances of real requests (short ones and the dev sets'
-    long ones, each set weighing one) from those of nonsense: maximises the share of nonsense below plus the
-    shares of each real set at or above; the midpoint between the two neighbouring values it falls on."""
+    long ones, each set weighing one) from those of nonsense: among the floors that leave at most `MAX_LOST`
+    of each real set without results, the one maximising the share of nonsense below plus the shares of each
+    real set at or above; the midpoint between the two neighbouring values it falls on."""
     values = sorted(set(real) | set(nonsense) | set(dev))
     if not values:
         return 0.0, {}
@@ -77,7 +79,11 @@ def choose_threshold(real: list[float], nonsense: list[float], dev: list[float])
             out += sum(v >= t for v in group) / max(1, len(group))
         return out
 
-    best_i = max(range(len(values)), key=lambda i: (gain(values[i]), -i))
+    def kept(t: float) -> bool:  # recall first: at most MAX_LOST of each real set loses its results
+        return all(sum(v < t for v in group) <= MAX_LOST * len(group) for group in (real, dev))
+
+    fine = [i for i in range(len(values)) if kept(values[i])] or [0]
+    best_i = max(fine, key=lambda i: (gain(values[i]), -i))
     below = values[best_i - 1] if best_i else values[0] - 0.01
     threshold = round((values[best_i] + below) / 2, 4)
     stats = {"nonsense_rejected": round(sum(v < threshold for v in nonsense) / max(1, len(nonsense)), 4),
