@@ -5,8 +5,8 @@ Why a module: "cheap code completion model", "llm under $1 per million input tok
 task description is a description: its "free time" is not a price), returns them with the query minus the
 phrases that stated them (so "cheap" does not steer the embedding), and `understood` echoes each with the
 words it came from, so a client can offer to drop it (`understand=false` searches the words as typed).
-The same constraints are API parameters. Filters read an artifact's facts (graph/facts.py when present,
-else the same signals it derives them from); a fact that is unknown never passes a filter on it.
+The same constraints are API parameters. Filters read an artifact's facts (graph/facts.py); a fact that is
+unknown never passes a filter on it.
 """
 
 from __future__ import annotations
@@ -17,11 +17,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from graph.catalog import Artifact
-
-try:  # the facts module (issue "what each record says is true"); until merged, the same signals
-    from graph.facts import facts_of as _facts_of
-except ImportError:  # pragma: no cover - replaced when graph/facts.py is on main
-    _facts_of = None
+from graph.facts import facts_of
 
 SORTS = ("relevance", "popular", "newest", "price")
 MAX_WORDS = 16  # longer queries are task descriptions: their words are not read as constraints
@@ -135,26 +131,11 @@ class Constraints:
 
 
 def facts(artifact: Artifact) -> dict[str, Any]:
-    """The artifact's facts; an open-weights pricing states open weights."""
-    if _facts_of is not None and hasattr(artifact, "facts"):
-        out = dict(_facts_of(artifact))
-    else:
-        s = artifact.signals
-        modalities = s.get("modalities") if isinstance(s.get("modalities"), dict) else {}
-        ow = s.get("open_weights")
-        out = {"input_usd_per_mtok": _number(s.get("price_input_per_mtok")),
-               "context_tokens": _number(s.get("context_window")),
-               "modalities_in": modalities.get("input"), "modalities_out": modalities.get("output"),
-               "open_weights": ow if isinstance(ow, bool) else None,
-               "license": s.get("license") if isinstance(s.get("license"), str) else None,
-               "released": s.get("released") or s.get("release_date"), "updated": artifact.updated_at or None}
+    """The artifact's facts (graph/facts.py); an open-weights pricing states open weights."""
+    out = facts_of(artifact)
     if out.get("open_weights") is None and artifact.pricing == "open-weights":
         out["open_weights"] = True
     return out
-
-
-def _number(value: Any) -> float | None:
-    return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) and value >= 0 else None
 
 
 def _licence_ok(licence: str | None, wanted: str) -> bool:

@@ -150,7 +150,7 @@ def test_shipped_calibration_fits_the_default_model(embedder):
     either changes (this fails when the model changed and it was not)."""
     raw = json.loads(relevance.SHIPPED.read_text())
     assert raw["model_id"] == embedder.model_id
-    lines = sum(1 for f in DATA.glob("*.jsonl") for line in f.read_text().splitlines() if line.strip())
+    lines = sum(1 for f in DATA.rglob("*.jsonl") for line in f.read_text().splitlines() if line.strip())
     assert abs(raw["artifacts"] - lines) <= 0.1 * lines, "catalog changed a lot: re-run python -m search.calibrate"
     assert raw["stats"]["nonsense_rejected"] >= 0.9 and raw["stats"]["real_accepted"] >= 0.95
 
