@@ -1334,3 +1334,19 @@ def test_no_query_cache_without_redis(engine, monkeypatch, tmp_path, embedder):
         assert eng.query_cache is None
     finally:
         eng.close()
+
+
+def test_search_constraints_are_parameters_and_echoed(client):
+    """Issue 28: the constraints a query can state are parameters too; both are echoed in `understood`, and
+    the small catalog's models state no price or context: an unknown fact passes no filter."""
+    r = search(client, "question answering", max_input_usd_per_mtok="1", min_context_tokens="8000",
+               open_weights="true", license="commercial", modality_in="text", sort="price")
+    c = r["understood"]["constraints"]
+    assert c["max_input_usd_per_mtok"] == 1.0 and c["min_context_tokens"] == 8000 and c["open_weights"] is True
+    assert c["license"] == "commercial" and c["modality_in"] == ["text"] and c["sort"] == "price"
+    assert r["results"] == [] and r["low_confidence"] is False  # the filters emptied it, not a lack of relevance
+    said = search(client, "open source question answering model")
+    assert said["understood"]["constraints"]["from_query"]["open_weights"] == "open source"
+    assert "constraints" not in search(client, "open source question answering model", understand="false")["understood"]
+    assert_error(client.get("/v1/search?q=ok&sort=cheapest"), 422, "sort")
+    assert_error(client.get("/v1/search?q=ok&max_input_usd_per_mtok=-1"), 422, "max_input_usd_per_mtok")
