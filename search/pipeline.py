@@ -223,7 +223,7 @@ class QueryPipeline:
         dense_all = self.hybrid.dense(c.grouped, artifacts) if options.mode != "lexical" else {}
         pool = set(dense_all) | {a for a in c.lexical if a in artifacts} | {a for a in names if a in artifacts}
         rel = relevance.relevances(self.calibration, c.best, c.coverage)
-        floor = self.calibration.threshold
+        floor = self.calibration.threshold if options.mode != "lexical" else float("-inf")  # calibrated with both
         pool = {a for a in pool if a in names or rel.get(a, 0.0) >= floor}
         facet_counts = facet_counts_of(artifacts, pool, options) if options.facets else {}
         dense = {a: s for a, s in dense_all.items() if allowed(a)}
