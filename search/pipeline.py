@@ -25,6 +25,7 @@ from search.embedder import Embedder
 from search.fusion import Hybrid
 from search.identity import Who
 from search.learning import IntentMemory
+from search.names import compact
 from search.ranking import group_hits
 
 FACET_FIELDS = ("type", "pricing")
@@ -96,9 +97,11 @@ class Options:
     def filtered(self) -> bool:
         return bool(self.types or self.pricing)
 
-    def wanted(self, query: str) -> tuple[constraints.Constraints, str]:
-        """The constraints of one query (its words, then the explicit ones over them) and the text to rank."""
-        said, rest = constraints.parse(query) if self.understand else (constraints.Constraints(), query)
+    def wanted(self, query: str, named: bool = False) -> tuple[constraints.Constraints, str]:
+        """The constraints of one query (its words, then the explicit ones over them) and the text to rank;
+        a query that is exactly a name ("Free Dictionary API") states no constraint."""
+        read = self.understand and not named
+        said, rest = constraints.parse(query) if read else (constraints.Constraints(), query)
         explicit = self.constraints
         if isinstance(explicit, Mapping):  # from a door: plain values (api/ sees only the engine)
             explicit = constraints.Constraints(**{k: tuple(v) if isinstance(v, list) else v
@@ -152,7 +155,7 @@ class QueryPipeline:
         """Rank the view's artifacts for each query. `mode` "dense" or "lexical" switches one signal off (for
         evaluation; "lexical" embeds nothing when nothing is recorded or learned)."""
         started = time.perf_counter()
-        wanted = [options.wanted(q) for q in queries]
+        wanted = [options.wanted(q, named=bool(view.names.exact.get(compact(q)))) for q in queries]
         texts = [normalise_query(rest) or rest for _, rest in wanted]
         needs_vector = options.mode != "lexical" or options.keep_vector or \
             (options.learn and self.config.learned_cap > 0)
