@@ -11,6 +11,7 @@ from werkzeug.exceptions import HTTPException
 from search.errors import StoreUnavailable, UnknownArtifact, WritesRefused
 
 CODES = {400: "bad_request", 401: "unauthorized", 403: "forbidden", 404: "not_found", 405: "method_not_allowed",
+         409: "ambiguous",
          413: "too_large", 415: "unsupported_media_type", 422: "invalid", 429: "rate_limited",
          503: "unavailable"}
 
@@ -21,23 +22,27 @@ DISK_ERRNOS = {errno.ENOSPC, errno.EDQUOT, errno.EROFS}
 class ApiError(Exception):
     """An error the client can act on."""
 
-    def __init__(self, status: int, message: str, field: str | None = None, code: str | None = None) -> None:
+    def __init__(self, status: int, message: str, field: str | None = None, code: str | None = None,
+                 extra: dict | None = None) -> None:
         super().__init__(message)
         self.status = status
         self.message = message
         self.field = field
         self.code = code or CODES.get(status, "error")
+        self.extra = extra or {}  # top-level keys beside "error" (e.g. the candidates of an ambiguous name)
 
 
-def error_response(status: int, message: str, field: str | None = None, code: str | None = None):
-    body = {"error": {"code": code or CODES.get(status, "error"), "message": message, "field": field}}
+def error_response(status: int, message: str, field: str | None = None, code: str | None = None,
+                   extra: dict | None = None):
+    body = {"error": {"code": code or CODES.get(status, "error"), "message": message, "field": field},
+            **(extra or {})}
     return jsonify(body), status
 
 
 def register(app: Flask) -> None:
     @app.errorhandler(ApiError)
     def _api_error(exc: ApiError):
-        return error_response(exc.status, exc.message, exc.field, exc.code)
+        return error_response(exc.status, exc.message, exc.field, exc.code, exc.extra)
 
     @app.errorhandler(HTTPException)
     def _http_error(exc: HTTPException):

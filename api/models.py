@@ -250,6 +250,14 @@ class ScoresOut(BaseModel):
     explanation: dict[str, ComponentExplanation]
 
 
+class Credit(BaseModel):
+    source: str
+    license: str
+    credit: str = Field(..., description="the credit the source asks for (shown beside its content)")
+    url: str
+    attribution: bool = Field(..., description="true: CC-BY / CC-BY-SA, the credit must be shown")
+
+
 class ArtifactOut(BaseModel):
     artifact_id: str
     name: str
@@ -265,6 +273,7 @@ class ArtifactOut(BaseModel):
     facts: dict[str, Any] = Field(..., description="Every key of docs/facts.md; null where unknown.")
     datasets: list[str] = Field(default_factory=list, description="Ids of the datasets it was evaluated on.")
     evaluated_models: list[str] = Field(default_factory=list, description="Datasets: ids of models evaluated on it.")
+    credits: list[Credit] = Field(default_factory=list, description="Sources of the record: licence and credit.")
     capabilities: list[CapabilityOut]
     times_matched: int
     scores: ScoresOut
@@ -304,14 +313,43 @@ class RecommendResponse(BaseModel):
 
 
 class CompareQuery(Strict):
-    a: str = Field(..., min_length=1, max_length=200)
-    b: str = Field(..., min_length=1, max_length=200)
+    a: str | None = Field(None, min_length=1, max_length=200, description="first artifact: id or name")
+    b: str | None = Field(None, min_length=1, max_length=200, description="second artifact: id or name")
+    ids: str | None = Field(None, min_length=1, max_length=1000,
+                            description="2 to 4 ids or names, comma-separated (instead of a and b)")
+
+
+class CompareCell(BaseModel):
+    artifact_id: str
+    value: Any = Field(..., description="the number (or text, list, boolean); null: no data")
+    display: str = Field(..., description='as the page shows it; "no data" where value is null')
+    measure: str | None = Field(None, description="adoption: the usage measures the percentile is built from")
+    interval: list[int] | None = Field(None, description="UnfragileRank: approximate 95% interval")
+    source: str | None = Field(None, description="benchmarks: who published the result")
+    date: str | None = Field(None, description="benchmarks: date of the result")
+    measured: bool | None = Field(None, description="benchmarks: independent measurement (false: a claim)")
 
 
 class CompareRow(BaseModel):
+    key: str = Field(..., description='stable row key, e.g. "input_price", "context", "benchmark:mmlu:em"')
     feature: str
-    a: str
-    b: str
+    better: Literal["lower", "higher"] | None = Field(None, description="which way is better, if any")
+    values: list[CompareCell] = Field(..., description="one cell per compared artifact, in `ids` order")
+    a: str = Field(..., description="display of the first artifact's value")
+    b: str = Field(..., description="display of the second artifact's value")
+
+
+class CompareNeed(BaseModel):
+    need: str
+    key: str
+    winner: str | None = Field(..., description="artifact id that wins by a clear margin, else null")
+    state: Literal["clear", "no clear difference", "not comparable", "no data"]
+    sentence: str
+
+
+class CandidatesResponse(BaseModel):
+    error: dict[str, Any]
+    candidates: list[dict[str, str]] = Field(..., description="artifacts the ambiguous name may mean")
 
 
 class AlignmentItem(BaseModel):
@@ -328,10 +366,15 @@ class AlignmentItem(BaseModel):
 class CompareResponse(BaseModel):
     a: str
     b: str
+    ids: list[str] = Field(..., description="the 2 to 4 compared artifacts, in order")
     names: dict[str, str]
     headline: str
     rows: list[CompareRow]
     verdict: str
+    overall: str | None = Field(..., description="the overall leader (UnfragileRank intervals apart), else null")
+    needs: list[CompareNeed]
+    shared_benchmarks: int = Field(..., description="benchmarks (name and metric) every compared artifact has")
+    credits: dict[str, list[Credit]]
     scores: dict[str, ScoresOut]
     capability_alignment: list[AlignmentItem]
     capabilities: dict[str, list[CapabilityOut]]

@@ -39,7 +39,7 @@ def artifact_response(engine: Engine, artifact_id: str) -> dict:
         "description": a.description, "url": a.url, "tags": list(a.tags), "signals": a.signals,
         "updated_at": a.updated_at, "aliases": list(a.aliases), "same_as": list(a.same_as),
         "facts": engine.facts(a.id),
-        "datasets": datasets, "evaluated_models": evaluated_models,
+        "datasets": datasets, "evaluated_models": evaluated_models, "credits": engine.credits(a.id),
         "capabilities": [{"capability_id": c.id, "title": c.label, "description": c.description,
                           "unique": c.unique, "vs_alternatives": c.vs_alternatives,
                           "times_matched": cap_counts.get(c.id, 0)} for c in a.capabilities],

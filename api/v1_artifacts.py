@@ -13,6 +13,7 @@ from api.models import (
     ArtifactList,
     ArtifactListQuery,
     ArtifactOut,
+    CandidatesResponse,
     CompareQuery,
     CompareResponse,
     ErrorResponse,
@@ -110,21 +111,42 @@ def recommend(json: RecommendRequest):
 
 
 @bp.get("/compare")
-@spec.validate(resp=Response(HTTP_200=CompareResponse, HTTP_404=ErrorResponse, HTTP_422=ErrorResponse),
-               tags=["artifacts"])
+@spec.validate(resp=Response(HTTP_200=CompareResponse, HTTP_404=ErrorResponse, HTTP_409=CandidatesResponse,
+                             HTTP_422=ErrorResponse), tags=["artifacts"])
 def compare(query: CompareQuery):
-    """Side by side: feature rows, headline, verdict and capability alignment."""
+    """Side by side, 2 to 4 artifacts (`a` and `b`, or `ids=a,b,c`): fact rows with numbers and display
+    strings, the winner of each need, an overall leader only when UnfragileRanks are apart, and credits.
+    An ambiguous name answers 409 with its `candidates`."""
     eng = engine()
-    a, b = _resolve(eng, query.a, "a"), _resolve(eng, query.b, "b")
-    if a == b:
-        raise ApiError(422, "b: compare two different artifacts", "b")
-    return eng.compare(a, b)
+    if query.ids is not None:
+        if query.a or query.b:
+            raise ApiError(422, "ids: give either ids or a and b", "ids")
+        texts = [t.strip() for t in query.ids.split(",") if t.strip()]
+        fields = [f"ids[{i}]" for i in range(len(texts))]
+        if not 2 <= len(texts) <= 4:
+            raise ApiError(422, f"ids: compare 2 to 4 artifacts, got {len(texts)}", "ids")
+    else:
+        for field in ("a", "b"):
+            if not getattr(query, field):
+                raise ApiError(422, f"{field}: required (or give ids=a,b,c)", field)
+        texts, fields = [query.a, query.b], ["a", "b"]
+    ids = [_resolve(eng, text, field) for text, field in zip(texts, fields, strict=True)]
+    for i, artifact_id in enumerate(ids):
+        if artifact_id in ids[:i]:
+            raise ApiError(422, f"{fields[i]}: compare different artifacts", fields[i])
+    return eng.compare(*ids)
 
 
 def _resolve(eng, text: str, field: str) -> str:
-    """An artifact id from an id or a name ("The Stack v2", "BERT-large-uncased", one typo); 404 when
-    none or several artifacts answer to it."""
-    artifact_id = eng.resolve(text)
+    """An artifact id from an id or a name ("The Stack v2", "BERT-large-uncased", one typo); 409 with the
+    candidates when several artifacts have that name, 404 when none."""
+    named = eng.named(text)
+    if len(named) > 1:
+        candidates = [{"artifact_id": x, "name": eng.artifacts[x].name, "type": eng.artifacts[x].type}
+                      for x in named]
+        raise ApiError(409, f"{field}: {text[:200]!r} names {len(named)} artifacts; pick one of the candidates",
+                       field, extra={"candidates": candidates})
+    artifact_id = named[0] if named else eng.resolve(text)
     if artifact_id is None:
         raise ApiError(404, f"{field}: no artifact {text[:200]!r} (use an id, or a name from /v1/suggest)", field)
     return artifact_id

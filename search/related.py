@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from graph.scores import COMPONENTS
+from search import decide
 
 if TYPE_CHECKING:  # Engine calls these with itself (Engine.similar, recommend, compare)
     from search.engine import Engine
@@ -119,47 +119,54 @@ def recommend(engine: Engine, positive: Sequence[str], negative: Sequence[str] =
     return out
 
 
-def _fmt(value: float | None) -> str:
-    if value is None:
-        return "Unknown"
-    value = round(value, 2)
-    return f"{value:.2f}".rstrip("0").rstrip(".") if value not in (0, 1) else str(int(value))
-
-
-def compare(engine: Engine, a: str, b: str) -> dict:
-    """Everything a comparison page shows, computed: rows, headline, verdict, capability alignment."""
-    for artifact_id in (a, b):
+def compare(engine: Engine, *ids: str) -> dict:
+    """Everything a comparison of 2-4 artifacts shows, computed: fact rows (numbers with display strings),
+    per-need winners and the verdict (search/decide.py), headline, and for two the capability alignment."""
+    if not 2 <= len(ids) <= 4 or len(set(ids)) != len(ids):
+        raise ValueError("compare 2 to 4 different artifacts")
+    for artifact_id in ids:
         if artifact_id not in engine.artifacts:
             raise KeyError(artifact_id)
-    art = {a: engine.artifacts[a], b: engine.artifacts[b]}
-    sc = {x: engine.scores(x) for x in (a, b)}
-    tm = engine.times_matched([a, b])
-    comp = {x: sc[x].to_dict() for x in (a, b)}
-    rows = [
-        {"feature": "Type", "a": art[a].type.capitalize(), "b": art[b].type.capitalize()},
-        {"feature": "UnfragileRank", "a": f"{comp[a]['unfragile_rank']}/100", "b": f"{comp[b]['unfragile_rank']}/100"},
-    ]
-    for c in ("adoption", "quality", "ecosystem", "match_graph"):
-        rows.append({"feature": LABELS[c].title() if c != "match_graph" else "Match Graph",
-                     "a": _fmt(comp[a][c]), "b": _fmt(comp[b][c])})
-    rows += [
-        {"feature": "Pricing", "a": art[a].pricing.capitalize(), "b": art[b].pricing.capitalize()},
-        {"feature": "Capabilities", "a": f"{len(art[a].capabilities)} decomposed",
-         "b": f"{len(art[b].capabilities)} decomposed"},
-        {"feature": "Times Matched", "a": str(tm.get(a, 0)), "b": str(tm.get(b, 0))},
-    ]
-    ra, rb = comp[a]["unfragile_rank"], comp[b]["unfragile_rank"]
-    name = {x: art[x].name for x in (a, b)}
-    if ra == rb:
-        headline = f"{name[a]} and {name[b]} rank the same at {ra}/100."
-    elif leads(comp[a], comp[b]) == 0:
-        headline = f"{name[a]} ({ra}/100) and {name[b]} ({rb}/100) rank within their uncertainty."
+    ids_ = list(ids)
+    art = {x: engine.artifacts[x] for x in ids_}
+    comp = {x: engine.scores(x).to_dict() for x in ids_}
+    name = {x: art[x].name for x in ids_}
+    table, shared = decide.rows(ids_, art, {x: engine.facts(x) for x in ids_}, comp, engine.times_matched(ids_))
+    after = next(i for i, r in enumerate(table) if r["key"] == "unfragile_rank") + 1
+    table[after:after] = _component_rows(ids_, comp)
+    decided = decide.verdict(ids_, name, table, shared)
+    for row in table:  # the first two displays beside the values, as the two-artifact API always had them
+        row["a"], row["b"] = row["values"][0]["display"], row["values"][1]["display"]
+    ranks = ", ".join(f"{name[x]} {comp[x]['unfragile_rank']}/100" for x in ids_)
+    if decided["overall"]:
+        headline = f"{name[decided['overall']]} ranks highest, clear of the others' uncertainty ({ranks})."
     else:
-        hi, lo = (a, b) if ra > rb else (b, a)
-        headline = (f"{name[hi]} ranks higher at {comp[hi]['unfragile_rank']}/100 vs {name[lo]} at "
-                    f"{comp[lo]['unfragile_rank']}/100.")
-    headline += " Capability-level comparison backed by match graph evidence from real search data."
-    verdict = _verdict(name, a, b, comp)
+        headline = f"UnfragileRanks within their uncertainty ({ranks}): choose by the facts below."
+    out = {"a": ids_[0], "b": ids_[1], "ids": ids_, "names": name, "headline": headline, "rows": table,
+           "verdict": decided["verdict"], "overall": decided["overall"], "needs": decided["needs"],
+           "shared_benchmarks": shared, "scores": comp, "capability_alignment": [],
+           "credits": {x: engine.credits(x) for x in ids_},
+           "capabilities": {x: [{"capability_id": c.id, **c.to_record(), "title": c.label}
+                                for c in art[x].capabilities] for x in ids_}}
+    if len(ids_) == 2:
+        out["capability_alignment"] = _alignment(engine, ids_[0], ids_[1])
+    return out
+
+
+def _component_rows(ids: list[str], comp: dict) -> list[dict]:
+    """The UnfragileRank components other than adoption (a row of its own), 0..1 with a 0-100 display."""
+    out = []
+    for c in ("quality", "ecosystem", "match_graph", "freshness"):
+        out.append({"key": c, "feature": LABELS[c].capitalize() if c != "match_graph" else "Match Graph",
+                    "better": "higher",
+                    "values": [{"artifact_id": x, "value": comp[x][c],
+                                "display": decide.NO_DATA if comp[x][c] is None else str(round(100 * comp[x][c]))}
+                               for x in ids]})
+    return out
+
+
+def _alignment(engine: Engine, a: str, b: str) -> list[dict]:
+    art = {a: engine.artifacts[a], b: engine.artifacts[b]}
     counts = engine.capability_times_matched([c.id for x in (a, b) for c in art[x].capabilities])
     alignment = []
     for left, right in ((a, b), (b, a)):
@@ -170,10 +177,7 @@ def compare(engine: Engine, a: str, b: str) -> dict:
                 "similarity": round(sim, 4), "times_matched": counts.get(cap_id, 0),
                 "counterpart_times_matched": counts.get(other_id, 0),
             })
-    return {"a": a, "b": b, "names": name, "headline": headline, "rows": rows, "verdict": verdict,
-            "scores": comp, "capability_alignment": alignment,
-            "capabilities": {x: [{"capability_id": c.id, **c.to_record(), "title": c.label}
-                                 for c in art[x].capabilities] for x in (a, b)}}
+    return alignment
 
 
 def uncertainty(scores: dict, component: str | None = None) -> float:
@@ -198,47 +202,3 @@ def leads(sa: dict, sb: dict, component: str | None = None) -> int:
     diff = sa[component] - sb[component]
     margin = max(TIE, uncertainty(sa, component) + uncertainty(sb, component))
     return 0 if abs(diff) < margin else (1 if diff > 0 else -1)
-
-
-def _verdict(name: dict[str, str], a: str, b: str, comp: dict) -> str:
-    """Who leads on which component, only where the difference is larger than the uncertainty of both
-    scores (differences under 0.05 read as ties too); an UnfragileRank lead likewise."""
-    lead: dict[str, list[str]] = {a: [], b: []}
-    ties, unknown = [], []
-    for c in COMPONENTS:
-        if comp[a].get(c) is None or comp[b].get(c) is None:  # unknown on a side: no lead either way
-            unknown.append(LABELS[c])
-            continue
-        who = leads(comp[a], comp[b], c)
-        if who == 0:
-            ties.append(LABELS[c])
-        else:
-            lead[a if who > 0 else b].append(LABELS[c])
-    ra, rb = comp[a]["unfragile_rank"], comp[b]["unfragile_rank"]
-    overall = leads(comp[a], comp[b])
-    if ra == rb:
-        first = f"{name[a]} and {name[b]} both score {ra}/100."
-    elif overall == 0:
-        first = (f"{name[a]} at {ra}/100 (±{uncertainty(comp[a]):.0f}) and {name[b]} at {rb}/100 "
-                 f"(±{uncertainty(comp[b]):.0f}) are within their uncertainty: neither leads overall.")
-    else:
-        hi, lo = (a, b) if overall > 0 else (b, a)
-        first = f"{name[hi]} scores higher at {comp[hi]['unfragile_rank']}/100 vs {name[lo]} at " \
-                f"{comp[lo]['unfragile_rank']}/100."
-    parts = []
-    for x, verb in ((a, "leads on"), (b, "is stronger on")):
-        if lead[x]:
-            parts.append(f"{name[x]} {verb} {_join(lead[x])}")
-    sentence = first
-    if parts:
-        sentence += " " + ", while ".join(parts) + "."
-    if ties:
-        sentence += f" They tie on {_join(ties)}."
-    if unknown:
-        sentence += (f" {_join(unknown).capitalize()} {'is' if len(unknown) == 1 else 'are'} unknown for at "
-                     "least one of them (left out, weights renormalised).")
-    return sentence
-
-
-def _join(items: list[str]) -> str:
-    return items[0] if len(items) == 1 else ", ".join(items[:-1]) + " and " + items[-1]

@@ -19,8 +19,9 @@ from conftest import SMALL_IDS, small_engine, small_records
 QA = ("bert-large-uncased-whole-word-masking-finetuned-squad", "deepset/roberta-base-squad2",
       "distilbert-base-uncased-distilled-squad")
 KEY = "s3cret-admin-key"
-ROW_FEATURES = ["Type", "UnfragileRank", "Adoption", "Quality", "Ecosystem", "Match Graph", "Pricing",
-                "Capabilities", "Times Matched"]
+ROW_KEYS = ["type", "pricing", "input_price", "output_price", "context", "max_output", "modalities_in",
+            "modalities_out", "license", "open_weights", "released", "adoption", "unfragile_rank", "quality",
+            "ecosystem", "match_graph", "freshness"]
 
 
 # --- fixtures and helpers ------------------------------------------------------------------------
@@ -644,57 +645,50 @@ def test_recommend_query_type_and_errors(client):
 
 # --- compare ---------------------------------------------------------------------------------
 def _check_compare(body: dict, client) -> None:
-    from search.related import leads
-
     a, b = body["a"], body["b"]
-    rows = {r["feature"]: (r["a"], r["b"]) for r in body["rows"]}
-    assert [r["feature"] for r in body["rows"]] == ROW_FEATURES
+    assert body["ids"] == [a, b]
+    keys = [r["key"] for r in body["rows"]]
+    assert keys[:len(ROW_KEYS)] == ROW_KEYS and keys[-2:] == ["capabilities", "times_matched"]
+    rows = {r["key"]: r for r in body["rows"]}
+    for row in body["rows"]:  # numbers with their display beside them; a and b are the displays
+        assert [c["artifact_id"] for c in row["values"]] == [a, b]
+        assert (row["a"], row["b"]) == tuple(c["display"] for c in row["values"])
+        for cell in row["values"]:
+            assert (cell["value"] is None) == (cell["display"] == "no data"), (row["key"], cell)
     sa, sb = body["scores"][a], body["scores"][b]
     detail = {x: client.get(f"/v1/artifacts/{x}").get_json() for x in (a, b)}
     assert sa["unfragile_rank"] == detail[a]["scores"]["unfragile_rank"]
-    assert rows["UnfragileRank"] == (f"{sa['unfragile_rank']}/100", f"{sb['unfragile_rank']}/100")
-    for feature, key in (("Adoption", "adoption"), ("Quality", "quality"), ("Ecosystem", "ecosystem"),
-                         ("Match Graph", "match_graph")):
-        for shown, value in zip(rows[feature], (sa[key], sb[key]), strict=True):
-            if value is None:  # unknown is shown as unknown, never as 0
-                assert shown == "Unknown"
-            else:
-                assert float(shown) == pytest.approx(value, abs=0.006)
-    assert rows["Type"] == (detail[a]["type"].capitalize(), detail[b]["type"].capitalize())
-    assert rows["Pricing"] == (detail[a]["pricing"].capitalize(), detail[b]["pricing"].capitalize())
-    assert rows["Capabilities"] == (f"{len(detail[a]['capabilities'])} decomposed",
-                                    f"{len(detail[b]['capabilities'])} decomposed")
-    assert rows["Times Matched"] == (str(detail[a]["times_matched"]), str(detail[b]["times_matched"]))
-    na, nb = body["names"][a], body["names"][b]
-    ra, rb = sa["unfragile_rank"], sb["unfragile_rank"]
-    if ra == rb:
-        assert body["headline"].startswith(f"{na} and {nb} rank the same at {ra}/100.")
-        assert body["verdict"].startswith(f"{na} and {nb} both score {ra}/100.")
-    elif leads(sa, sb) == 0:  # a difference within the uncertainty is no lead
-        assert "within their uncertainty" in body["headline"] and "neither leads overall" in body["verdict"]
-    else:
-        (hi, rh), (lo, rl) = sorted(((na, ra), (nb, rb)), key=lambda x: -x[1])
-        assert body["headline"].startswith(f"{hi} ranks higher at {rh}/100 vs {lo} at {rl}/100.")
-        assert body["verdict"].startswith(f"{hi} scores higher at {rh}/100 vs {lo} at {rl}/100.")
-    labels = {"adoption": "adoption", "quality": "quality", "ecosystem": "ecosystem",
-              "match_graph": "match graph", "freshness": "freshness"}
-    clauses = {"a": re.search(re.escape(na) + r" leads on ([^.,]+(?:, [^.,]+)*(?: and [^.,]+)?)", body["verdict"]),
-               "b": re.search(re.escape(nb) + r" is stronger on ([^.,]+(?:, [^.,]+)*(?: and [^.,]+)?)",
-                              body["verdict"]),
-               "tie": re.search(r"They tie on ([^.]+)\.", body["verdict"])}
-    unknown = re.search(r" ([A-Z][^.]*) (?:is|are) unknown for at least one of them", body["verdict"])
-    for comp, label in labels.items():
-        if sa[comp] is None or sb[comp] is None:
-            assert unknown and label in unknown.group(1).lower(), (comp, body["verdict"])
-            continue
-        diff = sa[comp] - sb[comp]
-        margin = max(0.05, sum(max(x["explanation"][comp]["value"] - x["explanation"][comp]["interval"][0],
-                                   x["explanation"][comp]["interval"][1] - x["explanation"][comp]["value"])
-                               for x in (sa, sb)))
-        where = "tie" if abs(diff) < margin else ("a" if diff > 0 else "b")
-        assert clauses[where] and label in clauses[where].group(1), (comp, diff, body["verdict"])
-        for other in {"a", "b", "tie"} - {where}:
-            assert not clauses[other] or label not in re.split(r", | and ", clauses[other].group(1))
+    assert [c["value"] for c in rows["unfragile_rank"]["values"]] == [sa["unfragile_rank"], sb["unfragile_rank"]]
+    assert (rows["unfragile_rank"]["a"], rows["unfragile_rank"]["b"]) == (f"{sa['unfragile_rank']}/100",
+                                                                         f"{sb['unfragile_rank']}/100")
+    for key in ("quality", "ecosystem", "match_graph", "freshness"):
+        for cell, value in zip(rows[key]["values"], (sa[key], sb[key]), strict=True):
+            assert cell["value"] == value  # unknown is null and "no data", never 0
+            assert cell["display"] == ("no data" if value is None else str(round(100 * value)))
+    for cell, x in zip(rows["adoption"]["values"], (sa, sb), strict=True):
+        assert cell["value"] == (None if x["adoption"] is None else round(100 * x["adoption"]))
+    for key, fact in (("input_price", "input_usd_per_mtok"), ("context", "context_tokens"), ("license", "license")):
+        assert [c["value"] for c in rows[key]["values"]] == [detail[a]["facts"][fact], detail[b]["facts"][fact]]
+    assert (rows["type"]["a"], rows["type"]["b"]) == (detail[a]["type"].capitalize(), detail[b]["type"].capitalize())
+    assert (rows["pricing"]["a"], rows["pricing"]["b"]) == (detail[a]["pricing"].capitalize(),
+                                                            detail[b]["pricing"].capitalize())
+    assert (rows["capabilities"]["a"], rows["capabilities"]["b"]) == (
+        f"{len(detail[a]['capabilities'])} decomposed", f"{len(detail[b]['capabilities'])} decomposed")
+    assert (rows["times_matched"]["a"], rows["times_matched"]["b"]) == (str(detail[a]["times_matched"]),
+                                                                        str(detail[b]["times_matched"]))
+    ia, ib = sa["unfragile_rank_interval"], sb["unfragile_rank_interval"]
+    apart = ia[0] > ib[1] or ib[0] > ia[1]
+    if apart:
+        leader = a if ia[0] > ib[1] else b
+        assert body["overall"] == leader and body["verdict"].startswith(f"{body['names'][leader]} leads overall")
+    else:  # overlapping intervals: no leader, the need decides
+        assert body["overall"] is None and body["verdict"].startswith("No overall leader")
+    for need in body["needs"]:
+        assert (need["winner"] is None) == (need["state"] != "clear")
+        if need["winner"]:
+            assert need["sentence"] and need["sentence"].split(" ")[0] in body["verdict"]
+    if not body["shared_benchmarks"]:
+        assert "no shared benchmark" in body["verdict"].lower()
     caps = {x: {c["capability_id"] for c in detail[x]["capabilities"]} for x in (a, b)}
     assert len(body["capability_alignment"]) == len(caps[a]) + len(caps[b])
     for item in body["capability_alignment"]:
@@ -714,7 +708,7 @@ def test_compare_rows_headline_and_verdict_follow_the_scores(client):
         _check_compare(body, client)
 
 
-def test_compare_reads_equal_components_as_ties(client, admin):
+def test_compare_reads_equal_records_as_no_difference(client, admin):
     base = next(r for r in small_records() if r["id"] == "deepset/roberta-base-squad2")
     twins = [dict(base, id=f"tie-test/twin-{i}", name=f"Twin {i}") for i in (1, 2)]
     resp = client.post("/v1/artifacts:batch", json={"upsert": twins}, headers=admin)
@@ -722,35 +716,37 @@ def test_compare_reads_equal_components_as_ties(client, admin):
     try:
         body = client.get("/v1/compare?a=tie-test/twin-1&b=tie-test/twin-2").get_json()
         _check_compare(body, client)
-        sa, sb = body["scores"]["tie-test/twin-1"], body["scores"]["tie-test/twin-2"]
-        assert sa["unfragile_rank"] == sb["unfragile_rank"]
-        rank = sa["unfragile_rank"]
-        assert body["headline"].startswith(f"Twin 1 and Twin 2 rank the same at {rank}/100.")
-        known = [label for key, label in (("adoption", "adoption"), ("quality", "quality"),
-                                          ("ecosystem", "ecosystem"), ("match_graph", "match graph"),
-                                          ("freshness", "freshness")) if sa[key] is not None]
-        assert body["verdict"].startswith(f"Twin 1 and Twin 2 both score {rank}/100. They tie on "
-                                          f"{', '.join(known[:-1])} and {known[-1]}.")
-        assert all(r["a"] == r["b"] for r in body["rows"] if r["feature"] != "Times Matched")
+        assert body["overall"] is None and all(n["winner"] is None for n in body["needs"])
+        assert "No need differs by a clear margin" in body["verdict"]
+        assert all(r["a"] == r["b"] for r in body["rows"] if r["key"] != "times_matched")
         assert all(i["similarity"] == pytest.approx(1, abs=1e-3) for i in body["capability_alignment"])
     finally:
         resp = client.post("/v1/artifacts:batch", json={"delete": [t["id"] for t in twins]}, headers=admin)
         assert resp.status_code == 200
 
 
-def test_verdict_wording_for_partial_ties():
-    from search.related import _verdict
+def test_verdict_names_winners_by_a_clear_margin_only():
+    from search import decide
 
-    comp = {"x": {"unfragile_rank": 58, "adoption": 0.9, "quality": 0.5, "ecosystem": 0.3, "match_graph": 0.0,
-                  "freshness": 0.52},
-            "y": {"unfragile_rank": 46, "adoption": 0.2, "quality": 0.8, "ecosystem": 0.3, "match_graph": 0.0,
-                  "freshness": 0.5}}
-    text = _verdict({"x": "X", "y": "Y"}, "y", "x", comp)
-    assert text == ("X scores higher at 58/100 vs Y at 46/100. Y leads on quality, while X is stronger on adoption. "
-                    "They tie on ecosystem, match graph and freshness.")
-    comp["y"] = dict(comp["x"])
-    assert _verdict({"x": "X", "y": "Y"}, "x", "y", comp) == (
-        "X and Y both score 58/100. They tie on adoption, quality, ecosystem, match graph and freshness.")
+    def row(key, better, *values, interval=None):
+        return {"key": key, "feature": key, "better": better,
+                "values": [{"artifact_id": x, "value": v, "display": str(v), "interval": interval and interval[i]}
+                           for i, (x, v) in enumerate(zip("xy", values, strict=True))]}
+
+    names = {"x": "X", "y": "Y"}
+    table = [row("input_price", "lower", 2.5, 3.0), row("output_price", "lower", 10.0, 10.5),
+             row("context", "higher", 128_000, 200_000), row("adoption", "higher", 60, 65),
+             row("unfragile_rank", "higher", 48, 45, interval=[[30, 66], [20, 70]])]
+    out = decide.verdict(["x", "y"], names, table, 0)
+    assert out["verdict"] == ("No overall leader (the UnfragileRank intervals overlap): it depends on your need. "
+                              "X is 17% cheaper on input; Y has 56% more context; no shared benchmark.")
+    assert {n["key"]: n["winner"] for n in out["needs"]} == {"input_price": "x", "output_price": None,
+                                                             "context": "y", "adoption": None}
+    table[-1] = row("unfragile_rank", "higher", 80, 40, interval=[[70, 90], [30, 50]])
+    table[0] = row("input_price", "lower", None, 3.0)
+    out = decide.verdict(["x", "y"], names, table, 0)
+    assert out["overall"] == "x" and out["verdict"].startswith("X leads overall")
+    assert {n["key"]: n["state"] for n in out["needs"]}["input_price"] == "not comparable"
 
 
 @pytest.mark.parametrize("query, status, field", [
@@ -761,6 +757,7 @@ def test_verdict_wording_for_partial_ties():
     ("a=../secret&b=deepset/roberta-base-squad2", 404, "a"),
     ("a=deepset/roberta-base-squad2&b=" + "x" * 201, 422, "b"),
     ("a=x&b=y&c=z", 422, "c"),
+    ("ids=deepset/roberta-base-squad2", 422, "ids"),
 ])
 def test_compare_errors(client, query, status, field):
     assert_error(client.get("/v1/compare?" + query), status, field)

@@ -1,0 +1,132 @@
+"""Compare that decides and artifact facts (issue 30): the API (`/v1/compare`, 2 to 4 artifacts, numbers with
+display strings, 409 with candidates), the pages (facts panel, offers, datasets, credits) with Flask's test
+client, and in Chromium at 1280 px and 390 px.
+
+The engine serves real bundled records: GPT-4o and Claude Sonnet 4 with their offers and benchmarks, a
+dataset both were evaluated on, two artifacts named "Whisper" (an ambiguous name), a CC-BY-SA library.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterator
+from urllib.parse import quote
+
+import pytest
+from conftest import DATA, small_records
+
+GPT, CLAUDE, CLAUDE45 = "openai/gpt-4o", "anthropic/claude-sonnet-4-0", "anthropic/claude-sonnet-4-5"
+GPQA = "bench/gpqa"
+WHISPERS = ("genai/whisper", "openai/whisper-1")
+IDS = (GPT, CLAUDE, CLAUDE45, GPQA, *WHISPERS, "bench/mmmu")
+PHONE = {"width": 390, "height": 844}
+DESKTOP = {"width": 1280, "height": 900}
+
+
+def records() -> list[dict]:
+    rows = [json.loads(line) for f in sorted((DATA / "catalog").glob("*.jsonl")) for line in f.open()]
+    chosen = [r for r in rows if r["id"] in IDS]
+    chosen.append(next(r for r in rows if "CC-BY-SA" in r["signals"].get("source", "")
+                        and r["type"] == "library"))
+    return small_records(extra=0)[:3] + chosen
+
+
+@pytest.fixture(scope="module")
+def engine(embedder, tmp_path_factory: pytest.TempPathFactory):
+    from search.config import Config
+    from search.engine import Engine
+
+    folder = tmp_path_factory.mktemp("compare")
+    catalog = folder / "compare.jsonl"
+    catalog.write_text("".join(json.dumps(r) + "\n" for r in records()))
+    eng = Engine(Config.from_env(data_dir=folder / "var", store_url=""), embedder=embedder)
+    eng.ingest([catalog])
+    yield eng
+    eng.close()
+
+
+@pytest.fixture(scope="module")
+def app(engine):
+    from api.app import create_app
+
+    return create_app(engine=engine)
+
+
+@pytest.fixture
+def client(app):
+    return app.test_client()
+
+
+def _text(html: str) -> str:
+    return re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", html)).replace("&#39;", "'").replace("&amp;", "&")
+
+
+def _row(body: dict, key: str) -> dict:
+    return next(r for r in body["rows"] if r["key"] == key)
+
+
+# --- API -------------------------------------------------------------------------------------------
+def test_compare_api_decides_on_price_and_context(client, engine) -> None:
+    body = client.get("/v1/compare", query_string={"a": GPT, "b": CLAUDE}).get_json()
+    assert body["ids"] == [GPT, CLAUDE]
+    facts = {x: engine.facts(x) for x in (GPT, CLAUDE)}
+    for key, fact in (("input_price", "input_usd_per_mtok"), ("output_price", "output_usd_per_mtok"),
+                      ("context", "context_tokens")):
+        row = _row(body, key)
+        assert [v["value"] for v in row["values"]] == [facts[GPT][fact], facts[CLAUDE][fact]]
+        assert all(v["display"] and v["display"] != "no data" for v in row["values"])
+        assert (row["a"], row["b"]) == tuple(v["display"] for v in row["values"])
+    assert _row(body, "input_price")["values"][0]["display"] == "$2.50"
+    # GPT-4o $2.50 vs $3.00 input: 17% cheaper; 128K vs Claude's headline 1M context (its largest offer)
+    assert "GPT-4o is 17% cheaper on input" in body["verdict"]
+    more = round(100 * (facts[CLAUDE]["context_tokens"] - 128_000) / 128_000)
+    assert f"Claude Sonnet 4 has {more}% more context" in body["verdict"], body["verdict"]
+    needs = {n["key"]: n for n in body["needs"]}
+    assert needs["input_price"]["winner"] == GPT and needs["context"]["winner"] == CLAUDE
+    for key in ("modalities_in", "modalities_out", "license", "open_weights"):
+        assert _row(body, key)
+    rank = _row(body, "unfragile_rank")["values"]
+    apart = rank[0]["interval"][0] > rank[1]["interval"][1] or rank[1]["interval"][0] > rank[0]["interval"][1]
+    assert (body["overall"] is not None) == apart
+    if not apart:
+        assert body["verdict"].startswith("No overall leader") and "depends on your need" in body["verdict"]
+    # a component with no data is null with "no data", never 0
+    for row in body["rows"]:
+        for cell in row["values"]:
+            assert (cell["value"] is None) == (cell["display"] == "no data"), (row["key"], cell)
+    # shared benchmarks are rows with their source; the CC-BY credit comes with them
+    bench = [r for r in body["rows"] if r["key"].startswith("benchmark:")]
+    assert body["shared_benchmarks"] >= len(bench) > 0
+    assert all(c["source"] for r in bench for c in r["values"])
+    assert any(c["license"] == "CC-BY-4.0" and c["attribution"] for c in body["credits"][GPT])
+
+
+def test_compare_api_takes_ids_for_three_and_four(client) -> None:
+    three = client.get("/v1/compare", query_string={"ids": f"{GPT},{CLAUDE},{CLAUDE45}"})
+    assert three.status_code == 200, three.get_data(as_text=True)
+    body = three.get_json()
+    assert body["ids"] == [GPT, CLAUDE, CLAUDE45] and all(len(r["values"]) == 3 for r in body["rows"])
+    assert "the next best" in body["verdict"] or "No need differs" in body["verdict"]
+    four = client.get("/v1/compare", query_string={"ids": f"{GPT},{CLAUDE},{CLAUDE45},{GPQA}"})
+    assert four.status_code == 200 and len(four.get_json()["ids"]) == 4
+    for query, status, field in ((f"ids={GPT}", 422, "ids"), (f"ids={GPT},{CLAUDE},{GPQA},x,y", 422, "ids"),
+                                 (f"ids={GPT},{GPT}", 422, "ids[1]"), (f"ids={GPT},nope", 404, "ids[1]"),
+                                 (f"ids={GPT},{CLAUDE}&a={GPT}", 422, "ids")):
+        resp = client.get("/v1/compare?" + query)
+        assert resp.status_code == status and resp.get_json()["error"]["field"] == field, (query, resp.get_json())
+
+
+def test_compare_api_answers_an_ambiguous_name_with_candidates(client) -> None:
+    resp = client.get("/v1/compare", query_string={"a": "whisper", "b": GPT})
+    assert resp.status_code == 409
+    body = resp.get_json()
+    assert body["error"]["code"] == "ambiguous" and body["error"]["field"] == "a"
+    assert sorted(c["artifact_id"] for c in body["candidates"]) == sorted(WHISPERS)
+    assert client.get("/v1/compare", query_string={"a": "gpt-4o", "b": "claude sonnet 4"}).status_code == 200
+
+
+def test_artifact_api_carries_credits(client) -> None:
+    body = client.get(f"/v1/artifacts/{GPT}").get_json()
+    names = {c["source"] for c in body["credits"]}
+    assert {"models.dev", "Epoch AI, 'AI Benchmarking'"} <= names
