@@ -30,6 +30,7 @@ MAX_QUERY = 4000  # as the API: whole task descriptions are welcome
 RESULTS = 10
 MAX_NAME_CHARS = 200  # the longest id or name one half of a compare URL may be (as `?a=`, `?b=`)
 MAX_COMPARE_SEGMENTS = 16  # slashes in a compare URL: two ids of a few segments each, never thousands
+MAX_COMPARED = 4  # the compare page takes 2 to 4 artifacts (`?ids=`), as /v1/compare
 SHOWN_CAPABILITIES = 8  # the comparison page lists 8 capabilities, then "+N more capabilities"
 TOP_LINES = 5
 MIN_CAPABILITY_SCORE = 0.2  # weaker matched capabilities are noise on a card (static/search.js agrees)
@@ -301,10 +302,12 @@ def _components(scores: dict) -> list[dict]:
 
 @bp.get("/compare")
 def compare():
-    """The comparison page for `?a=&b=` (ids or names); the picker form without them.
+    """The comparison page for `?a=&b=` or `?ids=a,b,c` (2 to 4 ids or names); the picker form without them.
 
     Names resolve to ids ("The Stack v2" → bigcode/the-stack-v2) and redirect to the canonical URL; an
-    unknown or ambiguous name shows the form again with the closest names to choose from."""
+    unknown or ambiguous name shows the form again with the closest names (or its candidates) to choose from."""
+    if request.args.get("ids", "").strip():
+        return _compare_ids(request.args["ids"])
     a, b = request.args.get("a", "").strip()[:200], request.args.get("b", "").strip()[:200]
     if not a and not b:
         return render_template("compare_form.html", active="compare", a="", b="", problems={})
@@ -315,14 +318,40 @@ def compare():
         if len(found) == 1:
             ids[side] = found[0]
         else:
-            choices = [eng.artifacts[i] for i in found] or _near_names(eng, text)
-            problems[side] = {"text": text, "ambiguous": len(found) > 1, "choices": choices}
+            problems[side] = _problem(eng, text, found)
     if problems:
         return render_template("compare_form.html", active="compare", a=a, b=b, problems=problems), \
             404 if any(not p["ambiguous"] for p in problems.values()) else 200
     if (ids["a"], ids["b"]) != (a, b):
         return redirect(url_for("pages.compare", a=ids["a"], b=ids["b"]), 303)
-    return _compare(eng, a, b)
+    return _compare(eng, [a, b])
+
+
+def _problem(eng: Engine, text: str, found: list[str]) -> dict:
+    choices = [eng.artifacts[i] for i in found] or _near_names(eng, text)
+    return {"text": text, "ambiguous": len(found) > 1, "choices": choices}
+
+
+def _compare_ids(text: str):
+    """`?ids=a,b,c`: each name or id resolved; an ambiguous or unknown one offers its candidates, each a link
+    to the comparison with that position replaced."""
+    texts = [t.strip()[:200] for t in text.split(",") if t.strip()]
+    if not 2 <= len(texts) <= MAX_COMPARED:
+        raise PageError(422, "Compare 2 to 4 artifacts", f"A comparison takes 2 to {MAX_COMPARED} artifacts; "
+                                                         f"{len(texts)} were given.")
+    eng = engine()
+    found = [resolve(eng, t) for t in texts]
+    problems = {i: _problem(eng, t, f) for i, (t, f) in enumerate(zip(texts, found, strict=True)) if len(f) != 1}
+    if problems:
+        for i, problem in problems.items():
+            problem["links"] = [(art, ",".join(texts[:i] + [art.id] + texts[i + 1:])) for art in problem["choices"]]
+        status = 404 if any(not p["ambiguous"] for p in problems.values()) else 200
+        return render_template("compare_form.html", active="compare", a="", b="", problems={},
+                               many=problems, texts=texts), status
+    ids = [f[0] for f in found]
+    if ids != texts:
+        return redirect(url_for("pages.compare", ids=",".join(ids)), 303)
+    return _compare(eng, ids)
 
 
 @bp.get("/compare/<path:pair>")
@@ -340,29 +369,40 @@ def compare_path(pair: str):
     splits = [(a, b) for a, b in splits if len(a) <= MAX_NAME_CHARS and len(b) <= MAX_NAME_CHARS]
     for a, b in splits:
         if a in eng.artifacts and b in eng.artifacts:
-            return _compare(eng, a, b)
+            return _compare(eng, [a, b])
     for a, b in splits:
         a, b = eng.resolve(a), eng.resolve(b)
         if a and b:
-            return _compare(eng, a, b)
+            return _compare(eng, [a, b])
     raise PageError(404, "Comparison not found", f"{pair[:400]!r} does not name two artifacts of the catalog.")
 
 
-def _compare(eng: Engine, a: str, b: str):
-    a, b = eng.resolve(a) or a, eng.resolve(b) or b  # names ("The Stack v2") and ids in any case
-    for artifact_id in (a, b):
+def _compare(eng: Engine, ids: list[str]):
+    ids = [eng.resolve(x) or x for x in ids]  # names ("The Stack v2") and ids in any case
+    for artifact_id in ids:
         _known(eng, artifact_id)
-    if a == b:
-        raise PageError(422, "Pick two different artifacts", "A comparison needs two different artifacts.")
-    data = eng.compare(a, b)
-    alignment = {x: [row for row in data["capability_alignment"] if row["artifact_id"] == x] for x in (a, b)}
-    scores = [{"key": k, "label": LABELS[k], "a": data["scores"][a]["explanation"][k],
-               "b": data["scores"][b]["explanation"][k]} for k in LABELS]
-    alternatives = {x: alternatives_response(eng, [alt for alt in eng.similar(x, k=4)
-                                                   if alt.artifact_id not in (a, b)][:3]) for x in (a, b)}
+    if len(set(ids)) != len(ids):
+        raise PageError(422, "Pick different artifacts", "A comparison needs different artifacts.")
+    data = eng.compare(*ids)
+    alignment = {x: [row for row in data["capability_alignment"] if row["artifact_id"] == x] for x in ids}
+    alternatives = {x: alternatives_response(eng, [alt for alt in eng.similar(x, k=len(ids) + 2)
+                                                   if alt.artifact_id not in ids][:3]) for x in ids}
     return render_template("compare.html", c=data, alignment=alignment, shown=SHOWN_CAPABILITIES,
-                           scores=scores, alternatives=alternatives, rows={r["feature"]: r for r in data["rows"]},
-                           active="compare")
+                           alternatives=alternatives, rows={r["key"]: r for r in data["rows"]},
+                           components={k: v for k, v in LABELS.items() if k != "adoption"},
+                           winners={n["key"]: n["winner"] for n in data["needs"] if n["winner"]},
+                           credits=_merged_credits(data["credits"]),
+                           bench_rows=sum(r["key"].startswith("benchmark:") for r in data["rows"]),
+                           title=" vs ".join(data["names"][x] for x in ids), active="compare")
+
+
+def _merged_credits(by_artifact: dict[str, list[dict]]) -> list[dict]:
+    """Each source once, in the order the artifacts name them."""
+    seen: dict[str, dict] = {}
+    for credits in by_artifact.values():
+        for credit in credits:
+            seen.setdefault(credit["source"], credit)
+    return list(seen.values())
 
 
 @bp.get("/analytics")

@@ -10,8 +10,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterator
-from urllib.parse import quote
+from urllib.parse import unquote
 
 import pytest
 from conftest import DATA, small_records
@@ -130,3 +129,56 @@ def test_artifact_api_carries_credits(client) -> None:
     body = client.get(f"/v1/artifacts/{GPT}").get_json()
     names = {c["source"] for c in body["credits"]}
     assert {"models.dev", "Epoch AI, 'AI Benchmarking'"} <= names
+
+
+# --- pages (server-rendered, the no-JavaScript path) -----------------------------------------------
+def test_compare_page_shows_the_facts_and_decides(client, engine) -> None:
+    resp = client.get("/compare", query_string={"a": GPT, "b": CLAUDE})
+    assert resp.status_code == 200
+    html = resp.get_data(as_text=True)
+    text = _text(html)
+    data = engine.compare(GPT, CLAUDE)
+    assert data["verdict"] in text and "GPT-4o is 17% cheaper on input" in text
+    assert "Claude Sonnet 4 has" in text and "more context" in text
+    features = re.search(r'<table class="features[^"]*">(.*?)</table>', html, re.S).group(1)
+    for key in ("input_price", "output_price", "context", "modalities_in", "modalities_out", "license"):
+        row = re.search(rf'<tr data-feature="{key}">(.*?)</tr>', features, re.S)
+        assert row, key
+        for cell in _row(data, key)["values"]:
+            assert cell["display"] in _text(row.group(1)), (key, cell)
+    assert "$2.50" in features and "$3.00" in features and "128K tokens" in features
+    assert "text, image" in features
+    # the winner of a need is marked; a component with no data is never a number
+    assert re.search(r'<tr data-feature="input_price">.*?<strong>\$2\.50</strong> <span class="win">best</span>',
+                     features, re.S)
+    for key in ("quality", "ecosystem", "match_graph", "freshness"):
+        row = re.search(rf'<tr class="score-row" data-feature="{key}">(.*?)</tr>', features, re.S).group(1)
+        nums = re.findall(r'<span class="score-num">([^<]+)</span>', row)
+        want = ["no data" if data["scores"][x][key] is None else str(round(100 * data["scores"][x][key]))
+                for x in (GPT, CLAUDE)]
+        assert nums == want, key
+    # the benchmark numbers are CC-BY (Epoch AI / LLM Stats): their credit is on the page
+    credits = html[html.index('data-testid="credits"'):]
+    assert "Epoch AI, &#39;AI Benchmarking&#39;. Published online at epoch.ai" in credits
+    assert "CC-BY-4.0" in credits and "models.dev" in credits
+
+
+def test_compare_page_takes_three_by_ids_and_lists_candidates(client, engine) -> None:
+    html = client.get("/compare", query_string={"ids": f"{GPT},{CLAUDE},{CLAUDE45}"}).get_data(as_text=True)
+    head = re.search(r"<thead>(.*?)</thead>", html, re.S).group(1)
+    assert [_text(h).strip() for h in re.findall(r'<th scope="col">(.*?)</th>', head)] == \
+        ["Feature", "GPT-4o", "Claude Sonnet 4", "Claude Sonnet 4.5"]
+    assert html.count('data-label="Claude Sonnet 4.5"') >= 10
+    assert engine.compare(GPT, CLAUDE, CLAUDE45)["verdict"].replace("'", "&#39;") in html
+    by_name = client.get("/compare", query_string={"ids": "gpt-4o, claude sonnet 4"})
+    assert by_name.status_code == 303
+    assert unquote(by_name.headers["Location"]).endswith(f"/compare?ids={GPT},{CLAUDE}")
+    ambiguous = client.get("/compare", query_string={"ids": f"whisper,{GPT}"})
+    assert ambiguous.status_code == 200
+    page = ambiguous.get_data(as_text=True)
+    assert "Several artifacts are called “whisper”. Which one?" in page
+    links = {unquote(h) for h in re.findall(r'href="(/compare\?ids=[^"]+)"', page)}
+    assert {f"/compare?ids={w},{GPT}" for w in WHISPERS} <= links
+    two = client.get("/compare", query_string={"a": "whisper", "b": GPT}).get_data(as_text=True)
+    assert "Several artifacts are called “whisper”" in two and all(w in two for w in WHISPERS)
+    assert client.get("/compare", query_string={"ids": GPT}).status_code == 422

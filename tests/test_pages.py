@@ -189,18 +189,19 @@ def test_compare_page_reads_at_a_glance(client, engine) -> None:
         if row["feature"] in ("Type", "Pricing", "Capabilities", "Times Matched"):
             assert re.search(rf"{re.escape(row['feature'])} {re.escape(row['a'])} {re.escape(row['b'])}", text)
     # every score row, Freshness included, as 0-100 integers with a bar and its evidence
-    features = re.search(r'<table class="features">(.*?)</table>', html, re.S).group(1)
-    for key, label in {"unfragile_rank": "UnfragileRank", **LABELS}.items():
+    features = re.search(r'<table class="features[^"]*">(.*?)</table>', html, re.S).group(1)
+    scored = {"unfragile_rank": "UnfragileRank", **{k: v for k, v in LABELS.items() if k != "adoption"}}
+    for key, label in scored.items():
         row = re.search(rf'<tr class="score-row" data-feature="{key}"><th scope="row">{label}</th>(.*?)</tr>',
                         features, re.S)
         assert row, label
-        nums = [n if n == "Unknown" else int(n)
-                for n in re.findall(r'<span class="score-num">(\d+|Unknown)</span>', row.group(1))]
+        nums = [n if n == "no data" else int(n)
+                for n in re.findall(r'<span class="score-num">(\d+|no data)</span>', row.group(1))]
         want = [data["scores"][x][key] if key == "unfragile_rank" else
-                ("Unknown" if data["scores"][x][key] is None else round(data["scores"][x][key] * 100))
+                ("no data" if data["scores"][x][key] is None else round(data["scores"][x][key] * 100))
                 for x in (BERT, STACK)]
-        assert nums == want, label  # an unknown component reads "Unknown", never 0
-        assert row.group(1).count('class="hbar"') == sum(1 for n in nums if n != "Unknown")
+        assert nums == want, label  # a component with no data reads "no data", never 0
+        assert row.group(1).count('class="hbar"') == sum(1 for n in nums if n != "no data")
         if key != "unfragile_rank":
             assert row.group(1).count("Evidence") == 2
             assert str(escape(reason(data["scores"][BERT]["explanation"][key]["reasons"][0]))) in row.group(1)
@@ -581,7 +582,7 @@ def test_open_a_comparison_and_read_the_verdict(page, server: str, engine) -> No
     page.goto(f"{server}/compare?a={BERT}&b={quote(STACK, safe='')}")
     expect(page.locator('[data-testid="headline"]')).to_have_text(data["headline"])
     expect(page.locator('[data-testid="verdict"]')).to_have_text(data["verdict"])
-    expect(page.locator("table.features tbody tr")).to_have_count(len(data["rows"]) + 1)  # + Freshness
+    expect(page.locator("table.features tbody tr")).to_have_count(len(data["rows"]))
     more = page.locator("details.more summary")
     expect(more).to_have_text("+3 more capabilities")
     more.click()
