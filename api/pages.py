@@ -13,7 +13,7 @@ from typing import get_args
 from flask import Blueprint, current_app, redirect, render_template, request, url_for
 from markupsafe import Markup, escape
 
-from api import apidocs, charts, metrics, navigation
+from api import apidocs, charts, factview, metrics, navigation
 from api.errors import ApiError, error_response
 from api.models import ARTIFACT_TYPES, PRICING
 from api.serialize import alternatives_response, artifact_response, search_response
@@ -291,9 +291,15 @@ def artifact(artifact_id: str):
                                 unit=" matches") if points else None
     embed_src = public_url("static", filename="widget.js")
     widget_src = public_url("pages.widget_similar", artifact_id=artifact_id)
+    sort = _choice("offers", tuple(factview.OFFER_SORTS)) or "input"
+    named = {x: eng.artifacts[x].name for x in data["datasets"] + data["evaluated_models"] if x in eng.artifacts}
     return render_template("artifact.html", a=data, alternatives=alternatives, chart=chart,
                            timeline=[(d, by_day.get(d, 0)) for d in days], embed_src=embed_src,
-                           widget_src=widget_src, components=_components(data["scores"]), types=TYPES)
+                           widget_src=widget_src, components=_components(data["scores"]), types=TYPES,
+                           facts=factview.facts_panel(data), usage=factview.usage(data["signals"]),
+                           offers=factview.offers(data["signals"], sort), offer_sort=sort,
+                           benchmarks=factview.benchmarks(data["signals"]), links=factview.links(data),
+                           named=named)
 
 
 def _components(scores: dict) -> list[dict]:

@@ -182,3 +182,47 @@ def test_compare_page_takes_three_by_ids_and_lists_candidates(client, engine) ->
     two = client.get("/compare", query_string={"a": "whisper", "b": GPT}).get_data(as_text=True)
     assert "Several artifacts are called “whisper”" in two and all(w in two for w in WHISPERS)
     assert client.get("/compare", query_string={"ids": GPT}).status_code == 422
+
+
+def test_model_page_shows_facts_offers_and_benchmarks_with_credit(client, engine) -> None:
+    html = client.get(f"/artifacts/{GPT}").get_data(as_text=True)
+    facts = _text(re.search(r'<dl class="facts-panel" data-testid="facts">(.*?)</dl>', html, re.S).group(1))
+    for part in ("Maker OpenAI", "Licence", "Open weights no", "Input price $2.50 per million tokens",
+                 "Output price $10.00 per million tokens", "Input modalities text, image", "Output modalities text",
+                 "Context window 128,000 tokens", "Longest output", "Released", "Updated"):
+        assert part in facts, part
+    offers = re.search(r'<table class="offers stack" data-testid="offers">(.*?)</table>', html, re.S).group(1)
+    providers = re.findall(r'<th scope="row">([^<]+)', offers)
+    assert len(providers) == len(engine.artifacts[GPT].signals["offers"])
+    assert re.search(r'<tr class="maker">\s*<th scope="row">OpenAI <span class="win">maker</span>', offers)
+    inputs = [float(v[1:]) for v in re.findall(r'data-label="Input \$/M">(\$[\d.]+)<', offers)]
+    assert inputs == sorted(inputs)  # sorted by input price by default
+    by_context = client.get(f"/artifacts/{GPT}", query_string={"offers": "provider"}).get_data(as_text=True)
+    names = re.findall(r'<th scope="row">([^<]+)', re.search(r'data-testid="offers">(.*?)</table>', by_context,
+                                                             re.S).group(1))
+    assert [n.strip().lower() for n in names] == sorted(n.strip().lower() for n in names)
+    assert 'aria-sort="ascending">Provider' in by_context
+    bench = _text(re.search(r'data-testid="benchmarks">(.*?)</table>', html, re.S).group(1))
+    assert "measured" in bench and "Epoch AI" in bench and re.search(r"\d{4}-\d{2}-\d{2}", bench)
+    credits = html[html.index('data-testid="credits"'):]
+    assert "CC-BY-4.0" in credits and "Published online at epoch.ai" in credits
+    evals = _text(re.search(r'data-testid="evaluations">(.*?)</ul>', html, re.S).group(1))
+    assert engine.artifacts[GPQA].name in evals
+
+
+def test_dataset_page_shows_licence_homepage_and_models_evaluated_on_it(client, engine) -> None:
+    html = client.get(f"/artifacts/{GPQA}").get_data(as_text=True)
+    facts = _text(re.search(r'data-testid="facts">(.*?)</dl>', html, re.S).group(1))
+    assert f"Licence {engine.facts(GPQA)['license']}" in facts
+    homepage = engine.artifacts[GPQA].signals["homepage"]
+    assert f'href="{homepage}"' in html
+    evaluated = re.search(r'<h2 id="evals-h">Models evaluated on it</h2>(.*?)</section>', html, re.S).group(1)
+    assert f'href="/artifacts/{GPT}"' in evaluated and f'href="/artifacts/{CLAUDE}"' in evaluated
+    assert "lm-evaluation-harness" in html[html.index('data-testid="credits"'):]
+
+
+def test_share_alike_text_is_credited_on_its_page(client, engine) -> None:
+    library = next(a for a in engine.artifacts.values() if "CC-BY-SA" in a.signals.get("source", ""))
+    html = client.get(f"/artifacts/{library.id}").get_data(as_text=True)
+    credits = html[html.index('data-testid="credits"'):]
+    assert "CC-BY-SA-4.0" in credits and "Text and numbers from best-of-ml-python by ml-tooling" in credits
