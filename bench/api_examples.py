@@ -233,11 +233,17 @@ Conventions:
     r.call("POST", "/v1/recommend", body={"positive": [SEED_B, "no-such/artifact"]})
     r.call("POST", "/v1/recommend", body={"positive": [SEED_B], "k": "three"})
 
-    section("GET /v1/compare", "Two artifacts side by side: feature rows, a headline, a verdict naming who leads on "
-            "which UnfragileRank component (differences under 0.05 read as ties), and the capability alignment "
-            "(each capability's closest counterpart, with both Times Matched).")
-    r.call("GET", "/v1/compare", params={"a": SEED_A, "b": SEED_B}, items=2, chars=160,
-           full=("rows", "headline", "verdict"))
+    section("GET /v1/compare", "Two to four artifacts side by side (`a` and `b`, or `ids=a,b,c`): fact rows "
+            "(prices, context, modalities, licence, open weights, released, adoption, shared benchmarks, scores), "
+            "each cell a number with its display string (`null` reads \"no data\"), the winner of each need "
+            "where the facts differ by a clear margin, an overall leader only when UnfragileRank intervals do not "
+            "overlap, the credits of the sources shown, and for two the capability alignment. An ambiguous "
+            "name answers 409 with its `candidates` (docs/compare.md).")
+    r.call("GET", "/v1/compare", params={"a": "openai/gpt-4o", "b": "anthropic/claude-sonnet-4-0"}, items=3,
+           chars=160, full=("headline", "verdict"))
+    r.call("GET", "/v1/compare", params={"ids": "openai/gpt-4o,anthropic/claude-sonnet-4-0,google/gemini-2.5-pro"},
+           items=2, chars=120, full=("verdict",))
+    r.call("GET", "/v1/compare", params={"a": "whisper", "b": "openai/gpt-4o"})
     r.call("GET", "/v1/compare", params={"a": SEED_A, "b": SEED_A})
 
     # --- analytics -----------------------------------------------------------------------------

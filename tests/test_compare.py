@@ -10,10 +10,11 @@ from __future__ import annotations
 
 import json
 import re
-from urllib.parse import unquote
+from urllib.parse import quote, unquote
 
 import pytest
 from conftest import DATA, small_records
+from test_pages import SHOTS, _readme_shot, allow_console, browser, server  # noqa: F401 (fixtures)
 
 GPT, CLAUDE, CLAUDE45 = "openai/gpt-4o", "anthropic/claude-sonnet-4-0", "anthropic/claude-sonnet-4-5"
 GPQA = "bench/gpqa"
@@ -226,3 +227,93 @@ def test_share_alike_text_is_credited_on_its_page(client, engine) -> None:
     html = client.get(f"/artifacts/{library.id}").get_data(as_text=True)
     credits = html[html.index('data-testid="credits"'):]
     assert "CC-BY-SA-4.0" in credits and "Text and numbers from best-of-ml-python by ml-tooling" in credits
+
+
+# --- real browser: 1280 px and 390 px --------------------------------------------------------------
+def _fits(pg, width: int) -> None:
+    """Nothing scrolls sideways and no table cell is cut off at `width`."""
+    assert pg.evaluate("document.documentElement.scrollWidth") <= width
+    cut = pg.evaluate(f"""[...document.querySelectorAll('table td, table th')]
+        .filter(e => e.getClientRects().length && e.getBoundingClientRect().right > {width} + 1)
+        .slice(0, 5).map(e => e.textContent.trim().slice(0, 40))""")
+    assert cut == [], cut
+
+
+@pytest.mark.browser
+@pytest.mark.parametrize("viewport", [DESKTOP, PHONE], ids=["1280", "390"])
+def test_compare_gpt4o_and_claude_in_chromium(browser, server: str, engine, viewport) -> None:  # noqa: F811
+    from playwright.sync_api import expect
+
+    context = browser.new_context(viewport=viewport, is_mobile=viewport is PHONE, has_touch=viewport is PHONE)
+    pg = context.new_page()
+    pg.goto(f"{server}/compare?a={quote(GPT, safe='')}&b=anthropic%2Fclaude-sonnet-4")
+    assert unquote(pg.url).endswith(f"/compare?a={GPT}&b={CLAUDE}")  # the canonical ids
+    verdict = pg.locator('[data-testid="verdict"]')
+    expect(verdict).to_contain_text("GPT-4o is 17% cheaper on input")
+    expect(verdict).to_contain_text(re.compile(r"Claude Sonnet 4 has \d+% more context"))
+    for key in ("input_price", "output_price", "context", "modalities_in", "modalities_out", "license"):
+        cells = pg.locator(f'tr[data-feature="{key}"] td')
+        expect(cells).to_have_count(2)
+        for i in range(2):
+            expect(cells.nth(i)).to_be_visible()
+            assert cells.nth(i).inner_text().strip(), key
+    for key in ("quality", "ecosystem", "match_graph", "freshness"):  # no data is never a number
+        nums = pg.locator(f'tr[data-feature="{key}"] .score-num').all_inner_texts()
+        values = [engine.scores(x).to_dict()[key] for x in (GPT, CLAUDE)]
+        want = ["no data" if v is None else str(round(100 * v)) for v in values]
+        assert nums == want, key
+    expect(pg.locator('[data-testid="credits"]')).to_contain_text("Published online at epoch.ai")
+    _fits(pg, viewport["width"])
+    assert pg.locator("h1").count() == 1
+    name = "compare-models-" + ("phone" if viewport is PHONE else "desktop")
+    pg.screenshot(path=SHOTS / f"{name}.png", full_page=True)
+    _readme_shot(pg, name)
+    context.close()
+
+
+@pytest.mark.browser
+@pytest.mark.parametrize("viewport", [DESKTOP, PHONE], ids=["1280", "390"])
+def test_compare_three_and_pick_a_candidate_in_chromium(browser, server: str, viewport) -> None:  # noqa: F811
+    from playwright.sync_api import expect
+
+    context = browser.new_context(viewport=viewport)
+    pg = context.new_page()
+    pg.goto(f"{server}/compare?ids=" + quote(f"{GPT},{CLAUDE},{CLAUDE45}", safe=",/"))
+    expect(pg.locator('tr[data-feature="context"] td')).to_have_count(3)
+    _fits(pg, viewport["width"])
+    pg.goto(f"{server}/compare?ids=" + quote(f"whisper,{GPT}", safe=",/"))
+    choice = pg.locator(".choices a", has_text="Whisper").first
+    expect(pg.locator(".choices a")).to_have_count(2)
+    choice.focus()
+    pg.keyboard.press("Enter")  # keyboard: pick the candidate
+    expect(pg.locator('[data-testid="verdict"]')).to_be_visible()
+    assert pg.locator("table.features thead th").count() == 3
+    context.close()
+
+
+@pytest.mark.browser
+@pytest.mark.parametrize("viewport", [DESKTOP, PHONE], ids=["1280", "390"])
+def test_artifact_pages_show_offers_and_datasets_in_chromium(browser, server: str, viewport) -> None:  # noqa: F811
+    from playwright.sync_api import expect
+
+    context = browser.new_context(viewport=viewport)
+    pg = context.new_page()
+    pg.goto(f"{server}/artifacts/{GPT}")
+    offers = pg.locator('[data-testid="offers"]')
+    expect(offers).to_be_visible()
+    expect(offers.locator("tr.maker")).to_contain_text("OpenAI")
+    _fits(pg, viewport["width"])
+    if viewport is DESKTOP:
+        _readme_shot(pg, "artifact-offers-desktop")
+        sort = pg.locator('[data-testid="offers"] thead a', has_text="Provider")
+        sort.focus()
+        pg.keyboard.press("Enter")  # sortable from the keyboard
+        expect(pg.locator('[data-testid="offers"] th[aria-sort="ascending"]')).to_have_text("Provider")
+    pg.screenshot(path=SHOTS / f"artifact-offers-{viewport['width']}.png", full_page=True)
+    pg.goto(f"{server}/artifacts/{GPQA}")
+    expect(pg.locator('[data-testid="facts"]')).to_contain_text("Licence")
+    expect(pg.locator('[data-testid="evaluations"]')).to_contain_text("GPT-4o")
+    expect(pg.locator('[data-testid="credits"]')).to_be_visible()
+    _fits(pg, viewport["width"])
+    pg.screenshot(path=SHOTS / f"dataset-{viewport['width']}.png", full_page=True)
+    context.close()
