@@ -12,7 +12,6 @@ from pathlib import Path
 
 import numpy as np
 
-from graph.credits import credits_of
 from graph.facts import facts_of
 from graph.scores import ScoreBook, Scores
 from graph.settings import Settings
@@ -175,6 +174,7 @@ class Engine:
     similar = via("related", "similar")  # (artifact_id, k=5, types=()) -> alternatives
     recommend = via("related", "recommend")  # (positive, negative=(), query=None, k=10, types=())
     compare = via("related", "compare")  # (a, b, ...up to 4) -> side-by-side comparison and verdict
+    credits = via("related", "credits")  # (artifact_id) -> its sources with licence and credit
 
     def capability_vector(self, capability_id: str) -> np.ndarray:
         return self.view().index.reconstruct(capability_id)
@@ -204,10 +204,6 @@ class Engine:
     def facts(self, artifact_id: str) -> dict:
         """The artifact's facts (graph/facts.py): explicit ones, the rest derived from its signals."""
         return facts_of(self.view().artifacts[artifact_id])
-
-    def credits(self, artifact_id: str) -> list[dict]:
-        """The sources of the artifact's record with their licence and credit (graph/credits.py)."""
-        return credits_of(self.view().artifacts[artifact_id])
 
     def evaluations(self, artifact_id: str) -> tuple[list[str], list[str]]:
         """(datasets the artifact was evaluated on, models evaluated on it), over the request's view."""

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from graph.credits import credits_of
 from search import decide
 
 if TYPE_CHECKING:  # Engine calls these with itself (Engine.similar, recommend, compare)
@@ -202,3 +203,8 @@ def leads(sa: dict, sb: dict, component: str | None = None) -> int:
     diff = sa[component] - sb[component]
     margin = max(TIE, uncertainty(sa, component) + uncertainty(sb, component))
     return 0 if abs(diff) < margin else (1 if diff > 0 else -1)
+
+
+def credits(engine: Engine, artifact_id: str) -> list[dict]:
+    """The sources of the artifact's record with their licence and the credit they ask (graph/credits.py)."""
+    return credits_of(engine.artifacts[artifact_id])
