@@ -173,8 +173,7 @@ class Engine:
     # --- related artifacts (search/related.py reads the facade, never the parts) -------------------
     similar = via("related", "similar")  # (artifact_id, k=5, types=()) -> alternatives
     recommend = via("related", "recommend")  # (positive, negative=(), query=None, k=10, types=())
-    compare = via("related", "compare")  # (a, b, ...up to 4) -> side-by-side comparison and verdict
-    credits = via("related", "credits")  # (artifact_id) -> its sources with licence and credit
+    compare, credits = via("related", "compare"), via("related", "credits")  # (2-4 ids) -> verdict; (id) -> credits
 
     def capability_vector(self, capability_id: str) -> np.ndarray:
         return self.view().index.reconstruct(capability_id)
