@@ -34,13 +34,13 @@ def records() -> list[dict]:
 
 @pytest.fixture(scope="module")
 def engine(embedder, tmp_path_factory: pytest.TempPathFactory):
-    from search.config import Config
+    from graph.settings import Settings
     from search.engine import Engine
 
     folder = tmp_path_factory.mktemp("compare")
     catalog = folder / "compare.jsonl"
     catalog.write_text("".join(json.dumps(r) + "\n" for r in records()))
-    eng = Engine(Config.from_env(data_dir=folder / "var", store_url=""), embedder=embedder)
+    eng = Engine(Settings.load(data_dir=folder / "var", store_url=""), embedder=embedder)
     eng.ingest([catalog])
     yield eng
     eng.close()
