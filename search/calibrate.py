@@ -3,8 +3,7 @@
     python -m search.calibrate [--data-dir DIR] [--out FILE] [--dev-limit N]
 
 Re-run whenever the model or the catalog changes (tests/test_relevance.py checks that the shipped
-data/vectors/relevance.calibration was made for the current model). The floor separates the best relevance of
-real requests
+data/relevance.json was made for the current model). The floor separates the best relevance of real requests
 (bench/devsets/relevance_real.txt and the Gorilla dev sets' task descriptions) from that of nonsense
 (bench/devsets/relevance_nonsense.txt); see `search.relevance.choose_threshold`.
 """
@@ -70,7 +69,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     engine = Engine(Settings.load(**overrides))
     try:
         if not engine.artifacts:
-            engine.bootstrap(Path(__file__).resolve().parent.parent / "data")
+            engine.bootstrap()
         found = calibrate(engine, lines("relevance_real.txt"), lines("relevance_nonsense.txt"),
                           dev_queries(args.dev_limit or None))
     finally:

@@ -19,7 +19,7 @@ from pathlib import Path
 
 log = logging.getLogger(__name__)
 FILE = "relevance.json"
-SHIPPED = Path(__file__).resolve().parent.parent / "data" / "vectors" / "relevance.calibration"  # JSON, not ingested
+SHIPPED = Path(__file__).resolve().parent.parent / "data" / FILE
 LEXICAL_WEIGHT = 0.3
 MAX_LOST = 0.02  # the share of real requests (each set) the floor may leave without results
 

@@ -2,7 +2,7 @@
 that never beat a clearly better match, constraints understood.
 
 The small-catalog tests run on tests/conftest.py's small engine; the acceptance sets run on the bundled
-catalog (slow: bench/out/catalog, ingested once) with its shipped calibration (data/vectors/relevance.calibration).
+catalog (slow: bench/out/catalog, ingested once) with its shipped calibration (data/relevance.json).
 """
 
 from __future__ import annotations
@@ -146,8 +146,8 @@ def test_calibration_file_is_ignored_for_another_model(tmp_path):
 
 
 def test_shipped_calibration_fits_the_default_model(embedder):
-    """data/vectors/relevance.calibration is a build product of (model, catalog): re-run
-    `python -m search.calibrate` when either changes (this fails when the model changed and it was not)."""
+    """data/relevance.json is a build product of (model, catalog): re-run `python -m search.calibrate` when
+    either changes (this fails when the model changed and it was not)."""
     raw = json.loads(relevance.SHIPPED.read_text())
     assert raw["model_id"] == embedder.model_id
     lines = sum(1 for f in DATA.rglob("*.jsonl") for line in f.read_text().splitlines() if line.strip())
