@@ -62,11 +62,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=None, help="default: <data dir>/relevance.json")
     parser.add_argument("--dev-limit", type=int, default=200, help="dev-set queries per set (0 = all)")
     args = parser.parse_args(argv)
-    from graph.settings import Settings
+    from search.config import Config
     from search.engine import Engine
 
     overrides = {"data_dir": args.data_dir} if args.data_dir else {}
-    engine = Engine(Settings.load(**overrides))
+    engine = Engine(Config.from_env(**overrides))
     try:
         if not engine.artifacts:
             engine.bootstrap()

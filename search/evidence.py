@@ -282,7 +282,3 @@ class Evidence:
         if home is None:
             return None
         return user if home == user.network else Who(user.identity, "n" + home, home)
-
-    def nearby_needs(self, result: SearchResult) -> list[str]:
-        """What to suggest when nothing matched (and no filter emptied the list): the popular searches."""
-        return [] if result.hits or result.filtered else [q.query for q in self.popular_searches(3)]

@@ -183,8 +183,8 @@ def test_unknown_facts_never_pass_a_filter():
 # --- a small catalog ----------------------------------------------------------------------------------------
 @pytest.fixture(scope="module")
 def small(embedder, tmp_path_factory):
-    from graph.settings import Settings
     from search.calibrate import calibrate, lines
+    from search.config import Config
     from search.engine import Engine
 
     rows = [json.loads(line) for f in sorted(DATA.glob("*.jsonl")) for line in f.read_text().splitlines()]
@@ -193,7 +193,7 @@ def small(embedder, tmp_path_factory):
     root = tmp_path_factory.mktemp("relevance")
     catalog = root / "small.jsonl"
     catalog.write_text("".join(json.dumps(r) + "\n" for r in records))
-    eng = Engine(Settings.load(data_dir=root / "var", store_url="", learned_cap=0.0), embedder=embedder)
+    eng = Engine(Config.from_env(data_dir=root / "var", store_url="", learned_cap=0.0), embedder=embedder)
     eng.ingest([catalog])
     answerable = ["question answering over a passage", "code generation", "object detection", "speech to text",
                   "biomedical language model", "sentence embeddings", "semantic segmentation", "source code dataset"]
