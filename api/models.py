@@ -12,7 +12,6 @@ from search.engine import TOKEN_PATTERN, QueryStat
 
 ARTIFACT_TYPES = Literal["model", "fine-tune", "dataset", "tool", "api", "library", "prompt", "benchmark",
                          "agent", "other"]
-MODALITY = Literal["text", "image", "audio", "video"]
 PRICING = Literal["free", "open-weights", "freemium", "paid", "unknown"]
 ID_PATTERN = r"^[a-z0-9][a-z0-9._-]*(/[a-z0-9][a-z0-9._-]*)?$"
 
@@ -65,33 +64,8 @@ class SearchQuery(Strict):
                                              "search_id takes feedback) but never counted toward Times Matched, "
                                              "the Match Graph or popular searches.")
     user_token: str | None = Field(None, pattern=TOKEN_PATTERN, description=USER_TOKEN_HELP)
-    max_input_usd_per_mtok: float | None = Field(None, ge=0, le=1e6, description="Only artifacts whose headline "
-                                                 "input price (USD per million tokens) is known and at most this.")
-    min_context_tokens: int | None = Field(None, ge=1, le=10**9, description="Only artifacts whose context "
-                                                                               "window is known and at least this.")
-    open_weights: bool | None = Field(None, description="Only artifacts known to have (true) or not to have "
-                                                        "(false) open weights.")
-    license: str | None = Field(None, min_length=1, max_length=64, pattern=r"^[A-Za-z0-9.+_-]+$",
-                                description="Only this licence (SPDX id, case-insensitive), or `commercial`: "
-                                            "any licence known to allow commercial use.")
-    modality_in: list[MODALITY] = Field(default_factory=list, description="Only artifacts known to accept "
-                                                                          "these inputs (repeatable).")
-    modality_out: list[MODALITY] = Field(default_factory=list, description="Only artifacts known to produce "
-                                                                           "these outputs (repeatable).")
-    sort: Literal["relevance", "popular", "newest", "price"] = Field(
-        "relevance", description="Order of the matches: relevance (the score), popular (stated adoption), "
-                                 "newest (release or update date), price (cheapest headline input price); "
-                                 "unknown values last.")
-    understand: bool = Field(True, description="Read constraints from the query's words too (echoed in "
-                                               "`understood.constraints`); false searches the words as typed.")
 
     _clean = field_validator("q")(_no_control)
-
-    def constraints(self) -> dict[str, Any]:
-        """The explicit constraints, for `Engine.search(constraints=...)`."""
-        return {"max_input_usd_per_mtok": self.max_input_usd_per_mtok, "min_context_tokens": self.min_context_tokens,
-                "open_weights": self.open_weights, "license": self.license, "modality_in": self.modality_in,
-                "modality_out": self.modality_out, "sort": self.sort}
 
 
 class MatchedCapability(BaseModel):
@@ -113,9 +87,8 @@ class SearchResultItem(BaseModel):
     times_matched: int
     matched_capabilities: list[MatchedCapability]
     why: list[str] = Field(default_factory=list,
-                           description="The parts of `score`, with their size: `text match` (dense + BM25), "
-                                       "`name: exact|typo|words`, `languages: en → fr`, `modality: audio → text`, "
-                                       "`learned`; then the calibrated `relevance` and the match floor.")
+                           description="Facets that ranked it: `name: exact|typo|words`, `languages: en → fr`, "
+                                       "`languages: many-to-many`, `modality: audio → text`.")
 
 
 class SearchResponse(BaseModel):
@@ -127,13 +100,7 @@ class SearchResponse(BaseModel):
     recorded: bool
     understood: dict[str, Any] = Field(default_factory=dict,
                                        description="Direction facets read from the query: task, inputs, "
-                                                   "outputs, sources, targets (language codes); and "
-                                                   "`constraints`: the filters and sort in force, with "
-                                                   "`from_query` the words each was read from (drop them "
-                                                   "with understand=false).")
-    suggestions: list[str] = Field(default_factory=list,
-                                   description="When nothing matched: names the query may have meant, then "
-                                               "popular searches.")
+                                                   "outputs, sources, targets (language codes).")
     facets: dict[str, dict[str, int]] | None = Field(None, description="Counts per value, when `facets` asked.")
     results: list[SearchResultItem]
 

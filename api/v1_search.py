@@ -44,8 +44,7 @@ def search(query: SearchQuery):
     with metrics.SEARCH_SECONDS.time():
         result = eng.search(query.q, k=query.k, offset=query.offset, types=query.type, pricing=query.pricing,
                             record=False, facets=query.facets.split(",") if query.facets else (),
-                            user=who or "", preview=query.preview, constraints=query.constraints(),
-                            understand=query.understand)
+                            user=who or "", preview=query.preview)
     metrics.SEARCHES.inc()
     if not result.hits:
         metrics.ZERO_RESULTS.inc()

@@ -261,16 +261,8 @@ class Settings:
                                    minimum=0)
     intent_neighbours: int = setting("MATCHGRAPH_INTENT_NEIGHBOURS", 10, "past intents consulted per query",
                                      kind="int", minimum=0)
-    low_confidence: float = setting("MATCHGRAPH_LOW_CONFIDENCE", 0.0,
-                                    "a search whose best relevance is within this of the calibrated floor is "
-                                    "flagged low-confidence (one with no match always is)", kind="float",
-                                    minimum=0)
-    min_relevance: float = setting("MATCHGRAPH_MIN_RELEVANCE", 0.45,
-                                   "relevance floor of a match when no relevance.json fits the model "
-                                   "(python -m search.calibrate writes one; search/relevance.py)", kind="float")
-    direction_boost: float = setting("MATCHGRAPH_DIRECTION_BOOST", 0.1,
-                                     "score added (subtracted) when an artifact matches (contradicts) the query's "
-                                     "direction or modality", kind="float", minimum=0)
+    low_confidence: float = setting("MATCHGRAPH_LOW_CONFIDENCE", 0.35,
+                                    "a top score below this marks the search low-confidence", kind="float")
     name_ranking: bool = setting("MATCHGRAPH_NAME_RANKING", True,
                                  "exact, one-typo and whole-word name matches rank first (search.names)",
                                  kind="bool")

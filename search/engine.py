@@ -135,8 +135,8 @@ class Engine:
     encode_query = via("pipeline", "encode_query")
 
     def search(self, query: str, k: int = 10, *, record: bool = True, **options) -> SearchResult:
-        """Rank artifacts for a query (options: offset, types, pricing, learn, mode, facets, user, preview,
-        constraints, understand: `search.pipeline.Options`); records what was served when `record`."""
+        """Rank artifacts for a query (options: offset, types, pricing, learn, mode, facets, user,
+        preview: `search.pipeline.Options`); records what was served when `record`."""
         return self.search_batch([query], k, record=record, **options)[0]
 
     def search_batch(self, queries: Sequence[str], k: int = 10, *, record: bool = True,
@@ -145,8 +145,6 @@ class Engine:
         view = self._pinned.get() or self._fresh()
         results = self.pipeline.search_batch(view, queries, Options(k=k, keep_vector=record, **options))
         for result in results:
-            if not result.hits and not result.filtered:  # nothing matched: popular needs, after the names
-                result.suggestions += [q.query for q in self.evidence.popular_searches(3)]
             if record:
                 self.evidence.record(result)
             result.took_ms = round((time.perf_counter() - started) * 1000, 2)

@@ -8,11 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 
-from search.names import EXACT, TYPO, WORDS
 from search.ranking import dense_score, fuse
-
-NAME_BOOST = {EXACT: 0.6, TYPO: 0.35, WORDS: 0.15}  # a name the query types, by tier
-NAME_STRENGTH = 0.05  # per unit of strength within a tier (whole name or id 2, last id segment 1, less typos)
 
 
 class Hybrid:
@@ -36,24 +32,6 @@ class Hybrid:
             if a not in fused and allowed(a):
                 fused[a] = 0.0
         return fused
-
-    @staticmethod
-    def boosts(name: tuple[int, float, str] | None, agreement: tuple[int, list[str]] | None,
-               direction_boost: float) -> list[tuple[str, float]]:
-        """The named parts of a score beyond relevance, with their size: a name the query types (exact >
-        within a typo > whole words, `search.names`) and agreement with the query's direction or modality
-        (`search.direction`: plus when it matches, minus when it contradicts). Bounded, so they reorder
-        candidates of comparable relevance and never lift one above a much better match."""
-        out = []
-        if name:
-            tier, strength, how = name
-            out.append((f"name: {how}", NAME_BOOST.get(tier, 0.0) + NAME_STRENGTH * strength))
-        if agreement and agreement[0]:
-            labels = agreement[1] or ["direction: contradicts the query"]
-            size = direction_boost * agreement[0]
-            out.append((labels[0], size))
-            out += [(label, 0.0) for label in labels[1:]]
-        return out
 
     @staticmethod
     def final(fused: Mapping[str, float], learned: Mapping[str, float]) -> dict[str, float]:

@@ -52,32 +52,6 @@ class LexicalIndex:
         top = np.argpartition(-raw, min(limit, len(raw) - 1))[:limit]
         return {self.ids[i]: float(raw[i]) for i in top if raw[i] > 0}
 
-    def coverage(self, query: str) -> dict[str, float]:
-        """Per artifact, the IDF-weighted share of the query's terms its document contains (0..1), for the
-        artifacts containing at least one. Unlike BM25 normalised by the query's best score, this is absolute:
-        a query of words no document holds ("asdkjhqwe") covers nothing anywhere, and a word every document
-        holds weighs little. A term of no document weighs as much as the rarest term."""
-        if self._bm25 is None:
-            return {}
-        tokens = tokenize([query])[0]
-        if not tokens:
-            return {}
-        s, vocab, n = self._bm25.scores, self._bm25.vocab_dict, len(self.ids)
-        indptr, indices = s["indptr"], s["indices"]
-        rare = float(np.log(1.0 + n / 0.5))
-        total, got = 0.0, np.zeros(n, dtype=np.float32)
-        for token in dict.fromkeys(tokens):
-            v = vocab.get(token)
-            docs = indices[indptr[v]:indptr[v + 1]] if v is not None and v + 1 < len(indptr) else indices[:0]
-            weight = float(np.log(1.0 + n / (len(docs) + 0.5))) if len(docs) else rare
-            total += weight
-            if len(docs):
-                got[np.asarray(docs)] += weight
-        if not total:
-            return {}
-        hit = np.flatnonzero(got)
-        return {self.ids[i]: float(got[i] / total) for i in hit}
-
     # -- persistence --------------------------------------------------------------------------------
 
     def save(self, directory: str | os.PathLike[str]) -> list[str]:

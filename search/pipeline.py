@@ -11,21 +11,18 @@ import time
 import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import numpy as np
 
 from graph.catalog import Artifact, Capability
 from graph.events import normalise_query
 from graph.settings import REDIS_SCHEMES, Settings
-from search import constraints, relevance
 from search import direction as directions
 from search.catalogview import CatalogView
 from search.embedder import Embedder
 from search.fusion import Hybrid
 from search.identity import Who
 from search.learning import IntentMemory
-from search.names import compact
 from search.ranking import group_hits
 
 FACET_FIELDS = ("type", "pricing")
@@ -72,8 +69,6 @@ class SearchResult:
     preview: bool = False
     filtered: bool = False
     owner: str = ""  # the identity that made it (only it may give feedback on it: search/owners.py)
-    suggestions: list = field(default_factory=list)  # when nothing matched: names the query may have meant
-    top_relevance: float = 0.0  # the best calibrated relevance among the candidates (search/relevance.py)
 
 
 @dataclass(frozen=True)
@@ -90,23 +85,10 @@ class Options:
     user: str | Who = ""  # a person key, or a request's keys (search/identity.py)
     preview: bool = False
     keep_vector: bool = True  # the caller records the search: it needs the query vector
-    constraints: constraints.Constraints | Mapping = constraints.Constraints()  # explicit ones (API parameters)
-    understand: bool = True  # read constraints from the query's words too
 
     @property
     def filtered(self) -> bool:
         return bool(self.types or self.pricing)
-
-    def wanted(self, query: str, named: bool = False) -> tuple[constraints.Constraints, str]:
-        """The constraints of one query (its words, then the explicit ones over them) and the text to rank;
-        a query that is exactly a name ("Free Dictionary API") states no constraint."""
-        read = self.understand and not named
-        said, rest = constraints.parse(query) if read else (constraints.Constraints(), query)
-        explicit = self.constraints
-        if isinstance(explicit, Mapping):  # from a door: plain values (api/ sees only the engine)
-            explicit = constraints.Constraints(**{k: tuple(v) if isinstance(v, list) else v
-                                                  for k, v in explicit.items() if v not in (None, [], ())})
-        return said.merge(explicit), rest
 
     def allowed(self, artifacts: Mapping[str, Artifact], artifact_id: str) -> bool:
         a = artifacts.get(artifact_id)
@@ -120,8 +102,6 @@ class _Candidates:
 
     grouped: dict[str, list[tuple[str, float]]]
     lexical: dict[str, float]
-    coverage: dict[str, float]
-    best: dict[str, float]  # best capability similarity per candidate (relevance; lexical-only ones too)
     names: dict
     agree: dict[str, tuple[float, list[str]]]
     asked: directions.Direction
@@ -136,12 +116,10 @@ class QueryPipeline:
     def __init__(self, config: Settings, embedder: Embedder, query_cache, intents: IntentMemory) -> None:
         self.config, self.embedder, self.query_cache, self.intents = config, embedder, query_cache, intents
         self.hybrid = Hybrid(config.lexical_weight, config.multi_match_credit)
-        self.calibration = relevance.load(Path(config.data_dir), embedder.model_id, config.min_relevance)
 
     def configure(self, config: Settings) -> None:
         self.config = config
         self.hybrid = Hybrid(config.lexical_weight, config.multi_match_credit)
-        self.calibration = relevance.load(Path(config.data_dir), self.embedder.model_id, config.min_relevance)
 
     def encode_query(self, text: str) -> np.ndarray:
         """Query vector: the embedder's LRU, then the Redis query cache when the store is Redis, then the model."""
@@ -155,23 +133,21 @@ class QueryPipeline:
         """Rank the view's artifacts for each query. `mode` "dense" or "lexical" switches one signal off (for
         evaluation; "lexical" embeds nothing when nothing is recorded or learned)."""
         started = time.perf_counter()
-        wanted = [options.wanted(q, named=bool(view.names.exact.get(compact(q)))) for q in queries]
-        texts = [normalise_query(rest) or rest for _, rest in wanted]
+        texts = [normalise_query(q) or q for q in queries]
         needs_vector = options.mode != "lexical" or options.keep_vector or \
             (options.learn and self.config.learned_cap > 0)
         vectors = [self.encode_query(t[:ENCODER_CHARS]) if needs_vector else None for t in texts]
-        page = options.offset + options.k
+        wanted = options.offset + options.k
         n = len(view.index)
-        filtered = options.filtered or any(w.filters() for w, _ in wanted)
-        depth = min(n, max(200, 20 * page) if not filtered else max(2000, 50 * page))
+        depth = min(n, max(200, 20 * wanted) if not options.filtered else max(2000, 50 * wanted))
         if n and options.mode != "lexical":
             found = view.index.search(np.stack(vectors), depth)
         else:
             found = [[] for _ in queries]
         out = []
-        for query, text, vector, hits, (w, _) in zip(queries, texts, vectors, found, wanted, strict=True):
+        for query, text, vector, hits in zip(queries, texts, vectors, found, strict=True):
             cands = self._candidates(view, query, text, vector, hits, options.mode)
-            result = self._rank(view, query, text, vector, cands, options, w)
+            result = self._rank(view, query, text, vector, cands, options)
             result.took_ms = round((time.perf_counter() - started) * 1000, 2)
             out.append(result)
         return out
@@ -183,7 +159,6 @@ class QueryPipeline:
         reach them: scored on their own capabilities."""
         grouped = group_hits(hits, _Owner(view.capabilities))
         lexical = view.lexical.scores(text) if mode != "dense" else {}
-        coverage = view.lexical.coverage(text)
         artifacts = view.artifacts
         names = view.names.match(query) if self.config.name_ranking else {}
         asked = directions.parse(query) if self.config.direction_ranking else directions.Direction()
@@ -208,26 +183,18 @@ class QueryPipeline:
                               key=lambda cs: -cs[1])
                 if sims:
                     grouped[a] = sims
-        best = {a: caps[0][1] for a, caps in grouped.items() if caps}
-        if vector is not None and mode != "lexical":
-            best.update(_best_of_lexical(view, vector, hits, coverage, best, self.calibration))
-        return _Candidates(grouped, lexical, coverage, best, names, agree, asked)
+        return _Candidates(grouped, lexical, names, agree, asked)
 
     def _rank(self, view: CatalogView, query: str, text: str, vector: np.ndarray | None, c: _Candidates,
-              options: Options, wanted: constraints.Constraints) -> SearchResult:
-        """Fusion, learning and the named boosts into one score; the calibrated matches in score order (or the
-        order `sort` asks), then one page of hits."""
-        artifacts, names = view.artifacts, c.names
+              options: Options) -> SearchResult:
+        """Fusion, learning and the tiers, then one page of hits."""
+        artifacts, names, agree = view.artifacts, c.names, c.agree
 
         def allowed(artifact_id: str) -> bool:
-            return options.allowed(artifacts, artifact_id) and wanted.allows(artifacts[artifact_id],
-                                                                             view.directions.get(artifact_id))
+            return options.allowed(artifacts, artifact_id)
 
         dense_all = self.hybrid.dense(c.grouped, artifacts) if options.mode != "lexical" else {}
         pool = set(dense_all) | {a for a in c.lexical if a in artifacts} | {a for a in names if a in artifacts}
-        rel = relevance.relevances(self.calibration, c.best, c.coverage)
-        floor = self.calibration.threshold if options.mode != "lexical" else float("-inf")  # calibrated with both
-        pool = {a for a in pool if a in names or rel.get(a, 0.0) >= floor}
         facet_counts = facet_counts_of(artifacts, pool, options) if options.facets else {}
         dense = {a: s for a, s in dense_all.items() if allowed(a)}
         lexical = {a: s for a, s in c.lexical.items() if allowed(a)}
@@ -240,35 +207,28 @@ class QueryPipeline:
                                                 min_users=cfg.learn_min_users)
             learned = {a: v for a, v in learned.items() if allowed(a) and a in fused}
         final = self.hybrid.final(fused, learned)
-        matches = [a for a in final if a in pool]
-        boosts = {a: self.hybrid.boosts(names.get(a), c.agree.get(a), self.config.direction_boost) for a in matches}
-        score = {a: final[a] + sum(size for _, size in boosts[a]) for a in matches}
-        order = sorted(matches, key=lambda a: (-score[a], a))
-        if wanted.sort != "relevance":
-            order = constraints.sort(order, wanted.sort, artifacts)
+
+        def key(a: str) -> tuple:
+            tier = names.get(a)
+            return (-(tier[0] if tier else 0), -(tier[1] if tier else 0.0),
+                    -agree.get(a, (0, []))[0], -final[a], a)
+
+        order = sorted(final, key=key)
         top_lex = max(lexical.values(), default=0.0)
         ranked = []
         for rank, a in enumerate(order[options.offset:options.offset + options.k], start=options.offset + 1):
-            reasons = [f"text match: {fused[a]:.3f}"] + [f"{how} {size:+.3f}" for how, size in boosts[a]]
-            if learned.get(a):
-                reasons.append(f"learned: {learned[a]:+.3f}")
-            reasons.append(f"relevance: {rel.get(a, 0.0):.3f} (match floor {floor:.3f})")
-            ranked.append(Hit(rank, artifacts[a], score[a], c.grouped.get(a, [])[:5], dense.get(a, 0.0),
+            reasons = [f"name: {names[a][2]}"] if a in names else []
+            reasons += agree.get(a, (0, []))[1]
+            ranked.append(Hit(rank, artifacts[a], final[a], c.grouped.get(a, [])[:5], dense.get(a, 0.0),
                               lexical.get(a, 0.0) / top_lex if top_lex else 0.0, learned.get(a, 0.0), reasons))
-        top_rel = max((rel.get(a, 0.0) for a in final), default=0.0)
-        emptied = options.filtered or wanted.filters()  # a filter may empty it: that is no doubt about relevance
-        low = (not order and not (emptied and pool)) or \
-            (bool(order) and top_rel < floor + self.config.low_confidence and not any(a in names for a in order))
-        understood = {**c.asked.to_dict(), **wanted.to_dict()}
-        result = SearchResult(uuid.uuid4().hex, query, 0.0, ranked, len(order), low, why, facets=facet_counts,
-                              understood=understood, normalised=text, vector=vector,
-                              user=options.user.person if isinstance(options.user, Who) else options.user,
-                              preview=options.preview, filtered=emptied,
-                              top_relevance=top_rel,
-                              owner=options.user.identity if isinstance(options.user, Who) else "")
-        if not order:
-            result.suggestions = view.names.suggest(query, k=3) if len(query) <= 60 else []
-        return result
+        best_sim = max((s for caps in c.grouped.values() for _, s in caps[:1]), default=0.0)
+        low = bool(ranked) and best_sim < self.config.low_confidence and not any(
+            names.get(h.artifact.id, (0,))[0] >= 2 for h in ranked)
+        return SearchResult(uuid.uuid4().hex, query, 0.0, ranked, len(order), low, why, facets=facet_counts,
+                            understood=c.asked.to_dict(), normalised=text, vector=vector,
+                            user=options.user.person if isinstance(options.user, Who) else options.user,
+                            preview=options.preview, filtered=options.filtered,
+                            owner=options.user.identity if isinstance(options.user, Who) else "")
 
 
 def open_query_cache(config: Settings):
@@ -297,23 +257,6 @@ def facet_counts_of(artifacts: Mapping[str, Artifact], pool: set[str], options: 
             value = art.type if name == "type" else art.pricing
             counts[value] = counts.get(value, 0) + 1
         out[name] = dict(sorted(counts.items(), key=lambda kv: (-kv[1], kv[0])))
-    return out
-
-
-def _best_of_lexical(view: CatalogView, vector: np.ndarray, hits: list[tuple[str, float]],
-                     coverage: Mapping[str, float], best: Mapping[str, float],
-                     calibration: relevance.Calibration) -> dict[str, float]:
-    """Best capability similarity of the candidates only BM25 found, for their relevance; only those that
-    could reach the floor (their similarity is at most the vector search's last one)."""
-    floor = hits[-1][1] if hits else 1.0
-    out = {}
-    for a, cov in coverage.items():
-        if a in best or a not in view.artifacts or calibration.relevance(floor, cov) < calibration.threshold:
-            continue
-        sims = [float(view.index.reconstruct(c.id) @ vector) for c in view.artifacts[a].capabilities
-                if c.id in view.index]
-        if sims:
-            out[a] = max(sims)
     return out
 
 
