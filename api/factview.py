@@ -6,6 +6,7 @@ credits) into rows a template prints, with "no data" where the record says nothi
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 NO_DATA = "no data"
@@ -66,7 +67,7 @@ def usage(signals: dict) -> list[tuple[str, str, str]]:
     out = []
     for key, label in USAGE:
         value = signals.get(key)
-        if isinstance(value, (int, float)) and not isinstance(value, bool):
+        if isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value):
             where = signals.get(f"{key}_source") or signals.get("usage_source") or signals.get("source", "")
             out.append((label, f"{int(value):,}", str(where).split(":")[0]))
     return out
