@@ -52,6 +52,9 @@ from urllib.parse import urlencode
 
 from bench.common import ROOT, WORK, load_devset, machine, table
 from bench.servers import Gunicorn, call
+from search.identity import sign_token
+
+BENCH_SITE_SECRET = "matchgraph-bench-site-secret"  # signs the bench's user tokens: one person each
 
 SECTIONS = ("embedding", "ingest", "cold", "http", "ann", "recording")
 DEFAULT_SIZES = (10_000, 100_000)
@@ -104,7 +107,7 @@ class Tally:
     feedback: int = 0
     clicks: int = 0
     served: collections.Counter = field(default_factory=collections.Counter)
-    results: list[tuple[str, list[str]]] = field(default_factory=list)
+    results: list[tuple[str, list[str], str]] = field(default_factory=list)  # (search id, served, token)
 
 
 def run_clients(port: int, clients: int, jobs: list, max_seconds: float, worker) -> tuple[list[Tally], float]:
@@ -141,8 +144,9 @@ def run_clients(port: int, clients: int, jobs: list, max_seconds: float, worker)
 
 def search_job(conn: http.client.HTTPConnection, q: str, tally: Tally) -> None:
     start = time.perf_counter()
-    # each request is its own user (user_token), so every confident search counts toward Times Matched
-    token = uuid.uuid4().hex
+    # each request is its own person: a token signed with the site secret the recording server is given
+    # (an unsigned token from one address is one person under the network rule, docs/evidence.md)
+    token = sign_token(BENCH_SITE_SECRET, uuid.uuid4().hex)
     status, body = call(0, "GET", "/v1/search?" + urlencode({"q": q, "k": 10, "user_token": token}), conn=conn)
     tally.latencies.append(time.perf_counter() - start)
     if status != 200:
@@ -153,7 +157,7 @@ def search_job(conn: http.client.HTTPConnection, q: str, tally: Tally) -> None:
     if not body["low_confidence"]:  # logged, never counted
         tally.served.update(set(served))
     if served:
-        tally.results.append((body["search_id"], served))
+        tally.results.append((body["search_id"], served, token))
 
 
 def feedback_job(conn: http.client.HTTPConnection, job: dict, tally: Tally) -> None:
@@ -578,7 +582,7 @@ def recording_run(store_name: str, catalog: Path, args, log) -> dict:
     run = scratch("mg-rec-")
     url = f"{REDIS_URL}?prefix=mgbench-{uuid.uuid4().hex[:8]}" if store_name == "redis" else ""
     data_dir = link_copy(catalog, run / "var")
-    server = Gunicorn(data_dir, store=url, workers=args.workers)
+    server = Gunicorn(data_dir, store=url, workers=args.workers, settings={"site_secret": BENCH_SITE_SECRET})
     clients = args.recording_clients
     try:
         server.wait_ready()
@@ -589,16 +593,26 @@ def recording_run(store_name: str, catalog: Path, args, log) -> dict:
         tallies, s_elapsed = run_clients(server.port, clients, jobs, args.level_seconds, search_job)
         searches = merge(tallies)
 
+        pairs = [(sid, aid, token) for sid, served, token in searches.results for aid in dict.fromkeys(served)]
+        rng.shuffle(pairs)  # each event on its own (search, artifact): a vote belongs to its search's person
+
         def events(n: int) -> list[dict]:
             out = []
-            for _ in range(n):
-                search_id, served = rng.choice(searches.results)
+            for search_id, artifact_id, token in sorted(pairs[:n], key=lambda p: p[2]):
                 kind = rng.choice(FEEDBACK_KINDS)
-                job = {"search_id": search_id, "artifact_id": rng.choice(served), "event": kind,
-                       "user_token": f"fb-{rng.getrandbits(64):x}"}  # distinct users: every event counts
+                job = {"search_id": search_id, "artifact_id": artifact_id, "event": kind, "user_token": token}
                 if kind == "dwell":
                     job["dwell_ms"] = rng.randint(100, 60_000)
                 out.append(job)
+            del pairs[:n]
+            return out
+
+        def by_person(flat: list[dict]) -> list[list[dict]]:
+            """Batches of at most `--recording-batch` events, each of one person (a batch is one identity's)."""
+            out: list[list[dict]] = []
+            for _, group in itertools.groupby(flat, key=lambda e: e["user_token"]):
+                group = list(group)
+                out += [group[i:i + args.recording_batch] for i in range(0, len(group), args.recording_batch)]
             return out
 
         def stored() -> dict:
@@ -612,7 +626,7 @@ def recording_run(store_name: str, catalog: Path, args, log) -> dict:
         feedback = merge(tallies)
         middle = stored()
         flat = events(args.recording_feedback)
-        batches = [flat[i:i + args.recording_batch] for i in range(0, len(flat), args.recording_batch)]
+        batches = by_person(flat)
         tallies, b_elapsed = run_clients(server.port, clients, batches, args.level_seconds, feedback_batch_job)
         batched = merge(tallies)
         summary = stored()
