@@ -42,6 +42,7 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from bench.common import DEVSETS, ROOT, WORK, machine
 from bench.servers import Gunicorn, RedisServer, call
+from search.identity import sign_token
 
 FEEDBACK_KINDS = ("click", "click", "dwell", "upvote", "downvote")
 
@@ -85,6 +86,7 @@ def with_prefix(url: str, prefix: str) -> str:
     return urlunsplit((parts.scheme, parts.netloc, parts.path, urlencode(query), ""))
 
 
+LOAD_SITE_SECRET = "matchgraph-load-site-secret"  # signs the load clients' tokens: one person each (issue 27)
 PHASE = {"now": "run"}  # "before" / "outage" / "after" during an outage run
 EVENT_AT = {"t": 0.0}  # perf_counter when Redis was stopped or frozen (0: not yet)
 SLOW_S = 0.5  # requests slower than this are listed with when they started, relative to EVENT_AT
@@ -107,20 +109,25 @@ def client(port: int, deadline: float, qs: list[str], feedback_share: float, see
     """One user: searches, and now and then reacts to a result of one of its own earlier searches."""
     rng = random.Random(seed)
     conn = http.client.HTTPConnection("127.0.0.1", port, timeout=120)
-    mine: list[tuple[str, list[str]]] = []
+    mine: list[tuple[str, list[str], str]] = []  # (search id, artifacts not reacted to yet, its person's token)
     while time.monotonic() < deadline:
         if mine and rng.random() < feedback_share:
-            search_id, served = rng.choice(mine)
+            at = rng.randrange(len(mine))
+            search_id, served, token = mine[at]
+            artifact_id = served.pop(rng.randrange(len(served)))  # one event per (search, artifact): all count
+            if not served:
+                del mine[at]
             kind = rng.choice(FEEDBACK_KINDS)
-            body = {"search_id": search_id, "artifact_id": rng.choice(served), "event": kind,
-                    "user_token": f"u{rng.getrandbits(64):x}"}  # each event its own user: every one counts
+            body = {"search_id": search_id, "artifact_id": artifact_id, "event": kind,
+                    "user_token": token}  # a vote belongs to the person of its search (issue 27)
             if kind == "dwell":
                 body["dwell_ms"] = rng.randint(100, 60_000)
             op, method, path, want = "feedback", "POST", "/v1/feedback", 202
         else:
             body, kind = None, ""
             op, method, want = "search", "GET", 200
-            path = "/v1/search?" + urlencode({"q": rng.choice(qs), "k": 10, "user_token": f"u{rng.getrandbits(64):x}"})
+            token = sign_token(LOAD_SITE_SECRET, f"u{rng.getrandbits(64):x}")  # each search its own person
+            path = "/v1/search?" + urlencode({"q": rng.choice(qs), "k": 10, "user_token": token})
         start, phase = time.perf_counter(), PHASE["now"]
         try:
             status, payload = call(conn.port, method, path, body, conn=conn)
@@ -143,7 +150,7 @@ def client(port: int, deadline: float, qs: list[str], feedback_share: float, see
             if not payload["low_confidence"]:  # logged, never counted toward Times Matched
                 tally.served.update(served)
             if served:
-                mine.append((payload["search_id"], served))
+                mine.append((payload["search_id"], list(dict.fromkeys(served)), token))
                 del mine[:-50]
         else:
             tally.feedback += 1
@@ -215,7 +222,7 @@ def run(clients: int = 32, seconds: float = 60.0, store: str = "", workers: int 
     if store.startswith("redis"):
         store = with_prefix(store, f"load-{uuid.uuid4().hex[:8]}")
     server = Gunicorn(data_dir, store=store, workers=workers, threads=threads, log_path=tmp / "gunicorn.log",
-                      timeout=120)
+                      timeout=120, settings={"site_secret": LOAD_SITE_SECRET})
     report: dict = {"date": dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC"), "machine": machine(),
                     "clients": clients, "seconds": seconds, "workers": workers, "threads": threads,
                     "store": store.split("?")[0] if store else "sqlite (data dir)", "feedback_share": feedback_share,
