@@ -33,7 +33,7 @@ from bench.servers import ApiServe
 ROOT = Path(__file__).resolve().parent.parent
 K = 20
 TARGET_RANK = 8  # the result an attacker pushes (1-based, in the top K of the query)
-SITE_SECRET = "attack-bench-site-secret"  # what --serve configures; a real site keeps its own secret
+SITE_SECRET = secrets.token_hex(16)  # what --serve configures (a new one per run); a real site keeps its own
 PROXY = "127.250.0.1"  # the trusted proxy --serve configures
 
 

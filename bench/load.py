@@ -28,6 +28,7 @@ import datetime as dt
 import http.client
 import json
 import random
+import secrets
 import shutil
 import signal
 import subprocess
@@ -86,7 +87,7 @@ def with_prefix(url: str, prefix: str) -> str:
     return urlunsplit((parts.scheme, parts.netloc, parts.path, urlencode(query), ""))
 
 
-LOAD_SITE_SECRET = "matchgraph-load-site-secret"  # signs the load clients' tokens: one person each (issue 27)
+LOAD_SITE_SECRET = secrets.token_hex(16)  # signs the load clients' tokens: one person each; new per run
 PHASE = {"now": "run"}  # "before" / "outage" / "after" during an outage run
 EVENT_AT = {"t": 0.0}  # perf_counter when Redis was stopped or frozen (0: not yet)
 SLOW_S = 0.5  # requests slower than this are listed with when they started, relative to EVENT_AT

@@ -38,6 +38,7 @@ import logging
 import math
 import os
 import random
+import secrets
 import shutil
 import statistics
 import subprocess
@@ -54,7 +55,7 @@ from bench.common import ROOT, WORK, load_devset, machine, table
 from bench.servers import Gunicorn, call
 from search.identity import sign_token
 
-BENCH_SITE_SECRET = "matchgraph-bench-site-secret"  # signs the bench's user tokens: one person each
+BENCH_SITE_SECRET = secrets.token_hex(16)  # signs the bench's user tokens (one person each); new per run
 
 SECTIONS = ("embedding", "ingest", "cold", "http", "ann", "recording")
 DEFAULT_SIZES = (10_000, 100_000)

@@ -154,7 +154,7 @@ class Artifact:
         """
         if not isinstance(record, dict):
             raise CatalogError("record must be a JSON object", source=source, line=line)
-        if record.get("pricing") in OLD_PRICING:
+        if isinstance(record.get("pricing"), str) and record["pricing"] in OLD_PRICING:
             record = dict(record, pricing=OLD_PRICING[record["pricing"]])
         errors = _errors(record) if validate else []
         if errors:

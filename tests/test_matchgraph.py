@@ -121,10 +121,12 @@ def test_match_graph_scores_reward_chosen_results(engine) -> None:
     assert all(v == pytest.approx(1.0) for v in by_type.values()), "normalised per artifact type"
     assert scores[SEED_STACK] == pytest.approx(1.0), "the only dataset, and chosen"
     assert engine.store.match_scores() == scores
-    # shrunk toward 0 by its evidence: 4 counted searches against the prior's 20 (graph/scores.py)
+    # shrunk toward 0 by its evidence: its counted searches (Times Matched: the 4 code searches, and the
+    # question-answering ones where they served it confidently) against the prior's 20 (graph/scores.py)
     mg = engine.scores(SEED_STACK).components["match_graph"]
-    assert mg.evidence == 4 and mg.value == pytest.approx(1.0 * 4 / (4 + 20))
-    assert mg.interval[0] == 0 and mg.interval[1] == pytest.approx(mg.value + 1.96 * 0.5 / 5 ** 0.5)
+    n = engine.times_matched([SEED_STACK])[SEED_STACK]
+    assert n >= 4 and mg.evidence == n and mg.value == pytest.approx(1.0 * n / (n + 20))
+    assert mg.interval[0] == 0 and mg.interval[1] == pytest.approx(mg.value + 1.96 * 0.5 / (n + 1) ** 0.5)
     saved = matchgraph.load(engine.data_dir / "matchgraph.json")
     kinds = {d["kind"] for _, d in saved.nodes(data=True)}
     assert kinds == {"artifact", "capability", "intent"}
