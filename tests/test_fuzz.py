@@ -370,7 +370,7 @@ def test_secrets_only_from_the_environment() -> None:
     from graph.settings import SETTINGS
 
     assert sorted(s.env for s in SETTINGS if s.secret) == [
-        ("MATCHGRAPH_API_KEY",), ("MATCHGRAPH_SITE_SECRET",), ("MATCHGRAPH_USER_SECRET",)], "the keys are secret settings"
+        ("MATCHGRAPH_API_KEY",), ("MATCHGRAPH_SITE_SECRET",), ("MATCHGRAPH_USER_SECRET",)], "secret settings"
     admin = (ROOT / "api" / "v1_admin.py").read_text()
     assert "conf.api_key" in admin
 
