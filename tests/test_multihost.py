@@ -12,6 +12,7 @@ from __future__ import annotations
 import collections
 import json
 import os
+import secrets
 import shutil
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -22,6 +23,8 @@ import requests
 from conftest import small_records
 from rediscluster import Cluster
 
+from search.identity import sign_token
+
 # three servers each load the model and the catalog: more than the suite's 300 s per test on a loaded machine
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(900), pytest.mark.skipif(
     not os.environ.get("CI") and (shutil.which("redis-server") is None or shutil.which("redis-cli") is None),
@@ -31,6 +34,7 @@ SERVERS = 3
 READY_TIMEOUT_S = 240
 FOLLOW_DEADLINE_S = 10.0
 KEY = "multihost-test-key"
+SITE_SECRET = secrets.token_hex(16)  # the servers' site secret: signed tokens count one person each
 NEW_ID = "multihost/quokka-translator"
 QUERIES = ["extract answers from passages", "translate english to french", "summarize long documents",
            "detect objects in images", "classify the sentiment of reviews", "transcribe speech to text",
@@ -70,6 +74,7 @@ def servers(cluster: Cluster, embedder, tmp_path_factory: pytest.TempPathFactory
             servers.append(Gunicorn(root / f"var{i}", store=cluster.url, workers=1, log_path=root / f"server{i}.log",
                                     timeout=120, settings={
                                         "api_key": KEY, "catalog_poll_s": 0.5, "bootstrap": True,
+                                        "site_secret": SITE_SECRET,  # signed tokens: one person each
                                         "settle_window_s": 0,  # every search counts
                                         "log_level": "WARNING"}))
         for i, server in enumerate(servers):
@@ -126,8 +131,9 @@ def test_three_servers_share_one_catalog_and_exact_counts(servers: list[str], cl
 
     def one(j: int) -> list[str]:
         base = servers[j % SERVERS]
-        resp = requests.get(f"{base}/v1/search", params={"q": QUERIES[j % len(QUERIES)], "k": 10}, timeout=60,
-                            headers={"User-Agent": f"multihost-user-{j}"})  # 3,000 people, not one
+        token = sign_token(SITE_SECRET, f"multihost-user-{j}")  # 3,000 people from one address: signed
+        resp = requests.get(f"{base}/v1/search", params={"q": QUERIES[j % len(QUERIES)], "k": 10, "user_token": token},
+                            timeout=60)
         assert resp.status_code == 200, resp.text[:300]
         if resp.json()["low_confidence"]:  # logged, never counted toward Times Matched
             return []
