@@ -267,7 +267,10 @@ def test_compare_gpt4o_and_claude_in_chromium(browser, server: str, engine, view
     assert pg.locator("h1").count() == 1
     name = "compare-models-" + ("phone" if viewport is PHONE else "desktop")
     pg.screenshot(path=SHOTS / f"{name}.png", full_page=True)
-    _readme_shot(pg, name)
+    if viewport is PHONE:
+        _readme_shot(pg, "compare-models-phone")
+    else:
+        _readme_shot(pg, "compare-models-desktop")
     context.close()
 
 
