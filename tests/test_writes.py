@@ -74,12 +74,11 @@ def _until(condition, seconds: float = 20.0) -> bool:
     return condition()
 
 
-def _server(data_dir: Path, store: str = "", workers: int = 1, **env: str):
-    from bench.common import Gunicorn
+def _server(data_dir: Path, store: str = "", workers: int = 1):
+    from bench.servers import Gunicorn
 
     server = Gunicorn(data_dir, store=store, workers=workers, threads=4,
-                      env={"MATCHGRAPH_API_KEY": API_KEY, "MATCHGRAPH_CATALOG_POLL_S": "0.3",
-                           "MATCHGRAPH_SETTLE_WINDOW_S": "0", "MATCHGRAPH_LOG_LEVEL": "INFO", **env})
+                      settings={"api_key": API_KEY, "catalog_poll_s": 0.3, "settle_window_s": 0, "log_level": "INFO"})
     try:
         server.wait_ready(300)
     except BaseException:
