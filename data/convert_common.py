@@ -7,6 +7,7 @@ file and reason (`Report.skip`) and skipped; nothing here raises on a bad row.
 
 from __future__ import annotations
 
+import ast
 import json
 import re
 import unicodedata
@@ -271,3 +272,15 @@ def ordinal(n: int) -> str:
 
 def money(value: float) -> str:
     return f"${value:,.2f}" if value >= 0.1 or value == 0 else f"${value:.3g}"
+
+
+def literal_constants(tree: ast.Module) -> dict[str, Any]:
+    """A module's top-level `NAME = <literal>` assignments, read with `ast` (source files are never imported)."""
+    out: dict[str, Any] = {}
+    for node in tree.body:
+        if isinstance(node, ast.Assign) and len(node.targets) == 1 and isinstance(node.targets[0], ast.Name):
+            try:
+                out[node.targets[0].id] = ast.literal_eval(node.value)
+            except (ValueError, TypeError, SyntaxError, RecursionError):
+                pass
+    return out

@@ -19,7 +19,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from convert_common import Report, capability, clean, first_sentences, tags  # noqa: E402
+from convert_common import Report, capability, clean, first_sentences, literal_constants, tags  # noqa: E402
 
 NAME = "mteb-tasks"
 ATTRIBUTION = "MTEB task metadata (embeddings-benchmark/mteb 2.26.24, mteb/tasks/, Apache-2.0)"
@@ -30,17 +30,6 @@ LANG_NAMES = {"eng": "English", "zho": "Chinese", "fra": "French", "deu": "Germa
               "ces": "Czech", "heb": "Hebrew", "ind": "Indonesian", "tha": "Thai", "ukr": "Ukrainian"}
 OPEN_LICENSES = ("cc-by-4", "cc-by-3", "cc-by-2", "cc0", "mit", "apache", "odc-by", "odbl", "bsd", "cc-by-sa",
                  "pddl", "afl", "gpl", "lgpl", "mpl", "unlicense", "cdla-permissive", "cdla-sharing")
-
-
-def _constants(tree: ast.Module) -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for node in tree.body:
-        if isinstance(node, ast.Assign) and len(node.targets) == 1 and isinstance(node.targets[0], ast.Name):
-            try:
-                out[node.targets[0].id] = ast.literal_eval(node.value)
-            except (ValueError, TypeError, SyntaxError, RecursionError):
-                pass
-    return out
 
 
 def _kwargs(call: ast.Call, consts: dict[str, Any]) -> dict[str, Any]:
@@ -66,7 +55,7 @@ def tasks_of(src: Path, report: Report) -> list[tuple[str, dict[str, Any]]]:
         except (SyntaxError, UnicodeDecodeError) as exc:
             report.skip(rel, f"not parseable Python: {exc}")
             continue
-        consts = _constants(tree)
+        consts = literal_constants(tree)
         for node in ast.walk(tree):
             if isinstance(node, ast.Call) and getattr(node.func, "id", None) == "TaskMetadata":
                 report.rows += 1

@@ -21,7 +21,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from convert_common import Report, capability, clean, first_sentences, sentences, tags  # noqa: E402
+from convert_common import Report, capability, clean, first_sentences, literal_constants, sentences, tags  # noqa: E402
 
 NAME = "tfds-catalog"
 ATTRIBUTION = "TensorFlow Datasets catalog (tensorflow/datasets 4.9.10, Apache-2.0)"
@@ -54,17 +54,6 @@ def snake(name: str) -> str:
     return re.sub(r"(?<=[a-z0-9])(?=[A-Z])|(?<=[A-Z])(?=[A-Z][a-z])", "_", name).lower()
 
 
-def _constants(tree: ast.Module) -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for node in tree.body:
-        if isinstance(node, ast.Assign) and len(node.targets) == 1 and isinstance(node.targets[0], ast.Name):
-            try:
-                out[node.targets[0].id] = ast.literal_eval(node.value)
-            except (ValueError, TypeError, SyntaxError, RecursionError):
-                pass
-    return out
-
-
 def _value(node: ast.AST, consts: dict[str, Any]) -> Any:
     try:
         return ast.literal_eval(node)
@@ -78,7 +67,7 @@ def builders(path: Path) -> list[dict[str, Any]]:
         tree = ast.parse(path.read_text(encoding="utf-8"))
     except (SyntaxError, UnicodeDecodeError):
         return []
-    consts = _constants(tree)
+    consts = literal_constants(tree)
     out = []
     for cls in (n for n in tree.body if isinstance(n, ast.ClassDef)):
         bases = [ast.unparse(b) for b in cls.bases]
