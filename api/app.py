@@ -20,7 +20,7 @@ from api.bodies import BodyDeadline
 from api.spec import spec
 from api.state import EngineHolder, release_engine
 from api.v1_admin import ADMIN_ENDPOINTS
-from graph import ratelimits, redishealth
+from graph.infra import ratelimits, redishealth
 from graph.settings import REDIS_SCHEMES, Settings
 from search.engine import Engine, load_user_secret
 

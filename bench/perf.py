@@ -317,7 +317,7 @@ t0 = time.perf_counter()
 from pathlib import Path
 import search.engine as se
 import search.catalogview as cv
-import search.generation as gen
+import search.generation_layout as gen
 from search.index import VectorIndex
 from graph.settings import Settings
 from search.embedder import Embedder

@@ -17,7 +17,7 @@ import networkx as nx
 
 from graph.catalog import Artifact
 from graph.feedback import edge_weight
-from graph.generations import write_atomic
+from graph.infra.generation_commit import write_atomic
 from graph.store.base import MatchStore
 
 

@@ -34,7 +34,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from graph.redisurl import REDIS_SCHEMES  # noqa: F401  (re-exported: settings name Redis URLs)
+from graph.infra.redisurl import REDIS_SCHEMES  # noqa: F401  (re-exported: settings name Redis URLs)
 
 SOURCES = ("default", "environment", "flag")
 

@@ -16,11 +16,11 @@ from pathlib import Path
 from typing import BinaryIO
 
 from graph.catalog import Artifact, CatalogError
-from graph.forksafe import reset_after_fork
+from graph.infra.forksafe import reset_after_fork
 from graph.loader import load_artifacts
 from graph.settings import Settings
 from graph.store.catalogfeed import SNAPSHOT_EVERY, FeedBehind
-from search import catalogview, feedsync, generation
+from search import catalogview, feedsync, generation_layout
 from search import snapshot as snapshots
 from search.catalogview import CatalogView
 from search.embedder import Embedder
@@ -40,7 +40,7 @@ class IngestReport:
 
 
 def _take(data_dir: Path, name: str) -> BinaryIO | None:
-    return generation.lease(data_dir, name) if name else None
+    return generation_layout.lease(data_dir, name) if name else None
 
 
 def _release(lease: BinaryIO | None) -> None:
@@ -89,7 +89,7 @@ class CatalogState:
         Only a generation that verifies is loaded (search/servedgen.py): when the committed one does not (a
         damaged catalog, a missing or garbage manifest, a rolled-back CURRENT), the newest older one that
         does is served, with an ERROR in the log and the reason on /readyz, and writes are refused."""
-        folder = generation.current(self.data_dir)
+        folder = generation_layout.current(self.data_dir)
         key = folder.name if folder else ""
         if not force and self.guard.settled(key):
             return False
@@ -108,7 +108,7 @@ class CatalogState:
         """Build the view of `folder` beside the live one (leased while it loads), then swap it in."""
         lease = _take(self.data_dir, folder.name)
         try:
-            if not (folder / generation.MANIFEST_FILE).is_file():
+            if not (folder / generation_layout.MANIFEST_FILE).is_file():
                 raise FileNotFoundError(f"{folder}: pruned or incomplete")
             view = catalogview.load(folder, self.embedder, mmap=self.config.index_mmap,
                                     ann_threshold=self.config.ann_threshold)
@@ -146,7 +146,7 @@ class CatalogState:
             caps = self.view.capabilities
             self.embedder.encode(list(dict.fromkeys(c.text for a in upserts for c in a.capabilities
                                                      if c.id not in caps)), progress=progress)
-        with self.lock, generation.writer_lock(self.data_dir):
+        with self.lock, generation_layout.writer_lock(self.data_dir):
             served = self._writable()
             self.follow(writer_locked=True)
             missing = [d for d in deletes if d not in self.view.artifacts and d not in {u.id for u in upserts}]
@@ -162,7 +162,7 @@ class CatalogState:
                     view, embedded, removed = catalogview.changed(self.view, upserts, deletes, self.embedder,
                                                                   progress=progress, shipped=shipped)
                 embedded = max(embedded, self.embedder.encoded_texts - before)
-                folder = generation.commit(self.data_dir, lambda f: self._write(f, view), served=served)
+                folder = generation_layout.commit(self.data_dir, lambda f: self._write(f, view), served=served)
             except BaseException:
                 log.exception("write failed: restoring the committed generation")
                 self.guard.forget()
@@ -185,8 +185,8 @@ class CatalogState:
         return self.view.generation
 
     def _write(self, folder: Path, view: CatalogView) -> None:
-        """A view written as a generation (the layout: search/generation.py)."""
-        generation.write(folder, catalogview.contents(view, self.embedder.model_id))
+        """A view written as a generation (the layout: search/generation_layout.py)."""
+        generation_layout.write(folder, catalogview.contents(view, self.embedder.model_id))
 
     def delete(self, artifact_ids: Sequence[str]) -> IngestReport:
         return self.apply(deletes=artifact_ids)
@@ -276,12 +276,12 @@ class CatalogState:
         head = self.feed.head()
         if not head.epoch and head.version == 0:
             return False
-        with self.lock, generation.writer_lock(self.data_dir):
+        with self.lock, generation_layout.writer_lock(self.data_dir):
             live = self.view
             if feedsync.decide(head, live.catalog_epoch, live.catalog_version, not live.artifacts) != "follow":
                 feedsync.resync(self, writer_locked=True)
             view, _, _ = self._followed(self.view, progress)
-            folder = generation.commit(self.data_dir, lambda f: self._write(f, view))
+            folder = generation_layout.commit(self.data_dir, lambda f: self._write(f, view))
             self._swap(catalogview.renamed(view, folder.name))
             self.guard.committed(folder.name)
         return True
@@ -291,18 +291,19 @@ class CatalogState:
 
         Never into a data dir that holds a CURRENT pointer or any generation folder, even when none of them
         loads: that is a damaged catalog to repair (the error says so on /readyz), not a new one to create."""
-        if generation.current(self.data_dir) is not None:
+        if generation_layout.current(self.data_dir) is not None:
             return
         with open(self.data_dir / ".bootstrap.lock", "w") as lock:
             fcntl.flock(lock, fcntl.LOCK_EX)
-            if generation.current(self.data_dir) is None and generation.holds_catalog_state(self.data_dir):
+            layout = generation_layout
+            if layout.current(self.data_dir) is None and layout.holds_catalog_state(self.data_dir):
                 raise RefusedBootstrap(f"{self.data_dir} holds a CURRENT pointer or generation folders but no "
                                        "complete generation: not bootstrapping the bundled catalog over it; "
                                        "restore a generation or ingest a catalog explicitly")
-            if generation.current(self.data_dir) is None and self.join(progress=progress):
+            if generation_layout.current(self.data_dir) is None and self.join(progress=progress):
                 log.info("empty data dir: joined the shared catalog at version %d (%d artifacts)",
                          self.view.catalog_version, len(self.view.artifacts))
-            elif generation.current(self.data_dir) is None:
+            elif generation_layout.current(self.data_dir) is None:
                 log.info("empty data dir: ingesting the bundled catalog from %s", bundled)
                 report = self.ingest([bundled], progress=progress)
                 log.info("bundled catalog ingested: %d artifacts -> %s", report.artifacts, report.generation)

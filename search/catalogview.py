@@ -22,7 +22,7 @@ from graph.aliases import AliasMap
 from graph.catalog import Artifact, Capability
 from graph.evaluations import EvaluationIndex
 from search import direction as directions
-from search import generation
+from search import generation_layout
 from search import snapshot as snapshots
 from search.embedder import Embedder
 from search.index import IndexCorrupt, VectorIndex
@@ -129,10 +129,10 @@ def refresh_derived(artifacts: Mapping[str, Artifact], index: VectorIndex, vecto
 
 def load(folder: Path, embedder: Embedder, *, mmap: bool, ann_threshold: int) -> CatalogView:
     """The view of a committed generation; an unusable index or derived file is rebuilt (and saved back)."""
-    artifacts = generation.read_catalog(folder)
+    artifacts = generation_layout.read_catalog(folder)
     capabilities = {c.id: c for a in artifacts.values() for c in a.capabilities}
     try:
-        index = generation.read_index(folder, mmap=mmap)
+        index = generation_layout.read_index(folder, mmap=mmap)
         if set(index.ids()) != set(capabilities):
             raise IndexCorrupt("index ids differ from the catalog's capabilities")
     except (IndexCorrupt, FileNotFoundError, OSError, ValueError) as exc:
@@ -142,9 +142,9 @@ def load(folder: Path, embedder: Embedder, *, mmap: bool, ann_threshold: int) ->
         caps = list(capabilities.values())
         if caps:
             index.upsert([c.id for c in caps], embedder.encode([c.text for c in caps]))
-        generation.save_index(folder, index)
+        generation_layout.save_index(folder, index)
     vectors, lexical = _load_derived(folder, artifacts, index)
-    manifest = generation.read_manifest(folder)
+    manifest = generation_layout.read_manifest(folder)
     _check_encoder(folder, manifest, embedder)
     return build(artifacts, index, lexical, vectors, folder.name, manifest.get("catalog_version", 0),
                  manifest.get("catalog_epoch", ""))
@@ -154,8 +154,8 @@ def _load_derived(folder: Path, artifacts: Mapping[str, Artifact], index: Vector
         -> tuple[dict[str, np.ndarray], LexicalIndex]:
     """Artifact vectors and BM25 as saved in the generation; rebuilt (and saved back) when missing or bad."""
     try:
-        return generation.read_derived(folder, artifacts.keys(), index.dim)
-    except generation.DerivedMissing:
+        return generation_layout.read_derived(folder, artifacts.keys(), index.dim)
+    except generation_layout.DerivedMissing:
         log.info("%s has no saved artifact vectors and BM25 index (written by an older version): "
                  "rebuilding them from the catalog and index", folder.name)
     except Exception as exc:  # whatever is wrong with derived files, they can be rebuilt: never fail the load
@@ -164,7 +164,7 @@ def _load_derived(folder: Path, artifacts: Mapping[str, Artifact], index: Vector
     vectors: dict[str, np.ndarray] = {}
     lexical = refresh_derived(artifacts, index, vectors, artifacts)
     try:
-        generation.save_derived(folder, vectors, lexical, index.dim)
+        generation_layout.save_derived(folder, vectors, lexical, index.dim)
     except OSError as exc:  # a read-only data dir, or the generation pruned meanwhile: rebuild next time
         log.warning("could not save the rebuilt artifact vectors and BM25 index into %s (%s)", folder.name, exc)
     return vectors, lexical
@@ -215,7 +215,7 @@ def changed(view: CatalogView, upserts: Sequence[Artifact], deletes: Sequence[st
             len(removed))
 
 
-def contents(view: CatalogView, model_id: str) -> generation.Contents:
-    """What a view writes as a generation (the layout: search/generation.py)."""
-    return generation.Contents(view.artifacts, view.index, view.artifact_vectors, view.lexical, model_id,
+def contents(view: CatalogView, model_id: str) -> generation_layout.Contents:
+    """What a view writes as a generation (the layout: search/generation_layout.py)."""
+    return generation_layout.Contents(view.artifacts, view.index, view.artifact_vectors, view.lexical, model_id,
                                view.catalog_version, view.catalog_epoch)

@@ -28,7 +28,7 @@ from pathlib import Path
 
 import numpy as np
 
-from graph.generations import fsync_dir
+from graph.infra.generation_commit import fsync_dir
 from search.index import fsync_and_hash
 from search.lexical import BM25_FILES, LexicalIndex
 from search.lexical import IDS_FILE as BM25_IDS_FILE

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from graph.forksafe import reset_after_fork
+from graph.infra.forksafe import reset_after_fork
 from graph.settings import user_cache_dir
 from search.onnx_encoder import OnnxEncoder, open_or_export
 from search.vectorcache import VectorCache

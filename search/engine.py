@@ -17,7 +17,7 @@ from graph.scores import ScoreBook, Scores
 from graph.settings import Settings
 from graph.store import open_catalog_feed, open_store, store_options
 from graph.store.base import MatchStore, QueryStat
-from search import catalogview, generation, identity, servedgen
+from search import catalogview, generation_layout, identity, servedgen
 from search.catalogstate import CatalogState, IngestReport, RefusedBootstrap
 from search.catalogview import CatalogView
 from search.embedder import Embedder
@@ -30,8 +30,7 @@ from search.vectorcache import VectorCache
 
 __all__ = ["CATALOG_FILE", "FACET_FIELDS", "POPULAR_CHARS", "TOKEN_PATTERN", "Engine", "Hit", "IngestReport",
            "QueryStat", "RefusedBootstrap", "SearchResult", "Shown", "servedgen"]  # servedgen: the CLI's generations
-# the layout of a generation belongs to search/generation.py; these names stay importable from here
-CATALOG_FILE, GRAPH_FILE, MANIFEST_FILE = generation.CATALOG_FILE, generation.GRAPH_FILE, generation.MANIFEST_FILE
+CATALOG_FILE, GRAPH_FILE, MANIFEST_FILE = generation_layout.FILES  # the layout's names, importable from here
 TOKEN_PATTERN = identity.TOKEN_PATTERN  # the shape of a `user_token`, for request models
 Who, load_user_secret = identity.Who, identity.load_secret  # a request's identity; a data dir's user-key secret
 

@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING
 
 from graph.catalog import Artifact
 from graph.store.catalogfeed import EpochChanged, FeedBehind, Head
-from search import catalogview, generation
+from search import catalogview, generation_layout
 from search.errors import WritesRefused
 
 if TYPE_CHECKING:
@@ -52,7 +52,7 @@ def decide(head: Head, epoch: str, version: int, empty: bool) -> str:
 def resync(state: CatalogState, writer_locked: bool) -> int:
     """Bring the host and the feed in step (adopt or republish) under the catalog's and the data dir's writer
     locks; returns 1 when the live view changed. WritesRefused when the feed still does not hold it."""
-    lock = contextlib.nullcontext() if writer_locked else generation.writer_lock(state.data_dir)
+    lock = contextlib.nullcontext() if writer_locked else generation_layout.writer_lock(state.data_dir)
     with state.lock, lock:
         if not writer_locked:
             state.reload()  # start from the newest committed generation: what this host acknowledged
@@ -114,7 +114,7 @@ def _republish(state: CatalogState, view: CatalogView, head: Head) -> None:
         state.feed_problem = "catalog feed: another host is republishing the catalog"
         raise WritesRefused(state.feed_problem, RETRY_AFTER_S)
     view = catalogview.positioned(view, version, epoch)
-    folder = generation.commit(state.data_dir, lambda f: state._write(f, view), served=state.view.generation)
+    folder = generation_layout.commit(state.data_dir, lambda f: state._write(f, view), served=state.view.generation)
     state._swap(catalogview.renamed(view, folder.name))
     state.guard.committed(folder.name)
     log.error("catalog feed did not hold this host's catalog (host at epoch %s version %d; feed at epoch %s "

@@ -16,7 +16,7 @@ import logging
 import time
 from pathlib import Path
 
-from graph.generations import write_atomic
+from graph.infra.generation_commit import write_atomic
 from graph.store.base import MatchStore
 
 log = logging.getLogger(__name__)

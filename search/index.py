@@ -16,8 +16,8 @@ from typing import Any, BinaryIO
 import faiss
 import numpy as np
 
-from graph.forksafe import reset_after_fork
-from graph.generations import fsync_dir
+from graph.infra.forksafe import reset_after_fork
+from graph.infra.generation_commit import fsync_dir
 
 INDEX_FILE = "index.faiss"
 IDS_FILE = "index.ids.json"

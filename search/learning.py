@@ -10,7 +10,7 @@ import threading
 import numpy as np
 
 from graph.feedback import MIN_USERS, posterior, prior_mean
-from graph.forksafe import reset_after_fork
+from graph.infra.forksafe import reset_after_fork
 from graph.store.base import MatchStore
 from search.embedder import Embedder
 from search.index import VectorIndex

@@ -11,7 +11,7 @@ import bm25s
 import numpy as np
 import Stemmer
 
-import graph.forksafe  # noqa: F401  (bm25s tokenizes in a tqdm loop: tqdm's lock is reset after fork)
+import graph.infra.forksafe  # noqa: F401  (bm25s tokenizes in a tqdm loop: tqdm's lock is reset after fork)
 
 _STEMMER = Stemmer.Stemmer("english")
 # bm25s's own save format, flat in a generation folder: .npy arrays (saved and loaded without pickle) and

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from graph.forksafe import reset_after_fork
+from graph.infra.forksafe import reset_after_fork
 
 log = logging.getLogger(__name__)
 

@@ -14,8 +14,8 @@ from typing import Any
 import numpy as np
 import redis
 
-from graph import redishealth
-from graph.redisurl import REDIS_SCHEMES, split_redis_url  # noqa: F401  (REDIS_SCHEMES: old import path)
+from graph.infra import redishealth
+from graph.infra.redisurl import REDIS_SCHEMES, split_redis_url  # noqa: F401  (REDIS_SCHEMES: old import path)
 
 log = logging.getLogger(__name__)
 _DTYPE = np.dtype("<f4")

@@ -12,7 +12,7 @@ from typing import Self
 
 import numpy as np
 
-from graph.sqlitedb import SQLiteFile
+from graph.infra.sqlitedb import SQLiteFile
 
 log = logging.getLogger(__name__)
 _CHUNK = 500  # keys per IN (...) query; well under SQLite's bound-parameter limit
@@ -36,7 +36,7 @@ class VectorCache:
     def __init__(self, path: str | os.PathLike[str], *, timeout: float = 30.0) -> None:
         self.path = Path(path)
         # NORMAL: WAL stays consistent; losing a cache row is harmless. One connection per process,
-        # fork-safe, one lock (graph/sqlitedb.py).
+        # fork-safe, one lock (graph/infra/sqlitedb.py).
         # a damaged file is moved aside and the cache starts empty (it is only a cache)
         self.db = SQLiteFile(self.path, _SCHEMA, synchronous="NORMAL", timeout=timeout, recover=self._set_aside)
         with self.db.use():  # the schema now, so a bad path fails at open

@@ -69,8 +69,8 @@ def full_source(name: str) -> Path:
 @pytest.fixture
 def short_fork_hold(monkeypatch: pytest.MonkeyPatch) -> None:
     """For tests that hold a lock on purpose while forking: fork() waits 0.2 s (not 5 s) for it, then goes
-    ahead and the child gets a fresh lock (graph/forksafe.py)."""
-    from graph import forksafe
+    ahead and the child gets a fresh lock (graph/infra/forksafe.py)."""
+    from graph.infra import forksafe
 
     monkeypatch.setattr(forksafe, "HOLD_WAIT_S", 0.2)
 

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 from conftest import ROOT, small_records
 
-from graph import generations
+from graph.infra import generation_commit
 
 API_KEY = "test-key-12"
 
@@ -28,7 +28,7 @@ def record(artifact_id: str, text: str, **extra) -> dict:
 
 def committed_ids(data_dir: Path) -> set[str]:
     """Artifact ids of the committed catalog, read from disk as a fresh process would."""
-    folder = generations.current(data_dir)
+    folder = generation_commit.current(data_dir)
     assert folder is not None
     with open(folder / "catalog.jsonl", encoding="utf-8") as fh:
         return {json.loads(line)["id"] for line in fh}
@@ -298,7 +298,7 @@ def test_current_naming_a_missing_generation_falls_back_to_the_newest_complete_o
 
     from api.state import bootstrap_catalog
 
-    served = generations.current(data_dir).name
+    served = generation_commit.current(data_dir).name
     ids = committed_ids(data_dir)
     (data_dir / "CURRENT").write_text("gen-000099")
     caplog.set_level(logging.ERROR)
@@ -334,10 +334,10 @@ def test_a_damaged_catalog_falls_back_to_the_previous_complete_generation(make_e
 
     from graph.catalog import Artifact
 
-    first = generations.current(data_dir).name
+    first = generation_commit.current(data_dir).name
     writer = make_engine(data_dir)
     writer.apply(upserts=[Artifact.from_record(record("after-first", "transcribe podcasts"))])
-    newest = generations.current(data_dir)
+    newest = generation_commit.current(data_dir)
     catalog = newest / "catalog.jsonl"
     data = bytearray(catalog.read_bytes())
     at = data.index(b"transcribe podcasts")
@@ -508,7 +508,7 @@ def test_sqlite_rate_limit_windows_count_across_workers_and_expire(tmp_path: Pat
     from limits import parse
     from limits.strategies import FixedWindowRateLimiter
 
-    from graph import ratelimits as ratelimit
+    from graph.infra import ratelimits as ratelimit
 
     uri = ratelimit.storage_uri(tmp_path)
     one, two = ratelimit.SQLiteLimits(uri), ratelimit.SQLiteLimits(uri)
@@ -601,8 +601,8 @@ def test_one_frozen_redis_costs_one_timeout_for_every_client_of_it(tmp_path: Pat
     import redis
 
     from bench.servers import RedisServer
-    from graph import redishealth
-    from graph.redisurl import split_redis_url
+    from graph.infra import redishealth
+    from graph.infra.redisurl import split_redis_url
     from search.querycache import RedisQueryCache
 
     server = RedisServer(tmp_path / "redis").start()
@@ -640,7 +640,7 @@ def test_one_frozen_redis_costs_one_timeout_for_every_client_of_it(tmp_path: Pat
 
 
 def _circuit_open_in_child(port: int) -> bool:
-    from graph import redishealth
+    from graph.infra import redishealth
 
     return redishealth.circuit("127.0.0.1", port).is_open
 

@@ -8,8 +8,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from graph import generations
 from graph.catalog import CatalogError
+from graph.infra import generation_commit
 from search.index import IndexCorrupt, VectorIndex
 
 SEED_BERT = "bert-large-uncased-whole-word-masking-finetuned-squad"
@@ -135,7 +135,7 @@ def test_persistence_round_trip(make_engine, small_catalog: Path) -> None:
     second = again.search("detect objects in images", k=5, record=False)
     assert ids(first) == ids(second)
     assert np.allclose([h.score for h in first.hits], [h.score for h in second.hits], atol=1e-5)
-    graph = json.loads((generations.current(engine.data_dir) / "graph.json").read_text())
+    graph = json.loads((generation_commit.current(engine.data_dir) / "graph.json").read_text())
     kinds = {n["kind"] for n in graph["nodes"]}
     assert kinds == {"artifact", "capability"}
     assert sum(1 for e in graph["edges"] if e["kind"] == "provides") == len(engine.capabilities)
@@ -144,7 +144,7 @@ def test_persistence_round_trip(make_engine, small_catalog: Path) -> None:
 def test_corrupt_index_is_rebuilt_from_catalog_and_cache(make_engine, small_catalog: Path, caplog) -> None:
     engine = make_engine()
     engine.ingest([small_catalog])
-    folder = generations.current(engine.data_dir)
+    folder = generation_commit.current(engine.data_dir)
     index_file = folder / "index.faiss"
     index_file.write_bytes(index_file.read_bytes()[: index_file.stat().st_size // 2])
     with pytest.raises(IndexCorrupt):
@@ -176,7 +176,7 @@ def test_crash_during_commit_keeps_the_previous_generation(make_engine, small_ca
     with pytest.raises(OSError):
         engine.apply(upserts=[Artifact.from_record(record)])
     assert engine.generation == committed and "late" not in engine.artifacts
-    assert generations.current(engine.data_dir).name == committed
+    assert generation_commit.current(engine.data_dir).name == committed
     assert not list(engine.data_dir.glob(".gen-*"))
 
 
@@ -228,7 +228,7 @@ def test_reload_reads_artifact_vectors_and_bm25_from_the_generation(make_engine,
 
     engine = make_engine()
     engine.ingest([small_catalog])
-    folder = generations.current(engine.data_dir)
+    folder = generation_commit.current(engine.data_dir)
     assert (folder / derived.META_FILE).exists() and (folder / derived.VECTORS_FILE).exists()
     for npy in folder.glob("*.npy"):  # bm25s's arrays: plain numeric .npy, nothing that needs pickle
         head = npy.read_bytes()[:128]
@@ -251,7 +251,7 @@ def test_damaged_derived_files_are_detected_logged_and_rebuilt(make_engine, smal
 
     engine = make_engine()
     engine.ingest([small_catalog])
-    folder = generations.current(engine.data_dir)
+    folder = generation_commit.current(engine.data_dir)
     vectors = folder / derived.VECTORS_FILE
     if damage == "flip":
         raw = bytearray(vectors.read_bytes())
@@ -286,7 +286,7 @@ def test_generation_of_an_older_version_loads_and_is_upgraded(make_engine, small
 
     engine = make_engine()
     engine.ingest([small_catalog])
-    folder = generations.current(engine.data_dir)
+    folder = generation_commit.current(engine.data_dir)
     for name in json.loads((folder / derived.META_FILE).read_text())["files"]:
         (folder / name).unlink()
     (folder / derived.META_FILE).unlink()
@@ -318,7 +318,7 @@ def test_update_saves_the_new_artifact_vectors_and_bm25(make_engine, small_catal
     assert not np.allclose(engine.artifact_vectors[SEED_STACK], before)
     assert np.allclose(engine.artifact_vectors[SEED_STACK], _mean_vector(engine, SEED_STACK), atol=1e-6)
     assert SEED_BERT not in engine.artifact_vectors and "late/kneader" in engine.artifact_vectors
-    folder = generations.current(engine.data_dir)
+    folder = generation_commit.current(engine.data_dir)
     vectors, lexical = derived.load(folder, engine.artifacts.keys(), engine.index.dim)
     assert vectors.keys() == engine.artifact_vectors.keys()
     assert all(np.array_equal(v, engine.artifact_vectors[a]) for a, v in vectors.items())

@@ -350,9 +350,9 @@ def test_the_model_loads_from_safetensors() -> None:
 
 
 def test_saved_state_is_json_faiss_or_raw_floats(engine) -> None:
-    from graph import generations
+    from graph.infra import generation_commit
 
-    folder = generations.current(engine.data_dir)
+    folder = generation_commit.current(engine.data_dir)
     for name in ("catalog.jsonl", "graph.json", "manifest.json", "index.ids.json", "index.meta.json"):
         text = (folder / name).read_text(encoding="utf-8")
         for line in (text.splitlines() if name.endswith(".jsonl") else [text]):

@@ -30,19 +30,19 @@ CATALOG_SIZE = 1000
 def test_one_request_reads_the_generation_pointer_once(make_engine, small_catalog, monkeypatch) -> None:
     """GET /v1/search (and the home page with a query) check for a new generation exactly once."""
     from api.app import create_app
-    from search import generation
+    from search import generation_layout
 
     engine = make_engine()
     engine.ingest([small_catalog])
     client = create_app(engine=engine, RATELIMIT_ENABLED=False).test_client()
     reads: list[Path] = []
-    real = generation.current
+    real = generation_layout.current
 
     def counted(data_dir: Path):
         reads.append(data_dir)
         return real(data_dir)
 
-    monkeypatch.setattr(generation, "current", counted)
+    monkeypatch.setattr(generation_layout, "current", counted)
     for path in ("/v1/search?q=extract+answers+from+passages", "/?q=extract+answers+from+passages",
                  f"/v1/artifacts/{UNTOUCHED}"):
         reads.clear()

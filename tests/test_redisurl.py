@@ -1,10 +1,10 @@
-"""Redis URLs are read one way (graph/redisurl.py) by the store, the catalog feed and the query cache."""
+"""Redis URLs are read one way (graph/infra/redisurl.py) by the store, the catalog feed and the query cache."""
 
 from __future__ import annotations
 
 import pytest
 
-from graph.redisurl import REDIS_SCHEMES, is_redis_url, split_redis_url
+from graph.infra.redisurl import REDIS_SCHEMES, is_redis_url, split_redis_url
 
 
 def test_split_keeps_client_options_and_takes_ours() -> None:

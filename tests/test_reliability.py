@@ -24,9 +24,9 @@ import redis
 from conftest import busy_thread, small_records
 
 from bench.servers import RedisServer, free_port
-from graph import generations
 from graph.catalog import Artifact
 from graph.events import FeedbackEvent, SearchEvent, Served
+from graph.infra import generation_commit
 from graph.store import open_store, redis_client_options
 from graph.store.base import MatchStore, NotServed, StoreUnavailable, UnknownSearch
 from graph.store.redis import RedisStore
@@ -492,7 +492,7 @@ def crash_catalogs(embedder):
 
 def assert_consistent(data_dir: Path, embedder, versions: dict[bytes, str]) -> str:
     """The committed generation is one whole version: catalog, graph, index and vectors agree."""
-    folder = generations.current(data_dir)
+    folder = generation_commit.current(data_dir)
     assert folder is not None
     catalog = (folder / "catalog.jsonl").read_bytes()
     assert catalog in versions, "catalog is neither the old nor the new version"
@@ -576,7 +576,7 @@ def test_sigkill_at_every_durable_step_of_an_ingest(embedder, crash_catalogs, cr
     for step in range(1, 200):
         code = _run_writer(crash_dir, embedder, "step", step, crash_catalogs)
         state = assert_consistent(crash_dir, embedder, versions)
-        assert not list(generations.current(crash_dir).glob(".*")), "no temp file inside a committed generation"
+        assert not list(generation_commit.current(crash_dir).glob(".*")), "no temp file inside a committed generation"
         if code == 0:
             assert state == "new"
             break
@@ -597,7 +597,7 @@ def test_sigkill_at_every_durable_step_of_an_ingest(embedder, crash_catalogs, cr
     assert engine.search("brand new capability 2", k=1, record=False).hits[0].artifact.id == "crash/new-2"
     engine.apply(upserts=a, deletes=[i for i in engine.artifacts if i not in {x.id for x in a}])
     assert not list(crash_dir.glob(".gen-*")), "staging folders of killed writers are cleaned up"
-    assert len(list(crash_dir.glob("gen-*"))) <= generations.KEEP
+    assert len(list(crash_dir.glob("gen-*"))) <= generation_commit.KEEP
     engine.close()
 
 
@@ -611,7 +611,7 @@ def test_sigkill_at_random_moments_of_repeated_ingests(embedder, crash_catalogs,
         code = _run_writer(crash_dir, embedder, "loop", 0, crash_catalogs, kill_after=rng.uniform(0.2, 1.5))
         assert code == -signal.SIGKILL
         states.append(assert_consistent(crash_dir, embedder, versions))
-        assert not list(generations.current(crash_dir).glob(".*")), "no temp file inside a committed generation"
+        assert not list(generation_commit.current(crash_dir).glob(".*")), "no temp file inside a committed generation"
     print(f"\nSIGKILL at 8 random moments: {states}")
     engine = make_engine(embedder, crash_dir)
     assert engine.search("question answering", k=3, record=False).hits
@@ -623,7 +623,7 @@ def test_damaged_index_is_detected_and_rebuilt(embedder, crash_catalogs, crash_d
                                               caplog) -> None:
     """Truncation is covered in test_engine.py; a flipped byte (same size), a missing id map and garbage
     meta are detected by the checksums and rebuilt from the catalog and vector cache, with a log line."""
-    folder = generations.current(crash_dir)
+    folder = generation_commit.current(crash_dir)
     if damage == "flip":
         raw = bytearray((folder / "index.faiss").read_bytes())
         raw[len(raw) // 2] ^= 0x40

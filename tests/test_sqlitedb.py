@@ -1,4 +1,4 @@
-"""The one SQLite connection helper (graph/sqlitedb.py): per process, fork-safe, one lock, one transaction
+"""The one SQLite connection helper (graph/infra/sqlitedb.py): per process, fork-safe, one lock, one transaction
 rule, used by every SQLite user."""
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from graph.sqlitedb import INHERITED_CONNECTIONS, SQLiteFile
+from graph.infra.sqlitedb import INHERITED_CONNECTIONS, SQLiteFile
 
 ROOT = Path(__file__).resolve().parent.parent
 SCHEMA = "CREATE TABLE IF NOT EXISTS kv (k TEXT PRIMARY KEY, v INTEGER NOT NULL);"
@@ -136,7 +136,7 @@ def test_write_rolls_back_on_error_and_read_is_one_snapshot(tmp_path: Path) -> N
 
 
 def test_every_sqlite_user_goes_through_the_helper() -> None:
-    """sqlite3.connect and BEGIN/COMMIT appear in graph/sqlitedb.py only (among api/, search/, graph/)."""
+    """sqlite3.connect and BEGIN/COMMIT appear in graph/infra/sqlitedb.py only (among api/, search/, graph/)."""
     hits = []
     for path in sorted(p for pkg in ("api", "graph", "search") for p in (ROOT / pkg).rglob("*.py")):
         if path.name == "sqlitedb.py":
@@ -149,4 +149,4 @@ def test_every_sqlite_user_goes_through_the_helper() -> None:
             if isinstance(node, ast.Constant) and isinstance(node.value, str) \
                     and node.value.strip().upper() in ("BEGIN", "BEGIN IMMEDIATE", "COMMIT", "ROLLBACK"):
                 hits.append(f"{path.relative_to(ROOT)}:{node.lineno}: {node.value}")
-    assert not hits, "use graph.sqlitedb.SQLiteFile:\n" + "\n".join(hits)
+    assert not hits, "use graph.infra.sqlitedb.SQLiteFile:\n" + "\n".join(hits)

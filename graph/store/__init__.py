@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from graph import redishealth
+from graph.infra import redishealth
 from graph.settings import REDIS_SCHEMES
 from graph.store.base import MatchStore
 
@@ -20,7 +20,7 @@ IDEMPOTENCY_WINDOW_S = 7 * 86_400  # search ids and feedback identities are reme
 
 def redis_client_options(connect_timeout: float = 0.5, timeout: float = 0.5) -> dict:
     """The store's and the feed's client options: short timeouts and one quick retry of a dropped
-    connection (`graph.redishealth.fail_fast`). Options in the URL's query string (socket_timeout=...) win."""
+    connection (`graph.infra.redishealth.fail_fast`). Options in the URL's query string (socket_timeout=...) win."""
     return redishealth.fail_fast(timeout, connect_timeout, retry_dropped=True)
 
 

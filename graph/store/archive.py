@@ -20,7 +20,7 @@ import os
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
-from graph.generations import fsync_dir
+from graph.infra.generation_commit import fsync_dir
 
 SEGMENT_BYTES = 64 << 20
 

@@ -44,7 +44,7 @@ from typing import Any
 
 import redis
 
-from graph.redisurl import split_redis_url
+from graph.infra.redisurl import split_redis_url
 from graph.store.base import StoreUnavailable
 
 SNAPSHOT_EVERY = 200

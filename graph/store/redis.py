@@ -67,7 +67,7 @@ from redis.crc import key_slot
 
 from graph.aliases import AliasMap
 from graph.events import EdgeStats, FeedbackEvent, SearchEvent, event_from_dict, examination
-from graph.redisurl import split_redis_url
+from graph.infra.redisurl import split_redis_url
 from graph.store.archive import ArchiveMissing, LogArchive
 from graph.store.base import (
     QUERY_KINDS,

@@ -56,7 +56,7 @@ import numpy as np
 
 from graph.dedup import from_spool, is_pending, resolve, to_spool
 from graph.events import EdgeStats, FeedbackEvent, SearchEvent
-from graph.sqlitedb import SQLiteFile
+from graph.infra.sqlitedb import SQLiteFile
 from graph.store.base import (
     ClaimDeferred,
     Intent,
@@ -179,7 +179,7 @@ class SpoolingStore(MatchStore):
         self.batch = int(batch)
         self.orphan_after = float(orphan_after)
         self.replay_enabled = replay
-        # FULL: an acknowledged event is on disk; one connection per process (graph/sqlitedb.py)
+        # FULL: an acknowledged event is on disk; one connection per process (graph/infra/sqlitedb.py)
         self.db = SQLiteFile(self.spool_path, _SCHEMA, synchronous="FULL")
         self._lock = threading.RLock()  # guards the in-memory state below (the file has its own lock)
         _SPOOLS.add(self)  # a forked child gets a fresh lock (see _after_fork_in_child)

@@ -28,7 +28,7 @@ from pathlib import Path
 
 from graph.aliases import AliasMap
 from graph.events import EdgeStats, FeedbackEvent, SearchEvent, event_from_dict, examination
-from graph.sqlitedb import BUSY_TIMEOUT_S, INHERITED_CONNECTIONS, SQLiteFile, connect  # noqa: F401
+from graph.infra.sqlitedb import BUSY_TIMEOUT_S, INHERITED_CONNECTIONS, SQLiteFile, connect  # noqa: F401
 from graph.store.base import (
     QUERY_KINDS,
     SUMMARY_COUNTERS,
@@ -157,7 +157,7 @@ class SQLiteStore(MatchStore):
 
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
-        # WAL + NORMAL: durable across app crashes; one connection per process (graph/sqlitedb.py)
+        # WAL + NORMAL: durable across app crashes; one connection per process (graph/infra/sqlitedb.py)
         self.db = SQLiteFile(self.path, _SCHEMA, synchronous="NORMAL")
         with self.db.use() as c:  # create the schema now so configuration errors surface at open
             self._migrate(c)

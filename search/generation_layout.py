@@ -1,12 +1,12 @@
 """One generation on disk: which files it holds, how they are written, read and committed.
 
 This is the one module that knows the layout of a generation folder; `Engine` asks it (it keeps only the
-policy: what to rebuild when a file is unusable, and swapping memory). `graph/generations.py` does the
+policy: what to rebuild when a file is unusable, and swapping memory). `graph/infra/generation_commit.py` does the
 atomic part (staging folder, fsync, rename, the `CURRENT` pointer, pruning) for any `write(folder)`.
 Each object serialises its own files (`VectorIndex.save`, `derived.save`); which files make a
 generation, in which order they are written and how a folder is read back is decided here.
 
-    <data dir>/CURRENT                 name of the committed generation (graph/generations.py)
+    <data dir>/CURRENT                 name of the committed generation (graph/infra/generation_commit.py)
     <data dir>/gen-NNNNNN/
         catalog.jsonl                  every artifact, one JSON record per line, sorted by id
         graph.json                     the catalog graph: artifact -> capability (node-link JSON)
@@ -29,16 +29,18 @@ from pathlib import Path
 
 import numpy as np
 
-from graph import generations, matchgraph
+from graph import matchgraph
 from graph.catalog import Artifact, CatalogError
+from graph.infra import generation_commit
 from search import derived, index
 from search.index import VectorIndex
 from search.lexical import LexicalIndex
 
 CATALOG_FILE = "catalog.jsonl"
 GRAPH_FILE = "graph.json"
-# Written last: graph.generations (the commit protocol, a layer below) treats it as the complete marker.
-MANIFEST_FILE = generations.COMPLETE_MARKER
+# Written last: graph.infra.generation_commit (the commit protocol, a layer below) treats it as the complete marker.
+MANIFEST_FILE = generation_commit.COMPLETE_MARKER
+FILES = (CATALOG_FILE, GRAPH_FILE, MANIFEST_FILE)  # what search.engine re-exports
 INDEX_FILES = (index.INDEX_FILE, index.IDS_FILE, index.META_FILE)
 DERIVED_META_FILE = derived.META_FILE
 
@@ -61,15 +63,15 @@ class Contents:
 
 def current(data_dir: Path) -> Path | None:
     """The committed generation's folder (None: the data dir holds no catalog yet); when CURRENT names a
-    missing or incomplete folder, the newest complete generation (graph/generations.py)."""
-    return generations.current(data_dir)
+    missing or incomplete folder, the newest complete generation (graph/infra/generation_commit.py)."""
+    return generation_commit.current(data_dir)
 
 
 # the writer lock and the complete generations, for writers (Engine.apply) and start-up
-writer_lock = generations.writer_lock
-generations_newest_first = generations.generations_newest_first
-holds_catalog_state = generations.holds_catalog_state
-lease = generations.lease  # a process's share lock on a generation it loads or serves (never pruned under it)
+writer_lock = generation_commit.writer_lock
+generations_newest_first = generation_commit.generations_newest_first
+holds_catalog_state = generation_commit.holds_catalog_state
+lease = generation_commit.lease  # a process's share lock on a generation it loads or serves (never pruned under it)
 
 
 # --- reading ---------------------------------------------------------------------------------------
@@ -165,20 +167,22 @@ def choose(data_dir: Path, broken: Mapping[str, str] = {}) -> Choice:  # noqa: B
     """The newest generation that verifies, at or below the wanted one (the higher of CURRENT and the
     high-water mark COMMITTED), skipping `broken` ones (name -> why: they failed to load in this process).
     Generations above the wanted one were never acknowledged (a writer died before CURRENT moved)."""
-    pointer, high = generations.pointers(data_dir)
-    wanted = max((n for n in (pointer, high) if generations.number(n)), key=generations.number, default=None)
+    pointer, high = generation_commit.pointers(data_dir)
+    number = generation_commit.number
+    wanted = max((n for n in (pointer, high) if number(n)), key=number, default=None)
     if wanted is None:
         complete = generations_newest_first(data_dir)  # CURRENT lost or garbage: the newest complete one
         if not complete:
-            return Choice(None, "", [f"{generations.POINTER} names {pointer!r}: no generation"] if pointer else [])
+            lost = [f"{generation_commit.POINTER} names {pointer!r}: no generation"] if pointer else []
+            return Choice(None, "", lost)
         wanted = complete[0].name
     problems = []
-    if generations.number(high) > generations.number(pointer):
-        problems.append(f"{generations.POINTER} names {pointer} but {high} was committed "
-                        f"({generations.HIGH_WATER}): rolled back")
+    if generation_commit.number(high) > generation_commit.number(pointer):
+        problems.append(f"{generation_commit.POINTER} names {pointer} but {high} was committed "
+                        f"({generation_commit.HIGH_WATER}): rolled back")
     if not (data_dir / wanted).is_dir():
         problems.append(f"{wanted} is missing")
-    for folder in generations.folders_up_to(data_dir, generations.number(wanted)):
+    for folder in generation_commit.folders_up_to(data_dir, generation_commit.number(wanted)):
         why = broken.get(folder.name) or verify(folder)
         if why is None:
             return Choice(folder, wanted, problems)
@@ -219,6 +223,6 @@ def write(folder: Path, contents: Contents) -> None:
 
 def commit(data_dir: Path, write_folder, served: str = "") -> Path:
     """Make a new generation current: `write_folder(staging)` (usually `write(staging, contents)`), then
-    the atomic rename and pointer swap of graph/generations.py (under `writer_lock`; `served` is never
+    the atomic rename and pointer swap of graph/infra/generation_commit.py (under `writer_lock`; `served` is never
     pruned). Returns the new folder."""
-    return generations.commit(data_dir, write_folder, served=served)
+    return generation_commit.commit(data_dir, write_folder, served=served)

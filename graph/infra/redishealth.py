@@ -31,7 +31,7 @@ from redis.exceptions import AuthenticationError, AuthorizationError, ResponseEr
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
-from graph.forksafe import reset_after_fork
+from graph.infra.forksafe import reset_after_fork
 
 log = logging.getLogger(__name__)
 
@@ -185,7 +185,7 @@ class GuardedSSLConnection(_Guarded, SSLConnection):
 
 
 class ForkSafePool(ConnectionPool):
-    """A ConnectionPool whose locks are fresh in a forked child (graph/forksafe.py). redis-py's first use of a
+    """A ConnectionPool whose locks are fresh in a forked child (graph/infra/forksafe.py). redis-py's first use of a
     pool in a child runs `reset()`, which takes `_lock`: held by another thread of the parent at the instant
     of the fork, the child waited forever (seen: a writer process stuck in `ConnectionPool.reset`)."""
 
@@ -196,7 +196,7 @@ class ForkSafePool(ConnectionPool):
 
 def make_client(conn_url: str, cluster: bool = False, **options: Any) -> Any:
     """A redis-py client (Cluster or not) whose connections share the circuit of their server and whose
-    locks survive fork(). `graph.redisurl.RedisURL.client` is the way in."""
+    locks survive fork(). `graph.infra.redisurl.RedisURL.client` is the way in."""
     options = {**client_options(conn_url), **options}
     if cluster:
         client = RedisCluster.from_url(conn_url, connection_pool_class=ForkSafePool, **options)

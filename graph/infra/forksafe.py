@@ -21,7 +21,7 @@ inherited by a forked child (gunicorn workers, multiprocessing's fork start meth
   process-shared part (a multiprocessing semaphore) is dropped: a child killed while holding it blocked
   every other process.
 
-Registered: every SQLite file (graph/sqlitedb.py, held), the embedder (its LRU lock; its model lock, held),
+Registered: every SQLite file (graph/infra/sqlitedb.py, held), the embedder (its LRU lock; its model lock, held),
 the ONNX encoder, the vector index, the learner and the engine. The connections, sessions and thread pools
 that also must not cross fork are each owner's business (a parked connection, `os.getpid()` checks); this
 module only guarantees that reaching them cannot deadlock.

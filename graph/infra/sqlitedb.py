@@ -7,7 +7,7 @@ The rules, in one place:
 - WAL, a long busy timeout, the schema created idempotently at open (retried while another process
   switches the file to WAL);
 - one lock per file (re-entrant) around every use: a connection is never used by two threads at once;
-- fork-safe: the forking thread holds every open file's lock across fork() (graph/forksafe.py: no thread
+- fork-safe: the forking thread holds every open file's lock across fork() (graph/infra/forksafe.py: no thread
   is inside SQLite then); `os.register_at_fork` resets the lock in the child and parks the parent's
   connection (never used or closed in the child: closing it could disturb the parent's WAL locks); a pid
   check catches anything forked before this module was imported;
@@ -28,7 +28,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from graph.forksafe import reset_after_fork
+from graph.infra.forksafe import reset_after_fork
 
 BUSY_TIMEOUT_S = 30.0
 

@@ -18,7 +18,7 @@ from pathlib import Path
 
 from limits.storage import Storage
 
-from graph.sqlitedb import SQLiteFile
+from graph.infra.sqlitedb import SQLiteFile
 
 SCHEME = "matchgraph-sqlite"
 _SCHEMA = """
@@ -41,7 +41,7 @@ def storage_uri(data_dir: str | os.PathLike[str]) -> str:
 
 
 class SQLiteLimits(Storage):
-    """Fixed-window counters (Flask-Limiter's default strategy) in one SQLite table (graph/sqlitedb.py:
+    """Fixed-window counters (Flask-Limiter's default strategy) in one SQLite table (graph/infra/sqlitedb.py:
     one connection per process, fork-safe)."""
 
     STORAGE_SCHEME = [SCHEME]

@@ -23,9 +23,9 @@ class RedisURL:
 
     def client(self, **options: Any) -> Any:
         """A redis-py client (Cluster or not) for `conn_url` whose connections share this process's circuit
-        breaker for the server and whose locks survive fork() (graph/redishealth.py). Every Redis user makes its
+        breaker for the server and whose locks survive fork() (graph/infra/redishealth.py). Every Redis user makes its
         client here."""
-        from graph.redishealth import make_client
+        from graph.infra.redishealth import make_client
 
         return make_client(self.conn_url, self.cluster, **options)
 
