@@ -129,7 +129,9 @@ class SuggestResponse(BaseModel):
 class FeedbackRequest(Strict):
     search_id: str = Field(..., min_length=1, max_length=64, pattern=r"^[0-9a-f]+$")
     artifact_id: str = Field(..., min_length=1, max_length=200)
-    event: Literal["click", "dwell", "upvote", "downvote"]
+    event: Literal["click", "dwell", "upvote", "downvote", "unvote"] = Field(
+        ..., description="`unvote` withdraws this identity's vote on the result (nothing to withdraw: accepted, "
+                         "changes nothing); a vote replaces an earlier opposite one.")
     dwell_ms: int | None = Field(None, ge=0, le=86_400_000, strict=True)  # not true/false, "5" or 5.0
     user_token: str | None = Field(None, pattern=TOKEN_PATTERN, description=USER_TOKEN_HELP)
 
