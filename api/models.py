@@ -507,3 +507,28 @@ class WriteResponse(BaseModel):
 class Health(BaseModel):
     status: str
     checks: dict[str, Any] = Field(default_factory=dict)
+
+
+class SearchStatsQuery(Strict):
+    since: str | None = Field(None, pattern=r"^\d{4}-\d{2}-\d{2}$", description="First day (YYYY-MM-DD, UTC).")
+    until: str | None = Field(None, pattern=r"^\d{4}-\d{2}-\d{2}$", description="Last day, inclusive.")
+    limit: int = Field(10, ge=1, le=100, description="Rows per list.")
+
+    _day = field_validator("since", "until")(_valid_day)
+
+
+class SearchStatRow(BaseModel):
+    query: str
+    searches: int = Field(..., description="Searches of it in the range (as-you-type previews not counted).")
+    clicked: int = Field(..., description="Of those, searches that led to at least one click.")
+    ctr: float = Field(..., description="Click-through rate: clicked / searches.")
+    zero_results: int
+    low_confidence: int
+
+
+class SearchStatsResponse(BaseModel):
+    since: str | None
+    until: str | None
+    top: list[SearchStatRow] = Field(..., description="Most searched queries, with click-through rate.")
+    zero_results: list[SearchStatRow] = Field(..., description="Queries that found nothing: catalog gaps.")
+    low_confidence: list[SearchStatRow] = Field(..., description="Queries whose best match was weak.")

@@ -30,7 +30,6 @@ MAX_NAME_CHARS = 200  # the longest id or name one half of a compare URL may be 
 MAX_COMPARE_SEGMENTS = 16  # slashes in a compare URL: two ids of a few segments each, never thousands
 MAX_COMPARED = 4  # the compare page takes 2 to 4 artifacts (`?ids=`), as /v1/compare
 SHOWN_CAPABILITIES = 8  # the comparison page lists 8 capabilities, then "+N more capabilities"
-TOP_LINES = 5
 MIN_CAPABILITY_SCORE = 0.2  # weaker matched capabilities are noise on a card (static/search.js agrees)
 STOPWORDS = {"the", "and", "for", "with", "that", "from", "into", "this", "are", "can", "how", "what"}
 # paths that belong to the JSON API (their errors stay JSON); every other unknown URL gets an HTML page
@@ -357,32 +356,6 @@ def _merged_credits(by_artifact: dict[str, list[dict]]) -> list[dict]:
     return list(seen.values())
 
 
-@bp.get("/analytics")
-def analytics():
-    """Times Matched over time, top matched artifacts, weak queries and searches per day."""
-    eng = engine()
-    summary = eng.summary()
-    top = [{"artifact_id": a, "name": eng.artifacts[a].name if a in eng.artifacts else a, "times_matched": n}
-           for a, n in eng.top_artifacts(limit=10)]
-    series = [charts.Series(t["name"], dict(eng.timeline(t["artifact_id"]))) for t in top[:TOP_LINES]]
-    days = charts.day_range([d for s in series for d in s.points])
-    lines = charts.line_chart(series, days, chart_id="tm-over-time", title="Times Matched per day, top artifacts",
-                              desc=f"One line per artifact for the {len(series)} most matched artifacts "
-                                   f"over the last {len(days)} days.") if series else None
-    per_day = dict(eng.searches_per_day())
-    search_days = charts.day_range(per_day)
-    searches = [(d, per_day.get(d, 0)) for d in search_days]
-    columns = charts.column_chart(searches, chart_id="searches-per-day", title="Searches per day",
-                                  desc=f"{summary.get('searches', 0)} searches in total; "
-                                       f"one bar per day over {len(search_days)} days.",
-                                  unit=" searches") if searches else None
-    return render_template(
-        "analytics.html", summary=summary, artifacts=len(eng.artifacts), top=top, series=series, days=days,
-        lines=lines, columns=columns, searches=searches, zero=eng.queries("zero_results", limit=10),
-        low=eng.queries("low_confidence", limit=10), emptied=eng.queries("filtered_empty", limit=10),
-        charts=charts, active="analytics")
-
-
 @bp.get("/docs")
 def docs():
     """The API reference: every operation of the OpenAPI document, its schemas and a recorded example."""
@@ -433,4 +406,4 @@ def _widget_message(theme: str, status: int, message: str, link: bool = False, h
     return html, status, {**_WIDGET_HEADERS, **(headers or {})}
 
 
-from api import page_search  # noqa: E402, F401  (its routes are on `bp`; it imports helpers from here)
+from api import page_analytics, page_search  # noqa: E402, F401  (their routes are on `bp`; they import from here)

@@ -1059,3 +1059,72 @@ def test_suggestions_close_when_focus_leaves_and_the_empty_page_offers_needs(siz
     pg.goto(server + "/")
     pg.locator(".examples a").first.click()
     expect(pg.locator("#results .card").first).to_be_visible()
+
+
+def test_search_stats_give_click_through_rate_and_gaps_by_range(client, engine) -> None:
+    """GET /v1/analytics/searches (issue 31 item 4): per query over a range, searches, clicked, CTR, gaps."""
+    import datetime as dt
+    import uuid
+
+    from graph.events import SearchEvent
+
+    today = dt.datetime.now(dt.UTC).date()
+    query = f"ctr probe {uuid.uuid4().hex[:6]}"
+    ids = []
+    for token in ("ctr-a", "ctr-b", "ctr-c", "ctr-d"):
+        found = client.get("/v1/search", query_string={"q": query, "user_token": token}).get_json()
+        ids.append((found["search_id"], found["results"][0]["artifact_id"], token))
+    for sid, artifact, token in ids[:1]:  # one of four searches led to a click (twice: still one search)
+        for _ in range(2):
+            assert client.post("/v1/feedback", json={"search_id": sid, "artifact_id": artifact, "event": "click",
+                                                     "user_token": token}).status_code == 202
+    gap = f"zero probe {uuid.uuid4().hex[:6]}"
+    engine.store.record_search(SearchEvent(uuid.uuid4().hex, "i-" + gap, gap, time.time(), ()))  # found nothing
+    body = client.get("/v1/analytics/searches", query_string={"since": today.isoformat(), "limit": 100}).get_json()
+    row = next(r for r in body["top"] if r["query"] == query)
+    assert (row["searches"], row["clicked"], row["ctr"]) == (4, 1, 0.25)
+    assert gap in [r["query"] for r in body["zero_results"]]
+    before = client.get("/v1/analytics/searches",
+                        query_string={"until": (today - dt.timedelta(days=1)).isoformat(), "limit": 100}).get_json()
+    assert query not in [r["query"] for r in before["top"]]  # another range: not there
+    assert {r["query"] for r in before["top"]} >= set(HISTORY[:1])  # the backfilled days are
+    reversed_range = client.get("/v1/analytics/searches", query_string={"since": "2026-01-02", "until": "2026-01-01"})
+    assert reversed_range.status_code == 422
+
+    html = client.get("/analytics", query_string={"days": 7}).get_data(as_text=True)
+    table = re.search(r'<table class="data" id="top-searches">(.*?)</table>', html, re.S).group(1)
+    assert query in table and "25%" in _text(table)
+    zero = re.search(r'id="zero_results-queries">(.*?)</ol>', html, re.S).group(1)
+    assert gap in zero
+    one_day = client.get("/analytics", query_string={"since": today.isoformat()}).get_data(as_text=True)
+    legend = re.search(r'<ul class="legend".*?</ul>', one_day, re.S).group(0)
+    assert "swatch-bar" in legend and "<line" not in legend  # a one-day chart draws bars: its legend too
+
+
+@pytest.mark.browser
+def test_the_owner_picks_a_range_and_reads_top_searches_and_gaps(sized, server: str) -> None:
+    from playwright.sync_api import expect
+
+    pg = sized
+    pg.goto(f"{server}/analytics")
+    pg.locator(".presets a", has_text="Last 7 days").click()
+    pg.wait_for_url(re.compile(r"days=7"))
+    expect(pg.locator("#range-h")).to_contain_text("Showing")
+    rows = pg.locator("#top-searches tbody tr")
+    expect(rows.first).to_be_visible()
+    assert all(re.fullmatch(r"\d+%", t) for t in pg.locator("#top-searches [data-ctr]").all_inner_texts())
+    expect(pg.locator("#zero-h")).to_be_visible()
+    expect(pg.locator("#low-h")).to_be_visible()
+    today = pg.locator("#until").input_value()
+    pg.locator("#since").fill(today)  # a one-day range
+    pg.locator(".range button[type=submit]").click()
+    pg.wait_for_url(re.compile(r"since="))
+    expect(pg.locator("#range-h")).to_contain_text(f"Showing {today} to {today}")
+    if pg.locator(".legend").count():
+        assert pg.locator(".legend .swatch-bar").count() == pg.locator(".legend li").count()
+    _fits(pg)
+    pg.goto(f"{server}/analytics?days=7")
+    if pg.viewport_name == "desktop":
+        _readme_shot(pg, "analytics-desktop")
+    else:
+        _readme_shot(pg, "analytics-phone")
