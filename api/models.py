@@ -248,8 +248,11 @@ class ArtifactOut(BaseModel):
     scores: ScoresOut
 
 
+MAX_SIMILAR = 10  # alternatives per request: the API, the widget (`data-k`, `?k=`) and docs/http.md agree
+
+
 class SimilarQuery(Strict):
-    k: int = Field(5, ge=1, le=100)
+    k: int = Field(5, ge=1, le=MAX_SIMILAR, description=f"Alternatives to return, 1 to {MAX_SIMILAR}.")
     type: ARTIFACT_TYPES | None = None
 
 

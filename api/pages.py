@@ -15,7 +15,7 @@ from markupsafe import Markup, escape
 
 from api import apidocs, charts, factview
 from api.errors import ApiError, error_response
-from api.models import ARTIFACT_TYPES, PRICING
+from api.models import ARTIFACT_TYPES, MAX_SIMILAR, PRICING
 from api.serialize import alternatives_response, artifact_response
 from api.state import engine, settings
 from search.engine import Engine
@@ -376,7 +376,7 @@ def widget_similar(artifact_id: str):
     Options: `k` (1–10 alternatives), `type` (only that artifact type), `theme` (light, dark or auto). An
     unknown id or an outage shows a one-line message inside the widget, never the site's error page."""
     try:
-        k = min(10, max(1, int(request.args.get("k", 5))))
+        k = min(MAX_SIMILAR, max(1, int(request.args.get("k", 5))))
     except ValueError:
         k = 5
     kind = _choice("type", TYPES)

@@ -787,7 +787,7 @@ def test_pages_fit_a_phone_and_label_their_controls(browser, server: str) -> Non
         assert unlabeled == 0, f"{name} has unlabeled controls"
         assert pg.locator("h1").count() == 1
         pg.screenshot(path=SHOTS / f"{name}-phone.png", full_page=True)
-        if name in ("search", "compare", "artifact"):
+        if name in ("compare", "artifact"):  # search-phone: the cards test takes it, with prices and facts
             _readme_shot(pg, f"{name}-phone")
     pg.goto(server + "/")  # the name suggestions fit too
     pg.locator("#q").press_sequentially("stack v", delay=30)
