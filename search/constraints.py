@@ -56,6 +56,7 @@ class Rule:
     kind: str
     pattern: re.Pattern
     keep_words: bool = False
+    max_words: int = MAX_WORDS  # read only from queries this short
 
 
 RULES: tuple[Rule, ...] = (
@@ -66,7 +67,7 @@ RULES: tuple[Rule, ...] = (
     Rule("min_context", re.compile(r"\b(?:(?:context(?:\s+window)?|ctx)\s+(?:length\s+)?(?:of\s+)?(?:at\s+least\s+)?"
                                    + _NUM + r"\s*(k|m|thousand|million)?\b\+?(?:\s*tokens?)?|(?:at\s+least\s+)?"
                                    + _NUM + r"\s*(k|m|thousand|million)\+?\s*(?:-?\s*tokens?\s*)?(?:context(?:\s+"
-                                   r"(?:window|length))?|ctx|tokens?)\b)", re.I)),
+                                   r"(?:window|length))?|ctx|tokens?)\b)", re.I), keep_words=True),  # names say 128k
     Rule("cheap", re.compile(r"\b(?:cheap(?:est|er)?|affordable|low[- ]cost|lowest[- ]cost|inexpensive|"
                              r"budget|low[- ]price[d]?)\b", re.I)),
     Rule("free", re.compile(r"(?<![-\w])(?:free(?:\s+of\s+charge)?|no[- ]cost|gratis|costs? nothing)(?![-\w])"
@@ -88,11 +89,19 @@ RULES: tuple[Rule, ...] = (
                                  r"image generator)\b", re.I), keep_words=True),
     Rule("video_out", re.compile(r"\b(?:text[- ]to[- ]video|video generation|generates? videos?)\b", re.I),
          keep_words=True),
+    Rule("text_out", re.compile(r"\b(?:code completion|completions?|text generation|generates? text|chat ?bots?|"
+                                r"chat models?|llms?|large language models?|writ(?:e|es|ing) (?:code|text)|"
+                                r"coding assistants?)\b", re.I), keep_words=True),
     Rule("newest", re.compile(r"\b(?:newest|latest|most recent|recently released|recent)\b", re.I)),
     Rule("popular", re.compile(r"\b(?:most popular|most used|most downloaded|popular)\b", re.I)),
-    Rule("dataset", re.compile(r"\b(?:data ?sets?|corpus|corpora)\b", re.I), keep_words=True),
+    Rule("dataset", re.compile(r"(?<!\bgiven )(?<!\bmy )(?<!\bour )(?<!\bthis )(?<!\byour )(?<!\bthe )(?<!\bown )"
+                               r"(?<!\bcustom )\b(?:data ?sets?|corpus|corpora)\b", re.I), keep_words=True),
     Rule("mcp", re.compile(r"\bmcp(?:[- ]servers?)?\b", re.I), keep_words=True),
-    Rule("api", re.compile(r"\b(?:rest |web |public |http )?apis?\b", re.I), keep_words=True),
+    # "public apis for news", "rest api": a web API; "weather api" too in a short query, but "an image
+    # classification API that runs on GPUs" (the Gorilla dev sets' wording) asks for anything that does it
+    Rule("api", re.compile(r"\b(?:rest|web|public|http|json|free) apis?\b", re.I), keep_words=True),
+    Rule("api", re.compile(r"(?<!\ban )(?<!\bthe )(?<!\ba )\b(?!(?:an|the|a|what|which|any|this|that|your|some|"
+                           r"good|best)\b)\w+ apis?\b|\bapis\b", re.I), keep_words=True, max_words=6),
     Rule("library", re.compile(r"\b(?:librar(?:y|ies)|python packages?|pip packages?|sdks?)\b", re.I),
          keep_words=True),
     Rule("model", re.compile(r"\b(?:models?|llms?|language models?|chat ?bots?|checkpoints?)\b", re.I),
@@ -213,6 +222,7 @@ def _meaning(rule: Rule, m: re.Match) -> tuple[str, Any] | None:
             "commercial": ("license", "commercial"), "image_in": ("modality_in", ("image",)),
             "audio_in": ("modality_in", ("audio",)), "audio_out": ("modality_out", ("audio",)),
             "image_out": ("modality_out", ("image",)), "video_out": ("modality_out", ("video",)),
+            "text_out": ("modality_out", ("text",)),
             "newest": ("sort", "newest"), "popular": ("sort", "popular"), "dataset": ("type", ("dataset",)),
             "mcp": ("tag", "mcp-server"), "api": ("type", ("api",)), "library": ("type", ("library",)),
             "model": ("type", MODEL_TYPES)}[kind]
@@ -227,18 +237,23 @@ def parse(query: str, ignore: Iterable[str] = ()) -> tuple[list[Said], str]:
     found: list[Said] = []
     rest = query
     params: set[str] = set()
+    words = len(query.split())
     for rule in RULES:
-        m = rule.pattern.search(rest)
+        m = rule.pattern.search(rest) if words <= rule.max_words else None
         meant = _meaning(rule, m) if m else None
         if m is None or meant is None:
             continue
         param, value = meant
-        if param in skip or (param in params and param not in ("type", "modality_in", "modality_out")):
+        if param in skip or (param in params and param not in ("type", "modality_in", "modality_out")) or \
+                any(s.param == param and s.value == value for s in found):
             continue
         if rule.kind == "api" and _MODEL_WORDS.search(query):
             continue  # "cheap llm api": a model served by an API, not a web API
-        if rule.kind == "model" and {"dataset", "api", "library", "mcp"} & {s.kind for s in found}:
+        other_type = bool({"dataset", "api", "library", "mcp"} & {s.kind for s in found})
+        if rule.kind == "model" and other_type:
             continue  # "dataset for training a model": the type is the dataset
+        if rule.kind == "text_out" and (param in params or other_type):
+            continue  # "chat model that generates images": the output is the image; "chatbot dataset": data
         params.add(param)
         found.append(Said(rule.kind, m.group(0).strip(), param, value))
         if not rule.keep_words:
