@@ -76,8 +76,9 @@ RULES: tuple[Rule, ...] = (
                             re.I)),
     Rule("open_weights", re.compile(r"\b(?:open[- ]source[d]?|open[- ]weights?|open[- ]models?|self[- ]host(?:ed|"
                                     r"able)?|run(?:s|ning)? locally|local(?:ly)?[- ]run)\b", re.I)),
-    Rule("commercial", re.compile(r"(?<!non[- ])(?<!non)\b(?:commercial(?:ly)?(?:[- ]use(?:able)?| usage)?|"
-                                  r"permissive(?:ly)?(?: licen[cs]ed?)?)\b", re.I)),
+    # "permissively licensed source code" says what the data holds, not the artifact's licence: not read
+    Rule("commercial", re.compile(r"(?<!non[- ])(?<!non)\bcommercial(?:ly)?(?:[- ]use(?:able)?| usage| "
+                                  r"licen[cs]e[sd]?)?\b", re.I)),
     Rule("image_in", re.compile(r"\b(?:accepts? images?|image inputs?|images? as input|takes images?|"
                                 r"vision(?:[- ]language)?(?: models?)?|vlm|multimodal|multi-modal|sees images?|"
                                 r"understands? images?|reads? images?)\b", re.I), keep_words=True),
@@ -95,7 +96,8 @@ RULES: tuple[Rule, ...] = (
     Rule("newest", re.compile(r"\b(?:newest|latest|most recent|recently released|recent)\b", re.I)),
     Rule("popular", re.compile(r"\b(?:most popular|most used|most downloaded|popular)\b", re.I)),
     Rule("dataset", re.compile(r"(?<!\bgiven )(?<!\bmy )(?<!\bour )(?<!\bthis )(?<!\byour )(?<!\bthe )(?<!\bown )"
-                               r"(?<!\bcustom )\b(?:data ?sets?|corpus|corpora)\b", re.I), keep_words=True),
+                               r"(?<!\bcustom )(?<!\bfrom a )(?<!\bin a )(?<!\bon a )\b(?:data ?sets?)\b", re.I),
+         keep_words=True),
     Rule("mcp", re.compile(r"\bmcp(?:[- ]servers?)?\b", re.I), keep_words=True),
     # "public apis for news", "rest api": a web API; "weather api" too in a short query, but "an image
     # classification API that runs on GPUs" (the Gorilla dev sets' wording) asks for anything that does it
@@ -108,6 +110,7 @@ RULES: tuple[Rule, ...] = (
          keep_words=True),
 )
 _MODEL_WORDS = re.compile(r"\b(?:llms?|gpt|language models?|chat models?|inference|provider)\b", re.I)
+_TRAINING = re.compile(r"\b(?:train|training|trains|pre-?train\w*|fine-?tun\w*|evaluat\w*|benchmark\w*)\b", re.I)
 _FILLER = re.compile(r"(?:\b(?:with|and|for|a|an|that|which|is|are|of|at|in|the|has|having|under)\s*)+$", re.I)
 
 
@@ -159,10 +162,9 @@ class Constraints:
             return False
         if self.tag and self.tag not in artifact.tags:
             return False
-        price = facts.get("input_usd_per_mtok")
-        if self.pricing and artifact.pricing not in self.pricing and \
-                not ("free" in self.pricing and price == 0):
+        if self.pricing and artifact.pricing not in self.pricing:
             return False
+        price = facts.get("input_usd_per_mtok")
         if self.max_input_usd_per_mtok is not None and (price is None or price > self.max_input_usd_per_mtok):
             return False
         context = facts.get("context_tokens")
@@ -250,14 +252,16 @@ def parse(query: str, ignore: Iterable[str] = ()) -> tuple[list[Said], str]:
         if rule.kind == "api" and _MODEL_WORDS.search(query):
             continue  # "cheap llm api": a model served by an API, not a web API
         other_type = bool({"dataset", "api", "library", "mcp"} & {s.kind for s in found})
-        if rule.kind == "model" and other_type:
-            continue  # "dataset for training a model": the type is the dataset
+        if rule.kind == "model" and (other_type or _TRAINING.search(query)):
+            continue  # "dataset for training a model", "source code to train code models": models are the object
         if rule.kind == "text_out" and (param in params or other_type):
             continue  # "chat model that generates images": the output is the image; "chatbot dataset": data
         params.add(param)
         found.append(Said(rule.kind, m.group(0).strip(), param, value))
         if not rule.keep_words:
             rest = rest[:m.start()] + " " + rest[m.end():]
+    if rest == query:  # nothing taken out: the words as typed
+        return found, query
     rest = re.sub(r"\s+", " ", _FILLER.sub("", re.sub(r"^\s*(?:with|and|for|a|an|under)\b", "", rest.strip(" ,;"))))
     return found, rest.strip() or query
 
@@ -383,8 +387,10 @@ def is_name(view: Any, query: str) -> bool:
 
 
 def with_constraints(options: Any, wanted: Constraints) -> Any:
-    """The options of one query, carrying its resolved constraints to the ranking stage."""
-    return replace(options, constraints=wanted)
+    """The options of one query, carrying its resolved constraints to the ranking stage. A type or pricing the
+    words stated filters like the `type`/`pricing` parameters (before ranking: facet counts follow it)."""
+    return replace(options, constraints=wanted, types=options.types or wanted.types,
+                   pricing=options.pricing or wanted.pricing)
 
 
 

@@ -101,6 +101,11 @@ def test_constraint_words_leave_the_ranked_text_and_meaning_words_stay():
     assert constraints.parse("mcp server for databases")[1] == "mcp server for databases"
 
 
+def test_a_query_without_constraints_is_ranked_as_typed():
+    for q in ("a search through the shared cache 2b7d", "an image classifier for the web", "with and for"):
+        assert constraints.parse(q) == ([], q)
+
+
 def test_ignored_params_are_not_read_and_their_words_stay():
     said, rest = constraints.parse("cheap code completion model", ignore=["sort"])
     assert "sort" not in [s.param for s in said] and rest == "cheap code completion model"
@@ -216,6 +221,14 @@ def test_constraints_in_the_words_are_understood_and_can_be_dropped(client):
     assert "max_input_usd_per_mtok" not in [c["param"] for c in explicit["understood"]["constraints"]]
 
 
+def test_a_type_in_the_words_filters_and_counts_like_the_parameter(client):
+    said = search(client, "question answering dataset", facets="type,pricing", k=20)
+    given = search(client, "question answering dataset", facets="type,pricing", k=20, type="dataset",
+                   interpret="false")
+    assert ids(said) == ids(given) == ["fx/qa-data"]
+    assert said["facets"] == given["facets"] and said["total"] == given["total"] == 1
+
+
 def test_pages_have_no_duplicates_and_no_gaps(client):
     whole = search(client, "model", k=50, interpret="false")
     assert whole["has_more"] is False and whole["next_offset"] is None
@@ -286,7 +299,7 @@ def _meets(engine, artifact_id: str, said: dict) -> bool:
     if param == "license":
         return (f["license"] or "").lower() in constraints.COMMERCIAL
     if param == "pricing":
-        return a.pricing in value or f["input_usd_per_mtok"] == 0
+        return a.pricing in value
     if param == "type":
         return a.type in value
     if param == "tag":
