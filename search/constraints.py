@@ -343,13 +343,48 @@ def facts_in(view: Any, artifact_id: str) -> dict[str, Any]:
     return found
 
 
+_PASSING: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # view -> filters -> ids that pass them
+MAX_CACHED = 512  # distinct filter sets remembered per view
+
+
+def passing(view: Any, wanted: Constraints) -> frozenset[str]:
+    """Every artifact of the view that meets the filters, computed once per view and set of filters (the
+    words of many queries state the same few: "model", "free", "open source")."""
+    key = (wanted.max_input_usd_per_mtok, wanted.min_context_tokens, wanted.open_weights, wanted.license,
+           wanted.modality_in, wanted.modality_out, wanted.tag, wanted.types, wanted.pricing)
+    cache = _PASSING.get(view)
+    if cache is None:
+        cache = _PASSING[view] = {}
+    found = cache.get(key)
+    if found is None:
+        if len(cache) >= MAX_CACHED:
+            cache.clear()
+        directions = view.directions
+        found = cache[key] = frozenset(a for a, art in view.artifacts.items()
+                                       if wanted.allows(art, facts_in(view, a), directions.get(a)))
+    return found
+
+
+def depth(view: Any, k: int, filtered: bool, wanted: Iterable[Constraints]) -> int:
+    """How many capabilities the vector search returns: 20 per result (at least 200); under an explicit
+    type/pricing filter 50 per result (at least 2,000); under filters the words or constraint parameters
+    state, as many more as the filters are selective (a filter 1 artifact in 10 passes: 10x), up to half that.
+    Never the offset: every page of a query ranks the same candidates."""
+    n = len(view.index)
+    base, most = max(200, 20 * k), max(2000, 50 * k)
+    if filtered:
+        return min(n, most)
+    share = min((len(passing(view, w)) / max(1, len(view.artifacts)) for w in wanted if w.filters()), default=1.0)
+    return min(n, max(base, min(most // 2, int(base / max(share, 1e-3)))))
+
+
 def apply(view: Any, order: list[str], score: Mapping[str, float], wanted: Constraints) -> list[str]:
     """The matches (`order`, ranked) that meet the filters, in the order the sort asks."""
     if not wanted:
         return order
-    artifacts, directions = view.artifacts, view.directions
     if wanted.filters():
-        order = [a for a in order if wanted.allows(artifacts[a], facts_in(view, a), directions.get(a))]
+        ok = passing(view, wanted)
+        order = [a for a in order if a in ok]
     if wanted.sort == "relevance" or not order:
         return order
     if wanted.from_query_sort:  # "cheap code completion model": the cheapest of the close matches first

@@ -144,9 +144,8 @@ class QueryPipeline:
         needs_vector = options.mode != "lexical" or options.keep_vector or \
             (options.learn and self.config.learned_cap > 0)
         vectors = [self.encode_query(t[:ENCODER_CHARS]) if needs_vector else None for t in texts]
-        n = len(view.index)  # the depth does not depend on the offset: every page ranks the same candidates
-        filtered = options.filtered or any(w.filters() for w, _ in wanted)
-        depth = min(n, max(200, 20 * options.k) if not filtered else max(2000, 50 * options.k))
+        n = len(view.index)
+        depth = constraint.depth(view, options.k, options.filtered, [w for w, _ in wanted])
         if n and options.mode != "lexical":
             found = view.index.search(np.stack(vectors), depth)
         else:
