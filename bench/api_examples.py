@@ -138,9 +138,11 @@ Conventions:
         r.text(f"## {title}\n\n{intro}")
 
     # --- search and feedback -------------------------------------------------------------------
-    section("GET /v1/search", "Search by intent. `k` results from `offset`, optional `type` and `pricing` filters. "
-            "Each result names the capabilities that matched; the search is recorded (Times Matched, analytics) "
-            "and its `search_id` is what feedback refers to.")
+    section("GET /v1/search", "Search by intent. `k` results from `offset` (`has_more` and `next_offset` say "
+            "whether and where the next page starts), optional `type` and `pricing` filters. Each result carries "
+            "a one-line `description` and the `url` from its record, its `facts` (docs/facts.md) and the "
+            "capabilities that matched; the search is recorded (Times Matched, analytics) and its `search_id` is "
+            "what feedback refers to.")
     found = r.call("GET", "/v1/search", params={"q": "extract answers from passages", "k": 3}, items=3, chars=120)
     r.text("Filters and paging:")
     r.call("GET", "/v1/search", params={"q": "extract answers from passages", "k": 2, "offset": 2,
@@ -153,6 +155,22 @@ Conventions:
     r.text("Facets (counts per value for the query, each under the other facet's filters) and repeated filters:")
     r.call("GET", "/v1/search", params={"q": "question answering", "k": 2, "facets": "type,pricing",
                                          "type": ["model", "dataset"], "record": "false"}, items=2, chars=120)
+    r.text("Constraints in the words (price, openness, context, modality, type, \"cheap\", \"newest\") become "
+           "filters and sorts of the matches, each echoed in `understood.constraints` with the words it came from "
+           "and the `param` that drops it (`ignore=PARAM`; `interpret=false` reads none). An artifact whose fact is "
+           "unknown does not pass a filter on it (docs/search.md#constraints):")
+    r.call("GET", "/v1/search", params={"q": "llm under $1 per million input tokens", "k": 2, "record": "false"},
+           items=2, chars=120, full=("understood",))
+    r.call("GET", "/v1/search", params={"q": "llm under $1 per million input tokens", "k": 2, "record": "false",
+                                         "ignore": "max_input_usd_per_mtok"}, items=2, chars=120,
+           full=("understood",))
+    r.text("The same as parameters: `max_input_usd_per_mtok`, `min_context_tokens`, `open_weights`, `license` (an "
+           "SPDX id or `commercial`), `modality_in`, `modality_out`, `tag`, and `sort=relevance|popular|newest|price` "
+           "(artifacts whose sort fact is unknown come last):")
+    r.call("GET", "/v1/search", params={"q": "chat model", "k": 3, "record": "false", "interpret": "false",
+                                         "min_context_tokens": 128000, "open_weights": "true", "sort": "price"},
+           items=3, chars=120)
+    r.call("GET", "/v1/search", params={"q": "chat model", "sort": "cheapest"})
     r.text("A filter nothing matches gives an empty page (and shows up in `/v1/analytics/queries?kind=zero_results`):")
     r.call("GET", "/v1/search", params={"q": "book a flight", "type": "agent"})
     r.text("Errors:")
