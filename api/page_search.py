@@ -9,10 +9,11 @@ a vote or click from the page lands on a search its sender owns (search/owners.p
 from __future__ import annotations
 
 from flask import jsonify, redirect, render_template, request, url_for
+from werkzeug.datastructures import MultiDict
 
 from api import cardview, metrics, navigation
 from api.pages import PRICINGS, TYPES, PageError, _catalog_counts, _known, _options, _strong, _token, bp
-from api.searchpage import CONSTRAINTS, MODALITIES, RESULTS, SORTS, PageState, pages
+from api.searchpage import CONSTRAINTS, IGNORABLE, MODALITIES, RESULTS, SORTS, PageState, pages
 from api.serialize import search_response
 from api.state import engine, user_of
 from search.engine import Engine
@@ -37,19 +38,25 @@ def _search(eng: Engine, state: PageState, record: bool) -> dict:
     extras = cardview.extras(eng, result.hits, result.learned_from)
     for r in data["results"]:
         r["matched_capabilities"] = _strong(r["matched_capabilities"])
-        r.update(extras[r["artifact_id"]])
-    data["pages"] = pages(state, len(data["results"]), data["total"])
-    data["emptied_by"] = _emptied_by(eng, state) if not data["results"] and state.active() else []
+        r.update({k: v for k, v in extras[r["artifact_id"]].items() if not (k == "description" and r.get(k))})
+    data["pages"] = pages(state, len(data["results"]), data["total"], data.get("has_more"), data.get("next_offset"))
+    data["said"] = [{**c, "remove": state.params(ignore=[*state.ignore, c["param"]])}
+                    for c in data.get("understood", {}).get("constraints", []) if c.get("param") in IGNORABLE]
+    data["emptied_by"] = _emptied_by(eng, state, data["said"]) if not data["results"] and (
+        state.active() or data["said"]) else []
     return data
 
 
-def _emptied_by(eng: Engine, state: PageState) -> list[tuple[str, str, str]]:
-    """The active filters that, removed alone, give results back (nothing recorded)."""
+def _emptied_by(eng: Engine, state: PageState, said: list[dict]) -> list[tuple[str, str, dict]]:
+    """The filters (chosen, or read from the words) that, removed alone, give results back, as (label, value,
+    URL parameters without it); nothing is recorded."""
     out = []
-    for name, label, value in state.active():
-        other = PageState.read(state.params(**{name: None}), TYPES, PRICINGS)
+    tries = [(label, value, state.params(**{name: None})) for name, label, value in state.active()]
+    tries += [(f"“{c['text']}”", "read from your words", c["remove"]) for c in said]
+    for label, value, params in tries:
+        other = PageState.read(MultiDict(params), TYPES, PRICINGS)
         if eng.search(other.q, k=1, record=False, **other.engine_options()).total:
-            out.append((name, label, value))
+            out.append((label, value, params))
     return out
 
 

@@ -12,15 +12,17 @@ from __future__ import annotations
 import dataclasses
 import re
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, get_args
 
+from api.models import DROPPABLE, MODALITY
 from search.engine import Options
 
 RESULTS = 10
 MAX_OFFSET = 1000  # as the API
 MAX_QUERY = 4000
 SORTS = {"relevance": "Relevance", "popular": "Most popular", "newest": "Newest", "price": "Lowest price"}
-MODALITIES = ("text", "image", "audio", "video", "code", "tabular")
+MODALITIES: tuple[str, ...] = get_args(MODALITY)  # as the API (search/constraints.py owns them)
+IGNORABLE: tuple[str, ...] = get_args(DROPPABLE)  # constraints read from the words that `ignore=` may drop
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 _LICENSE = re.compile(r"^[A-Za-z0-9.+_-]{1,40}$")
 # the filters beyond type and pricing, as the page shows them: (parameter, label, how to parse)
@@ -65,6 +67,7 @@ class PageState:
     sort: str = "relevance"
     offset: int = 0
     constraints: tuple[tuple[str, Any], ...] = ()
+    ignore: tuple[str, ...] = ()  # constraints the words stated that the person removed (their params)
 
     @classmethod
     def read(cls, args: Mapping[str, str], types: tuple[str, ...], pricings: tuple[str, ...]) -> PageState:
@@ -81,19 +84,22 @@ class PageState:
             value = _parse(kind_of, args.get(name, ""))
             if value is not None:
                 found.append((name, value))
-        return cls(q, kind, pricing, sort, offset, tuple(found))
+        getlist = getattr(args, "getlist", lambda name: [args[name]] if name in args else [])
+        ignore = tuple(dict.fromkeys(v for v in getlist("ignore") if v in IGNORABLE))
+        return cls(q, kind, pricing, sort, offset, tuple(found), ignore)
 
     def params(self, **change: Any) -> dict[str, Any]:
         """URL parameters of this page with `change` applied (None drops a parameter); a changed filter or
         sort starts again from the first page."""
         out: dict[str, Any] = {"q": self.q, "type": self.kind, "pricing": self.pricing,
                                "sort": "" if self.sort == "relevance" else self.sort,
-                               **{k: _text(v) for k, v in self.constraints}, "offset": self.offset or ""}
+                               **{k: _text(v) for k, v in self.constraints}, "offset": self.offset or "",
+                               "ignore": list(self.ignore)}
         if any(k != "offset" for k in change):
             out["offset"] = ""
         for k, v in change.items():
-            out[k] = "" if v is None else _text(v)
-        return {k: v for k, v in out.items() if v not in ("", None)}
+            out[k] = "" if v is None else v if isinstance(v, list) else _text(v)
+        return {k: v for k, v in out.items() if v not in ("", None, [])}
 
     def active(self) -> list[tuple[str, str, str]]:
         """The filters in force as (parameter, label, value as read)."""
@@ -102,21 +108,23 @@ class PageState:
         return out
 
     def engine_options(self) -> dict[str, Any]:
-        """Keyword options of Engine.search: type and pricing always; sort and the constraints when this
-        engine has them (the constraints branch adds them to search.pipeline.Options under the API's names)."""
-        have = {f.name for f in dataclasses.fields(Options)}
+        """Keyword options of Engine.search: type, pricing and offset; the constraints, the sort a person
+        chose (relevance is left unsaid, so a sort the words state still applies) and the constraints of the
+        words they removed (search/constraints.py)."""
         opts: dict[str, Any] = {"types": [self.kind] if self.kind else (),
                                 "pricing": [self.pricing] if self.pricing else (), "offset": self.offset}
-        if "sort" in have and self.sort != "relevance":
-            opts["sort"] = self.sort
-        opts.update({k: v for k, v in self.constraints if k in have})
+        if "constraints" in {f.name for f in dataclasses.fields(Options)}:
+            given = {k: [v] if k.startswith("modality_") else v for k, v in self.constraints}
+            if self.sort != "relevance":
+                given["sort"] = self.sort
+            opts.update(constraints=given, ignore=self.ignore)
         return opts
 
     def ignored(self) -> list[str]:
-        """Labels of the asked filters this engine cannot apply yet (said on the page, never silently)."""
-        have = {f.name for f in dataclasses.fields(Options)}
-        out = [LABELS[k] for k, _ in self.constraints if k not in have]
-        return out + (["Sort"] if self.sort != "relevance" and "sort" not in have else [])
+        """Labels of the asked filters this engine cannot apply (said on the page, never silently)."""
+        if "constraints" in {f.name for f in dataclasses.fields(Options)}:
+            return []
+        return [LABELS[k] for k, _ in self.constraints] + (["Sort"] if self.sort != "relevance" else [])
 
 
 def _text(value: Any) -> str:
@@ -135,11 +143,15 @@ def _words(value: Any) -> str:
     return _text(value)
 
 
-def pages(state: PageState, shown: int, total: int) -> dict[str, Any]:
-    """Pagination of a result list: the range shown, `has_more`, and the previous and next offsets."""
+def pages(state: PageState, shown: int, total: int, has_more: bool | None = None,
+          next_offset: int | None = None) -> dict[str, Any]:
+    """Pagination of a result list: the range shown, `has_more` and the next offset (the API's, when it says
+    them), the previous offset."""
     first = state.offset + 1 if shown else 0
     last = state.offset + shown
-    has_more = last < total and last < MAX_OFFSET + RESULTS
+    if has_more is None:
+        has_more, next_offset = last < total, last
+    has_more = bool(has_more) and (next_offset or last) <= MAX_OFFSET
     return {"first": first, "last": last, "total": total, "has_more": has_more,
-            "next_offset": last if has_more else None,
+            "next_offset": (next_offset or last) if has_more else None,
             "prev_offset": max(0, state.offset - RESULTS) if state.offset else None}

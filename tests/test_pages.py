@@ -1026,6 +1026,19 @@ def test_pages_sort_and_removable_filters(sized, server: str) -> None:
     chip.locator(".chip-remove").click()  # removable
     pg.wait_for_url(lambda url: "type=" not in url)
     expect(pg.locator('#active-filters [data-filter="type"]')).to_have_count(0)
+    expect(pg.locator("#results .card").first).to_have_attribute("data-artifact-id", "acme/qa-kit")  # free first
+    prices = pg.locator("#results .card-price").all_inner_texts()
+    known = [p == "free" or p.startswith("$") for p in prices]
+    assert "$0.50 / M input tokens" in prices and known == sorted(known, reverse=True), prices  # unknown last
+
+    pg.goto(f"{server}/?q={quote('answers under $1 per million tokens')}")  # a constraint read from the words
+    said = pg.locator("#active-filters [data-said]")
+    expect(said).to_contain_text("From your words")
+    expect(pg.locator("#results .card")).to_have_count(1)  # only the priced one passes
+    said.locator(".chip-remove").click()
+    pg.wait_for_url(re.compile(r"ignore=max_input_usd_per_mtok"))
+    expect(pg.locator("#active-filters [data-said]")).to_have_count(0)
+    expect(pg.locator("#results .card")).to_have_count(10)
 
     pg.goto(f"{server}/?q={quote(QUERY)}&type=dataset&pricing=open-weights")  # emptied by a filter
     emptied = pg.locator("[data-emptied]")

@@ -31,6 +31,8 @@
   var picked = [];
   /* the page a server-rendered list is on; typing, a filter or the sort starts again from the first */
   var offset = Number(new URLSearchParams(location.search).get("offset")) || 0;
+  /* constraints read from the words that the person removed (`ignore=`): kept until the words change */
+  var ignore = new URLSearchParams(location.search).getAll("ignore");
 
   var artifactPath = mg.artifactPath;
 
@@ -88,6 +90,7 @@
       if (value && !(name === "sort" && value === "relevance")) p.set(name, value);
     });
     if (offset) p.set("offset", String(offset));
+    ignore.forEach(function (param) { p.append("ignore", param); });
     return p;
   }
 
@@ -162,7 +165,7 @@
     settle = setTimeout(function () { run(true); }, SETTLE_MS);
   }
 
-  input.addEventListener("input", function () { offset = 0; schedule(); });
+  input.addEventListener("input", function () { offset = 0; ignore = []; schedule(); });
   form.addEventListener("change", function (e) {
     if (e.target === input || e.target.closest(".cmp-box")) return;
     offset = 0;
