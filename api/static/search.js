@@ -187,6 +187,7 @@
   function showPicked() {
     if (!compareBar) return;
     var n = picked.length;
+    compareBar.classList.toggle("picking", n > 0);  /* stays in view only while results are being picked */
     compareCount.textContent = n ? n + " of up to " + MAX_COMPARED + " picked to compare" +
       (n < 2 ? ": tick one more." : ".") : "Tick 2 to 4 results to compare them.";
     compareGo.setAttribute("aria-disabled", n < 2 ? "true" : "false");
