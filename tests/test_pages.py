@@ -1141,3 +1141,21 @@ def test_the_owner_picks_a_range_and_reads_top_searches_and_gaps(sized, server: 
         _readme_shot(pg, "analytics-desktop")
     else:
         _readme_shot(pg, "analytics-phone")
+
+
+def test_results_fragments_belong_to_the_page_token_and_the_no_js_compare_form_works(client, engine) -> None:
+    """What static/search.js asks for: the server's HTML parts, a search its `user_token` owns (a vote with
+    that token is taken, another is refused); and the compare checkboxes' plain form (`ids=a&ids=b`)."""
+    body = client.get("/results", query_string={"q": QUERY, "user_token": "frag-token", "offset": 10}).get_json()
+    assert body["recorded"] and body["has_more"] in (True, False) and len(body["ids"]) == 10
+    assert set(body["html"]) == {"status", "chips", "cards", "pager"}
+    assert body["ids"][0] in body["html"]["cards"] and "user_token=frag-token" in body["html"]["cards"]
+    assert 'rel="prev"' in body["html"]["pager"]
+    vote = {"search_id": body["search_id"], "artifact_id": body["ids"][0], "event": "upvote"}
+    assert client.post("/v1/feedback", json={**vote, "user_token": "someone-else"}).status_code == 403
+    assert client.post("/v1/feedback", json={**vote, "user_token": "frag-token"}).status_code == 202
+    preview = client.get("/results", query_string={"q": QUERY, "record": "false"}).get_json()
+    assert not preview["recorded"]
+    assert client.get("/results").status_code == 422
+    resp = client.get("/compare", query_string=[("ids", BERT), ("ids", STACK)])
+    assert resp.status_code == 200 and " vs " in _text(resp.get_data(as_text=True))
