@@ -17,7 +17,7 @@ from pathlib import Path
 
 from bench.servers import RedisServer
 from graph.dedup import Dedup
-from graph.events import SearchEvent, Served
+from graph.events import FeedbackEvent, SearchEvent, Served
 from graph.store import redis_client_options
 from graph.store.redis import RedisStore
 from graph.store.spool import SpoolingStore
@@ -120,6 +120,41 @@ def test_repeated_searches_count_once_through_a_frozen_and_a_killed_redis(tmp_pa
         assert store.status()["rejected"] == 0
     finally:
         load.stop.set()
+        if server.proc is not None and server.proc.poll() is None:
+            server.proc.send_signal(signal.SIGCONT)
+        store.close()
+        server.stop()
+
+
+def test_a_vote_whose_claim_a_frozen_redis_applied_late_counts_once(tmp_path: Path) -> None:
+    """A vote sent as Redis froze: its claim (SET ... GET) waited in Redis's socket, the client gave up after
+    its timeout and spooled the vote, and Redis applied the claim when it woke. Before: the replay made the
+    claim again, found the vote's own kind there, took it for "the same vote again" and counted nothing
+    (bench.load --stall: "sent 264 feedback, stored 263"). After: the claim remembers the vote that made it
+    (exchange_once), so the replay gets the first answer: the new vote counts, the change of mind replaces."""
+    server = RedisServer(tmp_path / "redis").start()
+    primary = RedisStore(server.url, prefix="votes", **redis_client_options())
+    store = SpoolingStore(primary, tmp_path / "spool" / "match-spool.db", retry_interval=0.2)
+    dedup = Dedup(store)
+    sid = uuid.uuid4().hex
+    try:
+        store.record_search(dedup.search(SearchEvent(sid, "intent-v", "vote query", time.time(),
+                                                     (Served("a1", 1, 0.9), Served("a2", 2, 0.8)), user="u1")))
+        store.record_feedback(dedup.feedback(FeedbackEvent(sid, "a2", "downvote", time.time(), user="u1")))
+        for artifact in ("a1", "a2"):  # a new vote; a change of mind (upvote after the downvote)
+            server.proc.send_signal(signal.SIGSTOP)
+            try:  # the claim is sent, times out (0.5 s), the vote is spooled pending: a 202 would go out now
+                store.record_feedback(dedup.feedback(FeedbackEvent(sid, artifact, "upvote", time.time(), user="u1")))
+            finally:
+                server.proc.send_signal(signal.SIGCONT)  # Redis applies the claim it was holding
+            _drain(store)
+        assert store.replayed == 2, "the votes never went through the spool: the test proves nothing"
+        assert primary.summary()["feedback"] == 3
+        edges = primary.intent_edges(["intent-v"])["intent-v"]
+        assert (edges["a1"].upvotes, edges["a1"].downvotes) == (1, 0)
+        assert (edges["a2"].upvotes, edges["a2"].downvotes) == (1, 0)  # replaced, not added to
+        assert edges["a2"].users == {"u1": 1}
+    finally:
         if server.proc is not None and server.proc.poll() is None:
             server.proc.send_signal(signal.SIGCONT)
         store.close()
