@@ -161,6 +161,60 @@ def test_a_vote_whose_claim_a_frozen_redis_applied_late_counts_once(tmp_path: Pa
         server.stop()
 
 
+def test_votes_whose_replay_redis_cut_short_count_once(tmp_path: Path) -> None:
+    """The spool's replay makes a batch's claims, then writes the batch. Redis killed between the two: the
+    claims are kept (AOF, fsync always), the writes never happened, the rows stay spooled and the next round
+    makes their claims again. Before: every vote of the batch then read as "the same vote again" and counted
+    nothing (a click, claimed with its own timestamp, already counted once). After: each counts once."""
+    server = RedisServer(tmp_path / "redis").start()
+
+    class DiesBeforeTheWrite(RedisStore):  # the real store; Redis is SIGKILLed as the armed batch is written
+        armed = False
+
+        def record_many(self, events):  # type: ignore[no-untyped-def]  # MatchStore's signature
+            if self.armed:
+                self.armed = False
+                server.kill()
+            return super().record_many(events)
+
+    primary = DiesBeforeTheWrite(server.url, prefix="votes", **redis_client_options())
+    store = SpoolingStore(primary, tmp_path / "spool" / "match-spool.db", replay=False)  # replayed by hand
+
+    def replay_until_drained() -> None:
+        deadline = time.monotonic() + 30
+        while store.flush() == 0 or store.status()["spooled"]:
+            assert time.monotonic() < deadline, store.status()
+            time.sleep(0.1)
+
+    dedup = Dedup(store)
+    sid = uuid.uuid4().hex
+    served = tuple(Served(f"a{r}", r, 1.0 / r) for r in range(1, 5))
+    try:
+        store.record_search(dedup.search(SearchEvent(sid, "intent-v", "vote query", time.time(), served,
+                                                     user="u1")))
+        store.record_feedback(dedup.feedback(FeedbackEvent(sid, "a4", "downvote", time.time(), user="u1")))
+        server.kill()
+        for artifact, kind in (("a1", "upvote"), ("a2", "downvote"), ("a3", "click"), ("a4", "upvote")):
+            store.record_feedback(dedup.feedback(FeedbackEvent(sid, artifact, kind, time.time(), user="u1")))
+        assert store.status()["spooled"] == 4  # pending: their claims wait for Redis
+        server.start()
+        primary.armed = True
+        deadline = time.monotonic() + 30
+        while primary.armed:  # rounds until one gets to write (Redis answers again): it makes the claims first
+            assert store.flush() == 0 and time.monotonic() < deadline
+            time.sleep(0.1)
+        assert store.status()["spooled"] == 4, "the replay was not cut short"
+        server.start()
+        replay_until_drained()
+        assert primary.summary()["feedback"] == 5 and primary.summary()["clicks"] == 1
+        edges = primary.intent_edges(["intent-v"])["intent-v"]
+        assert [(edges[a].upvotes, edges[a].downvotes) for a in ("a1", "a2", "a4")] == [(1, 0), (0, 1), (1, 0)]
+        assert edges["a4"].users == {"u1": 1}  # the upvote replaced the downvote
+    finally:
+        store.close()
+        server.stop()
+
+
 # =====================================================================================================
 # Maintenance without downtime: rebuild beside the live state
 # =====================================================================================================
