@@ -25,8 +25,8 @@ all written by one script in one slot. Per shard (`S` = the tag, `D` = `S:d` liv
 
 Store-wide keys (tag `{p}`): `{p}:scores` (artifact -> match score, not derived from the log),
 `{p}:rebuild` (lock held while a rebuild runs), `{p}:meta` (the shard count the data was written with),
-`{p}:hidden` (queries an operator keeps off public lists); dedup claims (`exchange`, graph/dedup.py) are
-`p:c:<key>` keys (no hash tag: spread over all slots) with their own expiry.
+`{p}:hidden` (queries an operator keeps off public lists); dedup claims (`exchange`, `exchange_once`;
+graph/dedup.py) are `p:c:<key>` keys (no hash tag: spread over all slots) with their own expiry.
 
 Aggregates (Times Matched, day buckets, query counts, summary) are per shard and summed at read time:
 exact, since every event counts in exactly one shard. An intent lives in one shard, so its edges are
