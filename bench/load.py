@@ -290,6 +290,8 @@ def run(clients: int = 32, seconds: float = 60.0, store: str = "", workers: int 
             probes = [call(server.port, "GET", "/readyz")[1].get("checks", {}) for _ in range(4 * workers)]
             report["request_probes"] = {c["pid"]: c.get("spool", {}).get("request_probes") for c in probes
                                         if "pid" in c}
+            # per worker: `spool` above is one worker's view, and its `replayed` counts that worker's replays only
+            report["replayed"] = {c["pid"]: c.get("spool", {}).get("replayed") for c in probes if "pid" in c}
         for _ in range(20):  # a worker may answer 503 (Retry-After) for a moment after an outage
             status, summary = call(server.port, "GET", "/v1/analytics/summary")
             if status == 200:
@@ -353,7 +355,8 @@ def format_report(r: dict) -> str:
         lines.append(f"requests slower than {SLOW_S} s (start relative to the freeze/kill in s, seconds, op): "
                      + ", ".join(f"{a:+.2f} {b:.2f} {c}" for a, b, c in r["slow_requests"][:40]))
     if r.get("spool") is not None:
-        lines.append(f"spool after the run: {r['spool']} (waited {r.get('spool_drained_s')} s for it to drain)")
+        lines.append(f"spool after the run: {r['spool']} (waited {r.get('spool_drained_s')} s for it to drain; "
+                     f"one worker's view); events replayed per worker: {r.get('replayed')}")
     return "\n".join(lines)
 
 

@@ -26,9 +26,12 @@ and CLI callers, old logs) count as before: every one of them is evidence.
 During a Redis outage the claims cannot be made (the outage spool raises `ClaimDeferred`): the event
 leaves here *pending* (`PendingSearch` / `PendingFeedback`) and travels with its claims into the spool;
 the replay makes the claims on the primary, in log order, and only then fills the flags (`resolve`), so
-an outage adds no counts and loses none. A search claims with its own search id as the value and a
-click or dwell with its own timestamp, so making a claim twice (a replay after a lost reply, or a claim
-a frozen Redis applied after the client gave up on it) gives the same answer as making it once.
+an outage adds no counts and loses none. A search claims with its own search id as the value, a
+click or dwell with its own timestamp, and a vote through `exchange_once` with its own kind and timestamp
+(graph/store/claims.py), so making a claim twice (a replay after a lost reply, a replay batch retried after
+its write failed, or a claim a frozen Redis applied after the client gave up on it) gives the same answer
+as making it once. (Votes used a plain swap: the second making saw "the same vote again" and the vote
+counted nothing.)
 """
 
 from __future__ import annotations
@@ -147,8 +150,9 @@ class Dedup:
             return ev
         try:
             if ev.event in VOTES or ev.event == UNVOTE:
-                previous = self.store.exchange(_key("v", ev.user, ev.search_id, ev.artifact_id), ev.event,
-                                               FEEDBACK_TTL_S)
+                # made by this very vote (its kind and time): a retry or replay of it gets the same answer
+                previous = self.store.exchange_once(_key("v", ev.user, ev.search_id, ev.artifact_id), ev.event,
+                                                    f"{ev.event}:{ev.ts!r}", FEEDBACK_TTL_S)
                 if previous == ev.event or (ev.event == UNVOTE and previous not in VOTES):
                     return dataclasses.replace(ev, counted=False)  # the same vote again; nothing to withdraw
                 return dataclasses.replace(ev, replaces=previous if previous in VOTES else "")

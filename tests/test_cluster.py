@@ -18,6 +18,7 @@ import redis
 from rediscluster import MASTERS, Cluster
 from test_stores import (  # noqa: F401 - collected here against the cluster store below
     search,
+    test_a_vote_claimed_again_gets_the_answer_it_got_the_first_time,
     test_capability_edges_and_exposure,
     test_concurrent_writers_lose_nothing,
     test_counts_survive_restart,

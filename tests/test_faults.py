@@ -17,7 +17,7 @@ from pathlib import Path
 
 from bench.servers import RedisServer
 from graph.dedup import Dedup
-from graph.events import SearchEvent, Served
+from graph.events import FeedbackEvent, SearchEvent, Served
 from graph.store import redis_client_options
 from graph.store.redis import RedisStore
 from graph.store.spool import SpoolingStore
@@ -122,6 +122,95 @@ def test_repeated_searches_count_once_through_a_frozen_and_a_killed_redis(tmp_pa
         load.stop.set()
         if server.proc is not None and server.proc.poll() is None:
             server.proc.send_signal(signal.SIGCONT)
+        store.close()
+        server.stop()
+
+
+def test_a_vote_whose_claim_a_frozen_redis_applied_late_counts_once(tmp_path: Path) -> None:
+    """A vote sent as Redis froze: its claim (SET ... GET) waited in Redis's socket, the client gave up after
+    its timeout and spooled the vote, and Redis applied the claim when it woke. Before: the replay made the
+    claim again, found the vote's own kind there, took it for "the same vote again" and counted nothing
+    (bench.load --stall: "sent 264 feedback, stored 263"). After: the claim remembers the vote that made it
+    (exchange_once), so the replay gets the first answer: the new vote counts, the change of mind replaces."""
+    server = RedisServer(tmp_path / "redis").start()
+    primary = RedisStore(server.url, prefix="votes", **redis_client_options())
+    store = SpoolingStore(primary, tmp_path / "spool" / "match-spool.db", retry_interval=0.2)
+    dedup = Dedup(store)
+    sid = uuid.uuid4().hex
+    try:
+        store.record_search(dedup.search(SearchEvent(sid, "intent-v", "vote query", time.time(),
+                                                     (Served("a1", 1, 0.9), Served("a2", 2, 0.8)), user="u1")))
+        store.record_feedback(dedup.feedback(FeedbackEvent(sid, "a2", "downvote", time.time(), user="u1")))
+        for artifact in ("a1", "a2"):  # a new vote; a change of mind (upvote after the downvote)
+            server.proc.send_signal(signal.SIGSTOP)
+            try:  # the claim is sent, times out (0.5 s), the vote is spooled pending: a 202 would go out now
+                store.record_feedback(dedup.feedback(FeedbackEvent(sid, artifact, "upvote", time.time(), user="u1")))
+            finally:
+                server.proc.send_signal(signal.SIGCONT)  # Redis applies the claim it was holding
+            _drain(store)
+        assert store.replayed == 2, "the votes never went through the spool: the test proves nothing"
+        assert primary.summary()["feedback"] == 3
+        edges = primary.intent_edges(["intent-v"])["intent-v"]
+        assert (edges["a1"].upvotes, edges["a1"].downvotes) == (1, 0)
+        assert (edges["a2"].upvotes, edges["a2"].downvotes) == (1, 0)  # replaced, not added to
+        assert edges["a2"].users == {"u1": 1}
+    finally:
+        if server.proc is not None and server.proc.poll() is None:
+            server.proc.send_signal(signal.SIGCONT)
+        store.close()
+        server.stop()
+
+
+def test_votes_whose_replay_redis_cut_short_count_once(tmp_path: Path) -> None:
+    """The spool's replay makes a batch's claims, then writes the batch. Redis killed between the two: the
+    claims are kept (AOF, fsync always), the writes never happened, the rows stay spooled and the next round
+    makes their claims again. Before: every vote of the batch then read as "the same vote again" and counted
+    nothing (a click, claimed with its own timestamp, already counted once). After: each counts once."""
+    server = RedisServer(tmp_path / "redis").start()
+
+    class DiesBeforeTheWrite(RedisStore):  # the real store; Redis is SIGKILLed as the armed batch is written
+        armed = False
+
+        def record_many(self, events):  # type: ignore[no-untyped-def]  # MatchStore's signature
+            if self.armed:
+                self.armed = False
+                server.kill()
+            return super().record_many(events)
+
+    primary = DiesBeforeTheWrite(server.url, prefix="votes", **redis_client_options())
+    store = SpoolingStore(primary, tmp_path / "spool" / "match-spool.db", replay=False)  # replayed by hand
+
+    def replay_until_drained() -> None:
+        deadline = time.monotonic() + 30
+        while store.flush() == 0 or store.status()["spooled"]:
+            assert time.monotonic() < deadline, store.status()
+            time.sleep(0.1)
+
+    dedup = Dedup(store)
+    sid = uuid.uuid4().hex
+    served = tuple(Served(f"a{r}", r, 1.0 / r) for r in range(1, 5))
+    try:
+        store.record_search(dedup.search(SearchEvent(sid, "intent-v", "vote query", time.time(), served,
+                                                     user="u1")))
+        store.record_feedback(dedup.feedback(FeedbackEvent(sid, "a4", "downvote", time.time(), user="u1")))
+        server.kill()
+        for artifact, kind in (("a1", "upvote"), ("a2", "downvote"), ("a3", "click"), ("a4", "upvote")):
+            store.record_feedback(dedup.feedback(FeedbackEvent(sid, artifact, kind, time.time(), user="u1")))
+        assert store.status()["spooled"] == 4  # pending: their claims wait for Redis
+        server.start()
+        primary.armed = True
+        deadline = time.monotonic() + 30
+        while primary.armed:  # rounds until one gets to write (Redis answers again): it makes the claims first
+            assert store.flush() == 0 and time.monotonic() < deadline
+            time.sleep(0.1)
+        assert store.status()["spooled"] == 4, "the replay was not cut short"
+        server.start()
+        replay_until_drained()
+        assert primary.summary()["feedback"] == 5 and primary.summary()["clicks"] == 1
+        edges = primary.intent_edges(["intent-v"])["intent-v"]
+        assert [(edges[a].upvotes, edges[a].downvotes) for a in ("a1", "a2", "a4")] == [(1, 0), (0, 1), (1, 0)]
+        assert edges["a4"].users == {"u1": 1}  # the upvote replaced the downvote
+    finally:
         store.close()
         server.stop()
 

@@ -693,6 +693,34 @@ def _settle(store: MatchStore, worker: int, out) -> None:
             store.record_search(ev)
 
 
+def test_a_vote_claimed_again_gets_the_answer_it_got_the_first_time(store: MatchStore) -> None:
+    """Before: a vote's claim stored only the vote's kind, so making the claim of one vote again (the spool
+    replaying a vote whose claim a frozen Redis applied after the client gave up, or a replay batch retried
+    after its write timed out) found its own kind there: "the same vote again", logged and counted nothing
+    (load test with Redis frozen: sent 264 feedback, stored 263). After: the claim remembers which vote
+    made it; the same vote asks again and gets its first answer, a new vote still sees the stance before it."""
+    import dataclasses
+
+    from graph.dedup import Dedup
+
+    dedup = Dedup(store)
+    sid = uuid.uuid4().hex
+    down = FeedbackEvent(sid, "a1", "downvote", T0, user="person")
+    up = FeedbackEvent(sid, "a1", "upvote", T0 + 1, user="person")
+    flags = lambda ev: (ev.counted, ev.replaces)  # noqa: E731
+    assert flags(dedup.feedback(down)) == (True, "")
+    assert flags(dedup.feedback(down)) == (True, "")  # the same event again: the same answer
+    assert flags(dedup.feedback(up)) == (True, "downvote")  # changes its mind
+    assert flags(dedup.feedback(up)) == (True, "downvote")
+    again = dataclasses.replace(up, ts=T0 + 2)  # a new upvote by the same person: nothing more
+    assert flags(dedup.feedback(again)) == (False, "")
+    assert flags(dedup.feedback(down)) == (True, "")  # a vote retried after a later one: still its first answer
+    assert flags(dedup.feedback(up)) == (True, "downvote")
+    assert flags(dedup.feedback(dataclasses.replace(down, ts=T0 + 3))) == (True, "upvote")  # the stance moved on
+    other = FeedbackEvent(sid, "a1", "upvote", T0 + 1, user="someone else")  # one claim per person
+    assert flags(dedup.feedback(other)) == (True, "")
+
+
 def test_a_user_counts_toward_a_popular_query_even_when_two_requests_interleave(store: MatchStore) -> None:
     """Before: the settle claim and the popular-user claim were taken independently, so when one user's two
     concurrent requests interleaved, one request won the first and the other the second: neither event

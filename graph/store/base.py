@@ -198,6 +198,13 @@ class EvidenceClaims(ABC):
         behind evidence dedup: exact across processes and hosts."""
 
     @abstractmethod
+    def exchange_once(self, key: str, value: str, token: str, ttl_s: float) -> str | None:
+        """`exchange` made by one event (`token`): set `key` to `value` (non-empty) for `ttl_s` seconds and return
+        the value it held (None when absent or expired); asked again with the same token (the event retried
+        after a lost reply, or replayed), change nothing and return what the first call returned. The vote
+        claims of graph/dedup.py; the rule is graph/store/claims.py."""
+
+    @abstractmethod
     def hide_query(self, query: str, hidden: bool = True) -> None:
         """Operator moderation: keep a (normalised) query off public lists such as "Popular searches"."""
 

@@ -192,6 +192,15 @@ class GuardedStore(MatchStore):
                 raise
             return None
 
+    def exchange_once(self, key: str, value: str, token: str, ttl_s: float) -> str | None:
+        """The store's; while it cannot write, None, as `exchange`."""
+        try:
+            return self._write(lambda s: s.exchange_once(key, value, token, ttl_s), clears=False)
+        except StoreUnavailable:
+            if not self._errors:
+                raise
+            return None
+
     def events(self, after_seq: int = 0) -> Iterator[tuple[int, SearchEvent | FeedbackEvent]]:
         return iter(self._read(lambda s: list(s.events(after_seq))))
 

@@ -25,8 +25,8 @@ all written by one script in one slot. Per shard (`S` = the tag, `D` = `S:d` liv
 
 Store-wide keys (tag `{p}`): `{p}:scores` (artifact -> match score, not derived from the log),
 `{p}:rebuild` (lock held while a rebuild runs), `{p}:meta` (the shard count the data was written with),
-`{p}:hidden` (queries an operator keeps off public lists); dedup claims (`exchange`, graph/dedup.py) are
-`p:c:<key>` keys (no hash tag: spread over all slots) with their own expiry.
+`{p}:hidden` (queries an operator keeps off public lists); dedup claims (`exchange`, `exchange_once`;
+graph/dedup.py) are `p:c:<key>` keys (no hash tag: spread over all slots) with their own expiry.
 
 Aggregates (Times Matched, day buckets, query counts, summary) are per shard and summed at read time:
 exact, since every event counts in exactly one shard. An intent lives in one shard, so its edges are
@@ -85,6 +85,7 @@ from graph.store.base import (
     served_ranks,
     stance_op,
 )
+from graph.store.claims import EXCHANGE_ONCE_LUA, HISTORY
 
 _PAGE = 500  # log entries per XRANGE page, intents per pipeline
 _REPLAY_BATCH = 200  # events per replay script call: keeps each call short so Redis stays responsive
@@ -425,6 +426,7 @@ class RedisStore(MatchStore):
         self._s_replay, self._s_swap, self._s_clear_derived = reg(_REPLAY), reg(_SWAP), reg(_CLEAR_DERIVED)
         self._s_clear_all, self._s_scores, self._s_unlock = reg(_CLEAR_ALL), reg(_PUT_SCORES), reg(_UNLOCK)
         self._s_trim = reg(_TRIM)
+        self._s_once = reg(EXCHANGE_ONCE_LUA)
 
     # --- layout ------------------------------------------------------------------------------
     def _check_layout(self) -> None:
@@ -595,6 +597,10 @@ class RedisStore(MatchStore):
     def exchange(self, key: str, value: str, ttl_s: float, only_if_absent: bool = False) -> str | None:
         return self.r.set(f"{self.prefix}:c:{key}", value, px=max(1, int(ttl_s * 1000)),
                           nx=only_if_absent, get=True)
+
+    def exchange_once(self, key: str, value: str, token: str, ttl_s: float) -> str | None:
+        got = self._s_once(keys=[f"{self.prefix}:c:{key}"], args=[value, token, max(1, int(ttl_s * 1000)), HISTORY])
+        return got or None
 
     def hide_query(self, query: str, hidden: bool = True) -> None:
         (self.r.sadd if hidden else self.r.srem)(self.k_hidden, query)

@@ -458,6 +458,13 @@ class SpoolingStore(MatchStore):
         except StoreUnavailable as exc:
             raise ClaimDeferred(str(exc)) from exc
 
+    def exchange_once(self, key: str, value: str, token: str, ttl_s: float) -> str | None:
+        """The primary's; during an outage `ClaimDeferred`, as `exchange`."""
+        try:
+            return self._strict(lambda: self.primary.exchange_once(key, value, token, ttl_s))
+        except StoreUnavailable as exc:
+            raise ClaimDeferred(str(exc)) from exc
+
     def hide_query(self, query: str, hidden: bool = True) -> None:
         self._strict(lambda: self.primary.hide_query(query, hidden))
 

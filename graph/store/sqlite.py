@@ -46,6 +46,7 @@ from graph.store.base import (
     served_ranks,
     stance_op,
 )
+from graph.store.claims import swap_once
 
 log = logging.getLogger(__name__)
 _CHUNK = 500  # ids per IN (...) query and events per replay page
@@ -322,6 +323,16 @@ class SQLiteStore(MatchStore):
             if random.randrange(_CLAIM_PRUNE_EVERY) == 0:
                 c.execute("DELETE FROM claims WHERE expires <= ?", (now,))
         return previous
+
+    def exchange_once(self, key: str, value: str, token: str, ttl_s: float) -> str | None:
+        now = time.time()
+        with self._tx() as c:
+            row = c.execute("SELECT value, expires FROM claims WHERE key = ?", (key,)).fetchone()
+            answer, stored = swap_once(row[0] if row is not None and row[1] > now else None, value, token)
+            if stored is not None:
+                c.execute("INSERT OR REPLACE INTO claims (key, value, expires) VALUES (?, ?, ?)",
+                          (key, stored, now + ttl_s))
+        return answer
 
     def hide_query(self, query: str, hidden: bool = True) -> None:
         with self.db.write(durable=True) as c:  # an admin write: acknowledged means on disk
