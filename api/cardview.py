@@ -7,6 +7,7 @@ list build the same card extras from an artifact and its facts; the template onl
 
 from __future__ import annotations
 
+import math
 import re
 from typing import Any
 
@@ -39,14 +40,22 @@ def _tokens(n: int) -> str:
     return f"{n // 1000:,}k tokens" if n >= 1000 and n % 1000 == 0 else f"{n:,} tokens"
 
 
+def _count(value: Any) -> int | None:
+    """A stored count as an int, or None when it is not a finite non-negative number (junk never breaks a card)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value < 0:
+        return None
+    return int(value)
+
+
 def key_facts(kind: str, facts: dict[str, Any], signals: dict[str, Any]) -> list[tuple[str, str]]:
     """The facts a person compares first for this type: context for models, licence for datasets, stars for
     libraries and tools; (label, value) pairs, only the ones known."""
     out: list[tuple[str, str]] = []
-    if kind in ("model", "fine-tune", "api") and facts.get("context_tokens"):
-        out.append(("Context", _tokens(int(facts["context_tokens"]))))
-    if kind in ("library", "tool", "agent", "framework") and isinstance(signals.get("stars"), (int, float)):
-        out.append(("Stars", f"{int(signals['stars']):,}"))
+    context, stars = _count(facts.get("context_tokens")), _count(signals.get("stars"))
+    if kind in ("model", "fine-tune", "api") and context:
+        out.append(("Context", _tokens(context)))
+    if kind in ("library", "tool", "agent", "framework") and stars is not None:
+        out.append(("Stars", f"{stars:,}"))
     if facts.get("license"):
         out.append(("Licence", str(facts["license"]).split(":", 1)[0][:40]))
     if facts.get("open_weights") is True and kind != "dataset":
