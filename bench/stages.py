@@ -161,8 +161,29 @@ def run(args, log) -> str:
             timer.remove()
             if real_tokenizer is not None:
                 encoder.tokenizer = real_tokenizer
+        suggest_ms, alone_ms = [], []
+        for i, q in enumerate(qs):  # suggest over HTTP against the encoder alone, alternating
+            prefix = q.split()[0][:6] if q.split() else q[:6]
+            for what in (("suggest", "alone") if i % 2 == 0 else ("alone", "suggest")):
+                start = time.perf_counter()
+                if what == "suggest":
+                    conn.request("GET", "/v1/suggest?" + urlencode({"q": prefix}))
+                    resp = conn.getresponse()
+                    resp.read()
+                    assert resp.status == 200, resp.status
+                    suggest_ms.append(1000 * (time.perf_counter() - start))
+                else:
+                    engine.embedder._encode_uncached([q])
+                    alone_ms.append(1000 * (time.perf_counter() - start))
         conn.close()
-        return render(args, source, timer, local_ms, http_ms, percentile, load_average(), engine)
+        out = render(args, source, timer, local_ms, http_ms, percentile, load_average(), engine)
+        s50, a50 = percentile(suggest_ms, 50), percentile(alone_ms, 50)
+        rows = [{"path": "GET /v1/suggest over HTTP (first word of each query, up to 6 letters)",
+                 "p50 ms": round(s50, 2), "p99 ms": round(percentile(suggest_ms, 99), 2)},
+                {"path": "the encoder alone, one query (tokenizer + ONNX Runtime, in this process)",
+                 "p50 ms": round(a50, 2), "p99 ms": round(percentile(alone_ms, 99), 2)},
+                {"path": "**suggest / encoder alone** (target: at most 0.5x)", "p50 ms": f"{s50 / a50:.2f}x"}]
+        return out + "\n\n" + table(rows, ["path", "p50 ms", "p99 ms"])
     finally:
         server.stop()
         if engine is not None:
