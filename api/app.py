@@ -15,7 +15,7 @@ from flask_cors import CORS
 from flask_limiter import Limiter
 from limits.storage import MemoryStorage
 
-from api import errors, metrics, proxies
+from api import errors, jsonprovider, metrics, proxies
 from api.bodies import BodyDeadline
 from api.spec import spec
 from api.state import EngineHolder, release_engine
@@ -88,6 +88,7 @@ def create_app(data_dir: str | None = None, *, engine: Engine | None = None, boo
     a given `engine` keeps the settings it was built with."""
     settings = config or Settings.load(data_dir=data_dir or (engine.config.data_dir if engine else None))
     app = Flask(__name__)
+    jsonprovider.install(app)  # orjson for every JSON response (api/jsonprovider.py)
     app.config.update(
         MAX_CONTENT_LENGTH=settings.max_body,
         RATELIMIT_DEFAULT=settings.rate_limit,

@@ -11,6 +11,10 @@ is downloaded: HF_HUB_OFFLINE=1) and the same capability texts of the bundled ca
   for the product-path latency) and through HTTP (gunicorn as in the Procfile, 1 client).
 - txtai: `Embeddings(path=<model dir>, content=True, backend="faiss")` (Faiss + SQLite content store),
   indexing one row per capability; a query takes its top capabilities and keeps the best per artifact.
+- txtai, leanest: `Embeddings(path=<model dir>, content=False)` (its default Faiss, no content store):
+  the fastest setup txtai offers, the one issue 32 compares the served search against.
+- matchgraph's encoder alone: one query at a time through the ONNX session (no LRU), the one thing a
+  search cannot skip; timed in the same alternation as the searches.
 - floor: `SentenceTransformer.encode` + an exact `faiss.IndexFlatIP` in process, best capability per
   artifact: the least a dense search can do, so the gap to it is what the service adds.
 
@@ -160,6 +164,37 @@ class Txtai:
         pass
 
 
+class TxtaiLean(Txtai):
+    name = "txtai 9 leanest (content=False, default Faiss)"
+
+    def build(self, texts: list[str], owner: list[str]) -> dict:
+        from txtai import Embeddings
+
+        self.owner = owner
+        self.embeddings = Embeddings(path=self.model_path, content=False)
+        self.embeddings.index([(i, t, None) for i, t in enumerate(texts)])
+        return {"faiss": self.embeddings.config.get("build", {}).get("settings", {}).get("components", "")}
+
+    def search(self, q: str) -> list[str]:
+        return best_per_artifact([(int(i), s) for i, s in self.embeddings.search(q, DEPTH)], self.owner)
+
+
+class EncoderAlone:
+    """matchgraph's query encoder, one query at a time, no cache: what a search cannot skip."""
+
+    name = "matchgraph encoder alone (ONNX, one query)"
+
+    def __init__(self, embedder) -> None:
+        self.embedder = embedder
+
+    def search(self, q: str) -> list[str]:
+        self.embedder._encode_uncached([q])
+        return []
+
+    def new_pass(self) -> None:
+        pass
+
+
 class Floor:
     name = "floor: sentence-transformers + exact FAISS"
 
@@ -208,22 +243,24 @@ def run(args, log=print) -> dict:
         qs, gold = [r["query"] for r in rows], [r["gold"] for r in rows]
         report.update(artifacts=len(artifacts), capabilities=len(texts), queries=len(qs))
         model_path = default_model_path()
-        mg, tx = Matchgraph(Embedder()), Txtai(model_path)
+        mg, tx, lean = Matchgraph(Embedder()), Txtai(model_path), TxtaiLean(model_path)
         floor = Floor(SentenceTransformer(model_path, device="cpu"))
-        systems = [mg, tx, floor]
+        systems = [mg, tx, lean, floor]
+        alone = EncoderAlone(mg.embedder)
         web = MatchgraphHTTP(mg) if args.http_repeats else None
 
         builds: dict[str, list[float]] = {s.name: [] for s in systems}
         notes: dict[str, dict] = {}
         for rep in range(args.build_repeats):
-            order = systems[rep % 3:] + systems[:rep % 3]
+            order = systems[rep % len(systems):] + systems[:rep % len(systems)]
             for s in order:
                 start = time.perf_counter()
                 notes[s.name] = (s.build(catalog, tmp / f"var{rep}") if s is mg else s.build(texts, owner))
                 builds[s.name].append(time.perf_counter() - start)
             log(f"build {rep + 1}: " + ", ".join(f"{k} {v[-1]:.1f}s" for k, v in builds.items()))
 
-        searchers = systems + ([web] if web else [])  # HTTP alternates with the in-process systems, query by query
+        # HTTP and the encoder alone alternate with the in-process systems, query by query
+        searchers = systems + ([web] if web else []) + [alone]
         lat: dict[str, list[tuple[float, float]]] = {s.name: [] for s in searchers}
         ranked: dict[str, list[list[str]]] = {s.name: [] for s in searchers}
         for rep in range(args.repeats):
@@ -285,6 +322,16 @@ def run(args, log=print) -> dict:
         ]
         if web:
             web_p50, tx_p50 = med([x[0] for x in lat[web.name]], 2), med([x[0] for x in lat[tx.name]], 2)
+            lean_p50, alone_p50 = med([x[0] for x in lat[lean.name]], 2), med([x[0] for x in lat[alone.name]], 2)
+            report["ratios"] = [
+                {"ratio": "GET /v1/search over HTTP / txtai leanest in process", "p50": f"{web_p50 / lean_p50:.2f}x",
+                 "target": "<= 1.0x (on the way to 0.8x)"},
+                {"ratio": "GET /v1/search over HTTP / txtai with its content store", "p50": f"{web_p50 / tx_p50:.2f}x"},
+                {"ratio": "GET /v1/search over HTTP / matchgraph's encoder alone", "p50": f"{web_p50 / alone_p50:.2f}x",
+                 "target": "<= 2x"},
+                {"ratio": "Engine.search in process / matchgraph's encoder alone",
+                 "p50": f"{mg_p50 / alone_p50:.2f}x"},
+                {"ratio": "matchgraph's encoder alone, p50 ms (interleaved)", "p50": alone_p50}]
             overhead.append({"path": "matchgraph GET /v1/search through gunicorn, alternating query by query "
                                      "with the in-process systems", "p50 ms": web_p50,
                              "vs floor": f"{web_p50 / floor_p50:.2f}x"})
@@ -310,6 +357,8 @@ def render(report: dict) -> str:
                                "p50 vs floor", "R@1", "R@5", "R@10", "MRR@10"]), "",
         "Where a search's time goes (same queries, same run):", "",
         table(report["overhead"], ["path", "p50 ms", "vs floor"]), "",
+        *(["Ratios (same run, alternating):", "", table(report["ratios"], ["ratio", "p50", "target"]), ""]
+          if "ratios" in report else []),
         *([f"HTTP / txtai in process: p50 {report['http_vs_txtai_p50']}, p95 {report['http_vs_txtai_p95']} "
            "(alternating query by query in one run).", ""] if "http_vs_txtai_p50" in report else []),
         f"Index kinds: {json.dumps(report['build_notes'])}",

@@ -8,6 +8,9 @@
     python -m bench.profile --threads-ab         # gunicorn with torch's default threads vs 1 per worker
     python -m bench.profile --query-threads-ab   # ONNX Runtime: 1 vs 2 intra-op threads per query
     python -m bench.profile --encoder-ab         # torch vs ONNX Runtime query encoder: HTTP and dev quality
+    python -m bench.profile --stages             # one GET /v1/search by stage, in process and over HTTP
+    python -m bench.profile --index-ab --size 100000  # exact vs IVF vs HNSW at recall@10 >= 0.99
+    python -m bench.profile --ort-ab             # ONNX Runtime graph optimisation level x threads, one query
     python -m bench.profile --feedback redis     # where a POST /v1/feedback spends its time (Flask test client)
 
 The searches run what `GET /v1/search` runs, in process: `Engine.search` with learning on, then
@@ -19,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import collections
+import inspect
 import shutil
 import statistics
 import sys
@@ -79,8 +83,9 @@ class PhaseTimer:
                 if self._stack:
                     self._stack[-1][0] += spent
 
-        setattr(owner, name, wrapper)
-        self._undo.append((owner, name, real))
+        raw = inspect.getattr_static(owner, name)
+        setattr(owner, name, staticmethod(wrapper) if isinstance(raw, staticmethod) else wrapper)
+        self._undo.append((owner, name, raw))
 
     def install(self) -> PhaseTimer:
         import importlib
@@ -446,6 +451,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--threads-ab", action="store_true", help="torch threads per gunicorn worker, A/B")
     parser.add_argument("--query-threads-ab", action="store_true", help="ONNX intra-op threads per query, A/B")
     parser.add_argument("--encoder-ab", action="store_true", help="torch vs ONNX Runtime query encoder, A/B")
+    parser.add_argument("--stages", action="store_true", help="one request by stage, in process and over HTTP")
+    parser.add_argument("--index-ab", action="store_true", help="exact vs IVF vs HNSW at a 0.99 recall floor")
+    parser.add_argument("--ort-ab", action="store_true", help="ONNX Runtime optimisation levels and threads")
     parser.add_argument("--feedback", choices=("sqlite", "redis"), help="profile POST /v1/feedback instead")
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--quality-limit", type=int, default=None, help="dev queries for the R@10 check")
@@ -454,7 +462,19 @@ def main(argv: list[str] | None = None) -> int:
     def log(m: str) -> None:
         print(f"[profile {time.strftime('%H:%M:%S')}] {m}", file=sys.stderr, flush=True)
 
-    if args.sync_ab:
+    if args.stages:
+        from bench import stages
+
+        print(stages.run(args, log))
+    elif args.ort_ab:
+        from bench import encoder_ab
+
+        print(encoder_ab.run(args, log))
+    elif args.index_ab:
+        from bench import indexes
+
+        print(indexes.run(args, log))
+    elif args.sync_ab:
         print(sync_ab(args, log))
     elif args.sync_http_ab:
         print(sync_http_ab(args, log))

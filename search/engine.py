@@ -26,7 +26,7 @@ from search.facade import via
 from search.learning import IntentMemory
 from search.names import compact
 from search.pipeline import FACET_FIELDS, Hit, Options, QueryPipeline, SearchResult, open_query_cache
-from search.vectorcache import VectorCache
+from search.vectorcache import QueryVectors, VectorCache
 
 __all__ = ["CATALOG_FILE", "FACET_FIELDS", "POPULAR_CHARS", "TOKEN_PATTERN", "Engine", "Hit", "IngestReport",
            "QueryStat", "RefusedBootstrap", "SearchResult", "Shown", "servedgen"]  # servedgen: the CLI's generations
@@ -52,7 +52,7 @@ class Engine:
         if self.embedder.cache is None:
             self.embedder.cache = self.cache
         self.feed = open_catalog_feed(config.store_url, config)
-        self.query_cache = open_query_cache(config)
+        self.query_cache = open_query_cache(config) or QueryVectors(self.embedder)  # Redis, else vectors.db
         self.intents = IntentMemory(self.embedder, store)
         self._user_secret = identity.load_secret(config.user_secret, self.data_dir)
         self.catalog = CatalogState(config, self.data_dir, self.embedder, self.feed)

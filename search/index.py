@@ -275,9 +275,9 @@ class VectorIndex:
                     faiss.omp_set_num_threads(threads)
             else:
                 scores, nums = self._index.search(q, k)
-            names = self._ids
-            return [[(names[int(n)], float(s)) for n, s in zip(row_n, row_s, strict=True) if int(n) in names]
-                    for row_n, row_s in zip(nums, scores, strict=True)]
+            names = self._ids  # tolist(): Python ints and floats in one call (the same values as int(), float())
+            return [[(names[n], s) for n, s in zip(row_n, row_s, strict=True) if n in names]
+                    for row_n, row_s in zip(nums.tolist(), scores.tolist(), strict=True)]
 
     def reconstruct(self, key: str) -> np.ndarray:
         """The stored (normalised) vector for an id; KeyError if absent."""

@@ -94,3 +94,39 @@ class VectorCache:
 
     def __repr__(self) -> str:
         return f"VectorCache({str(self.path)!r})"
+
+
+class QueryVectors:
+    """The vector cache as the query-vector cache's second level when the store is not Redis (issue 32).
+
+    Every recorded search's vector is written here by the worker that served it (`IntentMemory.remember`,
+    keyed by `Embedder.cache_key` of the normalised query, the text `encode_query` is given), so a query
+    that any worker of the data dir served before, in this run or an earlier one, skips the model: one
+    primary-key read (~0.1 ms) instead of a forward pass. `put` writes nothing: recorded searches are
+    already written, and a write per unrecorded search would cost more than it saves. Reads that fail are
+    misses (it is only a cache)."""
+
+    def __init__(self, embedder) -> None:  # search.embedder.Embedder: its persistent cache, read at each get
+        self.embedder = embedder
+        self.hits = self.misses = 0
+
+    def get(self, cache_key: str, dim: int) -> np.ndarray | None:
+        cache = self.embedder.cache
+        if cache is None:
+            return None
+        try:
+            vec = cache.get_many([cache_key]).get(cache_key)
+        except Exception as exc:  # noqa: BLE001 - a cache: any failure is a miss
+            log.warning("query-vector read from the vector cache failed: %s", exc)
+            vec = None
+        if vec is None or vec.shape != (dim,):
+            self.misses += 1
+            return None
+        self.hits += 1
+        return vec
+
+    def put(self, cache_key: str, vector: np.ndarray) -> None:
+        return None
+
+    def close(self) -> None:  # the vector cache is the embedder's, closed with it
+        return None

@@ -1322,15 +1322,17 @@ def test_query_cache_errors_are_misses(embedder):
         RedisQueryCache("http://127.0.0.1:6379/0")
 
 
-def test_no_query_cache_without_redis(engine, monkeypatch, tmp_path, embedder):
+def test_no_redis_query_cache_without_redis(engine, monkeypatch, tmp_path, embedder):
+    """Without Redis (or with its TTL 0) the second level is the data dir's vector cache (issue 32)."""
     from graph.settings import Settings
     from search.engine import Engine
+    from search.vectorcache import QueryVectors
 
-    assert engine.query_cache is None
+    assert isinstance(engine.query_cache, QueryVectors)
     monkeypatch.setenv("MATCHGRAPH_QUERY_CACHE_TTL", "0")
     eng = Engine(Settings.load(data_dir=tmp_path / "v", store_url=REDIS_DB14 + "?prefix=apitest-off"),
                  embedder=embedder)
     try:
-        assert eng.query_cache is None
+        assert isinstance(eng.query_cache, QueryVectors)
     finally:
         eng.close()

@@ -177,7 +177,7 @@ def test_peers_smoke(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     args = peers.parse(["--quick", "--http-repeats", "0"])
     report = peers.run(args, log=quiet)
     names = [r["system"] for r in report["rows"]]
-    assert names[:3] == [peers.Matchgraph.name, peers.Txtai.name, peers.Floor.name]
+    assert names[:4] == [peers.Matchgraph.name, peers.Txtai.name, peers.TxtaiLean.name, peers.Floor.name]
     assert report["queries"] == 5 and report["capabilities"] > 0
     for r in report["rows"]:
         assert all(0.0 <= r[m] <= 1.0 for m in ("R@1", "R@5", "R@10", "MRR@10"))
@@ -291,7 +291,7 @@ def test_nprobe_tuning_is_not_a_full_scan_and_holds_recall() -> None:
 
 
 @pytest.mark.parametrize("module", ["perf", "peers", "quality", "profile", "vectors", "load", "api_examples",
-                                    "soak", "workers", "first_start", "names"])
+                                    "soak", "workers", "first_start", "names", "ab"])
 def test_every_bench_command_parses_its_options(module: str) -> None:
     """`--help` builds each command's whole parser: a clash between two options fails here, not in a run."""
     import subprocess
