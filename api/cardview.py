@@ -42,9 +42,13 @@ def _tokens(n: int) -> str:
 
 def _count(value: Any) -> int | None:
     """A stored count as an int, or None when it is not a finite non-negative number (junk never breaks a card)."""
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value < 0:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
         return None
-    return int(value)
+    try:
+        number = float(value)
+    except OverflowError:  # an int beyond any float (10**400)
+        return None
+    return int(number) if math.isfinite(number) and 0 <= number <= 1e15 else None
 
 
 def key_facts(kind: str, facts: dict[str, Any], signals: dict[str, Any]) -> list[tuple[str, str]]:
