@@ -48,7 +48,8 @@ class Engine:
         self.cache = VectorCache(self.data_dir / "vectors.db")
         self.embedder = embedder or Embedder(
             config.model, layers=config.layers, pooling=config.pooling, cache=self.cache, backend=config.encoder,
-            threads=config.encoder_threads, onnx_dir=config.onnx_dir or self.data_dir / "models")
+            threads=config.encoder_threads, onnx_dir=config.onnx_dir or self.data_dir / "models",
+            documents=config.documents)
         if self.embedder.cache is None:
             self.embedder.cache = self.cache
         self.feed = open_catalog_feed(config.store_url, config)
