@@ -194,6 +194,11 @@ class Settings:
                                           "intra-op threads of the encoder per process (sets both: one query and "
                                           "a batch)", kind="int", minimum=1,
                                           shown="unset (one query: 2; a batch at ingest: all cores)")
+    documents: str = setting("MATCHGRAPH_DOCUMENTS", "plain",
+                             "what a capability is embedded as: `plain` (its text alone) or `facts` (after its "
+                             "artifact's name, type, tasks, modalities and datasets: document expansion, not better "
+                             "on the dev sets, BENCHMARKS.md); a change re-embeds the catalog at start", kind="str",
+                             choices=("plain", "facts"))
     onnx_dir: Path | None = setting("MATCHGRAPH_ONNX_DIR", None, "where the ONNX export and its probe are kept",
                                     kind="path", shown="`<data dir>/models`")
     # --- the match store -------------------------------------------------------------------------

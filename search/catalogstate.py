@@ -144,8 +144,9 @@ class CatalogState:
         before = self.embedder.encoded_texts
         if shipped is None:  # shipped vectors (search/snapshot.py) need no embedding
             caps = self.view.capabilities
-            self.embedder.encode(list(dict.fromkeys(c.text for a in upserts for c in a.capabilities
-                                                     if c.id not in caps)), progress=progress)
+            self.embedder.encode(list(dict.fromkeys(t for a in upserts for c, t in
+                                                     zip(a.capabilities, self.embedder.document_texts(a),
+                                                         strict=True) if c.id not in caps)), progress=progress)
         with self.lock, generation_layout.writer_lock(self.data_dir):
             served = self._writable()
             self.follow(writer_locked=True)
@@ -186,7 +187,7 @@ class CatalogState:
 
     def _write(self, folder: Path, view: CatalogView) -> None:
         """A view written as a generation (the layout: search/generation_layout.py)."""
-        generation_layout.write(folder, catalogview.contents(view, self.embedder.model_id))
+        generation_layout.write(folder, catalogview.contents(view, self.embedder.catalog_id))
 
     def delete(self, artifact_ids: Sequence[str]) -> IngestReport:
         return self.apply(deletes=artifact_ids)

@@ -131,7 +131,12 @@ def load(folder: Path, embedder: Embedder, *, mmap: bool, ann_threshold: int) ->
     """The view of a committed generation; an unusable index or derived file is rebuilt (and saved back)."""
     artifacts = generation_layout.read_catalog(folder)
     capabilities = {c.id: c for a in artifacts.values() for c in a.capabilities}
+    manifest = generation_layout.read_manifest(folder)
+    rebuilt = False
     try:
+        if _other_documents(manifest, embedder):
+            raise IndexCorrupt(f"embedded as other texts ({manifest.get('model', '')[40:] or 'plain'}); "
+                               f"now {embedder.documents}")
         index = generation_layout.read_index(folder, mmap=mmap)
         if set(index.ids()) != set(capabilities):
             raise IndexCorrupt("index ids differ from the catalog's capabilities")
@@ -139,21 +144,24 @@ def load(folder: Path, embedder: Embedder, *, mmap: bool, ann_threshold: int) ->
         log.warning("index of %s is unusable (%s): rebuilding it from the catalog and vector cache",
                     folder.name, exc)
         index = VectorIndex(embedder.dim, ann_threshold=ann_threshold)
-        caps = list(capabilities.values())
-        if caps:
-            index.upsert([c.id for c in caps], embedder.encode([c.text for c in caps]))
+        ids, texts = document_texts(artifacts.values(), embedder)
+        if ids:
+            index.upsert(ids, embedder.encode(texts))
         generation_layout.save_index(folder, index)
-    vectors, lexical = _load_derived(folder, artifacts, index)
-    manifest = generation_layout.read_manifest(folder)
+        rebuilt = True
+    vectors, lexical = _load_derived(folder, artifacts, index, rebuilt)
     _check_encoder(folder, manifest, embedder)
     return build(artifacts, index, lexical, vectors, folder.name, manifest.get("catalog_version", 0),
                  manifest.get("catalog_epoch", ""))
 
 
-def _load_derived(folder: Path, artifacts: Mapping[str, Artifact], index: VectorIndex) \
+def _load_derived(folder: Path, artifacts: Mapping[str, Artifact], index: VectorIndex, rebuilt: bool = False) \
         -> tuple[dict[str, np.ndarray], LexicalIndex]:
-    """Artifact vectors and BM25 as saved in the generation; rebuilt (and saved back) when missing or bad."""
+    """Artifact vectors and BM25 as saved in the generation; rebuilt (and saved back) when missing or bad, or
+    when the index was re-embedded (`rebuilt`)."""
     try:
+        if rebuilt:
+            raise generation_layout.DerivedMissing("the index was re-embedded")
         return generation_layout.read_derived(folder, artifacts.keys(), index.dim)
     except generation_layout.DerivedMissing:
         log.info("%s has no saved artifact vectors and BM25 index (written by an older version): "
@@ -170,10 +178,26 @@ def _load_derived(folder: Path, artifacts: Mapping[str, Artifact], index: Vector
     return vectors, lexical
 
 
+def document_texts(artifacts: Iterable[Artifact], embedder: Embedder) -> tuple[list[str], list[str]]:
+    """(capability ids, the texts they are embedded as) of the artifacts (search/doctext.py)."""
+    ids: list[str] = []
+    texts: list[str] = []
+    for a in artifacts:
+        ids += [c.id for c in a.capabilities]
+        texts += embedder.document_texts(a)
+    return ids, texts
+
+
+def _other_documents(manifest: dict, embedder: Embedder) -> bool:
+    """The generation's vectors are of the same model but of other texts (the `documents` setting changed)."""
+    built_with = manifest.get("model") or ""
+    return built_with.split("+")[0] == embedder.model_id and built_with != embedder.catalog_id
+
+
 def _check_encoder(folder: Path, manifest: dict, embedder: Embedder) -> None:
     """Queries and stored vectors must come from the same encoder: say so when they do not."""
     built_with = manifest.get("model")
-    if built_with and built_with != embedder.model_id:
+    if built_with and built_with.split("+")[0] != embedder.model_id:
         log.warning("%s was embedded with encoder %s but this process encodes with %s (model, layers, "
                     "pooling or int8 changed): re-ingest the catalog to re-embed it", folder.name,
                     built_with[:12], embedder.model_id[:12])
@@ -192,12 +216,16 @@ def changed(view: CatalogView, upserts: Sequence[Artifact], deletes: Sequence[st
     touched = {a.id for a in upserts} | set(deletes)
     old_caps = {c.id for t in touched if t in view.artifacts for c in view.artifacts[t].capabilities}
     new_caps = {c.id: c for t in touched if t in new_catalog for c in new_catalog[t].capabilities}
-    caps = view.capabilities
+    old_texts = dict(zip(*document_texts([view.artifacts[t] for t in touched if t in view.artifacts], embedder),
+                         strict=True))
+    new_texts = dict(zip(*document_texts([new_catalog[t] for t in touched if t in new_catalog], embedder),
+                         strict=True))
     changed_caps = [c for cid, c in new_caps.items()
-                    if cid not in view.index or cid not in caps or caps[cid].text != c.text]
+                    if cid not in view.index or old_texts.get(cid) != new_texts[cid]]
     removed = sorted(old_caps - set(new_caps))
     before = embedder.encoded_texts
-    vectors, from_snapshot = snapshots.encode(embedder, [c.text for c in changed_caps], shipped, progress=progress)
+    vectors, from_snapshot = snapshots.encode(embedder, [new_texts[c.id] for c in changed_caps], shipped,
+                                              progress=progress)
     embedded = embedder.encoded_texts - before
     if shipped is not None:
         log.info("%d of %d capability vectors taken from the shipped snapshot, %d embedded",

@@ -17,10 +17,12 @@ import numpy as np
 
 from graph.infra.forksafe import reset_after_fork
 from graph.settings import user_cache_dir
+from search import doctext
 from search.onnx_encoder import OnnxEncoder, open_or_export
 from search.vectorcache import VectorCache
 
 if TYPE_CHECKING:
+    from graph.catalog import Artifact
     from search.torch_encoder import TorchEncoder
 
 log = logging.getLogger(__name__)
@@ -76,6 +78,12 @@ class Embedder:
     model and pooling, checked against it, and falls back to `torch` when it cannot be used.
     """
 
+    @classmethod
+    def from_settings(cls, config: Any, cache: VectorCache | None, onnx_dir: Path) -> Embedder:
+        """The encoder the settings table describes (model, layers, pooling, backend, threads, documents)."""
+        return cls(config.model, layers=config.layers, pooling=config.pooling, cache=cache, backend=config.encoder,
+                   threads=config.encoder_threads, onnx_dir=config.onnx_dir or onnx_dir, documents=config.documents)
+
     def __init__(
         self,
         model_path: str | None = None,
@@ -89,6 +97,7 @@ class Embedder:
         threads: int | None = None,
         backend: str | None = None,
         onnx_dir: str | os.PathLike[str] | None = None,
+        documents: str = doctext.DEFAULT,
     ) -> None:
         backend = backend or "onnx"
         if backend not in BACKENDS:
@@ -97,6 +106,9 @@ class Embedder:
             raise ValueError(f"pooling must be one of {POOLINGS}, got {pooling!r}")
         if batch_size < 1:
             raise ValueError("batch_size must be >= 1")
+        if documents not in doctext.EXPANSIONS:
+            raise ValueError(f"documents must be one of {doctext.EXPANSIONS}, got {documents!r}")
+        self.documents = documents  # what a capability is embedded as (search/doctext.py)
 
         self.model_path = str(model_path or default_model_path())
         model_dir = Path(self.model_path)
@@ -201,6 +213,16 @@ class Embedder:
                     "max_length": self.max_length} | ({"int8": True} if int8 else {})
         h.update(json.dumps(settings, sort_keys=True).encode())
         return h.hexdigest()
+
+    @property
+    def catalog_id(self) -> str:
+        """What a generation's capability vectors were made by: the model id, and the document expansion
+        unless plain (a cache key needs only the model id: it binds the exact text)."""
+        return self.model_id if self.documents == "plain" else f"{self.model_id}+documents={self.documents}"
+
+    def document_texts(self, artifact: Artifact) -> list[str]:
+        """The texts the artifact's capabilities are embedded as, in their order (search/doctext.py)."""
+        return doctext.capability_texts(artifact, self.documents)
 
     def cache_key(self, text: str) -> str:
         """Persistent-cache key: the same text under a different model or setting never collides."""

@@ -46,9 +46,7 @@ class Engine:
         # the store first: a store that refuses us (wrong password) fails start-up before the model loads
         store = store or open_store(config.store_url, self.data_dir, **store_options(config))
         self.cache = VectorCache(self.data_dir / "vectors.db")
-        self.embedder = embedder or Embedder(
-            config.model, layers=config.layers, pooling=config.pooling, cache=self.cache, backend=config.encoder,
-            threads=config.encoder_threads, onnx_dir=config.onnx_dir or self.data_dir / "models")
+        self.embedder = embedder or Embedder.from_settings(config, self.cache, self.data_dir / "models")
         if self.embedder.cache is None:
             self.embedder.cache = self.cache
         self.feed = open_catalog_feed(config.store_url, config)

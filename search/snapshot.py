@@ -28,6 +28,8 @@ from typing import Any
 
 import numpy as np
 
+from search import doctext
+
 log = logging.getLogger(__name__)
 
 FOLDER = "vectors"
@@ -173,15 +175,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("command", choices=["write"])
     parser.add_argument("catalog", type=Path, help="catalog folder (e.g. data)")
     parser.add_argument("--cache", type=Path, default=Path("var/vectors.db"), help="vector cache to reuse")
+    parser.add_argument("--documents", choices=doctext.EXPANSIONS, default=doctext.DEFAULT,
+                        help="what a capability is embedded as (the `documents` setting, search/doctext.py)")
     args = parser.parse_args(argv)
     from graph.loader import load_artifacts
     from search.embedder import Embedder
     from search.vectorcache import VectorCache
 
     artifacts = load_artifacts([args.catalog])
-    texts = [c.text for a in artifacts for c in a.capabilities]
     with VectorCache(args.cache) as cache:
-        embedder = Embedder(cache=cache)
+        embedder = Embedder(cache=cache, documents=args.documents)
+        texts = [t for a in artifacts for t in embedder.document_texts(a)]
         meta = write(args.catalog / FOLDER, embedder, texts)
     print(f"{meta['count']} vectors in {len(meta['files'])} files -> {args.catalog / FOLDER}")
     return 0

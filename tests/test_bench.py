@@ -291,7 +291,7 @@ def test_nprobe_tuning_is_not_a_full_scan_and_holds_recall() -> None:
 
 
 @pytest.mark.parametrize("module", ["perf", "peers", "quality", "profile", "vectors", "load", "api_examples",
-                                    "soak", "workers", "first_start", "names", "ab"])
+                                    "soak", "workers", "first_start", "names", "ab", "encoders"])
 def test_every_bench_command_parses_its_options(module: str) -> None:
     """`--help` builds each command's whole parser: a clash between two options fails here, not in a run."""
     import subprocess

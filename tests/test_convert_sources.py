@@ -161,7 +161,9 @@ def test_bundled_catalog_is_a_real_directory() -> None:
     meta = json.loads((folder / snapshot.META).read_text())
     keys = (folder / snapshot.KEYS).read_bytes()
     have = {keys[i:i + snapshot.KEY_BYTES] for i in range(0, len(keys), snapshot.KEY_BYTES)}
-    texts = {c.text for a in artifacts for c in a.capabilities}
+    from search import doctext
+
+    texts = {t for a in artifacts for t in doctext.capability_texts(a, doctext.DEFAULT)}
     missing = [t for t in texts if hashlib.sha256(f"{meta['model_id']}\0{t}".encode()).digest()[:16] not in have]
     assert not missing, f"{len(missing)} capability texts are not in data/vectors: run " \
                         f"`python -m search.snapshot write data` (first: {missing[0]!r})"

@@ -22,9 +22,11 @@ def catalog(tmp_path: Path) -> Path:
 
 
 def _texts(folder: Path) -> list[str]:
+    """The texts the catalog's capabilities are embedded as (search/doctext.py, the default setting)."""
     from graph.loader import load_artifacts
+    from search import doctext
 
-    return [c.text for a in load_artifacts([folder]) for c in a.capabilities]
+    return [t for a in load_artifacts([folder]) for t in doctext.capability_texts(a, doctext.DEFAULT)]
 
 
 def test_snapshot_rows_are_the_encoders_vectors_in_float16(embedder, catalog: Path) -> None:
