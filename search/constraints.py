@@ -9,8 +9,11 @@ must not steer the embedding; "speech to text" and "dataset" stay, they also say
 (`ignore=PARAM`, or `interpret=false` for none of them).
 
 `apply` is one stage after ranking: filters keep the matches whose known facts (graph/facts.py) meet them,
-in ranked order (a fact that is unknown never passes a filter on it); a sort reorders the matches, the
-ones whose sort fact is unknown after the others. Nothing else in ranking changes.
+in ranked order (a fact that is unknown never passes a filter on it); a sort reorders the good matches
+(`SORT_BAND`), the ones whose sort fact is unknown after the others. A type or pricing the words state
+filters like the `type`/`pricing` parameters, before ranking (`with_constraints`), and `depth` lets the
+vector search reach further under a selective filter. Nothing else in ranking changes. docs/search.md
+(Constraints) has the table of what is read and the measurements.
 """
 
 from __future__ import annotations
