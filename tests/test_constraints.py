@@ -189,6 +189,10 @@ def test_parameters_filter_and_unknown_facts_are_excluded(client):
     assert ids(search(client, "databases", k=20, tag="mcp-server")) == ["fx/db-mcp"]
     body = search(client, chat, k=20, max_input_usd_per_mtok=1)
     assert body["total"] == 4 and "constraints" not in body["understood"]  # parameters are not echoed
+    # a filter applies to the ranked matches: the same order, without those that fail it
+    assert ids(body) == [a for a in ids(search(client, chat, k=50)) if a in ids(body)]
+    assert [r["score"] for r in body["results"]] == [r["score"] for r in search(client, chat, k=50)["results"]
+                                                     if r["artifact_id"] in ids(body)]
 
 
 def test_sorts_reorder_the_matches(client):
