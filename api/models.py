@@ -168,7 +168,9 @@ class SuggestResponse(BaseModel):
 class FeedbackRequest(Strict):
     search_id: str = Field(..., min_length=1, max_length=64, pattern=r"^[0-9a-f]+$")
     artifact_id: str = Field(..., min_length=1, max_length=200)
-    event: Literal["click", "dwell", "upvote", "downvote"]
+    event: Literal["click", "dwell", "upvote", "downvote", "unvote"] = Field(
+        ..., description="`unvote` withdraws this identity's vote on the result (nothing to withdraw: accepted, "
+                         "changes nothing); a vote replaces an earlier opposite one.")
     dwell_ms: int | None = Field(None, ge=0, le=86_400_000, strict=True)  # not true/false, "5" or 5.0
     user_token: str | None = Field(None, pattern=TOKEN_PATTERN, description=USER_TOKEN_HELP)
 
@@ -285,8 +287,11 @@ class ArtifactOut(BaseModel):
     scores: ScoresOut
 
 
+MAX_SIMILAR = 10  # alternatives per request: the API, the widget (`data-k`, `?k=`) and docs/http.md agree
+
+
 class SimilarQuery(Strict):
-    k: int = Field(5, ge=1, le=100)
+    k: int = Field(5, ge=1, le=MAX_SIMILAR, description=f"Alternatives to return, 1 to {MAX_SIMILAR}.")
     type: ARTIFACT_TYPES | None = None
 
 
@@ -544,3 +549,28 @@ class WriteResponse(BaseModel):
 class Health(BaseModel):
     status: str
     checks: dict[str, Any] = Field(default_factory=dict)
+
+
+class SearchStatsQuery(Strict):
+    since: str | None = Field(None, pattern=r"^\d{4}-\d{2}-\d{2}$", description="First day (YYYY-MM-DD, UTC).")
+    until: str | None = Field(None, pattern=r"^\d{4}-\d{2}-\d{2}$", description="Last day, inclusive.")
+    limit: int = Field(10, ge=1, le=100, description="Rows per list.")
+
+    _day = field_validator("since", "until")(_valid_day)
+
+
+class SearchStatRow(BaseModel):
+    query: str
+    searches: int = Field(..., description="Searches of it in the range (as-you-type previews not counted).")
+    clicked: int = Field(..., description="Of those, searches that led to at least one click.")
+    ctr: float = Field(..., description="Click-through rate: clicked / searches.")
+    zero_results: int
+    low_confidence: int
+
+
+class SearchStatsResponse(BaseModel):
+    since: str | None
+    until: str | None
+    top: list[SearchStatRow] = Field(..., description="Most searched queries, with click-through rate.")
+    zero_results: list[SearchStatRow] = Field(..., description="Queries that found nothing: catalog gaps.")
+    low_confidence: list[SearchStatRow] = Field(..., description="Queries whose best match was weak.")
