@@ -166,7 +166,7 @@ Conventions:
            full=("understood",))
     r.text("The same as parameters: `max_input_usd_per_mtok`, `min_context_tokens`, `open_weights`, `license` (an "
            "SPDX id or `commercial`), `modality_in`, `modality_out`, `tag`, and `sort=relevance|popular|newest|price` "
-           "(the good matches reordered, those whose sort fact is unknown last; docs/search.md#constraints):")
+           "(those whose sort fact is unknown last; docs/search.md#constraints):")
     r.call("GET", "/v1/search", params={"q": "instruction-following chat llm", "k": 3, "record": "false",
                                          "interpret": "false", "min_context_tokens": 128000, "open_weights": "true",
                                          "sort": "price"},
