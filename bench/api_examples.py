@@ -166,9 +166,10 @@ Conventions:
            full=("understood",))
     r.text("The same as parameters: `max_input_usd_per_mtok`, `min_context_tokens`, `open_weights`, `license` (an "
            "SPDX id or `commercial`), `modality_in`, `modality_out`, `tag`, and `sort=relevance|popular|newest|price` "
-           "(artifacts whose sort fact is unknown come last):")
-    r.call("GET", "/v1/search", params={"q": "chat model", "k": 3, "record": "false", "interpret": "false",
-                                         "min_context_tokens": 128000, "open_weights": "true", "sort": "price"},
+           "(those whose sort fact is unknown last; docs/search.md#constraints):")
+    r.call("GET", "/v1/search", params={"q": "instruction-following chat llm", "k": 3, "record": "false",
+                                         "interpret": "false", "min_context_tokens": 128000, "open_weights": "true",
+                                         "sort": "price"},
            items=3, chars=120)
     r.call("GET", "/v1/search", params={"q": "chat model", "sort": "cheapest"})
     r.text("A filter nothing matches gives an empty page (and shows up in `/v1/analytics/queries?kind=zero_results`):")

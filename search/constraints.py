@@ -9,8 +9,11 @@ must not steer the embedding; "speech to text" and "dataset" stay, they also say
 (`ignore=PARAM`, or `interpret=false` for none of them).
 
 `apply` is one stage after ranking: filters keep the matches whose known facts (graph/facts.py) meet them,
-in ranked order (a fact that is unknown never passes a filter on it); a sort reorders the matches, the
-ones whose sort fact is unknown after the others. Nothing else in ranking changes.
+in ranked order (a fact that is unknown never passes a filter on it); a sort reorders the matches (one
+the words ask for, the good ones: `SORT_BAND`), the ones whose sort fact is unknown after the others. A
+type or pricing the words state filters like the `type`/`pricing` parameters, before ranking
+(`with_constraints`), and `depth` lets the vector search reach further under a selective filter. Nothing
+else in ranking changes. docs/search.md (Constraints) has the table of what is read and the measurements.
 """
 
 from __future__ import annotations
@@ -33,7 +36,7 @@ DROPPABLE = PARAMS + ("type", "pricing")  # what `ignore` may name
 MAX_WORDS = 16  # longer queries are task descriptions: their words are not read as constraints
 MODEL_TYPES = ("model", "fine-tune")
 FREE_PRICING = ("free", "open-weights")
-# a query-stated sort reorders only the matches this close to the best score (the rest keep relevance order)
+# a sort the words ask for reorders the matches scoring at least this share of the first (the weaker follow)
 SORT_BAND = 0.8
 # licences that allow commercial use (SPDX ids, lower case); anything else, or unknown, does not pass
 COMMERCIAL = frozenset({
@@ -143,7 +146,7 @@ class Constraints:
     pricing: tuple[str, ...] = ()  # likewise ("free")
     sort: str = "relevance"
     said: tuple[Said, ...] = ()
-    from_query_sort: bool = False  # a sort the words asked for reorders only the close matches (SORT_BAND)
+    sort_said: bool = False  # the sort came from the words ("cheap"): it reorders the good matches only
 
     def filters(self) -> bool:
         return any((self.max_input_usd_per_mtok is not None, self.min_context_tokens is not None,
@@ -325,7 +328,7 @@ def read(query: str, given: Mapping[str, Any] | Constraints | None, *, interpret
     params = explicit(given or {})
     said = [s for s in said if s.param not in params]
     fields = {**_merged(said), **params}
-    return Constraints(**fields, said=tuple(said), from_query_sort="sort" not in params), rest
+    return Constraints(**fields, said=tuple(said), sort_said=any(s.param == "sort" for s in said)), rest
 
 
 # --- the stage after ranking -----------------------------------------------------------------------------------
@@ -387,15 +390,18 @@ def apply(view: Any, order: list[str], score: Mapping[str, float], wanted: Const
         order = [a for a in order if a in ok]
     if wanted.sort == "relevance" or not order:
         return order
-    if wanted.from_query_sort:  # "cheap code completion model": the cheapest of the close matches first
-        top = score.get(order[0], 0.0)
-        cut = next((i for i, a in enumerate(order) if score.get(a, 0.0) < SORT_BAND * top), len(order))
-        return sort(view, order[:max(cut, 1)], wanted.sort) + order[max(cut, 1):]
-    return sort(view, order, wanted.sort)
+    if not wanted.sort_said:  # the `sort` parameter: every match (what matches is the relevance floor's call)
+        return sort(view, order, wanted.sort)
+    # "cheap code completion model": the cheapest of the good matches first, not the cheapest thing matched
+    # (the ranked prefix down to the first match below the band: name and direction tiers come first)
+    floor = SORT_BAND * score.get(order[0], 0.0)
+    cut = next((i for i, a in enumerate(order) if score.get(a, 0.0) < floor), len(order))
+    return sort(view, order[:max(cut, 1)], wanted.sort) + order[max(cut, 1):]
 
 
 def sort_key(view: Any, artifact_id: str, how: str) -> Any:
-    """The sort fact of one artifact (None: unknown). Price: headline input price, 0 for a free pricing;
+    """The sort fact of one artifact (None: unknown). Price: headline input price, else 0 for a free pricing
+    (open weights are free to get but not to run: their price is unknown);
     newest: release date, else the record's update date; popular: stated adoption (downloads, stars...)."""
     a, f = view.artifacts[artifact_id], facts_in(view, artifact_id)
     if how == "price":

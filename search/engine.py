@@ -132,8 +132,8 @@ class Engine:
     encode_query = via("pipeline", "encode_query")
 
     def search(self, query: str, k: int = 10, *, record: bool = True, **options) -> SearchResult:
-        """Rank artifacts for a query (options: offset, types, pricing, learn, mode, facets, user,
-        preview: `search.pipeline.Options`); records what was served when `record`."""
+        """Rank artifacts for a query (options: offset, types, pricing, learn, mode, facets, user, preview,
+        constraints, interpret, ignore: `search.pipeline.Options`); records what was served when `record`."""
         return self.search_batch([query], k, record=record, **options)[0]
 
     def search_batch(self, queries: Sequence[str], k: int = 10, *, record: bool = True,

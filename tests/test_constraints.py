@@ -59,7 +59,7 @@ FIXTURE = [
     _llm("open", "Open Chat", None, 131_072, True, license="apache-2.0", released="2025-01-01"),
     _llm("open-short", "Open Short Chat", None, 8_192, True, license="cc-by-nc-4.0"),
     _llm("vision", "Vision Chat", 0.5, 1_000_000, False, modalities_in=["text", "image"]),
-    _llm("mystery", "Mystery Chat", None, None, None),  # states no fact at all
+    {**_llm("mystery", "Mystery Chat", None, None, None), "pricing": "unknown"},  # states no fact at all
     {"id": "fx/embed", "name": "Code Embed", "type": "model", "pricing": "paid",
      "description": "Embedding model for code retrieval.",
      "facts": {"input_usd_per_mtok": 0.02, "modalities_in": ["text"], "modalities_out": ["embedding"]},
@@ -189,18 +189,32 @@ def test_parameters_filter_and_unknown_facts_are_excluded(client):
     assert ids(search(client, "databases", k=20, tag="mcp-server")) == ["fx/db-mcp"]
     body = search(client, chat, k=20, max_input_usd_per_mtok=1)
     assert body["total"] == 4 and "constraints" not in body["understood"]  # parameters are not echoed
+    # a filter applies to the ranked matches: the same order, without those that fail it
+    assert ids(body) == [a for a in ids(search(client, chat, k=50)) if a in ids(body)]
+    assert [r["score"] for r in body["results"]] == [r["score"] for r in search(client, chat, k=50)["results"]
+                                                     if r["artifact_id"] in ids(body)]
 
 
 def test_sorts_reorder_the_matches(client):
     chat = {"q": "chat model that writes text", "interpret": "false"}
+    relevance = ids(search(client, chat, k=20, type="model"))
     by_price = ids(search(client, chat, k=20, sort="price", type="model"))
-    priced = [a for a in by_price if a in ("fx/big", "fx/mid", "fx/small", "fx/vision", "fx/embed")]
-    assert priced == ["fx/embed", "fx/small", "fx/vision", "fx/mid", "fx/big"]
-    assert by_price[:5] == priced  # unknown prices last
+    # every match by headline price, cheapest first; those with no known price after, in relevance order
+    assert by_price[:5] == ["fx/embed", "fx/small", "fx/vision", "fx/mid", "fx/big"]
+    assert by_price[5:] == [a for a in relevance if a in ("fx/open", "fx/open-short", "fx/mystery", "fx/asr")]
     newest = ids(search(client, chat, k=20, sort="newest", type="model"))
     assert newest[:4] == ["fx/mid", "fx/big", "fx/open", "fx/small"]
-    relevance = ids(search(client, chat, k=20))
-    assert sorted(relevance) == sorted(by_price) or len(relevance) >= len(by_price)
+    assert sorted(relevance) == sorted(by_price)
+    popular = search(client, chat, k=20, sort="popular", type="model")  # no record states adoption
+    assert ids(popular) == relevance
+
+
+def test_a_sort_the_words_ask_for_reorders_the_good_matches_only(client):
+    relevance = search(client, "chat model that writes text", k=20, interpret="false")["results"]
+    cheap = ids(search(client, "cheap chat model that writes text", k=20, ignore=["type", "modality_out"]))
+    good = [r["artifact_id"] for r in relevance if r["score"] >= 0.8 * relevance[0]["score"]]
+    assert set(cheap[:len(good)]) == set(good) and len(good) < len(relevance)
+    assert cheap[len(good):] == [r["artifact_id"] for r in relevance][len(good):]
 
 
 def test_constraints_in_the_words_are_understood_and_can_be_dropped(client):
@@ -332,9 +346,11 @@ def test_the_issue_examples(bundled):
     cheap = bundled.search("cheap code completion model", k=5, record=False).hits
     outs = [facts_of(h.artifact)["modalities_out"] or [] for h in cheap]
     assert not any("embedding" in o for o in outs), [(h.artifact.id, o) for h, o in zip(cheap, outs, strict=True)]
+    # cheapest first: the headline input price, a free pricing counting as 0
     prices = [facts_of(h.artifact)["input_usd_per_mtok"] for h in cheap]
+    prices = [0.0 if p is None and h.artifact.pricing == "free" else p for p, h in zip(prices, cheap, strict=True)]
     known = [p for p in prices if p is not None]
-    assert known and known == sorted(known) and prices[:len(known)] == known, prices  # cheapest first
+    assert len(known) >= 3 and known == sorted(known) and prices[:len(known)] == known, prices
     for query in ("free speech to text model", "llm under $1 per million input tokens",
                   "open source llm with 128k context"):
         r = bundled.search(query, k=5, record=False)
