@@ -14,6 +14,7 @@ def search_response(result: SearchResult, shown: Shown) -> dict:
         "total": result.total, "low_confidence": result.low_confidence, "recorded": shown.recorded,
         "understood": result.understood,
         **({"facets": result.facets} if result.facets else {}),
+        **({"suggestions": result.suggestions} if result.suggestions else {}),
         "results": [
             {"rank": h.rank, "artifact_id": h.artifact.id, "name": h.artifact.name, "type": h.artifact.type,
              "pricing": h.artifact.pricing, "score": round(h.score, 4),

@@ -1,0 +1,144 @@
+"""Calibrated relevance: is a query about anything in the catalog, and which candidates are its matches.
+
+Why: the vector search always returns neighbours, so without a decision gibberish "matches" hundreds of
+artifacts and `total` counts candidates. Two evidences, comparable across queries, decide:
+
+- a candidate's *relevance* = the cosine of its best capability + `lexical_weight` x its lexical coverage
+  (`LexicalIndex.coverage`: the IDF-weighted share of the query's terms its text holds);
+- a query's *evidence* = its best candidate's relevance + `vocabulary_weight` x the share of its terms the
+  catalog knows at all (keyboard mashes know none; a pasted task description, long and diluted, most).
+
+The query matches when its evidence reaches the calibrated `floor` (or it names an artifact); its matches
+are then the candidates within `spread` of the best relevance (loose on purpose: a paraphrase's right answer
+is often not its most similar text), and the artifacts it names. Otherwise nothing matches: no results,
+`low_confidence`, and suggestions. The numbers are a build product of (model, catalog): `python -m
+search.calibrate` writes them (`data/relevance.calibration` for the bundled catalog, or a data dir's own
+file); a calibration made for another model is ignored with a warning.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from search.lexical import LexicalIndex
+from search.names import EXACT, TYPO
+
+log = logging.getLogger(__name__)
+FILE = "relevance.calibration"  # JSON text, but not .json: the loader ingests every .json/.jsonl under data/
+SHIPPED = Path(__file__).resolve().parent.parent / "data" / FILE
+
+
+@dataclass(frozen=True)
+class Calibration:
+    """The match decision's numbers for one model over one catalog, and what they were chosen on."""
+
+    floor: float = 0.48
+    lexical_weight: float = 0.3
+    vocabulary_weight: float = 0.15
+    spread: float = 0.35
+    model_id: str = ""
+    catalog: dict = field(default_factory=dict)  # artifacts, capabilities: what it was calibrated over
+    stats: dict = field(default_factory=dict)  # the shares it achieved on its sets
+
+    def save(self, path: Path) -> None:
+        path.write_text(json.dumps(asdict(self), indent=1, sort_keys=True) + "\n", encoding="utf-8")
+
+
+def load(data_dir: Path, model_id: str, floor: float) -> Calibration:
+    """The calibration for `model_id`: the data dir's own file, else the shipped one; a file made for another
+    model is ignored (logged) and `floor` (the setting) serves with the default weights."""
+    for path in (Path(data_dir) / FILE, SHIPPED):
+        try:
+            raw = json.loads(path.read_text(encoding="utf-8"))
+            if raw.get("model_id") != model_id:
+                log.warning("%s was calibrated for model %r, not %r: ignored (run python -m search.calibrate)",
+                            path, raw.get("model_id"), model_id)
+                continue
+            return Calibration(**{k: raw[k] for k in Calibration.__dataclass_fields__ if k in raw})
+        except (OSError, ValueError, TypeError):
+            continue
+    return Calibration(floor=floor, model_id=model_id)
+
+
+@dataclass
+class Verdict:
+    """The match decision of one query."""
+
+    relevance: dict[str, float]  # per candidate
+    best: float  # the best candidate's relevance
+    known: float  # the share of the query's terms the catalog knows
+    evidence: float  # best + vocabulary_weight * known
+    matched: bool  # the query is about something in the catalog
+    cut: float  # a candidate below this relevance is not a match
+    floor: float
+
+    named: Mapping[str, tuple] = field(default_factory=dict)  # name tiers (search/names.py)
+
+    def keeps(self, artifact_id: str) -> bool:
+        """A match: within the cut of a matched query, or named by the query (a typo of a name counts even
+        when nothing else matched: "did you mean")."""
+        tier = self.named.get(artifact_id)
+        if self.matched:
+            return tier is not None or self.relevance.get(artifact_id, 0.0) >= self.cut
+        return tier is not None and tier[0] >= TYPO
+
+    @property
+    def low_confidence(self) -> bool:
+        """Nothing matched the meaning, unless the query is exactly a name."""
+        return not self.matched and not any(tier[0] >= EXACT for tier in self.named.values())
+
+    def flagged(self, margin: float) -> bool:
+        """Low confidence: nothing matched the meaning, or the evidence is within `margin` above the floor."""
+        return self.low_confidence or (self.matched and self.evidence < self.floor + margin)
+
+
+def judge(calibration: Calibration, lexical: LexicalIndex, text: str, grouped: Mapping[str, list],
+          bm25: Mapping[str, float], named: Mapping[str, tuple]) -> Verdict:
+    """The verdict over a query's candidates: `grouped` (capability hits per artifact, best first), `bm25`
+    (BM25 candidates), `named` (name tiers). A BM25-only candidate's cosine is at most the lowest one the
+    vector search returned, which stands in for it (no extra vector work per request)."""
+    got, known = lexical.coverage(text)
+    rows = lexical.rows
+    sims = {a: caps[0][1] for a, caps in grouped.items() if caps}
+    reach = min(sims.values(), default=0.0)
+    w = calibration.lexical_weight
+
+    def cov(a: str) -> float:
+        i = rows.get(a)
+        return float(got[i]) if i is not None else 0.0
+
+    rel = {a: s + w * cov(a) for a, s in sims.items()}
+    for a in bm25:
+        if a not in rel:
+            rel[a] = reach + w * cov(a)
+    best = max(rel.values(), default=0.0)
+    evidence = best + calibration.vocabulary_weight * known
+    return Verdict(rel, best, known, evidence, evidence >= calibration.floor, best - calibration.spread,
+                   calibration.floor, named)
+
+
+def top_evidence(verdicts: list[Verdict]) -> np.ndarray:
+    """(best relevance, known share) per verdict: what `search.calibrate` chooses the numbers on."""
+    return np.array([(v.best, v.known) for v in verdicts], dtype=np.float64).reshape(-1, 2)
+
+
+MAX_SUGGESTIONS = 3
+
+
+def suggestions(view, query: str, verdict: Verdict | None, order: list[str]) -> list[str]:
+    """When nothing matched: names the query may have meant ("did you mean"), from the name index (prefixes
+    and one-typo names of the query's longest words, no embedding)."""
+    if verdict is None or order or len(query) > 60:
+        return []
+    out: list[str] = []
+    for text in [query] + sorted(query.split(), key=len, reverse=True)[:2]:
+        for s in view.names.suggest(text, k=MAX_SUGGESTIONS):
+            if s.name not in out:
+                out.append(s.name)
+    return out[:MAX_SUGGESTIONS]
