@@ -67,6 +67,8 @@ def cmd_search(args: argparse.Namespace) -> int:
         return 0
     print(f"{len(result.hits)} results for {args.query!r} in {result.took_ms:.0f} ms"
           + (" (low confidence)" if result.low_confidence else ""))
+    if result.suggestions:
+        print("did you mean: " + ", ".join(result.suggestions))
     for h in result.hits:
         print(f"{h.rank:>3}. {h.artifact.name}  [{h.artifact.type}]  score {h.score:.3f}  ({h.artifact.id})")
         for cid, s in h.capabilities[:3]:

@@ -265,10 +265,11 @@ class Settings:
                                     "a query whose evidence is within this of the calibrated match floor keeps "
                                     "its results but is marked low-confidence (below the floor: no results; "
                                     "docs/relevance.md)", kind="float", minimum=0)
-    min_relevance: float = setting("MATCHGRAPH_MIN_RELEVANCE", 0.48,
-                                   "the match floor when no calibration fits the model (python -m "
-                                   "search.calibrate writes one)", kind="float")
-    direction_boost: float = setting("MATCHGRAPH_DIRECTION_BOOST", 0.15,
+    match_margin: float = setting("MATCHGRAPH_MATCH_MARGIN", 0.14,
+                                  "how far above the catalog's gibberish level a query's evidence must be to "
+                                  "match, when no calibration fits the model (python -m search.calibrate)",
+                                  kind="float")
+    direction_boost: float = setting("MATCHGRAPH_DIRECTION_BOOST", 0.3,
                                      "what direction/modality agreement adds to a score (minus for a "
                                      "contradiction): it reorders only comparable matches", kind="float", minimum=0)
     name_ranking: bool = setting("MATCHGRAPH_NAME_RANKING", True,

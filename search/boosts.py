@@ -10,9 +10,10 @@ with its size:
   meaning of its words), one typo away +0.5, a run of whole words of the name +0.15; plus 0.05 x the tier's
   strength (the whole name or id over a last id segment, fewer typos);
 - direction agreement (languages, modality; search/direction.py): +`direction_boost` when the artifact
-  matches every direction the query states (half for a speech-to-speech translator asked for text), minus
-  it when it contradicts one. So it reorders candidates whose text match is within about twice that size,
-  and never lifts one above a match that is better by more.
+  matches every direction the query states (half for a speech-to-speech translator asked for text). So it
+  lifts an artifact only over candidates whose text match is within that size, never over a match that is
+  better by more. An artifact that contradicts the query (reversed languages, another modality) is a wrong
+  answer, not a weaker one: it loses twice that.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from search.names import EXACT, TYPO, WORDS
 
 NAME_BOOST = {EXACT: 1.0, TYPO: 0.5, WORDS: 0.15}
 STRENGTH = 0.05
+CONTRADICTION = 2.0  # a contradiction (reversed languages, another modality) costs twice what agreement adds
 
 
 def parts(tier: tuple[int, float, str] | None, agreement: tuple[float, list[str]] | None,
@@ -32,7 +34,7 @@ def parts(tier: tuple[int, float, str] | None, agreement: tuple[float, list[str]
     if agreement and agreement[0] and direction_boost:
         verdict, facets = agreement
         label = "; ".join(facets) if verdict > 0 and facets else "direction: contradicts the query"
-        out.append((label, direction_boost * verdict))
+        out.append((label, direction_boost * (verdict if verdict > 0 else -CONTRADICTION)))
     return out
 
 

@@ -14,7 +14,9 @@ or a catalog of another size). It searches, with no floor and no cut, three kind
 
 For each vocabulary weight of `VOCABULARY_WEIGHTS` the floor is the highest those limits allow; the weight
 rejecting most nonsense wins, and the floor is then lowered to midway to the highest nonsense evidence
-below it (the same rejection, the widest margin for real requests).
+below it (the same rejection, the widest margin for real requests). What is saved is the floor's height
+above this catalog's gibberish level (`search.relevance.Judge.level`), so another catalog (a small one,
+where everything, nonsense included, has fewer near neighbours) gets a floor at the same height above its own.
 """
 
 from __future__ import annotations
@@ -50,13 +52,13 @@ def dev_rows(limit: int | None = None) -> list[dict]:
 
 def uncut(engine, queries: Sequence[str], k: int = 10) -> list:
     """Each query's search with no floor and no cut (what the decision is chosen on); learning off."""
-    pipeline = engine.pipeline
-    kept = pipeline.calibration
-    pipeline.calibration = replace(kept, floor=-math.inf, spread=math.inf)
+    judge = engine.pipeline.judge
+    kept = judge.calibration
+    judge.calibration = replace(kept, margin=-math.inf, spread=math.inf)
     try:
         return engine.search_batch(list(queries), k, record=False, learn=False)
     finally:
-        pipeline.calibration = kept
+        judge.calibration = kept
 
 
 def choose(real: list[tuple[float, float]], nonsense: list[tuple[float, float]],
@@ -100,10 +102,11 @@ def calibrate(engine, real: Sequence[str], nonsense: Sequence[str], dev: Sequenc
     dev_results = uncut(engine, [row["query"] for row in dev])
     beta, floor, stats = choose(pairs(uncut(engine, real)), pairs(uncut(engine, nonsense)), pairs(dev_results))
     cut, golds = spread(dev_results, [row["gold"] for row in dev])
-    stats["dev_golds_in_top10"] = golds
     view = engine.view()
-    return replace(engine.pipeline.calibration, floor=floor, vocabulary_weight=beta, spread=cut,
-                   model_id=engine.model_id, stats=stats,
+    level = engine.pipeline.judge.level(view)
+    stats.update(floor=floor, gibberish_level=round(level, 4), dev_golds_in_top10=golds)
+    return replace(engine.pipeline.judge.calibration, margin=round(floor - level, 4), vocabulary_weight=beta,
+                   spread=cut, model_id=engine.model_id, stats=stats,
                    catalog={"artifacts": len(view.artifacts), "capabilities": len(view.capabilities)})
 
 
@@ -127,8 +130,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         engine.close()
     out = args.out or Path(engine.data_dir) / relevance.FILE
     found.save(out)
-    print(f"{out}: floor {found.floor}, vocabulary weight {found.vocabulary_weight}, spread {found.spread}; "
-          f"{found.stats}")
+    print(f"{out}: margin {found.margin} (floor {found.stats['floor']}), vocabulary weight "
+          f"{found.vocabulary_weight}, spread {found.spread}; {found.stats}")
     return 0
 
 

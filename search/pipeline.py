@@ -119,12 +119,14 @@ class QueryPipeline:
     def __init__(self, config: Settings, embedder: Embedder, query_cache, intents: IntentMemory) -> None:
         self.config, self.embedder, self.query_cache, self.intents = config, embedder, query_cache, intents
         self.hybrid = Hybrid(config.lexical_weight, config.multi_match_credit)
-        self.calibration = relevance.load(config.data_dir, embedder.model_id, config.min_relevance)
+        self.judge = relevance.Judge(relevance.load(config.data_dir, embedder.model_id, config.match_margin),
+                                     self.encode_query)
 
     def configure(self, config: Settings) -> None:
         self.config = config
         self.hybrid = Hybrid(config.lexical_weight, config.multi_match_credit)
-        self.calibration = relevance.load(config.data_dir, self.embedder.model_id, config.min_relevance)
+        self.judge = relevance.Judge(relevance.load(config.data_dir, self.embedder.model_id, config.match_margin),
+                                     self.encode_query)
 
     def encode_query(self, text: str) -> np.ndarray:
         """Query vector: the embedder's LRU, then the Redis query cache when the store is Redis, then the model."""
@@ -196,7 +198,7 @@ class QueryPipeline:
         (search/boosts.py), then one page of hits."""
         artifacts, names, agree = view.artifacts, c.names, c.agree
         dense_all = self.hybrid.dense(c.grouped, artifacts) if options.mode != "lexical" else {}
-        verdict = relevance.judge(self.calibration, view.lexical, text, c.grouped, c.lexical, names) \
+        verdict = self.judge.verdict(view, text, c.grouped, c.lexical, names) \
             if options.mode == "hybrid" else None  # the evaluation modes keep every candidate
 
         def allowed(artifact_id: str) -> bool:

@@ -8,19 +8,25 @@ artifacts and `total` counts candidates. Two evidences, comparable across querie
 - a query's *evidence* = its best candidate's relevance + `vocabulary_weight` x the share of its terms the
   catalog knows at all (keyboard mashes know none; a pasted task description, long and diluted, most).
 
-The query matches when its evidence reaches the calibrated `floor` (or it names an artifact); its matches
-are then the candidates within `spread` of the best relevance (loose on purpose: a paraphrase's right answer
-is often not its most similar text), and the artifacts it names. Otherwise nothing matches: no results,
-`low_confidence`, and suggestions. The numbers are a build product of (model, catalog): `python -m
-search.calibrate` writes them (`data/relevance.calibration` for the bundled catalog, or a data dir's own
-file); a calibration made for another model is ignored with a warning.
+The query matches when its evidence reaches the floor (or it names an artifact); its matches are then the
+candidates within `spread` of the best relevance (loose on purpose: a paraphrase's right answer is often not
+its most similar text), and the artifacts it names. Otherwise nothing matches: no results, `low_confidence`,
+and suggestions.
+
+The floor is the catalog's *gibberish level* (the median evidence of `PROBES`, nonsense strings, computed
+once per catalog view: a bigger catalog has more near neighbours for anything, nonsense included) plus a
+calibrated `margin`. The numbers are a build product of (model, catalog): `python -m search.calibrate`
+writes them (`data/relevance.calibration` for the bundled catalog, or a data dir's own file); a calibration
+made for another model is ignored with a warning.
 """
 
 from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Mapping
+import threading
+import weakref
+from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -32,27 +38,34 @@ from search.names import EXACT, TYPO
 log = logging.getLogger(__name__)
 FILE = "relevance.calibration"  # JSON text, but not .json: the loader ingests every .json/.jsonl under data/
 SHIPPED = Path(__file__).resolve().parent.parent / "data" / FILE
+DEPTH = 200  # capability hits per probe: what a search of one page reads
+# what "nothing" reaches in a catalog: keyboard runs, made-up words, word salad (none is in the test sets)
+PROBES = ("asdfghjkl", "qwertyuiop", "zxcvbnm", "hjkl hjkl", "lkjh gfds", "qazwsx edc", "poiuy trewq",
+          "mnbvc xzlkj", "zzzz yyyy", "xxxxxxxx", "aaaa bbbb cccc", "abcdefg", "fhqwhgads", "xyzzy plugh",
+          "blorp zorp", "glorbnax", "snargle fleep", "wubba lubba", "flibber jabber", "quux baz foo",
+          "wug dax blicket", "fnord", "grlmph", "ptoo ptoo", "nurble", "kjsdf lkjsd", "ghghghgh",
+          "purple monkey dishwasher", "banana telephone cathedral", "rutabaga orchestra moonlight")
 
 
 @dataclass(frozen=True)
 class Calibration:
     """The match decision's numbers for one model over one catalog, and what they were chosen on."""
 
-    floor: float = 0.48
+    margin: float = 0.14  # the floor above the catalog's gibberish level
     lexical_weight: float = 0.3
     vocabulary_weight: float = 0.15
     spread: float = 0.35
     model_id: str = ""
     catalog: dict = field(default_factory=dict)  # artifacts, capabilities: what it was calibrated over
-    stats: dict = field(default_factory=dict)  # the shares it achieved on its sets
+    stats: dict = field(default_factory=dict)  # the floor, level and shares it achieved on its sets
 
     def save(self, path: Path) -> None:
         path.write_text(json.dumps(asdict(self), indent=1, sort_keys=True) + "\n", encoding="utf-8")
 
 
-def load(data_dir: Path, model_id: str, floor: float) -> Calibration:
+def load(data_dir: Path, model_id: str, margin: float) -> Calibration:
     """The calibration for `model_id`: the data dir's own file, else the shipped one; a file made for another
-    model is ignored (logged) and `floor` (the setting) serves with the default weights."""
+    model is ignored (logged) and `margin` (the setting) serves with the default weights."""
     for path in (Path(data_dir) / FILE, SHIPPED):
         try:
             raw = json.loads(path.read_text(encoding="utf-8"))
@@ -63,7 +76,7 @@ def load(data_dir: Path, model_id: str, floor: float) -> Calibration:
             return Calibration(**{k: raw[k] for k in Calibration.__dataclass_fields__ if k in raw})
         except (OSError, ValueError, TypeError):
             continue
-    return Calibration(floor=floor, model_id=model_id)
+    return Calibration(margin=margin, model_id=model_id)
 
 
 @dataclass
@@ -98,34 +111,66 @@ class Verdict:
         return self.low_confidence or (self.matched and self.evidence < self.floor + margin)
 
 
-def judge(calibration: Calibration, lexical: LexicalIndex, text: str, grouped: Mapping[str, list],
-          bm25: Mapping[str, float], named: Mapping[str, tuple]) -> Verdict:
-    """The verdict over a query's candidates: `grouped` (capability hits per artifact, best first), `bm25`
-    (BM25 candidates), `named` (name tiers). A BM25-only candidate's cosine is at most the lowest one the
-    vector search returned, which stands in for it (no extra vector work per request)."""
-    got, known = lexical.coverage(text)
-    rows = lexical.rows
-    sims = {a: caps[0][1] for a, caps in grouped.items() if caps}
-    reach = min(sims.values(), default=0.0)
-    w = calibration.lexical_weight
+class Judge:
+    """The match decision of a pipeline: its calibration and each catalog view's floor (the gibberish level,
+    computed once per view from `PROBES`: their vectors come from the encoder's caches after the first)."""
 
-    def cov(a: str) -> float:
-        i = rows.get(a)
-        return float(got[i]) if i is not None else 0.0
+    def __init__(self, calibration: Calibration, encode: Callable[[str], np.ndarray]) -> None:
+        self.calibration, self.encode = calibration, encode
+        self._levels: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+        self._lock = threading.Lock()
 
-    rel = {a: s + w * cov(a) for a, s in sims.items()}
-    for a in bm25:
-        if a not in rel:
-            rel[a] = reach + w * cov(a)
-    best = max(rel.values(), default=0.0)
-    evidence = best + calibration.vocabulary_weight * known
-    return Verdict(rel, best, known, evidence, evidence >= calibration.floor, best - calibration.spread,
-                   calibration.floor, named)
+    def level(self, view) -> float:
+        """The median evidence of the probes in this view (0 for an empty catalog)."""
+        with self._lock:
+            found = self._levels.get(view)
+        if found is None:
+            found = self._level(view)
+            with self._lock:
+                self._levels[view] = found
+        return found
 
+    def _level(self, view) -> float:
+        if not len(view.index):
+            return 0.0
+        hits = view.index.search(np.stack([self.encode(p) for p in PROBES]), DEPTH)
+        out = []
+        for probe, found in zip(PROBES, hits, strict=True):
+            grouped: dict[str, list] = {}
+            for cap_id, sim in found:
+                cap = view.capabilities.get(cap_id)
+                if cap is not None:
+                    grouped.setdefault(cap.artifact_id, []).append((cap_id, sim))
+            out.append(self._weigh(view.lexical, probe, grouped, view.lexical.scores(probe), {}, 0.0).evidence)
+        return float(np.median(out))
 
-def top_evidence(verdicts: list[Verdict]) -> np.ndarray:
-    """(best relevance, known share) per verdict: what `search.calibrate` chooses the numbers on."""
-    return np.array([(v.best, v.known) for v in verdicts], dtype=np.float64).reshape(-1, 2)
+    def verdict(self, view, text: str, grouped: Mapping[str, list], bm25: Mapping[str, float],
+                named: Mapping[str, tuple]) -> Verdict:
+        """The verdict over a query's candidates: `grouped` (capability hits per artifact, best first), `bm25`
+        (BM25 candidates), `named` (name tiers)."""
+        return self._weigh(view.lexical, text, grouped, bm25, named, self.level(view) + self.calibration.margin)
+
+    def _weigh(self, lexical: LexicalIndex, text: str, grouped: Mapping[str, list], bm25: Mapping[str, float],
+               named: Mapping[str, tuple], floor: float) -> Verdict:
+        """Relevance per candidate and the decision. A BM25-only candidate's cosine is at most the lowest one
+        the vector search returned, which stands in for it (no extra vector work per request)."""
+        cal = self.calibration
+        got, known = lexical.coverage(text)
+        rows = lexical.rows
+        sims = {a: caps[0][1] for a, caps in grouped.items() if caps}
+        reach = min(sims.values(), default=0.0)
+
+        def cov(a: str) -> float:
+            i = rows.get(a)
+            return float(got[i]) if i is not None else 0.0
+
+        rel = {a: s + cal.lexical_weight * cov(a) for a, s in sims.items()}
+        for a in bm25:
+            if a not in rel:
+                rel[a] = reach + cal.lexical_weight * cov(a)
+        best = max(rel.values(), default=0.0)
+        evidence = best + cal.vocabulary_weight * known
+        return Verdict(rel, best, known, evidence, evidence >= floor, best - cal.spread, floor, named)
 
 
 MAX_SUGGESTIONS = 3

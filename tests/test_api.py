@@ -173,13 +173,13 @@ def test_zero_result_and_low_confidence_queries_reach_analytics(client):
     before = summary(client)
     zero = search(client, "autonomous agent that books flights", type="agent")
     assert zero["results"] == [] and zero["total"] == 0
-    low = search(client, "zxqv blorf wibbleflap")
-    assert low["low_confidence"] is True and low["results"]
+    low = search(client, "zxqv blorf wibbleflap")  # gibberish matches nothing (issue 28): a zero-result search
+    assert low["low_confidence"] is True and low["results"] == [] and low["total"] == 0
     after = summary(client)
     assert after["searches"] == before["searches"] + 2
     # a search a filter emptied is not a catalog gap: kept apart from zero-result searches
     assert after["filtered_empty_searches"] == before["filtered_empty_searches"] + 1
-    assert after["zero_result_searches"] == before["zero_result_searches"]
+    assert after["zero_result_searches"] == before["zero_result_searches"] + 1
     assert after["low_confidence_searches"] == before["low_confidence_searches"] + 1
 
     zeros = client.get("/v1/analytics/queries?kind=zero_results").get_json()
@@ -190,7 +190,7 @@ def test_zero_result_and_low_confidence_queries_reach_analytics(client):
     assert item["filtered_empty"] >= 1 and item["searches"] >= 1 and item["zero_results"] == 0
     lows = client.get("/v1/analytics/queries", query_string={"kind": "low_confidence", "limit": 100}).get_json()
     assert "zxqv blorf wibbleflap" in [i["query"] for i in lows["items"]]
-    assert "zxqv blorf wibbleflap" not in [i["query"] for i in zeros["items"]]
+    assert "zxqv blorf wibbleflap" in [i["query"] for i in zeros["items"]]
     top = client.get("/v1/analytics/queries?kind=top&limit=100").get_json()["items"]
     counts = [i["searches"] for i in top]
     assert counts == sorted(counts, reverse=True) and all(i["last_ts"] > 0 for i in top)
@@ -777,7 +777,7 @@ def test_exact_names_and_ids_rank_first(client):
     for q in ("The Stack v2", "bigcode/the-stack-v2", "THE_STACK-V2", "the-stack-v2",
               "bert-large-uncased-whole-word-masking-finetuned-squad", "Deepset/RoBERTa-Base-SQuAD2"):
         top = search(client, q, k=3, record="false")["results"][0]
-        assert top["why"] == ["name: exact"], (q, top)
+        assert top["why"][0].startswith("text match ") and top["why"][1].startswith("name: exact +"), (q, top)
     assert search(client, "the stak v2", k=3, record="false")["results"][0]["artifact_id"] == "bigcode/the-stack-v2"
 
 
