@@ -27,6 +27,12 @@ def tokenize(texts: list[str]) -> list[list[str]]:
     return bm25s.tokenize(texts, stopwords="en", stemmer=_STEMMER, return_ids=False, show_progress=False)
 
 
+@functools.lru_cache(maxsize=512)
+def query_tokens(query: str) -> tuple[str, ...]:
+    """A query's terms, tokenised once for both BM25 and coverage (search/relevance.py)."""
+    return tuple(tokenize([query])[0])
+
+
 class LexicalIndex:
     """A BM25 index of one document per artifact; rebuilt whole on change, saved with each generation."""
 
@@ -44,7 +50,7 @@ class LexicalIndex:
         """The best `limit` artifacts by BM25 score (only those with a score above zero)."""
         if self._bm25 is None:
             return {}
-        tokens = tokenize([query])[0]
+        tokens = list(query_tokens(query))
         if not tokens:
             return {}
         raw = self._bm25.get_scores(tokens)
@@ -59,7 +65,7 @@ class LexicalIndex:
         the share of the query's terms the catalog knows at all. A term no document holds weighs as much as
         the rarest term, so "asdkjhqwe" covers nothing anywhere and a word every document holds weighs little."""
         n = len(self.ids)
-        tokens = list(dict.fromkeys(tokenize([query])[0])) if self._bm25 is not None else []
+        tokens = list(dict.fromkeys(query_tokens(query))) if self._bm25 is not None else []
         got = np.zeros(n, dtype=np.float32)
         if not tokens:
             return got, 0.0

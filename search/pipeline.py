@@ -198,14 +198,15 @@ class QueryPipeline:
         (search/boosts.py), then one page of hits."""
         artifacts, names, agree = view.artifacts, c.names, c.agree
         dense_all = self.hybrid.dense(c.grouped, artifacts) if options.mode != "lexical" else {}
-        verdict = self.judge.verdict(view, text, c.grouped, c.lexical, names) \
+        verdict = self.judge.verdict(view, text, c.grouped, c.lexical, names, any(v > 0 for v, _ in agree.values())) \
             if options.mode == "hybrid" else None  # the evaluation modes keep every candidate
 
-        def allowed(artifact_id: str) -> bool:
-            return options.allowed(artifacts, artifact_id) and (verdict is None or verdict.keeps(artifact_id))
-
         pool = set(dense_all) | {a for a in c.lexical if a in artifacts} | {a for a in names if a in artifacts}
-        pool = {a for a in pool if verdict is None or verdict.keeps(a)}
+        pool = {a for a in pool if verdict is None or verdict.keeps(a)}  # the matches
+
+        def allowed(artifact_id: str) -> bool:
+            return artifact_id in pool and options.allowed(artifacts, artifact_id)
+
         facet_counts = facet_counts_of(artifacts, pool, options) if options.facets else {}
         dense = {a: s for a, s in dense_all.items() if allowed(a)}
         lexical = {a: s for a, s in c.lexical.items() if allowed(a)}
@@ -218,15 +219,16 @@ class QueryPipeline:
                                                 min_users=cfg.learn_min_users)
             learned = {a: v for a, v in learned.items() if allowed(a) and a in fused}
         final = self.hybrid.final(fused, learned)
-        parts = {a: boosts.parts(names.get(a), agree.get(a), self.config.direction_boost) for a in final}
-        score = {a: s + sum(size for _, size in parts[a]) for a, s in final.items()}
+        parts = {a: boosts.parts(names.get(a), agree.get(a), self.config.direction_boost) for a in final
+                 if a in names or a in agree}
+        score = {a: s + sum(size for _, size in parts[a]) if a in parts else s for a, s in final.items()}
         order = sorted(score, key=lambda a: (-score[a], a))  # one score, in order (search/boosts.py)
         top_lex = max(lexical.values(), default=0.0)
         ranked = []
         for rank, a in enumerate(order[options.offset:options.offset + options.k], start=options.offset + 1):
             ranked.append(Hit(rank, artifacts[a], score[a], c.grouped.get(a, [])[:5], dense.get(a, 0.0),
                               lexical.get(a, 0.0) / top_lex if top_lex else 0.0, learned.get(a, 0.0),
-                              boosts.why(fused[a], parts[a], learned.get(a, 0.0))))
+                              boosts.why(fused[a], parts.get(a, []), learned.get(a, 0.0))))
         low = verdict is not None and verdict.flagged(self.config.low_confidence)
         return SearchResult(uuid.uuid4().hex, query, 0.0, ranked, len(order), low, why, facets=facet_counts,
                             understood=c.asked.to_dict(), normalised=text, vector=vector,

@@ -145,10 +145,14 @@ class Judge:
         return float(np.median(out))
 
     def verdict(self, view, text: str, grouped: Mapping[str, list], bm25: Mapping[str, float],
-                named: Mapping[str, tuple]) -> Verdict:
+                named: Mapping[str, tuple], understood: bool = False) -> Verdict:
         """The verdict over a query's candidates: `grouped` (capability hits per artifact, best first), `bm25`
-        (BM25 candidates), `named` (name tiers)."""
-        return self._weigh(view.lexical, text, grouped, bm25, named, self.level(view) + self.calibration.margin)
+        (BM25 candidates), `named` (name tiers). `understood`: the query states a direction (languages,
+        modality) some artifact matches, which gibberish never does ("Translate from French to English: «Le
+        système éducatif...»" is a real request whose words the catalog mostly does not hold)."""
+        verdict = self._weigh(view.lexical, text, grouped, bm25, named, self.level(view) + self.calibration.margin)
+        verdict.matched = verdict.matched or understood
+        return verdict
 
     def _weigh(self, lexical: LexicalIndex, text: str, grouped: Mapping[str, list], bm25: Mapping[str, float],
                named: Mapping[str, tuple], floor: float) -> Verdict:
@@ -159,15 +163,11 @@ class Judge:
         rows = lexical.rows
         sims = {a: caps[0][1] for a, caps in grouped.items() if caps}
         reach = min(sims.values(), default=0.0)
-
-        def cov(a: str) -> float:
-            i = rows.get(a)
-            return float(got[i]) if i is not None else 0.0
-
-        rel = {a: s + cal.lexical_weight * cov(a) for a, s in sims.items()}
-        for a in bm25:
-            if a not in rel:
-                rel[a] = reach + cal.lexical_weight * cov(a)
+        ids = list(sims) + [a for a in bm25 if a not in sims]
+        at = [rows.get(a, -1) for a in ids]  # one numpy read for every candidate's coverage
+        covs = np.where(np.asarray(at) >= 0, got[at], 0.0).tolist() if ids and len(got) else [0.0] * len(ids)
+        w = cal.lexical_weight
+        rel = {a: sims.get(a, reach) + w * cv for a, cv in zip(ids, covs, strict=True)}
         best = max(rel.values(), default=0.0)
         evidence = best + cal.vocabulary_weight * known
         return Verdict(rel, best, known, evidence, evidence >= floor, best - cal.spread, floor, named)
