@@ -90,7 +90,7 @@ def spread(dev_results: list, golds: list[str]) -> tuple[float, int]:
     gaps = []
     for result, gold in zip(dev_results, golds, strict=True):
         if gold in [h.artifact.id for h in result.hits] and gold in result.verdict.relevance:
-            gaps.append(result.verdict.best - result.verdict.relevance.get(gold, 0.0))
+            gaps.append(result.verdict.best - result.verdict.relevance[gold])
     return round(max(gaps, default=0.0) + SPREAD_MARGIN, 3), len(gaps)
 
 
@@ -101,9 +101,9 @@ def calibrate(engine, real: Sequence[str], nonsense: Sequence[str], dev: Sequenc
 
     dev_results = uncut(engine, [row["query"] for row in dev])
     beta, floor, stats = choose(pairs(uncut(engine, real)), pairs(uncut(engine, nonsense)), pairs(dev_results))
-    cut, golds = spread(dev_results, [row["gold"] for row in dev])
     view = engine.view()
     level = engine.pipeline.judge.level(view)
+    cut, golds = spread(dev_results, [row["gold"] for row in dev])
     stats.update(floor=floor, gibberish_level=round(level, 4), dev_golds_in_top10=golds)
     return replace(engine.pipeline.judge.calibration, margin=round(floor - level, 4), vocabulary_weight=beta,
                    spread=cut, model_id=engine.model_id, stats=stats,

@@ -9,9 +9,10 @@ artifacts and `total` counts candidates. Two evidences, comparable across querie
   catalog knows at all (keyboard mashes know none; a pasted task description, long and diluted, most).
 
 The query matches when its evidence reaches the floor (or it names an artifact); its matches are then the
-candidates within `spread` of the best relevance (loose on purpose: a paraphrase's right answer is often not
-its most similar text), and the artifacts it names. Otherwise nothing matches: no results, `low_confidence`,
-and suggestions.
+candidates within `spread` of the best relevance, or keeping at least `keep` of its height above the
+gibberish level (loose on purpose: a paraphrase's right answer is often not its most similar text; the second
+rule loosens it in a small catalog, where relevances are lower), and the artifacts it names.
+Otherwise nothing matches: no results, `low_confidence`, and suggestions.
 
 The floor is the catalog's *gibberish level* (the median evidence of `PROBES`, nonsense strings, computed
 once per catalog view: a bigger catalog has more near neighbours for anything, nonsense included) plus a
@@ -54,7 +55,8 @@ class Calibration:
     margin: float = 0.14  # the floor above the catalog's gibberish level
     lexical_weight: float = 0.3
     vocabulary_weight: float = 0.15
-    spread: float = 0.35
+    spread: float = 0.35  # a match is within this of the best relevance...
+    keep: float = 0.25  # ...or keeps this share of the best relevance's height above the gibberish level
     model_id: str = ""
     catalog: dict = field(default_factory=dict)  # artifacts, capabilities: what it was calibrated over
     stats: dict = field(default_factory=dict)  # the floor, level and shares it achieved on its sets
@@ -150,12 +152,12 @@ class Judge:
         (BM25 candidates), `named` (name tiers). `understood`: the query states a direction (languages,
         modality) some artifact matches, which gibberish never does ("Translate from French to English: «Le
         système éducatif...»" is a real request whose words the catalog mostly does not hold)."""
-        verdict = self._weigh(view.lexical, text, grouped, bm25, named, self.level(view) + self.calibration.margin)
+        verdict = self._weigh(view.lexical, text, grouped, bm25, named, self.level(view))
         verdict.matched = verdict.matched or understood
         return verdict
 
     def _weigh(self, lexical: LexicalIndex, text: str, grouped: Mapping[str, list], bm25: Mapping[str, float],
-               named: Mapping[str, tuple], floor: float) -> Verdict:
+               named: Mapping[str, tuple], level: float) -> Verdict:
         """Relevance per candidate and the decision. A BM25-only candidate's cosine is at most the lowest one
         the vector search returned, which stands in for it (no extra vector work per request)."""
         cal = self.calibration
@@ -170,7 +172,9 @@ class Judge:
         rel = {a: sims.get(a, reach) + w * cv for a, cv in zip(ids, covs, strict=True)}
         best = max(rel.values(), default=0.0)
         evidence = best + cal.vocabulary_weight * known
-        return Verdict(rel, best, known, evidence, evidence >= floor, best - cal.spread, floor, named)
+        floor = level + cal.margin
+        cut = min(best - cal.spread, level + cal.keep * (best - level))
+        return Verdict(rel, best, known, evidence, evidence >= floor, cut, floor, named)
 
 
 MAX_SUGGESTIONS = 3

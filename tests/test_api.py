@@ -144,7 +144,8 @@ def test_search_limits_accept_the_edges(client, engine):
     long = ("I need a model that reads a passage of text and answers questions about it. " * 40)[:3000]
     body = search(client, long, k=3, record="false")
     assert body["query"] == long and body["results"][0]["artifact_id"] in QA
-    assert len(search(client, "image classification", k=100)["results"]) == len(engine.artifacts)
+    every = search(client, "image classification", k=100)  # all its matches on one page: total counts matches
+    assert len(every["results"]) == every["total"] and 0 < every["total"] < len(engine.artifacts)
     assert search(client, "image classification", offset=1000)["results"] == []
 
 
@@ -310,7 +311,7 @@ def delta(before: dict, after: dict) -> dict:
 
 
 def test_feedback_batch_counts_exactly_like_one_by_one(client, engine):
-    q = "summarise long scientific articles into a paragraph"
+    q = "pick out the answer to a question from a paragraph"  # the small catalog serves it (it has no summariser)
     one, two = search(client, q, k=5), search(client, q, k=5)  # same intent, feedback on neither yet
     shared = [r["artifact_id"] for r in one["results"] if r["artifact_id"] in
               {x["artifact_id"] for x in two["results"]}][:3]
@@ -886,7 +887,7 @@ def test_admin_writes_update_search_at_once(client, admin, engine):
     new = record("acme/klingon-haiku", "Klingon poetry to Esperanto haiku translation",
                  "Translates Klingon poetry into Esperanto haiku, keeping the 5-7-5 syllable pattern.",
                  tags=["translation"], url="https://example.org/klingon")
-    assert search(client, q)["results"][0]["artifact_id"] != "acme/klingon-haiku"
+    assert "acme/klingon-haiku" not in [r["artifact_id"] for r in search(client, q)["results"]]
     resp = client.put("/v1/artifacts/acme/klingon-haiku", json=new, headers=admin)
     assert resp.status_code == 200, resp.get_data(as_text=True)
     report = resp.get_json()
