@@ -97,12 +97,13 @@ def line_chart(series: Sequence[Series], days: Sequence[str], *, title: str, des
                chart_id: str) -> Markup:
     """One line per series over `days` (missing days are 0), each with its own colour and dash.
 
-    With fewer than 3 days lines would only overlap, so each day becomes a group of bars instead.
+    With fewer than 3 days lines would only overlap, so each day becomes a group of bars instead (`draws_bars`;
+    the legend then shows squares: `swatch(i, bars=True)`).
     """
     top = nice_max(max((v for s in series for v in s.points.values()), default=0))
     plot_w, plot_h = WIDTH - LEFT - RIGHT, HEIGHT - TOP - BOTTOM
     n = len(days)
-    if n < 3:
+    if draws_bars(days):
         return _grouped_columns(series, days, top, title=title, desc=desc, chart_id=chart_id)
     xs = [LEFT + plot_w / 2] if n == 1 else [LEFT + plot_w * i / max(n - 1, 1) for i in range(n)]
     body = _x_labels(days, xs)
@@ -165,8 +166,17 @@ def bar(value: float, top: float) -> Markup:
                   f'<rect width="{100 * share:.1f}" height="10" fill="{PALETTE[0]}"/></svg>')
 
 
-def swatch(i: int) -> Markup:
-    """The legend key of series `i`: its colour and dash."""
+def draws_bars(days: Sequence[str]) -> bool:
+    """Whether `line_chart` draws these days as grouped bars (too few days for lines)."""
+    return len(days) < 3
+
+
+def swatch(i: int, bars: bool = False) -> Markup:
+    """The legend key of series `i` as the chart marks it: its colour and dash for a line, a filled square
+    for a bar (a legend of lines over bars would describe marks the chart does not have)."""
+    if bars:
+        return Markup(f'<svg class="swatch swatch-bar" viewBox="0 0 28 10" aria-hidden="true" focusable="false">'
+                      f'<rect x="9" y="0" width="10" height="10" fill="{color(i)}"/></svg>')
     dash_attr = f' stroke-dasharray="{dash(i)}"' if dash(i) else ""
     return Markup(f'<svg class="swatch" viewBox="0 0 28 10" aria-hidden="true" focusable="false">'
                   f'<line x1="1" x2="27" y1="5" y2="5" stroke="{color(i)}" stroke-width="3"{dash_attr}/></svg>')

@@ -41,6 +41,13 @@ USER_TOKEN_HELP = ("Pseudonymous id of the user (1-128 of A-Z a-z 0-9 . _ : = + 
                    "User-Agent. Stored only as an HMAC under the server secret.")
 MAX_QUERY_CHARS = 4000  # people paste whole task descriptions; the encoder reads what it can, BM25 all of it
 FACETS = ("type", "pricing")
+# search constraints (search/constraints.py owns them; tests/test_constraints.py checks these copies agree)
+SORT = Literal["relevance", "popular", "newest", "price"]
+MODALITY = Literal["text", "image", "audio", "video", "pdf", "embedding"]
+DROPPABLE = Literal["max_input_usd_per_mtok", "min_context_tokens", "open_weights", "license", "modality_in",
+                    "modality_out", "tag", "sort", "type", "pricing"]
+CONSTRAINT_PARAMS = ("max_input_usd_per_mtok", "min_context_tokens", "open_weights", "license", "modality_in",
+                     "modality_out", "tag", "sort")
 
 
 class SearchQuery(Strict):
@@ -59,6 +66,28 @@ class SearchQuery(Strict):
     facets: str | None = Field(None, max_length=40, pattern=r"^(type|pricing)(,(type|pricing))*$",
                                description="Comma-separated facets to count over the query's matches: "
                                            "`type`, `pricing`.")
+    max_input_usd_per_mtok: float | None = Field(None, ge=0, le=1e6, description="Only artifacts whose headline "
+                                                 "input price (USD per million tokens, `facts`) is at most this.")
+    min_context_tokens: int | None = Field(None, ge=0, le=10**9, description="Only artifacts whose context window "
+                                           "(`facts.context_tokens`) is at least this.")
+    open_weights: bool | None = Field(None, description="true: only open-weights models (and open-source "
+                                      "libraries, tools, datasets); false: only closed ones.")
+    license: str | None = Field(None, min_length=1, max_length=100, pattern=r"^[A-Za-z0-9.+_-]+$",
+                                description="Only this licence (SPDX id, any case), or `commercial`: any licence "
+                                            "that allows commercial use.")
+    modality_in: list[MODALITY] = Field(default_factory=list, description="Only artifacts that accept all of "
+                                        "these inputs (repeatable).")
+    modality_out: list[MODALITY] = Field(default_factory=list, description="Only artifacts that produce all of "
+                                         "these outputs (repeatable).")
+    tag: str | None = Field(None, min_length=1, max_length=100, description="Only artifacts with this tag "
+                                                                             "(e.g. `mcp-server`).")
+    sort: SORT = Field("relevance", description="Order of the matches: relevance, popular (stated adoption), "
+                                                "newest (release date), price (headline input price, cheapest "
+                                                "first); artifacts whose fact is unknown come last.")
+    interpret: bool = Field(True, description="false: do not read constraints (price, openness, context, "
+                                              "modality, type, sort) from the words of `q`.")
+    ignore: list[DROPPABLE] = Field(default_factory=list, description="Constraints read from `q` to drop, by "
+                                    "the `param` `understood.constraints` names (repeatable).")
     record: bool = Field(True, description="false: nothing is recorded and the search_id cannot take feedback.")
     preview: bool = Field(False, description="true for as-you-type previews: logged with the preview flag (its "
                                              "search_id takes feedback) but never counted toward Times Matched, "
@@ -80,8 +109,14 @@ class SearchResultItem(BaseModel):
     name: str
     type: str
     pricing: str
-    score: float = Field(..., description="The ranking score: results are sorted by it, so it never rises down "
-                                          "the list; the sum of the parts in `why` (docs/relevance.md).")
+    description: str = Field("", description="One line from the record: the first sentence of its description "
+                                             "(else of its first capability's).")
+    url: str | None = None
+    facts: dict[str, Any] = Field(default_factory=dict, description="Every fact key (docs/facts.md), null where "
+                                                                    "unknown.")
+    score: float = Field(..., description="The ranking score: with sort=relevance (the default) results are "
+                                          "sorted by it, so it never rises down the list; the sum of the parts "
+                                          "in `why` (docs/relevance.md).")
     unfragile_rank: int
     unfragile_rank_interval: list[int] = Field(..., description="Approximate 95% interval [low, high] of "
                                                                  "unfragile_rank (graph/scores.py).")
@@ -104,7 +139,12 @@ class SearchResponse(BaseModel):
     recorded: bool
     understood: dict[str, Any] = Field(default_factory=dict,
                                        description="Direction facets read from the query: task, inputs, "
-                                                   "outputs, sources, targets (language codes).")
+                                                   "outputs, sources, targets (language codes); and "
+                                                   "`constraints`: each constraint read from its words, as "
+                                                   "{kind, text, param, value} (drop one with `ignore=PARAM`, "
+                                                   "all with `interpret=false`).")
+    has_more: bool = Field(False, description="More matches after this page.")
+    next_offset: int | None = Field(None, description="The `offset` of the next page (null: none).")
     facets: dict[str, dict[str, int]] | None = Field(None, description="Counts per value, when `facets` asked.")
     suggestions: list[str] = Field(default_factory=list,
                                    description="When nothing matched: artifact names the query may have meant.")
@@ -135,7 +175,9 @@ class SuggestResponse(BaseModel):
 class FeedbackRequest(Strict):
     search_id: str = Field(..., min_length=1, max_length=64, pattern=r"^[0-9a-f]+$")
     artifact_id: str = Field(..., min_length=1, max_length=200)
-    event: Literal["click", "dwell", "upvote", "downvote"]
+    event: Literal["click", "dwell", "upvote", "downvote", "unvote"] = Field(
+        ..., description="`unvote` withdraws this identity's vote on the result (nothing to withdraw: accepted, "
+                         "changes nothing); a vote replaces an earlier opposite one.")
     dwell_ms: int | None = Field(None, ge=0, le=86_400_000, strict=True)  # not true/false, "5" or 5.0
     user_token: str | None = Field(None, pattern=TOKEN_PATTERN, description=USER_TOKEN_HELP)
 
@@ -252,8 +294,11 @@ class ArtifactOut(BaseModel):
     scores: ScoresOut
 
 
+MAX_SIMILAR = 10  # alternatives per request: the API, the widget (`data-k`, `?k=`) and docs/http.md agree
+
+
 class SimilarQuery(Strict):
-    k: int = Field(5, ge=1, le=100)
+    k: int = Field(5, ge=1, le=MAX_SIMILAR, description=f"Alternatives to return, 1 to {MAX_SIMILAR}.")
     type: ARTIFACT_TYPES | None = None
 
 
@@ -261,8 +306,9 @@ class AlternativeOut(BaseModel):
     artifact_id: str
     name: str
     type: str
-    score: float = Field(..., description="The ranking score: results are sorted by it, so it never rises down "
-                                          "the list; the sum of the parts in `why` (docs/relevance.md).")
+    score: float = Field(..., description="The ranking score: with sort=relevance (the default) results are "
+                                          "sorted by it, so it never rises down the list; the sum of the parts "
+                                          "in `why` (docs/relevance.md).")
     unfragile_rank: int
     reasons: list[str]
 
@@ -512,3 +558,28 @@ class WriteResponse(BaseModel):
 class Health(BaseModel):
     status: str
     checks: dict[str, Any] = Field(default_factory=dict)
+
+
+class SearchStatsQuery(Strict):
+    since: str | None = Field(None, pattern=r"^\d{4}-\d{2}-\d{2}$", description="First day (YYYY-MM-DD, UTC).")
+    until: str | None = Field(None, pattern=r"^\d{4}-\d{2}-\d{2}$", description="Last day, inclusive.")
+    limit: int = Field(10, ge=1, le=100, description="Rows per list.")
+
+    _day = field_validator("since", "until")(_valid_day)
+
+
+class SearchStatRow(BaseModel):
+    query: str
+    searches: int = Field(..., description="Searches of it in the range (as-you-type previews not counted).")
+    clicked: int = Field(..., description="Of those, searches that led to at least one click.")
+    ctr: float = Field(..., description="Click-through rate: clicked / searches.")
+    zero_results: int
+    low_confidence: int
+
+
+class SearchStatsResponse(BaseModel):
+    since: str | None
+    until: str | None
+    top: list[SearchStatRow] = Field(..., description="Most searched queries, with click-through rate.")
+    zero_results: list[SearchStatRow] = Field(..., description="Queries that found nothing: catalog gaps.")
+    low_confidence: list[SearchStatRow] = Field(..., description="Queries whose best match was weak.")

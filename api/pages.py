@@ -13,30 +13,25 @@ from typing import get_args
 from flask import Blueprint, current_app, redirect, render_template, request, url_for
 from markupsafe import Markup, escape
 
-from api import apidocs, charts, factview, metrics, navigation
+from api import apidocs, charts, factview
 from api.errors import ApiError, error_response
-from api.models import ARTIFACT_TYPES, PRICING
-from api.serialize import alternatives_response, artifact_response, search_response
-from api.state import engine, settings, user_of
+from api.models import ARTIFACT_TYPES, MAX_SIMILAR, PRICING
+from api.serialize import alternatives_response, artifact_response
+from api.state import engine, settings
 from search.engine import Engine
-from search.errors import NotRecorded, NotServed, NotYours, StoreUnavailable, UnknownSearch
+from search.errors import StoreUnavailable
 
 bp = Blueprint("pages", __name__, template_folder="templates", static_folder="static",
                static_url_path="/static")
 
 TYPES: tuple[str, ...] = get_args(ARTIFACT_TYPES)
 PRICINGS: tuple[str, ...] = get_args(PRICING)
-MAX_QUERY = 4000  # as the API: whole task descriptions are welcome
-RESULTS = 10
 MAX_NAME_CHARS = 200  # the longest id or name one half of a compare URL may be (as `?a=`, `?b=`)
 MAX_COMPARE_SEGMENTS = 16  # slashes in a compare URL: two ids of a few segments each, never thousands
 MAX_COMPARED = 4  # the compare page takes 2 to 4 artifacts (`?ids=`), as /v1/compare
 SHOWN_CAPABILITIES = 8  # the comparison page lists 8 capabilities, then "+N more capabilities"
-TOP_LINES = 5
 MIN_CAPABILITY_SCORE = 0.2  # weaker matched capabilities are noise on a card (static/search.js agrees)
 STOPWORDS = {"the", "and", "for", "with", "that", "from", "into", "this", "are", "can", "how", "what"}
-_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
-_SEARCH_ID = re.compile(r"^[0-9a-f]{1,64}$")
 # paths that belong to the JSON API (their errors stay JSON); every other unknown URL gets an HTML page
 API_PATHS = ("/v1/", "/openapi.json", "/healthz", "/readyz", "/metrics", "/apidoc", "/static/")
 LABELS = {"adoption": "Adoption", "quality": "Quality", "ecosystem": "Ecosystem",
@@ -219,57 +214,6 @@ def _near_names(eng: Engine, text: str, limit: int = 6) -> list:
     return sorted(found, key=lambda a: (len(a.name), a.name.lower()))[:limit]
 
 
-@bp.get("/")
-def home():
-    """The search box; `?q=` renders results on the server (the no-JavaScript path)."""
-    q = _CONTROL.sub(" ", request.args.get("q", "")).strip()[:MAX_QUERY]
-    kind, pricing = _choice("type", TYPES), _choice("pricing", PRICINGS)
-    eng = engine()
-    data = None
-    if q:
-        with metrics.SEARCH_SECONDS.time():
-            who = eng.admit(user_of(eng, _token())) if request.method == "GET" else None  # HEAD: not recorded
-            result = eng.search(q, k=RESULTS, types=[kind] if kind else (), pricing=[pricing] if pricing else (),
-                                record=False, user=who or "")
-        metrics.SEARCHES.inc()
-        if not result.hits:
-            metrics.ZERO_RESULTS.inc()
-        data = search_response(result, eng.serve(result, record=who is not None))
-        for r in data["results"]:
-            r["matched_capabilities"] = _strong(r["matched_capabilities"])
-    popular = [] if q else [r.query for r in eng.popular_searches(limit=6)]
-    counts = _catalog_counts(eng)
-    return render_template("search.html", q=q, data=data, kind=kind, pricing=pricing,
-                           types=_options(TYPES, counts["type"], kind),
-                           pricings=_options(PRICINGS, counts["pricing"], pricing), popular=popular,
-                           active="search")
-
-
-@bp.get("/click")
-def click():
-    """Record a click on a served result, then go to the artifact (links work without JavaScript).
-
-    Only a same-site navigation records (api/navigation.py): a HEAD, an image or script of another site, or
-    a link followed from elsewhere gets a 403 page that says nothing was recorded and links to the artifact.
-    The click counts for the identity that made the search (the page's own `user_token` in the link)."""
-    eng = engine()
-    artifact_id = request.args.get("artifact_id", "")
-    search_id = request.args.get("search_id", "")
-    _known(eng, artifact_id)
-    refused = navigation.refusal(request)
-    if refused:
-        metrics.FEEDBACK_REJECTED.labels("not_navigation").inc()
-        link = url_for("pages.artifact", artifact_id=artifact_id)
-        raise PageError(403, "Click not recorded", f"{refused}. Nothing was recorded; the artifact is at {link}")
-    if _SEARCH_ID.match(search_id):
-        try:
-            eng.feedback(search_id, artifact_id, "click", user=user_of(eng, _token()))
-            metrics.FEEDBACK.labels("click").inc()
-        except (UnknownSearch, NotServed, NotRecorded, NotYours):
-            pass  # a stale, edited or shared link still leads to the artifact
-    return redirect(url_for("pages.artifact", artifact_id=artifact_id), 303)
-
-
 @bp.get("/artifacts/<path:artifact_id>")
 def artifact(artifact_id: str):
     """Scores with their explanation, capabilities and the "Need something different?" alternatives."""
@@ -312,8 +256,9 @@ def compare():
 
     Names resolve to ids ("The Stack v2" → bigcode/the-stack-v2) and redirect to the canonical URL; an
     unknown or ambiguous name shows the form again with the closest names (or its candidates) to choose from."""
-    if request.args.get("ids", "").strip():
-        return _compare_ids(request.args["ids"])
+    ids = ",".join(request.args.getlist("ids"))  # `?ids=a,b,c`, or the search page's checkboxes (`ids=a&ids=b`)
+    if ids.strip():
+        return _compare_ids(ids)
     a, b = request.args.get("a", "").strip()[:200], request.args.get("b", "").strip()[:200]
     if not a and not b:
         return render_template("compare_form.html", active="compare", a="", b="", problems={})
@@ -411,32 +356,6 @@ def _merged_credits(by_artifact: dict[str, list[dict]]) -> list[dict]:
     return list(seen.values())
 
 
-@bp.get("/analytics")
-def analytics():
-    """Times Matched over time, top matched artifacts, weak queries and searches per day."""
-    eng = engine()
-    summary = eng.summary()
-    top = [{"artifact_id": a, "name": eng.artifacts[a].name if a in eng.artifacts else a, "times_matched": n}
-           for a, n in eng.top_artifacts(limit=10)]
-    series = [charts.Series(t["name"], dict(eng.timeline(t["artifact_id"]))) for t in top[:TOP_LINES]]
-    days = charts.day_range([d for s in series for d in s.points])
-    lines = charts.line_chart(series, days, chart_id="tm-over-time", title="Times Matched per day, top artifacts",
-                              desc=f"One line per artifact for the {len(series)} most matched artifacts "
-                                   f"over the last {len(days)} days.") if series else None
-    per_day = dict(eng.searches_per_day())
-    search_days = charts.day_range(per_day)
-    searches = [(d, per_day.get(d, 0)) for d in search_days]
-    columns = charts.column_chart(searches, chart_id="searches-per-day", title="Searches per day",
-                                  desc=f"{summary.get('searches', 0)} searches in total; "
-                                       f"one bar per day over {len(search_days)} days.",
-                                  unit=" searches") if searches else None
-    return render_template(
-        "analytics.html", summary=summary, artifacts=len(eng.artifacts), top=top, series=series, days=days,
-        lines=lines, columns=columns, searches=searches, zero=eng.queries("zero_results", limit=10),
-        low=eng.queries("low_confidence", limit=10), emptied=eng.queries("filtered_empty", limit=10),
-        charts=charts, active="analytics")
-
-
 @bp.get("/docs")
 def docs():
     """The API reference: every operation of the OpenAPI document, its schemas and a recorded example."""
@@ -457,7 +376,7 @@ def widget_similar(artifact_id: str):
     Options: `k` (1–10 alternatives), `type` (only that artifact type), `theme` (light, dark or auto). An
     unknown id or an outage shows a one-line message inside the widget, never the site's error page."""
     try:
-        k = min(10, max(1, int(request.args.get("k", 5))))
+        k = min(MAX_SIMILAR, max(1, int(request.args.get("k", 5))))
     except ValueError:
         k = 5
     kind = _choice("type", TYPES)
@@ -485,3 +404,6 @@ _WIDGET_HEADERS = {"Content-Security-Policy": "default-src 'self'; img-src 'self
 def _widget_message(theme: str, status: int, message: str, link: bool = False, headers: dict | None = None):
     html = render_template("widget_message.html", message=message, link=link, theme=theme)
     return html, status, {**_WIDGET_HEADERS, **(headers or {})}
+
+
+from api import page_analytics, page_search  # noqa: E402, F401  (their routes are on `bp`; they import from here)

@@ -2,22 +2,33 @@
 
 from __future__ import annotations
 
+import re
+
+from graph.catalog import Artifact
 from search.engine import Engine, SearchResult, Shown
 
+SENTENCE_END = re.compile(r"(?<=[.!?])\s+(?=[A-Z0-9\"'(])")
 
-def search_response(result: SearchResult, shown: Shown) -> dict:
+
+def search_response(result: SearchResult, shown: Shown, engine: Engine | None = None) -> dict:
     """The response of a search, from what the engine showed of it (`Engine.serve`: the scores, the
-    record, the Times Matched). Only maps: the route asked the engine to record."""
+    record, the Times Matched). Only maps: the route asked the engine to record. With the `engine`, each
+    result carries its facts. The page's last rank is the next page's offset (ranks count from the offset)."""
     scores, counts = shown.scores, shown.times_matched
+    end = result.hits[-1].rank if result.hits else 0
     return {
         "search_id": result.search_id, "query": result.query, "took_ms": result.took_ms,
         "total": result.total, "low_confidence": result.low_confidence, "recorded": shown.recorded,
         "understood": result.understood,
+        "has_more": bool(result.hits) and end < result.total,
+        "next_offset": end if result.hits and end < result.total else None,
         **({"facets": result.facets} if result.facets else {}),
         **({"suggestions": result.suggestions} if result.suggestions else {}),
         "results": [
             {"rank": h.rank, "artifact_id": h.artifact.id, "name": h.artifact.name, "type": h.artifact.type,
-             "pricing": h.artifact.pricing, "score": round(h.score, 4),
+             "pricing": h.artifact.pricing, "description": one_line(h.artifact), "url": h.artifact.url or None,
+             **({"facts": engine.facts(h.artifact.id)} if engine is not None else {}),
+             "score": round(h.score, 4),
              "unfragile_rank": scores[h.artifact.id].unfragile_rank,
              "unfragile_rank_interval": list(scores[h.artifact.id].rank_interval),
              "times_matched": counts.get(h.artifact.id, 0),
@@ -27,6 +38,17 @@ def search_response(result: SearchResult, shown: Shown) -> dict:
             for h in result.hits
         ],
     }
+
+
+def one_line(artifact: Artifact, limit: int = 240) -> str:
+    """A one-line description from the record: the first sentence of its description, else of its first
+    capability's description or title (never made up here)."""
+    for text in [artifact.description] + [c.description or c.label for c in artifact.capabilities[:1]]:
+        text = " ".join((text or "").split())
+        if text:
+            first = SENTENCE_END.split(text, maxsplit=1)[0]
+            return first if len(first) <= limit else first[:limit - 1].rsplit(" ", 1)[0] + "…"
+    return ""
 
 
 def artifact_response(engine: Engine, artifact_id: str) -> dict:

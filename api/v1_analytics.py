@@ -12,6 +12,8 @@ from api.models import (
     PopularResponse,
     QueriesQuery,
     QueriesResponse,
+    SearchStatsQuery,
+    SearchStatsResponse,
     SummaryResponse,
     TimelineQuery,
     TimelineResponse,
@@ -54,6 +56,17 @@ def queries(query: QueriesQuery):
     """Zero-result, low-confidence or most frequent queries."""
     rows = engine().queries(query.kind, limit=query.limit)
     return {"kind": query.kind, "items": [vars(r) for r in rows]}
+
+
+@bp.get("/searches")
+@spec.validate(resp=Response(HTTP_200=SearchStatsResponse, HTTP_422=ErrorResponse), tags=["analytics"])
+def searches(query: SearchStatsQuery):
+    """The owner's view of searches over a range of days: the most searched queries with their click-through
+    rate, and the zero-result and low-confidence ones (the catalog's gaps)."""
+    if query.since and query.until and query.since > query.until:
+        raise ApiError(422, "until: the range ends before it starts", "until")
+    return {"since": query.since, "until": query.until,
+            **engine().search_stats(since=query.since, until=query.until, limit=query.limit)}
 
 
 @bp.get("/popular")

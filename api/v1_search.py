@@ -12,6 +12,7 @@ from werkzeug.exceptions import HTTPException
 from api import metrics
 from api.errors import ApiError
 from api.models import (
+    CONSTRAINT_PARAMS,
     MAX_FEEDBACK_BATCH,
     Accepted,
     ErrorResponse,
@@ -44,11 +45,12 @@ def search(query: SearchQuery):
     with metrics.SEARCH_SECONDS.time():
         result = eng.search(query.q, k=query.k, offset=query.offset, types=query.type, pricing=query.pricing,
                             record=False, facets=query.facets.split(",") if query.facets else (),
-                            user=who or "", preview=query.preview)
+                            user=who or "", preview=query.preview, interpret=query.interpret, ignore=query.ignore,
+                            constraints={name: getattr(query, name) for name in CONSTRAINT_PARAMS})
     metrics.SEARCHES.inc()
     if not result.hits:
         metrics.ZERO_RESULTS.inc()
-    resp = jsonify(search_response(result, eng.serve(result, record=who is not None)))
+    resp = jsonify(search_response(result, eng.serve(result, record=who is not None), eng))
     resp.headers["Cache-Control"] = "no-store"
     return resp
 

@@ -138,9 +138,11 @@ Conventions:
         r.text(f"## {title}\n\n{intro}")
 
     # --- search and feedback -------------------------------------------------------------------
-    section("GET /v1/search", "Search by intent. `k` results from `offset`, optional `type` and `pricing` filters. "
-            "Each result names the capabilities that matched; the search is recorded (Times Matched, analytics) "
-            "and its `search_id` is what feedback refers to.")
+    section("GET /v1/search", "Search by intent. `k` results from `offset` (`has_more` and `next_offset` say "
+            "whether and where the next page starts), optional `type` and `pricing` filters. Each result carries "
+            "a one-line `description` and the `url` from its record, its `facts` (docs/facts.md) and the "
+            "capabilities that matched; the search is recorded (Times Matched, analytics) and its `search_id` is "
+            "what feedback refers to.")
     found = r.call("GET", "/v1/search", params={"q": "extract answers from passages", "k": 3}, items=3, chars=120)
     r.text("Filters and paging:")
     r.call("GET", "/v1/search", params={"q": "extract answers from passages", "k": 2, "offset": 2,
@@ -153,6 +155,22 @@ Conventions:
     r.text("Facets (counts per value for the query, each under the other facet's filters) and repeated filters:")
     r.call("GET", "/v1/search", params={"q": "question answering", "k": 2, "facets": "type,pricing",
                                          "type": ["model", "dataset"], "record": "false"}, items=2, chars=120)
+    r.text("Constraints in the words (price, openness, context, modality, type, \"cheap\", \"newest\") become "
+           "filters and sorts of the matches, each echoed in `understood.constraints` with the words it came from "
+           "and the `param` that drops it (`ignore=PARAM`; `interpret=false` reads none). An artifact whose fact is "
+           "unknown does not pass a filter on it (docs/search.md#constraints):")
+    r.call("GET", "/v1/search", params={"q": "llm under $1 per million input tokens", "k": 2, "record": "false"},
+           items=2, chars=120, full=("understood",))
+    r.call("GET", "/v1/search", params={"q": "llm under $1 per million input tokens", "k": 2, "record": "false",
+                                         "ignore": "max_input_usd_per_mtok"}, items=2, chars=120,
+           full=("understood",))
+    r.text("The same as parameters: `max_input_usd_per_mtok`, `min_context_tokens`, `open_weights`, `license` (an "
+           "SPDX id or `commercial`), `modality_in`, `modality_out`, `tag`, and `sort=relevance|popular|newest|price` "
+           "(artifacts whose sort fact is unknown come last):")
+    r.call("GET", "/v1/search", params={"q": "chat model", "k": 3, "record": "false", "interpret": "false",
+                                         "min_context_tokens": 128000, "open_weights": "true", "sort": "price"},
+           items=3, chars=120)
+    r.call("GET", "/v1/search", params={"q": "chat model", "sort": "cheapest"})
     r.text("A filter nothing matches gives an empty page (and shows up in `/v1/analytics/queries?kind=zero_results`):")
     r.call("GET", "/v1/search", params={"q": "book a flight", "type": "agent"})
     r.text("Errors:")
@@ -169,11 +187,19 @@ Conventions:
     r.call("GET", "/v1/suggest", params={"q": "", "k": 3})
 
     section("POST /v1/feedback", "A click, dwell (with `dwell_ms`), upvote or downvote on a result a search "
-            "served. Answers 202; later searches for similar intents learn from it.")
+            "served. Answers 202; later searches for similar intents learn from it. A vote replaces the same "
+            "identity's earlier opposite vote; `unvote` withdraws it (its count and the person's stance go; with "
+            "no vote standing it changes nothing). Feedback on a search made with `record=false` is a 409 that "
+            "says so.")
     first = found["results"][0]["artifact_id"]
     sid = found["search_id"]
     r.call("POST", "/v1/feedback", body={"search_id": sid, "artifact_id": first, "event": "click"})
     r.call("POST", "/v1/feedback", body={"search_id": sid, "artifact_id": first, "event": "dwell", "dwell_ms": 5400})
+    r.call("POST", "/v1/feedback", body={"search_id": sid, "artifact_id": first, "event": "upvote"})
+    r.call("POST", "/v1/feedback", body={"search_id": sid, "artifact_id": first, "event": "unvote"})
+    unrecorded = client.get("/v1/search", query_string={"q": "extract answers", "record": "false"}).get_json()
+    r.call("POST", "/v1/feedback", body={"search_id": unrecorded["search_id"], "event": "upvote",
+                                         "artifact_id": unrecorded["results"][0]["artifact_id"]})
     r.text("Errors: an unknown search, an artifact that search did not serve, a dwell without `dwell_ms`, "
            "malformed JSON, a body over 1 MB:")
     r.call("POST", "/v1/feedback", body={"search_id": "0" * 32, "artifact_id": first, "event": "click"})
@@ -221,7 +247,8 @@ Conventions:
 
     section("GET /v1/artifacts/{id}/similar", "\"Need something different?\": the nearest other artifacts by "
             "capability, boosted when the same search intents matched both, each with concrete reasons. Never "
-            "the artifact itself. Optional `k` (default 5) and `type`.")
+            "the artifact itself. Optional `k` (1 to 10, default 5; more is a 422, as the widget's `data-k`) "
+            "and `type`.")
     r.call("GET", f"/v1/artifacts/{SEED_B}/similar", params={"k": 3}, items=4, chars=400)
     r.call("GET", f"/v1/artifacts/{SEED_B}/similar", params={"type": "dataset", "k": 2}, items=4, chars=400)
 
@@ -266,6 +293,13 @@ Conventions:
     r.call("GET", "/v1/analytics/queries", params={"kind": "zero_results"})
     r.call("GET", "/v1/analytics/queries", params={"kind": "filtered_empty"})
     r.call("GET", "/v1/analytics/queries", params={"kind": "low_confidence"})
+
+    section("GET /v1/analytics/searches", "The owner's view of searches over a range of UTC days (`since`, `until`, "
+            "inclusive; `limit` 1..100 per list): the most searched queries with `ctr`, the share of their "
+            "searches that led to a click, and the zero-result and low-confidence ones (the catalog's gaps). "
+            "As-you-type previews are not counted. `/analytics` draws it.")
+    r.call("GET", "/v1/analytics/searches", params={"limit": 3}, items=3)
+    r.call("GET", "/v1/analytics/searches", params={"since": "2026-01-02", "until": "2026-01-01"})
 
     popular_q = "summarize long news articles"
     for i in range(5):  # five people (five user_tokens) run the same search; one person repeating it would not do

@@ -197,7 +197,10 @@ def model_record(facts: dict[str, Any], extra: list[dict[str, Any]]) -> dict[str
     if facts.get("open_weights") is not None:
         signals["open_weights"] = bool(facts["open_weights"])
     if inputs or outputs:
-        signals["modalities"] = {"input": inputs, "output": outputs}
+        # models.dev lists embedding models as "text out"; what they put out is an embedding (a filter on
+        # modality_out, or a search for a model that writes text, must not take them for text generators)
+        kind = convert_models_dev.model_kind(name, path, described, inputs, outputs)
+        signals["modalities"] = {"input": inputs, "output": ["embedding"] if kind == "embedding" else outputs}
     record: dict[str, Any] = {
         "id": f"{maker}/{slug(path) or slug(facts['key'].replace('|', '-'))}",
         "name": name, "type": "model", "pricing": pricing,

@@ -11,7 +11,8 @@ before the event is written, so the store applies them and a replay of the log g
   runs it as a counted, confident search;
 - feedback counts once per (user, search, artifact) and kind: a repeat click or dwell is logged
   and changes nothing; a vote replaces that user's earlier opposite vote (`replaces`), and the same
-  vote again changes nothing.
+  vote again changes nothing; an `unvote` withdraws the standing vote (`replaces` names it: its count is
+  taken back and the user's stance on the edge removed), and with no standing vote it changes nothing.
 
 Who "a user" is: the person key of the events (search/identity.py): the network of an unsigned identity,
 so the identities seen from one network share one person's weight; a site-signed identity is its own
@@ -41,6 +42,7 @@ from graph.events import FeedbackEvent, SearchEvent, event_from_dict
 from graph.store.base import ClaimDeferred, MatchStore
 
 VOTES = ("upvote", "downvote")
+UNVOTE = "unvote"  # withdraws this user's standing vote on (search, artifact): `replaces` names it
 FEEDBACK_TTL_S = 30 * 86_400.0  # how long one (user, search, artifact) action is remembered
 POPULAR_TTL_S = 365 * 86_400.0  # how long a user counts once toward one query's popularity
 HOUR_S = 3600.0
@@ -144,11 +146,11 @@ class Dedup:
         if not ev.user:
             return ev
         try:
-            if ev.event in VOTES:
+            if ev.event in VOTES or ev.event == UNVOTE:
                 previous = self.store.exchange(_key("v", ev.user, ev.search_id, ev.artifact_id), ev.event,
                                                FEEDBACK_TTL_S)
-                if previous == ev.event:
-                    return dataclasses.replace(ev, counted=False)
+                if previous == ev.event or (ev.event == UNVOTE and previous not in VOTES):
+                    return dataclasses.replace(ev, counted=False)  # the same vote again; nothing to withdraw
                 return dataclasses.replace(ev, replaces=previous if previous in VOTES else "")
             first = self._first(_key(ev.event, ev.user, ev.search_id, ev.artifact_id), FEEDBACK_TTL_S,
                                 f"t{ev.ts!r}")

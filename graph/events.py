@@ -9,7 +9,7 @@ import unicodedata
 from dataclasses import dataclass, field
 from typing import Any
 
-FEEDBACK_EVENTS = ("click", "dwell", "upvote", "downvote")
+FEEDBACK_EVENTS = ("click", "dwell", "upvote", "downvote", "unvote")  # unvote: withdraws a vote (`replaces`)
 
 
 def normalise_query(text: str) -> str:
@@ -104,7 +104,7 @@ class FeedbackEvent:
     extra: dict[str, Any] = field(default_factory=dict)
     user: str = ""  # pseudonymous user key
     counted: bool = True  # first of its kind for (user, search, artifact); a repeat is logged only
-    replaces: str = ""  # a vote that replaces this user's earlier opposite vote on (search, artifact)
+    replaces: str = ""  # the earlier vote of this user on (search, artifact) a vote replaces or an unvote withdraws
 
     def to_dict(self) -> dict[str, Any]:
         return {"search_id": self.search_id, "artifact_id": self.artifact_id, "event": self.event, "ts": self.ts,

@@ -235,6 +235,7 @@ class Engine:
     timeline = via("evidence", "timeline")
     searches_per_day = via("evidence", "searches_per_day")
     queries = via("evidence", "queries")
+    search_stats = via("evidence", "search_stats")  # (since, until, limit): top queries with CTR, gaps, by range
     summary = via("evidence", "summary")
     store_health = via("evidence", "store_health")
 

@@ -28,6 +28,7 @@ from search.history import HistoryWatch
 from search.identity import Who
 from search.learning import IntentMemory
 from search.pipeline import SearchResult
+from search.searchstats import SearchStats
 
 log = logging.getLogger(__name__)
 POPULAR_CHARS = (3, 80)  # length limits of a query shown in "Popular searches"
@@ -125,6 +126,14 @@ class Evidence:
             r = ev if isinstance(ev, Exception) else next(done)
             out.append(r if isinstance(r, Exception) else ev)
         return out
+
+    def search_stats(self, since: str | None = None, until: str | None = None, limit: int = 10) -> dict:
+        """Top, zero-result and low-confidence queries over a range of days, with click-through rates
+        (search/searchstats.py); queries an operator hid stay off it."""
+        stats = self.__dict__.get("_stats")
+        if stats is None or stats.store is not self.store:  # first use, or a store swapped in
+            stats = self._stats = SearchStats(self.store)
+        return stats.report(since, until, limit, hidden=self.store.hidden_queries())
 
     # --- public lists ------------------------------------------------------------------------------
     def popular_searches(self, limit: int = 6) -> list[QueryStat]:

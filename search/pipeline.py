@@ -18,6 +18,7 @@ from graph.catalog import Artifact, Capability
 from graph.events import normalise_query
 from graph.settings import REDIS_SCHEMES, Settings
 from search import boosts, relevance
+from search import constraints as constraint
 from search import direction as directions
 from search.catalogview import CatalogView
 from search.embedder import Embedder
@@ -88,6 +89,9 @@ class Options:
     user: str | Who = ""  # a person key, or a request's keys (search/identity.py)
     preview: bool = False
     keep_vector: bool = True  # the caller records the search: it needs the query vector
+    constraints: Mapping | constraint.Constraints = field(default_factory=dict)  # explicit (search/constraints.py)
+    interpret: bool = True  # read constraints from the query's words too
+    ignore: Sequence[str] = ()  # constraints the words stated that the user dropped (their params)
 
     @property
     def filtered(self) -> bool:
@@ -140,21 +144,24 @@ class QueryPipeline:
         """Rank the view's artifacts for each query. `mode` "dense" or "lexical" switches one signal off (for
         evaluation; "lexical" embeds nothing when nothing is recorded or learned)."""
         started = time.perf_counter()
-        texts = [normalise_query(q) or q for q in queries]
+        wanted = [constraint.read(q, options.constraints, interpret=options.interpret, ignore=options.ignore,
+                                  types=options.types, pricing=options.pricing,
+                                  named=constraint.is_name(view, q)) for q in queries]
+        texts = [normalise_query(rest) or rest for _, rest in wanted]
         needs_vector = options.mode != "lexical" or options.keep_vector or \
             (options.learn and self.config.learned_cap > 0)
         vectors = [self.encode_query(t[:ENCODER_CHARS]) if needs_vector else None for t in texts]
-        wanted = options.offset + options.k
         n = len(view.index)
-        depth = min(n, max(200, 20 * wanted) if not options.filtered else max(2000, 50 * wanted))
+        depth = constraint.depth(view, options.k, options.filtered, [w for w, _ in wanted])
         if n and options.mode != "lexical":
             found = view.index.search(np.stack(vectors), depth)
         else:
             found = [[] for _ in queries]
         out = []
-        for query, text, vector, hits in zip(queries, texts, vectors, found, strict=True):
+        for query, text, vector, hits, (w, _) in zip(queries, texts, vectors, found, wanted, strict=True):
             cands = self._candidates(view, query, text, vector, hits, options.mode)
-            result = self._rank(view, query, text, vector, cands, options)
+            result = self._rank(view, query, text, vector, cands, constraint.with_constraints(options, w))
+            result.understood, result.filtered = constraint.echo(result.understood, w), result.filtered or w.filters()
             result.took_ms = round((time.perf_counter() - started) * 1000, 2)
             out.append(result)
         return out
@@ -222,7 +229,8 @@ class QueryPipeline:
         parts = {a: boosts.parts(names.get(a), agree.get(a), self.config.direction_boost) for a in final
                  if a in names or a in agree}
         score = {a: s + sum(size for _, size in parts[a]) if a in parts else s for a, s in final.items()}
-        order = sorted(score, key=lambda a: (-score[a], a))  # one score, in order (search/boosts.py)
+        # one score, in order (search/boosts.py), unless a constraint asks for another sort
+        order = constraint.apply(view, sorted(score, key=lambda a: (-score[a], a)), score, options.constraints)
         top_lex = max(lexical.values(), default=0.0)
         ranked = []
         for rank, a in enumerate(order[options.offset:options.offset + options.k], start=options.offset + 1):

@@ -165,6 +165,43 @@ def test_repeated_feedback_is_accepted_and_changes_nothing_and_a_vote_replaces_t
     assert edge(engine, sid, target) == after
 
 
+def test_a_vote_can_be_withdrawn_and_the_store_keeps_the_withdrawal(client, engine):
+    found = search(client, "find the answer to a question in a passage", "wd-user")
+    sid, target = found["search_id"], found["results"][0]["artifact_id"]
+    from graph.events import EdgeStats
+
+    intent = engine.store.get_search(sid).intent_id
+    before = engine.store.intent_edges([intent]).get(intent, {}).get(target, EdgeStats())  # none yet: zeros
+
+    def send(event: str) -> None:
+        resp = client.post("/v1/feedback", json={"search_id": sid, "artifact_id": target, "event": event,
+                                                 "user_token": "wd-user"})
+        assert resp.status_code == 202, resp.get_data(as_text=True)
+
+    person = engine.store.get_search(sid).user
+    send("upvote")
+    assert edge(engine, sid, target).upvotes == before.upvotes + 1
+    send("unvote")  # withdrawn: the count and the person's stance go
+    after = edge(engine, sid, target)
+    assert (after.upvotes, after.downvotes) == (before.upvotes, before.downvotes) and person not in after.users
+    send("unvote")  # nothing left to withdraw: changes nothing
+    assert edge(engine, sid, target) == after
+    send("downvote")  # a new vote after a withdrawal counts, replacing nothing
+    assert edge(engine, sid, target).downvotes == before.downvotes + 1
+    send("unvote")
+    engine.store.rebuild()  # durable: replaying the log gives what the page showed
+    rebuilt = edge(engine, sid, target)
+    assert (rebuilt.upvotes, rebuilt.downvotes) == (before.upvotes, before.downvotes) and person not in rebuilt.users
+
+
+def test_feedback_on_an_unrecorded_search_says_it_was_not_recorded(client):
+    found = search(client, "find the answer to a question in a passage", "nr-user", record="false")
+    resp = client.post("/v1/feedback", json={"search_id": found["search_id"], "event": "upvote",
+                                             "artifact_id": found["results"][0]["artifact_id"],
+                                             "user_token": "nr-user"})
+    assert resp.status_code == 409 and "record=false" in resp.get_json()["error"]["message"]
+
+
 # --- what one person can change ------------------------------------------------------------------------
 STEER = "a model that answers questions about a passage"
 PARAPHRASES = ("model answering questions about a text passage", "answer questions given a paragraph")

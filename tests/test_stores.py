@@ -204,6 +204,21 @@ def test_feedback_fills_and_updates_edges(store: MatchStore) -> None:
     assert list(store.events())[-1][1].extra == {"why": "spam"}  # one intent: one shard, log order
 
 
+def test_an_unvote_takes_back_the_vote_and_the_stance_and_a_rebuild_agrees(store: MatchStore) -> None:
+    store.record_search(search("s1", ["a", "b"], intent="i-w"))
+    store.record_feedback(FeedbackEvent("s1", "a", "upvote", T0 + 4000, user="u1"))
+    store.record_feedback(FeedbackEvent("s1", "a", "upvote", T0 + 4001, user="u2"))
+    store.record_feedback(FeedbackEvent("s1", "a", "unvote", T0 + 4002, user="u1", replaces="upvote"))
+    edge = store.intent_edges(["i-w"])["i-w"]["a"]
+    assert (edge.upvotes, edge.downvotes, edge.users) == (1, 0, {"u2": 1})  # u1's vote withdrawn, u2's stands
+    with pytest.raises(ValueError):  # an unvote names the vote it withdraws, never a click
+        store.record_feedback(FeedbackEvent("s1", "a", "unvote", T0 + 4003, user="u2", replaces="click"))
+    live = store.snapshot()
+    store.rebuild()  # durable: the log replays to the same state
+    assert store.snapshot() == live
+    assert reopen(store).intent_edges(["i-w"])["i-w"]["a"] == edge
+
+
 def test_rejected_feedback_writes_nothing(store: MatchStore) -> None:
     store.record_search(search("s1", ["a", "b"]))
     before, seq = store.snapshot(), store.last_seq()
@@ -354,11 +369,13 @@ def reference(events: list[tuple[int, SearchEvent | FeedbackEvent]]) -> dict:
             elif ev.event == "dwell":
                 e["dwells"] += 1
                 e["dwell_ms"] += ev.dwell_ms
-            else:
+            elif ev.event != "unvote":
                 e[ev.event + "s"] += 1
             if ev.replaces:
                 e[ev.replaces + "s"] -= 1
-            if ev.user and ev.event in ("upvote", "downvote"):
+            if ev.user and ev.event == "unvote":
+                e["users"].pop(ev.user, None)
+            elif ev.user and ev.event in ("upvote", "downvote"):
                 e["users"][ev.user] = 1 if ev.event == "upvote" else -1
             elif ev.user and (ev.event == "click" or (ev.event == "dwell" and ev.dwell_ms >= 10_000)):
                 e["users"].setdefault(ev.user, 1)
@@ -392,9 +409,10 @@ def random_history(store: MatchStore, rng: random.Random, n: int) -> None:
             searches.append(ev)
             continue
         target = rng.choice(searches)
-        kind = rng.choice(["click", "dwell", "upvote", "downvote"])
+        kind = rng.choice(["click", "dwell", "upvote", "downvote", "unvote"])
         if roll < 0.9 and target.served:
-            replaces = {"upvote": "downvote", "downvote": "upvote"}.get(kind, "") if flags.random() < 0.3 else ""
+            replaces = {"upvote": "downvote", "downvote": "upvote", "unvote": flags.choice(["upvote", "downvote"])
+                        }.get(kind, "") if flags.random() < 0.3 else ""
             store.record_feedback(FeedbackEvent(target.search_id, rng.choice(target.served).artifact_id, kind,
                                                 target.ts + 5, dwell_ms=rng.randint(0, 5000) * 3,
                                                 user=flags.choice(USERS), counted=flags.random() < 0.8,

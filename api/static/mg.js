@@ -102,30 +102,41 @@
   }
 
   /* Helpful / Not helpful buttons inside `root` (a [data-feedback] element with data-search-id and
-   * data-artifact-id): a vote is sent once, the pressed button stays pressed and a status line says so. */
+   * data-artifact-id), as toggle buttons: pressing the other one changes the vote (the API replaces it),
+   * pressing the pressed one withdraws it (event `unvote`). The status line (aria-live) says what counted. */
+  var SAID = {
+    upvote: "Counted: marked helpful. Press it again to withdraw.",
+    downvote: "Counted: marked not helpful. Press it again to withdraw.",
+    changed_upvote: "Changed: now marked helpful.",
+    changed_downvote: "Changed: now marked not helpful.",
+    unvote: "Your vote is withdrawn."
+  };
   function wireVotes(root, getSearchId) {
     var buttons = root.querySelectorAll("button[data-vote]");
     var status = root.querySelector(".fb-status");
     Array.prototype.forEach.call(buttons, function (button) {
       button.addEventListener("click", function () {
-        if (root.classList.contains("fb-done") || root.dataset.busy) return;
+        if (root.dataset.busy) return;
         root.dataset.busy = "1";
-        var event = button.dataset.vote;
+        var before = root.dataset.vote || "";
+        var event = before === button.dataset.vote ? "unvote" : button.dataset.vote;
         status.textContent = "Sending\u2026";
         Promise.resolve(getSearchId ? getSearchId() : root.dataset.searchId).then(function (searchId) {
           return feedback(searchId, root.dataset.artifactId, event, 0, false);
         }).then(function (resp) {
           if (!resp.ok) throw new Error("HTTP " + resp.status);
+          var now = event === "unvote" ? "" : event;
+          root.dataset.vote = now;
           Array.prototype.forEach.call(buttons, function (b) {
-            b.setAttribute("aria-pressed", b === button ? "true" : "false");
-            b.setAttribute("aria-disabled", "true");
+            b.setAttribute("aria-pressed", b.dataset.vote === now ? "true" : "false");
           });
           delete root.dataset.busy;
-          root.classList.add("fb-done");
-          status.textContent = event === "upvote" ? "Thanks: marked helpful." : "Thanks: marked not helpful.";
+          root.classList.toggle("fb-done", !!now);
+          status.textContent = SAID[before && now ? "changed_" + now : event];
         }).catch(function () {
           delete root.dataset.busy;
-          status.textContent = "Could not send your vote. Try again.";
+          status.textContent = event === "unvote" ? "Could not withdraw your vote. Try again." :
+            "Could not send your vote. Try again.";
         });
       });
     });
@@ -231,7 +242,8 @@
       if (q.length < minChars) { close(); return; }
       timer = setTimeout(function () {
         source(q).then(function (found) {
-          if (ticket === asked && input.value.trim() === q) render(found || []);
+          /* an answer that arrives after focus left the box opens nothing over the page */
+          if (ticket === asked && input.value.trim() === q && document.activeElement === input) render(found || []);
         }).catch(function () { if (ticket === asked) close(); });
       }, delay);
     });

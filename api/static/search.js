@@ -1,7 +1,9 @@
-/* Search as you type, name suggestions, click and vote feedback, dwell time and arrow-key navigation for the
- * search page.
- * Progressive enhancement: without this file the page is a plain GET form whose results link
- * through /click (which records the click on the server). Needs static/mg.js (user token, API calls). */
+/* Search as you type, name suggestions, click and vote feedback, dwell time, compare checkboxes and arrow-key
+ * navigation for the search page.
+ * Progressive enhancement: without this file the page is a plain GET form whose results link through /click
+ * (which records the click on the server), whose pages are links and whose compare checkboxes submit a form.
+ * With it, results come from /results: the server's own card, status, filter and pager HTML, so both paths
+ * show the same card. Needs static/mg.js (user token, API calls). */
 (function () {
   "use strict";
   var mg = window.matchgraph;
@@ -9,46 +11,28 @@
   var form = document.querySelector("form[data-search]");
   var results = document.getElementById("results");
   var status = document.getElementById("search-status");
-  var template = document.getElementById("card-template");
-  var popular = document.querySelector(".popular");
-  if (!form || !results || !status || !template || !mg) return;
+  var chips = document.getElementById("active-filters");
+  var pager = document.getElementById("pager");
+  var compareBar = document.getElementById("compare-bar");
+  var compareCount = document.getElementById("compare-count");
+  var compareGo = document.getElementById("compare-go");
+  var starts = document.querySelectorAll(".popular, .start, .browse");
+  if (!form || !results || !status || !chips || !pager || !mg) return;
   var input = form.elements.q;
   var DEBOUNCE_MS = 250;
   var SETTLE_MS = 1500; /* previews while typing are not recorded; the query a person settles on is */
   var MIN_CHARS = 2;
-  var MIN_CAPABILITY_SCORE = 0.2; /* as in api/pages.py: the best capability, then only strong ones */
-  var STOPWORDS = ["the", "and", "for", "with", "that", "from", "into", "this", "are", "can", "how", "what"];
+  var MAX_COMPARED = 4; /* as /compare */
+  var FIELDS = ["type", "pricing", "sort", "max_input_usd_per_mtok", "min_context_tokens", "license",
+                "open_weights", "modality_in", "modality_out"];
   var timer = null;
   var controller = null;
   var lastKey = null;
-
-  /* The rule of _terms_pattern() in api/pages.py: words of 3+ letters, no stopwords, plural "s" dropped. */
-  function termsPattern(query) {
-    var words = (query.toLowerCase().match(/[\p{L}\p{N}_]+/gu) || []).filter(function (w) {
-      return w.length >= 3 && STOPWORDS.indexOf(w) < 0;
-    }).map(function (w) {
-      return w.length > 4 && w.charAt(w.length - 1) === "s" ? w.slice(0, -1) : w;
-    }).filter(function (w, i, all) { return all.indexOf(w) === i; });
-    if (!words.length) return null;
-    words.sort(function (a, b) { return b.length - a.length || (a < b ? -1 : 1); });
-    return new RegExp(words.map(function (w) { return w.replace(/[.*+?^${}()|[\]\\]/g, "\\$&"); }).join("|"), "gi");
-  }
-
-  function highlighted(text, pattern) {
-    var frag = document.createDocumentFragment();
-    if (!pattern) { frag.appendChild(document.createTextNode(text)); return frag; }
-    var last = 0;
-    text.replace(pattern, function (match, offset) {
-      frag.appendChild(document.createTextNode(text.slice(last, offset)));
-      var mark = document.createElement("mark");
-      mark.textContent = match;
-      frag.appendChild(mark);
-      last = offset + match.length;
-      return match;
-    });
-    frag.appendChild(document.createTextNode(text.slice(last)));
-    return frag;
-  }
+  var picked = [];
+  /* the page a server-rendered list is on; typing, a filter or the sort starts again from the first */
+  var offset = Number(new URLSearchParams(location.search).get("offset")) || 0;
+  /* constraints read from the words that the person removed (`ignore=`): kept until the words change */
+  var ignore = new URLSearchParams(location.search).getAll("ignore");
 
   var artifactPath = mg.artifactPath;
 
@@ -60,55 +44,14 @@
     return "/click?" + new URLSearchParams(p);
   }
 
-  function card(r, searchId, pattern) {
-    var li = template.content.firstElementChild.cloneNode(true);
-    var link = li.querySelector(".card-link");
-    li.dataset.artifactId = r.artifact_id;
-    link.textContent = r.name;
-    link.href = clickHref(searchId, r.artifact_id);
-    link.dataset.href = artifactPath(r.artifact_id);
-    link.dataset.searchId = searchId;
-    link.dataset.artifactId = r.artifact_id;
-    li.querySelector(".card-type").textContent = r.type;
-    li.querySelector(".card-rank").textContent = r.unfragile_rank;
-    li.querySelector(".card-tm").textContent = r.times_matched;
-    var fb = li.querySelector("[data-feedback]");
-    fb.dataset.artifactId = r.artifact_id;
-    fb.dataset.searchId = searchId;
-    fb.setAttribute("aria-label", "Was " + r.name + " helpful?");
-    var caps = li.querySelector(".caps");
-    r.matched_capabilities.filter(function (c, i) { return i === 0 || c.score >= MIN_CAPABILITY_SCORE; }).forEach(function (c) {
-      var item = document.createElement("li");
-      item.className = "cap";
-      var title = document.createElement("span");
-      title.className = "cap-title";
-      title.appendChild(highlighted(c.title, pattern));
-      var score = document.createElement("span");
-      score.className = "cap-score";
-      score.title = "similarity to your query";
-      score.textContent = c.score.toFixed(2);
-      item.append(title, " ", score);
-      caps.appendChild(item);
-    });
-    return li;
+  function fragment(html) {
+    var t = document.createElement("template");
+    t.innerHTML = html;
+    return t.content;
   }
 
-  /* Worded as templates/_status.html: a weak search never claims that hundreds of artifacts "match". */
-  function describe(data) {
-    var q = "\u201c" + data.query + "\u201d";
-    var shown = data.results.length;
-    if (!data.total) return "No artifact matches " + q + ". Try other words or remove a filter.";
-    if (data.low_confidence) {
-      return "No close match for " + q + "; " + (shown === 1 ? "the nearest artifact is" : "the nearest " + shown + " are") +
-        " shown. Try other words.";
-    }
-    var text = data.total.toLocaleString("en") + (data.total === 1 ? " artifact matches " : " artifacts match ") + q;
-    if (data.total > shown) text += "; the top " + shown + " are shown";
-    return text + ".";
-  }
-
-  /* Facet counts (when the API sends them) label each filter option with what this query would return;
-   * options that would return nothing are disabled, the chosen one always stays. */
+  /* Facet counts label each filter option with what this query would return; options that would return
+   * nothing are disabled, the chosen one always stays. */
   function showFacets(facets) {
     ["type", "pricing"].forEach(function (name) {
       var select = form.elements[name];
@@ -126,28 +69,42 @@
   function wire(root) {
     Array.prototype.forEach.call(root.querySelectorAll("[data-feedback]"), function (fb) {
       mg.wireVotes(fb, function () {
-        /* a vote on a preview first records the search it came from, so the vote has a search to land on */
+        /* a vote on a preview (or on a page the server rendered for this address) first records the search
+         * for this page's token, so the vote lands on a search its sender owns */
         var recorded = results.dataset.recorded === "true" ? Promise.resolve(null) : run(true);
         return recorded.then(function () { return results.dataset.searchId; });
       });
     });
+    Array.prototype.forEach.call(root.querySelectorAll(".cmp-box"), function (box) {
+      box.checked = picked.indexOf(box.value) >= 0;
+    });
+    showPicked();
   }
 
   function params() {
     var p = new URLSearchParams();
     p.set("q", input.value.trim());
-    ["type", "pricing"].forEach(function (name) {
-      var value = form.elements[name] && form.elements[name].value;
-      if (value) p.set(name, value);
+    FIELDS.forEach(function (name) {
+      var el = form.elements[name];
+      var value = el && el.value.trim();
+      if (value && !(name === "sort" && value === "relevance")) p.set(name, value);
     });
+    if (offset) p.set("offset", String(offset));
+    ignore.forEach(function (param) { p.append("ignore", param); });
     return p;
+  }
+
+  function showStart(on) {
+    Array.prototype.forEach.call(starts, function (el) { el.hidden = !on; });
   }
 
   function clear() {
     results.replaceChildren();
+    pager.replaceChildren();
+    chips.replaceChildren();
     delete results.dataset.searchId;
     status.textContent = "";
-    if (popular) popular.hidden = false;
+    showStart(true);
     lastKey = null;
     history.replaceState(null, "", location.pathname);
   }
@@ -161,34 +118,35 @@
     if (controller) controller.abort();
     controller = new AbortController();
     form.setAttribute("aria-busy", "true");
-    var api = new URLSearchParams(p);
-    api.set("k", "10");
-    api.set("record", record ? "true" : "false");
-    return mg.getJSON("/v1/search", api, { user_token: mg.token(), facets: "type,pricing" },
-                      { signal: controller.signal })
+    var ask = new URLSearchParams(p);
+    ask.set("record", record ? "true" : "false");
+    if (mg.supports("user_token")) ask.set("user_token", mg.token());
+    return fetch("/results?" + ask, { headers: { Accept: "application/json" }, signal: controller.signal })
+      .then(function (resp) {
+        if (!resp.ok) { var err = new Error("HTTP " + resp.status); err.status = resp.status; throw err; }
+        return resp.json();
+      })
       .then(function (data) {
-        var pattern = termsPattern(data.query);
         var shown = Array.prototype.map.call(results.children, function (li) { return li.dataset.artifactId; });
-        var same = shown.length === data.results.length &&
-          data.results.every(function (r, i) { return shown[i] === r.artifact_id; });
+        var same = shown.length === data.ids.length && data.ids.every(function (id, i) { return shown[i] === id; });
         if (same) {
           /* the same results, now recorded: keep the cards (and the focus of someone moving through them) */
           Array.prototype.forEach.call(results.querySelectorAll(".card-link, [data-feedback]"), function (el) {
             el.dataset.searchId = data.search_id;
-            if (el.classList.contains("card-link")) {
-              el.href = clickHref(data.search_id, el.dataset.artifactId);
-            }
+            if (el.classList.contains("card-link")) el.href = clickHref(data.search_id, el.dataset.artifactId);
           });
         } else {
-          var cards = data.results.map(function (r) { return card(r, data.search_id, pattern); });
-          results.replaceChildren.apply(results, cards);
+          results.replaceChildren(fragment(data.html.cards));
         }
+        chips.replaceChildren(fragment(data.html.chips));
+        pager.replaceChildren(fragment(data.html.pager));
+        status.textContent = fragment(data.html.status).textContent.trim();
         results.dataset.searchId = data.search_id;
         results.dataset.recorded = data.recorded ? "true" : "false";
         if (!same) wire(results);
+        if (compareBar) compareBar.hidden = !data.ids.length && !picked.length;
         showFacets(data.facets);
-        status.textContent = describe(data);
-        if (popular) popular.hidden = true;
+        showStart(false);
         history.replaceState(null, "", "?" + key);
       })
       .catch(function (err) {
@@ -207,16 +165,51 @@
     settle = setTimeout(function () { run(true); }, SETTLE_MS);
   }
 
-  input.addEventListener("input", schedule);
-  form.addEventListener("change", function (e) { if (e.target !== input) { clearTimeout(timer); run(true); } });
+  input.addEventListener("input", function () { offset = 0; ignore = []; schedule(); });
+  form.addEventListener("change", function (e) {
+    if (e.target === input || e.target.closest(".cmp-box")) return;
+    offset = 0;
+    if (names) names.close();  /* a filter was picked: the suggestions do not stay open over it */
+    clearTimeout(timer);
+    run(true);
+  });
   form.addEventListener("submit", function (e) {
     e.preventDefault();
     if (names) names.close();
+    offset = 0;
     clearTimeout(timer);
     clearTimeout(settle);
     lastKey = null;
     run(true);
   });
+
+  /* Compare: up to four ticked results open /compare?ids=a,b,c (the no-JavaScript form sends ids=a&ids=b). */
+  function showPicked() {
+    if (!compareBar) return;
+    var n = picked.length;
+    compareBar.classList.toggle("picking", n > 0);  /* stays in view only while results are being picked */
+    compareCount.textContent = n ? n + " of up to " + MAX_COMPARED + " picked to compare" +
+      (n < 2 ? ": tick one more." : ".") : "Tick 2 to 4 results to compare them.";
+    compareGo.setAttribute("aria-disabled", n < 2 ? "true" : "false");
+    Array.prototype.forEach.call(results.querySelectorAll(".cmp-box"), function (box) {
+      box.disabled = !box.checked && n >= MAX_COMPARED;
+    });
+  }
+  results.addEventListener("change", function (e) {
+    var box = e.target.closest(".cmp-box");
+    if (!box) return;
+    var at = picked.indexOf(box.value);
+    if (box.checked && at < 0) picked.push(box.value);
+    if (!box.checked && at >= 0) picked.splice(at, 1);
+    showPicked();
+  });
+  if (compareGo) {
+    compareGo.addEventListener("click", function (e) {
+      e.preventDefault();
+      if (picked.length < 2) { compareCount.textContent = "Tick at least 2 results to compare them."; return; }
+      location.assign("/compare?ids=" + picked.map(encodeURIComponent).join(","));
+    });
+  }
 
   /* Click: record feedback (keepalive survives the navigation), then open the artifact page.
    * Modified clicks (new tab) keep the /click link, which records the click on the server. */
@@ -265,8 +258,14 @@
     else if (e.key === "Escape") { e.preventDefault(); input.focus(); }
   });
 
-  /* Server-rendered results count as the current query, so a refocus does not search again. */
-  if (results.dataset.searchId) { lastKey = params().toString(); results.dataset.recorded = "true"; wire(results); }
+  /* Server-rendered results: recorded for this page's token only when the URL carried it; otherwise they
+   * belong to this address, so the first vote or click records them again for the token (the same person:
+   * Times Matched does not count it twice). A later page keeps its offset. */
+  if (results.dataset.searchId) {
+    lastKey = params().toString();
+    results.dataset.recorded = results.dataset.token && results.dataset.token === mg.token() ? "true" : "false";
+    wire(results);
+  }
 
   /* Dwell: back from an artifact opened here (Back button, bfcache or a fresh load), send how long the
    * person stayed on it. */

@@ -268,6 +268,8 @@ def stance_op(ev: FeedbackEvent) -> tuple[str, int]:
         return "", 0
     if ev.event in ("upvote", "downvote"):
         return "set", 1 if ev.event == "upvote" else -1
+    if ev.event == "unvote":  # a withdrawn vote: the user takes no stance on the edge any more
+        return "del", 0
     if ev.event == "click" or (ev.event == "dwell" and ev.dwell_ms >= LONG_DWELL_MS):
         return "nx", 1
     return "", 0
@@ -289,8 +291,9 @@ def check_feedback(event: FeedbackEvent) -> None:
     if "|" in event.user:
         raise ValueError("user must not contain '|'")
     if event.replaces and (event.replaces not in ("upvote", "downvote") or event.replaces == event.event
-                           or event.event not in ("upvote", "downvote")):
-        raise ValueError(f"replaces must be the opposite vote, got {event.replaces!r} for {event.event!r}")
+                           or event.event not in ("upvote", "downvote", "unvote")):
+        raise ValueError(f"replaces must be the opposite vote (or the vote an unvote withdraws), got "
+                         f"{event.replaces!r} for {event.event!r}")
 
 
 def precheck(events: Sequence[SearchEvent | FeedbackEvent]) -> list[int | Exception | None]:

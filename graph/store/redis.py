@@ -155,12 +155,13 @@ local function apply_feedback(P, iid, aid, ev, dwell, counted, replaces, user, m
   if redis.call('HEXISTS', ae, aid .. '|i') == 0 then  -- feedback on a search that was not evidence
     redis.call('HSET', ae, aid .. '|i', 0, aid .. '|x', '0')
   end
-  redis.call('HINCRBY', ae, aid .. '|' .. FEEDBACK[ev], 1)
+  if FEEDBACK[ev] then redis.call('HINCRBY', ae, aid .. '|' .. FEEDBACK[ev], 1) end  -- an unvote adds nothing
   if replaces ~= '' then redis.call('HINCRBY', ae, aid .. '|' .. FEEDBACK[replaces], -1) end
   if ev == 'click' then redis.call('HINCRBY', P .. ':sum', 'clicks', 1) end
   if ev == 'dwell' then redis.call('HINCRBY', ae, aid .. '|d', dwell) end
   if mode == 'set' then redis.call('HSET', P .. ':au:' .. iid, aid .. '|' .. user, stance) end
   if mode == 'nx' then redis.call('HSETNX', P .. ':au:' .. iid, aid .. '|' .. user, stance) end
+  if mode == 'del' then redis.call('HDEL', P .. ':au:' .. iid, aid .. '|' .. user) end
 end
 
 local function clear_derived(P)

@@ -102,13 +102,14 @@ _ADDED_COLUMNS = (("query_log", "filtered_empty", "INTEGER NOT NULL DEFAULT 0"),
                   ("query_log", "users", "INTEGER NOT NULL DEFAULT 0"))
 _LOG = ("events", "searches", "search_served")
 # a derived table named where SQL writes to it: INSERT INTO t, UPDATE t (never a column, never `DO UPDATE SET`)
-_TABLE_AFTER_KEYWORD = re.compile(r"\b((?:INTO|UPDATE)\s+)(" + "|".join(_DERIVED) + r")\b")
+_TABLE_AFTER_KEYWORD = re.compile(r"\b((?:INTO|UPDATE|DELETE\s+FROM)\s+)(" + "|".join(_DERIVED) + r")\b")
 
 _FEEDBACK_SQL = {
     "click": "clicks = clicks + 1",
     "dwell": "dwells = dwells + 1, dwell_ms = dwell_ms + ?",
     "upvote": "upvotes = upvotes + 1",
     "downvote": "downvotes = downvotes + 1",
+    "unvote": "",  # a withdrawal adds nothing; it takes back the vote it `replaces`
 }
 _QUERY_ORDER = {"zero_results": "zero_results", "low_confidence": "low_confidence", "top": "searches",
                 "filtered_empty": "filtered_empty", "popular": "users"}
@@ -116,6 +117,7 @@ _STANCE_SQL = {  # stance_op mode -> upsert of the user's stance
     "set": "INSERT INTO edge_users VALUES (?, ?, ?, ?) ON CONFLICT (intent_id, artifact_id, user) "
            "DO UPDATE SET stance = excluded.stance",
     "nx": "INSERT INTO edge_users VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING",
+    "del": "DELETE FROM edge_users WHERE intent_id = ? AND artifact_id = ? AND user = ? AND ? = 0",
 }
 _CLAIM_PRUNE_EVERY = 1000  # about one exchange in this many also deletes expired claims
 
@@ -301,10 +303,10 @@ class SQLiteStore(MatchStore):
         args: tuple = (ev.intent_id, ev.artifact_id)
         if ev.event == "dwell":
             args = (int(ev.dwell_ms), *args)
-        update = _FEEDBACK_SQL[ev.event]
-        if ev.replaces:  # a vote replacing this user's opposite vote on the same search and artifact
-            update += f", {ev.replaces}s = {ev.replaces}s - 1"
-        c.execute(f"UPDATE artifact_edges SET {update} WHERE intent_id = ? AND artifact_id = ?", args)
+        # a vote replacing this user's opposite vote on the same search and artifact, or an unvote withdrawing it
+        sets = [s for s in (_FEEDBACK_SQL[ev.event], ev.replaces and f"{ev.replaces}s = {ev.replaces}s - 1") if s]
+        if sets:
+            c.execute(f"UPDATE artifact_edges SET {', '.join(sets)} WHERE intent_id = ? AND artifact_id = ?", args)
         mode, stance = stance_op(ev)
         if mode:
             c.execute(_STANCE_SQL[mode], (ev.intent_id, ev.artifact_id, ev.user, stance))
