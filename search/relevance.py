@@ -56,7 +56,7 @@ class Calibration:
     lexical_weight: float = 0.3
     vocabulary_weight: float = 0.15
     spread: float = 0.35  # a match is within this of the best relevance...
-    keep: float = 0.25  # ...or keeps this share of the best relevance's height above the gibberish level
+    keep: float = 0.0  # ...or keeps this share of the best relevance's height above the gibberish level
     model_id: str = ""
     catalog: dict = field(default_factory=dict)  # artifacts, capabilities: what it was calibrated over
     stats: dict = field(default_factory=dict)  # the floor, level and shares it achieved on its sets
