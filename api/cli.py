@@ -69,6 +69,8 @@ def cmd_search(args: argparse.Namespace) -> int:
           + (" (low confidence)" if result.low_confidence else ""))
     for said in result.understood.get("constraints", []):  # read from the words (search/constraints.py)
         print(f"  understood {said['text']!r}: {said['param']}={said['value']}")
+    if result.suggestions:
+        print("did you mean: " + ", ".join(result.suggestions))
     for h in result.hits:
         print(f"{h.rank:>3}. {h.artifact.name}  [{h.artifact.type}]  score {h.score:.3f}  ({h.artifact.id})")
         for cid, s in h.capabilities[:3]:

@@ -114,23 +114,28 @@ class SearchResultItem(BaseModel):
     url: str | None = None
     facts: dict[str, Any] = Field(default_factory=dict, description="Every fact key (docs/facts.md), null where "
                                                                     "unknown.")
-    score: float
+    score: float = Field(..., description="The ranking score: with sort=relevance (the default) results are "
+                                          "sorted by it, so it never rises down the list; the sum of the parts "
+                                          "in `why` (docs/relevance.md).")
     unfragile_rank: int
     unfragile_rank_interval: list[int] = Field(..., description="Approximate 95% interval [low, high] of "
                                                                  "unfragile_rank (graph/scores.py).")
     times_matched: int
     matched_capabilities: list[MatchedCapability]
     why: list[str] = Field(default_factory=list,
-                           description="Facets that ranked it: `name: exact|typo|words`, `languages: en → fr`, "
-                                       "`languages: many-to-many`, `modality: audio → text`.")
+                           description="The parts of `score`, each with its size: `text match` (dense + "
+                                       "BM25), then the rules: `name: exact|typo|words`, `languages: en → fr`, "
+                                       "`modality: audio → text`, `direction: contradicts the query`, `learned`.")
 
 
 class SearchResponse(BaseModel):
     search_id: str
     query: str
     took_ms: float
-    total: int
-    low_confidence: bool
+    total: int = Field(..., description="How many artifacts match (above the calibrated relevance), not how "
+                                        "many were looked at.")
+    low_confidence: bool = Field(..., description="Nothing matched the meaning of the query (no results, or only "
+                                                  "artifacts named within a typo): a catalog gap or nonsense.")
     recorded: bool
     understood: dict[str, Any] = Field(default_factory=dict,
                                        description="Direction facets read from the query: task, inputs, "
@@ -141,6 +146,8 @@ class SearchResponse(BaseModel):
     has_more: bool = Field(False, description="More matches after this page.")
     next_offset: int | None = Field(None, description="The `offset` of the next page (null: none).")
     facets: dict[str, dict[str, int]] | None = Field(None, description="Counts per value, when `facets` asked.")
+    suggestions: list[str] = Field(default_factory=list,
+                                   description="When nothing matched: artifact names the query may have meant.")
     results: list[SearchResultItem]
 
 
@@ -299,7 +306,9 @@ class AlternativeOut(BaseModel):
     artifact_id: str
     name: str
     type: str
-    score: float
+    score: float = Field(..., description="The ranking score: with sort=relevance (the default) results are "
+                                          "sorted by it, so it never rises down the list; the sum of the parts "
+                                          "in `why` (docs/relevance.md).")
     unfragile_rank: int
     reasons: list[str]
 

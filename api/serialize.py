@@ -23,6 +23,7 @@ def search_response(result: SearchResult, shown: Shown, engine: Engine | None = 
         "has_more": bool(result.hits) and end < result.total,
         "next_offset": end if result.hits and end < result.total else None,
         **({"facets": result.facets} if result.facets else {}),
+        **({"suggestions": result.suggestions} if result.suggestions else {}),
         "results": [
             {"rank": h.rank, "artifact_id": h.artifact.id, "name": h.artifact.name, "type": h.artifact.type,
              "pricing": h.artifact.pricing, "description": one_line(h.artifact), "url": h.artifact.url or None,

@@ -159,7 +159,7 @@ class Bench:
         out = Outcome("batch crowd and someone else's search")
         s = client("127.90.0.1")
         owner = secrets.token_hex(16)
-        found = self.search(s, "summarise news articles", owner)
+        found = self.search(s, "find the answer to a question in a passage", owner)  # the small catalog serves it
         target = found["results"][-1]["artifact_id"]
         before = self.feedback_count()
         events = [{"search_id": found["search_id"], "artifact_id": target, "event": "upvote",

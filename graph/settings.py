@@ -266,8 +266,17 @@ class Settings:
                                    minimum=0)
     intent_neighbours: int = setting("MATCHGRAPH_INTENT_NEIGHBOURS", 10, "past intents consulted per query",
                                      kind="int", minimum=0)
-    low_confidence: float = setting("MATCHGRAPH_LOW_CONFIDENCE", 0.35,
-                                    "a top score below this marks the search low-confidence", kind="float")
+    low_confidence: float = setting("MATCHGRAPH_LOW_CONFIDENCE", 0.0,
+                                    "a query whose evidence is within this of the calibrated match floor keeps "
+                                    "its results but is marked low-confidence (below the floor: no results; "
+                                    "docs/relevance.md)", kind="float", minimum=0)
+    match_margin: float = setting("MATCHGRAPH_MATCH_MARGIN", 0.14,
+                                  "how far above the catalog's gibberish level a query's evidence must be to "
+                                  "match, when no calibration fits the model (python -m search.calibrate)",
+                                  kind="float")
+    direction_boost: float = setting("MATCHGRAPH_DIRECTION_BOOST", 0.3,
+                                     "what direction/modality agreement adds to a score (minus for a "
+                                     "contradiction): it reorders only comparable matches", kind="float", minimum=0)
     name_ranking: bool = setting("MATCHGRAPH_NAME_RANKING", True,
                                  "exact, one-typo and whole-word name matches rank first (search.names)",
                                  kind="bool")

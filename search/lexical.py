@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 from collections.abc import Mapping
@@ -26,6 +27,12 @@ def tokenize(texts: list[str]) -> list[list[str]]:
     return bm25s.tokenize(texts, stopwords="en", stemmer=_STEMMER, return_ids=False, show_progress=False)
 
 
+@functools.lru_cache(maxsize=512)
+def query_tokens(query: str) -> tuple[str, ...]:
+    """A query's terms, tokenised once for both BM25 and coverage (search/relevance.py)."""
+    return tuple(tokenize([query])[0])
+
+
 class LexicalIndex:
     """A BM25 index of one document per artifact; rebuilt whole on change, saved with each generation."""
 
@@ -43,7 +50,7 @@ class LexicalIndex:
         """The best `limit` artifacts by BM25 score (only those with a score above zero)."""
         if self._bm25 is None:
             return {}
-        tokens = tokenize([query])[0]
+        tokens = list(query_tokens(query))
         if not tokens:
             return {}
         raw = self._bm25.get_scores(tokens)
@@ -51,6 +58,35 @@ class LexicalIndex:
             return {}
         top = np.argpartition(-raw, min(limit, len(raw) - 1))[:limit]
         return {self.ids[i]: float(raw[i]) for i in top if raw[i] > 0}
+
+    def coverage(self, query: str) -> tuple[np.ndarray, float]:
+        """How much of the query each document holds, comparable across queries (search/relevance.py): per
+        document (in `ids` order) the IDF-weighted share of the query's distinct terms it contains (0..1), and
+        the share of the query's terms the catalog knows at all. A term no document holds weighs as much as
+        the rarest term, so "asdkjhqwe" covers nothing anywhere and a word every document holds weighs little."""
+        n = len(self.ids)
+        tokens = list(dict.fromkeys(query_tokens(query))) if self._bm25 is not None else []
+        got = np.zeros(n, dtype=np.float32)
+        if not tokens:
+            return got, 0.0
+        s, vocab = self._bm25.scores, self._bm25.vocab_dict
+        indptr, indices = s["indptr"], s["indices"]
+        rare = float(np.log(1.0 + n / 0.5))
+        total = known = 0.0
+        for token in tokens:
+            v = vocab.get(token)
+            docs = indices[indptr[v]:indptr[v + 1]] if v is not None and v + 1 < len(indptr) else indices[:0]
+            weight = float(np.log(1.0 + n / (len(docs) + 0.5))) if len(docs) else rare
+            total += weight
+            if len(docs):
+                known += weight
+                got[np.asarray(docs)] += weight
+        return got / total, known / total
+
+    @functools.cached_property
+    def rows(self) -> dict[str, int]:
+        """Artifact id -> document row (for reading `coverage`)."""
+        return {a: i for i, a in enumerate(self.ids)}
 
     # -- persistence --------------------------------------------------------------------------------
 

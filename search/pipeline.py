@@ -17,6 +17,7 @@ import numpy as np
 from graph.catalog import Artifact, Capability
 from graph.events import normalise_query
 from graph.settings import REDIS_SCHEMES, Settings
+from search import boosts, relevance
 from search import constraints as constraint
 from search import direction as directions
 from search.catalogview import CatalogView
@@ -70,6 +71,8 @@ class SearchResult:
     preview: bool = False
     filtered: bool = False
     owner: str = ""  # the identity that made it (only it may give feedback on it: search/owners.py)
+    verdict: relevance.Verdict | None = field(default=None, repr=False)  # the match decision (search/relevance.py)
+    suggestions: list[str] = field(default_factory=list)  # when nothing matched: what the query may have meant
 
 
 @dataclass(frozen=True)
@@ -112,18 +115,22 @@ class _Candidates:
 
 
 class QueryPipeline:
-    """Ranks artifacts of a view for queries; Algolia-style criteria, each breaking the previous one's ties:
-    the name tier (exact name or id > within a typo > whole words of the name, `search.names`), then
-    direction agreement (matching > silent > contradicting, `search.direction`), then relevance (dense +
-    BM25 + what was learned from feedback). Learning therefore only reorders within a tier."""
+    """Ranks artifacts of a view for queries: only the matches of a calibrated relevance decision
+    (`search.relevance`), by one score: relevance (dense + BM25 + what was learned from feedback) plus bounded
+    parts for a name the query types (`search.names`) and for direction agreement (`search.direction`),
+    so a rule reorders only comparable matches (`search.boosts`)."""
 
     def __init__(self, config: Settings, embedder: Embedder, query_cache, intents: IntentMemory) -> None:
         self.config, self.embedder, self.query_cache, self.intents = config, embedder, query_cache, intents
         self.hybrid = Hybrid(config.lexical_weight, config.multi_match_credit)
+        self.judge = relevance.Judge(relevance.load(config.data_dir, embedder.model_id, config.match_margin),
+                                     self.embedder.encode_query)  # probes stay out of the shared query cache
 
     def configure(self, config: Settings) -> None:
         self.config = config
         self.hybrid = Hybrid(config.lexical_weight, config.multi_match_credit)
+        self.judge = relevance.Judge(relevance.load(config.data_dir, self.embedder.model_id, config.match_margin),
+                                     self.embedder.encode_query)  # probes stay out of the shared query cache
 
     def encode_query(self, text: str) -> np.ndarray:
         """Query vector: the embedder's LRU, then the Redis query cache when the store is Redis, then the model."""
@@ -194,14 +201,19 @@ class QueryPipeline:
 
     def _rank(self, view: CatalogView, query: str, text: str, vector: np.ndarray | None, c: _Candidates,
               options: Options) -> SearchResult:
-        """Fusion, learning and the tiers, then one page of hits."""
+        """The match decision (search/relevance.py), fusion, learning and the rules' parts into one score
+        (search/boosts.py), then one page of hits."""
         artifacts, names, agree = view.artifacts, c.names, c.agree
+        dense_all = self.hybrid.dense(c.grouped, artifacts) if options.mode != "lexical" else {}
+        verdict = self.judge.verdict(view, text, c.grouped, c.lexical, names, any(v > 0 for v, _ in agree.values())) \
+            if options.mode == "hybrid" else None  # the evaluation modes keep every candidate
+
+        pool = set(dense_all) | {a for a in c.lexical if a in artifacts} | {a for a in names if a in artifacts}
+        pool = {a for a in pool if verdict is None or verdict.keeps(a)}  # the matches
 
         def allowed(artifact_id: str) -> bool:
-            return options.allowed(artifacts, artifact_id)
+            return artifact_id in pool and options.allowed(artifacts, artifact_id)
 
-        dense_all = self.hybrid.dense(c.grouped, artifacts) if options.mode != "lexical" else {}
-        pool = set(dense_all) | {a for a in c.lexical if a in artifacts} | {a for a in names if a in artifacts}
         facet_counts = facet_counts_of(artifacts, pool, options) if options.facets else {}
         dense = {a: s for a, s in dense_all.items() if allowed(a)}
         lexical = {a: s for a, s in c.lexical.items() if allowed(a)}
@@ -214,28 +226,24 @@ class QueryPipeline:
                                                 min_users=cfg.learn_min_users)
             learned = {a: v for a, v in learned.items() if allowed(a) and a in fused}
         final = self.hybrid.final(fused, learned)
-
-        def key(a: str) -> tuple:
-            tier = names.get(a)
-            return (-(tier[0] if tier else 0), -(tier[1] if tier else 0.0),
-                    -agree.get(a, (0, []))[0], -final[a], a)
-
-        order = constraint.apply(view, sorted(final, key=key), final, options.constraints)
+        parts = {a: boosts.parts(names.get(a), agree.get(a), self.config.direction_boost) for a in final
+                 if a in names or a in agree}
+        score = {a: s + sum(size for _, size in parts[a]) if a in parts else s for a, s in final.items()}
+        # one score, in order (search/boosts.py), unless a constraint asks for another sort
+        order = constraint.apply(view, sorted(score, key=lambda a: (-score[a], a)), score, options.constraints)
         top_lex = max(lexical.values(), default=0.0)
         ranked = []
         for rank, a in enumerate(order[options.offset:options.offset + options.k], start=options.offset + 1):
-            reasons = [f"name: {names[a][2]}"] if a in names else []
-            reasons += agree.get(a, (0, []))[1]
-            ranked.append(Hit(rank, artifacts[a], final[a], c.grouped.get(a, [])[:5], dense.get(a, 0.0),
-                              lexical.get(a, 0.0) / top_lex if top_lex else 0.0, learned.get(a, 0.0), reasons))
-        best_sim = max((s for caps in c.grouped.values() for _, s in caps[:1]), default=0.0)
-        low = bool(ranked) and best_sim < self.config.low_confidence and not any(
-            names.get(h.artifact.id, (0,))[0] >= 2 for h in ranked)
+            ranked.append(Hit(rank, artifacts[a], score[a], c.grouped.get(a, [])[:5], dense.get(a, 0.0),
+                              lexical.get(a, 0.0) / top_lex if top_lex else 0.0, learned.get(a, 0.0),
+                              boosts.why(fused[a], parts.get(a, []), learned.get(a, 0.0))))
+        low = verdict is not None and verdict.flagged(self.config.low_confidence)
         return SearchResult(uuid.uuid4().hex, query, 0.0, ranked, len(order), low, why, facets=facet_counts,
                             understood=c.asked.to_dict(), normalised=text, vector=vector,
                             user=options.user.person if isinstance(options.user, Who) else options.user,
                             preview=options.preview, filtered=options.filtered,
-                            owner=options.user.identity if isinstance(options.user, Who) else "")
+                            owner=options.user.identity if isinstance(options.user, Who) else "",
+                            verdict=verdict, suggestions=relevance.suggestions(view, query, verdict, order))
 
 
 def open_query_cache(config: Settings):

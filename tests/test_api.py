@@ -134,7 +134,8 @@ def test_search_headers_offset_and_filters(client):
     datasets = search(client, "question answering model", type="dataset")
     assert [r["artifact_id"] for r in datasets["results"]] == ["bigcode/the-stack-v2"]
     # "model" in the words is a type constraint (search/constraints.py): the pricing filter is tried without it
-    free = search(client, "question answering", pricing="free", k=3)
+    # only matches pass a filter (issue 28): a free artifact that matches this query
+    free = search(client, "source code to pretrain on", pricing="free", k=3)
     assert free["results"] and all(r["pricing"] == "free" for r in free["results"])
     assert search(client, "question answering", pricing="paid")["results"] == []
 
@@ -145,7 +146,8 @@ def test_search_limits_accept_the_edges(client, engine):
     long = ("I need a model that reads a passage of text and answers questions about it. " * 40)[:3000]
     body = search(client, long, k=3, record="false")
     assert body["query"] == long and body["results"][0]["artifact_id"] in QA
-    assert len(search(client, "image classification", k=100)["results"]) == len(engine.artifacts)
+    every = search(client, "image classification", k=100)  # all its matches on one page: total counts matches
+    assert len(every["results"]) == every["total"] and 0 < every["total"] < len(engine.artifacts)
     assert search(client, "image classification", offset=1000)["results"] == []
 
 
@@ -174,13 +176,13 @@ def test_zero_result_and_low_confidence_queries_reach_analytics(client):
     before = summary(client)
     zero = search(client, "autonomous agent that books flights", type="agent")
     assert zero["results"] == [] and zero["total"] == 0
-    low = search(client, "zxqv blorf wibbleflap")
-    assert low["low_confidence"] is True and low["results"]
+    low = search(client, "zxqv blorf wibbleflap")  # gibberish matches nothing (issue 28): a zero-result search
+    assert low["low_confidence"] is True and low["results"] == [] and low["total"] == 0
     after = summary(client)
     assert after["searches"] == before["searches"] + 2
     # a search a filter emptied is not a catalog gap: kept apart from zero-result searches
     assert after["filtered_empty_searches"] == before["filtered_empty_searches"] + 1
-    assert after["zero_result_searches"] == before["zero_result_searches"]
+    assert after["zero_result_searches"] == before["zero_result_searches"] + 1
     assert after["low_confidence_searches"] == before["low_confidence_searches"] + 1
 
     zeros = client.get("/v1/analytics/queries?kind=zero_results").get_json()
@@ -191,7 +193,7 @@ def test_zero_result_and_low_confidence_queries_reach_analytics(client):
     assert item["filtered_empty"] >= 1 and item["searches"] >= 1 and item["zero_results"] == 0
     lows = client.get("/v1/analytics/queries", query_string={"kind": "low_confidence", "limit": 100}).get_json()
     assert "zxqv blorf wibbleflap" in [i["query"] for i in lows["items"]]
-    assert "zxqv blorf wibbleflap" not in [i["query"] for i in zeros["items"]]
+    assert "zxqv blorf wibbleflap" in [i["query"] for i in zeros["items"]]
     top = client.get("/v1/analytics/queries?kind=top&limit=100").get_json()["items"]
     counts = [i["searches"] for i in top]
     assert counts == sorted(counts, reverse=True) and all(i["last_ts"] > 0 for i in top)
@@ -311,7 +313,7 @@ def delta(before: dict, after: dict) -> dict:
 
 
 def test_feedback_batch_counts_exactly_like_one_by_one(client, engine):
-    q = "summarise long scientific articles into a paragraph"
+    q = "pick out the answer to a question from a paragraph"  # the small catalog serves it (it has no summariser)
     one, two = search(client, q, k=5), search(client, q, k=5)  # same intent, feedback on neither yet
     shared = [r["artifact_id"] for r in one["results"] if r["artifact_id"] in
               {x["artifact_id"] for x in two["results"]}][:3]
@@ -779,7 +781,7 @@ def test_exact_names_and_ids_rank_first(client):
     for q in ("The Stack v2", "bigcode/the-stack-v2", "THE_STACK-V2", "the-stack-v2",
               "bert-large-uncased-whole-word-masking-finetuned-squad", "Deepset/RoBERTa-Base-SQuAD2"):
         top = search(client, q, k=3, record="false")["results"][0]
-        assert top["why"] == ["name: exact"], (q, top)
+        assert top["why"][0].startswith("text match ") and top["why"][1].startswith("name: exact +"), (q, top)
     assert search(client, "the stak v2", k=3, record="false")["results"][0]["artifact_id"] == "bigcode/the-stack-v2"
 
 
@@ -889,7 +891,7 @@ def test_admin_writes_update_search_at_once(client, admin, engine):
     new = record("acme/klingon-haiku", "Klingon poetry to Esperanto haiku translation",
                  "Translates Klingon poetry into Esperanto haiku, keeping the 5-7-5 syllable pattern.",
                  tags=["translation"], url="https://example.org/klingon")
-    assert search(client, q)["results"][0]["artifact_id"] != "acme/klingon-haiku"
+    assert "acme/klingon-haiku" not in [r["artifact_id"] for r in search(client, q)["results"]]
     resp = client.put("/v1/artifacts/acme/klingon-haiku", json=new, headers=admin)
     assert resp.status_code == 200, resp.get_data(as_text=True)
     report = resp.get_json()

@@ -98,7 +98,7 @@ def test_a_same_site_click_with_the_pages_token_records(bench) -> None:
 
 def test_feedback_on_an_unrecorded_search_says_so(bench) -> None:
     s = attack.client("127.94.0.1")
-    r = s.get(f"{bench.base}/v1/search", params={"q": "summarise news articles", "record": "false",
+    r = s.get(f"{bench.base}/v1/search", params={"q": "find the answer to a question in a passage", "record": "false",
                                                  "user_token": "quiet-token"})
     body = r.json()
     assert body["recorded"] is False

@@ -29,6 +29,7 @@ CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-
 SHOTS = ROOT / "test-artifacts" / "pages"
 README_SHOTS = ROOT / "docs" / "screenshots"
 PHONE = {"width": 390, "height": 844}
+BROAD = "natural language processing"  # 25 matches in this catalog: enough for two pages (issue 28: only matches)
 HISTORY = ("question answering model", "source code dataset for training", "generate python code",
            "biomedical text embeddings")
 
@@ -118,7 +119,7 @@ def test_search_page_works_as_a_plain_get_form(client) -> None:
 
 
 def test_search_page_filters_and_escapes(client) -> None:
-    html = client.get("/", query_string={"q": "<script>alert(1)</script> answers", "type": "dataset"}).get_data(
+    html = client.get("/", query_string={"q": "<script>alert(1)</script> source code", "type": "dataset"}).get_data(
         as_text=True)
     assert "<script>alert(1)" not in html and "&lt;script&gt;alert(1)" in html
     results = html[html.index('<ol id="results"'):html.index('<div id="pager">')]
@@ -142,7 +143,7 @@ def test_search_status_words_counts_honestly(client) -> None:
     one = _text(client.get("/", query_string={"q": "source code", "type": "dataset"}).get_data(as_text=True))
     assert "1 artifact matches “source code”." in one and "1 artifacts" not in one
     weak = _text(client.get("/", query_string={"q": "xqzvbnm plorf"}).get_data(as_text=True))
-    assert "No close match for “xqzvbnm plorf”; the nearest 10 are shown." in weak
+    assert "No artifact matches “xqzvbnm plorf”." in weak  # gibberish matches nothing (issue 28)
     assert not re.search(r"\d+ artifacts? match", weak)
 
 
@@ -1003,7 +1004,7 @@ def test_pages_sort_and_removable_filters(sized, server: str) -> None:
     from playwright.sync_api import expect
 
     pg = sized
-    pg.goto(f"{server}/?q={quote(QUERY)}")
+    pg.goto(f"{server}/?q={quote(BROAD)}")
     first_page = pg.locator("#results .card").evaluate_all("els => els.map(e => e.dataset.artifactId)")
     assert len(first_page) == 10
     pg.locator('#pager a[rel="next"]').click()
@@ -1026,12 +1027,13 @@ def test_pages_sort_and_removable_filters(sized, server: str) -> None:
     chip.locator(".chip-remove").click()  # removable
     pg.wait_for_url(lambda url: "type=" not in url)
     expect(pg.locator('#active-filters [data-filter="type"]')).to_have_count(0)
-    expect(pg.locator("#results .card").first).to_have_attribute("data-artifact-id", "acme/qa-kit")  # free first
+    expect(pg.locator("#results .card-price").first).to_have_text("free")  # free first
     prices = pg.locator("#results .card-price").all_inner_texts()
     known = [p == "free" or p.startswith("$") for p in prices]
     assert "$0.50 / M input tokens" in prices and known == sorted(known, reverse=True), prices  # unknown last
 
-    pg.goto(f"{server}/?q={quote('answers under $1 per million tokens')}")  # a constraint read from the words
+    # a constraint read from the words
+    pg.goto(f"{server}/?q={quote('chat about long documents under $1 per million tokens')}")
     said = pg.locator("#active-filters [data-said]")
     expect(said).to_contain_text("From your words")
     expect(pg.locator("#results .card")).to_have_count(1)  # only the priced one passes
@@ -1082,7 +1084,7 @@ def test_search_stats_give_click_through_rate_and_gaps_by_range(client, engine) 
     from graph.events import SearchEvent
 
     today = dt.datetime.now(dt.UTC).date()
-    query = f"ctr probe {uuid.uuid4().hex[:6]}"
+    query = f"question answering probe {uuid.uuid4().hex[:6]}"  # a query the catalog serves
     ids = []
     for token in ("ctr-a", "ctr-b", "ctr-c", "ctr-d"):
         found = client.get("/v1/search", query_string={"q": query, "user_token": token}).get_json()
@@ -1146,7 +1148,7 @@ def test_the_owner_picks_a_range_and_reads_top_searches_and_gaps(sized, server: 
 def test_results_fragments_belong_to_the_page_token_and_the_no_js_compare_form_works(client, engine) -> None:
     """What static/search.js asks for: the server's HTML parts, a search its `user_token` owns (a vote with
     that token is taken, another is refused); and the compare checkboxes' plain form (`ids=a&ids=b`)."""
-    body = client.get("/results", query_string={"q": QUERY, "user_token": "frag-token", "offset": 10}).get_json()
+    body = client.get("/results", query_string={"q": BROAD, "user_token": "frag-token", "offset": 10}).get_json()
     assert body["recorded"] and body["has_more"] in (True, False) and len(body["ids"]) == 10
     assert set(body["html"]) == {"status", "chips", "cards", "pager"}
     assert body["ids"][0] in body["html"]["cards"] and "user_token=frag-token" in body["html"]["cards"]
