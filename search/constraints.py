@@ -26,6 +26,7 @@ from typing import Any
 
 from graph.catalog import Artifact
 from graph.facts import facts_of
+from search import names
 from search.names import adoption_signal, compact
 
 SORTS = ("relevance", "popular", "newest", "price")
@@ -423,8 +424,11 @@ def sort(view: Any, order: list[str], how: str) -> list[str]:
 
 
 def is_name(view: Any, query: str) -> bool:
-    """Is the query exactly an artifact's name or id? ("Free Dictionary API" states no constraint.)"""
-    return bool(view.names.exact.get(compact(query)))
+    """Is the query an artifact's name or id, or within a typo of one? ("Free Dictionary API" states no
+    constraint; nor does "Large Langauge Models", a typo of a name, state a type.)"""
+    if view.names.exact.get(compact(query)):
+        return True
+    return any(tier >= names.TYPO for tier, _, _ in view.names.match(query).values())
 
 
 def with_constraints(options: Any, wanted: Constraints) -> Any:
@@ -434,6 +438,15 @@ def with_constraints(options: Any, wanted: Constraints) -> Any:
                    pricing=options.pricing or wanted.pricing)
 
 
+
+
+KIND_PARAMS = frozenset({"type", "modality_in", "modality_out", "tag"})  # say what is wanted, not a condition
+
+
+def states_a_kind(wanted: Any) -> bool:
+    """The words named a kind of artifact ("llm", "dataset", "speech to text", "MCP server"): a request the
+    catalog understands even when the rest of its words match nothing (the relevance decision counts it)."""
+    return any(s.param in KIND_PARAMS for s in getattr(wanted, "said", ()))
 
 
 def echo(understood: dict[str, Any], wanted: Constraints) -> dict[str, Any]:

@@ -205,7 +205,8 @@ class QueryPipeline:
         (search/boosts.py), then one page of hits."""
         artifacts, names, agree = view.artifacts, c.names, c.agree
         dense_all = self.hybrid.dense(c.grouped, artifacts) if options.mode != "lexical" else {}
-        verdict = self.judge.verdict(view, text, c.grouped, c.lexical, names, any(v > 0 for v, _ in agree.values())) \
+        stated = any(v > 0 for v, _ in agree.values()) or constraint.states_a_kind(options.constraints)
+        verdict = self.judge.verdict(view, text, c.grouped, c.lexical, names, stated) \
             if options.mode == "hybrid" else None  # the evaluation modes keep every candidate
 
         pool = set(dense_all) | {a for a in c.lexical if a in artifacts} | {a for a in names if a in artifacts}

@@ -228,7 +228,10 @@ def test_constraints_in_the_words_are_understood_and_can_be_dropped(client):
     assert "fx/big" in ids(dropped)
     assert {c["param"] for c in dropped["understood"]["constraints"]} == {"modality_out", "type"}
     plain = search(client, "llm under $1 per million input tokens", k=20, interpret="false")
-    assert "constraints" not in plain["understood"] and "fx/qa-data" in ids(plain)
+    # the words as typed, unfiltered: in this small catalog "llm under $1..." alone matches nothing well enough
+    # (the relevance decision, issue 28); what it does serve is never narrowed to the models the words named
+    assert "constraints" not in plain["understood"]
+    assert plain["low_confidence"] or not set(ids(plain)) <= {"fx/mid", "fx/small", "fx/vision"}
     # an explicit parameter replaces what the words said
     explicit = search(client, "llm under $1 per million input tokens", k=20, max_input_usd_per_mtok=0.2)
     assert set(ids(explicit)) == {"fx/small"}
