@@ -24,6 +24,7 @@ import json
 import random
 import secrets
 import shutil
+import sys
 from collections import defaultdict
 from dataclasses import dataclass
 
@@ -154,7 +155,10 @@ def main() -> None:
     parser.add_argument("--searches", type=int, default=2000)
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
-    rows = [row for sim in (SIMS if args.sim == "all" else [args.sim]) for row in run(sim, args.searches)]
+    rows = []
+    for sim in SIMS if args.sim == "all" else [args.sim]:
+        rows += run(sim, args.searches)
+        print(json.dumps(rows[-4:]), file=sys.stderr, flush=True)  # progress: one simulation takes minutes
     if args.json:
         print(json.dumps(rows, indent=2))
         return

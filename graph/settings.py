@@ -251,7 +251,7 @@ class Settings:
     multi_match_credit: float = setting("MATCHGRAPH_MULTI_MATCH_CREDIT", 0.15,
                                         "credit for each further capability of an artifact that matches",
                                         kind="float", minimum=0)
-    learned_cap: float = setting("MATCHGRAPH_LEARNED_CAP", 0.3,
+    learned_cap: float = setting("MATCHGRAPH_LEARNED_CAP", 1.0,
                                  "most a learned boost (past intents and feedback) may add to a score",
                                  kind="float", minimum=0)
     intent_min_similarity: float = setting("MATCHGRAPH_INTENT_MIN_SIMILARITY", 0.5,
@@ -261,7 +261,7 @@ class Settings:
                                   "retrain the learned ranker on the logged evidence every N seconds "
                                   "(search/ranker.py; `python -m api learn` once)", kind="float", minimum=0,
                                   shown="0 (`serve`: 3600)")
-    intent_neighbours: int = setting("MATCHGRAPH_INTENT_NEIGHBOURS", 10, "past intents consulted per query",
+    intent_neighbours: int = setting("MATCHGRAPH_INTENT_NEIGHBOURS", 30, "past intents consulted per query",
                                      kind="int", minimum=0)
     low_confidence: float = setting("MATCHGRAPH_LOW_CONFIDENCE", 0.35,
                                     "a top score below this marks the search low-confidence", kind="float")

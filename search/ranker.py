@@ -46,7 +46,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 FEATURES = ("share", "chose", "lift", "rejected")  # the text score is the fifth, with weight 1
-DEFAULT_WEIGHTS = {"share": 0.6, "chose": 0.1, "lift": 0.5, "rejected": -0.2}  # before any training
+DEFAULT_WEIGHTS = {"share": 2.0, "chose": 0.3, "lift": 0.5, "rejected": -0.2}  # before any training
 MODEL_FILE = "ranker.json"
 RANKS_PER_PERSON = 1.5  # an artifact passes at most RANKS_PER_PERSON * people^2 results below MIN_USERS
 DEPTH = 50  # results of a past request the trainer pairs
