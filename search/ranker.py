@@ -3,7 +3,7 @@
 A linear pairwise model (RankNet with a linear scorer, fitted by Newton's method in numpy: five weights need
 no boosting library) over the features of a candidate artifact:
 
-    text      the fused dense + BM25 score (its weight is 1 once fitted: the others are in its units)
+    text      the fused dense + BM25 score (its weight is held at 1: the others are in its units)
     share     people who chose it / (sum of the neighbours' kernel weights + 1): the vote of the neighbours
     chose     log(1 + kernel-weighted people who chose it)
     lift      posterior lift of its attractiveness under the examination model (graph/feedback.py)
@@ -12,9 +12,10 @@ no boosting library) over the features of a candidate artifact:
 Trained by `python -m api learn` (and every `MATCHGRAPH_RANKER_EVERY` seconds by `serve`) from the logged
 evidence: each past intent someone chose something for is searched again zero-shot, its neighbourhood pooled
 without it (leave-one-out, so the model learns what neighbours' evidence says about a request never seen),
-and each chosen artifact is paired with the others served, weighted by the inverse of its examination
-probability (position debiasing). The model is written to `<data dir>/ranker.json` with the generation and
-encoder it was trained for; on another generation or encoder the built-in weights serve until it is retrained.
+and each chosen artifact is paired with the results above it and the rest of the top 10, weighted by the
+inverse of its examination probability (position debiasing). The model is written to
+`<data dir>/ranker.json` with the generation and encoder it was trained for; on another generation or encoder
+the built-in weights serve until it is retrained.
 
 One person's weight: the bonus is at most `MATCHGRAPH_LEARNED_CAP`, and an artifact may pass at most
 1.5 * p^2 results of the text order (p: the distinct people of the neighbourhood who chose it, fewer than
@@ -49,7 +50,8 @@ FEATURES = ("share", "chose", "lift", "rejected")  # the text score is the fifth
 DEFAULT_WEIGHTS = {"share": 2.0, "chose": 0.3, "lift": 0.5, "rejected": -0.2}  # before any training
 MODEL_FILE = "ranker.json"
 RANKS_PER_PERSON = 1.5  # an artifact passes at most RANKS_PER_PERSON * people^2 results below MIN_USERS
-DEPTH = 50  # results of a past request the trainer pairs
+DEPTH = 50  # results of a past request the trainer searches
+PAIR_DEPTH = 10  # a chosen result is paired with the results above it and the rest of the top PAIR_DEPTH
 MAX_INTENTS = 4000  # the most recent past requests a training round uses
 L2 = 1e-2
 
@@ -142,13 +144,15 @@ def load(path: Path) -> Model:
                  {k: v for k, v in d.items() if k not in ("weights", "generation", "model_id")})
 
 
-def fit(pairs: np.ndarray, sample_weight: np.ndarray, steps: int = 30) -> np.ndarray:
-    """Weights w minimising the weighted logistic loss of w . d over pair differences d (chosen minus not),
-    with an L2 penalty; Newton's method (a handful of features)."""
+def fit(pairs: np.ndarray, sample_weight: np.ndarray, offset: np.ndarray | None = None,
+        steps: int = 30) -> np.ndarray:
+    """Weights w minimising the weighted logistic loss of offset + w . d over pair differences d (chosen minus
+    not; `offset`: the text score's difference, whose weight stays 1), with an L2 penalty; Newton's method."""
     w = np.zeros(pairs.shape[1])
+    base = np.zeros(len(pairs)) if offset is None else offset
     total = max(float(sample_weight.sum()), 1e-9)
     for _ in range(steps):
-        z = pairs @ w
+        z = base + pairs @ w
         prob = 1.0 / (1.0 + np.exp(-np.clip(z, -30, 30)))
         grad = pairs.T @ (sample_weight * (prob - 1.0)) / total + L2 * w
         hess = (pairs * (sample_weight * prob * (1 - prob))[:, None]).T @ pairs / total + L2 * np.eye(len(w))
@@ -187,11 +191,10 @@ def train(engine, *, max_intents: int = MAX_INTENTS, depth: int = DEPTH) -> dict
             "seconds": round(time.perf_counter() - started, 1)}
     model = Model(dict(DEFAULT_WEIGHTS), view.generation, engine.embedder.model_id, True, info)
     if len(diffs) >= 20:
-        w = fit(np.array(diffs), np.array(weights))
-        if w[0] > 1e-6:
-            model.weights = {f: round(float(v / w[0]), 4) for f, v in zip(FEATURES, w[1:], strict=True)}
-        else:
-            log.warning("the fitted text weight is not positive (%.4f): keeping the built-in weights", w[0])
+        d = np.array(diffs)
+        w = fit(d[:, 1:], np.array(weights), offset=d[:, 0])  # in the text score's units: its weight is 1
+        model.weights = {f: round(float(v), 4) for f, v in zip(FEATURES, w, strict=True)}
+        model.weights["rejected"] = min(0.0, model.weights["rejected"])  # a rejection never lifts a result
     model.save(Path(config.data_dir))
     return {"weights": model.weights, "generation": model.generation, **info}
 
@@ -213,12 +216,10 @@ def _pairs(memory, config, intent_id: str, label: Mapping[str, int], hits) -> tu
             f = features(pooled)
             x[[r for r, _ in rows], 1:] = f[[j for _, j in rows]]
     chosen = [r for r, a in enumerate(ids) if label.get(a, 0) > 0]
-    others = [r for r, a in enumerate(ids) if label.get(a, 0) <= 0]
-    if not chosen or not others:
-        return [], []
     diffs, weights = [], []
     for r in chosen:
         ipw = min(10.0, 1.0 / examination(r + 1))
+        others = [o for o, a in enumerate(ids) if label.get(a, 0) <= 0 and (o < r or o < PAIR_DEPTH)]
         for o in others:
             diffs.append(x[r] - x[o])
             weights.append(ipw * (2.0 if label.get(ids[o], 0) < 0 else 1.0) / len(others))
