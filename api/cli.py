@@ -82,7 +82,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     from api.app import create_app
     from api.server import run
 
-    settings = load_settings(args, recompute_every=60.0)  # one process serves: it also recomputes
+    settings = load_settings(args, recompute_every=60.0, ranker_every=3600.0)  # one process: recomputes, learns
     run(lambda: create_app(config=settings, bootstrap=True), host=args.host, port=args.port,
         threads=args.threads, access_log=settings.access_log)
     return 0
@@ -171,6 +171,13 @@ def cmd_config(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_learn(args: argparse.Namespace) -> int:
+    """Train the learned ranker on the logged evidence, for the committed generation (search/ranker.py)."""
+    got = _engine(args).train_ranker()
+    print(json.dumps(got, indent=2))
+    return 0
+
+
 def cmd_compact(args: argparse.Namespace) -> int:
     import time
 
@@ -217,6 +224,9 @@ def build_parser() -> argparse.ArgumentParser:
     p = with_data_dir(sub.add_parser("recompute", help="recompute Match Graph scores"))
     p.add_argument("--every", type=float, default=0, help="repeat every N seconds (worker mode)")
     p.set_defaults(func=cmd_recompute)
+
+    p = with_data_dir(sub.add_parser("learn", help="train the learned ranker on the logged evidence"))
+    p.set_defaults(func=cmd_learn)
 
     p = with_data_dir(sub.add_parser("config", help="print every setting, its value and where it came from"))
     p.add_argument("--json", action="store_true", help="JSON output")

@@ -88,6 +88,8 @@ class EngineHolder:
         self.ready.set()
         if self.config.recompute_every > 0:
             self._thread(self._recompute_loop, "recompute")
+        if self.config.ranker_every > 0:
+            self._thread(self._ranker_loop, "ranker")
         if engine.follows_feed and self.config.catalog_poll_s > 0:
             self._thread(self._follow_loop, "catalog-follow")
         log.info("engine ready: %d artifacts, %d capabilities", len(engine.artifacts), len(engine.capabilities))
@@ -99,6 +101,14 @@ class EngineHolder:
                 self.engine.recompute()
             except Exception:  # the next round tries again; searches are unaffected
                 log.exception("match graph recompute failed")
+
+    def _ranker_loop(self) -> None:
+        """Retrain the learned ranker on the evidence logged so far (search/ranker.py)."""
+        while not self.stopped.wait(self.config.ranker_every):
+            try:
+                self.engine.train_ranker()
+            except Exception:  # the next round tries again; the ranker in use keeps serving
+                log.exception("training the learned ranker failed")
 
     def _follow_loop(self) -> None:
         """Keep this process on the shared catalog: apply what other hosts and workers published."""

@@ -2,6 +2,9 @@
 
     python -m bench.quality [--limit N] [--skip-learning] [--catalog whole|gorilla|both]
 
+The learning section runs the original click simulation below, then bench/clicksim.py's paraphrase and noisy
+simulations beside it (docs/learning.md).
+
 `whole` is the bundled catalog (every source); `gorilla` the catalog before issue 13 (the Gorilla APIBench
 models and the two seed records), so a change in the dev-set figures can be told apart from the catalog
 growing around the same gold models.
@@ -18,6 +21,7 @@ import time
 
 import numpy as np
 
+from bench import clicksim
 from bench.common import GORILLA_SUBSET, WORK, bundled_engine, load_devset, machine, metrics, split, table
 from graph.events import normalise_query
 
@@ -144,6 +148,8 @@ def main() -> None:
         engine.close()
         if not args.skip_learning:
             report["learning"] += [{"catalog": label, **row} for row in learning(args.limit, folder)]
+            report["learning"] += [{"catalog": label, **row, "system": f"{sim}: {row['system']}"}
+                                   for sim in ("paraphrase", "noisy") for row in clicksim.run(sim, catalog=folder)]
     if args.json:
         print(json.dumps(report, indent=2))
         return

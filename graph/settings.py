@@ -256,15 +256,17 @@ class Settings:
     multi_match_credit: float = setting("MATCHGRAPH_MULTI_MATCH_CREDIT", 0.15,
                                         "credit for each further capability of an artifact that matches",
                                         kind="float", minimum=0)
-    learned_cap: float = setting("MATCHGRAPH_LEARNED_CAP", 0.3,
+    learned_cap: float = setting("MATCHGRAPH_LEARNED_CAP", 1.0,
                                  "most a learned boost (past intents and feedback) may add to a score",
                                  kind="float", minimum=0)
     intent_min_similarity: float = setting("MATCHGRAPH_INTENT_MIN_SIMILARITY", 0.5,
                                            "past intents at least this similar to a query teach it",
                                            kind="float", minimum=0)
-    learned_scale: float = setting("MATCHGRAPH_LEARNED_SCALE", 0.05, "scale of the learned boost", kind="float",
-                                   minimum=0)
-    intent_neighbours: int = setting("MATCHGRAPH_INTENT_NEIGHBOURS", 10, "past intents consulted per query",
+    ranker_every: float = setting("MATCHGRAPH_RANKER_EVERY", 0.0,
+                                  "retrain the learned ranker on the logged evidence every N seconds "
+                                  "(search/ranker.py; `python -m api learn` once)", kind="float", minimum=0,
+                                  shown="0 (`serve`: 3600)")
+    intent_neighbours: int = setting("MATCHGRAPH_INTENT_NEIGHBOURS", 30, "past intents consulted per query",
                                      kind="int", minimum=0)
     low_confidence: float = setting("MATCHGRAPH_LOW_CONFIDENCE", 0.0,
                                     "a query whose evidence is within this of the calibrated match floor keeps "
@@ -301,8 +303,9 @@ class Settings:
                                      "a user's repeated search of one query counts once per this many seconds",
                                      kind="float", minimum=0)
     learn_min_users: int = setting("MATCHGRAPH_LEARN_MIN_USERS", 3,
-                                   "distinct users an artifact needs among similar past searches before "
-                                   "feedback moves it", kind="int", minimum=1)
+                                   "distinct people among similar past searches from whom learning may move an "
+                                   "artifact freely; fewer move it past at most 1.5 * people^2 results", kind="int",
+                                   minimum=1)
     popular_min_users: int = setting("MATCHGRAPH_POPULAR_MIN_USERS", 5,
                                      "distinct users a query needs to be shown in \"Popular searches\"",
                                      kind="int", minimum=1)

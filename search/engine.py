@@ -216,6 +216,7 @@ class Engine:
     hide_query = via("evidence", "hide_query")
     hidden_queries = via("evidence", "hidden_queries")
     intents_by_artifact = via("evidence", "intents_by_artifact")
+    train_ranker = via("ranker", "train")  # fit the fusion of text and pooled evidence on the log (search/ranker.py)
     def times_matched(self, artifact_ids: Iterable[str]) -> dict[str, int]:
         """Times Matched, counting what is still recorded under an artifact's old ids (graph/aliases.py)."""
         return self.evidence.times_matched(artifact_ids, self.view())

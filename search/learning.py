@@ -1,21 +1,54 @@
-"""What past searches teach the next one: what distinct people chose for the nearest past intents."""
+"""What past searches teach the next one: the evidence of distinct people, pooled over the nearest past intents.
+
+A query rarely repeats word for word; its neighbours do. Evidence is pooled over the `k` past intents nearest
+to the query (cosine over the stored intent vectors, Gao et al. 2009's smoothing of click-through data, the
+way Tool2Vec represents a tool by the requests that used it): each neighbour weighs by a kernel of its
+similarity, and for each artifact every person who took a stance on it in any neighbour counts once, with the
+weight of the closest such neighbour (one person repeating a query or its paraphrases is one person; a person
+is a person key, so every unsigned identity of one network is one person: search/identity.py). What the
+pooled evidence is worth against the text score is search/ranker.py's job.
+"""
 
 from __future__ import annotations
 
 import logging
-import math
 import sqlite3
 import threading
+from collections.abc import Collection, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 
-from graph.feedback import MIN_USERS, posterior, prior_mean
 from graph.infra.forksafe import reset_after_fork
 from graph.store.base import MatchStore
+from search import ranker
 from search.embedder import Embedder
 from search.index import VectorIndex
 
 log = logging.getLogger(__name__)
+
+
+@dataclass
+class Pooled:
+    """The evidence of a query's neighbourhood, one entry per artifact some person took a stance on."""
+
+    ids: list[str] = field(default_factory=list)
+    chose: np.ndarray = field(default_factory=lambda: np.zeros(0))  # sum of the weights of people who chose it
+    rejected: np.ndarray = field(default_factory=lambda: np.zeros(0))  # ... of people who rejected it
+    exposure: np.ndarray = field(default_factory=lambda: np.zeros(0))  # kernel-weighted expected examinations
+    choosers: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=int))  # people who chose it
+    people: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=int))  # people with a stance on it
+    total: float = 0.0  # sum of the neighbours' kernel weights
+    closest: float = 0.0  # cosine of the nearest neighbour
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+
+def kernel(similarity: float, min_similarity: float) -> float:
+    """A neighbour's weight: 0 at `min_similarity`, 1 for the same intent."""
+    return max(0.0, (similarity - min_similarity) / max(1e-9, 1.0 - min_similarity))
 
 
 class IntentMemory:
@@ -26,6 +59,7 @@ class IntentMemory:
         self.store = store
         self.index = VectorIndex(embedder.dim)
         self.cursor: tuple[int, ...] | None = None
+        self.models = ranker.Models()
         self._lock = threading.Lock()
         reset_after_fork(self, "_lock")
 
@@ -78,51 +112,47 @@ class IntentMemory:
             hits = self.index.search(vector[None, :], k)[0]
         return [(i, s) for i, s in hits if s >= min_similarity]
 
-    def learned(self, vector: np.ndarray, *, cap: float, min_similarity: float, k: int = 10,
-                scale: float = 0.05, min_users: int = MIN_USERS) -> tuple[dict[str, float], dict[str, list[str]]]:
-        """Learned bonus per artifact (bounded by `cap`) and why: evidence aggregated per distinct user.
-
-        The `k` nearest past intents with cosine >= `min_similarity` take part, each weighted by
-        w = (cosine - min_similarity) / (1 - min_similarity). For each artifact, every user who took a stance
-        on it in any of them counts once, with the weight of the closest such intent (so one person repeating
-        a query or its paraphrases is still one person; a "user" is a person key, so every unsigned identity of
-        one network is one user: search/identity.py). Positive / negative = sum of those users' weights,
-        exposure = the weighted sum of its examination-model exposure (graph/feedback.py), and the bonus is
-        cap * tanh(lift / scale) of the Beta posterior times `strength(users, min_users)`: full from
-        `min_users` people on, (n / min_users)^4 below: one person's choice counts a little (1/81 of the
-        full boost with the default 3, a tie-breaker: at most 0.0037 with the default cap 0.3), two people's
-        a fifth, so no single network (all of its unsigned identities are one person) moves a result more
-        than a near tie (tests/test_attack.py).
-        """
-        self.sync()
-        near = self.neighbours(vector, k, min_similarity)
+    def pooled(self, vector: np.ndarray, *, k: int, min_similarity: float,
+               exclude: Collection[str] = ()) -> Pooled:
+        """The evidence of the `k` nearest past intents with cosine >= `min_similarity` (minus `exclude`:
+        training leaves the intent it learns from out), counted per distinct person."""
+        near = [(i, s) for i, s in self.neighbours(vector, k + len(exclude), min_similarity)
+                if i not in exclude][:k]
         if not near:
-            return {}, {}
-        weights = {i: (s - min_similarity) / (1 - min_similarity) for i, s in near}
-        edges = self.store.intent_edges(list(weights))
+            return Pooled()
+        weights = {i: kernel(s, min_similarity) for i, s in near}
         exposure: dict[str, float] = {}
-        people: dict[str, dict[str, tuple[float, int]]] = {}  # artifact -> user -> (weight, stance)
-        for intent_id, by_artifact in edges.items():
+        people: dict[str, dict[str, tuple[float, int]]] = {}  # artifact -> person -> (weight, stance)
+        for intent_id, by_artifact in self.store.intent_edges(list(weights)).items():
             w = weights.get(intent_id, 0.0)
             for artifact_id, stats in by_artifact.items():
                 exposure[artifact_id] = exposure.get(artifact_id, 0.0) + w * stats.exposure
+                if not stats.users:
+                    continue
                 mine = people.setdefault(artifact_id, {})
                 for user, stance in stats.users.items():
                     if user not in mine or w > mine[user][0]:
                         mine[user] = (w, stance)
-        bonus: dict[str, float] = {}
-        why: dict[str, list[str]] = {}
-        for artifact_id, users in people.items():
-            pos = sum(w for w, st in users.values() if st > 0)
-            neg = sum(w for w, st in users.values() if st < 0)
-            ev = posterior(pos, neg, exposure.get(artifact_id, 0.0), len(users))
-            bonus[artifact_id] = cap * math.tanh(ev.lift / scale) * strength(len(users), min_users)
-            chose = sum(1 for _, st in users.values() if st > 0)
-            why[artifact_id] = [f"{chose} of {len(users)} people in similar past searches chose it "
-                                f"(posterior {ev.mean:.2f} vs prior {prior_mean():.2f})"]
+        ids = [a for a, users in people.items() if users]
+        chose = np.array([sum(w for w, st in people[a].values() if st > 0) for a in ids])
+        rejected = np.array([sum(w for w, st in people[a].values() if st < 0) for a in ids])
+        return Pooled(ids, chose, rejected, np.array([exposure.get(a, 0.0) for a in ids]),
+                      np.array([sum(1 for _, st in people[a].values() if st > 0) for a in ids], dtype=int),
+                      np.array([len(people[a]) for a in ids], dtype=int),
+                      float(sum(weights.values())), max(s for _, s in near))
+
+    def learned(self, vector: np.ndarray, fused: Mapping[str, float], config,
+                generation: str = "") -> tuple[dict[str, float], dict[str, list[str]]]:
+        """Learned bonus per candidate artifact (in `fused`, the text scores) and why: the pooled evidence
+        fused with the text score by the ranker trained for `generation` (search/ranker.py; its built-in
+        weights when none is), bounded per person. Nothing when no past intent is close (zero-shot)."""
+        self.sync()
+        pooled = self.pooled(vector, k=config.intent_neighbours, min_similarity=config.intent_min_similarity)
+        if not pooled:
+            return {}, {}
+        model = self.models.get(Path(config.data_dir), generation, self.embedder.model_id)
+        bonus = ranker.bonus(pooled, fused, model.weights, cap=config.learned_cap, min_users=config.learn_min_users)
+        at = {a: i for i, a in enumerate(pooled.ids)}
+        why = {a: [f"{pooled.choosers[at[a]]} of {pooled.people[at[a]]} people in similar past searches chose it"]
+               for a in bonus}
         return bonus, why
-
-
-def strength(people: int, min_users: int) -> float:
-    """How much of the learned boost `people` distinct people earn: all of it from `min_users` on."""
-    return min(1.0, people / max(1, min_users)) ** 4

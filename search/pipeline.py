@@ -221,10 +221,7 @@ class QueryPipeline:
         fused = self.hybrid.fuse(dense, lexical, names, allowed)
         learned, why = ({}, {})
         if options.learn and self.config.learned_cap > 0 and vector is not None:
-            cfg = self.config
-            learned, why = self.intents.learned(vector, cap=cfg.learned_cap, min_similarity=cfg.intent_min_similarity,
-                                                k=cfg.intent_neighbours, scale=cfg.learned_scale,
-                                                min_users=cfg.learn_min_users)
+            learned, why = self.intents.learned(vector, fused, self.config, view.generation)
             learned = {a: v for a, v in learned.items() if allowed(a) and a in fused}
         final = self.hybrid.final(fused, learned)
         parts = {a: boosts.parts(names.get(a), agree.get(a), self.config.direction_boost) for a in final
