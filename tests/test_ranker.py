@@ -28,6 +28,14 @@ def ranking(engine, query: str, learn: bool = True) -> list[str]:
     return [h.artifact.id for h in engine.search(query, k=10, record=False, learn=learn).hits]
 
 
+def target_below_the_top(engine, before: list[str]) -> str:
+    """The lowest of results 2-6 that every phrasing also serves (a match for each of them: since issue 28 a
+    weak candidate of one query is not served to another), so learning has ranks to lift it by."""
+    served = [set(ranking(engine, q, learn=False) + [h.artifact.id for h in
+                  engine.search(q, k=20, record=False, learn=False).hits]) for q in PHRASINGS]
+    return next(a for a in reversed(before[1:6]) if all(a in s for s in served))
+
+
 def choose(engine, target: str, phrasings: list[str], first: int = 0) -> None:
     """Each phrasing searched once, by a person of its own, who clicks `target`."""
     for i, q in enumerate(phrasings, start=first):
@@ -38,7 +46,7 @@ def choose(engine, target: str, phrasings: list[str], first: int = 0) -> None:
 
 def test_pooled_evidence_lifts_a_paraphrase_never_searched_before(engine) -> None:
     before = ranking(engine, UNSEEN, learn=False)
-    target = before[5]
+    target = target_below_the_top(engine, before)
     choose(engine, target, PHRASINGS)
     assert engine.store.intents() and all(i.text != UNSEEN for i in engine.store.intents())
     after = ranking(engine, UNSEEN)
@@ -49,7 +57,7 @@ def test_pooled_evidence_lifts_a_paraphrase_never_searched_before(engine) -> Non
 
 def test_the_ranker_trains_on_the_log_and_is_used(engine) -> None:
     before = ranking(engine, UNSEEN, learn=False)
-    target = before[5]
+    target = target_below_the_top(engine, before)
     choose(engine, target, PHRASINGS)
     got = engine.train_ranker()
     saved = json.loads((Path(engine.config.data_dir) / ranker.MODEL_FILE).read_text())
@@ -76,7 +84,7 @@ def test_nothing_close_falls_back_to_zero_shot(engine) -> None:
 
 
 def test_a_ranker_serves_only_the_generation_and_encoder_it_was_trained_for(engine, small_catalog) -> None:
-    choose(engine, ranking(engine, UNSEEN, learn=False)[5], PHRASINGS)
+    choose(engine, target_below_the_top(engine, ranking(engine, UNSEEN, learn=False)), PHRASINGS)
     engine.train_ranker()
     data_dir, models = Path(engine.config.data_dir), engine.intents.models
     assert models.get(data_dir, engine.generation, engine.model_id).trained
