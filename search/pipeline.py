@@ -124,13 +124,13 @@ class QueryPipeline:
         self.config, self.embedder, self.query_cache, self.intents = config, embedder, query_cache, intents
         self.hybrid = Hybrid(config.lexical_weight, config.multi_match_credit)
         self.judge = relevance.Judge(relevance.load(config.data_dir, embedder.model_id, config.match_margin),
-                                     self.embedder.encode_query)  # probes stay out of the shared query cache
+                                     self.embedder.encode)  # probes: one batch, kept in the data dir's cache
 
     def configure(self, config: Settings) -> None:
         self.config = config
         self.hybrid = Hybrid(config.lexical_weight, config.multi_match_credit)
         self.judge = relevance.Judge(relevance.load(config.data_dir, self.embedder.model_id, config.match_margin),
-                                     self.embedder.encode_query)  # probes stay out of the shared query cache
+                                     self.embedder.encode)  # probes: one batch, kept in the data dir's cache
 
     def encode_query(self, text: str) -> np.ndarray:
         """Query vector: the embedder's LRU, then the Redis query cache when the store is Redis, then the model."""

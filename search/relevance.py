@@ -117,7 +117,7 @@ class Judge:
     """The match decision of a pipeline: its calibration and each catalog view's floor (the gibberish level,
     computed once per view from `PROBES`: their vectors come from the encoder's caches after the first)."""
 
-    def __init__(self, calibration: Calibration, encode: Callable[[str], np.ndarray]) -> None:
+    def __init__(self, calibration: Calibration, encode: Callable[[list[str]], np.ndarray]) -> None:
         self.calibration, self.encode = calibration, encode
         self._levels: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
         self._lock = threading.Lock()
@@ -135,7 +135,7 @@ class Judge:
     def _level(self, view) -> float:
         if not len(view.index):
             return 0.0
-        hits = view.index.search(np.stack([self.encode(p) for p in PROBES]), DEPTH)
+        hits = view.index.search(self.encode(list(PROBES)), DEPTH)  # one batch; the data dir's cache after
         out = []
         for probe, found in zip(PROBES, hits, strict=True):
             grouped: dict[str, list] = {}

@@ -209,6 +209,7 @@ def test_a_served_search_embeds_its_query_once(embedder, small_catalog, tmp_path
     second = None
     try:
         first.ingest([small_catalog])
+        first.search(f"warm up {nonce}", k=5, record=False)  # the catalog's gibberish level, once (issue 28)
         before = first.embedder.forward_batches
         for q in ("answer questions from passages", "dedupe a code dataset", "detect objects in photos"):
             first.search(f"{q} {nonce}", k=5)
