@@ -27,7 +27,7 @@ from typing import Any
 from graph.catalog import Artifact
 from graph.facts import facts_of
 from search import names
-from search.names import adoption_signal, compact
+from search.names import adoption_signal
 
 SORTS = ("relevance", "popular", "newest", "price")
 MODALITIES = ("text", "image", "audio", "video", "pdf", "embedding")
@@ -423,12 +423,11 @@ def sort(view: Any, order: list[str], how: str) -> list[str]:
     return known + unknown
 
 
-def is_name(view: Any, query: str) -> bool:
-    """Is the query an artifact's name or id, or within a typo of one? ("Free Dictionary API" states no
-    constraint; nor does "Large Langauge Models", a typo of a name, state a type.)"""
-    if view.names.exact.get(compact(query)):
-        return True
-    return any(tier >= names.TYPO for tier, _, _ in view.names.match(query).values())
+def is_name(named: Mapping[str, tuple]) -> bool:
+    """Is the query an artifact's name or id, or within a typo of one (`named`: the name tiers search/names.py
+    found for it)? "Free Dictionary API" states no constraint; nor does "Large Langauge Models", a typo of a
+    name, state a type."""
+    return any(tier >= names.TYPO for tier, _, _ in named.values())
 
 
 def with_constraints(options: Any, wanted: Constraints) -> Any:

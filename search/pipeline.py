@@ -144,9 +144,10 @@ class QueryPipeline:
         """Rank the view's artifacts for each query. `mode` "dense" or "lexical" switches one signal off (for
         evaluation; "lexical" embeds nothing when nothing is recorded or learned)."""
         started = time.perf_counter()
+        named = [view.names.match(q) for q in queries]  # once per query: constraints and the name tiers read it
         wanted = [constraint.read(q, options.constraints, interpret=options.interpret, ignore=options.ignore,
                                   types=options.types, pricing=options.pricing,
-                                  named=constraint.is_name(view, q)) for q in queries]
+                                  named=constraint.is_name(n)) for q, n in zip(queries, named, strict=True)]
         texts = [normalise_query(rest) or rest for _, rest in wanted]
         needs_vector = options.mode != "lexical" or options.keep_vector or \
             (options.learn and self.config.learned_cap > 0)
@@ -158,8 +159,8 @@ class QueryPipeline:
         else:
             found = [[] for _ in queries]
         out = []
-        for query, text, vector, hits, (w, _) in zip(queries, texts, vectors, found, wanted, strict=True):
-            cands = self._candidates(view, query, text, vector, hits, options.mode)
+        for query, text, vector, hits, (w, _), tiers in zip(queries, texts, vectors, found, wanted, named, strict=True):
+            cands = self._candidates(view, query, text, vector, hits, options.mode, tiers)
             result = self._rank(view, query, text, vector, cands, constraint.with_constraints(options, w))
             result.understood, result.filtered = constraint.echo(result.understood, w), result.filtered or w.filters()
             result.took_ms = round((time.perf_counter() - started) * 1000, 2)
@@ -167,14 +168,14 @@ class QueryPipeline:
         return out
 
     def _candidates(self, view: CatalogView, query: str, text: str, vector: np.ndarray | None,
-                    hits: list[tuple[str, float]], mode: str) -> _Candidates:
+                    hits: list[tuple[str, float]], mode: str, tiers: Mapping[str, tuple]) -> _Candidates:
         """Capability hits grouped by artifact, BM25 scores, name tiers and direction agreement; artifacts
         named by the query, or matching its direction, are candidates even when the vector search did not
         reach them: scored on their own capabilities."""
         grouped = group_hits(hits, _Owner(view.capabilities))
         lexical = view.lexical.scores(text) if mode != "dense" else {}
         artifacts = view.artifacts
-        names = view.names.match(query) if self.config.name_ranking else {}
+        names = tiers if self.config.name_ranking else {}
         asked = directions.parse(query) if self.config.direction_ranking else directions.Direction()
         agree: dict[str, tuple[float, list[str]]] = {}
         matching: list[str] = []
