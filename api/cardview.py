@@ -7,10 +7,10 @@ list build the same card extras from an artifact and its facts; the template onl
 
 from __future__ import annotations
 
-import math
 import re
 from typing import Any
 
+from graph.catalog import read_count
 from search.engine import Engine
 
 DESCRIPTION_CHARS = 160  # one line on a desktop card, two on a phone
@@ -41,14 +41,9 @@ def _tokens(n: int) -> str:
 
 
 def _count(value: Any) -> int | None:
-    """A stored count as an int, or None when it is not a finite non-negative number (junk never breaks a card)."""
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        return None
-    try:
-        number = float(value)
-    except OverflowError:  # an int beyond any float (10**400)
-        return None
-    return int(number) if math.isfinite(number) and 0 <= number <= 1e15 else None
+    """A stored count to show: a usable one (graph.catalog.read_count) below the clamp; junk is not shown."""
+    number, problem = read_count(value)
+    return int(number) if number is not None and not problem else None
 
 
 def key_facts(kind: str, facts: dict[str, Any], signals: dict[str, Any]) -> list[tuple[str, str]]:

@@ -92,6 +92,28 @@ def valid_date(value: str) -> bool:
     return True
 
 
+MAX_COUNT = 1e15  # a stored count above this is out of range (clamped by scores, not shown by pages)
+
+
+def read_count(raw: Any) -> tuple[float | None, str]:
+    """A stored count (downloads, stars, context tokens...) as a usable number, and what was wrong with it.
+
+    Records come from many sources and the API: a count may be a string, a bool, NaN, infinite, negative or an
+    int beyond any float (10**400). Returns (value, "") for a finite number >= 0 (values above MAX_COUNT
+    clamped to it, with "out of range"); (None, reason) otherwise. Scores and pages read counts through here."""
+    if raw is None:
+        return None, ""
+    if isinstance(raw, bool) or not isinstance(raw, (int, float)):
+        return None, f"is {type(raw).__name__}, not a number"
+    try:
+        value = float(raw)
+    except OverflowError:
+        return (MAX_COUNT, "is out of range") if raw > 0 else (None, "is out of range")
+    if not (value >= 0 and value != float("inf")):  # NaN fails the first test
+        return None, f"is {value}"
+    return (MAX_COUNT, "is out of range") if value > MAX_COUNT else (value, "")
+
+
 def capability_id(artifact_id: str, title: str, description: str) -> str:
     """Stable id: the same artifact and capability text always give the same id."""
     digest = hashlib.sha1(f"{title}\x1f{description}".encode()).hexdigest()[:12]

@@ -41,7 +41,7 @@ from collections import defaultdict
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
-from graph.catalog import Artifact
+from graph.catalog import MAX_COUNT, Artifact, read_count
 
 COMPONENTS = ("adoption", "quality", "ecosystem", "match_graph", "freshness")
 DEFAULT_WEIGHTS: dict[str, dict[str, float]] = {
@@ -254,24 +254,12 @@ def _count(value: object) -> int:
 
 
 def _signal(a: Artifact, key: str) -> float | None:
-    """A usable adoption count (finite, > 0), clamped to 1e15; None when absent or unusable."""
-    raw = a.signals.get(key)
-    if raw is None:
-        return None
-    if isinstance(raw, bool) or not isinstance(raw, (int, float)):
-        log.warning("artifact %s: signals.%s is %s, not a number: ignored", a.id, key, type(raw).__name__)
-        return None
-    try:
-        value = float(raw)
-    except (OverflowError, ValueError):
-        log.warning("artifact %s: signals.%s is out of range: clamped to 1e15", a.id, key)
-        return 1e15 if raw > 0 else None
-    if not math.isfinite(value) or value < 0:
-        log.warning("artifact %s: signals.%s is %s: ignored", a.id, key, value)
-        return None
-    if value > 1e15:
-        log.warning("artifact %s: signals.%s is out of range: clamped to 1e15", a.id, key)
-    return min(value, 1e15) if value > 0 else None
+    """A usable adoption count (finite, > 0), clamped to MAX_COUNT; None when absent or unusable."""
+    value, problem = read_count(a.signals.get(key))
+    if problem:
+        log.warning("artifact %s: signals.%s %s: %s", a.id, key, problem,
+                    "ignored" if value is None else f"clamped to {MAX_COUNT:g}")
+    return value if value else None
 
 
 def plural(kind: str) -> str:
