@@ -286,6 +286,17 @@ def ann_ab(args, log) -> str:
         times: dict[str, list[float]] = {name: [] for name in variants}
         ranked: dict[str, list[list[str]]] = {name: [] for name in variants}
         encoder: list[float] = []
+        faiss_ms: dict[str, list[float]] = {name: [] for name in variants}
+        real_search, spent = index.search, [0.0]
+
+        def timed_search(*a, **k):  # the capability index's own calls (the intents' index is another object)
+            start = time.perf_counter()
+            try:
+                return real_search(*a, **k)
+            finally:
+                spent[0] += time.perf_counter() - start
+
+        index.search = timed_search
         for r in dev[:20]:  # first-use costs out of the way
             engine.search(r["query"], k=10, record=False)
         names = list(variants)
@@ -297,12 +308,15 @@ def ann_ab(args, log) -> str:
                 engine.embedder.encode_query(r["query"])  # into the LRU: the variants below differ after the model
                 for name in names[(i + rep) % len(names):] + names[:(i + rep) % len(names)]:
                     index.nprobe, lists.prefetch_nthread = variants[name]
+                    spent[0] = 0.0
                     start = time.perf_counter()
                     hits = engine.search(r["query"], k=10, record=False).hits
                     times[name].append(1000 * (time.perf_counter() - start))
+                    faiss_ms[name].append(1000 * spent[0])
                     if rep == 0:
                         ranked[name].append([h.artifact.id for h in hits])
         index.nprobe, lists.prefetch_nthread = tuned, 0
+        del index.search
         engine.close()
         enc50, enc_mean = percentile(encoder, 50), statistics.mean(encoder)
         rows = []
@@ -311,6 +325,7 @@ def ann_ab(args, log) -> str:
             rest50, rest_mean = percentile(times[name], 50), statistics.mean(times[name])
             rows.append({"variant": name, "searches": len(times[name]),
                          "after the model p50 ms": round(rest50, 2), "mean ms": round(rest_mean, 2),
+                         "of which the capability index, p50 ms": round(percentile(faiss_ms[name], 50), 2),
                          "(encoder + it) / encoder, p50": f"{(enc50 + rest50) / enc50:.2f}x",
                          "same, means": f"{(enc_mean + rest_mean) / enc_mean:.2f}x",
                          "dev R@10": m["R@10"], "dev MRR@10": m["MRR@10"]})
