@@ -249,7 +249,8 @@ class Settings:
                                  kind="int", minimum=1)
     index_mmap: bool = setting("MATCHGRAPH_INDEX_MMAP", True,
                                "memory-map an IVF index read-only, so the workers of a host share one copy "
-                               "of the vectors (a worker copies it when it applies a catalog change)",
+                               "of the vectors, searched as fast as in memory (a worker copies it when it "
+                               "applies a catalog change)",
                                kind="bool")
     lexical_weight: float = setting("MATCHGRAPH_LEXICAL_WEIGHT", 0.3, "weight of BM25 in the fused score",
                                     kind="float", minimum=0)

@@ -22,7 +22,7 @@ from graph.aliases import AliasMap
 from graph.catalog import Artifact, Capability
 from graph.evaluations import EvaluationIndex
 from search import direction as directions
-from search import generation_layout
+from search import generation_layout, tunequeries
 from search import snapshot as snapshots
 from search.embedder import Embedder
 from search.index import IndexCorrupt, VectorIndex
@@ -146,7 +146,7 @@ def load(folder: Path, embedder: Embedder, *, mmap: bool, ann_threshold: int) ->
         index = VectorIndex(embedder.dim, ann_threshold=ann_threshold)
         ids, texts = document_texts(artifacts.values(), embedder)
         if ids:
-            index.upsert(ids, embedder.encode(texts))
+            index.upsert(ids, embedder.encode(texts), tune_queries=lambda: tunequeries.vectors(artifacts, embedder))
         generation_layout.save_index(folder, index)
         rebuilt = True
     vectors, lexical = _load_derived(folder, artifacts, index, rebuilt)
@@ -233,8 +233,9 @@ def changed(view: CatalogView, upserts: Sequence[Artifact], deletes: Sequence[st
     index = view.index.copy() if (removed or changed_caps) else view.index
     if removed:
         index.remove(removed)
-    if changed_caps:
-        index.upsert([c.id for c in changed_caps], vectors)
+    if changed_caps:  # nprobe is tuned on query-like catalog texts if this turns the index IVF
+        index.upsert([c.id for c in changed_caps], vectors,
+                     tune_queries=lambda: tunequeries.vectors(new_catalog, embedder))
     artifact_vectors = dict(view.artifact_vectors)
     lexical = refresh_derived(new_catalog, index, artifact_vectors, touched)
     version = view.catalog_version if catalog_version is None else catalog_version

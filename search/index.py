@@ -9,7 +9,7 @@ import math
 import os
 import tempfile
 import threading
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any, BinaryIO
 
@@ -26,9 +26,13 @@ FORMAT = "matchgraph-vectorindex/1"
 _ID_MASK = 0x7FFF_FFFF_FFFF_FFFF
 _TUNE_QUERIES = 200
 _TUNE_MIX = 3  # a tuning query is the normalised sum of this many random stored vectors
-# Mixtures are still easier than real queries (on the bundled catalog's dev queries, mixture recall 0.99
-# came with real-query recall 0.966), so tuning aims this far above the target.
+# Mixtures are easier than real queries (on the bundled catalog's dev queries, mixture recall 0.99 came with
+# real-query recall 0.966), so tuning on them (when no query-like vectors are given) aims this far above.
 _RECALL_MARGIN = 0.04
+RECALL_FLOOR = 0.99  # recall@10 against exact that the IVF's nprobe is tuned to (issue 32)
+# nprobe values tried, smallest first: powers of two and the midpoints 1.5x (nprobe 192 was the step real
+# queries needed at 100k capabilities, between 128 at 0.986 and 256 at 0.997)
+_NPROBES = sorted({m * 2 ** i for i in range(17) for m in (2, 3)} | {1})
 _EXACT_BLOCK = 65_536  # stored vectors per matmul block in brute-force ground truth
 _MIN_POINTS_PER_LIST = 39  # faiss k-means warns and degrades below this many training points per centroid
 _TIE_EPS = 1e-5  # similarities this close to the k-th true one count as ties (float32 sums differ by ~1e-7)
@@ -80,7 +84,7 @@ class VectorIndex:
     takes adds, updates and deletes in place (centroids and nprobe stay fixed until `tune_nprobe()`).
     """
 
-    def __init__(self, dim: int, *, ann_threshold: int = 50_000, target_recall: float = 0.95) -> None:
+    def __init__(self, dim: int, *, ann_threshold: int = 50_000, target_recall: float = RECALL_FLOOR) -> None:
         if dim < 1:
             raise ValueError("dim must be >= 1")
         self.dim = int(dim)
@@ -93,6 +97,7 @@ class VectorIndex:
         self._lock = threading.RLock()
         reset_after_fork(self, "_lock")
         self.mapped = False  # True while the IVF lists are a read-only memory map of the saved file
+        self.tuning: dict[str, Any] = {}  # what nprobe was tuned on and the recall it reached (saved in meta)
 
     # -- basic container protocol -------------------------------------------------------------------
 
@@ -119,8 +124,13 @@ class VectorIndex:
 
     # -- mutation -----------------------------------------------------------------------------------
 
-    def upsert(self, ids: Sequence[str], vectors: np.ndarray) -> None:
-        """Add or replace vectors; the last occurrence wins when an id repeats in one call."""
+    def upsert(self, ids: Sequence[str], vectors: np.ndarray, *,
+               tune_queries: Callable[[], np.ndarray] | None = None) -> None:
+        """Add or replace vectors; the last occurrence wins when an id repeats in one call.
+
+        `tune_queries`: query-like vectors (search/tunequeries.py) to tune nprobe on if this call switches the
+        index to IVF; called only then (encoding them costs a few hundred forward passes).
+        """
         if isinstance(ids, str):
             raise TypeError("ids must be a sequence of strings")
         x = _unit_rows(vectors, self.dim) if len(ids) else np.empty((0, self.dim), np.float32)
@@ -147,7 +157,7 @@ class VectorIndex:
             self._index.add_with_ids(rows, nums)
             self._ids.update(names)
             if self.kind == "exact" and len(self._ids) >= self.ann_threshold:
-                self._switch_to_ivf()
+                self._switch_to_ivf(tune_queries)
 
     def remove(self, ids: Iterable[str]) -> int:
         """Delete ids (unknown ones are ignored); returns how many were removed."""
@@ -167,7 +177,7 @@ class VectorIndex:
         reading this one (search/catalogview.py swaps whole views, never edits one in place)."""
         with self._lock:
             out = VectorIndex(self.dim, ann_threshold=self.ann_threshold, target_recall=self.target_recall)
-            out.kind, out.nprobe, out._ids = self.kind, self.nprobe, dict(self._ids)
+            out.kind, out.nprobe, out._ids, out.tuning = self.kind, self.nprobe, dict(self._ids), dict(self.tuning)
             if self.kind == "exact":
                 out._index = faiss.clone_index(self._index)
                 return out
@@ -212,7 +222,7 @@ class VectorIndex:
 
     # -- IVF ----------------------------------------------------------------------------------------
 
-    def _switch_to_ivf(self) -> None:
+    def _switch_to_ivf(self, tune_queries: Callable[[], np.ndarray] | None = None) -> None:
         nums, vecs = self._stored()
         n = len(nums)
         nlist = int(min(65536, max(64, round(4 * math.sqrt(n)))))
@@ -225,34 +235,44 @@ class VectorIndex:
         ivf.set_direct_map_type(faiss.DirectMap.Hashtable)  # reconstruct(id) and remove by id
         ivf.add_with_ids(vecs, nums)
         self._index, self.kind = ivf, "ivf"
-        self.tune_nprobe(_stored=(nums, vecs))
+        queries = tune_queries() if tune_queries is not None else None
+        self.tune_nprobe(queries, _stored=(nums, vecs))
 
-    def tune_nprobe(self, *, _stored: tuple[np.ndarray, np.ndarray] | None = None) -> int:
-        """Smallest power-of-two nprobe whose recall@10 (ties counted) on mixture queries meets the target.
+    def tune_nprobe(self, queries: np.ndarray | None = None, *,
+                    _stored: tuple[np.ndarray, np.ndarray] | None = None) -> int:
+        """Smallest nprobe (of `_NPROBES`) whose recall@10 against exact (ties counted) meets the target.
 
-        A tuning query is the normalised sum of 3 random stored vectors: on the data's manifold, and about
-        as far from its neighbours as real queries are. Noisy copies of stored vectors (cosine ~0.98 to
-        their source) are far easier than real queries (top-1 cosine ~0.6): tuned on them, nprobe came out
-        at 2 of 1,265 lists at 100k capabilities, where real queries then found 73% of their top 10.
+        `queries`: query-like vectors (texts from the catalog encoded as queries, search/tunequeries.py);
+        the target is then `target_recall` itself. Without them, a tuning query is the normalised sum of 3
+        random stored vectors, on the data's manifold but easier than real queries, so the goal is
+        `_RECALL_MARGIN` above the target. (Noisy copies of stored vectors, cosine ~0.98 to their source, are
+        easier still: tuned on them, nprobe came out at 2 of 1,265 lists at 100k capabilities, where real
+        queries then found 73% of their top 10.)
         """
         with self._lock:
             if self.kind != "ivf":
                 return 0
             nums, vecs = self._stored() if _stored is None else _stored
-            rng = np.random.default_rng(1)
-            picks = rng.integers(len(vecs), size=(min(_TUNE_QUERIES, len(vecs)), _TUNE_MIX))
-            queries = _unit_rows(vecs[picks].sum(axis=1), self.dim)
+            if queries is not None and len(queries):
+                queries, goal, source = _unit_rows(queries, self.dim), self.target_recall, "queries"
+            else:
+                rng = np.random.default_rng(1)
+                picks = rng.integers(len(vecs), size=(min(_TUNE_QUERIES, len(vecs)), _TUNE_MIX))
+                queries = _unit_rows(vecs[picks].sum(axis=1), self.dim)
+                goal, source = min(1.0, self.target_recall + _RECALL_MARGIN), "mixtures"
             k = min(10, len(self))
             truth_s, truth = self._exact_search(queries, k, (nums, vecs))
-            goal = min(1.0, max(self.target_recall, 0.95) + _RECALL_MARGIN)
             nlist = self.nlist
-            candidates = [p for p in (2 ** i for i in range(17)) if p < nlist] + [nlist]
-            for p in candidates:
+            recall = 1.0
+            for p in [p for p in _NPROBES if p < nlist] + [nlist]:
                 self._index.nprobe = p
                 found_s, found = self._index.search(queries, k)
-                if _recall(found, found_s, truth, truth_s) >= goal:
+                recall = _recall(found, found_s, truth, truth_s)
+                if recall >= goal:
                     break
             self.nprobe = p
+            self.tuning = {"on": source, "queries": int(len(queries)), "goal": round(goal, 4),
+                           "recall": round(recall, 4)}
             return p
 
     # -- queries ------------------------------------------------------------------------------------
@@ -367,7 +387,7 @@ class VectorIndex:
                 meta = {
                     "format": FORMAT, "dim": self.dim, "kind": self.kind, "nprobe": self.nprobe,
                     "nlist": self.nlist, "count": len(self._ids), "ann_threshold": self.ann_threshold,
-                    "target_recall": self.target_recall, "files": {},
+                    "target_recall": self.target_recall, "tuning": self.tuning, "files": {},
                 }
             index_sha, index_size = fsync_and_hash(index_tmp)
             meta["files"] = {
@@ -448,6 +468,13 @@ class VectorIndex:
         if any(not isinstance(s, str) or id_to_int(s) != n for n, s in ids.items()):
             raise IndexCorrupt(f"{d / IDS_FILE}: id map does not match its hashes")
         out._index, out.kind, out.nprobe, out._ids, out.mapped = index, kind, nprobe, ids, mapped
+        out.tuning = meta.get("tuning") if isinstance(meta.get("tuning"), dict) else {}
+        if mapped:
+            # FAISS reads mapped lists as on-disk lists, and before every search it starts threads (32 by
+            # default) to touch the probed lists' pages: that doubled a search at 100k capabilities (3.1 vs
+            # 1.5 ms) for pages that are in the page cache anyway. Without them a mapped search costs what
+            # an in-memory one does, with the same results.
+            faiss.downcast_InvertedLists(index.invlists).prefetch_nthread = 0
         stored = out._stored_ids()
         if stored.size != count or set(stored.tolist()) != ids.keys():
             raise IndexCorrupt(f"{d}: ids in {INDEX_FILE} differ from {IDS_FILE}")
