@@ -1,7 +1,7 @@
 """Click simulations for learning: simulated people search the train split, the engine learns from what they
 chose, and the test split (requests never searched) is measured against no learning and the plain vote.
 
-    python -m bench.clicksim [--sim torchhub|paraphrase|noisy|all] [--searches 2000] [--json]
+    python -m bench.clicksim [--sim torchhub|paraphrase|noisy|crowd|all] [--searches 2000] [--json]
 
 - torchhub: torchhub_train 80/20 by request; each train request searched by three people in turn; a person
   examines rank r with probability 0.95 r^-0.7, clicks the wanted artifact when examined, and with
@@ -11,10 +11,17 @@ chose, and the test split (requests never searched) is measured against no learn
   held out; each search is a random train phrasing by a new person;
 - noisy: torchhub's split with a stronger position bias (0.95 / r), the wanted result clicked on 80% of the
   times it is examined, 20% random clicks, 10% of people downvoting an examined result they did not want
-  and 2% downvoting the one they did.
+  and 2% downvoting the one they did;
+- crowd: real use, where many people ask for each artifact in their own words and the first answer is often
+  right: the Gorilla artifacts wanted under at least 4 phrasings whose zero-shot search serves them in the top
+  20 for at least a quarter of their train phrasings; a quarter of each artifact's phrasings held out; each
+  search a random train phrasing by a new person (the torchhub click model with 10% random clicks), so
+  most searches end in a click and several people choose each artifact.
 
 Every search is a person of its own: a token signed with a secret made for this run, on a network of its
 own (search/identity.py), so the evidence rules of issue 27 are on. Learning sees the train split only.
+The engine's store after a run stays in bench/out/clicksim-<sim>-catalog with its test split (`TEST_FILE`):
+`python -m bench.learnbound` reads them.
 """
 
 from __future__ import annotations
@@ -34,6 +41,7 @@ from search.identity import sign_token
 
 SCROLL = 50
 SITE_SECRET = secrets.token_hex(16)  # signs the simulated people's tokens; new per run
+TEST_FILE = "clicksim-test.json"  # the test split, beside the logged simulation
 
 
 @dataclass(frozen=True)
@@ -54,18 +62,24 @@ def person(engine, n: int):
     return engine.admit(engine.who(token, f"10.{(n >> 8) % 256}.{n % 256}.1", "bench-clicksim"))
 
 
-def torchhub_rows(rng: random.Random) -> tuple[list[dict], list[dict], list[dict]]:
+def torchhub_rows(rng: random.Random, engine=None) -> tuple[list[dict], list[dict], list[dict]]:
     """(train, test, the train requests in search order: each by three people in turn)."""
     train, test = split(load_devset("torchhub_train"))
     return train, test, [r for r in train for _ in range(3)]
 
 
-def paraphrase_rows(rng: random.Random) -> tuple[list[dict], list[dict], list[dict]]:
-    """Groups of phrasings per wanted artifact; one phrasing per group held out; random train phrasings."""
+def _groups() -> dict[str, list[dict]]:
+    """The Gorilla requests of both dev sets grouped by the artifact they want."""
     groups: dict[str, list[dict]] = defaultdict(list)
     for name in ("torchhub_train", "huggingface_eval"):
         for r in load_devset(name):
             groups[r["gold"]].append(r)
+    return groups
+
+
+def paraphrase_rows(rng: random.Random, engine=None) -> tuple[list[dict], list[dict], list[dict]]:
+    """Groups of phrasings per wanted artifact; one phrasing per group held out; random train phrasings."""
+    groups = _groups()
     train, test = [], []
     for gold in sorted(groups):
         rows = groups[gold]
@@ -78,11 +92,36 @@ def paraphrase_rows(rng: random.Random) -> tuple[list[dict], list[dict], list[di
     return train, test, [rng.choice(train) for _ in range(len(train) * 3)]
 
 
+CROWD_MIN_PHRASINGS = 4  # an artifact of the crowd simulation is wanted under at least this many phrasings
+CROWD_TOP = 20  # ... and its first answer is decent: zero-shot serves it in the top CROWD_TOP
+CROWD_SHARE = 0.25  # ... for at least this share of its train phrasings
+
+
+def crowd_rows(rng: random.Random, engine) -> tuple[list[dict], list[dict], list[dict]]:
+    """Artifacts wanted under many phrasings whose zero-shot first answer is decent; a quarter of each
+    artifact's phrasings (at least one) held out; random train phrasings, so each artifact is chosen by many
+    people. Which artifacts qualify is decided on the train phrasings only (the held-out ones never searched)."""
+    train, test = [], []
+    for gold, rows in sorted(_groups().items()):
+        if len(rows) < CROWD_MIN_PHRASINGS:
+            continue
+        rows = rows[:]
+        rng.shuffle(rows)
+        cut = max(1, len(rows) // 4)
+        served = engine.search_batch([r["query"] for r in rows[cut:]], k=CROWD_TOP, record=False, learn=False)
+        found = sum(1 for result in served if gold in [h.artifact.id for h in result.hits])
+        if found >= CROWD_SHARE * len(served):
+            test += rows[:cut]
+            train += rows[cut:]
+    return train, test, [rng.choice(train) for _ in range(len(train) * 10)]
+
+
 SIMS = {
     "torchhub": (torchhub_rows, ClickModel()),
     "paraphrase": (paraphrase_rows, ClickModel(noise=0.0)),
     "noisy": (torchhub_rows, ClickModel(bias=1.0, wanted=0.8, noise=0.2, downvote_other=0.1,
                                         downvote_wanted=0.02)),
+    "crowd": (crowd_rows, ClickModel(noise=0.1)),
 }
 
 
@@ -127,12 +166,13 @@ def run(sim: str, searches: int = 2000, catalog: str = "catalog", seed: int = 7)
 
     rows_of, model = SIMS[sim]
     rng = random.Random(seed)
-    train, test, order = rows_of(rng)
     work = WORK / f"clicksim-{sim}-{catalog}"
     shutil.rmtree(work, ignore_errors=True)
     shutil.copytree(WORK / catalog, work, ignore=shutil.ignore_patterns("matches.db*", "ranker.json"))
     engine = bundled_engine(work, site_secret=SITE_SECRET)
     engine.store.clear()
+    train, test, order = rows_of(rng, engine)
+    (work / TEST_FILE).write_text(json.dumps(test))  # bench.learnbound reads the log with its test split
     before = evaluate(engine, test, learn=False)
     intents, done = simulate(engine, order, model, rng, searches)
     vote = nearest_intent_vote(engine, test, intents)

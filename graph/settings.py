@@ -303,10 +303,10 @@ class Settings:
     settle_window_s: float = setting("MATCHGRAPH_SETTLE_WINDOW_S", 1800.0,
                                      "a user's repeated search of one query counts once per this many seconds",
                                      kind="float", minimum=0)
-    learn_min_users: int = setting("MATCHGRAPH_LEARN_MIN_USERS", 3,
+    learn_min_users: int = setting("MATCHGRAPH_LEARN_MIN_USERS", 2,
                                    "distinct people among similar past searches from whom learning may move an "
-                                   "artifact freely; fewer move it past at most 1.5 * people^2 results", kind="int",
-                                   minimum=1)
+                                   "artifact freely; fewer move it past at most 1.5 * people^2 results (one "
+                                   "person: one result)", kind="int", minimum=1)
     popular_min_users: int = setting("MATCHGRAPH_POPULAR_MIN_USERS", 5,
                                      "distinct users a query needs to be shown in \"Popular searches\"",
                                      kind="int", minimum=1)

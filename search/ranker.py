@@ -19,10 +19,11 @@ the built-in weights serve until it is retrained.
 
 One person's weight: the bonus is at most `MATCHGRAPH_LEARNED_CAP`, and an artifact may pass at most
 1.5 * p^2 results of the text order (p: the distinct people of the neighbourhood who chose it, fewer than
-`MATCHGRAPH_LEARN_MIN_USERS`), and fall below as many for the people who rejected it: one person choosing a
-result lifts it by at most one rank, two people by up to six, three by what was learned; how far within that
-is what their evidence weighs (kernel-weighted)
-(docs/learning.md, docs/evidence.md).
+`MATCHGRAPH_LEARN_MIN_USERS`, 2), and fall below as many for the people who rejected it: one person choosing a
+result lifts it by at most one rank; from two people on (two networks or two signed users) the learned
+weights decide, within the cap; how far is what their evidence weighs (kernel-weighted). Two people, not
+three: on the logged click simulations the third person's threshold cost up to 0.018 R@5 and no bound below
+it is needed by issue 27's attack results (bench/learnbound.py, docs/learning.md, docs/evidence.md).
 """
 
 from __future__ import annotations
@@ -47,7 +48,8 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 FEATURES = ("share", "chose", "lift", "rejected")  # the text score is the fifth, with weight 1
-DEFAULT_WEIGHTS = {"share": 2.0, "chose": 0.3, "lift": 0.5, "rejected": -0.2}  # before any training
+# before any training; lift near what training learns on the click simulations (4-8, bench/clicksim.py)
+DEFAULT_WEIGHTS = {"share": 2.0, "chose": 0.3, "lift": 4.0, "rejected": -0.2}
 MODEL_FILE = "ranker.json"
 RANKS_PER_PERSON = 1.5  # an artifact passes at most RANKS_PER_PERSON * people^2 results below MIN_USERS
 DEPTH = 50  # results of a past request the trainer searches
@@ -147,7 +149,13 @@ def load(path: Path) -> Model:
 def fit(pairs: np.ndarray, sample_weight: np.ndarray, offset: np.ndarray | None = None,
         steps: int = 30) -> np.ndarray:
     """Weights w minimising the weighted logistic loss of offset + w . d over pair differences d (chosen minus
-    not; `offset`: the text score's difference, whose weight stays 1), with an L2 penalty; Newton's method."""
+    not; `offset`: the text score's difference, whose weight stays 1), with an L2 penalty; Newton's method.
+
+    The penalty is on standardised features: `lift` spans a few hundredths where `chose` spans units, and an
+    L2 on raw weights kept the feature that tells a chosen result from a merely seen one near zero."""
+    scale = np.sqrt(np.average(pairs ** 2, axis=0, weights=sample_weight)) if len(pairs) else np.ones(pairs.shape[1])
+    scale = np.where(scale > 1e-9, scale, 1.0)
+    pairs = pairs / scale
     w = np.zeros(pairs.shape[1])
     base = np.zeros(len(pairs)) if offset is None else offset
     total = max(float(sample_weight.sum()), 1e-9)
@@ -160,7 +168,7 @@ def fit(pairs: np.ndarray, sample_weight: np.ndarray, offset: np.ndarray | None 
         w -= step
         if float(np.abs(step).max()) < 1e-6:
             break
-    return w
+    return w / scale
 
 
 def examination(rank: int) -> float:
