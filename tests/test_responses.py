@@ -102,3 +102,47 @@ def test_validation_when_on_catches_a_response_that_breaks_its_model(apps, monke
     assert validating.test_client().get("/v1/search?q=object+detection").status_code == 500
     resp = serving.test_client().get("/v1/search?q=object+detection")
     assert resp.status_code == 200 and resp.get_json()["total"] == "many"
+
+
+def test_search_response_maps_what_the_engine_shows_as_before(engine) -> None:
+    """api/serialize.py reads each hit's UnfragileRank and interval in one renormalisation, and the facts
+    from the view's cache: the same values as the Scores properties and graph.facts.facts_of give."""
+    from flask import Flask
+
+    from api.serialize import search_response
+    from graph.facts import facts_of
+
+    with Flask(__name__).test_request_context("/"):
+        for q in ("pull the answer to a question out of a paragraph", "segment an image into regions of each class",
+                  "open weights model with a long context, cheapest first"):
+            result = engine.search(q, k=10, record=False)
+            shown = engine.serve(result, record=False)
+            body = search_response(result, shown, engine)
+            assert body["results"]
+            for item in body["results"]:
+                scores = shown.scores[item["artifact_id"]]
+                assert item["unfragile_rank"] == scores.unfragile_rank
+                assert item["unfragile_rank_interval"] == list(scores.rank_interval)
+                assert item["facts"] == facts_of(engine.artifacts[item["artifact_id"]])
+            first = body["results"][0]
+            first["facts"]["license"] = "changed by a caller"  # a caller's copy: the cache is not touched
+            assert engine.facts(first["artifact_id"]) == facts_of(engine.artifacts[first["artifact_id"]])
+
+
+def test_rank_and_interval_is_what_the_properties_compute() -> None:
+    """Scores.rank_and_interval renormalises once; the values are the formula the properties always had."""
+    import math
+    import random
+
+    from graph.scores import COMPONENTS, Component, Scores
+
+    rng = random.Random(5)
+    for _ in range(500):
+        comps = {c: Component(rng.random(), known=rng.random() < 0.8, uncertainty=rng.random() / 5)
+                 for c in COMPONENTS}
+        s = Scores(comps, {c: rng.random() for c in COMPONENTS})
+        eff = s.effective_weights()
+        rank = int(round(100 * min(1.0, max(0.0, sum(eff[c] * comps[c].value for c in COMPONENTS)))))
+        u = 100 * sum(eff[c] * comps[c].uncertainty for c in COMPONENTS)
+        expected = (rank, (max(0, int(math.floor(rank - u))), min(100, int(math.ceil(rank + u)))))
+        assert s.rank_and_interval() == expected == (s.unfragile_rank, s.rank_interval)
