@@ -14,6 +14,8 @@ import random
 import sqlite3
 from pathlib import Path
 
+import pytest
+from conftest import small_engine
 from test_stores import T0, random_history
 
 from graph.events import FeedbackEvent, SearchEvent, Served, examination
@@ -142,3 +144,118 @@ def test_a_recorded_search_is_visible_to_another_process_when_record_search_retu
         assert isinstance(got, int), got  # a sequence number, not UnknownSearch
     assert store.times_matched(["a"]) == {"a": 3}
     store.close()
+
+
+# --- WAL checkpoints off the request path (graph/infra/walcheckpoint.py) ----------------------------------------
+def _wal_threads() -> list:
+    import threading
+
+    return [t for t in threading.enumerate() if t.name.startswith("wal-checkpoint") and t.is_alive()]
+
+
+def _many(store: SQLiteStore, n: int, prefix: str) -> None:
+    served = tuple(Served(f"a{r}", r, 0.9, tuple((f"a{r}#{c}", 0.5) for c in range(2))) for r in range(1, 11))
+    for i in range(n):
+        store.record_search(SearchEvent(f"{prefix}{i}", f"i{i}", f"q {i}", T0 + i, served, k=10, top_score=0.9,
+                                        user=f"u{i}", settled=True))
+
+
+def test_checkpoints_run_in_a_thread_of_their_own_not_in_a_commit(tmp_path: Path) -> None:
+    import time
+
+    from graph.infra import walcheckpoint
+
+    store = SQLiteStore(tmp_path / "m.db")
+    _many(store, 200, "s")
+    with store.db.use() as c:  # a commit checkpoints by itself only past the backstop
+        assert c.execute("PRAGMA wal_autocheckpoint").fetchone()[0] == walcheckpoint.BACKSTOP_PAGES
+    deadline = time.monotonic() + 20
+    while store.db.checkpointer.checkpoints == 0 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert store.db.checkpointer.checkpoints > 0  # the log was copied back by the checkpointer
+    assert store.times_matched(["a1"]) == {"a1": 200}
+    assert len(_wal_threads()) == 1
+    store.close()
+    assert not _wal_threads()  # closing the store stops it
+    reopened = SQLiteStore(tmp_path / "m.db")
+    assert reopened.times_matched(["a1"]) == {"a1": 200}
+    reopened.close()
+
+
+def _child_records(path: str, out) -> None:  # type: ignore[no-untyped-def]
+    store = SQLiteStore(path)
+    try:
+        _many(store, 50, "child")
+        out.put((store.times_matched(["a1"])["a1"], len(_wal_threads())))
+    finally:
+        store.close()
+
+
+def test_a_child_forked_while_the_checkpointer_runs_records_and_checkpoints_on_its_own(tmp_path: Path) -> None:
+    """The parent's checkpointer is busy when the child is forked (a writer keeps it copying): the child
+    opens the same file, records and gets a checkpointer of its own, never the parent's connection."""
+    import threading
+
+    store = SQLiteStore(tmp_path / "m.db")
+    _many(store, 20, "p")
+    stop = threading.Event()
+
+    def write() -> None:
+        i = 0
+        while not stop.is_set():
+            _many(store, 1, f"bg{i}-")
+            i += 1
+
+    writer = threading.Thread(target=write, daemon=True)
+    writer.start()
+    try:
+        ctx = mp.get_context("fork")
+        for _ in range(3):
+            out = ctx.Queue()
+            proc = ctx.Process(target=_child_records, args=(str(store.path), out))
+            proc.start()
+            counted, threads = out.get(timeout=60)
+            proc.join(60)
+            assert proc.exitcode == 0
+            assert counted >= 70 and threads == 1
+    finally:
+        stop.set()
+        writer.join(30)
+    store.close()
+
+
+@pytest.mark.slow
+def test_feedback_from_another_gunicorn_worker_finds_the_search_at_once(embedder, tmp_path: Path) -> None:
+    """2 real gunicorn workers: the search is answered by one while the other is frozen, and its feedback,
+    sent the moment the answer arrives, by the other while the first is frozen: 202 every time (the record
+    is committed and visible before the response), and the clicks are counted exactly."""
+    import os
+    import signal
+
+    from bench.servers import Gunicorn, call, children
+
+    small_engine(embedder, tmp_path).close()
+    server = Gunicorn(tmp_path / "var", workers=2, threads=2)
+    try:
+        server.wait_ready()
+        workers = sorted(children(server.proc.pid))
+        assert len(workers) == 2, workers
+        for searcher, other in (workers, workers[::-1], workers):
+            os.kill(other, signal.SIGSTOP)
+            try:
+                status, body = call(server.port, "GET", "/v1/search?q=find+and+box+the+objects+in+a+photo&k=3")
+            finally:
+                os.kill(other, signal.SIGCONT)
+            assert status == 200 and body["recorded"], body
+            os.kill(searcher, signal.SIGSTOP)
+            try:
+                status, answer = call(server.port, "POST", "/v1/feedback", {
+                    "search_id": body["search_id"], "artifact_id": body["results"][0]["artifact_id"],
+                    "event": "click"})
+            finally:
+                os.kill(searcher, signal.SIGCONT)
+            assert status == 202, answer
+        summary = call(server.port, "GET", "/v1/analytics/summary")[1]
+    finally:
+        server.stop()
+    assert summary["clicks"] == 3, summary

@@ -187,7 +187,8 @@ class SQLiteStore(MatchStore):
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
         # WAL + NORMAL: durable across app crashes; one connection per process (graph/infra/sqlitedb.py)
-        self.db = SQLiteFile(self.path, _SCHEMA, synchronous="NORMAL")
+        # checkpoints in a thread of their own: a search's commit never copies the log back (issue 32)
+        self.db = SQLiteFile(self.path, _SCHEMA, synchronous="NORMAL", checkpoint_in_background=True)
         with self.db.use() as c:  # create the schema now so configuration errors surface at open
             self._migrate(c)
 
