@@ -147,10 +147,12 @@ def test_a_recorded_search_is_visible_to_another_process_when_record_search_retu
 
 
 # --- WAL checkpoints off the request path (graph/infra/walcheckpoint.py) ----------------------------------------
-def _wal_threads() -> list:
+def _wal_threads(name: str = "") -> list:
+    """Live checkpointer threads (of files called `name`, when given: other tests' stores may be alive)."""
     import threading
 
-    return [t for t in threading.enumerate() if t.name.startswith("wal-checkpoint") and t.is_alive()]
+    return [t for t in threading.enumerate() if t.is_alive() and t.name.startswith("wal-checkpoint")
+            and (not name or t.name == f"wal-checkpoint {name}")]
 
 
 def _many(store: SQLiteStore, n: int, prefix: str) -> None:
@@ -165,7 +167,7 @@ def test_checkpoints_run_in_a_thread_of_their_own_not_in_a_commit(tmp_path: Path
 
     from graph.infra import walcheckpoint
 
-    store = SQLiteStore(tmp_path / "m.db")
+    store = SQLiteStore(tmp_path / "own-thread.db")
     _many(store, 200, "s")
     with store.db.use() as c:  # a commit checkpoints by itself only past the backstop
         assert c.execute("PRAGMA wal_autocheckpoint").fetchone()[0] == walcheckpoint.BACKSTOP_PAGES
@@ -174,19 +176,34 @@ def test_checkpoints_run_in_a_thread_of_their_own_not_in_a_commit(tmp_path: Path
         time.sleep(0.05)
     assert store.db.checkpointer.checkpoints > 0  # the log was copied back by the checkpointer
     assert store.times_matched(["a1"]) == {"a1": 200}
-    assert len(_wal_threads()) == 1
+    assert len(_wal_threads("own-thread.db")) == 1
     store.close()
-    assert not _wal_threads()  # closing the store stops it
-    reopened = SQLiteStore(tmp_path / "m.db")
+    assert not _wal_threads("own-thread.db")  # closing the store stops it
+    reopened = SQLiteStore(tmp_path / "own-thread.db")
     assert reopened.times_matched(["a1"]) == {"a1": 200}
     reopened.close()
+
+
+def test_a_store_dropped_without_close_takes_its_checkpointer_along(tmp_path: Path) -> None:
+    import gc
+    import time
+
+    store = SQLiteStore(tmp_path / "dropped.db")
+    _many(store, 5, "d")
+    assert len(_wal_threads("dropped.db")) == 1
+    del store
+    gc.collect()
+    deadline = time.monotonic() + 10
+    while _wal_threads("dropped.db") and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not _wal_threads("dropped.db")
 
 
 def _child_records(path: str, out) -> None:  # type: ignore[no-untyped-def]
     store = SQLiteStore(path)
     try:
         _many(store, 50, "child")
-        out.put((store.times_matched(["a1"])["a1"], len(_wal_threads())))
+        out.put((store.times_matched(["a1"])["a1"], len(_wal_threads("forked.db"))))
     finally:
         store.close()
 
@@ -196,7 +213,7 @@ def test_a_child_forked_while_the_checkpointer_runs_records_and_checkpoints_on_i
     opens the same file, records and gets a checkpointer of its own, never the parent's connection."""
     import threading
 
-    store = SQLiteStore(tmp_path / "m.db")
+    store = SQLiteStore(tmp_path / "forked.db")
     _many(store, 20, "p")
     stop = threading.Event()
 

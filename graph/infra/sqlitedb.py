@@ -112,6 +112,8 @@ class SQLiteFile:
         reset_after_fork(self, "lock", hold=True)
         self.checkpointer = (Checkpointer(self.path, INHERITED_CONNECTIONS, connect_existing)
                              if checkpoint_in_background else None)
+        if self.checkpointer is not None:
+            self.checkpointer.owner = weakref.ref(self)
         self._conn: sqlite3.Connection | None = None
         self._pid = -1
         _OPEN.add(self)

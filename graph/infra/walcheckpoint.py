@@ -51,6 +51,8 @@ class Checkpointer:
         self._stop = threading.Event()
         self._pid = -1
         self.checkpoints = 0  # turns that found frames to copy (tests read it)
+        # the SQLiteFile this serves, held weakly: a file object dropped without close() ends the thread
+        self.owner: Callable[[], object | None] | None = None
 
     def start(self) -> None:
         """Start this process's thread if it has none (called when the file's connection is opened)."""
@@ -64,7 +66,18 @@ class Checkpointer:
         self._thread.start()
 
     def _run(self, stop: threading.Event) -> None:
+        wal, seen = Path(f"{self.path}-wal"), None
         while not stop.wait(EVERY_S):
+            if self.owner is not None and self.owner() is None:  # the file's object is gone, unclosed
+                self._close()
+                return
+            try:
+                st = wal.stat()
+                now = (st.st_size, st.st_mtime_ns)
+            except OSError:
+                now = None
+            if now is None or now == seen:  # nothing written since the last turn: no SQLite call at all
+                continue
             with self._lock:
                 if stop.is_set():
                     return
@@ -74,8 +87,16 @@ class Checkpointer:
                     busy, frames, copied = self._conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
                     if frames > 0 and copied > 0:
                         self.checkpoints += 1
+                    if not busy and copied >= frames:
+                        seen = now
                 except sqlite3.Error as exc:  # a later turn (or the backstop) does it
                     log.debug("background checkpoint of %s: %s", self.path, exc)
+
+    def _close(self) -> None:
+        with self._lock:
+            if self._conn is not None and self._pid == os.getpid():
+                self._conn.close()
+            self._conn = None
 
     def forget_parent(self) -> None:
         """In a forked child: the parent's connection parked, no thread (the child starts its own)."""
@@ -93,7 +114,5 @@ class Checkpointer:
         thread = self._thread
         if thread is not None and thread is not threading.current_thread():
             thread.join(timeout=10)
-        with self._lock:
-            if self._conn is not None:
-                self._conn.close()
-            self._conn, self._thread, self._pid = None, None, -1
+        self._close()
+        self._thread, self._pid = None, -1
