@@ -13,7 +13,9 @@ The rules, in one place:
   check catches anything forked before this module was imported;
 - writes are `BEGIN IMMEDIATE ... COMMIT` (the write lock up front, so a transaction never fails half-way
   on a lock upgrade), rolled back on any exception; multi-statement reads are one `BEGIN ... COMMIT`
-  snapshot.
+  snapshot;
+- a file written on the request path may have its WAL checkpointed from a thread of its own
+  (`checkpoint_in_background`, the match store: graph/infra/walcheckpoint.py), never inside a commit.
 """
 
 from __future__ import annotations
