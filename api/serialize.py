@@ -14,7 +14,8 @@ def search_response(result: SearchResult, shown: Shown, engine: Engine | None = 
     """The response of a search, from what the engine showed of it (`Engine.serve`: the scores, the
     record, the Times Matched). Only maps: the route asked the engine to record. With the `engine`, each
     result carries its facts. The page's last rank is the next page's offset (ranks count from the offset)."""
-    scores, counts = shown.scores, shown.times_matched
+    counts = shown.times_matched
+    ranks = {a: s.rank_and_interval() for a, s in shown.scores.items()}
     end = result.hits[-1].rank if result.hits else 0
     return {
         "search_id": result.search_id, "query": result.query, "took_ms": result.took_ms,
@@ -29,8 +30,8 @@ def search_response(result: SearchResult, shown: Shown, engine: Engine | None = 
              "pricing": h.artifact.pricing, "description": one_line(h.artifact), "url": h.artifact.url or None,
              **({"facts": engine.facts(h.artifact.id)} if engine is not None else {}),
              "score": round(h.score, 4),
-             "unfragile_rank": scores[h.artifact.id].unfragile_rank,
-             "unfragile_rank_interval": list(scores[h.artifact.id].rank_interval),
+             "unfragile_rank": ranks[h.artifact.id][0],
+             "unfragile_rank_interval": list(ranks[h.artifact.id][1]),
              "times_matched": counts.get(h.artifact.id, 0),
              "matched_capabilities": [{"capability_id": cid, "title": h.artifact_capability(cid),
                                        "score": round(s, 4)} for cid, s in h.capabilities[:3]],

@@ -9,6 +9,8 @@
     python -m bench.profile --query-threads-ab   # ONNX Runtime: 1 vs 2 intra-op threads per query
     python -m bench.profile --encoder-ab         # torch vs ONNX Runtime query encoder: HTTP and dev quality
     python -m bench.profile --stages             # one GET /v1/search by stage, in process and over HTTP
+    python -m bench.profile --floor              # search over HTTP vs a no-op and an encode-only Flask app
+    python -m bench.profile --checkpoint-ab      # recording: WAL checkpoints in a thread vs in the commit
     python -m bench.profile --index-ab --size 100000  # exact vs IVF vs HNSW at recall@10 >= 0.99
     python -m bench.profile --ort-ab             # ONNX Runtime graph optimisation level x threads, one query
     python -m bench.profile --feedback redis     # where a POST /v1/feedback spends its time (Flask test client)
@@ -494,6 +496,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--query-threads-ab", action="store_true", help="ONNX intra-op threads per query, A/B")
     parser.add_argument("--encoder-ab", action="store_true", help="torch vs ONNX Runtime query encoder, A/B")
     parser.add_argument("--stages", action="store_true", help="one request by stage, in process and over HTTP")
+    parser.add_argument("--floor", action="store_true", help="search over HTTP vs a no-op and an encode-only app")
+    parser.add_argument("--checkpoint-ab", action="store_true",
+                        help="recording with WAL checkpoints in a thread vs inside the commit")
     parser.add_argument("--index-ab", action="store_true", help="exact vs IVF vs HNSW at a 0.99 recall floor")
     parser.add_argument("--ort-ab", action="store_true", help="ONNX Runtime optimisation levels and threads")
     parser.add_argument("--feedback", choices=("sqlite", "redis"), help="profile POST /v1/feedback instead")
@@ -508,6 +513,14 @@ def main(argv: list[str] | None = None) -> int:
         from bench import stages
 
         print(stages.run(args, log))
+    elif args.floor:
+        from bench import floor
+
+        print(floor.run(args, log))
+    elif args.checkpoint_ab:
+        from bench import checkpoints
+
+        print(checkpoints.run(args, log))
     elif args.ort_ab:
         from bench import encoder_ab
 

@@ -35,6 +35,7 @@ STAGES = (
     ("spectree.plugins.flask_plugin", "FlaskPlugin", "validate",
      "spectree: query parsing and response validation (pydantic), and the view's own code"),
     ("spectree.plugins.flask_plugin", "FlaskPlugin", "validate_response", "spectree: response validation (pydantic)"),
+    ("api.spec", "ServingPlugin", "validate_response", "spectree: response validation (pydantic)"),
     ("search.engine", "Engine", "admit", "identity: who, admit (network bound)"),
     ("search.engine", "Engine", "who", "identity: who, admit (network bound)"),
     ("search.catalogstate", "CatalogState", "reload", "reload check (one per request)"),

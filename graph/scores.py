@@ -132,22 +132,32 @@ class Scores:
             return {c: 0.0 for c in COMPONENTS}
         return {c: (self.weights[c] / total if self.components[c].known else 0.0) for c in COMPONENTS}
 
-    @property
-    def unfragile_rank(self) -> int:
-        eff = self.effective_weights()
+    def _rank(self, eff: dict[str, float]) -> int:
         total = sum(eff[c] * self.components[c].value for c in COMPONENTS)
         return int(round(100 * min(1.0, max(0.0, total))))
+
+    def _uncertainty(self, eff: dict[str, float]) -> float:
+        return 100 * sum(eff[c] * self.components[c].uncertainty for c in COMPONENTS)
+
+    @property
+    def unfragile_rank(self) -> int:
+        return self._rank(self.effective_weights())
 
     @property
     def rank_uncertainty(self) -> float:
         """Half-width of UnfragileRank's approximate 95% interval, in points."""
+        return self._uncertainty(self.effective_weights())
+
+    def rank_and_interval(self) -> tuple[int, tuple[int, int]]:
+        """(unfragile_rank, rank_interval) from one renormalisation of the weights (a search response shows
+        both for every hit: the properties one by one renormalised four times)."""
         eff = self.effective_weights()
-        return 100 * sum(eff[c] * self.components[c].uncertainty for c in COMPONENTS)
+        rank, u = self._rank(eff), self._uncertainty(eff)
+        return rank, (max(0, int(math.floor(rank - u))), min(100, int(math.ceil(rank + u))))
 
     @property
     def rank_interval(self) -> tuple[int, int]:
-        u = self.rank_uncertainty
-        return max(0, int(math.floor(self.unfragile_rank - u))), min(100, int(math.ceil(self.unfragile_rank + u)))
+        return self.rank_and_interval()[1]
 
     def points(self) -> dict[str, float]:
         """Points each component adds to UnfragileRank (with the renormalised weights)."""

@@ -12,7 +12,6 @@ from pathlib import Path
 
 import numpy as np
 
-from graph.facts import facts_of
 from graph.scores import ScoreBook, Scores
 from graph.settings import Settings
 from graph.store import open_catalog_feed, open_store, store_options
@@ -20,6 +19,7 @@ from graph.store.base import MatchStore, QueryStat
 from search import catalogview, generation_layout, identity, servedgen
 from search.catalogstate import CatalogState, IngestReport, RefusedBootstrap
 from search.catalogview import CatalogView
+from search.constraints import facts_in
 from search.embedder import Embedder
 from search.evidence import POPULAR_CHARS, Evidence, Shown
 from search.facade import via
@@ -198,8 +198,8 @@ class Engine:
     def scores(self, artifact_id: str) -> Scores: return self.scorebook().scores(artifact_id)  # noqa: E704
 
     def facts(self, artifact_id: str) -> dict:
-        """The artifact's facts (graph/facts.py): explicit ones, the rest derived from its signals."""
-        return facts_of(self.view().artifacts[artifact_id])
+        """The artifact's facts (graph/facts.py), derived once per catalog view; the caller gets its own copy."""
+        return dict(facts_in(self.view(), artifact_id))
 
     def evaluations(self, artifact_id: str) -> tuple[list[str], list[str]]:
         """(datasets the artifact was evaluated on, models evaluated on it), over the request's view."""

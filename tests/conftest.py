@@ -37,6 +37,11 @@ def onnx_export_once(tmp_path_factory: pytest.TempPathFactory):
     yield
 
 
+# Every app the tests build validates the responses its views build against their documented models (off in
+# production: issue 32); servers the tests start get only the settings they are handed (bench/servers.py).
+os.environ.setdefault("MATCHGRAPH_VALIDATE_RESPONSES", "1")
+
+
 # Raw upstream data. The repo stands alone: converter tests run on compact samples shipped in
 # tests/fixtures/shared/<source>/ (raw rows copied unchanged, the source's LICENSE beside them, layout mirroring
 # ../shared/data), so a fresh clone passes with no ../shared. Checks that need a whole source (the bundled

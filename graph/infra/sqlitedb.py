@@ -13,7 +13,9 @@ The rules, in one place:
   check catches anything forked before this module was imported;
 - writes are `BEGIN IMMEDIATE ... COMMIT` (the write lock up front, so a transaction never fails half-way
   on a lock upgrade), rolled back on any exception; multi-statement reads are one `BEGIN ... COMMIT`
-  snapshot.
+  snapshot;
+- a file written on the request path may have its WAL checkpointed from a thread of its own
+  (`checkpoint_in_background`, the match store: graph/infra/walcheckpoint.py), never inside a commit.
 """
 
 from __future__ import annotations
@@ -28,7 +30,9 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from graph.infra import walcheckpoint
 from graph.infra.forksafe import reset_after_fork
+from graph.infra.walcheckpoint import Checkpointer
 
 BUSY_TIMEOUT_S = 30.0
 
@@ -72,6 +76,13 @@ def connect(path: str | os.PathLike[str], schema: str, *, synchronous: str = "NO
             raise
 
 
+def connect_existing(path: Path) -> sqlite3.Connection:
+    """A plain connection to a database that must exist (`mode=rw`: a file that is gone, moved aside as
+    damaged or its data dir removed, is never created again); for the background checkpointer."""
+    return sqlite3.connect(f"{path.resolve().as_uri()}?mode=rw", uri=True, isolation_level=None,
+                           check_same_thread=False)
+
+
 _OPEN: weakref.WeakSet[SQLiteFile] = weakref.WeakSet()
 
 
@@ -85,9 +96,12 @@ class SQLiteFile:
 
     def __init__(self, path: str | os.PathLike[str], schema: str, *, synchronous: str = "NORMAL",
                  timeout: float = BUSY_TIMEOUT_S,
-                 recover: Callable[[sqlite3.DatabaseError], None] | None = None) -> None:
+                 recover: Callable[[sqlite3.DatabaseError], None] | None = None,
+                 checkpoint_in_background: bool = False) -> None:
         """`recover(exc)`, when given, is called once when the file cannot be opened as a database (not for
-        "locked"): e.g. a cache moves the damaged file aside; the open is then tried again."""
+        "locked"): e.g. a cache moves the damaged file aside; the open is then tried again.
+        `checkpoint_in_background`: WAL checkpoints run in a thread of their own, never inside a commit
+        (graph/infra/walcheckpoint.py)."""
         self.path = Path(path)
         self.recover = recover
         self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -98,6 +112,10 @@ class SQLiteFile:
         # Held by the forking thread across fork(): a thread inside SQLite at that instant holds SQLite's own
         # allocator mutex, which no lock reset can free; the child's first connect would wait on it forever.
         reset_after_fork(self, "lock", hold=True)
+        self.checkpointer = (Checkpointer(self.path, INHERITED_CONNECTIONS, connect_existing)
+                             if checkpoint_in_background else None)
+        if self.checkpointer is not None:
+            self.checkpointer.owner = weakref.ref(self)
         self._conn: sqlite3.Connection | None = None
         self._pid = -1
         _OPEN.add(self)
@@ -108,6 +126,8 @@ class SQLiteFile:
         if self._conn is not None:
             INHERITED_CONNECTIONS.append(self._conn)
         self._conn, self._pid = None, -1
+        if self.checkpointer is not None:
+            self.checkpointer.forget_parent()
 
     def connection(self) -> sqlite3.Connection:
         """This process's connection (hold `lock` while using it); opened, or reopened after fork, here."""
@@ -123,6 +143,9 @@ class SQLiteFile:
                 self.recover(exc)
                 self._conn = connect(self.path, self.schema, synchronous=self.synchronous, timeout=self.timeout)
             self._pid = pid
+            if self.checkpointer is not None:
+                self._conn.execute(f"PRAGMA wal_autocheckpoint = {walcheckpoint.BACKSTOP_PAGES}")
+                self.checkpointer.start()
         return self._conn
 
     @contextmanager
@@ -172,6 +195,8 @@ class SQLiteFile:
 
     def close(self) -> None:
         """Close this process's connection (a parent's, inherited through fork, is never closed here)."""
+        if self.checkpointer is not None:
+            self.checkpointer.stop()
         with self.lock:
             if self._conn is not None and self._pid == os.getpid():
                 self._conn.close()

@@ -120,6 +120,29 @@ _STANCE_SQL = {  # stance_op mode -> upsert of the user's stance
     "nx": "INSERT INTO edge_users VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING",
     "del": "DELETE FROM edge_users WHERE intent_id = ? AND artifact_id = ? AND user = ? AND ? = 0",
 }
+# the statements recording a search writes (sqlite3 caches a prepared statement per SQL text)
+_BUMP_SQL = "INSERT INTO counters (name, n) VALUES (?, ?) ON CONFLICT (name) DO UPDATE SET n = n + ?"
+_SEARCHES_DAY_SQL = "INSERT INTO searches_day (day, n) VALUES (?, 1) ON CONFLICT (day) DO UPDATE SET n = n + 1"
+_INTENT_SQL = ("INSERT INTO intents (intent_id, text, searches, seq) VALUES (?, ?, ?, ?) "
+               "ON CONFLICT (intent_id) DO UPDATE SET searches = searches + excluded.searches")
+_QUERY_LOG_SQL = ("INSERT INTO query_log (query, searches, zero_results, low_confidence, last_ts, filtered_empty, "
+                  "users) VALUES (?, 1, ?, ?, ?, ?, ?) ON CONFLICT (query) DO UPDATE SET searches = searches + 1, "
+                  "zero_results = zero_results + excluded.zero_results, "
+                  "low_confidence = low_confidence + excluded.low_confidence, "
+                  "last_ts = MAX(last_ts, excluded.last_ts), "
+                  "filtered_empty = filtered_empty + excluded.filtered_empty, users = users + excluded.users")
+_ARTIFACT_TM_SQL = ("INSERT INTO artifact_tm (artifact_id, n) VALUES (?, 1) "
+                    "ON CONFLICT (artifact_id) DO UPDATE SET n = n + 1")
+_ARTIFACT_DAY_SQL = ("INSERT INTO artifact_day (artifact_id, day, n) VALUES (?, ?, 1) "
+                     "ON CONFLICT (artifact_id, day) DO UPDATE SET n = n + 1")
+_ARTIFACT_EDGE_SQL = ("INSERT INTO artifact_edges (intent_id, artifact_id, impressions, exposure) "
+                      "VALUES (?, ?, 1, ?) ON CONFLICT (intent_id, artifact_id) DO UPDATE SET "
+                      "impressions = impressions + 1, exposure = exposure + excluded.exposure")
+_CAPABILITY_TM_SQL = ("INSERT INTO capability_tm (capability_id, n) VALUES (?, 1) "
+                      "ON CONFLICT (capability_id) DO UPDATE SET n = n + 1")
+_CAPABILITY_EDGE_SQL = ("INSERT INTO capability_edges (intent_id, capability_id, times, max_sim) "
+                        "VALUES (?, ?, 1, ?) ON CONFLICT (intent_id, capability_id) DO UPDATE SET "
+                        "times = times + 1, max_sim = max(max_sim, excluded.max_sim)")
 _CLAIM_PRUNE_EVERY = 1000  # about one exchange in this many also deletes expired claims
 
 _QUERY_COLS = "query, searches, zero_results, low_confidence, last_ts, filtered_empty, users"
@@ -144,6 +167,9 @@ class _Shadow:
     def execute(self, sql: str, args: tuple = ()) -> sqlite3.Cursor:
         return self.c.execute(_shadowed(sql), args)
 
+    def executemany(self, sql: str, rows: Iterable[tuple]) -> sqlite3.Cursor:
+        return self.c.executemany(_shadowed(sql), rows)
+
 
 @functools.lru_cache(maxsize=256)
 def _shadowed(sql: str) -> str:
@@ -161,7 +187,8 @@ class SQLiteStore(MatchStore):
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
         # WAL + NORMAL: durable across app crashes; one connection per process (graph/infra/sqlitedb.py)
-        self.db = SQLiteFile(self.path, _SCHEMA, synchronous="NORMAL")
+        # checkpoints in a thread of their own: a search's commit never copies the log back (issue 32)
+        self.db = SQLiteFile(self.path, _SCHEMA, synchronous="NORMAL", checkpoint_in_background=True)
         with self.db.use() as c:  # create the schema now so configuration errors surface at open
             self._migrate(c)
 
@@ -243,53 +270,33 @@ class SQLiteStore(MatchStore):
 
     @staticmethod
     def _bump(c: sqlite3.Connection, name: str, by: int = 1) -> None:
-        c.execute("INSERT INTO counters (name, n) VALUES (?, ?) ON CONFLICT (name) DO UPDATE SET n = n + ?",
-                  (name, by, by))
+        c.execute(_BUMP_SQL, (name, by, by))
 
     def _apply_search(self, c: sqlite3.Connection, seq: int, ev: SearchEvent) -> None:
-        """All derived effects of one search; shared by record_search and rebuild."""
+        """All derived effects of one search; shared by record_search and rebuild. One statement per table
+        (`executemany` over the served artifacts and their capabilities, in the order a row-by-row loop
+        wrote them, so every sum is the same): a search touches ~100 rows, and a statement each cost most
+        of recording it (issue 32)."""
         day = day_of(ev.ts)
         zero, low, empty = int(ev.zero_results), int(ev.low_confidence), int(ev.filtered_empty)
         evidence = ev.evidence
-        self._bump(c, "searches")
-        for name, flag in (("zero_result_searches", zero), ("low_confidence_searches", low),
-                           ("filtered_empty_searches", empty), ("preview_searches", ev.preview),
-                           ("settled_searches", evidence)):
-            if flag:
-                self._bump(c, name)
-        c.execute("INSERT INTO searches_day (day, n) VALUES (?, 1) ON CONFLICT (day) DO UPDATE SET n = n + 1",
-                  (day,))
-        c.execute("INSERT INTO intents (intent_id, text, searches, seq) VALUES (?, ?, ?, ?) "
-                  "ON CONFLICT (intent_id) DO UPDATE SET searches = searches + excluded.searches",
-                  (ev.intent_id, ev.query, int(evidence), seq))
-        c.execute("INSERT INTO query_log (query, searches, zero_results, low_confidence, last_ts, filtered_empty, "
-                  "users) VALUES (?, 1, ?, ?, ?, ?, ?) ON CONFLICT (query) DO UPDATE SET searches = searches + 1, "
-                  "zero_results = zero_results + excluded.zero_results, "
-                  "low_confidence = low_confidence + excluded.low_confidence, "
-                  "last_ts = MAX(last_ts, excluded.last_ts), "
-                  "filtered_empty = filtered_empty + excluded.filtered_empty, users = users + excluded.users",
-                  (ev.query, zero, low, float(ev.ts), empty, int(ev.new_user and evidence)))
+        c.executemany(_BUMP_SQL, [(name, 1, 1) for name, flag in (
+            ("searches", True), ("zero_result_searches", zero), ("low_confidence_searches", low),
+            ("filtered_empty_searches", empty), ("preview_searches", ev.preview),
+            ("settled_searches", evidence)) if flag])
+        c.execute(_SEARCHES_DAY_SQL, (day,))
+        c.execute(_INTENT_SQL, (ev.intent_id, ev.query, int(evidence), seq))
+        c.execute(_QUERY_LOG_SQL, (ev.query, zero, low, float(ev.ts), empty, int(ev.new_user and evidence)))
         if not evidence:  # logged for analytics only: no Times Matched, edges or exposure
             return
-        for s in ev.served:
-            counted = s.rank <= ev.k
-            if counted:
-                c.execute("INSERT INTO artifact_tm (artifact_id, n) VALUES (?, 1) "
-                          "ON CONFLICT (artifact_id) DO UPDATE SET n = n + 1", (s.artifact_id,))
-                c.execute("INSERT INTO artifact_day (artifact_id, day, n) VALUES (?, ?, 1) "
-                          "ON CONFLICT (artifact_id, day) DO UPDATE SET n = n + 1", (s.artifact_id, day))
-            c.execute("INSERT INTO artifact_edges (intent_id, artifact_id, impressions, exposure) "
-                      "VALUES (?, ?, 1, ?) ON CONFLICT (intent_id, artifact_id) DO UPDATE SET "
-                      "impressions = impressions + 1, exposure = exposure + excluded.exposure",
-                      (ev.intent_id, s.artifact_id, examination(s.rank)))
-            for cid, sim in s.capabilities:
-                if counted:
-                    c.execute("INSERT INTO capability_tm (capability_id, n) VALUES (?, 1) "
-                              "ON CONFLICT (capability_id) DO UPDATE SET n = n + 1", (cid,))
-                c.execute("INSERT INTO capability_edges (intent_id, capability_id, times, max_sim) "
-                          "VALUES (?, ?, 1, ?) ON CONFLICT (intent_id, capability_id) DO UPDATE SET "
-                          "times = times + 1, max_sim = max(max_sim, excluded.max_sim)",
-                          (ev.intent_id, cid, float(sim)))
+        counted = [s for s in ev.served if s.rank <= ev.k]
+        intent = ev.intent_id
+        c.executemany(_ARTIFACT_TM_SQL, [(s.artifact_id,) for s in counted])
+        c.executemany(_ARTIFACT_DAY_SQL, [(s.artifact_id, day) for s in counted])
+        c.executemany(_ARTIFACT_EDGE_SQL, [(intent, s.artifact_id, examination(s.rank)) for s in ev.served])
+        c.executemany(_CAPABILITY_TM_SQL, [(cid,) for s in counted for cid, _ in s.capabilities])
+        c.executemany(_CAPABILITY_EDGE_SQL, [(intent, cid, float(sim)) for s in ev.served
+                                             for cid, sim in s.capabilities])
 
     def _apply_feedback(self, c: sqlite3.Connection, ev: FeedbackEvent) -> None:
         """Derived effects of one (filled) feedback event; shared by record_feedback and rebuild."""
@@ -416,7 +423,7 @@ class SQLiteStore(MatchStore):
         for seq, body in rows:
             ev = mapped.map_event(event_from_dict(json.loads(body)))
             if isinstance(ev, SearchEvent):
-                self._apply_search(shadow, seq, ev)  # type: ignore[arg-type]  # execute() is all it uses
+                self._apply_search(shadow, seq, ev)  # type: ignore[arg-type]  # execute(many) is all it uses
             else:
                 self._apply_feedback(shadow, ev)  # type: ignore[arg-type]
         return (rows[-1][0] if rows else after), len(rows)
