@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from graph.catalog import Artifact, Capability
+from graph.catalog import Artifact
 from graph.events import normalise_query
 from graph.settings import REDIS_SCHEMES, Settings
 from search import boosts, relevance
@@ -172,19 +172,13 @@ class QueryPipeline:
         """Capability hits grouped by artifact, BM25 scores, name tiers and direction agreement; artifacts
         named by the query, or matching its direction, are candidates even when the vector search did not
         reach them: scored on their own capabilities."""
-        grouped = group_hits(hits, _Owner(view.capabilities))
+        grouped = group_hits(hits, view.capabilities)
         lexical = view.lexical.scores(text) if mode != "dense" else {}
         artifacts = view.artifacts
         names = tiers if self.config.name_ranking else {}
         asked = directions.parse(query) if self.config.direction_ranking else directions.Direction()
-        agree: dict[str, tuple[float, list[str]]] = {}
-        matching: list[str] = []
-        for d, members in (view.by_direction.items() if asked else ()):
-            verdict = directions.agreement(asked, d)
-            if verdict[0]:
-                agree.update(dict.fromkeys(members, verdict))
-                if verdict[0] > 0:
-                    matching += [a for a in members if a not in grouped]
+        agree, agreeing = directions.agreeing(view, asked) if asked else ({}, ())
+        matching = [a for members in agreeing for a in members if a not in grouped]
         vecs = view.artifact_vectors
         if len(matching) > MAX_DIRECTION_CANDIDATES and vector is not None:  # keep the nearest ones
             sims = np.stack([vecs[a] for a in matching]) @ vector
@@ -210,11 +204,17 @@ class QueryPipeline:
         verdict = self.judge.verdict(view, text, c.grouped, c.lexical, names, stated) \
             if options.mode == "hybrid" else None  # the evaluation modes keep every candidate
 
-        pool = set(dense_all) | {a for a in c.lexical if a in artifacts} | {a for a in names if a in artifacts}
-        pool = {a for a in pool if verdict is None or verdict.keeps(a)}  # the matches
-
-        def allowed(artifact_id: str) -> bool:
-            return artifact_id in pool and options.allowed(artifacts, artifact_id)
+        # the matches; every id of the pool is in `artifacts` (dense_all holds only those)
+        pool = set(dense_all)
+        pool.update([a for a in c.lexical if a in artifacts], [a for a in names if a in artifacts])
+        if verdict is not None:
+            keeps = verdict.keeps
+            pool = {a for a in pool if keeps(a)}
+        if options.filtered:
+            def allowed(artifact_id: str) -> bool:
+                return artifact_id in pool and options.allowed(artifacts, artifact_id)
+        else:
+            allowed = pool.__contains__
 
         facet_counts = facet_counts_of(artifacts, pool, options) if options.facets else {}
         dense = {a: s for a, s in dense_all.items() if allowed(a)}
@@ -225,11 +225,16 @@ class QueryPipeline:
             learned, why = self.intents.learned(vector, fused, self.config, view.generation)
             learned = {a: v for a, v in learned.items() if allowed(a) and a in fused}
         final = self.hybrid.final(fused, learned)
-        parts = {a: boosts.parts(names.get(a), agree.get(a), self.config.direction_boost) for a in final
-                 if a in names or a in agree}
-        score = {a: s + sum(size for _, size in parts[a]) if a in parts else s for a, s in final.items()}
-        # one score, in order (search/boosts.py), unless a constraint asks for another sort
-        order = constraint.apply(view, sorted(score, key=lambda a: (-score[a], a)), score, options.constraints)
+        boost = self.config.direction_boost
+        parts = {a: boosts.parts(names.get(a), agree.get(a), boost) for a in
+                 ([a for a in final if a in names or a in agree] if names or agree else ())}
+        score = {a: s + sum(size for _, size in parts[a]) if a in parts else s for a, s in final.items()} \
+            if parts else final
+        # one score, in order (search/boosts.py), unless a constraint asks for another sort: by score, best
+        # first, ties by id (a stable sort by score, descending, of the ids in order)
+        order = sorted(score)
+        order.sort(key=score.__getitem__, reverse=True)
+        order = constraint.apply(view, order, score, options.constraints)
         top_lex = max(lexical.values(), default=0.0)
         ranked = []
         for rank, a in enumerate(order[options.offset:options.offset + options.k], start=options.offset + 1):
@@ -272,15 +277,3 @@ def facet_counts_of(artifacts: Mapping[str, Artifact], pool: set[str], options: 
             counts[value] = counts.get(value, 0) + 1
         out[name] = dict(sorted(counts.items(), key=lambda kv: (-kv[1], kv[0])))
     return out
-
-
-class _Owner(dict):
-    """Capability id -> artifact id, looked up lazily from the capability table."""
-
-    def __init__(self, capabilities: Mapping[str, Capability]) -> None:
-        super().__init__()
-        self._caps = capabilities
-
-    def get(self, key: str, default: str | None = None) -> str | None:  # type: ignore[override]
-        cap = self._caps.get(key)
-        return cap.artifact_id if cap is not None else default
