@@ -56,6 +56,28 @@ def lexical_scores(lexical, query: str, limit: int = 200) -> dict[str, float]:
     return {lexical.ids[i]: float(raw[i]) for i in top if raw[i] > 0}
 
 
+def lexical_coverage(lexical, query: str) -> tuple[np.ndarray, float]:
+    """`LexicalIndex.coverage` as it was (a fancy-indexed add per query term)."""
+    n = len(lexical.ids)
+    tokens = list(dict.fromkeys(query_tokens(query))) if lexical._bm25 is not None else []
+    got = np.zeros(n, dtype=np.float32)
+    if not tokens:
+        return got, 0.0
+    s, vocab = lexical._bm25.scores, lexical._bm25.vocab_dict
+    indptr, indices = s["indptr"], s["indices"]
+    rare = float(np.log(1.0 + n / 0.5))
+    total = known = 0.0
+    for token in tokens:
+        v = vocab.get(token)
+        docs = indices[indptr[v]:indptr[v + 1]] if v is not None and v + 1 < len(indptr) else indices[:0]
+        weight = float(np.log(1.0 + n / (len(docs) + 0.5))) if len(docs) else rare
+        total += weight
+        if len(docs):
+            known += weight
+            got[np.asarray(docs)] += weight
+    return got / total, known / total
+
+
 class _Owner(dict):
     def __init__(self, capabilities) -> None:
         super().__init__()

@@ -13,7 +13,14 @@ import numpy as np
 import pytest
 
 from bench.common import WORK, load_devset
-from bench.pipeline_reference import ReferencePipeline, answer, dense_score, group_hits, lexical_scores
+from bench.pipeline_reference import (
+    ReferencePipeline,
+    answer,
+    dense_score,
+    group_hits,
+    lexical_coverage,
+    lexical_scores,
+)
 from search import direction as directions
 from search.fusion import Hybrid
 from search.lexical import LexicalIndex
@@ -130,11 +137,12 @@ def test_bm25_over_a_saved_mapped_index_is_unchanged(tmp_path: Path) -> None:
     built.save(tmp_path)
     loaded = LexicalIndex.load(tmp_path)
     assert type(loaded._bm25.scores["indices"]) is np.ndarray, "plain views of the mapped arrays"
-    for query in ("speech recognition", "audio text 7", "model"):
+    for query in ("speech recognition", "audio text 7", "model", "speech speech model 5", "unknown", "x"):
         assert loaded.scores(query) == lexical_scores(built, query)
-        got, known = loaded.coverage(query)
-        want, known_built = built.coverage(query)
-        assert np.array_equal(got, want) and known == known_built
+        for index in (built, loaded):
+            got, known = index.coverage(query)
+            want, known_before = lexical_coverage(index, query)
+            assert got.dtype == want.dtype and np.array_equal(got, want) and known == known_before
 
 
 def test_grouping_matches_the_old_grouping_in_and_out_of_order() -> None:
