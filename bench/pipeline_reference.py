@@ -4,11 +4,14 @@ compares the two over the same view, and `python -m bench.profile --pipeline-ab`
 (one engine, alternating per query) and counts identical results over a dev set.
 
 `ReferencePipeline` is the served `QueryPipeline` with `_candidates` and `_rank` replaced by the old code
-(grouping, BM25's top-k, dense fusion and the pool as they were); every other stage is shared.
+(grouping, BM25's top-k, the lexical coverage, direction parsing and agreement, dense fusion, the pool and the
+sort as they were); every other stage is shared (the loop, the encoder, name tiers, the match decision's own
+code, learning).
 """
 
 from __future__ import annotations
 
+import functools
 import uuid
 from collections import defaultdict
 from collections.abc import Iterable, Mapping
@@ -21,6 +24,9 @@ from search import direction as directions
 from search.identity import Who
 from search.lexical import query_tokens
 from search.pipeline import MAX_DIRECTION_CANDIDATES, Hit, QueryPipeline, SearchResult, _Candidates, facet_counts_of
+
+# direction parsing without the cache it has now
+_parse = getattr(directions.parse, "__wrapped__", directions.parse)
 
 
 def group_hits(hits: Iterable[tuple[str, float]], owner: Mapping[str, str]) -> dict[str, list[tuple[str, float]]]:
@@ -94,12 +100,21 @@ class ReferencePipeline(QueryPipeline):
     def __init__(self, served: QueryPipeline) -> None:  # shares the served pipeline's parts (judge, intents)
         self.__dict__.update(served.__dict__)
 
+    def search_batch(self, view, queries, options):
+        """The served loop, with the view's lexical coverage as it was (for the match decision)."""
+        lexical = view.lexical
+        lexical.coverage = functools.partial(lexical_coverage, lexical)
+        try:
+            return super().search_batch(view, queries, options)
+        finally:
+            del lexical.coverage
+
     def _candidates(self, view, query, text, vector, hits, mode, tiers) -> _Candidates:
         grouped = group_hits(hits, _Owner(view.capabilities))
         lexical = lexical_scores(view.lexical, text) if mode != "dense" else {}
         artifacts = view.artifacts
         names = tiers if self.config.name_ranking else {}
-        asked = directions.parse(query) if self.config.direction_ranking else directions.Direction()
+        asked = _parse(query) if self.config.direction_ranking else directions.Direction()
         agree: dict[str, tuple[float, list[str]]] = {}
         matching: list[str] = []
         for d, members in (view.by_direction.items() if asked else ()):

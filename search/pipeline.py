@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from graph.catalog import Artifact
+from graph.catalog import Artifact, Capability
 from graph.events import normalise_query
 from graph.settings import REDIS_SCHEMES, Settings
 from search import boosts, relevance
@@ -186,10 +186,8 @@ class QueryPipeline:
         caps_of = {a: artifacts[a].capabilities for a in set(names) | set(matching)
                    if a not in grouped and a in artifacts}
         if vector is not None and mode != "lexical":
-            index = view.index
             for a, caps in caps_of.items():
-                sims = sorted(((c.id, float(index.reconstruct(c.id) @ vector)) for c in caps if c.id in index),
-                              key=lambda cs: -cs[1])
+                sims = _similarities(view.index, caps, vector)
                 if sims:
                     grouped[a] = sims
         return _Candidates(grouped, lexical, names, agree, asked)
@@ -277,3 +275,16 @@ def facet_counts_of(artifacts: Mapping[str, Artifact], pool: set[str], options: 
             counts[value] = counts.get(value, 0) + 1
         out[name] = dict(sorted(counts.items(), key=lambda kv: (-kv[1], kv[0])))
     return out
+
+
+def _similarities(index, caps: Sequence[Capability], vector: np.ndarray) -> list[tuple[str, float]]:
+    """(capability id, cosine) of the capabilities the index holds, best first (stable: ties keep catalog
+    order). `reconstruct` raises KeyError for an id it does not hold: one id lookup per capability, not two."""
+    sims = []
+    for c in caps:
+        try:
+            sims.append((c.id, float(index.reconstruct(c.id) @ vector)))
+        except KeyError:
+            continue
+    sims.sort(key=lambda cs: -cs[1])
+    return sims

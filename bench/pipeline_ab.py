@@ -1,0 +1,86 @@
+"""The query pipeline's stages before and after issue 32's third round, side by side in one engine.
+
+    python -m bench.profile --pipeline-ab --size 100000 --quality-limit 300 --repeats 2
+    python -m bench.profile --pipeline-ab                # the bundled catalog
+
+One engine over a copy of the data dir; per dev query (huggingface_eval), the encoder alone (tokenizer +
+forward pass, uncached) is timed first, then `Engine.search` (learning on, record off, the query vector
+cached) with the served pipeline and with the old stages (bench/pipeline_reference.py), in alternating
+order. "(encoder + it) / encoder" is what a fresh query costs over the encoder (issue 32's target: at most
+1.5x at 100k). Every pair of answers is compared whole (hits, scores, why, totals, the match decision,
+facets, suggestions): the table says how many were identical, and R@10 / MRR@10 per variant.
+"""
+
+from __future__ import annotations
+
+import shutil
+import statistics
+import time
+
+from bench.common import load_devset, machine, metrics, table
+
+
+def run(args, log) -> str:
+    from bench.perf import load_average, percentile, scratch
+    from bench.pipeline_reference import ReferencePipeline, answer
+    from bench.profile import engine_over, source_dir
+
+    source = source_dir(args.size)
+    work = scratch("mg-pipeline-ab-")
+    try:
+        engine = engine_over(source, work / "var")
+        served = engine.pipeline
+        variants = {"before: the old stages (main at 55ed7bd)": ReferencePipeline(served),
+                    "after: this round's stages": served}
+        dev = load_devset("huggingface_eval")[:args.quality_limit]
+        for r in dev[:20]:  # first-use costs (probes, scorebook, lazy imports) out of the way, both variants
+            for pipeline in variants.values():
+                engine.pipeline = pipeline
+                engine.search(r["query"], k=10, record=False)
+        names = list(variants)
+        times: dict[str, list[float]] = {name: [] for name in names}
+        ranked: dict[str, list[list[str]]] = {name: [] for name in names}
+        encoder: list[float] = []
+        same = compared = 0
+        log(f"{len(dev)} queries x {args.repeats} over {source.name}")
+        for rep in range(args.repeats):
+            for i, r in enumerate(dev):
+                start = time.perf_counter()
+                engine.embedder._encode_uncached([r["query"]])
+                encoder.append(1000 * (time.perf_counter() - start))
+                engine.embedder.encode_query(r["query"])  # into the LRU: the variants differ after the model
+                answers = {}
+                for name in (names if (i + rep) % 2 == 0 else names[::-1]):
+                    engine.pipeline = variants[name]
+                    start = time.perf_counter()
+                    result = engine.search(r["query"], k=10, record=False)
+                    times[name].append(1000 * (time.perf_counter() - start))
+                    answers[name] = answer(result)
+                    if rep == 0:
+                        ranked[name].append([h.artifact.id for h in result.hits])
+                compared += 1
+                same += answers[names[0]] == answers[names[1]]
+        engine.pipeline = served
+        n_caps, kind = len(engine.index), engine.index.kind
+        engine.close()
+        enc50, enc_mean = percentile(encoder, 50), statistics.mean(encoder)
+        rows = []
+        for name in names:
+            m = metrics(ranked[name], [r["gold"] for r in dev])
+            rest50, rest_mean = percentile(times[name], 50), statistics.mean(times[name])
+            rows.append({"variant": name, "searches": len(times[name]),
+                         "after the model p50 ms": round(rest50, 2), "p90 ms": round(percentile(times[name], 90), 2),
+                         "mean ms": round(rest_mean, 2),
+                         "(encoder + it) / encoder, p50": f"{(enc50 + rest50) / enc50:.2f}x",
+                         "same, means": f"{(enc_mean + rest_mean) / enc_mean:.2f}x",
+                         "dev R@10": m["R@10"], "dev MRR@10": m["MRR@10"]})
+        rows.append({"variant": "the encoder alone (tokenizer + forward pass, uncached, one query)",
+                     "searches": len(encoder), "after the model p50 ms": f"{enc50:.2f} (encoder)",
+                     "mean ms": f"{enc_mean:.2f} (encoder)"})
+        head = (f"`python -m bench.profile --pipeline-ab{f' --size {args.size}' if args.size else ''}` over "
+                f"{source.name} ({n_caps:,} capabilities, {kind} index); {len(dev)} huggingface_eval queries x "
+                f"{args.repeats}, variants alternating per query; identical answers {same} of {compared}; "
+                f"{machine()}, load average {load_average()}, {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}")
+        return "\n".join([head, "", table(rows, list(rows[0]))])
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
