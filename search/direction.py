@@ -22,7 +22,9 @@ from __future__ import annotations
 import functools
 import re
 import weakref
+from collections.abc import Mapping
 from dataclasses import dataclass, field
+from types import MappingProxyType
 
 # ISO 639-1 codes (and a few common 3-letter / custom ones seen in model ids) with their English names.
 LANGUAGES: dict[str, tuple[str, ...]] = {
@@ -285,12 +287,12 @@ _AGREEING: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 AGREEING_PER_VIEW = 256  # distinct query directions kept per view (queries state few: a pair, a modality)
 
 
-def agreeing(view, asked: Direction) -> tuple[dict[str, tuple[float, list[str]]], tuple[list[str], ...]]:
+def agreeing(view, asked: Direction) -> tuple[Mapping[str, tuple[float, list[str]]], tuple[list[str], ...]]:
     """`agreement` of `asked` with every artifact of a catalog view that has a direction (`view.by_direction`:
-    artifacts by distinct direction), and the artifact lists of the directions that match it (> 0), in the
-    view's order. Computed once per (view, direction): the catalog does not change under a view, and a
-    translation query otherwise rebuilt a map over every translator per request. The map returned is the
-    caller's (a copy); the lists are the view's own (read only)."""
+    artifacts by distinct direction), read only, and the artifact lists of the directions that match it
+    (> 0, in the view's order; empty when none does). Computed once per (view, direction): the catalog does
+    not change under a view, and a translation query otherwise rebuilt a map over every translator per
+    request."""
     per_view = _AGREEING.get(view)
     if per_view is None:
         per_view = _AGREEING.setdefault(view, {})
@@ -302,10 +304,10 @@ def agreeing(view, asked: Direction) -> tuple[dict[str, tuple[float, list[str]]]
             verdict = agreement(asked, d)
             if verdict[0]:
                 agree.update(dict.fromkeys(members, verdict))
-                if verdict[0] > 0:
+                if verdict[0] > 0 and members:
                     matching.append(members)
-        found = (agree, tuple(matching))
+        found = (MappingProxyType(agree), tuple(matching))
         if len(per_view) >= AGREEING_PER_VIEW:
             per_view.clear()
         per_view[asked] = found
-    return dict(found[0]), found[1]
+    return found

@@ -19,13 +19,13 @@ class Hybrid:
         self.lexical_weight = lexical_weight
         self.multi_match_credit = multi_match_credit
 
-    def dense(self, grouped: Mapping[str, list[tuple[str, float]]], known: Mapping) -> dict[str, float]:
-        """Dense score per artifact (of those in `known`) from its capability similarities, best first:
+    def dense(self, grouped: Mapping[str, list[tuple[str, float]]], known: Mapping | None) -> dict[str, float]:
+        """Dense score per artifact (of those in `known`; None: every one) from its capability similarities, best first:
         `search.ranking.dense_score`, inlined over the candidates (the same arithmetic in the same order)."""
         credit = self.multi_match_credit
         out: dict[str, float] = {}
         for a, caps in grouped.items():
-            if a not in known:
+            if known is not None and a not in known:
                 continue
             if not caps:
                 out[a] = 0.0

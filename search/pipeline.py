@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import time
 import uuid
+import weakref
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
@@ -110,8 +111,9 @@ class _Candidates:
     grouped: dict[str, list[tuple[str, float]]]
     lexical: dict[str, float]
     names: dict
-    agree: dict[str, tuple[float, list[str]]]
+    agree: Mapping[str, tuple[float, list[str]]]  # read only (cached per view: search/direction.py)
     asked: directions.Direction
+    agreeing: bool = False  # some artifact matches every direction the query states
 
 
 class QueryPipeline:
@@ -144,11 +146,7 @@ class QueryPipeline:
         """Rank the view's artifacts for each query. `mode` "dense" or "lexical" switches one signal off (for
         evaluation; "lexical" embeds nothing when nothing is recorded or learned)."""
         started = time.perf_counter()
-        named = [view.names.match(q) for q in queries]  # once per query: constraints and the name tiers read it
-        wanted = [constraint.read(q, options.constraints, interpret=options.interpret, ignore=options.ignore,
-                                  types=options.types, pricing=options.pricing,
-                                  named=constraint.is_name(n)) for q, n in zip(queries, named, strict=True)]
-        texts = [normalise_query(rest) or rest for _, rest in wanted]
+        named, wanted, texts = self._read(view, queries, options)
         needs_vector = options.mode != "lexical" or options.keep_vector or \
             (options.learn and self.config.learned_cap > 0)
         vectors = [self.encode_query(t[:ENCODER_CHARS]) if needs_vector else None for t in texts]
@@ -166,6 +164,18 @@ class QueryPipeline:
             result.took_ms = round((time.perf_counter() - started) * 1000, 2)
             out.append(result)
         return out
+
+    def _read(self, view: CatalogView, queries: Sequence[str], options: Options) -> tuple[list, list, list[str]]:
+        """Per query: its name tiers, its constraints with the text left to rank, and that text normalised."""
+        named = [view.names.match(q) for q in queries]  # once per query: constraints and the name tiers read it
+        wanted = [constraint.read(q, options.constraints, interpret=options.interpret, ignore=options.ignore,
+                                  types=options.types, pricing=options.pricing,
+                                  named=constraint.is_name(n)) for q, n in zip(queries, named, strict=True)]
+        return named, wanted, [normalise_query(rest) or rest for _, rest in wanted]
+
+    def encoder_text(self, view: CatalogView, query: str, options: Options | None = None) -> str:
+        """The text a search of `query` sends to the encoder (benchmarks time the encoder on exactly it)."""
+        return self._read(view, [query], options or Options())[2][0][:ENCODER_CHARS]
 
     def _candidates(self, view: CatalogView, query: str, text: str, vector: np.ndarray | None,
                     hits: list[tuple[str, float]], mode: str, tiers: Mapping[str, tuple]) -> _Candidates:
@@ -190,21 +200,23 @@ class QueryPipeline:
                 sims = _similarities(view.index, caps, vector)
                 if sims:
                     grouped[a] = sims
-        return _Candidates(grouped, lexical, names, agree, asked)
+        return _Candidates(grouped, lexical, names, agree, asked, bool(agreeing))
 
     def _rank(self, view: CatalogView, query: str, text: str, vector: np.ndarray | None, c: _Candidates,
               options: Options) -> SearchResult:
         """The match decision (search/relevance.py), fusion, learning and the rules' parts into one score
         (search/boosts.py), then one page of hits."""
         artifacts, names, agree = view.artifacts, c.names, c.agree
-        dense_all = self.hybrid.dense(c.grouped, artifacts) if options.mode != "lexical" else {}
-        stated = any(v > 0 for v, _ in agree.values()) or constraint.states_a_kind(options.constraints)
+        whole = _whole(view)  # every candidate id is an artifact of the view: no membership test per candidate
+        dense_all = self.hybrid.dense(c.grouped, None if whole else artifacts) if options.mode != "lexical" else {}
+        stated = c.agreeing or constraint.states_a_kind(options.constraints)  # any agreement > 0
         verdict = self.judge.verdict(view, text, c.grouped, c.lexical, names, stated) \
             if options.mode == "hybrid" else None  # the evaluation modes keep every candidate
 
         # the matches; every id of the pool is in `artifacts` (dense_all holds only those)
         pool = set(dense_all)
-        pool.update([a for a in c.lexical if a in artifacts], [a for a in names if a in artifacts])
+        pool.update(c.lexical if whole else [a for a in c.lexical if a in artifacts],
+                    [a for a in names if a in artifacts])
         if verdict is not None:
             keeps = verdict.keeps
             pool = {a for a in pool if keeps(a)}
@@ -246,6 +258,22 @@ class QueryPipeline:
                             preview=options.preview, filtered=options.filtered,
                             owner=options.user.identity if isinstance(options.user, Who) else "",
                             verdict=verdict, suggestions=relevance.suggestions(view, query, verdict, order))
+
+
+_WHOLE: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # view -> bool
+
+
+def _whole(view: CatalogView) -> bool:
+    """Does every capability and every BM25 document of the view belong to one of its artifacts? True by
+    construction (search/catalogview.py derives both from the artifacts); checked once per view, so the
+    candidates of a request need no lookup each in the whole artifact table (a cache miss apiece at 100k)."""
+    found = _WHOLE.get(view)
+    if found is None:
+        artifacts = view.artifacts
+        found = all(c.artifact_id in artifacts for c in view.capabilities.values()) and \
+            all(a in artifacts for a in view.lexical.ids)
+        _WHOLE[view] = found
+    return found
 
 
 def open_query_cache(config: Settings):

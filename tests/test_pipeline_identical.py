@@ -169,16 +169,52 @@ def test_dense_fusion_is_the_same_arithmetic() -> None:
     assert hybrid.dense(grouped, known) == want
 
 
-def test_direction_agreement_is_cached_per_view_and_handed_out_as_a_copy(engine) -> None:
+def test_direction_agreement_is_cached_per_view_and_read_only(engine) -> None:
     view = engine.view()
-    asked = directions.parse("translate english to french")
-    first, lists = directions.agreeing(view, asked)
-    first["mutated"] = (1.0, [])
-    again, lists_again = directions.agreeing(view, asked)
-    assert "mutated" not in again and lists_again is lists
-    want = {}
-    for d, members in view.by_direction.items():
-        verdict = directions.agreement(asked, d)
-        if verdict[0]:
-            want.update(dict.fromkeys(members, verdict))
-    assert again == want
+    for query in ("translate english to french", "speech to text", "transcribe audio", "caption images"):
+        asked = directions.parse(query)
+        first, lists = directions.agreeing(view, asked)
+        with pytest.raises(TypeError):
+            first["mutated"] = (1.0, [])  # type: ignore[index]
+        again, lists_again = directions.agreeing(view, asked)
+        assert again is first and lists_again is lists
+        want, positive = {}, []
+        for d, members in view.by_direction.items():
+            verdict = directions.agreement(asked, d)
+            if verdict[0]:
+                want.update(dict.fromkeys(members, verdict))
+                positive += members if verdict[0] > 0 else []
+        assert dict(again) == want and [a for m in lists for a in m] == positive
+        assert bool(lists) == any(v > 0 for v, _ in want.values())
+
+
+def test_folding_ascii_is_the_unicode_folding() -> None:
+    import unicodedata
+
+    from search.names import fold
+
+    def slow(text: str) -> str:
+        decomposed = unicodedata.normalize("NFKD", text)
+        return "".join(ch for ch in decomposed if not unicodedata.combining(ch)).casefold()
+
+    for text in ("The Stack v2", "bigcode/the_stack_v2", "ß", "Straße", "Ǆ", "ﬁne-tune", "Éléphant", "", "A\tB",
+                 "".join(chr(i) for i in range(128))):
+        assert fold(text) == slow(text), text
+
+
+def test_candidate_ids_skip_the_artifact_lookup_only_when_the_view_is_whole(engine) -> None:
+    from search.pipeline import _whole
+
+    assert _whole(engine.view())
+
+    class Cap:
+        artifact_id = "a1"
+
+    class View:  # a view whose BM25 index holds a document that is no artifact
+        artifacts = {"a1": object()}
+        capabilities = {"c1": Cap()}
+        lexical = LexicalIndex({"a1": "one", "gone": "two"})
+
+    assert not _whole(View())
+    assert Hybrid(0.25, 0.13).dense({"a1": [("c1", 0.5)], "gone": [("c2", 0.4)]}, View.artifacts) == {"a1": 0.5}
+    assert Hybrid(0.25, 0.13).dense({"a1": [("c1", 0.5)]}, None) == {"a1": 0.5}
