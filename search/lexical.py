@@ -5,12 +5,14 @@ from __future__ import annotations
 import functools
 import json
 import os
+import re
 from collections.abc import Mapping
 from pathlib import Path
 
 import bm25s
 import numpy as np
 import Stemmer
+from bm25s.tokenization import _infer_stopwords
 
 import graph.infra.forksafe  # noqa: F401  (bm25s tokenizes in a tqdm loop: tqdm's lock is reset after fork)
 
@@ -27,10 +29,18 @@ def tokenize(texts: list[str]) -> list[list[str]]:
     return bm25s.tokenize(texts, stopwords="en", stemmer=_STEMMER, return_ids=False, show_progress=False)
 
 
+# bm25s.tokenize's steps for one text, without its per-call vocabulary, id mapping and progress bars:
+# lower case, scikit-learn's token pattern, English stopwords out, each word stemmed (tests/test_pipeline_identical.py
+# checks it against `tokenize` over every dev query and catalog text)
+_SPLIT = re.compile(r"(?u)\b\w\w+\b").findall
+_STOPWORDS = frozenset(_infer_stopwords("en"))
+
+
 @functools.lru_cache(maxsize=512)
 def query_tokens(query: str) -> tuple[str, ...]:
-    """A query's terms, tokenised once for both BM25 and coverage (search/relevance.py)."""
-    return tuple(tokenize([query])[0])
+    """A query's terms, tokenised once for both BM25 and coverage (search/relevance.py): what `tokenize` gives."""
+    words = [w for w in _SPLIT(query.lower()) if w not in _STOPWORDS]
+    return tuple(_STEMMER.stemWords(words)) if words else ()
 
 
 class LexicalIndex:

@@ -218,3 +218,14 @@ def test_candidate_ids_skip_the_artifact_lookup_only_when_the_view_is_whole(engi
     assert not _whole(View())
     assert Hybrid(0.25, 0.13).dense({"a1": [("c1", 0.5)], "gone": [("c2", 0.4)]}, View.artifacts) == {"a1": 0.5}
     assert Hybrid(0.25, 0.13).dense({"a1": [("c1", 0.5)]}, None) == {"a1": 0.5}
+
+
+def test_query_terms_are_what_bm25s_tokenize_gives() -> None:
+    from search.lexical import query_tokens, tokenize
+
+    texts = [r["query"] for name in ("huggingface_eval", "torchhub_train") for r in load_devset(name)]
+    texts += [line for f in sorted((Path(__file__).resolve().parents[1] / "data").glob("*.jsonl"))
+              for line in f.read_text().splitlines()[:300]]  # raw JSON lines: every kind of character
+    texts += ["", "a", "The THE the", "Straße naïve café", "x2 x 22", "don't stop", "İstanbul", "ǅemal", "ﬁne-tune"]
+    for text in texts:
+        assert query_tokens.__wrapped__(text) == tuple(tokenize([text])[0]), text
