@@ -66,6 +66,7 @@ def run(args, log) -> str:
                 missed += engine.embedder.forward_batches != forwards
                 compared += 1
                 same += answers[names[0]] == answers[names[1]]
+        checked = [] if args.quick_identity else identical_elsewhere(engine, variants, log)
         engine.pipeline = served
         n_caps, kind = len(engine.index), engine.index.kind
         engine.close()
@@ -88,6 +89,50 @@ def run(args, log) -> str:
                 f"{args.repeats}, variants alternating per query; identical answers {same} of {compared}; "
                 f"searches that ran the model {missed}; "
                 f"{machine()}, load average {load_average()}, {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}")
-        return "\n".join([head, "", table(rows, list(rows[0]))])
+        out = [head, "", table(rows, list(rows[0]))]
+        if checked:
+            out += ["", "Identical answers beyond the timed queries (both variants, the same engine):", "",
+                    table(checked, ["queries", "searched", "identical"])]
+        return "\n".join(out)
     finally:
         shutil.rmtree(work, ignore_errors=True)
+
+
+def identical_elsewhere(engine, variants: dict, log) -> list[dict]:
+    """Both variants over the other query sets the quality checks use: the torchhub dev set, the relevance
+    sets (real requests and nonsense), and the names bench's kinds of query (bench/names.py: exact names,
+    one-typo names, "translate X to Y" for the catalog's language pairs) for a sample of 300 artifacts."""
+    import random
+
+    from bench.common import DEVSETS
+    from bench.names import _typo
+    from bench.pipeline_reference import answer
+    from search import direction
+
+    view = engine.view()
+    rng = random.Random(32)
+    sample = rng.sample(sorted(view.artifacts), min(300, len(view.artifacts)))
+    pairs = sorted({(s, t) for d in view.by_direction for s in d.sources for t in d.targets
+                    if s in direction.LANGUAGES and t in direction.LANGUAGES and s != t})
+    sets = {
+        "torchhub_train dev set": [r["query"] for r in load_devset("torchhub_train")],
+        "relevance sets (real requests, nonsense)": [
+            line for name in ("relevance_real.txt", "relevance_nonsense.txt")
+            for line in (DEVSETS / name).read_text().splitlines() if line.strip() and not line.startswith("#")],
+        "names bench: exact names (300 artifacts)": [view.artifacts[a].name for a in sample],
+        "names bench: one-typo names": [_typo(view.artifacts[a].name, rng) for a in sample],
+        "names bench: translate X to Y (the catalog's pairs)": [
+            f"translate {direction.LANGUAGES[s][0]} to {direction.LANGUAGES[t][0]}" for s, t in pairs],
+    }
+    rows = []
+    for label, qs in sets.items():
+        same = 0
+        for q in qs:
+            got = []
+            for pipeline in variants.values():
+                engine.pipeline = pipeline
+                got.append(answer(engine.search(q, k=10, record=False)))
+            same += got[0] == got[1]
+        rows.append({"queries": label, "searched": len(qs), "identical": same})
+        log(f"{label}: {same} of {len(qs)} identical")
+    return rows

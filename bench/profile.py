@@ -492,6 +492,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--sync-http-ab", action="store_true", help="the same through gunicorn")
     parser.add_argument("--ann-ab", action="store_true", help="IVF nprobe tuning, mapped-list prefetch: A/B")
     parser.add_argument("--pipeline-ab", action="store_true", help="the pipeline's old vs new stages: A/B")
+    parser.add_argument("--quick-identity", action="store_true", help="--pipeline-ab: only the timed queries")
     parser.add_argument("--threads-ab", action="store_true", help="torch threads per gunicorn worker, A/B")
     parser.add_argument("--query-threads-ab", action="store_true", help="ONNX intra-op threads per query, A/B")
     parser.add_argument("--encoder-ab", action="store_true", help="torch vs ONNX Runtime query encoder, A/B")
