@@ -229,3 +229,13 @@ def test_query_terms_are_what_bm25s_tokenize_gives() -> None:
     texts += ["", "a", "The THE the", "Straße naïve café", "x2 x 22", "don't stop", "İstanbul", "ǅemal", "ﬁne-tune"]
     for text in texts:
         assert query_tokens.__wrapped__(text) == tuple(tokenize([text])[0]), text
+
+
+def test_facts_can_be_derived_before_the_first_filtered_search(engine) -> None:
+    from search import constraints
+
+    view = engine.view()
+    constraints.prepare(view)
+    assert set(constraints._FACTS[view]) == set(view.artifacts)
+    new, old = both(engine, "cheap code completion model", k=10)
+    assert new == old
