@@ -22,6 +22,7 @@ import re
 import weakref
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
+from types import MappingProxyType
 from typing import Any
 
 from graph.catalog import Artifact
@@ -372,9 +373,20 @@ def passing(view: Any, wanted: Constraints) -> frozenset[str]:
         if len(cache) >= MAX_CACHED:
             cache.clear()
         directions = view.directions
-        found = cache[key] = frozenset(a for a, art in view.artifacts.items()
-                                       if wanted.allows(art, facts_in(view, a), directions.get(a)))
+        # an artifact's facts are derived only when a filter reads them and its type, tag and pricing pass
+        # (`allows` checks those first): "model" or "dataset" alone derives none
+        reads_facts = wanted.max_input_usd_per_mtok is not None or wanted.min_context_tokens is not None or \
+            wanted.open_weights is not None or bool(wanted.license or wanted.modality_in or wanted.modality_out)
+        types, tag, pricing = wanted.types, wanted.tag, wanted.pricing
+        found = cache[key] = frozenset(
+            a for a, art in view.artifacts.items()
+            if (not types or art.type in types) and (not tag or tag in art.tags)
+            and (not pricing or art.pricing in pricing)
+            and wanted.allows(art, facts_in(view, a) if reads_facts else _NO_FACTS, directions.get(a)))
     return found
+
+
+_NO_FACTS: Mapping[str, Any] = MappingProxyType({})
 
 
 def depth(view: Any, k: int, filtered: bool, wanted: Iterable[Constraints]) -> int:

@@ -239,3 +239,36 @@ def test_facts_can_be_derived_before_the_first_filtered_search(engine) -> None:
     assert set(constraints._FACTS[view]) == set(view.artifacts)
     new, old = both(engine, "cheap code completion model", k=10)
     assert new == old
+
+
+@pytest.mark.parametrize("fields", [
+    {"types": ("model", "fine-tune")}, {"types": ("dataset",)}, {"pricing": ("free",)}, {"tag": "nlp"},
+    {"open_weights": True}, {"open_weights": False}, {"license": "commercial"}, {"license": "mit"},
+    {"modality_in": ("audio",)}, {"modality_out": ("text",), "types": ("model",)},
+    {"max_input_usd_per_mtok": 1.0}, {"min_context_tokens": 100_000}, {"types": ("api",), "pricing": ("free",)},
+])
+def test_filters_pass_the_same_artifacts_deriving_facts_only_where_read(embedder, tmp_path: Path,
+                                                                        fields: dict) -> None:
+    from graph.settings import Settings
+    from search import constraints
+    from search.engine import Engine
+    from tests.conftest import small_records
+
+    catalog = tmp_path / "c.jsonl"
+    catalog.write_text("".join(json.dumps(r) + "\n" for r in small_records(extra=120)))
+    eng = Engine(Settings.load(data_dir=tmp_path / "var", store_url=""), embedder=embedder)
+    try:
+        eng.ingest([catalog])
+        view = eng.view()
+        wanted = constraints.Constraints(**fields)
+        got = constraints.passing(view, wanted)
+        want = frozenset(a for a, art in view.artifacts.items()
+                         if wanted.allows(art, constraints.facts_of(art), view.directions.get(a)))
+        assert got == want
+        derived = set(constraints._FACTS.get(view, {}))
+        reads = not (set(fields) <= {"types", "tag", "pricing"})
+        assert derived <= set(view.artifacts) and (bool(derived) or not reads or not got)
+        if not reads:
+            assert not derived, "a type, tag or pricing filter derives no facts"
+    finally:
+        eng.close()
