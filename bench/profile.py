@@ -5,6 +5,7 @@
     python -m bench.profile --sync-ab            # before/after of the intent-sync fixes, in process, + R@10
     python -m bench.profile --sync-http-ab       # the same through gunicorn, 1 and 16 clients
     python -m bench.profile --ann-ab             # IVF nprobe and mapped-list prefetch, before/after, 100k, + R@10
+    python -m bench.profile --pipeline-ab --size 100000  # the pipeline's stages before/after (bench/pipeline_ab.py)
     python -m bench.profile --threads-ab         # gunicorn with torch's default threads vs 1 per worker
     python -m bench.profile --query-threads-ab   # ONNX Runtime: 1 vs 2 intra-op threads per query
     python -m bench.profile --encoder-ab         # torch vs ONNX Runtime query encoder: HTTP and dev quality
@@ -492,6 +493,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--sync-ab", action="store_true", help="before/after of the intent-sync fix")
     parser.add_argument("--sync-http-ab", action="store_true", help="the same through gunicorn")
     parser.add_argument("--ann-ab", action="store_true", help="IVF nprobe tuning, mapped-list prefetch: A/B")
+    parser.add_argument("--pipeline-ab", action="store_true", help="the pipeline's old vs new stages: A/B")
+    parser.add_argument("--quick-identity", action="store_true", help="--pipeline-ab: only the timed queries")
     parser.add_argument("--threads-ab", action="store_true", help="torch threads per gunicorn worker, A/B")
     parser.add_argument("--query-threads-ab", action="store_true", help="ONNX intra-op threads per query, A/B")
     parser.add_argument("--encoder-ab", action="store_true", help="torch vs ONNX Runtime query encoder, A/B")
@@ -535,6 +538,10 @@ def main(argv: list[str] | None = None) -> int:
         print(sync_http_ab(args, log))
     elif args.ann_ab:
         print(ann_ab(args, log))
+    elif args.pipeline_ab:
+        from bench import pipeline_ab
+
+        print(pipeline_ab.run(args, log))
     elif args.feedback:
         print(feedback_profile(args, log))
     elif args.threads_ab:

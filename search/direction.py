@@ -19,8 +19,12 @@ structured facets instead:
 
 from __future__ import annotations
 
+import functools
 import re
+import weakref
+from collections.abc import Mapping
 from dataclasses import dataclass, field
+from types import MappingProxyType
 
 # ISO 639-1 codes (and a few common 3-letter / custom ones seen in model ids) with their English names.
 LANGUAGES: dict[str, tuple[str, ...]] = {
@@ -203,8 +207,10 @@ _SYNTH = re.compile(r"\b(text-to-speech|tts|speech synthesis|read aloud|voice ov
 _CAPTION = re.compile(r"\b(caption\w*)\b", re.I)
 
 
+@functools.lru_cache(maxsize=1024)
 def parse(query: str) -> Direction:
-    """Direction facets a query states: language pair, input and output modality, translation task."""
+    """Direction facets a query states: language pair, input and output modality, translation task (cached:
+    a pure function of the text, and popular searches repeat)."""
     q = query[:1000]
     sources: frozenset[str] = frozenset()
     targets: frozenset[str] = frozenset()
@@ -274,3 +280,34 @@ def agreement(query: Direction, artifact: Direction) -> tuple[float, list[str]]:
         matched.append(f"modality: {'/'.join(sorted(query.inputs)) or 'any'} → "
                        f"{'/'.join(sorted(query.outputs)) or 'any'}")
     return (score, matched) if matched else (0, [])
+
+
+# per catalog view: a query direction -> (agreement per artifact, the member lists of the agreeing directions)
+_AGREEING: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+AGREEING_PER_VIEW = 256  # distinct query directions kept per view (queries state few: a pair, a modality)
+
+
+def agreeing(view, asked: Direction) -> tuple[Mapping[str, tuple[float, list[str]]], tuple[list[str], ...]]:
+    """`agreement` of `asked` with every artifact of a catalog view that has a direction (`view.by_direction`:
+    artifacts by distinct direction), read only, and the artifact lists of the directions that match it
+    (> 0, in the view's order; empty when none does). Computed once per (view, direction): the catalog does
+    not change under a view, and a translation query otherwise rebuilt a map over every translator per
+    request."""
+    per_view = _AGREEING.get(view)
+    if per_view is None:
+        per_view = _AGREEING.setdefault(view, {})
+    found = per_view.get(asked)
+    if found is None:
+        agree: dict[str, tuple[float, list[str]]] = {}
+        matching: list[list[str]] = []
+        for d, members in view.by_direction.items():
+            verdict = agreement(asked, d)
+            if verdict[0]:
+                agree.update(dict.fromkeys(members, verdict))
+                if verdict[0] > 0 and members:
+                    matching.append(members)
+        found = (MappingProxyType(agree), tuple(matching))
+        if len(per_view) >= AGREEING_PER_VIEW:
+            per_view.clear()
+        per_view[asked] = found
+    return found

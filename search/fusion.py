@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 
-from search.ranking import dense_score, fuse
+from search.ranking import fuse
 
 
 class Hybrid:
@@ -19,10 +19,25 @@ class Hybrid:
         self.lexical_weight = lexical_weight
         self.multi_match_credit = multi_match_credit
 
-    def dense(self, grouped: Mapping[str, list[tuple[str, float]]], known: Mapping) -> dict[str, float]:
-        """Dense score per artifact (of those in `known`) from its capability similarities, best first."""
-        return {a: dense_score([s for _, s in caps], self.multi_match_credit) for a, caps in grouped.items()
-                if a in known}
+    def dense(self, grouped: Mapping[str, list[tuple[str, float]]], known: Mapping | None) -> dict[str, float]:
+        """Dense score per artifact (of those in `known`; None: every one) from its capability similarities, best first:
+        `search.ranking.dense_score`, inlined over the candidates (the same arithmetic in the same order)."""
+        credit = self.multi_match_credit
+        out: dict[str, float] = {}
+        for a, caps in grouped.items():
+            if known is not None and a not in known:
+                continue
+            if not caps:
+                out[a] = 0.0
+                continue
+            best = caps[0][1]
+            extra = 0
+            if len(caps) > 1:
+                half = best / 2
+                for _, s in caps[1:4]:
+                    extra += max(0.0, s - half)
+            out[a] = best + credit * extra
+        return out
 
     def fuse(self, dense: Mapping[str, float], lexical: Mapping[str, float], named: Mapping[str, object],
              allowed: Callable[[str], bool]) -> dict[str, float]:

@@ -5,12 +5,14 @@ from __future__ import annotations
 import functools
 import json
 import os
+import re
 from collections.abc import Mapping
 from pathlib import Path
 
 import bm25s
 import numpy as np
 import Stemmer
+from bm25s.tokenization import _infer_stopwords
 
 import graph.infra.forksafe  # noqa: F401  (bm25s tokenizes in a tqdm loop: tqdm's lock is reset after fork)
 
@@ -27,10 +29,18 @@ def tokenize(texts: list[str]) -> list[list[str]]:
     return bm25s.tokenize(texts, stopwords="en", stemmer=_STEMMER, return_ids=False, show_progress=False)
 
 
+# bm25s.tokenize's steps for one text, without its per-call vocabulary, id mapping and progress bars:
+# lower case, scikit-learn's token pattern, English stopwords out, each word stemmed (tests/test_pipeline_identical.py
+# checks it against `tokenize` over every dev query and catalog text)
+_SPLIT = re.compile(r"(?u)\b\w\w+\b").findall
+_STOPWORDS = frozenset(_infer_stopwords("en"))
+
+
 @functools.lru_cache(maxsize=512)
 def query_tokens(query: str) -> tuple[str, ...]:
-    """A query's terms, tokenised once for both BM25 and coverage (search/relevance.py)."""
-    return tuple(tokenize([query])[0])
+    """A query's terms, tokenised once for both BM25 and coverage (search/relevance.py): what `tokenize` gives."""
+    words = [w for w in _SPLIT(query.lower()) if w not in _STOPWORDS]
+    return tuple(_STEMMER.stemWords(words)) if words else ()
 
 
 class LexicalIndex:
@@ -47,17 +57,31 @@ class LexicalIndex:
         return len(self.ids)
 
     def scores(self, query: str, limit: int = 200) -> dict[str, float]:
-        """The best `limit` artifacts by BM25 score (only those with a score above zero)."""
+        """The best `limit` artifacts by BM25 score (only those with a score above zero).
+
+        The top `limit` are chosen among the documents that score at all (usually a fraction of the catalog);
+        when the `limit`-th best score is tied across the cut, the choice among the tied is argpartition's over
+        every document, as it always was, so the answer is the same in every case."""
         if self._bm25 is None:
             return {}
         tokens = list(query_tokens(query))
         if not tokens:
             return {}
         raw = self._bm25.get_scores(tokens)
-        if not raw.any():
+        top = np.flatnonzero(raw > 0)
+        if not len(top):
             return {}
-        top = np.argpartition(-raw, min(limit, len(raw) - 1))[:limit]
-        return {self.ids[i]: float(raw[i]) for i in top if raw[i] > 0}
+        if len(top) > limit:
+            kept = raw[top]
+            cut = np.partition(kept, len(kept) - limit)[len(kept) - limit]  # the limit-th best score
+            above = top[kept >= cut]
+            if len(above) == limit:  # no tie across the cut: the same set whichever way it is chosen
+                top = above
+            else:
+                top = np.argpartition(-raw, min(limit, len(raw) - 1))[:limit]
+                top = top[raw[top] > 0]
+        ids = self.ids
+        return dict(zip([ids[i] for i in top.tolist()], raw[top].tolist(), strict=True))
 
     def coverage(self, query: str) -> tuple[np.ndarray, float]:
         """How much of the query each document holds, comparable across queries (search/relevance.py): per
@@ -80,7 +104,7 @@ class LexicalIndex:
             total += weight
             if len(docs):
                 known += weight
-                got[np.asarray(docs)] += weight
+                np.add.at(got, docs, np.float32(weight))  # = got[docs] += weight (distinct docs), 2-3x faster
         return got / total, known / total
 
     @functools.cached_property
@@ -127,5 +151,8 @@ class LexicalIndex:
             raise ValueError("BM25 vocabulary ids out of range")
         if len(s["indices"]) and not 0 <= int(s["indices"].min()) <= int(s["indices"].max()) < len(ids):
             raise ValueError("BM25 document numbers out of range")
+        for key in ("data", "indices", "indptr"):  # plain views of the same mapped pages: slicing an np.memmap
+            if isinstance(s[key], np.memmap):  # costs a Python-level subclass hook per slice (per query term)
+                s[key] = s[key].view(np.ndarray)
         out._bm25 = bm25
         return out

@@ -41,6 +41,8 @@ WORDS = 1  # the query is a run of whole words of the name (prefix or suffix), 6
 
 def fold(text: str) -> str:
     """Lower case without accents."""
+    if text.isascii():  # NFKD leaves ASCII as it is, and it has no combining marks
+        return text.casefold()
     decomposed = unicodedata.normalize("NFKD", text)
     return "".join(ch for ch in decomposed if not unicodedata.combining(ch)).casefold()
 

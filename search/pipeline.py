@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import time
 import uuid
+import weakref
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
@@ -110,8 +111,9 @@ class _Candidates:
     grouped: dict[str, list[tuple[str, float]]]
     lexical: dict[str, float]
     names: dict
-    agree: dict[str, tuple[float, list[str]]]
+    agree: Mapping[str, tuple[float, list[str]]]  # read only (cached per view: search/direction.py)
     asked: directions.Direction
+    agreeing: bool = False  # some artifact matches every direction the query states
 
 
 class QueryPipeline:
@@ -144,11 +146,7 @@ class QueryPipeline:
         """Rank the view's artifacts for each query. `mode` "dense" or "lexical" switches one signal off (for
         evaluation; "lexical" embeds nothing when nothing is recorded or learned)."""
         started = time.perf_counter()
-        named = [view.names.match(q) for q in queries]  # once per query: constraints and the name tiers read it
-        wanted = [constraint.read(q, options.constraints, interpret=options.interpret, ignore=options.ignore,
-                                  types=options.types, pricing=options.pricing,
-                                  named=constraint.is_name(n)) for q, n in zip(queries, named, strict=True)]
-        texts = [normalise_query(rest) or rest for _, rest in wanted]
+        named, wanted, texts = self._read(view, queries, options)
         needs_vector = options.mode != "lexical" or options.keep_vector or \
             (options.learn and self.config.learned_cap > 0)
         vectors = [self.encode_query(t[:ENCODER_CHARS]) if needs_vector else None for t in texts]
@@ -167,24 +165,30 @@ class QueryPipeline:
             out.append(result)
         return out
 
+    def _read(self, view: CatalogView, queries: Sequence[str], options: Options) -> tuple[list, list, list[str]]:
+        """Per query: its name tiers, its constraints with the text left to rank, and that text normalised."""
+        named = [view.names.match(q) for q in queries]  # once per query: constraints and the name tiers read it
+        wanted = [constraint.read(q, options.constraints, interpret=options.interpret, ignore=options.ignore,
+                                  types=options.types, pricing=options.pricing,
+                                  named=constraint.is_name(n)) for q, n in zip(queries, named, strict=True)]
+        return named, wanted, [normalise_query(rest) or rest for _, rest in wanted]
+
+    def encoder_text(self, view: CatalogView, query: str, options: Options | None = None) -> str:
+        """The text a search of `query` sends to the encoder (benchmarks time the encoder on exactly it)."""
+        return self._read(view, [query], options or Options())[2][0][:ENCODER_CHARS]
+
     def _candidates(self, view: CatalogView, query: str, text: str, vector: np.ndarray | None,
                     hits: list[tuple[str, float]], mode: str, tiers: Mapping[str, tuple]) -> _Candidates:
         """Capability hits grouped by artifact, BM25 scores, name tiers and direction agreement; artifacts
         named by the query, or matching its direction, are candidates even when the vector search did not
         reach them: scored on their own capabilities."""
-        grouped = group_hits(hits, _Owner(view.capabilities))
+        grouped = group_hits(hits, view.capabilities)
         lexical = view.lexical.scores(text) if mode != "dense" else {}
         artifacts = view.artifacts
         names = tiers if self.config.name_ranking else {}
         asked = directions.parse(query) if self.config.direction_ranking else directions.Direction()
-        agree: dict[str, tuple[float, list[str]]] = {}
-        matching: list[str] = []
-        for d, members in (view.by_direction.items() if asked else ()):
-            verdict = directions.agreement(asked, d)
-            if verdict[0]:
-                agree.update(dict.fromkeys(members, verdict))
-                if verdict[0] > 0:
-                    matching += [a for a in members if a not in grouped]
+        agree, agreeing = directions.agreeing(view, asked) if asked else ({}, ())
+        matching = [a for members in agreeing for a in members if a not in grouped]
         vecs = view.artifact_vectors
         if len(matching) > MAX_DIRECTION_CANDIDATES and vector is not None:  # keep the nearest ones
             sims = np.stack([vecs[a] for a in matching]) @ vector
@@ -192,29 +196,35 @@ class QueryPipeline:
         caps_of = {a: artifacts[a].capabilities for a in set(names) | set(matching)
                    if a not in grouped and a in artifacts}
         if vector is not None and mode != "lexical":
-            index = view.index
             for a, caps in caps_of.items():
-                sims = sorted(((c.id, float(index.reconstruct(c.id) @ vector)) for c in caps if c.id in index),
-                              key=lambda cs: -cs[1])
+                sims = _similarities(view.index, caps, vector)
                 if sims:
                     grouped[a] = sims
-        return _Candidates(grouped, lexical, names, agree, asked)
+        return _Candidates(grouped, lexical, names, agree, asked, bool(agreeing))
 
     def _rank(self, view: CatalogView, query: str, text: str, vector: np.ndarray | None, c: _Candidates,
               options: Options) -> SearchResult:
         """The match decision (search/relevance.py), fusion, learning and the rules' parts into one score
         (search/boosts.py), then one page of hits."""
         artifacts, names, agree = view.artifacts, c.names, c.agree
-        dense_all = self.hybrid.dense(c.grouped, artifacts) if options.mode != "lexical" else {}
-        stated = any(v > 0 for v, _ in agree.values()) or constraint.states_a_kind(options.constraints)
+        whole = _whole(view)  # every candidate id is an artifact of the view: no membership test per candidate
+        dense_all = self.hybrid.dense(c.grouped, None if whole else artifacts) if options.mode != "lexical" else {}
+        stated = c.agreeing or constraint.states_a_kind(options.constraints)  # any agreement > 0
         verdict = self.judge.verdict(view, text, c.grouped, c.lexical, names, stated) \
             if options.mode == "hybrid" else None  # the evaluation modes keep every candidate
 
-        pool = set(dense_all) | {a for a in c.lexical if a in artifacts} | {a for a in names if a in artifacts}
-        pool = {a for a in pool if verdict is None or verdict.keeps(a)}  # the matches
-
-        def allowed(artifact_id: str) -> bool:
-            return artifact_id in pool and options.allowed(artifacts, artifact_id)
+        # the matches; every id of the pool is in `artifacts` (dense_all holds only those)
+        pool = set(dense_all)
+        pool.update(c.lexical if whole else [a for a in c.lexical if a in artifacts],
+                    [a for a in names if a in artifacts])
+        if verdict is not None:
+            keeps = verdict.keeps
+            pool = {a for a in pool if keeps(a)}
+        if options.filtered:
+            def allowed(artifact_id: str) -> bool:
+                return artifact_id in pool and options.allowed(artifacts, artifact_id)
+        else:
+            allowed = pool.__contains__
 
         facet_counts = facet_counts_of(artifacts, pool, options) if options.facets else {}
         dense = {a: s for a, s in dense_all.items() if allowed(a)}
@@ -225,11 +235,16 @@ class QueryPipeline:
             learned, why = self.intents.learned(vector, fused, self.config, view.generation)
             learned = {a: v for a, v in learned.items() if allowed(a) and a in fused}
         final = self.hybrid.final(fused, learned)
-        parts = {a: boosts.parts(names.get(a), agree.get(a), self.config.direction_boost) for a in final
-                 if a in names or a in agree}
-        score = {a: s + sum(size for _, size in parts[a]) if a in parts else s for a, s in final.items()}
-        # one score, in order (search/boosts.py), unless a constraint asks for another sort
-        order = constraint.apply(view, sorted(score, key=lambda a: (-score[a], a)), score, options.constraints)
+        boost = self.config.direction_boost
+        parts = {a: boosts.parts(names.get(a), agree.get(a), boost) for a in
+                 ([a for a in final if a in names or a in agree] if names or agree else ())}
+        score = {a: s + sum(size for _, size in parts[a]) if a in parts else s for a, s in final.items()} \
+            if parts else final
+        # one score, in order (search/boosts.py), unless a constraint asks for another sort: by score, best
+        # first, ties by id (a stable sort by score, descending, of the ids in order)
+        order = sorted(score)
+        order.sort(key=score.__getitem__, reverse=True)
+        order = constraint.apply(view, order, score, options.constraints)
         top_lex = max(lexical.values(), default=0.0)
         ranked = []
         for rank, a in enumerate(order[options.offset:options.offset + options.k], start=options.offset + 1):
@@ -243,6 +258,22 @@ class QueryPipeline:
                             preview=options.preview, filtered=options.filtered,
                             owner=options.user.identity if isinstance(options.user, Who) else "",
                             verdict=verdict, suggestions=relevance.suggestions(view, query, verdict, order))
+
+
+_WHOLE: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # view -> bool
+
+
+def _whole(view: CatalogView) -> bool:
+    """Does every capability and every BM25 document of the view belong to one of its artifacts? True by
+    construction (search/catalogview.py derives both from the artifacts); checked once per view, so the
+    candidates of a request need no lookup each in the whole artifact table (a cache miss apiece at 100k)."""
+    found = _WHOLE.get(view)
+    if found is None:
+        artifacts = view.artifacts
+        found = all(c.artifact_id in artifacts for c in view.capabilities.values()) and \
+            all(a in artifacts for a in view.lexical.ids)
+        _WHOLE[view] = found
+    return found
 
 
 def open_query_cache(config: Settings):
@@ -274,13 +305,14 @@ def facet_counts_of(artifacts: Mapping[str, Artifact], pool: set[str], options: 
     return out
 
 
-class _Owner(dict):
-    """Capability id -> artifact id, looked up lazily from the capability table."""
-
-    def __init__(self, capabilities: Mapping[str, Capability]) -> None:
-        super().__init__()
-        self._caps = capabilities
-
-    def get(self, key: str, default: str | None = None) -> str | None:  # type: ignore[override]
-        cap = self._caps.get(key)
-        return cap.artifact_id if cap is not None else default
+def _similarities(index, caps: Sequence[Capability], vector: np.ndarray) -> list[tuple[str, float]]:
+    """(capability id, cosine) of the capabilities the index holds, best first (stable: ties keep catalog
+    order). `reconstruct` raises KeyError for an id it does not hold: one id lookup per capability, not two."""
+    sims = []
+    for c in caps:
+        try:
+            sims.append((c.id, float(index.reconstruct(c.id) @ vector)))
+        except KeyError:
+            continue
+    sims.sort(key=lambda cs: -cs[1])
+    return sims

@@ -2,19 +2,34 @@
 
 from __future__ import annotations
 
-from collections import defaultdict
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping, Sequence
+
+from graph.catalog import Capability
 
 
-def group_hits(hits: Iterable[tuple[str, float]], owner: Mapping[str, str]) -> dict[str, list[tuple[str, float]]]:
-    """Capability hits grouped by artifact, best first."""
-    grouped: dict[str, list[tuple[str, float]]] = defaultdict(list)
-    for cap_id, sim in hits:
-        artifact_id = owner.get(cap_id)
-        if artifact_id is not None:
-            grouped[artifact_id].append((cap_id, sim))
-    for caps in grouped.values():
-        caps.sort(key=lambda c: -c[1])
+def group_hits(hits: Sequence[tuple[str, float]], capabilities: Mapping[str, Capability]
+               ) -> dict[str, list[tuple[str, float]]]:
+    """Capability hits grouped by their artifact (from the capability table), best first.
+
+    One pass in hit order: the index returns hits best first, so each artifact's list comes out sorted and
+    is sorted again (stably, so ties keep hit order, as before) only when the hits were not."""
+    grouped: dict[str, list[tuple[str, float]]] = {}
+    caps_get = capabilities.get
+    last, ordered = float("inf"), True
+    for hit in hits:
+        cap = caps_get(hit[0])
+        if cap is not None:
+            group = grouped.get(cap.artifact_id)
+            if group is None:
+                grouped[cap.artifact_id] = [hit]
+            else:
+                group.append(hit)
+        if hit[1] > last:
+            ordered = False
+        last = hit[1]
+    if not ordered:
+        for caps in grouped.values():
+            caps.sort(key=lambda c: -c[1])
     return grouped
 
 
