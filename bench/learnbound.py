@@ -9,7 +9,7 @@ past requests vote for what was clicked in them, `bench.quality.nearest_intent_v
 knows the wanted result and moves it up as far as its distinct choosers allow, nothing else, from anywhere
 in the zero-shot top DEEP (the learner re-ranks every match, not only what the vote sees). The choosers are
 the people who chose it in the union of the vote's 10 nearest requests and the learner's neighbourhood (30
-nearest with cosine >= 0.5): the evidence the vote had and more. Bounds:
+nearest with cosine >= MATCHGRAPH_INTENT_MIN_SIMILARITY): the evidence the vote had and more. Bounds:
 
 - unbounded: any chooser puts it first (the most any learner could do with this evidence);
 - old bound: p choosers pass at most 1.5 p^2 results below 3 people, anything from 3 (main before issue 29);

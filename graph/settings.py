@@ -260,7 +260,7 @@ class Settings:
     learned_cap: float = setting("MATCHGRAPH_LEARNED_CAP", 1.0,
                                  "most a learned boost (past intents and feedback) may add to a score",
                                  kind="float", minimum=0)
-    intent_min_similarity: float = setting("MATCHGRAPH_INTENT_MIN_SIMILARITY", 0.5,
+    intent_min_similarity: float = setting("MATCHGRAPH_INTENT_MIN_SIMILARITY", 0.45,
                                            "past intents at least this similar to a query teach it",
                                            kind="float", minimum=0)
     ranker_every: float = setting("MATCHGRAPH_RANKER_EVERY", 0.0,

@@ -46,9 +46,16 @@ class Pooled:
         return len(self.ids)
 
 
+KERNEL_POWER = 2  # far neighbours stay weak: at cosine 0.5 with the floor at 0.45, (0.05 / 0.55)^2 = 0.008
+
+
 def kernel(similarity: float, min_similarity: float) -> float:
-    """A neighbour's weight: 0 at `min_similarity`, 1 for the same intent."""
-    return max(0.0, (similarity - min_similarity) / max(1e-9, 1.0 - min_similarity))
+    """A neighbour's weight: 0 at `min_similarity`, 1 for the same intent, quadratic in between.
+
+    Quadratic so the floor can sit lower (0.45: the paraphrases that tell a request's artifact are often at cosine
+    0.45-0.55) without far neighbours outweighing close ones: they still count their people (the per-person
+    bound of search/ranker.py), but their choices weigh little against the text score (docs/learning.md)."""
+    return max(0.0, (similarity - min_similarity) / max(1e-9, 1.0 - min_similarity)) ** KERNEL_POWER
 
 
 class IntentMemory:

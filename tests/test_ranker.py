@@ -151,3 +151,18 @@ def test_by_default_one_person_moves_one_rank_and_two_people_what_their_evidence
     assert sorted(fused, key=lambda a: -(fused[a] + one.get(a, 0.0))).index("a0") == 9
     two = ranker.bonus(pooled([2.0], [2]), fused, huge, cap=1.0, min_users=min_users)
     assert fused["a0"] + two["a0"] > max(fused.values())
+
+
+def test_the_floor_admits_far_paraphrases_whose_choices_weigh_little() -> None:
+    """On the paraphrase simulation the neighbours that tell a request's artifact are often at cosine 0.45-0.55:
+    the default floor admits them (their people count under the per-person bound), and the kernel keeps a
+    neighbour at 0.5 far weaker than a close one, so they do not outweigh it (docs/learning.md: a linear
+    kernel with a 0.4 floor lost R@1)."""
+    from graph.settings import Settings
+    from search.learning import kernel
+
+    floor = Settings.load().intent_min_similarity
+    assert floor <= 0.45
+    assert kernel(floor, floor) == 0.0 and kernel(1.0, floor) == pytest.approx(1.0)
+    assert kernel(0.5, floor) < 0.02 * kernel(0.9, floor)
+    assert kernel(0.7, floor) < kernel(0.8, floor) < kernel(0.9, floor)
