@@ -305,10 +305,11 @@ def ann_ab(args, log) -> str:
         names = list(variants)
         for rep in range(args.repeats):
             for i, r in enumerate(dev):
+                text = engine.pipeline.encoder_text(engine.view(), r["query"])  # what a search encodes
                 start = time.perf_counter()
-                engine.embedder._encode_uncached([r["query"]])
+                engine.embedder._encode_uncached([text])
                 encoder.append(1000 * (time.perf_counter() - start))
-                engine.embedder.encode_query(r["query"])  # into the LRU: the variants below differ after the model
+                engine.embedder.encode_query(text)  # into the LRU: the variants below differ after the model
                 for name in names[(i + rep) % len(names):] + names[:(i + rep) % len(names)]:
                     index.nprobe, lists.prefetch_nthread = variants[name]
                     spent[0] = 0.0

@@ -20,7 +20,7 @@ from graph.infra.forksafe import reset_after_fork
 from graph.loader import load_artifacts
 from graph.settings import Settings
 from graph.store.catalogfeed import SNAPSHOT_EVERY, FeedBehind
-from search import catalogview, feedsync, generation_layout
+from search import catalogview, constraints, feedsync, generation_layout
 from search import snapshot as snapshots
 from search.catalogview import CatalogView
 from search.embedder import Embedder
@@ -74,7 +74,10 @@ class CatalogState:
         self.config = config
 
     def _swap(self, view: CatalogView) -> None:
-        """Make `view` the live one (one reference assignment) and hold the lease of its generation."""
+        """Make `view` the live one (one reference assignment) and hold the lease of its generation. Its
+        artifacts' facts are derived in a thread of their own: otherwise the first filtered search of each view
+        derives the whole catalog's on the request path (0.5 s at 27,726 artifacts; issue 32)."""
+        threading.Thread(target=constraints.prepare, args=(view,), name="facts-warm", daemon=True).start()
         if view.generation == self.view.generation:  # a followed change: same generation, same lease
             self.view = view
             return
