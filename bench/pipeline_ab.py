@@ -6,12 +6,15 @@
 One engine over a copy of the data dir. Per dev query (huggingface_eval), the encoder alone (tokenizer +
 forward pass, uncached) is timed first, on the text the search encodes: the query after its constraint
 words are read, normalised (priming the vector cache with the raw query, as `--ann-ab` does, leaves the
-first search of a query with a model pass whenever the two differ). Then `Engine.search` (learning on,
-record off, the query vector cached) runs with the served pipeline and with the old stages
-(bench/pipeline_reference.py), in alternating order. "(encoder + it) / encoder" is what a fresh query
-costs over the encoder (issue 32's target: at most 1.5x at 100k). Every pair of answers is compared whole
-(hits, scores, why, totals, the match decision, facets, suggestions): the table says how many were
-identical, how many searches still ran the model (0 when the priming is right), and R@10 / MRR@10.
+first search of a query with a model pass whenever the two differ). First, a history: 300 other requests of
+the dev set, each searched and its first hit clicked by three people, so learning reads past searches (the
+evidence of similar ones) as on a served catalog. Then `Engine.search` (learning on,
+record off, the query vector cached) runs with the served pipeline, with its stages one after the other
+(no search/overlap.py), and with the old stages (bench/pipeline_reference.py), in rotating order. "(encoder +
+it) / encoder" is what a fresh query costs over the encoder (issue 32's target: at most 1.5x at 100k). Every
+answer is compared whole with the first variant's (hits, scores, why, totals, the match decision, facets,
+suggestions): the table says how many queries were identical in all three, how many searches still ran the
+model (0 when the priming is right), and R@10 / MRR@10.
 """
 
 from __future__ import annotations
@@ -21,6 +24,8 @@ import statistics
 import time
 
 from bench.common import load_devset, machine, metrics, table
+
+HISTORY = 300  # dev requests outside the timed ones, recorded with clicks before timing
 
 
 def run(args, log) -> str:
@@ -34,8 +39,17 @@ def run(args, log) -> str:
         engine = engine_over(source, work / "var")
         served = engine.pipeline
         variants = {"before: the old stages (main at 55ed7bd)": ReferencePipeline(served),
-                    "after: this round's stages": served}
-        dev = load_devset("huggingface_eval")[:args.quality_limit]
+                    "after: the served stages, one after the other": Sequential(served),
+                    "after: the served stages, BM25 and learning beside the scan (search/overlap.py)": served}
+        every = load_devset("huggingface_eval")
+        dev = every[:args.quality_limit]
+        past = [r["query"] for r in every[len(dev):len(dev) + HISTORY]]
+        log(f"history: {len(past)} other requests, each searched and its first hit clicked by 3 people")
+        for q in past:  # learning has past searches to read, as a served catalog does
+            for user in ("p1", "p2", "p3"):
+                result = engine.search(q, k=10, user=user)
+                if result.hits:
+                    engine.feedback(result.search_id, result.hits[0].artifact.id, "click", user=user)
         for r in dev[:20]:  # first-use costs (probes, scorebook, lazy imports) out of the way, both variants
             for pipeline in variants.values():
                 engine.pipeline = pipeline
@@ -55,7 +69,7 @@ def run(args, log) -> str:
                 engine.embedder.encode_query(text)  # into the LRU: the variants differ after the model
                 forwards = engine.embedder.forward_batches
                 answers = {}
-                for name in (names if (i + rep) % 2 == 0 else names[::-1]):
+                for name in names[(i + rep) % len(names):] + names[:(i + rep) % len(names)]:
                     engine.pipeline = variants[name]
                     start = time.perf_counter()
                     result = engine.search(r["query"], k=10, record=False)
@@ -65,7 +79,7 @@ def run(args, log) -> str:
                         ranked[name].append([h.artifact.id for h in result.hits])
                 missed += engine.embedder.forward_batches != forwards
                 compared += 1
-                same += answers[names[0]] == answers[names[1]]
+                same += all(answers[name] == answers[names[0]] for name in names[1:])
         checked = [] if args.quick_identity else identical_elsewhere(engine, variants, log)
         engine.pipeline = served
         n_caps, kind = len(engine.index), engine.index.kind
@@ -96,6 +110,33 @@ def run(args, log) -> str:
         return "\n".join(out)
     finally:
         shutil.rmtree(work, ignore_errors=True)
+
+
+class Sequential:
+    """The served pipeline with its stages one after the other: `search.overlap.start` runs the work it is
+    handed at once, on the calling thread (what the pipeline did before search/overlap.py)."""
+
+    def __init__(self, served) -> None:
+        self.served = served
+
+    def __getattr__(self, name: str):
+        return getattr(self.served, name)
+
+    def search_batch(self, view, queries, options):
+        from concurrent.futures import Future
+
+        from search import overlap
+
+        def at_once(fn, *args):
+            done: Future = Future()
+            done.set_result(fn(*args))
+            return done
+
+        start, overlap.start = overlap.start, at_once
+        try:
+            return self.served.search_batch(view, queries, options)
+        finally:
+            overlap.start = start
 
 
 def identical_elsewhere(engine, variants: dict, log) -> list[dict]:
@@ -132,7 +173,7 @@ def identical_elsewhere(engine, variants: dict, log) -> list[dict]:
             for pipeline in variants.values():
                 engine.pipeline = pipeline
                 got.append(answer(engine.search(q, k=10, record=False)))
-            same += got[0] == got[1]
+            same += all(g == got[0] for g in got[1:])
         rows.append({"queries": label, "searched": len(qs), "identical": same})
         log(f"{label}: {same} of {len(qs)} identical")
     return rows

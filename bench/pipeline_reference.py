@@ -3,15 +3,17 @@ verbatim so the faster stages can be proved to give identical answers: `tests/te
 compares the two over the same view, and `python -m bench.profile --pipeline-ab` times them side by side
 (one engine, alternating per query) and counts identical results over a dev set.
 
-`ReferencePipeline` is the served `QueryPipeline` with `_candidates` and `_rank` replaced by the old code
-(grouping, BM25's top-k, the lexical coverage, direction parsing and agreement, dense fusion, the pool and the
-sort as they were); every other stage is shared (the loop, the encoder, name tiers, the match decision's own
-code, learning).
+`ReferencePipeline` is the served `QueryPipeline` with its loop, `_candidates` and `_rank` replaced by the old
+code (the loop scanning the index before the other stages, where search/overlap.py now runs them beside the
+scan; grouping, BM25's top-k, the lexical coverage, direction parsing and agreement, dense fusion, the pool and
+the sort as they were); every other stage is shared (the encoder, name tiers, the match decision's own code,
+learning).
 """
 
 from __future__ import annotations
 
 import functools
+import time
 import uuid
 from collections import defaultdict
 from collections.abc import Iterable, Mapping
@@ -23,7 +25,15 @@ from search import constraints as constraint
 from search import direction as directions
 from search.identity import Who
 from search.lexical import query_tokens
-from search.pipeline import MAX_DIRECTION_CANDIDATES, Hit, QueryPipeline, SearchResult, _Candidates, facet_counts_of
+from search.pipeline import (
+    ENCODER_CHARS,
+    MAX_DIRECTION_CANDIDATES,
+    Hit,
+    QueryPipeline,
+    SearchResult,
+    _Candidates,
+    facet_counts_of,
+)
 
 # direction parsing without the cache it has now
 _parse = getattr(directions.parse, "__wrapped__", directions.parse)
@@ -101,13 +111,34 @@ class ReferencePipeline(QueryPipeline):
         self.__dict__.update(served.__dict__)
 
     def search_batch(self, view, queries, options):
-        """The served loop, with the view's lexical coverage as it was (for the match decision)."""
+        """The loop as it was (no scan beside the other stages), with the view's lexical coverage as it was
+        (for the match decision)."""
         lexical = view.lexical
         lexical.coverage = functools.partial(lexical_coverage, lexical)
         try:
-            return super().search_batch(view, queries, options)
+            return self._loop(view, queries, options)
         finally:
             del lexical.coverage
+
+    def _loop(self, view, queries, options):
+        started = time.perf_counter()
+        named, wanted, texts = self._read(view, queries, options)
+        needs_vector = options.mode != "lexical" or options.keep_vector or \
+            (options.learn and self.config.learned_cap > 0)
+        vectors = [self.encode_query(t[:ENCODER_CHARS]) if needs_vector else None for t in texts]
+        depth = constraint.depth(view, options.k, options.filtered, [w for w, _ in wanted])
+        if len(view.index) and options.mode != "lexical":
+            found = view.index.search(np.stack(vectors), depth)
+        else:
+            found = [[] for _ in queries]
+        out = []
+        for query, text, vector, hits, (w, _), tiers in zip(queries, texts, vectors, found, wanted, named, strict=True):
+            cands = self._candidates(view, query, text, vector, hits, options.mode, tiers)
+            result = self._rank(view, query, text, vector, cands, constraint.with_constraints(options, w))
+            result.understood, result.filtered = constraint.echo(result.understood, w), result.filtered or w.filters()
+            result.took_ms = round((time.perf_counter() - started) * 1000, 2)
+            out.append(result)
+        return out
 
     def _candidates(self, view, query, text, vector, hits, mode, tiers) -> _Candidates:
         grouped = group_hits(hits, _Owner(view.capabilities))

@@ -148,13 +148,20 @@ class IntentMemory:
                       np.array([len(people[a]) for a in ids], dtype=int),
                       float(sum(weights.values())), max(s for _, s in near))
 
-    def learned(self, vector: np.ndarray, fused: Mapping[str, float], config,
-                generation: str = "") -> tuple[dict[str, float], dict[str, list[str]]]:
-        """Learned bonus per candidate artifact (in `fused`, the text scores) and why: the pooled evidence
-        fused with the text score by the ranker trained for `generation` (search/ranker.py; its built-in
-        weights when none is), bounded per person. Nothing when no past intent is close (zero-shot)."""
+    def evidence(self, vector: np.ndarray, config) -> Pooled:
+        """What similar past searches show for `vector` (after syncing intents other processes recorded):
+        the first half of `learned`, which needs no candidate scores, so a search gathers it while the
+        capability index scans (search/overlap.py)."""
         self.sync()
-        pooled = self.pooled(vector, k=config.intent_neighbours, min_similarity=config.intent_min_similarity)
+        return self.pooled(vector, k=config.intent_neighbours, min_similarity=config.intent_min_similarity)
+
+    def learned(self, vector: np.ndarray, fused: Mapping[str, float], config, generation: str = "",
+                evidence: Pooled | None = None) -> tuple[dict[str, float], dict[str, list[str]]]:
+        """Learned bonus per candidate artifact (in `fused`, the text scores) and why: the pooled evidence
+        (`evidence`, else gathered now) fused with the text score by the ranker trained for `generation`
+        (search/ranker.py; its built-in weights when none is), bounded per person. Nothing when no past
+        intent is close (zero-shot)."""
+        pooled = self.evidence(vector, config) if evidence is None else evidence
         if not pooled:
             return {}, {}
         model = self.models.get(Path(config.data_dir), generation, self.embedder.model_id)

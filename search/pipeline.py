@@ -18,14 +18,14 @@ import numpy as np
 from graph.catalog import Artifact, Capability
 from graph.events import normalise_query
 from graph.settings import REDIS_SCHEMES, Settings
-from search import boosts, relevance
+from search import boosts, overlap, relevance
 from search import constraints as constraint
 from search import direction as directions
 from search.catalogview import CatalogView
 from search.embedder import Embedder
 from search.fusion import Hybrid
 from search.identity import Who
-from search.learning import IntentMemory
+from search.learning import IntentMemory, Pooled
 from search.ranking import group_hits
 
 FACET_FIELDS = ("type", "pricing")
@@ -152,17 +152,35 @@ class QueryPipeline:
         vectors = [self.encode_query(t[:ENCODER_CHARS]) if needs_vector else None for t in texts]
         n = len(view.index)
         depth = constraint.depth(view, options.k, options.filtered, [w for w, _ in wanted])
+        # what needs no hits is gathered on a pool thread while this one scans the index (search/overlap.py)
+        learn = options.learn and self.config.learned_cap > 0
+        early = overlap.start(self._early, view, queries, texts, vectors, options.mode, learn)
         if n and options.mode != "lexical":
             found = view.index.search(np.stack(vectors), depth)
         else:
             found = [[] for _ in queries]
+        gathered = early.result()
         out = []
-        for query, text, vector, hits, (w, _), tiers in zip(queries, texts, vectors, found, wanted, named, strict=True):
-            cands = self._candidates(view, query, text, vector, hits, options.mode, tiers)
-            result = self._rank(view, query, text, vector, cands, constraint.with_constraints(options, w))
+        for query, text, vector, hits, (w, _), tiers, (lexical, asked, evidence) in zip(
+                queries, texts, vectors, found, wanted, named, gathered, strict=True):
+            cands = self._candidates(view, vector, hits, options.mode, tiers, lexical, asked)
+            result = self._rank(view, query, text, vector, cands, constraint.with_constraints(options, w), evidence)
             result.understood, result.filtered = constraint.echo(result.understood, w), result.filtered or w.filters()
             result.took_ms = round((time.perf_counter() - started) * 1000, 2)
             out.append(result)
+        return out
+
+    def _early(self, view: CatalogView, queries: Sequence[str], texts: Sequence[str],
+               vectors: Sequence[np.ndarray | None], mode: str, learn: bool
+               ) -> list[tuple[dict[str, float], directions.Direction, Pooled | None]]:
+        """Per query, what its ranking needs besides the index's hits: BM25 scores, the directions it states,
+        and the evidence of similar past searches (when learning)."""
+        out = []
+        for query, text, vector in zip(queries, texts, vectors, strict=True):
+            lexical = view.lexical.scores(text) if mode != "dense" else {}
+            asked = directions.parse(query) if self.config.direction_ranking else directions.Direction()
+            evidence = self.intents.evidence(vector, self.config) if learn and vector is not None else None
+            out.append((lexical, asked, evidence))
         return out
 
     def _read(self, view: CatalogView, queries: Sequence[str], options: Options) -> tuple[list, list, list[str]]:
@@ -177,16 +195,14 @@ class QueryPipeline:
         """The text a search of `query` sends to the encoder (benchmarks time the encoder on exactly it)."""
         return self._read(view, [query], options or Options())[2][0][:ENCODER_CHARS]
 
-    def _candidates(self, view: CatalogView, query: str, text: str, vector: np.ndarray | None,
-                    hits: list[tuple[str, float]], mode: str, tiers: Mapping[str, tuple]) -> _Candidates:
-        """Capability hits grouped by artifact, BM25 scores, name tiers and direction agreement; artifacts
-        named by the query, or matching its direction, are candidates even when the vector search did not
-        reach them: scored on their own capabilities."""
+    def _candidates(self, view: CatalogView, vector: np.ndarray | None, hits: list[tuple[str, float]], mode: str,
+                    tiers: Mapping[str, tuple], lexical: dict[str, float], asked: directions.Direction) -> _Candidates:
+        """Capability hits grouped by artifact, with the BM25 scores, name tiers and direction agreement;
+        artifacts named by the query, or matching its direction, are candidates even when the vector search
+        did not reach them: scored on their own capabilities."""
         grouped = group_hits(hits, view.capabilities)
-        lexical = view.lexical.scores(text) if mode != "dense" else {}
         artifacts = view.artifacts
         names = tiers if self.config.name_ranking else {}
-        asked = directions.parse(query) if self.config.direction_ranking else directions.Direction()
         agree, agreeing = directions.agreeing(view, asked) if asked else ({}, ())
         matching = [a for members in agreeing for a in members if a not in grouped]
         vecs = view.artifact_vectors
@@ -203,7 +219,7 @@ class QueryPipeline:
         return _Candidates(grouped, lexical, names, agree, asked, bool(agreeing))
 
     def _rank(self, view: CatalogView, query: str, text: str, vector: np.ndarray | None, c: _Candidates,
-              options: Options) -> SearchResult:
+              options: Options, evidence: Pooled | None = None) -> SearchResult:
         """The match decision (search/relevance.py), fusion, learning and the rules' parts into one score
         (search/boosts.py), then one page of hits."""
         artifacts, names, agree = view.artifacts, c.names, c.agree
@@ -232,7 +248,7 @@ class QueryPipeline:
         fused = self.hybrid.fuse(dense, lexical, names, allowed)
         learned, why = ({}, {})
         if options.learn and self.config.learned_cap > 0 and vector is not None:
-            learned, why = self.intents.learned(vector, fused, self.config, view.generation)
+            learned, why = self.intents.learned(vector, fused, self.config, view.generation, evidence)
             learned = {a: v for a, v in learned.items() if allowed(a) and a in fused}
         final = self.hybrid.final(fused, learned)
         boost = self.config.direction_boost
