@@ -436,6 +436,52 @@ def query_threads_ab(args, log) -> str:
                    "query encoder threads")
 
 
+def spin_ab(args, log) -> str:
+    """ONNX Runtime's intra-op threads spinning within a forward pass (opt-in) or sleeping at every step:
+    the encoder alone in this process (one query, alternating), then both through gunicorn (1 and 16 clients)."""
+    import numpy as np
+    import onnxruntime as ort
+
+    from search.embedder import Embedder
+
+    encoder = Embedder()._encoder
+    sessions = {}
+    for name, spin in (("spinning within a pass (MATCHGRAPH_ENCODER_SPINNING=1)", "1"), ("no spinning (default)", "0")):
+        options = ort.SessionOptions()
+        options.intra_op_num_threads, options.inter_op_num_threads = 2, 1
+        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        options.add_session_config_entry("session.intra_op.allow_spinning", spin)
+        options.add_session_config_entry("session.force_spinning_stop", "1")
+        sessions[name] = ort.InferenceSession(encoder._path, options, providers=["CPUExecutionProvider"])
+    feeds = []
+    for q in queries()[:args.searches]:
+        e = encoder.tokenizer.encode_batch([q])[0]
+        columns = {"input_ids": [e.ids], "attention_mask": [e.attention_mask], "token_type_ids": [e.type_ids]}
+        feeds.append({n: np.asarray(columns[n], dtype=np.int64) for n in encoder.input_names})
+    ms: dict[str, list[float]] = {name: [] for name in sessions}
+    cpu: dict[str, float] = dict.fromkeys(sessions, 0.0)
+    wall: dict[str, float] = dict.fromkeys(sessions, 0.0)
+    names = list(sessions)
+    for i, feed in enumerate(feeds * args.repeats):
+        for name in (names if i % 2 == 0 else names[::-1]):
+            c, start = time.process_time(), time.perf_counter()
+            sessions[name].run(None, feed)
+            ms[name].append(1000 * (time.perf_counter() - start))
+            time.sleep(0.002)  # idle between queries, as a server is: spinning past the pass would show here
+            cpu[name] += time.process_time() - c
+            wall[name] += time.perf_counter() - start
+    rows = [{"encoder session": name, "queries": len(v), "p50 ms": round(percentile(v, 50), 2),
+             "p90 ms": round(percentile(v, 90), 2), "mean ms": round(statistics.mean(v), 2),
+             "CPU / wall (pass + 2 ms idle)": round(cpu[name] / wall[name], 2)} for name, v in ms.items()]
+    alone = "\n".join([f"`python -m bench.profile --spin-ab`: the encoder alone, one query at a time, 2 intra-op "
+                       f"threads, sessions alternating ({machine()}, load average {load_average()}, "
+                       f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())})", "", table(rows, list(rows[0]))])
+    http = http_ab(args, log, {"spinning within a pass (MATCHGRAPH_ENCODER_SPINNING=1)":
+                               {"settings": {"encoder_spinning": True}}, "no spinning (default)": {}},
+                   "encoder spinning")
+    return alone + "\n\n" + http
+
+
 def threads_ab(args, log) -> str:
     return http_ab(args, log, {"torch default threads (as the Procfile runs)": {},
                                "OMP_NUM_THREADS=1 per worker": {"env": {"OMP_NUM_THREADS": "1",
@@ -497,6 +543,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--pipeline-ab", action="store_true", help="the pipeline's old vs new stages: A/B")
     parser.add_argument("--quick-identity", action="store_true", help="--pipeline-ab: only the timed queries")
     parser.add_argument("--threads-ab", action="store_true", help="torch threads per gunicorn worker, A/B")
+    parser.add_argument("--spin-ab", action="store_true", help="ONNX encoder threads spinning or not, A/B")
     parser.add_argument("--query-threads-ab", action="store_true", help="ONNX intra-op threads per query, A/B")
     parser.add_argument("--encoder-ab", action="store_true", help="torch vs ONNX Runtime query encoder, A/B")
     parser.add_argument("--stages", action="store_true", help="one request by stage, in process and over HTTP")
@@ -547,6 +594,8 @@ def main(argv: list[str] | None = None) -> int:
         print(feedback_profile(args, log))
     elif args.threads_ab:
         print(threads_ab(args, log))
+    elif args.spin_ab:
+        print(spin_ab(args, log))
     elif args.query_threads_ab:
         print(query_threads_ab(args, log))
     elif args.encoder_ab:

@@ -194,6 +194,10 @@ class Settings:
                                           "intra-op threads of the encoder per process (sets both: one query and "
                                           "a batch)", kind="int", minimum=1,
                                           shown="unset (one query: 2; a batch at ingest: all cores)")
+    encoder_spinning: bool = setting("MATCHGRAPH_ENCODER_SPINNING", False,
+                                     "the ONNX encoder's threads spin-wait for each other during a forward pass "
+                                     "instead of sleeping at every step: faster on an idle host, much slower "
+                                     "when other work shares the cores (`bench.profile --spin-ab`)", kind="bool")
     documents: str = setting("MATCHGRAPH_DOCUMENTS", "plain",
                              "what a capability is embedded as: `plain` (its text alone) or `facts` (after its "
                              "artifact's name, type, tasks, modalities and datasets: document expansion, not better "

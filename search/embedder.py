@@ -82,7 +82,8 @@ class Embedder:
     def from_settings(cls, config: Any, cache: VectorCache | None, onnx_dir: Path) -> Embedder:
         """The encoder the settings table describes (model, layers, pooling, backend, threads, documents)."""
         return cls(config.model, layers=config.layers, pooling=config.pooling, cache=cache, backend=config.encoder,
-                   threads=config.encoder_threads, onnx_dir=config.onnx_dir or onnx_dir, documents=config.documents)
+                   threads=config.encoder_threads, onnx_dir=config.onnx_dir or onnx_dir, documents=config.documents,
+                   spinning=config.encoder_spinning)
 
     def __init__(
         self,
@@ -98,6 +99,7 @@ class Embedder:
         backend: str | None = None,
         onnx_dir: str | os.PathLike[str] | None = None,
         documents: str = doctext.DEFAULT,
+        spinning: bool = False,
     ) -> None:
         backend = backend or "onnx"
         if backend not in BACKENDS:
@@ -127,7 +129,7 @@ class Embedder:
             raise ValueError(f"max_length must be in [2, {positions}], got {self.max_length}")
         self.dim: int = int(config["hidden_size"])
         self.cache = cache
-        self.threads = threads
+        self.threads, self.spinning = threads, spinning
         self._model_dir, self._config_dict = model_dir, config
         self.model_id: str = self._model_id(int8=backend == "onnx-int8")
 
@@ -152,7 +154,8 @@ class Embedder:
             try:
                 return open_or_export(Path(onnx_dir) if onnx_dir else default_onnx_dir(), self.model_id,
                                       Path(self.model_path), max_length=self.max_length, threads=self.threads,
-                                      reference=self._reference, int8=backend == "onnx-int8")
+                                      spinning=self.spinning, reference=self._reference,
+                                      int8=backend == "onnx-int8")
             except Exception as exc:  # no onnxruntime, no tokenizer.json, an unexportable model...
                 log.warning("ONNX encoder unavailable (%s): using the torch encoder", exc)
         return self._reference()

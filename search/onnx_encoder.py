@@ -33,7 +33,8 @@ class OnnxUnavailable(RuntimeError):
 class OnnxEncoder:
     """An ONNX Runtime session over an exported model; thread-safe, so no lock around `encode_batch`."""
 
-    def __init__(self, onnx_path: Path, model_dir: Path, *, max_length: int, threads: int | None = None) -> None:
+    def __init__(self, onnx_path: Path, model_dir: Path, *, max_length: int, threads: int | None = None,
+                 spinning: bool = False) -> None:
         try:
             import onnxruntime as ort
             from tokenizers import Tokenizer
@@ -47,7 +48,7 @@ class OnnxEncoder:
         self.tokenizer.enable_truncation(max_length=max_length)  # the file's own settings may differ
         self.tokenizer.enable_padding(pad_id=padding.get("pad_id", 0), pad_type_id=padding.get("pad_type_id", 0),
                                       pad_token=padding.get("pad_token", "[PAD]"))  # to the batch's longest
-        self._ort, self._path, self._threads = ort, str(onnx_path), threads
+        self._ort, self._path, self._threads, self.spinning = ort, str(onnx_path), threads, spinning
         # One query on QUERY_THREADS intra-op threads (measured, `bench.profile --query-threads-ab`: 2 threads
         # cut one query's forward pass by ~30% and kept the 16-client throughput). Batches (ingest) get every
         # core, in a second session made on first use. `threads` sets both.
@@ -62,7 +63,12 @@ class OnnxEncoder:
         options.intra_op_num_threads = threads  # 0: ONNX Runtime picks one per physical core
         options.inter_op_num_threads = 1
         options.graph_optimization_level = self._ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-        options.add_session_config_entry("session.intra_op.allow_spinning", "0")  # idle threads yield the CPU
+        # Spinning (opt-in): a thread waiting for its share of the next step of a forward pass spins instead of
+        # sleeping. On an idle host that saves ~30% of a query; when other work holds a core, a thread spins
+        # for a partner that is not running, and searches over HTTP took ~1.8x longer (`--spin-ab`). Either
+        # way every thread stops spinning when the pass ends (force_spinning_stop): an idle worker burns no CPU.
+        options.add_session_config_entry("session.intra_op.allow_spinning", "1" if self.spinning else "0")
+        options.add_session_config_entry("session.force_spinning_stop", "1")
         return self._ort.InferenceSession(self._path, options, providers=["CPUExecutionProvider"])
 
     @property
@@ -87,7 +93,7 @@ class OnnxEncoder:
 
 
 def open_or_export(folder: Path, model_id: str, model_dir: Path, *, max_length: int, threads: int | None,
-                   reference, int8: bool = False) -> OnnxEncoder:
+                   reference, int8: bool = False, spinning: bool = False) -> OnnxEncoder:
     """The checked export for `model_id` in `folder`, exporting it first from `reference()` if needed.
 
     `reference` returns the TorchEncoder with the same settings; it is only called (and torch only loaded)
@@ -98,7 +104,7 @@ def open_or_export(folder: Path, model_id: str, model_dir: Path, *, max_length: 
     onnx_path, meta_path = folder / f"{model_id}.onnx", folder / f"{model_id}.json"
     if meta_path.is_file() and onnx_path.is_file():
         try:
-            encoder = OnnxEncoder(onnx_path, model_dir, max_length=max_length, threads=threads)
+            encoder = OnnxEncoder(onnx_path, model_dir, max_length=max_length, threads=threads, spinning=spinning)
             _check_probe(encoder, json.loads(meta_path.read_text()))
             return encoder
         except OnnxUnavailable:
@@ -115,7 +121,7 @@ def open_or_export(folder: Path, model_id: str, model_dir: Path, *, max_length: 
         reference_vector = torch_encoder.encode_batch([PROBE_TEXT])[0]
         if int8:
             _quantize(tmp_onnx)
-        encoder = OnnxEncoder(tmp_onnx, model_dir, max_length=max_length, threads=threads)
+        encoder = OnnxEncoder(tmp_onnx, model_dir, max_length=max_length, threads=threads, spinning=spinning)
         probe = encoder.encode_batch([PROBE_TEXT])[0] if int8 else reference_vector
         if int8 and float(probe @ reference_vector) / (np.linalg.norm(probe) * np.linalg.norm(reference_vector)
                                                          ) < INT8_MIN_COSINE:
@@ -129,7 +135,7 @@ def open_or_export(folder: Path, model_id: str, model_dir: Path, *, max_length: 
         os.replace(tmp_onnx, onnx_path)  # the meta last: a reader needs both and checks the probe anyway
         os.replace(tmp_meta, meta_path)
         del encoder  # it was opened on the temporary name
-        return OnnxEncoder(onnx_path, model_dir, max_length=max_length, threads=threads)
+        return OnnxEncoder(onnx_path, model_dir, max_length=max_length, threads=threads, spinning=spinning)
     finally:
         tmp_onnx.unlink(missing_ok=True)
         tmp_meta.unlink(missing_ok=True)

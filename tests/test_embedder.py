@@ -359,3 +359,26 @@ def test_an_index_built_by_another_encoder_is_reported(embedder: Embedder, make_
         other = Engine(Settings.load(data_dir=tmp_path / "var", store_url=""), embedder=int8)
     assert "re-ingest the catalog to re-embed it" in caplog.text
     other.close()
+
+
+def test_encoder_spinning_is_a_setting_and_leaves_vectors_unchanged(embedder: Embedder) -> None:
+    """MATCHGRAPH_ENCODER_SPINNING reaches the ONNX sessions (off by default: a shared host loses more than
+    an idle one gains; on: spinning within a pass, stopped after it), and the vectors are bit-for-bit the
+    same either way."""
+    from graph.settings import Settings
+
+    def entries(e: Embedder) -> tuple[str, str]:
+        options = e._encoder.query_session.get_session_options()
+        return (options.get_session_config_entry("session.intra_op.allow_spinning"),
+                options.get_session_config_entry("session.force_spinning_stop"))
+
+    assert Settings.load().encoder_spinning is False
+    onnx_dir = os.environ["MATCHGRAPH_ONNX_DIR"]
+    on = Embedder.from_settings(Settings.load(encoder_spinning=True), None, Path(onnx_dir))
+    off = Embedder.from_settings(Settings.load(), None, Path(onnx_dir))
+    assert (on.backend, off.backend) == ("onnx", "onnx")
+    assert entries(on) == ("1", "1") and entries(off) == ("0", "1")
+    texts = ["extract answers from passages", "a reading comprehension dataset I can use commercially", "x"]
+    for text in texts:
+        assert np.array_equal(on._encode_uncached([text]), off._encode_uncached([text]))
+    assert np.array_equal(on._encode_uncached(texts), off._encode_uncached(texts))
