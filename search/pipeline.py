@@ -161,26 +161,28 @@ class QueryPipeline:
             found = [[] for _ in queries]
         gathered = early.result()
         out = []
-        for query, text, vector, hits, (w, _), tiers, (lexical, asked, evidence) in zip(
+        for query, text, vector, hits, (w, _), tiers, (lexical, asked, evidence, coverage) in zip(
                 queries, texts, vectors, found, wanted, named, gathered, strict=True):
             cands = self._candidates(view, vector, hits, options.mode, tiers, lexical, asked)
-            result = self._rank(view, query, text, vector, cands, constraint.with_constraints(options, w), evidence)
+            result = self._rank(view, query, text, vector, cands, constraint.with_constraints(options, w), evidence,
+                                coverage)
             result.understood, result.filtered = constraint.echo(result.understood, w), result.filtered or w.filters()
             result.took_ms = round((time.perf_counter() - started) * 1000, 2)
             out.append(result)
         return out
 
     def _early(self, view: CatalogView, queries: Sequence[str], texts: Sequence[str],
-               vectors: Sequence[np.ndarray | None], mode: str, learn: bool
-               ) -> list[tuple[dict[str, float], directions.Direction, Pooled | None]]:
+               vectors: Sequence[np.ndarray | None], mode: str, learn: bool) -> list[tuple]:
         """Per query, what its ranking needs besides the index's hits: BM25 scores, the directions it states,
-        and the evidence of similar past searches (when learning)."""
+        the evidence of similar past searches (when learning) and the query's coverage of each document (for
+        the match decision)."""
         out = []
         for query, text, vector in zip(queries, texts, vectors, strict=True):
             lexical = view.lexical.scores(text) if mode != "dense" else {}
             asked = directions.parse(query) if self.config.direction_ranking else directions.Direction()
             evidence = self.intents.evidence(vector, self.config) if learn and vector is not None else None
-            out.append((lexical, asked, evidence))
+            coverage = view.lexical.coverage(text) if mode == "hybrid" else None
+            out.append((lexical, asked, evidence, coverage))
         return out
 
     def _read(self, view: CatalogView, queries: Sequence[str], options: Options) -> tuple[list, list, list[str]]:
@@ -219,14 +221,15 @@ class QueryPipeline:
         return _Candidates(grouped, lexical, names, agree, asked, bool(agreeing))
 
     def _rank(self, view: CatalogView, query: str, text: str, vector: np.ndarray | None, c: _Candidates,
-              options: Options, evidence: Pooled | None = None) -> SearchResult:
+              options: Options, evidence: Pooled | None = None,
+              coverage: tuple[np.ndarray, float] | None = None) -> SearchResult:
         """The match decision (search/relevance.py), fusion, learning and the rules' parts into one score
         (search/boosts.py), then one page of hits."""
         artifacts, names, agree = view.artifacts, c.names, c.agree
         whole = _whole(view)  # every candidate id is an artifact of the view: no membership test per candidate
         dense_all = self.hybrid.dense(c.grouped, None if whole else artifacts) if options.mode != "lexical" else {}
         stated = c.agreeing or constraint.states_a_kind(options.constraints)  # any agreement > 0
-        verdict = self.judge.verdict(view, text, c.grouped, c.lexical, names, stated) \
+        verdict = self.judge.verdict(view, text, c.grouped, c.lexical, names, stated, coverage) \
             if options.mode == "hybrid" else None  # the evaluation modes keep every candidate
 
         # the matches; every id of the pool is in `artifacts` (dense_all holds only those)

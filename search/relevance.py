@@ -147,21 +147,24 @@ class Judge:
         return float(np.median(out))
 
     def verdict(self, view, text: str, grouped: Mapping[str, list], bm25: Mapping[str, float],
-                named: Mapping[str, tuple], understood: bool = False) -> Verdict:
+                named: Mapping[str, tuple], understood: bool = False,
+                coverage: tuple[np.ndarray, float] | None = None) -> Verdict:
         """The verdict over a query's candidates: `grouped` (capability hits per artifact, best first), `bm25`
         (BM25 candidates), `named` (name tiers). `understood`: the query states a direction (languages,
         modality) some artifact matches, which gibberish never does ("Translate from French to English: «Le
-        système éducatif...»" is a real request whose words the catalog mostly does not hold)."""
-        verdict = self._weigh(view.lexical, text, grouped, bm25, named, self.level(view))
+        système éducatif...»" is a real request whose words the catalog mostly does not hold). `coverage`:
+        `view.lexical.coverage(text)` when already computed (search/overlap.py)."""
+        verdict = self._weigh(view.lexical, text, grouped, bm25, named, self.level(view), coverage)
         verdict.matched = verdict.matched or understood
         return verdict
 
     def _weigh(self, lexical: LexicalIndex, text: str, grouped: Mapping[str, list], bm25: Mapping[str, float],
-               named: Mapping[str, tuple], level: float) -> Verdict:
+               named: Mapping[str, tuple], level: float,
+               coverage: tuple[np.ndarray, float] | None = None) -> Verdict:
         """Relevance per candidate and the decision. A BM25-only candidate's cosine is at most the lowest one
         the vector search returned, which stands in for it (no extra vector work per request)."""
         cal = self.calibration
-        got, known = lexical.coverage(text)
+        got, known = lexical.coverage(text) if coverage is None else coverage
         rows = lexical.rows
         sims = {a: caps[0][1] for a, caps in grouped.items() if caps}
         reach = min(sims.values(), default=0.0)
