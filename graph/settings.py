@@ -252,6 +252,11 @@ class Settings:
                                "of the vectors, searched as fast as in memory (a worker copies it when it "
                                "applies a catalog change)",
                                kind="bool")
+    index_fp16: bool = setting("MATCHGRAPH_INDEX_FP16", True,
+                               "search an fp16 copy of the capability vectors and re-score its candidates with "
+                               "the float32 ones: the same answers, less memory read per search; costs 2 bytes "
+                               "per dimension per capability in each worker (768 per capability at 384 dims)",
+                               kind="bool")
     lexical_weight: float = setting("MATCHGRAPH_LEXICAL_WEIGHT", 0.3, "weight of BM25 in the fused score",
                                     kind="float", minimum=0)
     multi_match_credit: float = setting("MATCHGRAPH_MULTI_MATCH_CREDIT", 0.15,
