@@ -254,8 +254,9 @@ class Settings:
                                kind="bool")
     index_fp16: bool = setting("MATCHGRAPH_INDEX_FP16", True,
                                "search an fp16 copy of the capability vectors and re-score its candidates with "
-                               "the float32 ones: the same answers, less memory read per search; costs 2 bytes "
-                               "per dimension per capability in each worker (768 per capability at 384 dims)",
+                               "the float32 ones: the same answers, half the bytes scanned per search; costs 2 "
+                               "bytes per dimension per capability (768 at 384 dims): in each worker for an exact "
+                               "index, once per host for an IVF (saved with it and memory-mapped)",
                                kind="bool")
     lexical_weight: float = setting("MATCHGRAPH_LEXICAL_WEIGHT", 0.3, "weight of BM25 in the fused score",
                                     kind="float", minimum=0)
