@@ -3,8 +3,8 @@
 Why: a search's FAISS scan is memory-bandwidth bound (issue 32); fp16 codes are half the bytes of float32,
 so the scan reads half as much. The answer stays the float32 index's, and this is checked per query, not
 hoped for: rounding a unit vector's components to fp16 (relative error at most 2**-11 each) moves its inner
-product with a unit query by at most `ERROR_BOUND` (Cauchy-Schwarz). So with the fp16 scan's top k + margin
-re-scored exactly, when the k-th exact score is above the last candidate's fp16 score + `ERROR_BOUND`, no
+product with a unit query by at most `error_bound(d)` (Cauchy-Schwarz). So with the fp16 scan's top k + margin
+re-scored exactly, when the k-th exact score is above the last candidate's fp16 score + that bound, no
 vector left out can belong in the top k; otherwise (rare, see `margin`), and when vectors tie across the
 k-th place, that query is searched in float32.
 
@@ -32,16 +32,20 @@ from typing import Any
 import faiss
 import numpy as np
 
-# |q.x - q.fp16(x)| for unit q, x: fp16 rounding (2**-11 relative per component, round to nearest), its
-# subnormal range (2**-25 absolute per component: sqrt(d) of them at most, d <= 4096 here) and float32
-# summation in both scans (a generous 2**-14): ~5.5e-4. Observed differences are ~4e-5.
-ERROR_BOUND = 2.0 ** -11 + 64 * 2.0 ** -25 + 2.0 ** -14
+
+def error_bound(d: int) -> float:
+    """Largest difference between the fp16 scan's score and FAISS's float32 one, for unit vectors of d
+    dimensions: fp16 rounding (2**-11 relative per component, round to nearest: at most 2**-11 in all by
+    Cauchy-Schwarz), its subnormal range (2**-25 absolute per component, at most sqrt(d) in all) and float32
+    summation in both scans (d * 2**-24 each, worst case, with 10% to spare). 5.4e-4 at d = 384, where the
+    differences observed are ~4e-5."""
+    return 2.0 ** -11 + d ** 0.5 * 2.0 ** -25 + 2.2 * d * 2.0 ** -24
 
 
 def margin(k: int) -> int:
     """Candidates scanned beyond k. Chosen by measurement (bench/fp16.py): at depth 200, 16 extra made the
     fallback to float32 rare at 15k and 100k capabilities (the k-th score must clear the last candidate's by
-    ERROR_BOUND); a wider margin costs heap work and re-scoring for every query."""
+    error_bound); a wider margin costs heap work and re-scoring for every query."""
     return max(8, k // 12)
 
 
@@ -193,7 +197,7 @@ class HalfScan:
         # exact score clears every unseen vector's highest possible score (then every vector tied with it is
         # among the candidates too).
         full = labels[:, -1] >= 0
-        unsure = (full & ~(scores[:, -1] > approx[:, -1] + ERROR_BOUND)) | (after == scores[:, -1])
+        unsure = (full & ~(scores[:, -1] > approx[:, -1] + error_bound(q.shape[1]))) | (after == scores[:, -1])
         if not self.ivf:
             n = float_index.ntotal
             id_map = faiss.rev_swig_ptr(float_index.id_map.data(), n) if n else np.empty(1, np.int64)

@@ -147,7 +147,7 @@ def test_answers_do_not_depend_on_the_margin(data: Clusters, monkeypatch: pytest
 
 
 def test_fp16_error_is_within_the_bound(data: Clusters) -> None:
-    """The certificate rests on ERROR_BOUND: fp16 inner products of unit vectors stay within it (by far)."""
+    """The certificate rests on error_bound: fp16 inner products of unit vectors stay within it (by far)."""
     vecs = data.sample(2000)
     index = VectorIndex(DIM, half_scan=True)
     index.upsert(make_ids(2000), vecs)
@@ -156,7 +156,7 @@ def test_fp16_error_is_within_the_bound(data: Clusters) -> None:
     scan = index._scan.codes.index
     approx, rows = scan.search(q, 2000)
     exact = np.take_along_axis(q @ vecs.T, rows, axis=1)
-    assert np.abs(approx - exact).max() < halfscan.ERROR_BOUND / 4
+    assert np.abs(approx - exact).max() < halfscan.error_bound(DIM) / 4
 
 
 def test_a_saved_fp16_copy_is_mapped_and_a_bad_one_is_rebuilt(data: Clusters, tmp_path: Path) -> None:
