@@ -13,6 +13,7 @@
     python -m bench.profile --floor              # search over HTTP vs a no-op and an encode-only Flask app
     python -m bench.profile --checkpoint-ab      # recording: WAL checkpoints in a thread vs in the commit
     python -m bench.profile --index-ab --size 100000  # exact vs IVF vs HNSW at recall@10 >= 0.99
+    python -m bench.profile --fp16-ab [--size 100000]  # float32 scan vs fp16 scan + exact re-rank (bench/fp16.py)
     python -m bench.profile --ort-ab             # ONNX Runtime graph optimisation level x threads, one query
     python -m bench.profile --feedback redis     # where a POST /v1/feedback spends its time (Flask test client)
 
@@ -551,6 +552,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--checkpoint-ab", action="store_true",
                         help="recording with WAL checkpoints in a thread vs inside the commit")
     parser.add_argument("--index-ab", action="store_true", help="exact vs IVF vs HNSW at a 0.99 recall floor")
+    parser.add_argument("--fp16-ab", action="store_true", help="float32 vs fp16 scan + exact re-rank, A/B")
     parser.add_argument("--ort-ab", action="store_true", help="ONNX Runtime optimisation levels and threads")
     parser.add_argument("--feedback", choices=("sqlite", "redis"), help="profile POST /v1/feedback instead")
     parser.add_argument("--repeats", type=int, default=3)
@@ -576,6 +578,10 @@ def main(argv: list[str] | None = None) -> int:
         from bench import encoder_ab
 
         print(encoder_ab.run(args, log))
+    elif args.fp16_ab:
+        from bench import fp16
+
+        print(fp16.run(args, log))
     elif args.index_ab:
         from bench import indexes
 

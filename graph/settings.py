@@ -256,6 +256,12 @@ class Settings:
                                "of the vectors, searched as fast as in memory (a worker copies it when it "
                                "applies a catalog change)",
                                kind="bool")
+    index_fp16: bool = setting("MATCHGRAPH_INDEX_FP16", True,
+                               "search an fp16 copy of the capability vectors and re-score its candidates with "
+                               "the float32 ones: the same answers, half the bytes scanned per search; costs 2 "
+                               "bytes per dimension per capability (768 at 384 dims): in each worker for an exact "
+                               "index, once per host for an IVF (saved with it and memory-mapped)",
+                               kind="bool")
     lexical_weight: float = setting("MATCHGRAPH_LEXICAL_WEIGHT", 0.3, "weight of BM25 in the fused score",
                                     kind="float", minimum=0)
     multi_match_credit: float = setting("MATCHGRAPH_MULTI_MATCH_CREDIT", 0.15,

@@ -59,7 +59,7 @@ class CatalogState:
         self.config, self.data_dir, self.embedder, self.feed = config, data_dir, embedder, feed
         self.lock = threading.RLock()
         reset_after_fork(self, "lock")
-        self.view: CatalogView = catalogview.empty(embedder.dim, config.ann_threshold)
+        self.view: CatalogView = catalogview.empty(embedder.dim, config.ann_threshold, config.index_fp16)
         self._lease: BinaryIO | None = None
         self.guard = GenerationGuard(data_dir)  # which generation is served; may writes build on it?
         self.feed_problem = ""  # why the feed does not hold this host's catalog right now ("" when it does)
@@ -103,7 +103,7 @@ class CatalogState:
 
     def _load_or_empty(self, folder: Path | None) -> None:
         if folder is None:
-            self._swap(catalogview.empty(self.embedder.dim, self.config.ann_threshold))
+            self._swap(catalogview.empty(self.embedder.dim, self.config.ann_threshold, self.config.index_fp16))
         else:
             self._load(folder)
 
@@ -114,7 +114,7 @@ class CatalogState:
             if not (folder / generation_layout.MANIFEST_FILE).is_file():
                 raise FileNotFoundError(f"{folder}: pruned or incomplete")
             view = catalogview.load(folder, self.embedder, mmap=self.config.index_mmap,
-                                    ann_threshold=self.config.ann_threshold)
+                                    ann_threshold=self.config.ann_threshold, half_scan=self.config.index_fp16)
             self._swap(view)
         finally:
             _release(lease)

@@ -65,8 +65,8 @@ def build(artifacts: Mapping[str, Artifact], index: VectorIndex, lexical: Lexica
                        catalog_epoch)
 
 
-def empty(dim: int, ann_threshold: int) -> CatalogView:
-    return build({}, VectorIndex(dim, ann_threshold=ann_threshold), LexicalIndex({}), {})
+def empty(dim: int, ann_threshold: int, half_scan: bool = False) -> CatalogView:
+    return build({}, VectorIndex(dim, ann_threshold=ann_threshold, half_scan=half_scan), LexicalIndex({}), {})
 
 
 def renamed(view: CatalogView, generation_name: str) -> CatalogView:
@@ -127,7 +127,7 @@ def refresh_derived(artifacts: Mapping[str, Artifact], index: VectorIndex, vecto
     return LexicalIndex({a.id: a.lexical_text for a in artifacts.values()})
 
 
-def load(folder: Path, embedder: Embedder, *, mmap: bool, ann_threshold: int) -> CatalogView:
+def load(folder: Path, embedder: Embedder, *, mmap: bool, ann_threshold: int, half_scan: bool = False) -> CatalogView:
     """The view of a committed generation; an unusable index or derived file is rebuilt (and saved back)."""
     artifacts = generation_layout.read_catalog(folder)
     capabilities = {c.id: c for a in artifacts.values() for c in a.capabilities}
@@ -137,13 +137,13 @@ def load(folder: Path, embedder: Embedder, *, mmap: bool, ann_threshold: int) ->
         if _other_documents(manifest, embedder):
             raise IndexCorrupt(f"embedded as other texts ({manifest.get('model', '')[40:] or 'plain'}); "
                                f"now {embedder.documents}")
-        index = generation_layout.read_index(folder, mmap=mmap)
+        index = generation_layout.read_index(folder, mmap=mmap, half_scan=half_scan)
         if set(index.ids()) != set(capabilities):
             raise IndexCorrupt("index ids differ from the catalog's capabilities")
     except (IndexCorrupt, FileNotFoundError, OSError, ValueError) as exc:
         log.warning("index of %s is unusable (%s): rebuilding it from the catalog and vector cache",
                     folder.name, exc)
-        index = VectorIndex(embedder.dim, ann_threshold=ann_threshold)
+        index = VectorIndex(embedder.dim, ann_threshold=ann_threshold, half_scan=half_scan)
         ids, texts = document_texts(artifacts.values(), embedder)
         if ids:
             index.upsert(ids, embedder.encode(texts), tune_queries=lambda: tunequeries.vectors(artifacts, embedder))

@@ -12,6 +12,8 @@ generation, in which order they are written and how a folder is read back is dec
         graph.json                     the catalog graph: artifact -> capability (node-link JSON)
         index.faiss, index.ids.json,   FAISS index of capability vectors, its id map, and checksums
         index.meta.json                  (search/index.py)
+        index.fp16.faiss               an IVF's fp16 scan copy, when saved with MATCHGRAPH_INDEX_FP16 (optional:
+                                         rebuilt from index.faiss when absent; search/halfscan.py)
         artifact_vectors.f32,          artifact vectors and the BM25 index, derived from the two above,
         artifact_vectors.ids.json,       checksummed in derived.meta.json (search/derived.py)
         bm25.*, derived.meta.json
@@ -42,6 +44,7 @@ GRAPH_FILE = "graph.json"
 MANIFEST_FILE = generation_commit.COMPLETE_MARKER
 FILES = (CATALOG_FILE, GRAPH_FILE, MANIFEST_FILE)  # what search.engine re-exports
 INDEX_FILES = (index.INDEX_FILE, index.IDS_FILE, index.META_FILE)
+OPTIONAL_FILES = (index.HALF_FILE,)  # an IVF's fp16 scan copy (MATCHGRAPH_INDEX_FP16); rebuilt when absent
 DERIVED_META_FILE = derived.META_FILE
 
 # re-exported so callers need one import for everything about generations
@@ -95,9 +98,10 @@ def read_catalog(folder: Path) -> dict[str, Artifact]:
     return artifacts
 
 
-def read_index(folder: Path, *, mmap: bool = False) -> VectorIndex:
-    """The capability index (IndexCorrupt, OSError or ValueError when unusable); `mmap`: see VectorIndex.load."""
-    return VectorIndex.load(folder, mmap=mmap)
+def read_index(folder: Path, *, mmap: bool = False, half_scan: bool = False) -> VectorIndex:
+    """The capability index (IndexCorrupt, OSError or ValueError when unusable); `mmap`, `half_scan`: see
+    VectorIndex.load."""
+    return VectorIndex.load(folder, mmap=mmap, half_scan=half_scan)
 
 
 def read_derived(folder: Path, artifact_ids, dim: int) -> tuple[dict[str, np.ndarray], LexicalIndex]:
