@@ -100,6 +100,8 @@ class MatchgraphHTTP:
 
     def __init__(self, source: Matchgraph) -> None:
         self.source, self.server, self.conn, self.run_dir, self.used = source, None, None, None, 0.0
+        self.served: list[dict] = []  # per pass: the workers' own timers over the timed requests
+        self._before: dict[str, float] = {}
 
     def new_pass(self) -> None:
         import http.client
@@ -108,11 +110,40 @@ class MatchgraphHTTP:
 
         self.close()
         self.run_dir = scratch("mg-peers-http-")
-        self.server = Gunicorn(link_copy(self.source.engine.data_dir, self.run_dir / "var"))
+        metrics_dir = self.run_dir / "metrics"  # as the Procfile runs it: /metrics sums every worker's timers
+        metrics_dir.mkdir()
+        self.server = Gunicorn(link_copy(self.source.engine.data_dir, self.run_dir / "var"),
+                               settings={"prometheus_multiproc_dir": metrics_dir})
         self.server.wait_ready()
         run_clients(self.server.port, 4, [f"warm up {i}" for i in range(16)], 120, search_job)
         self.conn = http.client.HTTPConnection("127.0.0.1", self.server.port, timeout=60)
         self.used = 0.0
+        self._before = self._timers()
+
+    _TIMERS = {"request": 'matchgraph_http_request_seconds_{}{{endpoint="search.search"}}',
+               "search": "matchgraph_search_seconds_{}"}
+
+    def _timers(self) -> dict[str, float]:
+        """Sums and counts of the workers' own timers: the whole request inside Flask (first hook to last) and
+        Engine.search in the view (api/metrics.py)."""
+        import urllib.request
+
+        with urllib.request.urlopen(f"http://127.0.0.1:{self.server.port}/metrics", timeout=60) as resp:
+            lines = resp.read().decode().splitlines()
+        values = {}
+        for line in lines:
+            if line and not line.startswith("#"):
+                name, _, value = line.rpartition(" ")
+                values[name] = float(value)
+        return {f"{key} {part}": values.get(pattern.format(part), 0.0)
+                for key, pattern in self._TIMERS.items() for part in ("sum", "count")}
+
+    def end_pass(self) -> None:
+        """Record the pass's server-side means (the timed requests only: the warm-up's are subtracted)."""
+        now = self._timers()
+        got = {k: now[k] - self._before.get(k, 0.0) for k in now}
+        if got["request count"]:
+            self.served.append({key: 1000 * got[f"{key} sum"] / got[f"{key} count"] for key in self._TIMERS})
 
     def search(self, q: str) -> list[str]:
         import http.client
@@ -262,6 +293,7 @@ def run(args, log=print) -> dict:
         # HTTP and the encoder alone alternate with the in-process systems, query by query
         searchers = systems + ([web] if web else []) + [alone]
         lat: dict[str, list[tuple[float, float]]] = {s.name: [] for s in searchers}
+        web_means: list[list[float]] = []  # client-side times of each pass's HTTP requests
         ranked: dict[str, list[list[str]]] = {s.name: [] for s in searchers}
         for rep in range(args.repeats):
             times: dict[str, list[float]] = {s.name: [] for s in searchers}
@@ -275,6 +307,9 @@ def run(args, log=print) -> dict:
                     times[s.name].append(1000 * (time.perf_counter() - start))
                     if rep == 0:
                         ranked[s.name].append(got)
+            if web:
+                web.end_pass()
+                web_means.append(times[web.name])
             for name, t in times.items():
                 lat[name].append((percentile(t, 50), percentile(t, 95)))
             log(f"pass {rep + 1}: " + ", ".join(f"{k} p50 {v[-1][0]:.1f} ms" for k, v in lat.items()))
@@ -335,6 +370,20 @@ def run(args, log=print) -> dict:
             overhead.append({"path": "matchgraph GET /v1/search through gunicorn, alternating query by query "
                                      "with the in-process systems", "p50 ms": web_p50,
                              "vs floor": f"{web_p50 / floor_p50:.2f}x"})
+            if web.served:  # where the HTTP time is spent: the worker's own timers, means over the timed requests
+                client_mean = med([statistics.mean(t) for t in web_means], 2)
+                inside = med([p["request"] for p in web.served], 2)
+                engine_ms = med([p["search"] for p in web.served], 2)
+                report["served"] = [
+                    {"part of GET /v1/search over HTTP (means)": "as the client timed it", "ms": client_mean},
+                    {"part of GET /v1/search over HTTP (means)": "inside the worker: Flask's first hook to its last",
+                     "ms": inside},
+                    {"part of GET /v1/search over HTTP (means)": "of which Engine.search (encoder included)",
+                     "ms": engine_ms},
+                    {"part of GET /v1/search over HTTP (means)": "the rest inside the worker (record, scores, "
+                     "response, hooks)", "ms": round(inside - engine_ms, 2)},
+                    {"part of GET /v1/search over HTTP (means)": "outside the worker's timers (client, socket, "
+                     "gunicorn, WSGI)", "ms": round(client_mean - inside, 2)}]
             report["http_vs_txtai_p50"] = round(web_p50 / tx_p50, 3)
             report["http_vs_txtai_p95"] = round(med([x[1] for x in lat[web.name]], 2)
                                                 / med([x[1] for x in lat[tx.name]], 2), 3)
@@ -361,6 +410,10 @@ def render(report: dict) -> str:
           if "ratios" in report else []),
         *([f"HTTP / txtai in process: p50 {report['http_vs_txtai_p50']}, p95 {report['http_vs_txtai_p95']} "
            "(alternating query by query in one run).", ""] if "http_vs_txtai_p50" in report else []),
+        *(["Where the HTTP time goes: the client's timer against the workers' own (Prometheus histograms of "
+           "the same requests, summed over both workers; medians over passes):", "",
+           table(report["served"], ["part of GET /v1/search over HTTP (means)", "ms"]), ""]
+          if "served" in report else []),
         f"Index kinds: {json.dumps(report['build_notes'])}",
     ])
 

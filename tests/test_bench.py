@@ -190,6 +190,18 @@ def test_peers_smoke(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     assert "| system |" in peers.render(report)
 
 
+def test_peers_names_the_http_time_with_the_workers_own_timers(tmp_path: Path,
+                                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    """The HTTP system's time split by the gunicorn workers' own timers (/metrics, summed over workers):
+    what Flask and Engine.search took inside, what the client, socket and gunicorn added outside."""
+    monkeypatch.setattr(perf, "WORK", tmp_path)
+    report = peers.run(peers.parse(["--quick"]), log=quiet)
+    parts = {r["part of GET /v1/search over HTTP (means)"]: r["ms"] for r in report["served"]}
+    client, inside, engine = list(parts.values())[:3]
+    assert 0 < engine < inside < client
+    assert "Where the HTTP time goes" in peers.render(report)
+
+
 def worker_embedder(embedder):
     """Another process's embedder: the session's model, but its own LRU, counters and vector-cache
     connection (None here: the engine opens its data dir's vectors.db, as a gunicorn worker does)."""
