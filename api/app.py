@@ -111,6 +111,7 @@ def create_app(data_dir: str | None = None, *, engine: Engine | None = None, boo
         holder.start(bootstrap if bootstrap is not None else settings.bootstrap)
 
     errors.register(app)
+    _timed(app)  # first: the request's timer starts before the rate limiter's check and stops after every hook
     store_url = (engine.config if engine else settings).store_url
     storage, storage_options = limiter_storage(
         settings.ratelimit_storage or (store_url if store_url.startswith(REDIS_SCHEMES)
@@ -154,12 +155,25 @@ def create_app(data_dir: str | None = None, *, engine: Engine | None = None, boo
     return app
 
 
-def _request_hooks(app: Flask) -> None:
-    """Per-request hooks: timing and metrics, URL and body checks, the engine's pinned view released."""
+def _timed(app: Flask) -> None:
+    """The request count and latency metrics, registered before every other hook: before-request hooks run in
+    the order they were registered and after-request hooks in reverse, so the timer also covers the rate
+    limiter's check and the CORS and rate-limit headers (issue 32: every millisecond of a request named)."""
     @app.before_request
     def _start_timer() -> None:
         g.started = time.perf_counter()
 
+    @app.after_request
+    def _observe(resp):
+        endpoint = request.endpoint or "unknown"
+        metrics.REQUESTS.labels(endpoint, str(resp.status_code)).inc()
+        if hasattr(g, "started"):
+            metrics.LATENCY.labels(endpoint).observe(time.perf_counter() - g.started)
+        return resp
+
+
+def _request_hooks(app: Flask) -> None:
+    """Per-request hooks: URL and body checks, security and cache headers, the engine's pinned view released."""
     @app.teardown_request
     def _release_engine(_exc: BaseException | None) -> None:
         """The request's pinned catalog view (api/state.py `engine()`) is released with the request."""
@@ -188,9 +202,6 @@ def _request_hooks(app: Flask) -> None:
     @app.after_request
     def _finish(resp):
         endpoint = request.endpoint or "unknown"
-        metrics.REQUESTS.labels(endpoint, str(resp.status_code)).inc()
-        if hasattr(g, "started"):
-            metrics.LATENCY.labels(endpoint).observe(time.perf_counter() - g.started)
         for key, value in SECURITY_HEADERS.items():
             if endpoint not in FRAMED_ENDPOINTS or key != "X-Frame-Options":  # the widget sets its own CSP
                 resp.headers.setdefault(key, value)

@@ -11,6 +11,7 @@ import datetime as dt
 import json
 import re
 import threading
+import time
 
 import numpy as np
 import pytest
@@ -1238,6 +1239,33 @@ def test_metrics_count_searches_and_requests(client):
         value(before, "matchgraph_zero_result_searches_total") + 1
     assert re.search(r'^matchgraph_http_requests_total\{endpoint="search.search",status="200"\} ', text, re.M)
     assert "matchgraph_search_seconds_bucket" in text and "matchgraph_http_request_seconds_bucket" in text
+
+
+def test_request_latency_covers_the_rate_limiters_check(engine, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The request-latency metric starts before the rate limiter's check (a before-request hook registered
+    before the timer's used to run outside it): a limiter storage that takes 50 ms shows in the request's
+    latency."""
+    from api.app import create_app
+    from graph.infra.ratelimits import SQLiteLimits
+
+    slow = SQLiteLimits.incr
+
+    def incr(self, *args, **kwargs):
+        time.sleep(0.05)
+        return slow(self, *args, **kwargs)
+
+    monkeypatch.setattr(SQLiteLimits, "incr", incr)
+    monkeypatch.delenv("MATCHGRAPH_API_KEY", raising=False)
+    client = create_app(engine=engine, CORS_ORIGINS="*").test_client()
+    name = 'matchgraph_http_request_seconds_sum{endpoint="search.suggest"}'
+
+    def latency_sum() -> float:
+        m = re.search(rf"^{re.escape(name)} ([0-9.e+-]+)$", client.get("/metrics").get_data(as_text=True), re.M)
+        return float(m.group(1)) if m else 0.0
+
+    before = latency_sum()
+    assert client.get("/v1/suggest?q=bert").status_code == 200
+    assert latency_sum() - before >= 0.05
 
 
 # --- the query-vector cache in Redis -------------------------------------------------------------
