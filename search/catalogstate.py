@@ -39,6 +39,13 @@ class IngestReport:
     generation: str
 
 
+def _warm(view: CatalogView) -> None:
+    """What a view's first searches would otherwise derive on the request path: its artifacts' facts (the
+    first filtered search) and its hits' owners (every search: catalogview.hit_owners)."""
+    constraints.prepare(view)
+    catalogview.hit_owners(view)
+
+
 def _take(data_dir: Path, name: str) -> BinaryIO | None:
     return generation_layout.lease(data_dir, name) if name else None
 
@@ -77,7 +84,7 @@ class CatalogState:
         """Make `view` the live one (one reference assignment) and hold the lease of its generation. Its
         artifacts' facts are derived in a thread of their own: otherwise the first filtered search of each view
         derives the whole catalog's on the request path (0.5 s at 27,726 artifacts; issue 32)."""
-        threading.Thread(target=constraints.prepare, args=(view,), name="facts-warm", daemon=True).start()
+        threading.Thread(target=_warm, args=(view,), name="facts-warm", daemon=True).start()
         if view.generation == self.view.generation:  # a followed change: same generation, same lease
             self.view = view
             return

@@ -9,8 +9,9 @@ import math
 import os
 import tempfile
 import threading
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
+from types import MappingProxyType
 from typing import Any, BinaryIO
 
 import faiss
@@ -308,6 +309,30 @@ class VectorIndex:
             names = self._ids  # tolist(): Python ints and floats in one call (the same values as int(), float())
             return [[(names[n], s) for n, s in zip(row_n, row_s, strict=True) if n in names]
                     for row_n, row_s in zip(nums.tolist(), scores.tolist(), strict=True)]
+
+    def search_numbered(self, queries: np.ndarray, k: int) -> list[tuple[list[int], list[float]]]:
+        """`search` without naming the hits: per query row FAISS's int ids and cosines, best first (-1 where
+        the index holds fewer than k). A caller that maps the ids itself (`numbered()`) saves a lookup per
+        hit, which at 100k capabilities is a CPU-cache miss apiece (search/catalogview.py `hit_owners`)."""
+        q = _unit_rows(queries, self.dim)
+        with self._lock:
+            k = min(int(k), len(self._ids))
+            if k <= 0:
+                return [([], []) for _ in range(q.shape[0])]
+            if self.kind == "ivf":
+                self._index.nprobe = self.nprobe
+            threads = faiss.omp_get_max_threads()
+            if q.shape[0] == 1:  # as in `search`
+                faiss.omp_set_num_threads(1)
+            try:
+                scores, nums = self._scan_search(q, k)
+            finally:
+                faiss.omp_set_num_threads(threads)
+            return list(zip(nums.tolist(), scores.tolist(), strict=True))
+
+    def numbered(self) -> Mapping[int, str]:
+        """FAISS's int id of every stored id (read only; `search_numbered` returns these)."""
+        return MappingProxyType(self._ids)
 
     def _scan_search(self, q: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
         """FAISS's (scores, int ids): from the fp16 scan re-scored in float32 when there is one."""

@@ -18,7 +18,7 @@ import numpy as np
 from graph.catalog import Artifact, Capability
 from graph.events import normalise_query
 from graph.settings import REDIS_SCHEMES, Settings
-from search import boosts, overlap, relevance
+from search import boosts, catalogview, overlap, relevance
 from search import constraints as constraint
 from search import direction as directions
 from search.catalogview import CatalogView
@@ -26,7 +26,7 @@ from search.embedder import Embedder
 from search.fusion import Hybrid
 from search.identity import Who
 from search.learning import IntentMemory, Pooled
-from search.ranking import group_hits
+from search.ranking import group_numbered
 
 FACET_FIELDS = ("type", "pricing")
 MAX_DIRECTION_CANDIDATES = 64  # artifacts matching a query's direction added beyond the vector search's reach
@@ -156,9 +156,9 @@ class QueryPipeline:
         learn = options.learn and self.config.learned_cap > 0
         early = overlap.start(self._early, view, queries, texts, vectors, options.mode, learn)
         if n and options.mode != "lexical":
-            found = view.index.search(np.stack(vectors), depth)
+            found = view.index.search_numbered(np.stack(vectors), depth)  # named in _candidates, one lookup a hit
         else:
-            found = [[] for _ in queries]
+            found = [([], []) for _ in queries]
         gathered = early.result()
         out = []
         for query, text, vector, hits, (w, _), tiers, (lexical, asked, evidence, coverage) in zip(
@@ -197,12 +197,13 @@ class QueryPipeline:
         """The text a search of `query` sends to the encoder (benchmarks time the encoder on exactly it)."""
         return self._read(view, [query], options or Options())[2][0][:ENCODER_CHARS]
 
-    def _candidates(self, view: CatalogView, vector: np.ndarray | None, hits: list[tuple[str, float]], mode: str,
-                    tiers: Mapping[str, tuple], lexical: dict[str, float], asked: directions.Direction) -> _Candidates:
+    def _candidates(self, view: CatalogView, vector: np.ndarray | None, hits: tuple[list[int], list[float]],
+                    mode: str, tiers: Mapping[str, tuple], lexical: dict[str, float],
+                    asked: directions.Direction) -> _Candidates:
         """Capability hits grouped by artifact, with the BM25 scores, name tiers and direction agreement;
         artifacts named by the query, or matching its direction, are candidates even when the vector search
         did not reach them: scored on their own capabilities."""
-        grouped = group_hits(hits, view.capabilities)
+        grouped = group_numbered(*hits, catalogview.hit_owners(view)) if hits[0] else {}
         artifacts = view.artifacts
         names = tiers if self.config.name_ranking else {}
         agree, agreeing = directions.agreeing(view, asked) if asked else ({}, ())

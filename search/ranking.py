@@ -33,6 +33,32 @@ def group_hits(hits: Sequence[tuple[str, float]], capabilities: Mapping[str, Cap
     return grouped
 
 
+def group_numbered(nums: Sequence[int], scores: Sequence[float], owners: Mapping[int, tuple[str, str]]
+                   ) -> dict[str, list[tuple[str, float]]]:
+    """`group_hits` over the index's int ids (`VectorIndex.search_numbered`), each named through `owners`
+    (int id -> (capability id, artifact id): search/catalogview.py `hit_owners`): the same groups, in the same
+    order, with one lookup per hit. An id `owners` does not hold (-1: fewer hits than asked) is skipped, as
+    `group_hits` skips a capability the view does not hold."""
+    grouped: dict[str, list[tuple[str, float]]] = {}
+    owner_of = owners.get
+    last, ordered = float("inf"), True
+    for num, score in zip(nums, scores, strict=True):
+        owner = owner_of(num)
+        if owner is not None:
+            group = grouped.get(owner[1])
+            if group is None:
+                grouped[owner[1]] = [(owner[0], score)]
+            else:
+                group.append((owner[0], score))
+            if score > last:
+                ordered = False
+            last = score
+    if not ordered:
+        for caps in grouped.values():
+            caps.sort(key=lambda c: -c[1])
+    return grouped
+
+
 def dense_score(sims: list[float], credit: float) -> float:
     """Best capability match, plus a little credit for each further matching capability.
 

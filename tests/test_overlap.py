@@ -30,7 +30,7 @@ def test_bm25_scores_while_the_index_scans(engine, monkeypatch: pytest.MonkeyPat
     bm25_threads: list[str] = []
     capabilities = engine.view().index
     index_type = type(capabilities)
-    real_search, real_scores = index_type.search, LexicalIndex.scores
+    real_search, real_scores = index_type.search_numbered, LexicalIndex.scores
 
     def scan(self, queries, k):
         if self is not capabilities:  # the learned intents' own index
@@ -45,7 +45,7 @@ def test_bm25_scores_while_the_index_scans(engine, monkeypatch: pytest.MonkeyPat
         bm25_done.set()
         return out
 
-    monkeypatch.setattr(index_type, "search", scan)
+    monkeypatch.setattr(index_type, "search_numbered", scan)
     monkeypatch.setattr(LexicalIndex, "scores", scores)
     result = engine.search("question answering over passages", record=False)
     assert result.hits
@@ -53,14 +53,14 @@ def test_bm25_scores_while_the_index_scans(engine, monkeypatch: pytest.MonkeyPat
 
 
 def test_a_failed_scan_fails_the_search(engine, monkeypatch: pytest.MonkeyPatch) -> None:
-    capabilities, real_search = engine.view().index, type(engine.view().index).search
+    capabilities, real_search = engine.view().index, type(engine.view().index).search_numbered
 
     def broken(self, queries, k):
         if self is not capabilities:
             return real_search(self, queries, k)
         raise RuntimeError("scan failed")
 
-    monkeypatch.setattr(type(engine.view().index), "search", broken)
+    monkeypatch.setattr(type(engine.view().index), "search_numbered", broken)
     with pytest.raises(RuntimeError, match="scan failed"):
         engine.search("question answering over passages", record=False)
 

@@ -155,6 +155,31 @@ def test_grouping_matches_the_old_grouping_in_and_out_of_order() -> None:
         assert json.dumps(fast_group_hits(ordered, caps)) == json.dumps(group_hits(ordered, owner))
 
 
+def test_grouping_by_int_ids_matches_the_grouping_by_names(engine) -> None:
+    """`group_numbered` over `search_numbered`'s int ids (one lookup a hit in the view's `hit_owners`) gives
+    the groups `group_hits` gives over `search`'s named hits: same artifacts, order, scores; in and out of
+    order, with -1 (fewer hits than asked) and ids the view does not hold."""
+    from search.catalogview import hit_owners
+    from search.ranking import group_numbered
+
+    view = engine.view()
+    owners = hit_owners(view)
+    vectors = np.stack([engine.encode_query(q) for q in QUERIES[:6]])
+    k = len(view.index) + 5  # more than the index holds: -1 ids at the end
+    for (nums, sims), named in zip(view.index.search_numbered(vectors, k), view.index.search(vectors, k),
+                                   strict=True):
+        assert json.dumps(group_numbered(nums, sims, owners)) == json.dumps(fast_group_hits(named, view.capabilities))
+    rng = np.random.default_rng(7)
+    known = list(owners)
+    nums = [int(rng.choice(known)) if rng.random() < 0.8 else int(rng.integers(1, 2**40)) for _ in range(80)]
+    sims = np.round(rng.random(80), 2).tolist()
+    named = [(owners[n][0], s) for n, s in zip(nums, sims, strict=True) if n in owners]
+    for order in (sorted(range(80), key=lambda i: -sims[i]), list(range(80))):
+        got = group_numbered([nums[i] for i in order], [sims[i] for i in order], owners)
+        want = fast_group_hits([(owners[nums[i]][0], sims[i]) for i in order if nums[i] in owners], view.capabilities)
+        assert json.dumps(got) == json.dumps(want) and named
+
+
 def test_dense_fusion_is_the_same_arithmetic() -> None:
     rng = np.random.default_rng(5)
     grouped = {f"a{i}": [(f"c{j}", float(s)) for j, s in enumerate(sorted(rng.random(i % 6 + 1), reverse=True))]
