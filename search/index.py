@@ -290,30 +290,13 @@ class VectorIndex:
 
     def search(self, queries: np.ndarray, k: int) -> list[list[tuple[str, float]]]:
         """Top-k (id, cosine) per query row, best first; fewer than k when the index holds fewer."""
-        q = _unit_rows(queries, self.dim)
-        with self._lock:
-            k = min(int(k), len(self._ids))
-            if k <= 0:
-                return [[] for _ in range(q.shape[0])]
-            if self.kind == "ivf":
-                self._index.nprobe = self.nprobe
-            if q.shape[0] == 1:  # FAISS parallelises over queries: one query gains nothing from an OpenMP
-                threads = faiss.omp_get_max_threads()  # team, and on a busy CPU waits for its idle members
-                faiss.omp_set_num_threads(1)
-                try:
-                    scores, nums = self._scan_search(q, k)
-                finally:
-                    faiss.omp_set_num_threads(threads)
-            else:
-                scores, nums = self._scan_search(q, k)
-            names = self._ids  # tolist(): Python ints and floats in one call (the same values as int(), float())
-            return [[(names[n], s) for n, s in zip(row_n, row_s, strict=True) if n in names]
-                    for row_n, row_s in zip(nums.tolist(), scores.tolist(), strict=True)]
+        named = self._ids.get  # one lookup each: an id removed meanwhile is left out, never a KeyError
+        return [[(name, s) for n, s in zip(nums, sims, strict=True) if (name := named(n)) is not None]
+                for nums, sims in self.search_numbered(queries, k)]
 
     def search_numbered(self, queries: np.ndarray, k: int) -> list[tuple[list[int], list[float]]]:
-        """`search` without naming the hits: per query row FAISS's int ids and cosines, best first (-1 where
-        the index holds fewer than k). A caller that maps the ids itself (`numbered()`) saves a lookup per
-        hit, which at 100k capabilities is a CPU-cache miss apiece (search/catalogview.py `hit_owners`)."""
+        """Per query row FAISS's int ids (`numbered()`; -1 past the stored count) and cosines, best first: no
+        name lookup per hit, a cache miss apiece at 100k (search/catalogview.py `hit_owners`)."""
         q = _unit_rows(queries, self.dim)
         with self._lock:
             k = min(int(k), len(self._ids))
@@ -321,17 +304,15 @@ class VectorIndex:
                 return [([], []) for _ in range(q.shape[0])]
             if self.kind == "ivf":
                 self._index.nprobe = self.nprobe
-            threads = faiss.omp_get_max_threads()
-            if q.shape[0] == 1:  # as in `search`
-                faiss.omp_set_num_threads(1)
+            threads = faiss.omp_get_max_threads()  # one query gains nothing from an OpenMP team (FAISS splits
+            faiss.omp_set_num_threads(1 if q.shape[0] == 1 else threads)  # queries), and waits for idle members
             try:
                 scores, nums = self._scan_search(q, k)
             finally:
                 faiss.omp_set_num_threads(threads)
-            return list(zip(nums.tolist(), scores.tolist(), strict=True))
+            return list(zip(nums.tolist(), scores.tolist(), strict=True))  # tolist(): ints and floats at once
 
-    def numbered(self) -> Mapping[int, str]:
-        """FAISS's int id of every stored id (read only; `search_numbered` returns these)."""
+    def numbered(self) -> Mapping[int, str]:  # FAISS's int id of every stored id (read only)
         return MappingProxyType(self._ids)
 
     def _scan_search(self, q: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
