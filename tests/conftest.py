@@ -134,6 +134,15 @@ def small_engine(embedder, root: Path):
     return eng
 
 
+@pytest.fixture(scope="module")
+def engine(embedder, tmp_path_factory: pytest.TempPathFactory):
+    """small_engine() for one test module (its own data dir), closed after it; a module that needs another
+    engine defines its own `engine` fixture."""
+    eng = small_engine(embedder, tmp_path_factory.mktemp("engine"))
+    yield eng
+    eng.close()
+
+
 @pytest.fixture
 def small_catalog(tmp_path: Path) -> Path:
     import json

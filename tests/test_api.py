@@ -15,7 +15,7 @@ import time
 
 import numpy as np
 import pytest
-from conftest import SMALL_IDS, small_engine, small_records
+from conftest import SMALL_IDS, small_records
 
 QA = ("bert-large-uncased-whole-word-masking-finetuned-squad", "deepset/roberta-base-squad2",
       "distilbert-base-uncased-distilled-squad")
@@ -26,13 +26,6 @@ ROW_KEYS = ["type", "pricing", "input_price", "output_price", "context", "max_ou
 
 
 # --- fixtures and helpers ------------------------------------------------------------------------
-@pytest.fixture(scope="module")
-def engine(embedder, tmp_path_factory):
-    eng = small_engine(embedder, tmp_path_factory.mktemp("api"))
-    yield eng
-    eng.close()
-
-
 @pytest.fixture(scope="module")
 def app(engine):
     from api.app import create_app

@@ -12,17 +12,9 @@ import json
 import zlib
 
 import pytest
-from conftest import small_engine
 
 QUERY = "answer questions about a passage of text"
 LOW = "zxqv blorf wibbleflap"
-
-
-@pytest.fixture(scope="module")
-def engine(embedder, tmp_path_factory):
-    eng = small_engine(embedder, tmp_path_factory.mktemp("evidence"))
-    yield eng
-    eng.close()
 
 
 ADMIN = {"Authorization": "Bearer evidence-admin-key"}

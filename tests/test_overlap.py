@@ -13,15 +13,6 @@ from search import overlap
 from search.lexical import LexicalIndex
 
 
-@pytest.fixture(scope="module")
-def engine(embedder, tmp_path_factory: pytest.TempPathFactory):
-    from tests.conftest import small_engine
-
-    eng = small_engine(embedder, tmp_path_factory.mktemp("overlap"))
-    yield eng
-    eng.close()
-
-
 def test_bm25_scores_while_the_index_scans(engine, monkeypatch: pytest.MonkeyPatch) -> None:
     """The scan waits until BM25 has scored the query: run one after the other, the search would wait forever
     (here: the scan gives up after 10 s and the search fails)."""

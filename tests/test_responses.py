@@ -4,20 +4,12 @@ nothing a client sees: the same bytes, status and headers, and the same 422s for
 from __future__ import annotations
 
 import pytest
-from conftest import small_engine
 from spectree import Response
 
 from api.models import ErrorResponse, SearchResponse
 from graph.settings import Settings
 
 VARYING = {"search_id", "took_ms"}  # differ from one search to the next, whoever answers it
-
-
-@pytest.fixture(scope="module")
-def engine(embedder, tmp_path_factory):
-    eng = small_engine(embedder, tmp_path_factory.mktemp("responses"))
-    yield eng
-    eng.close()
 
 
 @pytest.fixture(scope="module")
