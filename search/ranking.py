@@ -9,7 +9,8 @@ from graph.catalog import Capability
 
 def group_hits(hits: Sequence[tuple[str, float]], capabilities: Mapping[str, Capability]
                ) -> dict[str, list[tuple[str, float]]]:
-    """Capability hits grouped by their artifact (from the capability table), best first.
+    """Capability hits grouped by their artifact (from the capability table), best first (the match decision's
+    probes; a search groups its hits by int id: `group_numbered`).
 
     One pass in hit order: the index returns hits best first, so each artifact's list comes out sorted and
     is sorted again (stably, so ties keep hit order, as before) only when the hits were not."""

@@ -35,6 +35,7 @@ import numpy as np
 
 from search.lexical import LexicalIndex
 from search.names import EXACT, TYPO
+from search.ranking import group_hits
 
 log = logging.getLogger(__name__)
 FILE = "relevance.calibration"  # JSON text, but not .json: the loader ingests every .json/.jsonl under data/
@@ -138,11 +139,7 @@ class Judge:
         hits = view.index.search(self.encode(list(PROBES)), DEPTH)  # one batch; the data dir's cache after
         out = []
         for probe, found in zip(PROBES, hits, strict=True):
-            grouped: dict[str, list] = {}
-            for cap_id, sim in found:
-                cap = view.capabilities.get(cap_id)
-                if cap is not None:
-                    grouped.setdefault(cap.artifact_id, []).append((cap_id, sim))
+            grouped = group_hits(found, view.capabilities)
             out.append(self._weigh(view.lexical, probe, grouped, view.lexical.scores(probe), {}, 0.0).evidence)
         return float(np.median(out))
 
