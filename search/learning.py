@@ -130,7 +130,7 @@ class IntentMemory:
         weights = {i: kernel(s, min_similarity) for i, s in near}
         exposure: dict[str, float] = {}
         people: dict[str, dict[str, tuple[float, int]]] = {}  # artifact -> person -> (weight, stance)
-        for intent_id, by_artifact in self.store.intent_edges(list(weights)).items():
+        for intent_id, by_artifact in self.store.stance_edges(list(weights)).items():
             w = weights.get(intent_id, 0.0)
             for artifact_id, stats in by_artifact.items():
                 exposure[artifact_id] = exposure.get(artifact_id, 0.0) + w * stats.exposure

@@ -20,7 +20,7 @@ from hypothesis import strategies as st
 
 from graph.events import EdgeStats, FeedbackEvent, SearchEvent, Served, examination
 from graph.store import open_store
-from graph.store.base import SUMMARY_COUNTERS, MatchStore, NotServed, UnknownSearch, day_of
+from graph.store.base import SUMMARY_COUNTERS, MatchStore, NotServed, UnknownSearch, day_of, with_stances
 from graph.store.redis import RedisStore
 from graph.store.sqlite import SQLiteStore
 
@@ -202,6 +202,22 @@ def test_feedback_fills_and_updates_edges(store: MatchStore) -> None:
     assert store.summary()["feedback"] == 5 and store.summary()["clicks"] == 1
     assert {(i, a) for i, a, _ in store.artifact_edges()} == {("i-rag", "a"), ("i-rag", "b"), ("i-rag", "c")}
     assert list(store.events())[-1][1].extra == {"why": "spam"}  # one intent: one shard, log order
+
+
+def test_stance_edges_are_the_edges_of_artifacts_someone_took_a_stance_on(store: MatchStore) -> None:
+    """What learning pools: every neighbour's edge to an artifact some person chose or rejected in any of
+    them (its exposure counts there too), and nothing of the artifacts only served."""
+    store.record_search(search("s1", ["a", "b", "c"], intent="i1"))
+    store.record_search(search("s2", ["b", "a", "d"], intent="i2"))
+    store.record_search(search("s3", ["e"], intent="i3"))
+    store.record_feedback(FeedbackEvent("s1", "a", "click", T0 + 4000, user="u1"))
+    store.record_feedback(FeedbackEvent("s2", "d", "downvote", T0 + 4001, user="u2"))
+    assert store.stance_edges(["i3"]) == {}  # served only: the old read fetched its edge for nothing
+    got = store.stance_edges(["i1", "i2", "i3", "unknown"])
+    assert got == with_stances(store.intent_edges(["i1", "i2", "i3", "unknown"]))
+    assert {i: sorted(by) for i, by in got.items()} == {"i1": ["a"], "i2": ["a", "d"]}
+    assert got["i2"]["a"].users == {} and got["i2"]["a"].exposure == examination(2)  # exposure where unchosen
+    assert got["i1"]["a"].users == {"u1": 1} and got["i2"]["d"].users == {"u2": -1}
 
 
 def test_an_unvote_takes_back_the_vote_and_the_stance_and_a_rebuild_agrees(store: MatchStore) -> None:

@@ -142,6 +142,12 @@ class ServingReads(ABC):
     def intent_edges(self, intent_ids: Iterable[str]) -> dict[str, dict[str, EdgeStats]]:
         """intent id -> artifact id -> evidence."""
 
+    def stance_edges(self, intent_ids: Iterable[str]) -> dict[str, dict[str, EdgeStats]]:
+        """`intent_edges` of only the artifacts some person took a stance on in any of these intents: all
+        that learning pools (search/learning.py), a few rows where `intent_edges` has every served one. A
+        store may read only those; this default filters `intent_edges`."""
+        return with_stances(self.intent_edges(intent_ids))
+
     @abstractmethod
     def match_scores(self) -> dict[str, float]: ...
 
@@ -323,6 +329,14 @@ def served_ranks(event: SearchEvent) -> dict[str, int]:
     for s in event.served:
         ranks.setdefault(s.artifact_id, s.rank)
     return ranks
+
+
+def with_stances(edges: Mapping[str, Mapping[str, EdgeStats]]) -> dict[str, dict[str, EdgeStats]]:
+    """The edges (intent -> artifact -> evidence) of the artifacts with some person's stance on any of them,
+    in the same order."""
+    chosen = {a for by in edges.values() for a, e in by.items() if e.users}
+    kept = {i: {a: e for a, e in by.items() if a in chosen} for i, by in edges.items()}
+    return {i: by for i, by in kept.items() if by}
 
 
 def edge_snapshot(e: EdgeStats) -> dict[str, int | float]:

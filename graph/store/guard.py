@@ -243,6 +243,10 @@ class GuardedStore(MatchStore):
         ids = list(intent_ids)
         return self._read(lambda s: s.intent_edges(ids), dict)
 
+    def stance_edges(self, intent_ids: Iterable[str]) -> dict[str, dict[str, EdgeStats]]:
+        ids = list(intent_ids)
+        return self._read(lambda s: s.stance_edges(ids), dict)
+
     def match_scores(self) -> dict[str, float]:
         got = self._read(lambda s: s.match_scores(), lambda: dict(self._scores))
         self._scores = dict(got)

@@ -698,6 +698,10 @@ class SpoolingStore(MatchStore):
         ids = list(intent_ids)
         return self._degraded(lambda: self.primary.intent_edges(ids), dict)
 
+    def stance_edges(self, intent_ids: Iterable[str]) -> dict[str, dict[str, EdgeStats]]:
+        ids = list(intent_ids)
+        return self._degraded(lambda: self.primary.stance_edges(ids), dict)
+
     def artifact_edges(self) -> Iterator[tuple[str, str, EdgeStats]]:
         edges = self._degraded(lambda: list(self.primary.artifact_edges()), lambda: self._artifact_edges)
         self._artifact_edges = edges
