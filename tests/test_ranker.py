@@ -55,6 +55,27 @@ def test_pooled_evidence_lifts_a_paraphrase_never_searched_before(engine) -> Non
     assert hit.learned > 0
 
 
+def test_pooled_evidence_reads_only_the_edges_it_pools_and_is_the_same(engine, monkeypatch) -> None:
+    """Learning reads the neighbours' edges to artifacts someone took a stance on (`stance_edges`), not
+    every served one: the evidence is the same as from every edge."""
+    before = ranking(engine, UNSEEN, learn=False)
+    choose(engine, target_below_the_top(engine, before), PHRASINGS[:4])
+    for q in PHRASINGS[4:]:  # searched, never chosen in
+        engine.search(q, k=20, user="browser")
+    k, floor = engine.config.intent_neighbours, engine.config.intent_min_similarity
+    vectors = [engine.encode_query(q) for q in [UNSEEN, *PHRASINGS]]
+    lean = [engine.intents.pooled(v, k=k, min_similarity=floor) for v in vectors]
+    intents = [i.intent_id for i in engine.store.intents()]
+    read = engine.store.stance_edges(intents)
+    assert 0 < sum(map(len, read.values())) < sum(map(len, engine.store.intent_edges(intents).values()))
+    monkeypatch.setattr(engine.store, "stance_edges", engine.store.intent_edges)  # every edge, as before
+    whole = [engine.intents.pooled(v, k=k, min_similarity=floor) for v in vectors]
+    for a, b in zip(lean, whole, strict=True):
+        assert a.ids == b.ids and a.total == b.total and a.closest == b.closest and len(a) > 0
+        for name in ("chose", "rejected", "exposure", "choosers", "people"):
+            assert np.array_equal(getattr(a, name), getattr(b, name)), name
+
+
 def test_the_ranker_trains_on_the_log_and_is_used(engine) -> None:
     before = ranking(engine, UNSEEN, learn=False)
     target = target_below_the_top(engine, before)
