@@ -43,13 +43,7 @@ def run(args, log) -> str:
                     "after: the served stages, BM25 and learning beside the scan (search/overlap.py)": served}
         every = load_devset("huggingface_eval")
         dev = every[:args.quality_limit]
-        past = [r["query"] for r in every[len(dev):len(dev) + HISTORY]]
-        log(f"history: {len(past)} other requests, each searched and its first hit clicked by 3 people")
-        for q in past:  # learning has past searches to read, as a served catalog does
-            for user in ("p1", "p2", "p3"):
-                result = engine.search(q, k=10, user=user)
-                if result.hits:
-                    engine.feedback(result.search_id, result.hits[0].artifact.id, "click", user=user)
+        record_history(engine, [r["query"] for r in every[len(dev):len(dev) + HISTORY]], log)
         for r in dev[:20]:  # first-use costs (probes, scorebook, lazy imports) out of the way, both variants
             for pipeline in variants.values():
                 engine.pipeline = pipeline
@@ -110,6 +104,17 @@ def run(args, log) -> str:
         return "\n".join(out)
     finally:
         shutil.rmtree(work, ignore_errors=True)
+
+
+def record_history(engine, past: list[str], log) -> None:
+    """Each of `past` searched and its first hit clicked by three people: learning then has past searches to
+    read (the evidence of similar ones), as on a served catalog."""
+    log(f"history: {len(past)} other requests, each searched and its first hit clicked by 3 people")
+    for q in past:
+        for user in ("p1", "p2", "p3"):
+            result = engine.search(q, k=10, user=user)
+            if result.hits:
+                engine.feedback(result.search_id, result.hits[0].artifact.id, "click", user=user)
 
 
 class Sequential:

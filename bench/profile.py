@@ -4,7 +4,7 @@
     python -m bench.profile --size 100000        # over the synthetic 100k data dir (bench/vectors.py)
     python -m bench.profile --sync-ab            # before/after of the intent-sync fixes, in process, + R@10
     python -m bench.profile --sync-http-ab       # the same through gunicorn, 1 and 16 clients
-    python -m bench.profile --ann-ab             # IVF nprobe and mapped-list prefetch, before/after, 100k, + R@10
+    python -m bench.profile --ann-ab [--history 300]  # IVF nprobe and mapped-list prefetch, 100k, + R@10
     python -m bench.profile --pipeline-ab --size 100000  # the pipeline's stages before/after (bench/pipeline_ab.py)
     python -m bench.profile --threads-ab         # gunicorn with torch's default threads vs 1 per worker
     python -m bench.profile --query-threads-ab   # ONNX Runtime: 1 vs 2 intra-op threads per query
@@ -295,7 +295,12 @@ def ann_ab(args, log) -> str:
             variants[f"nprobe {regrid} (tuned again on today's grid), {mapped}, prefetch threads off"] = (regrid, 0)
         if not index.mapped:
             variants = {n: v for n, v in variants.items() if v[1] == 0}
-        dev = load_devset("huggingface_eval")[:args.quality_limit]
+        every = load_devset("huggingface_eval")
+        dev = every[:args.quality_limit]
+        if args.history:  # past searches with clicks, as pipeline-ab records them (other requests than dev)
+            from bench.pipeline_ab import record_history
+
+            record_history(engine, [r["query"] for r in every[len(dev):len(dev) + args.history]], log)
         times: dict[str, list[float]] = {name: [] for name in variants}
         ranked: dict[str, list[list[str]]] = {name: [] for name in variants}
         encoder: list[float] = []
@@ -346,7 +351,8 @@ def ann_ab(args, log) -> str:
         rows.append({"variant": "the encoder alone (tokenizer + forward pass, uncached, one query)",
                      "searches": len(encoder), "after the model p50 ms": f"{enc50:.2f} (encoder)",
                      "mean ms": f"{enc_mean:.2f} (encoder)"})
-        head = (f"`python -m bench.profile --ann-ab --size {args.size or 100_000}` over {source.name} "
+        head = (f"`python -m bench.profile --ann-ab --size {args.size or 100_000}"
+                f"{f' --history {args.history}' if args.history else ''}` over {source.name} "
                 f"({len(index):,} capabilities, IVF {index.nlist} lists, {mapped}); {len(dev)} huggingface_eval "
                 f"queries x {args.repeats}, variants alternating per query; {machine()}, load average "
                 f"{load_average()}, {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}")
@@ -552,6 +558,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--ann-ab", action="store_true", help="IVF nprobe tuning, mapped-list prefetch: A/B")
     parser.add_argument("--pipeline-ab", action="store_true", help="the pipeline's old vs new stages: A/B")
     parser.add_argument("--quick-identity", action="store_true", help="--pipeline-ab: only the timed queries")
+    parser.add_argument("--history", type=int, default=0,
+                        help="--ann-ab: first record this many other requests, each clicked by 3 people")
     parser.add_argument("--threads-ab", action="store_true", help="torch threads per gunicorn worker, A/B")
     parser.add_argument("--spin-ab", action="store_true", help="ONNX encoder threads spinning or not, A/B")
     parser.add_argument("--query-threads-ab", action="store_true", help="ONNX intra-op threads per query, A/B")
