@@ -33,9 +33,8 @@ _TUNE_MIX = 3  # a tuning query is the normalised sum of this many random stored
 # real-query recall 0.966), so tuning on them (when no query-like vectors are given) aims this far above.
 _RECALL_MARGIN = 0.04
 RECALL_FLOOR = 0.99  # recall@10 against exact that the IVF's nprobe is tuned to (issue 32)
-# nprobe values tried, smallest first: 2, 3, 5 and 7 times the powers of two, at most 1.25x apart from 4 up
-# (every probe is a list scanned: with 1.5x steps a build that needed 0.1% more recall than 192 gave served
-# 256, where 224 reached the floor; BENCHMARKS.md, issue 32, fifth round)
+# nprobe values tried, smallest first: 2, 3, 5 and 7 times the powers of two, at most 1.25x apart from 4 up (with
+# 1.5x steps a 100k build served 256 where 224 reached the floor; BENCHMARKS.md, issue 32, fifth round)
 _NPROBES = sorted({m * 2 ** i for i in range(17) for m in (2, 3, 5, 7)} | {1})
 _EXACT_BLOCK = 65_536  # stored vectors per matmul block in brute-force ground truth
 _MIN_POINTS_PER_LIST = 39  # faiss k-means warns and degrades below this many training points per centroid
