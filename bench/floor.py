@@ -6,10 +6,11 @@ Two gunicorn servers with the Procfile's settings (2 gthread workers x 4 threads
 the bundled data dir (record on, a signed `user_token` per search so every search is recorded, as in
 `bench.ab`), and bench/floorapp.py, a Flask app that does nothing (`/noop`) or only runs matchgraph's query
 encoder (`/encode`). One keep-alive client per server; query by query, alternating which goes first, the
-same query goes to `/noop`, `/encode` and `/v1/search`, and matchgraph's encoder alone runs in this process
-(one query, no cache: what `bench.peers` interleaves). So one sitting names:
+same query goes to `/noop`, `/encode`, matchgraph's `/healthz` and `/v1/search`, and matchgraph's encoder
+alone runs in this process (one query, no cache: what `bench.peers` interleaves). So one sitting names:
 
 - the floor: gunicorn + socket + HTTP parsing + Flask + a JSON answer, with no work (`/noop`);
+- what matchgraph's app adds to every request (`/healthz`: its WSGI middleware and hooks, no work);
 - the encoder over HTTP (`/encode`): the least any search over HTTP can cost, whatever else it skips;
 - the search over HTTP, and its ratios to each, and to the encoder alone (the issue's 2x target).
 
@@ -68,6 +69,7 @@ def run(args, log) -> str:
             "search": lambda q: get("search", "/v1/search?" + urlencode(
                 {"q": q, "k": 10, "user_token": sign_token(secret, uuid.uuid4().hex)})),
             "alone": alone,
+            "healthz": lambda q: get("search", "/healthz"),  # matchgraph's own app (middleware, hooks), no work
         }
         pool = queries()
         for i, q in enumerate(pool[:20]):  # both workers of each server warm
@@ -94,13 +96,14 @@ LABELS = {
     "encode": "floor + matchgraph's encoder: Flask endpoint that only encodes the query, over HTTP",
     "search": "matchgraph GET /v1/search over HTTP (record on, signed user_token)",
     "alone": "matchgraph's encoder alone, in process (one query, no cache)",
+    "healthz": "matchgraph GET /healthz over HTTP (its app's middleware and hooks, no work)",
 }
 
 
 def render(args, source, engine, ms, percentile, load) -> str:
     p = {name: percentile(v, 50) for name, v in ms.items()}
     rows = [{"path": LABELS[name], "p50 ms": round(p[name], 2), "p95 ms": round(percentile(ms[name], 95), 2),
-             "p99 ms": round(percentile(ms[name], 99), 2)} for name in ("noop", "alone", "encode", "search")]
+             "p99 ms": round(percentile(ms[name], 99), 2)} for name in ("noop", "healthz", "alone", "encode", "search")]
     ratios = [
         {"ratio": "search over HTTP / encoder alone (issue 32: at most 2x)", "p50": f"{p['search'] / p['alone']:.2f}x"},
         {"ratio": "search over HTTP / encoder over HTTP (the least an HTTP search can cost)",
@@ -110,10 +113,12 @@ def render(args, source, engine, ms, percentile, load) -> str:
         {"ratio": "search over HTTP minus encoder over HTTP, ms (everything matchgraph does besides the model)",
          "p50": f"{p['search'] - p['encode']:.2f}"},
         {"ratio": "no-op over HTTP, ms (the floor: gunicorn, socket, HTTP, Flask)", "p50": f"{p['noop']:.2f}"},
+        {"ratio": "matchgraph's /healthz minus the no-op, ms (its middleware and hooks on every request)",
+         "p50": f"{p['healthz'] - p['noop']:.2f}"},
     ]
     head = (f"`python -m bench.profile --floor{f' --size {args.size}' if args.size else ''} --searches "
             f"{args.searches}` over {source.name} ({len(engine.index):,} capabilities, {engine.index.kind} index); "
-            f"{len(ms['search'])} queries, the four paths rotating query by query; {machine()}, load average "
+            f"{len(ms['search'])} queries, the five paths rotating query by query; {machine()}, load average "
             f"{load} at the end, {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}")
     return "\n".join([head, "", table(rows, ["path", "p50 ms", "p95 ms", "p99 ms"]), "",
                       table(ratios, ["ratio", "p50"])])
