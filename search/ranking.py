@@ -2,36 +2,19 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 
 from graph.catalog import Capability
 
 
-def group_hits(hits: Sequence[tuple[str, float]], capabilities: Mapping[str, Capability]
+def group_hits(hits: Iterable[tuple[str, float]], capabilities: Mapping[str, Capability]
                ) -> dict[str, list[tuple[str, float]]]:
     """Capability hits grouped by their artifact (from the capability table), best first (the match decision's
-    probes; a search groups its hits by int id: `group_numbered`).
-
-    One pass in hit order: the index returns hits best first, so each artifact's list comes out sorted and
-    is sorted again (stably, so ties keep hit order, as before) only when the hits were not."""
-    grouped: dict[str, list[tuple[str, float]]] = {}
+    probes; a search groups its hits by int id: `group_numbered`). A capability the table does not hold is
+    skipped."""
     caps_get = capabilities.get
-    last, ordered = float("inf"), True
-    for hit in hits:
-        cap = caps_get(hit[0])
-        if cap is not None:
-            group = grouped.get(cap.artifact_id)
-            if group is None:
-                grouped[cap.artifact_id] = [hit]
-            else:
-                group.append(hit)
-        if hit[1] > last:
-            ordered = False
-        last = hit[1]
-    if not ordered:
-        for caps in grouped.values():
-            caps.sort(key=lambda c: -c[1])
-    return grouped
+    return _grouped(((cid, cap.artifact_id) if (cap := caps_get(cid)) is not None else None, score)
+                    for cid, score in hits)
 
 
 def group_numbered(nums: Sequence[int], scores: Sequence[float], owners: Mapping[int, tuple[str, str]]
@@ -39,12 +22,18 @@ def group_numbered(nums: Sequence[int], scores: Sequence[float], owners: Mapping
     """`group_hits` over the index's int ids (`VectorIndex.search_numbered`), each named through `owners`
     (int id -> (capability id, artifact id): search/catalogview.py `hit_owners`): the same groups, in the same
     order, with one lookup per hit. An id `owners` does not hold (-1: fewer hits than asked) is skipped, as
-    `group_hits` skips a capability the view does not hold."""
+    `group_hits` skips a capability the table does not hold."""
+    return _grouped(zip(map(owners.get, nums), scores, strict=True))
+
+
+def _grouped(owned: Iterable[tuple[tuple[str, str] | None, float]]) -> dict[str, list[tuple[str, float]]]:
+    """(capability id, artifact id) or None, and score, per hit -> capability hits per artifact, best first.
+
+    One pass in hit order: the index returns hits best first, so each artifact's list comes out sorted and
+    is sorted again (stably, so ties keep hit order) only when the hits were not."""
     grouped: dict[str, list[tuple[str, float]]] = {}
-    owner_of = owners.get
     last, ordered = float("inf"), True
-    for num, score in zip(nums, scores, strict=True):
-        owner = owner_of(num)
+    for owner, score in owned:
         if owner is not None:
             group = grouped.get(owner[1])
             if group is None:
